@@ -1,0 +1,113 @@
+import type { Feature } from '../module/types.ts';
+import { BlockError } from './errors.ts';
+import { protocolOf } from './location.ts';
+import type { BlockDriverRegistry } from './registry.ts';
+import type { BlockFormatDriver, BlockNode, BlockProtocolDriver } from './types.ts';
+
+export interface OpenImageOptions {
+  /** Format name (`-f`); probed from the file's first bytes when absent. */
+  readonly format?: string;
+  readonly readOnly?: boolean;
+  /** Protocol driver name, when the caller names it (`--image-opts file.driver=…`). */
+  readonly protocol?: string;
+  /** Options for the protocol node (`file.*`). */
+  readonly fileOptions?: Readonly<Record<string, string>>;
+  /** Options for the format node. */
+  readonly formatOptions?: Readonly<Record<string, string>>;
+}
+
+const PROBE_BYTES = 512;
+
+/**
+ * Opens and creates images: a protocol node for the storage, a format node on top. Drivers come
+ * from the registry; a driver that is not registered yet is asked of the module system first, so
+ * a loadable module loads only when the first image that needs it is opened.
+ */
+export class BlockLayer {
+  constructor(
+    private readonly drivers: BlockDriverRegistry,
+    /** Load the modules that provide a feature; false when no module on the list does. */
+    private readonly requireFeature: (feature: Feature) => Promise<boolean>,
+  ) {}
+
+  async open(location: string, options: OpenImageOptions = {}): Promise<BlockNode> {
+    const readOnly = options.readOnly ?? false;
+    const formatName = options.format;
+    const format = formatName === undefined ? undefined : await this.formatDriver(formatName);
+    const file = await this.openFile(location, options);
+    try {
+      const driver = format ?? (await this.probe(file));
+      return await driver.open(file, { readOnly, driverOptions: options.formatOptions ?? {} });
+    } catch (error) {
+      await file.close();
+      throw error;
+    }
+  }
+
+  /** Open the storage alone (the image's protocol node). */
+  async openFile(location: string, options: OpenImageOptions = {}): Promise<BlockNode> {
+    const protocol = await this.protocolDriver(options.protocol ?? protocolOf(location));
+    const driverOptions = options.fileOptions ?? {};
+    for (const key of Object.keys(driverOptions)) {
+      if (!protocol.options?.includes(key)) {
+        throw new BlockError(`Block protocol '${protocol.name}' doesn't support the option '${key}'`);
+      }
+    }
+    return protocol.open(location, { readOnly: options.readOnly ?? false, driverOptions });
+  }
+
+  /** Create an image of `size` bytes in `format`. */
+  async create(
+    location: string,
+    formatName: string,
+    size: number,
+    formatOptions: Readonly<Record<string, string>> = {},
+  ): Promise<void> {
+    const format = await this.formatDriver(formatName);
+    for (const key of Object.keys(formatOptions)) {
+      if (!format.createOptions?.includes(key)) {
+        throw new BlockError(`Invalid parameter '${key}' for format '${format.name}'`);
+      }
+    }
+    const protocol = await this.protocolDriver(protocolOf(location));
+    if (!protocol.create) throw new BlockError(`Protocol driver '${protocol.name}' does not support image creation`);
+    await protocol.create(location, format.create ? 0 : size);
+    if (!format.create) return;
+    const file = await protocol.open(location, { readOnly: false, driverOptions: {} });
+    try {
+      await format.create(file, { size, formatOptions });
+    } finally {
+      await file.close();
+    }
+  }
+
+  async formatDriver(name: string): Promise<BlockFormatDriver> {
+    const driver =
+      this.drivers.format(name) ??
+      ((await this.requireFeature(`block-format:${name}`)) ? this.drivers.format(name) : undefined);
+    if (!driver) throw new BlockError(`Unknown driver '${name}'`);
+    return driver;
+  }
+
+  private async protocolDriver(scheme: string): Promise<BlockProtocolDriver> {
+    const driver =
+      this.drivers.protocol(scheme) ??
+      ((await this.requireFeature(`block-protocol:${scheme}`)) ? this.drivers.protocol(scheme) : undefined);
+    if (!driver) throw new BlockError(`Unknown protocol '${scheme}'`);
+    return driver;
+  }
+
+  /** The registered format that claims the file most strongly. */
+  private async probe(file: BlockNode): Promise<BlockFormatDriver> {
+    const head = new Uint8Array(Math.min(PROBE_BYTES, file.size));
+    if (head.length > 0) await file.read(0, head);
+    let best: BlockFormatDriver | undefined;
+    let bestScore = 0;
+    for (const driver of this.drivers.allFormats()) {
+      const score = driver.probe?.(head, file.filename) ?? 0;
+      if (score > bestScore) [best, bestScore] = [driver, score];
+    }
+    if (!best) throw new BlockError('Could not determine the image format');
+    return best;
+  }
+}

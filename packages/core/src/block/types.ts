@@ -1,0 +1,79 @@
+/**
+ * The block layer's contract with its drivers. A protocol driver opens storage (a local file,
+ * an http(s) URL) as a byte-addressed BlockNode; a format driver (raw, qcow2) opens a BlockNode
+ * and presents the guest-visible disk as another BlockNode.
+ */
+
+/** Allocation status of a byte range, as qemu-img map reports it. */
+export interface BlockStatus {
+  /** Bytes from the queried offset that share this status (at least 1, at most the query). */
+  readonly length: number;
+  /** The range reads as zeroes. */
+  readonly zero: boolean;
+  /** The range holds data in this node (as opposed to a hole or backing file). */
+  readonly data: boolean;
+  /** Offset in the underlying file, when the mapping is direct. */
+  readonly offset?: number;
+}
+
+export interface BlockNode {
+  /** Driver name as qemu-img prints it (`file`, `raw`, `http`). */
+  readonly driver: string;
+  /** The name it was opened by (a path or a URL). */
+  readonly filename: string;
+  /** Size in bytes (the virtual size for a format node). */
+  readonly size: number;
+  readonly readOnly: boolean;
+  /** The node below a format node (its protocol node). */
+  readonly child?: BlockNode;
+  /** Fill `into` with the bytes at `offset`; reading past the end is an error. */
+  read(offset: number, into: Uint8Array): Promise<void>;
+  write(offset: number, data: Uint8Array): Promise<void>;
+  flush(): Promise<void>;
+  close(): Promise<void>;
+  /** Bytes the node occupies on its storage, when the storage can tell (qemu-img's "disk size"). */
+  allocatedSize?(): Promise<number | undefined>;
+  /** Status of the range starting at `offset`, at most `length` bytes long. */
+  blockStatus?(offset: number, length: number): Promise<BlockStatus>;
+}
+
+/** Options given to a driver: fixed flags plus the driver-specific `key=value` options. */
+export interface BlockOpenOptions {
+  readonly readOnly: boolean;
+  /** Driver options (`--image-opts file.sslverify=off`, …), already split from their prefix. */
+  readonly driverOptions: Readonly<Record<string, string>>;
+}
+
+export interface BlockCreateOptions {
+  readonly size: number;
+  /** `-o key=value` options of `create`. */
+  readonly formatOptions: Readonly<Record<string, string>>;
+}
+
+export interface BlockProtocolDriver {
+  readonly name: string;
+  /** URL schemes it serves (`http`, `https`); the protocol for plain paths has none. */
+  readonly schemes: readonly string[];
+  /** Driver options this protocol understands (others are rejected before opening). */
+  readonly options?: readonly string[];
+  open(location: string, options: BlockOpenOptions): Promise<BlockNode>;
+  /** Create empty storage of `size` bytes (truncating what was there). */
+  create?(location: string, size: number): Promise<void>;
+}
+
+export interface BlockFormatDriver {
+  readonly name: string;
+  /** How sure the driver is that `head` (the first bytes of the file) is its format: 0–100. */
+  probe?(head: Uint8Array, filename: string): number;
+  open(file: BlockNode, options: BlockOpenOptions): Promise<BlockNode>;
+  /** Lay the format's metadata onto freshly created storage. */
+  create?(file: BlockNode, options: BlockCreateOptions): Promise<void>;
+  /** `-o` options `create` accepts. */
+  readonly createOptions?: readonly string[];
+}
+
+/** What the block subsystem hands to a module's block init functions. */
+export interface BlockRegistrar {
+  registerProtocol(driver: BlockProtocolDriver): void;
+  registerFormat(driver: BlockFormatDriver): void;
+}

@@ -1,0 +1,31 @@
+// The public API of @tessera/core: the module system and the subsystem interfaces modules plug into.
+export { Host, type HostOptions } from './host.ts';
+export { ModuleError, type ModuleErrorCode } from './module/errors.ts';
+export { formatModuleReport, type ModuleReport, type ModuleReportEntry } from './module/report.ts';
+export type { ModuleState } from './module/loader.ts';
+export type { InitFailure } from './module/init-queue.ts';
+export type { ModuleDirectory } from './module/directories.ts';
+export type {
+  Feature,
+  ModuleCategory,
+  ModuleDefinition,
+  ModuleInit,
+  ModuleList,
+  ModuleListEntry,
+  SubsystemApis,
+  SubsystemName,
+} from './module/types.ts';
+export { BlockError } from './block/errors.ts';
+export { protocolOf } from './block/location.ts';
+export type { BlockLayer, OpenImageOptions } from './block/layer.ts';
+export type {
+  BlockCreateOptions,
+  BlockFormatDriver,
+  BlockNode,
+  BlockOpenOptions,
+  BlockProtocolDriver,
+  BlockRegistrar,
+  BlockStatus,
+} from './block/types.ts';
+export type { DisplayBackend, DisplaySession, UiRegistrar } from './ui/types.ts';
+export type { NetBackend, NetPort, NetRegistrar } from './net/types.ts';

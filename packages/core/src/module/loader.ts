@@ -1,0 +1,117 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ModuleError } from './errors.ts';
+import { executeModuleBytes } from './execute.ts';
+import type { InitQueue } from './init-queue.ts';
+import type { ModuleDirectory } from './directories.ts';
+import { verifyModuleBytes } from './verify.ts';
+import type { Feature, LoadableModuleEntry, ModuleList, ModuleListEntry } from './types.ts';
+
+/** Where a module stands, without running any of its code. */
+export type ModuleState =
+  | { readonly status: 'builtin' }
+  | { readonly status: 'installed'; readonly path: string }
+  | { readonly status: 'missing' }
+  | { readonly status: 'refused'; readonly reason: string };
+
+interface FoundFile {
+  readonly path: string;
+  readonly bytes: Uint8Array;
+}
+
+/**
+ * Loads the modules on an executable's compiled-in list, and nothing else: a name must be on the
+ * list, its file is looked up only by the list's file name inside the module directories, and the
+ * bytes run are the bytes whose stamp and sha256 were checked. Dependencies load first; each
+ * module loads once.
+ */
+export class ModuleLoader {
+  private readonly entries: ReadonlyMap<string, ModuleListEntry>;
+  private readonly loads = new Map<string, Promise<void>>();
+
+  constructor(
+    private readonly list: ModuleList,
+    readonly directories: readonly ModuleDirectory[],
+    private readonly inits: InitQueue,
+  ) {
+    this.entries = new Map(list.modules.map((entry) => [entry.name, entry]));
+    // Builtin modules are linked in: their inits queue at once, in list (dependency) order.
+    for (const entry of list.modules) {
+      if (entry.linkage === 'builtin') inits.add(entry.name, entry.definition.inits);
+    }
+  }
+
+  entry(name: string): ModuleListEntry {
+    const entry = this.entries.get(name);
+    if (!entry) {
+      throw new ModuleError(
+        'not-listed',
+        name,
+        `module ${name} is not on ${this.list.executable}'s module list; it cannot be loaded`,
+      );
+    }
+    return entry;
+  }
+
+  /** Modules on the list that declare `feature`. */
+  providersOf(feature: Feature): ModuleListEntry[] {
+    return this.list.modules.filter((entry) => entry.provides.includes(feature));
+  }
+
+  /** Load a module (and first its dependencies); resolves once its inits are queued. */
+  load(name: string): Promise<void> {
+    const entry = this.entry(name);
+    let loading = this.loads.get(name);
+    if (!loading) {
+      loading = this.loadOnce(entry);
+      this.loads.set(name, loading);
+    }
+    return loading;
+  }
+
+  /** Report a module's state by reading and verifying its file; runs no module code. */
+  async inspect(entry: ModuleListEntry): Promise<ModuleState> {
+    if (entry.linkage === 'builtin') return { status: 'builtin' };
+    try {
+      const found = await this.findVerified(entry);
+      return found ? { status: 'installed', path: found.path } : { status: 'missing' };
+    } catch (error) {
+      return { status: 'refused', reason: (error as Error).message };
+    }
+  }
+
+  private async loadOnce(entry: ModuleListEntry): Promise<void> {
+    for (const dependency of entry.dependsOn) await this.load(dependency);
+    if (entry.linkage === 'builtin') return;
+    const found = await this.findVerified(entry);
+    if (!found) {
+      const searched = this.directories.map((d) => d.path).join(', ');
+      throw new ModuleError(
+        'missing',
+        entry.name,
+        `module ${entry.name} is not installed: install the npm package ${entry.package} ` +
+          `(file ${entry.file}; searched ${searched})`,
+      );
+    }
+    const definition = await executeModuleBytes(entry.name, found.bytes);
+    this.inits.add(entry.name, definition.inits);
+  }
+
+  /** The first copy of the module's file in the module directories, verified; undefined if none. */
+  private async findVerified(entry: LoadableModuleEntry): Promise<FoundFile | undefined> {
+    for (const directory of this.directories) {
+      const path = join(directory.path, entry.file);
+      let bytes: Uint8Array;
+      try {
+        bytes = await readFile(path);
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT' || code === 'ENOTDIR') continue;
+        throw new ModuleError('refused', entry.name, `module ${entry.name} (${path}) cannot be read: ${(error as Error).message}`);
+      }
+      verifyModuleBytes(entry, this.list.stamp, path, bytes);
+      return { path, bytes };
+    }
+    return undefined;
+  }
+}

@@ -1,0 +1,102 @@
+import { open, type FileHandle } from 'node:fs/promises';
+import type { BlockNode, BlockProtocolDriver, BlockStatus } from '@tessera/core';
+
+/** Local files through Node's asynchronous file API (libuv's thread pool): guest I/O never blocks. */
+export const fileProtocol: BlockProtocolDriver = {
+  name: 'file',
+  schemes: [],
+  async open(path, { readOnly }) {
+    const handle = await openOrExplain(path, readOnly ? 'r' : 'r+');
+    const stat = await handle.stat();
+    if (!stat.isFile() && !stat.isBlockDevice()) {
+      await handle.close();
+      throw new Error(`Could not open '${path}': not a regular file or block device`);
+    }
+    return new FileNode(path, handle, stat.size, readOnly);
+  },
+  async create(path, size) {
+    const handle = await openOrExplain(path, 'w');
+    try {
+      await handle.truncate(size);
+    } finally {
+      await handle.close();
+    }
+  },
+};
+
+async function openOrExplain(path: string, flags: string): Promise<FileHandle> {
+  try {
+    return await open(path, flags);
+  } catch (error) {
+    throw new Error(`Could not open '${path}': ${describe(error as NodeJS.ErrnoException)}`, { cause: error });
+  }
+}
+
+function describe(error: NodeJS.ErrnoException): string {
+  switch (error.code) {
+    case 'ENOENT':
+      return 'No such file or directory';
+    case 'EACCES':
+    case 'EPERM':
+      return 'Permission denied';
+    case 'EISDIR':
+      return 'Is a directory';
+    default:
+      return error.message;
+  }
+}
+
+class FileNode implements BlockNode {
+  readonly driver = 'file';
+
+  constructor(
+    readonly filename: string,
+    private readonly handle: FileHandle,
+    private currentSize: number,
+    readonly readOnly: boolean,
+  ) {}
+
+  get size(): number {
+    return this.currentSize;
+  }
+
+  async read(offset: number, into: Uint8Array): Promise<void> {
+    if (offset < 0 || offset + into.length > this.currentSize) {
+      throw new Error(`${this.filename}: read of ${into.length} bytes at ${offset} is beyond the end (${this.currentSize})`);
+    }
+    let done = 0;
+    while (done < into.length) {
+      const { bytesRead } = await this.handle.read(into, done, into.length - done, offset + done);
+      if (bytesRead === 0) throw new Error(`${this.filename}: file shrank while reading at ${offset + done}`);
+      done += bytesRead;
+    }
+  }
+
+  async write(offset: number, data: Uint8Array): Promise<void> {
+    if (this.readOnly) throw new Error(`${this.filename}: the image is opened read-only`);
+    let done = 0;
+    while (done < data.length) {
+      const { bytesWritten } = await this.handle.write(data, done, data.length - done, offset + done);
+      done += bytesWritten;
+    }
+    this.currentSize = Math.max(this.currentSize, offset + data.length);
+  }
+
+  async flush(): Promise<void> {
+    if (!this.readOnly) await this.handle.datasync();
+  }
+
+  async close(): Promise<void> {
+    await this.handle.close();
+  }
+
+  async allocatedSize(): Promise<number> {
+    return (await this.handle.stat()).blocks * 512;
+  }
+
+  async blockStatus(offset: number, length: number): Promise<BlockStatus> {
+    // Node has no SEEK_DATA/SEEK_HOLE: a file reports its whole range as data, as qemu does
+    // on filesystems without hole reporting.
+    return { length: Math.min(length, this.currentSize - offset), zero: false, data: true, offset };
+  }
+}

@@ -1,0 +1,32 @@
+// Vite config for an executable: one ESM file with core, the builtin modules and the generated
+// module list of the configuration (`modular`, the default, or `static`).
+import { chmodSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { appOutDir } from './paths.mjs';
+import { nodeBundleConfig } from './vite-node.mjs';
+
+function executableBit() {
+  return {
+    name: 'tessera-executable-bit',
+    writeBundle(options, bundle) {
+      for (const file of Object.keys(bundle)) chmodSync(join(options.dir, file), 0o755);
+    },
+  };
+}
+
+export function appViteConfig(appRoot, mode) {
+  const configuration = mode === 'static' ? 'static' : 'modular';
+  const manifest = JSON.parse(readFileSync(join(appRoot, 'package.json'), 'utf8')).tessera;
+  const config = nodeBundleConfig({
+    root: appRoot,
+    entry: 'src/main.ts',
+    outDir: appOutDir(appRoot, configuration),
+    fileName: `${manifest.executable}.mjs`,
+    emptyOutDir: true,
+    plugins: [executableBit()],
+  });
+  config.resolve.alias = {
+    '#module-list': join(appRoot, `src/generated/module-list.${configuration}.ts`),
+  };
+  return config;
+}

@@ -1,0 +1,39 @@
+// Vite config for a loadable module: one self-contained ESM file with its third-party
+// dependencies bundled in, headed by the module's name and the build stamp.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { moduleHeader } from './module-header.mjs';
+import { moduleFileName, modulesOutDir, workspaceRoot } from './paths.mjs';
+import { computeBuildStamp } from './stamp.mjs';
+import { nodeBundleConfig } from './vite-node.mjs';
+
+/** Modules reach core only through the api their init functions receive. */
+function coreTypesOnly(name) {
+  return {
+    name: 'tessera-core-types-only',
+    enforce: 'pre',
+    resolveId(id) {
+      if (id === '@tessera/core' || id.startsWith('@tessera/core/')) {
+        this.error(
+          `module ${name} imports ${id} at run time; a module may import only types from @tessera/core ` +
+            '(use "import type") and reaches core through the api its init functions receive',
+        );
+      }
+      return null;
+    },
+  };
+}
+
+export function moduleViteConfig(moduleRoot, { root = workspaceRoot, outDir = modulesOutDir(root) } = {}) {
+  const manifest = JSON.parse(readFileSync(join(moduleRoot, 'package.json'), 'utf8')).tessera;
+  const stamp = computeBuildStamp({ root, configuration: 'modular' });
+  return nodeBundleConfig({
+    root: moduleRoot,
+    entry: 'src/index.ts',
+    outDir,
+    fileName: moduleFileName(manifest.name),
+    banner: moduleHeader(manifest.name, stamp),
+    emptyOutDir: false,
+    plugins: [coreTypesOnly(manifest.name)],
+  });
+}

@@ -1,0 +1,56 @@
+// Shared vite settings for one-file ESM bundles that run under Node 20 (executables and modules).
+import { builtinModules } from 'node:module';
+import { esmExternalRequirePlugin } from 'vite';
+
+const builtins = [...builtinModules, ...builtinModules.map((m) => `node:${m}`)];
+
+/**
+ * Requires that stay lazy (builtins newer than Node 20, such as node:sqlite, behind a guard) go
+ * through createRequire(import.meta.url), which throws when a module runs from a data: URL (as
+ * verified modules do). Everything but builtins is bundled, so any base URL resolves them.
+ */
+function requireWithoutFileUrl() {
+  return {
+    name: 'tessera-require-without-file-url',
+    renderChunk(code) {
+      const lazy = 'createRequire(import.meta.url)';
+      if (!code.includes(lazy)) return null;
+      return { code: code.replaceAll(lazy, 'createRequire("file:///")'), map: null };
+    },
+  };
+}
+
+export function nodeBundleConfig({ root, entry, outDir, fileName, banner, emptyOutDir, plugins = [] }) {
+  return {
+    root,
+    logLevel: 'warn',
+    resolve: { conditions: ['tessera-source', 'node', 'import', 'module', 'default'] },
+    ssr: { noExternal: true, target: 'node', resolve: { conditions: ['tessera-source', 'node', 'import', 'module', 'default'] } },
+    plugins: [
+      // Bundled CommonJS dependencies call require() for Node builtins; turn those into ESM imports
+      // so the bundle needs no require(), __dirname or file URL of its own.
+      esmExternalRequirePlugin({ external: builtins }),
+      requireWithoutFileUrl(),
+      ...plugins,
+    ],
+    build: {
+      ssr: entry,
+      outDir,
+      emptyOutDir,
+      target: 'node20',
+      minify: false,
+      sourcemap: false,
+      reportCompressedSize: false,
+      copyPublicDir: false,
+      rolldownOptions: {
+        output: {
+          format: 'es',
+          // One file: a module or an executable is a single verified unit.
+          codeSplitting: false,
+          entryFileNames: fileName,
+          banner,
+        },
+      },
+    },
+  };
+}
