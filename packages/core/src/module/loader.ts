@@ -59,7 +59,7 @@ export class ModuleLoader {
   }
 
   /** Load a module (and first its dependencies); resolves once its inits are queued. */
-  load(name: string): Promise<void> {
+  async load(name: string): Promise<void> {
     const entry = this.entry(name);
     let loading = this.loads.get(name);
     if (!loading) {
