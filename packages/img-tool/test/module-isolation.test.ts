@@ -1,0 +1,96 @@
+// The image tool's list holds block modules only, so it never opens (or even stats) a display or
+// network module, even with every module installed beside it; `info` on a local raw image opens
+// no module file at all. File accesses are traced with strace.
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FixtureWorkspace } from '../../../tools/test-support/fixture-workspace.ts';
+import { configurations, executable, modulesDir, run, workspaceRoot } from '../../../tools/test-support/executables.ts';
+
+let scratch: string;
+let moduleDir: string;
+let nonBlockFiles: string[];
+let blockFiles: string[];
+
+/** Every module of the repository, by its manifest. */
+function repositoryModules(): { name: string; category: string }[] {
+  const root = join(workspaceRoot, 'packages/modules');
+  return readdirSync(root)
+    .filter((dir) => existsSync(join(root, dir, 'package.json')))
+    .map((dir) => JSON.parse(readFileSync(join(root, dir, 'package.json'), 'utf8')).tessera);
+}
+
+beforeAll(async () => {
+  scratch = mkdtempSync(join(tmpdir(), 'tessera-isolation-'));
+  moduleDir = join(scratch, 'modules');
+  mkdirSync(moduleDir);
+  const installed: { name: string; category: string }[] = [];
+  for (const m of repositoryModules()) {
+    const file = join(modulesDir, `${m.name}.mjs`);
+    if (!existsSync(file)) throw new Error(`${file} is missing: build every module first (npx nx run-many -t build)`);
+    copyFileSync(file, join(moduleDir, `${m.name}.mjs`));
+    installed.push(m);
+  }
+  // Display and network modules made by the real build tools, so that non-block modules are
+  // installed even where the repository has few of its own.
+  const fixtures = new FixtureWorkspace(
+    ['ui-probe', 'net-probe'].map((name) => ({ name, source: `export default { name: '${name}', inits: [] };` })),
+    [],
+  );
+  for (const name of ['ui-probe', 'net-probe']) {
+    await fixtures.buildModule(name, moduleDir);
+    installed.push({ name, category: name.split('-')[0]! });
+  }
+  fixtures.remove();
+  nonBlockFiles = installed.filter((m) => m.category !== 'block').map((m) => `${m.name}.mjs`);
+  blockFiles = installed.filter((m) => m.category === 'block').map((m) => `${m.name}.mjs`);
+  execFileSync('qemu-img', ['create', '-q', '-f', 'raw', join(scratch, 'a.raw'), '4M']);
+}, 120_000);
+
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+/** The file names (of installed module files) that a command touched, by strace. */
+async function touchedModuleFiles(exe: string, args: string[]): Promise<{ touched: Set<string>; code: number | null }> {
+  const trace = join(scratch, `trace-${Math.random().toString(36).slice(2)}`);
+  const result = await run(exe, args, {
+    cwd: scratch,
+    env: { TESSERA_MODULE_DIR: moduleDir },
+    wrapper: ['strace', '-f', '-qq', '-e', 'trace=%file', '-o', trace],
+  });
+  const text = readFileSync(trace, 'utf8');
+  rmSync(trace);
+  const touched = new Set([...nonBlockFiles, ...blockFiles].filter((file) => text.includes(file)));
+  return { touched, code: result.code };
+}
+
+describe.each(configurations)('tessera-img (%s)', (configuration) => {
+  it('the tracing sees module files when they are opened (control)', async () => {
+    const { touched } = await touchedModuleFiles(executable('img-tool', configuration), ['--list-modules']);
+    if (configuration === 'modular') expect(touched.has('block-http.mjs')).toBe(true);
+    for (const file of nonBlockFiles) expect(touched.has(file)).toBe(false);
+  });
+
+  it.each([
+    ['info', ['info', 'a.raw'], 0],
+    ['info --output=json', ['info', '--output=json', 'a.raw'], 0],
+    ['create', ['create', '-f', 'raw', 'b.raw', '1M'], 0],
+    ['convert', ['convert', '-O', 'raw', 'a.raw', 'c.raw'], 0],
+    ['compare', ['compare', 'a.raw', 'a.raw'], 0],
+    ['info of a missing file', ['info', 'nope.raw'], 1],
+    ['an unknown protocol', ['info', 'gopher://127.0.0.1/x'], 1],
+  ] as const)('%s opens no module file at all', async (_, args, exitCode) => {
+    const { touched, code } = await touchedModuleFiles(executable('img-tool', configuration), [...args]);
+    expect(code).toBe(exitCode);
+    expect([...touched]).toEqual([]);
+  });
+
+  it('an http URL opens block-http and no non-block module', async () => {
+    // Port 9 (discard) has no server here: the open fails after the module loaded.
+    const { touched, code } = await touchedModuleFiles(executable('img-tool', configuration), ['info', 'http://127.0.0.1:9/x.raw']);
+    expect(code).toBe(1);
+    if (configuration === 'modular') expect([...touched]).toEqual(['block-http.mjs']);
+    else expect([...touched]).toEqual([]);
+  });
+});
