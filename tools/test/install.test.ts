@@ -1,0 +1,33 @@
+// An installed tree (tools/install.mjs) keeps the build tree's relative layout, so an installed
+// executable finds the modules installed with it, and only those.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, expect, it } from 'vitest';
+import { workspaceRoot } from '../test-support/executables.ts';
+
+const prefix = mkdtempSync(join(tmpdir(), 'tessera-prefix-'));
+afterAll(() => rmSync(prefix, { recursive: true, force: true }));
+
+function report(bin: string) {
+  const result = spawnSync(join(prefix, 'bin', bin), ['--list-modules', '--output=json'], {
+    encoding: 'utf8',
+    env: { ...process.env, TESSERA_MODULE_DIR: '' },
+  });
+  expect(result.status).toBe(0);
+  return JSON.parse(result.stdout) as { directories: { path: string }[]; modules: { name: string; state: { status: string; path?: string } }[] };
+}
+
+it('installed executables find their modules beside them, and report the ones not installed as missing', () => {
+  execFileSync(process.execPath, [join(workspaceRoot, 'tools/install.mjs'), '--prefix', prefix, '--modules', 'block-raw']);
+  const moduleDir = join(prefix, 'lib/tessera/modules/dist');
+  for (const bin of ['tessera-img', 'tessera']) {
+    const r = report(bin);
+    expect(r.directories.map((d) => d.path)).toEqual([moduleDir]);
+    expect(r.modules.find((m) => m.name === 'block-http')!.state.status).toBe('missing');
+  }
+  execFileSync(process.execPath, [join(workspaceRoot, 'tools/install.mjs'), '--prefix', prefix]);
+  const http = report('tessera-img').modules.find((m) => m.name === 'block-http')!;
+  expect(http.state).toEqual({ status: 'installed', path: join(moduleDir, 'block-http.mjs') });
+});
