@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Set up a fresh Debian 12 machine for Tessera and build everything (both configurations).
+# Installs the Debian packages the tests use as peers and tools, then the npm dependencies.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(
+  qemu-utils   # qemu-img: the interop peer for image formats
+  strace       # traces file opens in the module-isolation test
+  openssl      # makes the self-signed CA for the https tests
+)
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo=sudo
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+npm ci --no-audit --no-fund
+
+export NX_NO_CLOUD=true NX_DAEMON=false NX_TUI=false
+npx nx run-many -t build --output-style=static
+npx nx run-many -t build --configuration=static --output-style=static
