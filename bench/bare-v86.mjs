@@ -105,6 +105,8 @@ function boot() {
       clearTimeout(timer);
       // No ACPI power-off in v86: the halted guest keeps the emulator alive until destroyed.
       await emulator.destroy();
+      // The guest's writes go into `disk`: look for what the disk test writes in guest.txt.
+      marks.guestWrote = Buffer.from(disk).includes('tessera-guest-wrote-this');
       if (error) rejectBoot(error);
       else resolveBoot(marks);
     };
@@ -146,6 +148,7 @@ for (let i = 0; i < runs; i++) {
     if (marks['disk done'] !== undefined && !Object.keys(marks).some((k) => k.startsWith('host.txt='))) {
       console.log('  warning: the guest did not report host.txt');
     }
+    if (marks['disk done'] !== undefined && !marks.guestWrote) console.log('  warning: guest.txt not found in the disk buffer');
   }
 }
 const sorted = results.map((r) => r.end).sort((a, b) => a - b);

@@ -103,7 +103,7 @@ signature=$(lists_signature)
 if [ -f "$memo" ] && [ "$(sed -n 1p "$memo")" = "$signature" ]; then
 	{ read -r _; read -r kernel_pkg; read -r kernel_ver; read -r busybox_ver; } <"$memo"
 elif resolve_versions; then
-	printf '%s\n' "$signature" "$kernel_pkg" "$kernel_ver" "$busybox_ver" >"$memo"
+	printf '%s\n' "$signature" "$kernel_pkg" "$kernel_ver" "$busybox_ver" 2>/dev/null >"$memo" || true
 else
 	[ "$(id -u)" = 0 ] || die "no i386 packages known to apt (linux-image-686:i386, busybox-static:i386): run once as root"
 	if ! dpkg --print-foreign-architectures | grep -qx i386; then
@@ -133,7 +133,7 @@ key=$(
 dest="$out_root/$key"
 
 print_outputs() {
-	ln -sfn "$key" "$out_root/current"
+	ln -sfn "$key" "$out_root/current" 2>/dev/null || log "cannot update $out_root/current (not writable)"
 	echo "dir=$dest"
 	echo "vmlinuz=$dest/vmlinuz"
 	echo "initrd=$dest/initrd.img"
@@ -193,12 +193,18 @@ fi
 for f in "$debs"/*.deb; do
 	[ "$f" = "$kernel_deb" ] || [ "$f" = "$busybox_deb" ] || rm -f "$f"
 done
-dpkg -x "$kernel_deb" "$work/kernel"
-dpkg -x "$busybox_deb" "$work/busybox"
+extract() { # deb dir
+	if ! dpkg -x "$1" "$2"; then
+		rm -f "$1"
+		die "cannot extract $1 (an interrupted download?): removed it, run again"
+	fi
+}
+extract "$kernel_deb" "$work/kernel"
+extract "$busybox_deb" "$work/busybox"
 
 kroot="$work/kernel"
 kmod_dir="$kroot/lib/modules/$kernel_release"
-[ -d "$kmod_dir" ] || kmod_dir=$(find "$kroot" -path '*/lib/modules/*' -maxdepth 4 -mindepth 3 -type d -name "$kernel_release" | head -n 1)
+[ -d "$kmod_dir" ] || kmod_dir=$(find "$kroot" -mindepth 3 -maxdepth 4 -type d -path '*/lib/modules/*' -name "$kernel_release" | head -n 1)
 [ -d "$kmod_dir" ] || die "no modules directory for $kernel_release in $kernel_pkg"
 # The package does not ship modules.dep (the postinst runs depmod): make it in the extracted tree.
 depmod_base=${kmod_dir%/lib/modules/*}
