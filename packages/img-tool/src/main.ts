@@ -1,10 +1,14 @@
 #!/usr/bin/env node
-import { Host, formatModuleReport } from '@tessera/core';
+// tessera-img: qemu-img's command line (info, create, convert, compare) on Tessera's block layer.
+import { Host } from '@tessera/core';
 import { moduleList } from '#module-list';
+import { Console } from './cli/console.ts';
+import { runTool } from './cli/program.ts';
 
 const host = new Host(moduleList, { executableUrl: import.meta.url });
-const args = process.argv.slice(2);
-if (args[0] === '--list-modules') {
-  const json = args.includes('--output=json');
-  process.stdout.write(formatModuleReport(await host.listModules(), json ? 'json' : 'human'));
-}
+const terminal = new Console(moduleList.executable);
+const exitCode = await runTool(host, process.argv.slice(2), terminal);
+// Exit explicitly once the output is written: idle keep-alive connections of remote images
+// must not hold the process open.
+await terminal.flush();
+process.exit(exitCode);

@@ -1,0 +1,73 @@
+import { formatModuleReport, type Host } from '@tessera/core';
+import { commands, findCommand } from '../commands/index.ts';
+import type { CommandContext } from '../commands/types.ts';
+import { formatNames, protocolNames } from '../image/drivers.ts';
+import type { Console } from './console.ts';
+import { ToolError, UsageError } from './errors.ts';
+import { getopt, type OptionSpec } from './getopt.ts';
+import { helpText, versionText } from './help.ts';
+import { parseOutputFormat } from './values.ts';
+
+/** Options before the command name; option parsing stops at the command, like qemu-img's. */
+const TOP_LEVEL: OptionSpec = {
+  short: '+:hVT:',
+  stopAtOperand: true,
+  long: [
+    { name: 'help', hasArg: false, key: 'h' },
+    { name: 'version', hasArg: false, key: 'V' },
+    { name: 'trace', hasArg: true, key: 'T' },
+    { name: 'list-modules', hasArg: false },
+    { name: 'output', hasArg: true },
+  ],
+};
+
+/** Run the tool on its command-line arguments; resolves to the exit code. Never rejects. */
+export async function runTool(host: Host, argv: readonly string[], console: Console): Promise<number> {
+  try {
+    return await dispatch(host, argv, console);
+  } catch (error) {
+    return console.report(error);
+  }
+}
+
+async function dispatch(host: Host, argv: readonly string[], console: Console): Promise<number> {
+  const help = (): number => {
+    const drivers = [...new Set([...formatNames(host.list), ...protocolNames(host.list)])].sort();
+    console.out(helpText(host.list, commands, drivers));
+    return 0;
+  };
+  const top = getopt(argv, TOP_LEVEL);
+  let listModules = false;
+  let output: string | undefined;
+  for (const option of top.options) {
+    switch (option.key) {
+      case 'h':
+        return help();
+      case 'V':
+        console.out(versionText(host.list));
+        return 0;
+      case 'T':
+        throw new ToolError('tracing (-T/--trace) is not supported');
+      case 'list-modules':
+        listModules = true;
+        break;
+      case 'output':
+        output = option.value;
+        break;
+    }
+  }
+  if (listModules) {
+    if (top.operands.length > 0) throw new UsageError(`Unexpected argument: ${top.operands[0]}`);
+    console.out(formatModuleReport(await host.listModules(), parseOutputFormat(output)));
+    return 0;
+  }
+  if (output !== undefined) throw new UsageError('--output before the command is only valid with --list-modules');
+
+  const [name, ...rest] = top.operands;
+  if (name === undefined) throw new UsageError('Not enough arguments');
+  const command = findCommand(name);
+  if (!command) throw new UsageError(`Command not found: ${name}`);
+  const args = getopt(rest, command.options);
+  const context: CommandContext = { host, console, help };
+  return command.run(context, args);
+}

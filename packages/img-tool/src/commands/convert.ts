@@ -1,0 +1,158 @@
+import type { BlockNode, Host } from '@tessera/core';
+import { ToolError, errorMessage } from '../cli/errors.ts';
+import { checkCacheMode } from '../cli/values.ts';
+import { ReadError } from '../image/chunks.ts';
+import { WriteError, copyImages } from '../image/copy.ts';
+import { CreationUnsupportedError, createImage } from '../image/create.ts';
+import { createOptionsHelp, parseCreateOptions } from '../image/create-options.ts';
+import { formatTraits, type FormatTraits } from '../image/formats.ts';
+import { asksForHelp, parseKeyValueList } from '../image/key-value.ts';
+import { openImage } from '../image/open.ts';
+import { Progress } from '../image/progress.ts';
+import { HELP, IMAGE_OPTS, OBJECT } from './common.ts';
+import { checkCombinations, parseSettings, type ConvertSettings } from './convert-settings.ts';
+import type { Command, CommandContext } from './types.ts';
+
+/** `convert`: copy one or more images (concatenated) into a new image, leaving zero blocks unwritten. */
+export const convertCommand: Command = {
+  name: 'convert',
+  synopsis:
+    'convert [--image-opts] [--target-image-opts] [--target-is-zero] [-U] [-C] [-p] [-q] [-n] [-f fmt] ' +
+    '[-t cache] [-T src_cache] [-O output_fmt] [-o options] [-S sparse_size] [-r rate_limit] ' +
+    '[-m num_coroutines] [-W] [--salvage] filename [filename2 [...]] output_filename',
+  options: {
+    short: ':hf:O:B:CcF:o:l:S:pt:T:qnm:WUr:',
+    long: [
+      HELP,
+      OBJECT,
+      IMAGE_OPTS,
+      { name: 'target-image-opts', hasArg: false },
+      { name: 'salvage', hasArg: false },
+      { name: 'target-is-zero', hasArg: false },
+      { name: 'bitmaps', hasArg: false },
+      { name: 'skip-broken-bitmaps', hasArg: false },
+    ],
+  },
+
+  async run(context, args) {
+    const settings = parseSettings(context, args.options);
+    if (settings === 'help') return context.help();
+    checkCombinations(settings);
+    const operands = args.operands;
+    if (operands.length < 2) throw new ToolError('Must specify image file name');
+    const inputs = operands.slice(0, -1);
+    const output = operands.at(-1)!;
+    const entries = parseKeyValueList(settings.optionLists.join(','));
+    if (asksForHelp(entries)) {
+      context.console.out(createOptionsHelp(await formatTraits(context.host, settings.outputFormat), output));
+      return 0;
+    }
+    if (settings.cache !== undefined) checkCacheMode(settings.cache, false);
+    if (settings.sourceCache !== undefined) checkCacheMode(settings.sourceCache, true);
+
+    const sources: BlockNode[] = [];
+    try {
+      for (const filename of inputs) {
+        const source = { filename, format: settings.sourceFormat, imageOpts: settings.imageOpts };
+        sources.push(await openImage(context.host, source, { readOnly: true }));
+      }
+      const traits = await formatTraits(context.host, settings.outputFormat);
+      checkOutputFormat(settings, traits);
+      const totalSize = sources.reduce((sum, source) => sum + source.size, 0);
+      const target = await prepareTarget(context.host, settings, traits, entries, output, totalSize);
+      try {
+        await copy(context, settings, sources, target, totalSize);
+      } finally {
+        await target.close();
+      }
+      return 0;
+    } finally {
+      await Promise.all(sources.map((source) => source.close()));
+    }
+  },
+};
+
+/** What the output format cannot do (raw: compression, backing files, snapshots, bitmaps). */
+function checkOutputFormat(settings: ConvertSettings, traits: FormatTraits): void {
+  if (settings.compress && !traits.compression) throw new ToolError('Compression not supported for this file format');
+  if (settings.backingFile !== undefined && !traits.backingFile) {
+    throw new ToolError(`Backing file not supported for file format '${traits.name}'`);
+  }
+  if (settings.backingFormat !== undefined && !traits.backingFile) {
+    throw new ToolError(`Backing file format not supported for file format '${traits.name}'`);
+  }
+  if (settings.snapshot !== undefined) {
+    throw new ToolError(
+      `Failed to load snapshot: Block format '${settings.sourceFormat ?? 'raw'}' used by device '' ` +
+        'does not support temporarily loading internal snapshots',
+    );
+  }
+  if (settings.bitmaps) throw new ToolError('Source lacks bitmap support');
+}
+
+/** Create the output (unless -n) and open it for writing. */
+async function prepareTarget(
+  host: Host,
+  settings: ConvertSettings,
+  traits: FormatTraits,
+  entries: ReturnType<typeof parseKeyValueList>,
+  output: string,
+  totalSize: number,
+): Promise<BlockNode> {
+  if (!settings.skipCreate) {
+    // `-o size=` is accepted and ignored: the output is as large as the input.
+    let options;
+    try {
+      options = parseCreateOptions(entries, traits, output);
+    } catch (error) {
+      throw new ToolError(errorMessage(error), 1, { cause: error });
+    }
+    try {
+      await createImage(host, output, traits.name, BigInt(totalSize), options);
+    } catch (error) {
+      if (error instanceof CreationUnsupportedError) throw new ToolError(error.message, 1, { cause: error });
+      throw new ToolError(`${output}: error while converting ${traits.name}: ${errorMessage(error)}`, 1, { cause: error });
+    }
+  }
+  const source = settings.targetImageOpts
+    ? { filename: output, imageOpts: true }
+    : { filename: output, format: traits.name };
+  const target = await openImage(host, source, { readOnly: false });
+  if (settings.skipCreate && target.size < totalSize) {
+    await target.close();
+    throw new ToolError('output file is smaller than input file');
+  }
+  return target;
+}
+
+async function copy(
+  context: CommandContext,
+  settings: ConvertSettings,
+  sources: readonly BlockNode[],
+  target: BlockNode,
+  totalSize: number,
+): Promise<void> {
+  const progress = new Progress((text) => context.console.out(text), settings.showProgress && !settings.quiet);
+  progress.start();
+  try {
+    await copyImages(sources, target, {
+      sparseSize: settings.sparseSize,
+      targetIsZero: !settings.skipCreate || settings.targetIsZero,
+      depth: settings.coroutines,
+      rateLimit: settings.rateLimit,
+      onProgress: (done) => progress.set(totalSize === 0 ? 100 : (100 * done) / totalSize),
+    });
+    // qemu-img convert writes with cache=unsafe unless told otherwise: no flush then.
+    if ((settings.cache ?? 'unsafe') !== 'unsafe') await target.flush();
+  } catch (error) {
+    if (error instanceof ReadError) {
+      throw new ToolError(`error while reading at byte ${error.offset}: ${error.message}`, 1, { cause: error });
+    }
+    if (error instanceof WriteError) {
+      throw new ToolError(`error while writing at byte ${error.offset}: ${error.message}`, 1, { cause: error });
+    }
+    throw error;
+  }
+  progress.set(100);
+  progress.end();
+}

@@ -1,0 +1,68 @@
+import { UsageError } from '../cli/errors.ts';
+import { parseOutputFormat } from '../cli/values.ts';
+import { describeImage, formatJson, infoHuman, infoJson } from '../image/describe.ts';
+import { openImage } from '../image/open.ts';
+import { FORCE_SHARE, HELP, IMAGE_OPTS, OBJECT, formatConflict, objectsUnsupported } from './common.ts';
+import type { Command } from './types.ts';
+
+/** `info`: format, virtual size and allocation of an image; opens it read-only. */
+export const infoCommand: Command = {
+  name: 'info',
+  synopsis: 'info [--image-opts] [-f fmt] [--output=ofmt] [--backing-chain] [-U] filename',
+  options: {
+    short: ':f:hU',
+    long: [
+      HELP,
+      { name: 'format', hasArg: true, key: 'f' },
+      { name: 'output', hasArg: true },
+      { name: 'backing-chain', hasArg: false },
+      OBJECT,
+      IMAGE_OPTS,
+      FORCE_SHARE,
+    ],
+  },
+
+  async run(context, args) {
+    let format: string | undefined;
+    let output: string | undefined;
+    let chain = false;
+    let imageOpts = false;
+    for (const option of args.options) {
+      switch (option.key) {
+        case 'h':
+          return context.help();
+        case 'f':
+          format = option.value;
+          break;
+        case 'output':
+          output = option.value;
+          break;
+        case 'backing-chain':
+          chain = true;
+          break;
+        case 'image-opts':
+          imageOpts = true;
+          break;
+        case 'object':
+          throw objectsUnsupported();
+        case 'U':
+          break;
+      }
+    }
+    if (args.operands.length !== 1) throw new UsageError('Expecting one image file name');
+    const outputFormat = parseOutputFormat(output);
+    if (imageOpts && format !== undefined) throw formatConflict();
+
+    const node = await openImage(context.host, { filename: args.operands[0]!, format, imageOpts }, { readOnly: true });
+    let info;
+    try {
+      info = await describeImage(node);
+    } finally {
+      await node.close();
+    }
+    // Raw images have no backing file: the chain is the image alone.
+    if (outputFormat === 'json') context.console.out(formatJson(chain ? [infoJson(info)] : infoJson(info)));
+    else context.console.out(infoHuman(info));
+    return 0;
+  },
+};

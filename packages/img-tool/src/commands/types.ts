@@ -1,0 +1,23 @@
+import type { Host } from '@tessera/core';
+import type { Console } from '../cli/console.ts';
+import type { OptionSpec, ParsedArgs } from '../cli/getopt.ts';
+
+/** What a subcommand gets to work with. */
+export interface CommandContext {
+  readonly host: Host;
+  readonly console: Console;
+  /** Print the program's help (`-h` inside a command, like qemu-img); gives exit code 0. */
+  help(): number;
+}
+
+/**
+ * One `tessera-img` subcommand. Its options are parsed (getopt-style) before `run`; `run`
+ * returns the exit code, or throws a ToolError whose exit code and messages are reported.
+ */
+export interface Command {
+  readonly name: string;
+  /** The usage line in `--help`, after the command name. */
+  readonly synopsis: string;
+  readonly options: OptionSpec;
+  run(context: CommandContext, args: ParsedArgs): Promise<number>;
+}

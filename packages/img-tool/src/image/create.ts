@@ -1,0 +1,82 @@
+import { BlockError, protocolOf, type Host } from '@tessera/core';
+import { errorMessage } from '../cli/errors.ts';
+import { describeErrno, errnoCode } from './errno.ts';
+
+/** qemu's file driver writes the first block of a new raw image so its size can be probed later. */
+const FIRST_BLOCK = 4096;
+
+const PREALLOCATION_MODES = ['off', 'falloc', 'full'];
+const PREALLOCATION_CHUNK = 2 * 1024 * 1024;
+const INT64_MAX = (1n << 63n) - 1n;
+
+/** The storage's protocol cannot create images (http): qemu-img reports this before anything else. */
+export class CreationUnsupportedError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'CreationUnsupportedError';
+  }
+}
+
+export interface CreateImageOptions {
+  readonly formatOptions?: Readonly<Record<string, string>>;
+  /** File-protocol options the tool applies itself: `preallocation`. */
+  readonly fileOptions?: Readonly<Record<string, string>>;
+}
+
+/**
+ * Create an image as qemu-img does: local files are whole 512-byte sectors long, and the first
+ * block of a raw file is written (allocated) right away. Errors carry qemu-img's wording.
+ */
+export async function createImage(
+  host: Host,
+  location: string,
+  format: string,
+  size: bigint,
+  options: CreateImageOptions = {},
+): Promise<void> {
+  const local = protocolOf(location) === 'file';
+  const bytes = local ? (size + 511n) / 512n * 512n : size;
+  // Sizes no file can have: qemu's sector rounding overflows (EINVAL) or the file system refuses (EFBIG).
+  if (bytes > INT64_MAX) throw new Error('Could not resize file: Invalid argument');
+  if (bytes > BigInt(Number.MAX_SAFE_INTEGER)) throw new Error(`The image size is too large for file format '${format}'`);
+  const preallocation = options.fileOptions?.preallocation ?? 'off';
+  if (!PREALLOCATION_MODES.includes(preallocation)) throw new Error(`invalid parameter value: ${preallocation}`);
+  try {
+    await host.block.create(location, format, Number(bytes), options.formatOptions ?? {});
+    const driver = await host.block.formatDriver(format);
+    if (local && !driver.create && bytes > 0n) {
+      // Without fallocate in Node, `falloc` allocates by writing zeroes, as `full` does.
+      const length = preallocation === 'off' ? Math.min(FIRST_BLOCK, Number(bytes)) : Number(bytes);
+      await writeZeroes(host, location, length);
+    }
+  } catch (error) {
+    if (error instanceof BlockError && /does not support image creation/.test(error.message)) {
+      throw new CreationUnsupportedError(error.message, { cause: error });
+    }
+    throw new Error(creationFailure(error, location, format), { cause: error });
+  }
+}
+
+/** Allocate `[0, length)` of the new file by writing zeroes there. */
+async function writeZeroes(host: Host, location: string, length: number): Promise<void> {
+  const file = await host.block.openFile(location, { readOnly: false });
+  const zeroes = new Uint8Array(Math.min(length, PREALLOCATION_CHUNK));
+  try {
+    for (let at = 0; at < length; at += zeroes.length) {
+      await file.write(at, zeroes.subarray(0, Math.min(zeroes.length, length - at)));
+    }
+  } finally {
+    await file.close();
+  }
+}
+
+function creationFailure(error: unknown, location: string, format: string): string {
+  const code = errnoCode(error);
+  if (code === undefined) return errorMessage(error);
+  const reason = describeErrno(code) ?? errorMessage(error);
+  // The file driver reports failures to open the file wrapped; truncating fails bare.
+  const wrapped = (error as NodeJS.ErrnoException).code !== code;
+  if (wrapped) return `Could not create '${location}': ${reason}`;
+  if (code === 'EFBIG') return `The image size is too large for file format '${format}'`;
+  return `Could not resize file: ${reason}`;
+}

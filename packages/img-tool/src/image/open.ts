@@ -1,0 +1,82 @@
+import { protocolOf, type BlockNode, type Host } from '@tessera/core';
+import { ToolError, errorMessage } from '../cli/errors.ts';
+import { protocolNames } from './drivers.ts';
+import { parseImageOpts } from './image-opts.ts';
+import { sectorAligned } from './sector-view.ts';
+import type { ImageSource, ImageSpec } from './spec.ts';
+
+export interface OpenOptions {
+  readonly readOnly: boolean;
+  /** Exit code when the image cannot be opened (compare uses 2). */
+  readonly exitCode?: number;
+}
+
+/**
+ * Open an image named on the command line: format node over protocol node, or the protocol
+ * node alone when the format named is a protocol (`-f file`, `driver=http`). Failures become
+ * qemu-img's "Could not open 'NAME': reason".
+ */
+export async function openImage(host: Host, source: ImageSource, options: OpenOptions): Promise<BlockNode> {
+  try {
+    const spec = resolveSource(source);
+    return sectorAligned(await openSpec(host, spec, options.readOnly));
+  } catch (error) {
+    throw new ToolError(`Could not open '${source.filename}': ${errorMessage(error)}`, options.exitCode ?? 1, {
+      cause: error,
+    });
+  }
+}
+
+function resolveSource(source: ImageSource): ImageSpec {
+  if (source.imageOpts) return parseImageOpts(source.filename);
+  return {
+    location: source.filename,
+    format: source.format,
+    protocol: undefined,
+    fileOptions: {},
+    formatOptions: {},
+    hasFile: true,
+  };
+}
+
+async function openSpec(host: Host, spec: ImageSpec, readOnly: boolean): Promise<BlockNode> {
+  if (spec.format !== undefined && protocolNames(host.list).includes(spec.format)) {
+    // The storage itself, no format layer (`driver=file,filename=…`, `-f file`).
+    const { filename, url, ...protocolOptions } = spec.formatOptions;
+    const location = spec.location ?? filename ?? url;
+    if (location === undefined) throw new Error(`The '${spec.format}' block driver requires a file name`);
+    return host.block.openFile(location, { protocol: spec.format, readOnly, fileOptions: protocolOptions });
+  }
+  if (spec.location === undefined) throw new Error('A block device must be specified for "file"');
+  const scheme = protocolOf(spec.location);
+  if (spec.protocol !== undefined && scheme !== 'file' && scheme !== spec.protocol) {
+    throw new Error(`${spec.protocol} driver cannot handle the URL '${spec.location}' (does not start with '${spec.protocol}://')`);
+  }
+  if (spec.format !== undefined) await checkFormatOptions(host, spec.format, spec.formatOptions);
+  const node = await host.block.open(spec.location, {
+    format: spec.format,
+    readOnly,
+    protocol: spec.protocol,
+    fileOptions: spec.fileOptions,
+    formatOptions: spec.formatOptions,
+  });
+  if (spec.format === undefined) {
+    try {
+      await checkFormatOptions(host, node.driver, spec.formatOptions);
+    } catch (error) {
+      await node.close();
+      throw error;
+    }
+  }
+  return node;
+}
+
+/** Reject open options the format does not declare (a driver may list them in `options`). */
+async function checkFormatOptions(host: Host, format: string, options: Readonly<Record<string, string>>): Promise<void> {
+  const keys = Object.keys(options);
+  if (keys.length === 0) return;
+  const driver = await host.block.formatDriver(format);
+  const known = (driver as { readonly options?: readonly string[] }).options ?? [];
+  const unknown = keys.find((key) => !known.includes(key));
+  if (unknown !== undefined) throw new Error(`Block format '${format}' does not support the option '${unknown}'`);
+}
