@@ -16,7 +16,8 @@ function executableBit() {
 
 export function appViteConfig(appRoot, mode) {
   const configuration = mode === 'static' ? 'static' : 'modular';
-  const manifest = JSON.parse(readFileSync(join(appRoot, 'package.json'), 'utf8')).tessera;
+  const pkg = JSON.parse(readFileSync(join(appRoot, 'package.json'), 'utf8'));
+  const manifest = pkg.tessera;
   const config = nodeBundleConfig({
     root: appRoot,
     entry: 'src/main.ts',
@@ -24,6 +25,7 @@ export function appViteConfig(appRoot, mode) {
     fileName: `${manifest.executable}.mjs`,
     emptyOutDir: true,
     plugins: [executableBit()],
+    external: Object.keys(pkg.dependencies ?? {}),
   });
   config.resolve.alias = {
     '#module-list': join(appRoot, `src/generated/module-list.${configuration}.ts`),

@@ -20,7 +20,7 @@ function requireWithoutFileUrl() {
   };
 }
 
-export function nodeBundleConfig({ root, entry, outDir, fileName, banner, emptyOutDir, plugins = [] }) {
+export function nodeBundleConfig({ root, entry, outDir, fileName, banner, emptyOutDir, plugins = [], external = [] }) {
   return {
     root,
     logLevel: 'warn',
@@ -43,6 +43,8 @@ export function nodeBundleConfig({ root, entry, outDir, fileName, banner, emptyO
       reportCompressedSize: false,
       copyPublicDir: false,
       rolldownOptions: {
+        // Runtime dependencies an executable declares stay outside the bundle (v86 ships a wasm file).
+        external: external.length ? (id) => external.some((dep) => id === dep || id.startsWith(`${dep}/`)) : undefined,
         output: {
           format: 'es',
           // One file: a module or an executable is a single verified unit.

@@ -27,5 +27,5 @@ export type {
   BlockRegistrar,
   BlockStatus,
 } from './block/types.ts';
-export type { DisplayBackend, DisplaySession, UiRegistrar } from './ui/types.ts';
+export type { DisplayBackend, DisplaySession, MachineConsole, Screen, UiRegistrar } from './ui/types.ts';
 export type { NetBackend, NetPort, NetRegistrar } from './net/types.ts';

@@ -1,6 +1,7 @@
 import type { Feature } from '../module/types.ts';
 import { BlockError } from './errors.ts';
 import { protocolOf } from './location.ts';
+import { openSnapshotOverlay } from './snapshot-overlay.ts';
 import type { BlockDriverRegistry } from './registry.ts';
 import type { BlockFormatDriver, BlockNode, BlockProtocolDriver } from './types.ts';
 
@@ -14,6 +15,8 @@ export interface OpenImageOptions {
   readonly fileOptions?: Readonly<Record<string, string>>;
   /** Options for the format node. */
   readonly formatOptions?: Readonly<Record<string, string>>;
+  /** Keep writes in a temporary overlay discarded at close (`snapshot=on`); the image is opened read-only. */
+  readonly snapshot?: boolean;
 }
 
 const PROBE_BYTES = 512;
@@ -31,17 +34,19 @@ export class BlockLayer {
   ) {}
 
   async open(location: string, options: OpenImageOptions = {}): Promise<BlockNode> {
-    const readOnly = options.readOnly ?? false;
+    const readOnly = (options.readOnly ?? false) || (options.snapshot ?? false);
     const formatName = options.format;
     const format = formatName === undefined ? undefined : await this.formatDriver(formatName);
-    const file = await this.openFile(location, options);
+    const file = await this.openFile(location, { ...options, readOnly });
+    let node: BlockNode;
     try {
       const driver = format ?? (await this.probe(file));
-      return await driver.open(file, { readOnly, driverOptions: options.formatOptions ?? {} });
+      node = await driver.open(file, { readOnly, driverOptions: options.formatOptions ?? {} });
     } catch (error) {
       await file.close();
       throw error;
     }
+    return options.snapshot ? openSnapshotOverlay(node) : node;
   }
 
   /** Open the storage alone (the image's protocol node). */

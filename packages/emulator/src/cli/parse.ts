@@ -1,0 +1,208 @@
+import type { Command, DisplayConfig, DriveConfig, MachineConfig, NetdevConfig } from '../machine/config.ts';
+import { OptionError } from './errors.ts';
+import { parseKeyValues, parseOnOff } from './key-value.ts';
+import { parseMemorySize } from './memory-size.ts';
+
+/** Options that take an argument; every other known option is a flag. */
+const WITH_ARGUMENT = new Set([
+  '-m', '-kernel', '-initrd', '-append', '-drive', '-hda', '-hdb', '-cdrom', '-boot', '-bios',
+  '-serial', '-display', '-netdev', '-device', '-nic', '-output',
+]);
+const FLAGS = new Set(['-nographic', '-snapshot', '-version', '-help', '-h', '-list-modules']);
+const DEFAULT_MEMORY = 128 * 2 ** 20;
+const NIC_MODELS = ['ne2k_pci'];
+const DRIVE_KEYS = new Set(['file', 'format', 'if', 'media', 'index', 'readonly', 'read-only', 'snapshot']);
+
+interface Mutable {
+  memoryBytes: number;
+  kernel?: string;
+  initrd?: string;
+  append?: string;
+  bios?: string;
+  drives: DriveConfig[];
+  bootOrder?: string;
+  serial?: 'stdio' | 'none';
+  display?: DisplayConfig;
+  nographic: boolean;
+  snapshot: boolean;
+  netdevs: NetdevConfig[];
+  nics: { model: string; netdev: string }[];
+}
+
+/** Parse `tessera`'s command line (QEMU's syntax: single or double dash, `-opt arg`). */
+export function parseCommandLine(argv: readonly string[]): Command {
+  const m: Mutable = { memoryBytes: DEFAULT_MEMORY, drives: [], nographic: false, snapshot: false, netdevs: [], nics: [] };
+  let listModules = false;
+  let output: 'human' | 'json' = 'human';
+
+  for (let i = 0; i < argv.length; i++) {
+    const raw = argv[i]!;
+    if (!raw.startsWith('-')) {
+      addDrive(m, { file: raw, media: 'disk', index: nextIndex(m) }); // a bare disk_image is hda
+      continue;
+    }
+    // `--opt` is `-opt`; `-opt=value` is `-opt value` (QEMU accepts both for long options).
+    let name = raw.startsWith('--') ? raw.slice(1) : raw;
+    let value: string | undefined;
+    const eq = name.indexOf('=');
+    if (eq > 0) [name, value] = [name.slice(0, eq), name.slice(eq + 1)];
+    if (!WITH_ARGUMENT.has(name) && !FLAGS.has(name)) throw new OptionError(raw, undefined, 'invalid option');
+    if (WITH_ARGUMENT.has(name) && value === undefined) {
+      value = argv[++i];
+      if (value === undefined) throw new OptionError(name, undefined, 'requires an argument');
+    }
+    const fail = (message: string): never => {
+      throw new OptionError(name, value, message);
+    };
+    const attempt = <T>(f: () => T): T => {
+      try {
+        return f();
+      } catch (error) {
+        return fail((error as Error).message);
+      }
+    };
+    const arg = value!;
+    switch (name) {
+      case '-m': {
+        const size = parseKeyValues(arg, 'size').get('size') ?? '';
+        m.memoryBytes = attempt(() => parseMemorySize(size));
+        if (m.memoryBytes < 2 ** 20) fail('memory size must be at least 1 MiB');
+        break;
+      }
+      case '-kernel': m.kernel = arg; break;
+      case '-initrd': m.initrd = arg; break;
+      case '-append': m.append = arg; break;
+      case '-bios': m.bios = arg; break;
+      case '-hda': addDrive(m, { file: arg, media: 'disk', index: 0 }); break;
+      case '-hdb': addDrive(m, { file: arg, media: 'disk', index: 1 }); break;
+      case '-cdrom': addDrive(m, { file: arg, media: 'cdrom', index: 2 }); break;
+      case '-drive': m.drives.push(attempt(() => parseDrive(arg, m))); break;
+      case '-boot': {
+        const order = parseKeyValues(arg, 'order').get('order') ?? '';
+        const bad = [...order].find((c) => !'acdn'.includes(c));
+        if (bad !== undefined || order === '') throw new OptionError(undefined, undefined, `Invalid boot device '${bad ?? ''}'`);
+        m.bootOrder = order;
+        break;
+      }
+      case '-serial':
+        if (arg !== 'stdio' && arg !== 'none' && arg !== 'null') fail(`'${arg}' is not a valid char driver`);
+        m.serial = arg === 'stdio' ? 'stdio' : 'none';
+        break;
+      case '-display': {
+        const kv = parseKeyValues(arg, 'type');
+        const type = kv.get('type') ?? '';
+        if (!/^[a-z][a-z0-9-]*$/.test(type)) fail(`Parameter 'type' does not accept value '${type}'`);
+        kv.delete('type');
+        m.display = { type, options: Object.fromEntries(kv) };
+        break;
+      }
+      case '-netdev': {
+        const kv = parseKeyValues(arg, 'type');
+        const type = kv.get('type') ?? '';
+        const id = kv.get('id');
+        if (!/^[a-z][a-z0-9-]*$/.test(type)) fail(`Parameter 'type' does not accept value '${type}'`);
+        if (!id) fail("Parameter 'id' is missing");
+        if (m.netdevs.some((n) => n.id === id)) fail(`Duplicate ID '${id}' for netdev`);
+        kv.delete('type');
+        kv.delete('id');
+        m.netdevs.push({ id: id!, type, options: Object.fromEntries(kv) });
+        break;
+      }
+      case '-device': {
+        const kv = parseKeyValues(arg, 'driver');
+        const model = kv.get('driver') ?? '';
+        if (!NIC_MODELS.includes(model)) fail(`'${model}' is not a valid device model name`);
+        const netdev = kv.get('netdev');
+        if (!netdev) fail(`Property '${model}.netdev' is required`);
+        m.nics.push({ model, netdev: netdev! });
+        break;
+      }
+      case '-nic': {
+        // `-nic TYPE,...` is a netdev plus a NIC in one: QEMU's shorthand.
+        const kv = parseKeyValues(arg, 'type');
+        const type = kv.get('type') ?? '';
+        const model = kv.get('model') ?? 'ne2k_pci';
+        if (!NIC_MODELS.includes(model)) fail(`'${model}' is not a valid device model name`);
+        for (const k of ['type', 'model', 'id']) kv.delete(k);
+        const id = `__nic${m.nics.length}`;
+        m.netdevs.push({ id, type, options: Object.fromEntries(kv) });
+        m.nics.push({ model, netdev: id });
+        break;
+      }
+      case '-output':
+        if (arg !== 'human' && arg !== 'json') fail(`'${arg}' is not a valid output format (human or json)`);
+        output = arg as 'human' | 'json';
+        break;
+      case '-nographic': m.nographic = true; break;
+      case '-snapshot': m.snapshot = true; break;
+      case '-list-modules': listModules = true; break;
+      case '-version': return { kind: 'version' };
+      case '-help':
+      case '-h': return { kind: 'help' };
+    }
+  }
+  if (listModules) return { kind: 'list-modules', output };
+  return { kind: 'run', machine: finish(m) };
+}
+
+function nextIndex(m: Mutable): number {
+  let index = 0;
+  while (m.drives.some((d) => d.index === index)) index++;
+  return index;
+}
+
+function addDrive(m: Mutable, drive: { file: string; media: 'disk' | 'cdrom'; index: number }): void {
+  if (m.drives.some((d) => d.index === drive.index)) {
+    throw new OptionError(undefined, undefined, `drive with bus=0, unit=${drive.index} (index=${drive.index}) exists`);
+  }
+  m.drives.push({ ...drive, readOnly: drive.media === 'cdrom', snapshot: false, fileOptions: {} });
+}
+
+function parseDrive(argument: string, m: Mutable): DriveConfig {
+  const kv = parseKeyValues(argument);
+  const fileOptions: Record<string, string> = {};
+  for (const key of kv.keys()) {
+    if (key.startsWith('file.')) fileOptions[key.slice(5)] = kv.get(key)!;
+    else if (!DRIVE_KEYS.has(key)) throw new Error(`Invalid parameter '${key}'`);
+  }
+  const file = kv.get('file');
+  if (!file) throw new Error('A block device must be specified for "file"');
+  const bus = kv.get('if') ?? 'ide';
+  if (bus !== 'ide') throw new Error(`unsupported bus type '${bus}'`);
+  const media = kv.get('media') ?? 'disk';
+  if (media !== 'disk' && media !== 'cdrom') throw new Error(`'${media}' invalid media`);
+  const readOnlyText = kv.get('readonly') ?? kv.get('read-only');
+  const readOnly = readOnlyText === undefined ? media === 'cdrom' : parseOnOff(readOnlyText, 'read-only');
+  const snapshot = parseOnOff(kv.get('snapshot') ?? 'off', 'snapshot');
+  const indexText = kv.get('index');
+  const index = indexText === undefined ? (media === 'cdrom' ? 2 : nextIndex(m)) : Number(indexText);
+  if (!Number.isInteger(index) || index < 0 || index > 3) throw new Error(`index ${indexText} is out of range (0-3 for IDE)`);
+  if (m.drives.some((d) => d.index === index)) throw new Error(`drive with bus=${index >> 1}, unit=${index & 1} (index=${index}) exists`);
+  const format = kv.get('format');
+  return { file, ...(format ? { format } : {}), media, index, readOnly, snapshot, fileOptions };
+}
+
+function finish(m: Mutable): MachineConfig {
+  if (m.append !== undefined && m.kernel === undefined) throw new OptionError(undefined, undefined, '-append only allowed with -kernel option');
+  if (m.initrd !== undefined && m.kernel === undefined) throw new OptionError(undefined, undefined, '-initrd only allowed with -kernel option');
+  for (const nic of m.nics) {
+    if (!m.netdevs.some((n) => n.id === nic.netdev)) {
+      throw new OptionError('-device', `${nic.model},netdev=${nic.netdev}`, `Property '${nic.model}.netdev' can't find value '${nic.netdev}'`);
+    }
+  }
+  const display = m.display ?? { type: 'none', options: {} };
+  if (m.nographic && display.type !== 'none') throw new OptionError(undefined, undefined, '-nographic cannot be used with -display');
+  return {
+    memoryBytes: m.memoryBytes,
+    ...(m.kernel !== undefined ? { kernel: m.kernel } : {}),
+    ...(m.initrd !== undefined ? { initrd: m.initrd } : {}),
+    ...(m.append !== undefined ? { append: m.append } : {}),
+    ...(m.bios !== undefined ? { bios: m.bios } : {}),
+    drives: m.drives.map((d) => (m.snapshot ? { ...d, snapshot: true } : d)),
+    bootOrder: m.bootOrder ?? (m.drives.some((d) => d.media === 'cdrom') && !m.drives.some((d) => d.media === 'disk') ? 'd' : 'c'),
+    serial: m.serial ?? 'stdio',
+    display,
+    netdevs: m.netdevs,
+    nics: m.nics,
+  };
+}
