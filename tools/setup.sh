@@ -8,6 +8,9 @@ APT_PACKAGES=(
   qemu-utils   # qemu-img: the interop peer for image formats
   strace       # traces file opens in the module-isolation test
   openssl      # makes the self-signed CA for the https tests
+  seabios      # the emulator's default BIOS
+  chromium     # the real browser for the web display tests (driven by playwright-core)
+  mtools       # reads files out of the guest's FAT disk image in the emulator tests
 )
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -16,11 +19,14 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" = 0 ] || sudo=sudo
-  $sudo apt-get update -qq
+  $sudo apt-get update -qq || echo "setup: apt-get update reported errors; installing anyway" >&2
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
 npm ci --no-audit --no-fund
+
+# The test guest (kernel, initramfs, bootable disk) from Debian i386 packages; cached in .cache/guest.
+bash tools/guest/build.sh --quiet >/dev/null
 
 export NX_NO_CLOUD=true NX_DAEMON=false NX_TUI=false
 npx nx run-many -t build --output-style=static
