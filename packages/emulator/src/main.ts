@@ -1,44 +1,48 @@
 #!/usr/bin/env node
-// tessera: the emulator. Its machine comes with the emulator issue; this build has the module
-// system (block, ui and net modules on its own list) and the informational options.
+// tessera: a PC emulator (v86) with QEMU's command line whose disks go through Tessera's block layer.
 import { Host, formatModuleReport } from '@tessera/core';
 import { moduleList } from '#module-list';
-
-const USAGE = `usage: tessera [options]
-
-Options available in this build:
-  --list-modules [--output=human|json]
-                 list the modules this executable may load, with their status
-  -version       print the version and exit
-  -help, -h      print this help and exit
-`;
+import { OptionError } from './cli/errors.ts';
+import { parseCommandLine } from './cli/parse.ts';
+import { USAGE } from './cli/usage.ts';
+import type { Command } from './machine/config.ts';
 
 async function main(args: readonly string[]): Promise<number> {
-  const [first] = args;
-  if (first === '--list-modules' || first === '-list-modules') {
-    const output = args.slice(1).find((a) => a.startsWith('--output=') || a.startsWith('-output='))?.split('=')[1] ?? 'human';
-    if (output !== 'human' && output !== 'json') {
-      process.stderr.write(`tessera: --output: '${output}' is not a valid output format (human or json)\n`);
-      return 1;
+  let command: Command;
+  try {
+    command = parseCommandLine(args);
+  } catch (error) {
+    if (!(error instanceof OptionError)) throw error;
+    process.stderr.write(`tessera: ${error.where}${error.message}\n`);
+    return 1;
+  }
+  switch (command.kind) {
+    case 'help':
+      process.stdout.write(USAGE);
+      return 0;
+    case 'version':
+      process.stdout.write(`tessera emulator version ${moduleList.version} (build stamp ${moduleList.stamp})\n`);
+      return 0;
+    case 'list-modules': {
+      const host = new Host(moduleList, { executableUrl: import.meta.url });
+      process.stdout.write(formatModuleReport(await host.listModules(), command.output));
+      return 0;
     }
-    const host = new Host(moduleList, { executableUrl: import.meta.url });
-    process.stdout.write(formatModuleReport(await host.listModules(), output));
-    return 0;
+    case 'run': {
+      // The machine (and v86 with it) loads only now: the informational options stay fast.
+      const { runMachine } = await import('./machine/run-machine.ts');
+      const host = new Host(moduleList, { executableUrl: import.meta.url });
+      try {
+        return await runMachine(host, command.machine);
+      } catch (error) {
+        process.stderr.write(`tessera: ${(error as Error).message}\n`);
+        return 1;
+      }
+    }
   }
-  if (first === '-version' || first === '--version') {
-    process.stdout.write(`tessera emulator version ${moduleList.version} (build stamp ${moduleList.stamp})\n`);
-    return 0;
-  }
-  if (first === '-help' || first === '--help' || first === '-h') {
-    process.stdout.write(USAGE);
-    return 0;
-  }
-  process.stderr.write(
-    first === undefined
-      ? 'tessera: no machine in this build yet; see -help\n'
-      : `tessera: ${first}: the PC machine is not part of this build yet (only --list-modules, -version and -help)\n`,
-  );
-  return 1;
 }
 
-process.exitCode = await main(process.argv.slice(2));
+const code = await main(process.argv.slice(2));
+// Exit explicitly: v86's timers, stdin and keep-alive connections of remote images must not hold the process.
+await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
+process.exit(code);

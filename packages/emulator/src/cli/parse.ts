@@ -1,4 +1,4 @@
-import type { Command, DisplayConfig, DriveConfig, MachineConfig, NetdevConfig } from '../machine/config.ts';
+import type { Command, DisplayConfig, DriveConfig, MachineConfig, NetdevConfig, NicConfig } from '../machine/config.ts';
 import { OptionError } from './errors.ts';
 import { parseKeyValues, parseOnOff } from './key-value.ts';
 import { parseMemorySize } from './memory-size.ts';
@@ -26,7 +26,7 @@ interface Mutable {
   nographic: boolean;
   snapshot: boolean;
   netdevs: NetdevConfig[];
-  nics: { model: string; netdev: string }[];
+  nics: NicConfig[];
 }
 
 /** Parse `tessera`'s command line (QEMU's syntax: single or double dash, `-opt arg`). */
@@ -38,7 +38,7 @@ export function parseCommandLine(argv: readonly string[]): Command {
   for (let i = 0; i < argv.length; i++) {
     const raw = argv[i]!;
     if (!raw.startsWith('-')) {
-      addDrive(m, { file: raw, media: 'disk', index: nextIndex(m) }); // a bare disk_image is hda
+      addDrive(m, { file: raw, media: 'disk', index: nextIndex(m), origin: raw }); // a bare disk_image is hda
       continue;
     }
     // `--opt` is `-opt`; `-opt=value` is `-opt value` (QEMU accepts both for long options).
@@ -73,9 +73,9 @@ export function parseCommandLine(argv: readonly string[]): Command {
       case '-initrd': m.initrd = arg; break;
       case '-append': m.append = arg; break;
       case '-bios': m.bios = arg; break;
-      case '-hda': addDrive(m, { file: arg, media: 'disk', index: 0 }); break;
-      case '-hdb': addDrive(m, { file: arg, media: 'disk', index: 1 }); break;
-      case '-cdrom': addDrive(m, { file: arg, media: 'cdrom', index: 2 }); break;
+      case '-hda': addDrive(m, { file: arg, media: 'disk', index: 0, origin: `-hda ${arg}` }); break;
+      case '-hdb': addDrive(m, { file: arg, media: 'disk', index: 1, origin: `-hdb ${arg}` }); break;
+      case '-cdrom': addDrive(m, { file: arg, media: 'cdrom', index: 2, origin: `-cdrom ${arg}` }); break;
       case '-drive': m.drives.push(attempt(() => parseDrive(arg, m))); break;
       case '-boot': {
         const order = parseKeyValues(arg, 'order').get('order') ?? '';
@@ -93,7 +93,7 @@ export function parseCommandLine(argv: readonly string[]): Command {
         const type = kv.get('type') ?? '';
         if (!/^[a-z][a-z0-9-]*$/.test(type)) fail(`Parameter 'type' does not accept value '${type}'`);
         kv.delete('type');
-        m.display = { type, options: Object.fromEntries(kv) };
+        m.display = { type, options: Object.fromEntries(kv), origin: `${name} ${arg}` };
         break;
       }
       case '-netdev': {
@@ -105,7 +105,7 @@ export function parseCommandLine(argv: readonly string[]): Command {
         if (m.netdevs.some((n) => n.id === id)) fail(`Duplicate ID '${id}' for netdev`);
         kv.delete('type');
         kv.delete('id');
-        m.netdevs.push({ id: id!, type, options: Object.fromEntries(kv) });
+        m.netdevs.push({ id: id!, type, options: Object.fromEntries(kv), origin: `${name} ${arg}` });
         break;
       }
       case '-device': {
@@ -114,7 +114,7 @@ export function parseCommandLine(argv: readonly string[]): Command {
         if (!NIC_MODELS.includes(model)) fail(`'${model}' is not a valid device model name`);
         const netdev = kv.get('netdev');
         if (!netdev) fail(`Property '${model}.netdev' is required`);
-        m.nics.push({ model, netdev: netdev! });
+        m.nics.push({ model, netdev: netdev!, origin: `${name} ${arg}` });
         break;
       }
       case '-nic': {
@@ -122,11 +122,13 @@ export function parseCommandLine(argv: readonly string[]): Command {
         const kv = parseKeyValues(arg, 'type');
         const type = kv.get('type') ?? '';
         const model = kv.get('model') ?? 'ne2k_pci';
+        if (type === 'none') break; // `-nic none`: no network
+        if (!/^[a-z][a-z0-9-]*$/.test(type)) fail(`Parameter 'type' does not accept value '${type}'`);
         if (!NIC_MODELS.includes(model)) fail(`'${model}' is not a valid device model name`);
         for (const k of ['type', 'model', 'id']) kv.delete(k);
         const id = `__nic${m.nics.length}`;
-        m.netdevs.push({ id, type, options: Object.fromEntries(kv) });
-        m.nics.push({ model, netdev: id });
+        m.netdevs.push({ id, type, options: Object.fromEntries(kv), origin: `${name} ${arg}` });
+        m.nics.push({ model, netdev: id, origin: `${name} ${arg}` });
         break;
       }
       case '-output':
@@ -151,7 +153,7 @@ function nextIndex(m: Mutable): number {
   return index;
 }
 
-function addDrive(m: Mutable, drive: { file: string; media: 'disk' | 'cdrom'; index: number }): void {
+function addDrive(m: Mutable, drive: { file: string; media: 'disk' | 'cdrom'; index: number; origin: string }): void {
   if (m.drives.some((d) => d.index === drive.index)) {
     throw new OptionError(undefined, undefined, `drive with bus=0, unit=${drive.index} (index=${drive.index}) exists`);
   }
@@ -179,7 +181,7 @@ function parseDrive(argument: string, m: Mutable): DriveConfig {
   if (!Number.isInteger(index) || index < 0 || index > 3) throw new Error(`index ${indexText} is out of range (0-3 for IDE)`);
   if (m.drives.some((d) => d.index === index)) throw new Error(`drive with bus=${index >> 1}, unit=${index & 1} (index=${index}) exists`);
   const format = kv.get('format');
-  return { file, ...(format ? { format } : {}), media, index, readOnly, snapshot, fileOptions };
+  return { file, ...(format ? { format } : {}), media, index, readOnly, snapshot, fileOptions, origin: `-drive ${argument}` };
 }
 
 function finish(m: Mutable): MachineConfig {
@@ -187,10 +189,11 @@ function finish(m: Mutable): MachineConfig {
   if (m.initrd !== undefined && m.kernel === undefined) throw new OptionError(undefined, undefined, '-initrd only allowed with -kernel option');
   for (const nic of m.nics) {
     if (!m.netdevs.some((n) => n.id === nic.netdev)) {
-      throw new OptionError('-device', `${nic.model},netdev=${nic.netdev}`, `Property '${nic.model}.netdev' can't find value '${nic.netdev}'`);
+      const [option, ...rest] = nic.origin.split(' ');
+      throw new OptionError(option, rest.join(' '), `Property '${nic.model}.netdev' can't find value '${nic.netdev}'`);
     }
   }
-  const display = m.display ?? { type: 'none', options: {} };
+  const display = m.display ?? { type: 'none', options: {}, origin: '-display none' };
   if (m.nographic && display.type !== 'none') throw new OptionError(undefined, undefined, '-nographic cannot be used with -display');
   return {
     memoryBytes: m.memoryBytes,

@@ -11,17 +11,28 @@ export interface DriveConfig {
   readonly snapshot: boolean;
   /** Driver options (`file.*` keys of -drive), passed to the protocol. */
   readonly fileOptions: Readonly<Record<string, string>>;
+  /** The option that made it (`-drive file=…`), for error messages. */
+  readonly origin: string;
 }
 
 export interface NetdevConfig {
   readonly id: string;
   readonly type: string;
   readonly options: Readonly<Record<string, string>>;
+  readonly origin: string;
+}
+
+export interface NicConfig {
+  readonly model: string;
+  /** The id of the -netdev it is plugged into. */
+  readonly netdev: string;
+  readonly origin: string;
 }
 
 export interface DisplayConfig {
   readonly type: string; // 'none' or a display module's name ('web')
   readonly options: Readonly<Record<string, string>>;
+  readonly origin: string;
 }
 
 export interface MachineConfig {
@@ -37,7 +48,7 @@ export interface MachineConfig {
   readonly display: DisplayConfig;
   readonly netdevs: readonly NetdevConfig[];
   /** The NICs (ne2k_pci), each tied to a netdev id. */
-  readonly nics: readonly { readonly model: string; readonly netdev: string }[];
+  readonly nics: readonly NicConfig[];
 }
 
 export type Command =

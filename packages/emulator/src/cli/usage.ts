@@ -1,0 +1,40 @@
+export const USAGE = `usage: tessera [options] [disk_image]
+
+A PC (32-bit x86, v86 engine) with QEMU's command line. Disks go through Tessera's block layer.
+
+Standard options:
+  -h, -help              print this help and exit
+  -version               print the version and exit
+  --list-modules [--output=human|json]
+                         list the modules this executable may load, with their status
+  -m [size=]MEGS[kMGT]   guest RAM (default 128M)
+  -bios FILE             system BIOS (default /usr/share/seabios/bios.bin, Debian package 'seabios')
+  -boot [order=]DRIVES   boot order: c hard disk, d CD-ROM, a floppy (default c)
+
+Block devices:
+  -drive file=FILE[,format=raw][,if=ide][,media=disk|cdrom][,index=0-3]
+         [,readonly=on|off][,snapshot=on|off][,file.OPTION=VALUE...]
+                         FILE may be a path or an http(s) URL
+  -hda FILE, -hdb FILE   first / second IDE hard disk
+  -cdrom FILE            IDE CD-ROM (secondary master)
+  -snapshot              write to temporary overlays, never to the images
+
+Linux boot:
+  -kernel BZIMAGE        boot this kernel directly
+  -initrd FILE           its initial ram disk (needs -m 64M plus its size)
+  -append CMDLINE        its command line
+
+Display and serial:
+  -display none|TYPE[,OPTION=VALUE...]
+                         a display module, e.g. web (default none)
+  -nographic             no display; the serial console on stdio
+  -serial stdio|none     COM1 (default stdio); Ctrl-a x quits, Ctrl-a h helps
+
+Network:
+  -netdev TYPE,id=ID[,OPTION=VALUE...]
+                         a network backend module, e.g. socket
+  -device ne2k_pci,netdev=ID
+                         the NE2000 NIC, plugged into netdev ID
+  -nic TYPE[,model=ne2k_pci][,OPTION=VALUE...] | -nic none
+                         a netdev and its NIC in one
+`;

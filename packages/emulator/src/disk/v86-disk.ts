@@ -1,0 +1,95 @@
+import type { BlockNode } from '@tessera/core';
+
+/**
+ * A BlockNode seen as v86's duck-typed IDE disk (an object with `get`, `set` and `load`).
+ *
+ * Every guest access becomes an asynchronous block-layer call, so emulation never waits on the
+ * host. The calls run one after another in arrival order: v86 does not wait for a PIO write to
+ * finish before it lets the guest read the same sectors again, and ordering keeps those reads
+ * from seeing stale data.
+ */
+export class V86Disk {
+  /** v86 calls this once `load()` is done. */
+  onload: ((event: object) => void) | undefined;
+  onprogress: ((event: object) => void) | undefined;
+  readonly byteLength: number;
+  /** Bytes v86 asked to keep (the MBR, read for the disk's geometry), by offset. */
+  private readonly cache = new Map<number, Uint8Array>();
+  private queue: Promise<unknown> = Promise.resolve();
+  private failure: Error | undefined;
+
+  constructor(
+    private readonly node: BlockNode,
+    /** Told of a host I/O error: the guest cannot be given a meaningful result then. */
+    private readonly onError: (error: Error) => void,
+  ) {
+    this.byteLength = node.size;
+  }
+
+  load(): void {
+    this.onload?.({});
+  }
+
+  get(offset: number, length: number, callback: (data: Uint8Array) => void, options?: { signal?: AbortSignal }): void {
+    this.enqueue(async () => {
+      const data = new Uint8Array(length);
+      await this.node.read(offset, data);
+      if (!options?.signal?.aborted) callback(data);
+    });
+  }
+
+  set(offset: number, data: Uint8Array, callback?: () => void): void {
+    // v86 may reuse its buffer as soon as this returns: keep a copy for the deferred write.
+    const copy = data.slice();
+    this.updateCache(offset, copy);
+    this.enqueue(async () => {
+      await this.node.write(offset, copy);
+      callback?.();
+    });
+  }
+
+  get_and_cache(offset: number, length: number, callback: (data: Uint8Array) => void): void {
+    this.get(offset, length, (data) => {
+      this.cache.set(offset, data);
+      callback(data);
+    });
+  }
+
+  /** Synchronous: only what `get_and_cache` fetched before. */
+  get_from_cache(offset: number, length: number): Uint8Array | undefined {
+    const cached = this.cache.get(offset);
+    return cached && cached.length >= length ? cached.subarray(0, length) : undefined;
+  }
+
+  get_buffer(callback: (buffer: ArrayBuffer | undefined) => void): void {
+    callback(undefined); // the image stays on the host: never copied whole into memory
+  }
+
+  get_state(): unknown[] {
+    return []; // save/restore of machine state is not offered
+  }
+
+  set_state(): void {}
+
+  /** Resolves when every request so far has reached the block layer. */
+  async drain(): Promise<void> {
+    await this.queue;
+    if (this.failure) throw this.failure;
+  }
+
+  private enqueue(operation: () => Promise<void>): void {
+    this.queue = this.queue.then(operation).catch((error: unknown) => {
+      const failure = error instanceof Error ? error : new Error(String(error));
+      this.failure ??= failure;
+      this.onError(failure);
+    });
+  }
+
+  private updateCache(offset: number, data: Uint8Array): void {
+    for (const [start, cached] of this.cache) {
+      const from = Math.max(start, offset);
+      const to = Math.min(start + cached.length, offset + data.length);
+      if (from < to) cached.set(data.subarray(from - offset, to - offset), from - start);
+    }
+  }
+}

@@ -1,0 +1,24 @@
+import type { V86Cpu } from './v86-internals.ts';
+
+const POLL_MS = 250;
+/** Polls in a row the CPU must stay halted: SeaBIOS and kernels may `cli; hlt` for a moment. */
+const STEADY_POLLS = 4;
+const IF_FLAG = 0x200;
+
+/**
+ * v86 has no ACPI power-off: a guest that powers off ends up halted with interrupts disabled,
+ * from which nothing but a reset can wake it. Treat that state, seen steadily for a second, as
+ * the machine switching itself off. Returns a function that stops watching.
+ */
+export function watchForPowerOff(cpu: V86Cpu, onPowerOff: () => void): () => void {
+  let steady = 0;
+  const timer = setInterval(() => {
+    const halted = cpu.in_hlt[0] === 1 && (cpu.flags[0]! & IF_FLAG) === 0;
+    steady = halted ? steady + 1 : 0;
+    if (steady >= STEADY_POLLS) {
+      clearInterval(timer);
+      onPowerOff();
+    }
+  }, POLL_MS);
+  return () => clearInterval(timer);
+}

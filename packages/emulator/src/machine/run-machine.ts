@@ -1,0 +1,123 @@
+import type { DisplaySession, Host } from '@tessera/core';
+import { findDisplay } from '../console/open-display.ts';
+import { installImageDataPolyfill } from '../console/image-data-polyfill.ts';
+import { V86MachineConsole } from '../console/machine-console.ts';
+import { SerialStdio } from '../console/serial-stdio.ts';
+import { closeDrives, openDrives, type OpenDrive } from '../disk/open-drives.ts';
+import { openNics, type OpenNic } from '../net/attach-nics.ts';
+import { defaultMac, setNicMac } from '../net/nic-mac.ts';
+import { loadBootFiles, v86BootOrder } from './boot-files.ts';
+import type { MachineConfig } from './config.ts';
+import { loadFirmware } from './firmware.ts';
+import { loadV86 } from './load-v86.ts';
+import { watchForPowerOff } from './power-off.ts';
+import { refuseWrites } from './read-only-ide.ts';
+import { StartupError } from './startup-error.ts';
+import type { V86Emulator } from './v86-internals.ts';
+
+/** Why the machine stopped. */
+type Ending = { kind: 'poweroff' } | { kind: 'quit' } | { kind: 'signal'; signal: NodeJS.Signals } | { kind: 'error'; error: Error };
+
+const SIGNAL_NUMBERS: Partial<Record<NodeJS.Signals, number>> = { SIGINT: 2, SIGTERM: 15, SIGHUP: 1 };
+
+/**
+ * Set up the machine, run it until it powers off or the user quits, tear it down. Resolves with
+ * the exit code; StartupError (or an OptionError-like message) is thrown for setup failures.
+ */
+export async function runMachine(host: Host, machine: MachineConfig): Promise<number> {
+  for (const subsystem of ['block', 'ui', 'net'] as const) host.initialize(subsystem);
+  const firmware = await loadFirmware(machine.bios);
+  const bootFiles = await loadBootFiles(machine);
+  const displayBackend = await findDisplay(host, machine.display);
+
+  let ending: (end: Ending) => void = () => {};
+  const ended = new Promise<Ending>((resolve) => (ending = resolve));
+  const nics = await openNics(host, machine);
+  let drives: OpenDrive[] = [];
+  try {
+    drives = await openDrives(host, machine.drives, (error) => ending({ kind: 'error', error: new Error(`disk I/O error: ${error.message}`) }));
+  } catch (error) {
+    await closeNics(nics);
+    throw error;
+  }
+
+  const { V86, wasmPath } = await loadV86();
+  if (displayBackend) installImageDataPolyfill();
+  const slot = (name: string) => drives.find((d) => d.slot === name)?.disk;
+  const emulator = new V86({
+    wasm_path: wasmPath,
+    bios: { buffer: firmware.bios },
+    vga_bios: { buffer: firmware.vgaBios },
+    memory_size: machine.memoryBytes,
+    ...(bootFiles.kernel ? { bzimage: { buffer: bootFiles.kernel } } : {}),
+    ...(bootFiles.initrd ? { initrd: { buffer: bootFiles.initrd } } : {}),
+    ...(machine.append !== undefined ? { cmdline: machine.append } : {}),
+    ...(slot('hda') ? { hda: slot('hda') } : {}),
+    ...(slot('hdb') ? { hdb: slot('hdb') } : {}),
+    ...(slot('cdrom') ? { cdrom: slot('cdrom') } : {}),
+    boot_order: v86BootOrder(machine.bootOrder),
+    net_device: { type: 'ne2k' },
+    autostart: false, // started once the devices are adjusted below
+    disable_speaker: true,
+    disable_mouse: true,
+  });
+  await new Promise<void>((resolve) => emulator.add_listener('emulator-loaded', () => resolve()));
+  prepareDevices(emulator, drives);
+
+  const console = new V86MachineConsole(emulator, displayBackend !== undefined);
+  const serial = machine.serial === 'stdio' ? new SerialStdio({ toGuest: (data) => console.sendSerialInput(data), onQuit: () => ending({ kind: 'quit' }) }) : undefined;
+  if (serial) emulator.add_listener('serial0-output-byte', (byte: number) => serial.output(byte));
+  for (const nic of nics) {
+    emulator.add_listener(`net${nic.index}-send`, (frame: Uint8Array) => nic.port.send(frame));
+    nic.port.onReceive((frame) => emulator.bus.send(`net${nic.index}-receive`, frame));
+  }
+  const onSignal = (signal: NodeJS.Signals) => ending({ kind: 'signal', signal });
+  for (const signal of Object.keys(SIGNAL_NUMBERS) as NodeJS.Signals[]) process.on(signal, onSignal);
+
+  let session: DisplaySession | undefined;
+  const stopWatching = watchForPowerOff(emulator.v86.cpu, () => ending({ kind: 'poweroff' }));
+  try {
+    if (displayBackend) {
+      session = await displayBackend.open(console, machine.display.options);
+      if (session.message) process.stderr.write(`${session.message}\n`);
+    }
+    await emulator.run();
+  } catch (error) {
+    ending({ kind: 'error', error: error as Error });
+  }
+
+  const end = await ended;
+  stopWatching();
+  for (const signal of Object.keys(SIGNAL_NUMBERS) as NodeJS.Signals[]) process.off(signal, onSignal);
+  await emulator.stop().catch(() => {});
+  serial?.close();
+  if (end.kind === 'quit') process.stderr.write('tessera: Terminated\n');
+  if (end.kind === 'signal') process.stderr.write(`tessera: terminating on signal ${SIGNAL_NUMBERS[end.signal]}\n`);
+  const failures: string[] = [];
+  await session?.close().catch((error: Error) => failures.push(`display: ${error.message}`));
+  console.close();
+  await closeNics(nics);
+  await closeDrives(drives).catch((error: Error) => failures.push(error.message));
+  await emulator.destroy().catch(() => {});
+  if (end.kind === 'error') failures.unshift(end.error.message);
+  for (const failure of failures) process.stderr.write(`tessera: ${failure}\n`);
+  return failures.length > 0 ? 1 : 0;
+}
+
+/** v86 adjustments that must happen before the guest runs: read-only disks, NIC MACs. */
+function prepareDevices(emulator: V86Emulator, drives: readonly OpenDrive[]): void {
+  const devices = emulator.v86.cpu.devices;
+  for (const drive of drives) {
+    if (drive.slot === 'cdrom' || !drive.config.readOnly) continue; // ATAPI has no write command in v86
+    const channel = devices.ide?.primary;
+    const ide = drive.slot === 'hda' ? channel?.master : channel?.slave;
+    if (!ide) throw new StartupError(`${drive.config.origin}: internal error: v86 has no IDE device for ${drive.slot}`);
+    refuseWrites(ide);
+  }
+  // Deterministic like QEMU's, whether or not a netdev is attached (v86 always has the NE2000).
+  if (devices.net) setNicMac(devices.net, defaultMac(0));
+}
+
+async function closeNics(nics: readonly OpenNic[]): Promise<void> {
+  await Promise.allSettled(nics.map((nic) => nic.port.close()));
+}
