@@ -18,6 +18,7 @@ export default defineConfig({
       project('block-http', 'packages/modules/block-http'),
       project('img-tool', 'packages/img-tool'),
       project('emulator', 'packages/emulator'),
+      project('ui-web', 'packages/modules/ui-web'),
     ],
   },
 });
