@@ -34,13 +34,13 @@ describe.each(configurations)('tessera (%s)', (configuration) => {
     for (const m of report.modules) expect(human.stdout).toMatch(new RegExp(`^${m.name} +${m.category} +${m.linkage} +${m.state.status}`, 'm'));
   });
 
-  it('-version names the build; an option it lacks is an error', async () => {
+  it('-version names the build; a bad option argument is an error', async () => {
     const version = await run(exe(), ['-version']);
     expect(version.code).toBe(0);
     expect(version.stdout).toMatch(/^tessera emulator version \d+\.\d+\.\d+/);
-    const bad = await run(exe(), ['-m', '64']);
+    const bad = await run(exe(), ['-m', 'lots']);
     expect(bad.code).toBe(1);
-    expect(bad.stderr).toContain('tessera: -m');
+    expect(bad.stderr).toContain("tessera: -m lots: Parameter 'size'");
     const badOutput = await run(exe(), ['--list-modules', '--output=xml']);
     expect(badOutput.code).toBe(1);
     expect(badOutput.stderr).toContain("'xml'");
