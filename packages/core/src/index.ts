@@ -16,7 +16,7 @@ export type {
   SubsystemName,
 } from './module/types.ts';
 export { BlockError } from './block/errors.ts';
-export { protocolOf } from './block/location.ts';
+export { protocolOf, resolveRelative } from './block/location.ts';
 export type { BlockLayer, OpenImageOptions } from './block/layer.ts';
 export type {
   BlockCreateOptions,
@@ -26,6 +26,8 @@ export type {
   BlockProtocolDriver,
   BlockRegistrar,
   BlockStatus,
+  ImageDescription,
+  OpenRelative,
 } from './block/types.ts';
 export type { DisplayBackend, DisplaySession, MachineConsole, Screen, UiRegistrar } from './ui/types.ts';
 export type { NetBackend, NetPort, NetRegistrar } from './net/types.ts';

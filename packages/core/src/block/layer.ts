@@ -1,6 +1,6 @@
 import type { Feature } from '../module/types.ts';
 import { BlockError } from './errors.ts';
-import { protocolOf } from './location.ts';
+import { protocolOf, resolveRelative } from './location.ts';
 import { openSnapshotOverlay } from './snapshot-overlay.ts';
 import type { BlockDriverRegistry } from './registry.ts';
 import type { BlockFormatDriver, BlockNode, BlockProtocolDriver } from './types.ts';
@@ -20,6 +20,7 @@ export interface OpenImageOptions {
 }
 
 const PROBE_BYTES = 512;
+const MAX_CHAIN_DEPTH = 64;
 
 /**
  * Opens and creates images: a protocol node for the storage, a format node on top. Drivers come
@@ -33,7 +34,15 @@ export class BlockLayer {
     private readonly requireFeature: (feature: Feature) => Promise<boolean>,
   ) {}
 
-  async open(location: string, options: OpenImageOptions = {}): Promise<BlockNode> {
+  open(location: string, options: OpenImageOptions = {}): Promise<BlockNode> {
+    return this.openInChain(location, options, 0);
+  }
+
+  /** `depth`: how many images opened this one as their backing file (a loop must end somewhere). */
+  private async openInChain(location: string, options: OpenImageOptions, depth: number): Promise<BlockNode> {
+    if (depth > MAX_CHAIN_DEPTH) {
+      throw new BlockError(`Could not open '${location}': backing chain is deeper than ${MAX_CHAIN_DEPTH} images (a loop?)`);
+    }
     const readOnly = (options.readOnly ?? false) || (options.snapshot ?? false);
     const formatName = options.format;
     const format = formatName === undefined ? undefined : await this.formatDriver(formatName);
@@ -41,7 +50,14 @@ export class BlockLayer {
     let node: BlockNode;
     try {
       const driver = format ?? (await this.probe(file));
-      node = await driver.open(file, { readOnly, driverOptions: options.formatOptions ?? {} });
+      node = await driver.open(file, {
+        readOnly,
+        driverOptions: options.formatOptions ?? {},
+        openRelative: (name, o) =>
+          o.protocolOnly
+            ? this.openFile(resolveRelative(location, name), { readOnly: o.readOnly })
+            : this.openInChain(resolveRelative(location, name), { ...(o.format ? { format: o.format } : {}), readOnly: o.readOnly }, depth + 1),
+      });
     } catch (error) {
       await file.close();
       throw error;

@@ -35,13 +35,34 @@ export interface BlockNode {
   allocatedSize?(): Promise<number | undefined>;
   /** Status of the range starting at `offset`, at most `length` bytes long. */
   blockStatus?(offset: number, length: number): Promise<BlockStatus>;
+  /** Format details for `info` (cluster size, backing file, format-specific fields). */
+  describe?(): ImageDescription;
 }
+
+/** What `qemu-img info` shows of a format beyond sizes. */
+export interface ImageDescription {
+  readonly clusterSize?: number;
+  /** The backing file name as the image records it. */
+  readonly backingFile?: string;
+  readonly backingFormat?: string;
+  readonly dirty?: boolean;
+  /** qemu-img's `format-specific` object: `{type, data}` with qemu's key names. */
+  readonly formatSpecific?: { readonly type: string; readonly data: Readonly<Record<string, unknown>> };
+}
+
+/** How a format driver opens another image that its image names (a backing file, a data file). */
+export type OpenRelative = (
+  name: string,
+  options: { readonly format?: string; readonly readOnly: boolean; readonly protocolOnly?: boolean },
+) => Promise<BlockNode>;
 
 /** Options given to a driver: fixed flags plus the driver-specific `key=value` options. */
 export interface BlockOpenOptions {
   readonly readOnly: boolean;
   /** Driver options (`--image-opts file.sslverify=off`, …), already split from their prefix. */
   readonly driverOptions: Readonly<Record<string, string>>;
+  /** Given to format drivers: open an image named relative to this one. */
+  readonly openRelative?: OpenRelative;
 }
 
 export interface BlockCreateOptions {

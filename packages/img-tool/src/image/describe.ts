@@ -1,4 +1,4 @@
-import type { BlockNode } from '@tessera/core';
+import { resolveRelative, type BlockNode } from '@tessera/core';
 import { formatHumanSize } from './human-size.ts';
 
 /** What `info` reports about an image (qemu-img's ImageInfo, the fields raw images have). */
@@ -10,16 +10,28 @@ export interface ImageInfo {
   readonly actualSize?: number;
   /** Present when the storage can report it (local files): raw images are never dirty. */
   readonly dirtyFlag?: boolean;
+  readonly clusterSize?: number;
+  readonly backingFilename?: string;
+  /** The backing file's name resolved against the image's own location. */
+  readonly fullBackingFilename?: string;
+  readonly backingFormat?: string;
+  readonly formatSpecific?: { readonly type: string; readonly data: Readonly<Record<string, unknown>> };
 }
 
 export async function describeImage(node: BlockNode): Promise<ImageInfo> {
   const storage = bottomNode(node);
+  const details = node.describe?.() ?? {};
   return {
     filename: node.filename,
     format: node.driver,
     virtualSize: node.size,
     actualSize: await node.allocatedSize?.(),
-    dirtyFlag: storage.driver === 'file' ? false : undefined,
+    dirtyFlag: storage.driver === 'file' ? (details.dirty ?? false) : undefined,
+    clusterSize: details.clusterSize,
+    backingFilename: details.backingFile,
+    fullBackingFilename: details.backingFile === undefined ? undefined : resolveRelative(node.filename, details.backingFile),
+    backingFormat: details.backingFormat,
+    formatSpecific: details.formatSpecific,
   };
 }
 
@@ -31,12 +43,16 @@ function bottomNode(node: BlockNode): BlockNode {
 
 /** The JSON object qemu-img prints, keys in qemu-img's order, unknown fields left out. */
 export function infoJson(info: ImageInfo): Record<string, unknown> {
-  const json: Record<string, unknown> = {
-    'virtual-size': info.virtualSize,
-    filename: info.filename,
-    format: info.format,
-  };
+  const json: Record<string, unknown> = {};
+  if (info.backingFormat !== undefined) json['backing-filename-format'] = info.backingFormat;
+  json['virtual-size'] = info.virtualSize;
+  json.filename = info.filename;
+  if (info.clusterSize !== undefined) json['cluster-size'] = info.clusterSize;
+  json.format = info.format;
   if (info.actualSize !== undefined) json['actual-size'] = info.actualSize;
+  if (info.formatSpecific !== undefined) json['format-specific'] = info.formatSpecific;
+  if (info.fullBackingFilename !== undefined) json['full-backing-filename'] = info.fullBackingFilename;
+  if (info.backingFilename !== undefined) json['backing-filename'] = info.backingFilename;
   if (info.dirtyFlag !== undefined) json['dirty-flag'] = info.dirtyFlag;
   return json;
 }
@@ -48,6 +64,21 @@ export function infoHuman(info: ImageInfo): string {
     `file format: ${info.format}`,
     `virtual size: ${formatHumanSize(info.virtualSize)} (${info.virtualSize} bytes)`,
     `disk size: ${diskSize}`,
+    ...(info.clusterSize !== undefined ? [`cluster_size: ${info.clusterSize}`] : []),
+    ...(info.backingFilename !== undefined
+      ? [
+          info.fullBackingFilename === info.backingFilename
+            ? `backing file: ${info.backingFilename}`
+            : `backing file: ${info.backingFilename} (actual path: ${info.fullBackingFilename})`,
+        ]
+      : []),
+    ...(info.backingFormat !== undefined ? [`backing file format: ${info.backingFormat}`] : []),
+    ...(info.formatSpecific !== undefined
+      ? [
+          'Format specific information:',
+          ...Object.entries(info.formatSpecific.data).map(([key, value]) => `    ${key.replace(/-/g, ' ')}: ${String(value)}`),
+        ]
+      : []),
     '',
   ].join('\n');
 }

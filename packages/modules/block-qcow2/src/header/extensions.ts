@@ -1,0 +1,67 @@
+import { corrupt } from '../errors.ts';
+import type { FeatureName } from './features.ts';
+
+const END = 0x00000000;
+const BACKING_FORMAT = 0xe2792aca;
+const FEATURE_NAMES = 0x6803f857;
+const EXTERNAL_DATA_FILE = 0x44415441;
+const ENCRYPTION = 0x0537be77;
+const BITMAPS = 0x23852875;
+
+export interface HeaderExtensions {
+  readonly backingFormat?: string;
+  readonly dataFile?: string;
+  readonly featureNames: readonly FeatureName[];
+  readonly hasEncryptionHeader: boolean;
+  readonly hasBitmaps: boolean;
+}
+
+const TYPES = ['incompatible', 'compatible', 'autoclear'] as const;
+
+/**
+ * Header extensions: `type, length, data` records (data padded to 8 bytes) from `start` up to the
+ * end marker, all inside the first cluster (`head`).
+ */
+export function parseExtensions(head: Uint8Array, start: number, filename: string): HeaderExtensions {
+  const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
+  const text = (from: number, length: number) => new TextDecoder().decode(head.subarray(from, from + length));
+  const result: { backingFormat?: string; dataFile?: string; featureNames: FeatureName[]; hasEncryptionHeader: boolean; hasBitmaps: boolean } = {
+    featureNames: [],
+    hasEncryptionHeader: false,
+    hasBitmaps: false,
+  };
+  let offset = start;
+  for (;;) {
+    if (offset + 8 > head.length) throw corrupt(filename, 'header extensions run past the first cluster');
+    const type = view.getUint32(offset);
+    const length = view.getUint32(offset + 4);
+    if (type === END) break;
+    const data = offset + 8;
+    if (data + length > head.length) throw corrupt(filename, `header extension 0x${type.toString(16)} is longer than the first cluster`);
+    switch (type) {
+      case BACKING_FORMAT:
+        result.backingFormat = text(data, length);
+        break;
+      case EXTERNAL_DATA_FILE:
+        result.dataFile = text(data, length);
+        break;
+      case FEATURE_NAMES:
+        for (let e = data; e + 48 <= data + length; e += 48) {
+          const kind = TYPES[head[e]!];
+          const name = text(e + 2, 46).replace(/\0.*$/s, '');
+          if (kind) result.featureNames.push({ type: kind, bit: head[e + 1]!, name });
+        }
+        break;
+      case ENCRYPTION:
+        result.hasEncryptionHeader = true;
+        break;
+      case BITMAPS:
+        result.hasBitmaps = true;
+        break;
+      default:
+        break; // unknown extensions are skipped, as the spec requires
+    }
+    offset = data + Math.ceil(length / 8) * 8;
+  }
+  return result;
+}

@@ -1,0 +1,121 @@
+import { corrupt } from '../errors.ts';
+import { MAX_BACKING_NAME, MAX_CLUSTER_BITS, MAX_L1_BYTES, MAX_REFCOUNT_TABLE_BYTES, MAX_SNAPSHOTS, MAX_VIRTUAL_SIZE, MIN_CLUSTER_BITS } from '../limits.ts';
+import { parseExtensions, type HeaderExtensions } from './extensions.ts';
+import { INCOMPAT_COMPRESSION, INCOMPAT_EXTL2, unknownIncompatible } from './features.ts';
+
+export const QCOW2_MAGIC = 0x514649fb; // "QFI\xfb"
+
+export interface Qcow2Header {
+  readonly version: 2 | 3;
+  readonly backingFileOffset: number;
+  readonly backingFileSize: number;
+  readonly clusterBits: number;
+  readonly clusterSize: number;
+  readonly size: number;
+  readonly cryptMethod: number;
+  readonly l1Size: number;
+  readonly l1TableOffset: number;
+  readonly refcountTableOffset: number;
+  readonly refcountTableClusters: number;
+  readonly nbSnapshots: number;
+  readonly snapshotsOffset: number;
+  readonly incompatible: bigint;
+  readonly compatible: bigint;
+  readonly autoclear: bigint;
+  readonly refcountOrder: number;
+  readonly headerLength: number;
+  readonly compressionType: number;
+  readonly extendedL2: boolean;
+  readonly backingFile?: string;
+  readonly extensions: HeaderExtensions;
+}
+
+/** Parse and check the header from the image's first cluster (or its first 4 KiB, whichever is read). */
+export function parseHeader(head: Uint8Array, fileSize: number, filename: string): Qcow2Header {
+  const bad = (what: string) => corrupt(filename, what);
+  if (head.length < 72) throw new Error(`Could not open '${filename}': image is too short for a qcow2 header`);
+  const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
+  const u64 = (at: number): number => {
+    const value = view.getBigUint64(at);
+    if (value > BigInt(Number.MAX_SAFE_INTEGER)) throw bad(`a 64-bit field at byte ${at} is out of range`);
+    return Number(value);
+  };
+  if (view.getUint32(0) !== QCOW2_MAGIC) throw new Error(`Could not open '${filename}': not a qcow2 image (bad magic)`);
+  const version = view.getUint32(4);
+  if (version !== 2 && version !== 3) {
+    throw new Error(`Could not open '${filename}': Unsupported qcow2 version ${version}`);
+  }
+  const clusterBits = view.getUint32(20);
+  if (clusterBits < MIN_CLUSTER_BITS || clusterBits > MAX_CLUSTER_BITS) {
+    throw bad(`Unsupported cluster size: 2^${clusterBits}`);
+  }
+  const clusterSize = 2 ** clusterBits;
+  const v3 = version === 3;
+  const headerLength = v3 ? view.getUint32(100) : 72;
+  if (v3 && (headerLength < 104 || headerLength % 8 !== 0 || headerLength > Math.min(head.length, clusterSize))) {
+    throw bad(`qcow2 header length ${headerLength} is invalid`);
+  }
+  const incompatible = v3 ? view.getBigUint64(72) : 0n;
+  const compatible = v3 ? view.getBigUint64(80) : 0n;
+  const autoclear = v3 ? view.getBigUint64(88) : 0n;
+  const refcountOrder = v3 ? view.getUint32(96) : 4;
+  if (refcountOrder > 6) throw bad(`Reference count entry width too large; may not exceed 64 bits`);
+  const compressionType = incompatible & INCOMPAT_COMPRESSION ? (headerLength > 104 ? head[104]! : -1) : 0;
+  if (compressionType === -1) throw bad('the compression type bit is set but the header has no compression type field');
+  if (incompatible & INCOMPAT_COMPRESSION && compressionType === 0) {
+    throw new Error(`Could not open '${filename}': qcow2: Compression type incompatible feature bit must not be set`);
+  }
+
+  const extensionsStart = headerLength;
+  const extensions = parseExtensions(head.subarray(0, Math.min(head.length, clusterSize)), extensionsStart, filename);
+  const unknown = unknownIncompatible(incompatible, extensions.featureNames);
+  if (unknown.length) throw new Error(`Could not open '${filename}': Unsupported qcow2 feature(s): ${unknown.join(', ')}`);
+
+  const cryptMethod = view.getUint32(32);
+  if (cryptMethod !== 0) {
+    const kind = cryptMethod === 1 ? 'AES' : cryptMethod === 2 ? 'LUKS' : `method ${cryptMethod}`;
+    throw new Error(`Could not open '${filename}': encrypted qcow2 images (${kind}) are not supported`);
+  }
+  if (compressionType !== 0) {
+    throw new Error(`Could not open '${filename}': qcow2 compression type ${compressionType === 1 ? 'zstd' : compressionType} is not supported (only zlib)`);
+  }
+
+  const size = u64(24);
+  if (size > MAX_VIRTUAL_SIZE) throw bad(`virtual size ${size} is too large`);
+  const l1Size = view.getUint32(36);
+  if (l1Size * 8 > MAX_L1_BYTES) throw bad(`Active L1 table too large`);
+  const extendedL2 = (incompatible & INCOMPAT_EXTL2) !== 0n;
+  const l2Entries = clusterSize / (extendedL2 ? 16 : 8);
+  if (l1Size < Math.ceil(size / (clusterSize * l2Entries))) throw bad('L1 table is too small for the virtual size');
+  const l1TableOffset = u64(40);
+  const refcountTableOffset = u64(48);
+  const refcountTableClusters = view.getUint32(56);
+  if (refcountTableClusters * clusterSize > MAX_REFCOUNT_TABLE_BYTES) throw bad('Reference count table too large');
+  const nbSnapshots = view.getUint32(60);
+  if (nbSnapshots > MAX_SNAPSHOTS) throw bad('Too many snapshots');
+  const snapshotsOffset = u64(64);
+  for (const [name, offset] of [['L1 table', l1TableOffset], ['refcount table', refcountTableOffset], ['snapshot table', snapshotsOffset]] as const) {
+    if (offset % clusterSize !== 0 && !(name === 'snapshot table' && nbSnapshots === 0)) throw bad(`${name} offset ${offset} is not cluster aligned`);
+  }
+  if (l1Size > 0 && l1TableOffset + l1Size * 8 > Math.max(fileSize, l1TableOffset)) {
+    throw bad(`L1 table (offset ${l1TableOffset}, ${l1Size} entries) lies beyond the end of the file`);
+  }
+
+  const backingFileOffset = u64(8);
+  const backingFileSize = view.getUint32(16);
+  let backingFile: string | undefined;
+  if (backingFileOffset !== 0) {
+    if (backingFileSize > MAX_BACKING_NAME || backingFileOffset + backingFileSize > Math.min(head.length, clusterSize)) {
+      throw bad('Backing file name too long');
+    }
+    backingFile = new TextDecoder().decode(head.subarray(backingFileOffset, backingFileOffset + backingFileSize));
+  }
+
+  return {
+    version, backingFileOffset, backingFileSize, clusterBits, clusterSize, size, cryptMethod, l1Size,
+    l1TableOffset, refcountTableOffset, refcountTableClusters, nbSnapshots, snapshotsOffset,
+    incompatible, compatible, autoclear, refcountOrder, headerLength, compressionType, extendedL2,
+    ...(backingFile !== undefined ? { backingFile } : {}),
+    extensions,
+  };
+}

@@ -1,0 +1,159 @@
+// qcow2 images made by qemu-img and qemu-io read here as qemu-img reads them: the same `info`
+// (human and JSON) and the same guest bytes (`qemu-img compare` against our raw conversion).
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, openSync, rmSync, writeFileSync, writeSync, closeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { configurations, executable, run } from '../../../../tools/test-support/executables.ts';
+
+let dir: string;
+const sh = (file: string, args: string[]) => execFileSync(file, args, { cwd: dir, encoding: 'utf8' });
+const qemuImg = (...args: string[]) => sh('qemu-img', args);
+const qemuIo = (image: string, ...commands: string[]) => sh('qemu-io', [...commands.flatMap((c) => ['-c', c]), image]);
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'tessera-qcow2-read-'));
+  // Source data: random in the first part, zeroes after.
+  const data = Buffer.concat([randomBytes(3 * 2 ** 20 + 12345), Buffer.alloc(5 * 2 ** 20 - 12345)]);
+  writeFileSync(join(dir, 'data.raw'), data);
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+interface Case {
+  readonly name: string;
+  /** Shell steps that make `<name>.qcow2` in the temp dir. */
+  make(image: string): void;
+}
+
+const converted = (options: string, compress = false): ((image: string) => void) => (image) => {
+  qemuImg('convert', ...(compress ? ['-c'] : []), '-O', 'qcow2', '-o', options, 'data.raw', image);
+  qemuIo(image, 'write -P 0x5a 100k 3k', 'write -z 1M 200k');
+};
+
+const cases: Case[] = [
+  ...[512, 4096, 65536, 2 * 2 ** 20].map((size) => ({ name: `cluster-${size}`, make: converted(`cluster_size=${size}`) })),
+  { name: 'compat-0.10', make: converted('compat=0.10') },
+  ...[1, 2, 8, 64].map((bits) => ({ name: `refcount-${bits}`, make: converted(`refcount_bits=${bits}`) })),
+  { name: 'compressed', make: converted('cluster_size=65536', true) },
+  { name: 'compressed-4k', make: converted('cluster_size=4096', true) },
+  { name: 'lazy-refcounts', make: converted('lazy_refcounts=on') },
+  { name: 'extended-l2', make: (image) => {
+    qemuImg('convert', '-O', 'qcow2', '-o', 'extended_l2=on,cluster_size=128k', 'data.raw', image);
+    qemuIo(image, 'write -P 0x11 4k 2k', 'write -z 200k 8k', 'write -P 0x22 6000k 4k');
+  } },
+  { name: 'extended-l2-empty', make: (image) => {
+    qemuImg('create', '-q', '-f', 'qcow2', '-o', 'extended_l2=on', image, '8M');
+    qemuIo(image, 'write -P 0x33 12k 4k', 'write -z 64k 4k');
+  } },
+  { name: 'preallocation-metadata', make: (image) => {
+    qemuImg('create', '-q', '-f', 'qcow2', '-o', 'preallocation=metadata', image, '8M');
+    qemuIo(image, 'write -P 0x44 0 64k');
+  } },
+  { name: 'preallocation-full', make: (image) => qemuImg('create', '-q', '-f', 'qcow2', '-o', 'preallocation=full', image, '2M') },
+  { name: 'backing-chain', make: (image) => {
+    // Three deep: base (data), mid (over writes and zero clusters), top (more of both).
+    qemuImg('convert', '-O', 'qcow2', 'data.raw', 'chain-base.qcow2');
+    qemuImg('create', '-q', '-f', 'qcow2', '-b', 'chain-base.qcow2', '-F', 'qcow2', 'chain-mid.qcow2');
+    qemuIo('chain-mid.qcow2', 'write -P 0x66 64k 64k', 'write -z 256k 128k', 'write -z 4M 64k');
+    qemuImg('create', '-q', '-f', 'qcow2', '-b', 'chain-mid.qcow2', '-F', 'qcow2', image);
+    qemuIo(image, 'write -P 0x77 96k 8k', 'write -z 512k 64k', 'write -P 0x78 256k 4k');
+  } },
+  { name: 'backing-raw-shorter', make: (image) => {
+    execFileSync('truncate', ['-s', '1M', join(dir, 'short.raw')]);
+    qemuIo('short.raw', 'write -P 0x12 0 1M');
+    qemuImg('create', '-q', '-f', 'qcow2', '-b', 'short.raw', '-F', 'raw', image, '4M');
+  } },
+  { name: 'data-file', make: (image) => {
+    qemuImg('create', '-q', '-f', 'qcow2', '-o', 'data_file=data-file.bin', image, '4M');
+    qemuIo(image, 'write -P 0x21 0 100k', 'write -z 200k 64k');
+  } },
+  { name: 'data-file-raw', make: (image) => {
+    qemuImg('create', '-q', '-f', 'qcow2', '-o', 'data_file=data-file-raw.bin,data_file_raw=on', image, '4M');
+    qemuIo(image, 'write -P 0x31 64k 100k');
+  } },
+];
+
+describe.each(configurations)('qcow2 from qemu-img, read by tessera-img (%s)', (configuration) => {
+  const exe = () => executable('img-tool', configuration);
+
+  it.each(cases)('$name: same info, same guest bytes', async ({ name, make }) => {
+    const image = `${configuration}-${name}.qcow2`;
+    make(image);
+    for (const output of ['human', 'json']) {
+      const ours = await run(exe(), ['info', `--output=${output}`, image], { cwd: dir });
+      expect(ours.stderr).toBe('');
+      expect(ours.stdout).toBe(qemuImg('info', `--output=${output}`, image));
+    }
+    const out = `${image}.raw`;
+    const convert = await run(exe(), ['convert', '-O', 'raw', image, out], { cwd: dir });
+    expect(convert.stderr).toBe('');
+    expect(convert.code).toBe(0);
+    expect(qemuImg('compare', '-f', 'qcow2', '-F', 'raw', image, out)).toContain('Images are identical.');
+  });
+});
+
+describe('untrusted qcow2 input', () => {
+  const exe = () => executable('img-tool', 'modular');
+
+  function patched(name: string, at: number, bytes: number[], more: [number, number[]][] = []): string {
+    const image = `bad-${name}.qcow2`;
+    qemuImg('create', '-q', '-f', 'qcow2', image, '1M');
+    qemuIo(image, 'write -P 0x9 0 64k');
+    const fd = openSync(join(dir, image), 'r+');
+    for (const [where, what] of [[at, bytes] as [number, number[]], ...more]) writeSync(fd, Buffer.from(what), 0, what.length, where);
+    closeSync(fd);
+    return image;
+  }
+
+  it.each([
+    ['an unknown incompatible feature', 72, [0x10, 0, 0, 0, 0, 0, 0, 0], /Unsupported qcow2 feature\(s\): Unknown incompatible feature: 1000000000000000/],
+    ['a cluster size of 2^40', 20, [0, 0, 0, 40], /Unsupported cluster size: 2\^40/],
+    ['a huge L1 table', 36, [0x7f, 0xff, 0xff, 0xff], /L1 table too large/],
+    ['an unaligned L1 offset', 40, [0, 0, 0, 0, 0, 0, 0x01, 0x01], /L1 table offset .* not cluster aligned/],
+    ['a virtual size of 2^62', 24, [0x40, 0, 0, 0, 0, 0, 0, 0], /out of range|too large/],
+    ['an unknown version', 4, [0, 0, 0, 9], /Unsupported qcow2 version 9/],
+    ['the compression type bit with zlib', 72, [0, 0, 0, 0, 0, 0, 0, 8], /Compression type incompatible feature bit must not be set/],
+  ] as const)('%s is refused with a clear error', async (name, at, bytes, message) => {
+    const image = patched(name.replace(/\W+/g, '-'), at, [...bytes]);
+    const result = await run(exe(), ['info', image], { cwd: dir });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(message);
+  });
+
+  it('zstd compression is refused naming it', async () => {
+    const image = patched('zstd', 72, [0, 0, 0, 0, 0, 0, 0, 8], [[104, [1]]]);
+    const result = await run(exe(), ['info', image], { cwd: dir });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('qcow2 compression type zstd is not supported');
+  });
+
+  it('an encrypted image is refused naming the encryption', async () => {
+    qemuImg('create', '-q', '--object', 'secret,id=s0,data=pw', '-f', 'qcow2', '-o', 'encrypt.format=luks,encrypt.key-secret=s0', 'enc.qcow2', '1M');
+    const result = await run(exe(), ['info', 'enc.qcow2'], { cwd: dir });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('encrypted qcow2 images (LUKS) are not supported');
+  });
+
+  it('an L2 table pointing past the end or unaligned data is an error, not a crash', async () => {
+    // The L1 entry of the image's first L2 table, made to point far beyond the file.
+    const image = patched('l2-beyond', 0, [0x51, 0x46, 0x49, 0xfb]);
+    const l1Offset = Number(BigInt(`0x${Buffer.from(execFileSync('xxd', ['-p', '-s', '40', '-l', '8', join(dir, image)], { encoding: 'utf8' }).trim(), 'hex').toString('hex')}`));
+    const fd = openSync(join(dir, image), 'r+');
+    writeSync(fd, Buffer.from([0x80, 0, 0, 0x10, 0, 0, 0, 0]), 0, 8, l1Offset);
+    closeSync(fd);
+    const result = await run(exe(), ['convert', '-O', 'raw', image, 'l2-beyond.raw'], { cwd: dir });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/L2 table at \d+ lies beyond the end of the file/);
+  });
+
+  it('a backing file loop ends with an error', async () => {
+    qemuImg('create', '-q', '-f', 'qcow2', 'loop-a.qcow2', '1M');
+    qemuImg('create', '-q', '-f', 'qcow2', '-u', '-b', 'loop-a.qcow2', '-F', 'qcow2', 'loop-b.qcow2', '1M');
+    qemuImg('rebase', '-u', '-f', 'qcow2', '-b', 'loop-b.qcow2', '-F', 'qcow2', 'loop-a.qcow2');
+    const result = await run(exe(), ['info', 'loop-a.qcow2'], { cwd: dir });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/backing chain is deeper than 64 images/);
+  });
+});
