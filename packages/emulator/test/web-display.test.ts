@@ -42,7 +42,7 @@ function announcedUrl(child: ChildProcessWithoutNullStreams, output: () => strin
   });
 }
 
-/** Pixels brighter than mid-grey in a PNG, counted by the browser that decodes it. */
+/** Light grey to white pixels (the text; not the black screen or its blue focus border) in a PNG, counted by the browser that decodes it. */
 function brightPixels(page: Page, png: Buffer): Promise<number> {
   return page.evaluate(async (base64) => {
     // Runs in the page (this file is type-checked without DOM types, hence the loose typing).
@@ -57,7 +57,7 @@ function brightPixels(page: Page, png: Buffer): Promise<number> {
     context.drawImage(image, 0, 0);
     const data: Uint8ClampedArray = context.getImageData(0, 0, image.width, image.height).data;
     let bright = 0;
-    for (let i = 0; i < data.length; i += 4) if (data[i]! + data[i + 1]! + data[i + 2]! > 384) bright += 1;
+    for (let i = 0; i < data.length; i += 4) if (data[i]! > 128 && data[i + 1]! > 128 && data[i + 2]! > 128) bright += 1;
     return bright;
   }, png.toString('base64'));
 }
