@@ -22,7 +22,8 @@ export function refuseWrites(drive: IdeInterface): void {
   const dispatch = prototype.ata_command;
   prototype.ata_command = function (this: IdeInterface, command: number) {
     if (!readOnlyDrives.has(this) || !WRITE_COMMANDS.has(command)) return dispatch.call(this, command);
-    this.current_command = command;
     this.ata_abort_command();
+    // No command in progress: a DMA engine started next by the driver must find nothing to write.
+    this.current_command = -1;
   };
 }

@@ -1,5 +1,5 @@
 import type { Host, NetBackend, NetPort } from '@tessera/core';
-import type { MachineConfig } from '../machine/config.ts';
+import type { MachineConfig, NetdevConfig } from '../machine/config.ts';
 import { StartupError } from '../machine/startup-error.ts';
 
 export interface OpenNic {
@@ -19,20 +19,14 @@ export async function openNics(host: Host, machine: MachineConfig): Promise<Open
   if (machine.nics.length > MAX_NICS) {
     throw new StartupError(`${machine.nics[MAX_NICS]!.origin}: this machine has a single NE2000 (ne2k_pci): at most ${MAX_NICS} NIC`);
   }
+  // Every netdev is checked, also one no NIC uses (QEMU rejects an unknown type there too).
+  const backends = new Map<NetdevConfig, NetBackend>();
+  for (const netdev of machine.netdevs) backends.set(netdev, await findBackend(host, netdev));
   const opened: OpenNic[] = [];
   try {
     for (const [index, nic] of machine.nics.entries()) {
       const netdev = machine.netdevs.find((n) => n.id === nic.netdev)!;
-      let backend: NetBackend | undefined;
-      try {
-        backend = await host.net.netdev(netdev.type);
-      } catch (error) {
-        throw new StartupError(`${netdev.origin}: ${(error as Error).message}`, { cause: error });
-      }
-      if (!backend) throw new StartupError(`${netdev.origin}: Parameter 'type' does not accept value '${netdev.type}'`);
-      for (const key of Object.keys(netdev.options)) {
-        if (!backend.options?.includes(key)) throw new StartupError(`${netdev.origin}: Invalid parameter '${key}'`);
-      }
+      const backend = backends.get(netdev)!;
       try {
         opened.push({ index, port: await backend.open(netdev.options) });
       } catch (error) {
@@ -44,4 +38,19 @@ export async function openNics(host: Host, machine: MachineConfig): Promise<Open
     throw error;
   }
   return opened;
+}
+
+async function findBackend(host: Host, netdev: NetdevConfig): Promise<NetBackend> {
+  let backend: NetBackend | undefined;
+  try {
+    backend = await host.net.netdev(netdev.type);
+  } catch (error) {
+    // The module is missing, refused or failed to initialize: the loader's message says which.
+    throw new StartupError(`${netdev.origin}: ${(error as Error).message}`, { cause: error });
+  }
+  if (!backend) throw new StartupError(`${netdev.origin}: Parameter 'type' does not accept value '${netdev.type}'`);
+  for (const key of Object.keys(netdev.options)) {
+    if (!backend.options?.includes(key)) throw new StartupError(`${netdev.origin}: Invalid parameter '${key}'`);
+  }
+  return backend;
 }

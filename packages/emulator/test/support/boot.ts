@@ -16,7 +16,8 @@ export interface BootOptions {
   readonly when?: { readonly text: string; readonly then: (stdin: NodeJS.WritableStream) => void };
 }
 
-export const BOOT_TIMEOUT_MS = 240_000;
+// Generous: three engineers share two cores, and v86 slows down a lot under load.
+export const BOOT_TIMEOUT_MS = 360_000;
 
 export function boot(executable: string, args: readonly string[], options: BootOptions = {}): Promise<BootResult> {
   const started = performance.now();

@@ -1,0 +1,91 @@
+// Real boots of the test guest (tools/guest) on the built executables. Boots are slow (20-50 s,
+// more under load) and use both cores: they run one after another, all in this file.
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { configurations, executable, modulesDir } from '../../../tools/test-support/executables.ts';
+import { boot, BOOT_TIMEOUT_MS, markers } from './support/boot.ts';
+import { diskCopy, fatFile, kernelArgs } from './support/guest.ts';
+
+const modular = () => executable('emulator', 'modular');
+/** The marker test without kernel modules: the shortest boot that still reaches /init. */
+const quickBoot = () => kernelArgs('marker', 'tessera.modules=none');
+
+describe.sequential('tessera boots the test guest', () => {
+  it.each(configurations)('-kernel/-initrd/-append to the marker, exit 0 at the guest power-off (%s)', async (configuration) => {
+    const result = await boot(executable('emulator', configuration), ['-nographic', ...quickBoot()]);
+    expect(markers(result.stdout)).toEqual(expect.arrayContaining(['booted', 'test marker done', 'poweroff']));
+    expect(markers(result.stdout).at(-1)).toBe('poweroff');
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    console.log(`${configuration} kernel boot to power-off: ${result.seconds.toFixed(1)} s`);
+  }, BOOT_TIMEOUT_MS);
+
+  it('boots from a disk image through the block layer; guest reads and writes the image', async () => {
+    const image = diskCopy();
+    expect(fatFile(image, 'guest.txt')).toBeUndefined();
+    const result = await boot(modular(), ['-m', '128', '-display', 'none', '-serial', 'stdio', '-drive', `file=${image},format=raw,if=ide`]);
+    const seen = markers(result.stdout);
+    expect(seen).toContain('host.txt=tessera-host-file-ok');
+    expect(seen).toContain('disk done');
+    expect(seen.some((m) => m.startsWith('error'))).toBe(false);
+    expect(result.code).toBe(0);
+    expect(fatFile(image, 'guest.txt')?.trim()).toBe('tessera-guest-wrote-this');
+    console.log(`disk boot to power-off: ${result.seconds.toFixed(1)} s`);
+  }, BOOT_TIMEOUT_MS);
+
+  it.each([
+    ['-snapshot', (image: string) => ['-snapshot', '-hda', image]],
+    ['snapshot=on', (image: string) => ['-drive', `file=${image},format=raw,snapshot=on`]],
+  ])('%s keeps the image byte-identical while the guest writes', async (_name, args) => {
+    const image = diskCopy();
+    const before = readFileSync(image);
+    const result = await boot(modular(), ['-nographic', ...args(image)]);
+    const seen = markers(result.stdout);
+    // The guest did write (into the overlay): its test passed.
+    expect(seen).toContain('host.txt=tessera-host-file-ok');
+    expect(seen).toContain('disk done');
+    expect(result.code).toBe(0);
+    expect(readFileSync(image).equals(before)).toBe(true);
+  }, BOOT_TIMEOUT_MS);
+
+  it('a read-only drive refuses guest writes with an ATA error, and the image stays unchanged', async () => {
+    const image = diskCopy();
+    const before = readFileSync(image);
+    const result = await boot(modular(), ['-nographic', '-drive', `file=${image},format=raw,if=ide,readonly=on`]);
+    // The guest reads fine but its writes fail at the device: libata logs the aborted command.
+    expect(markers(result.stdout)).toContain('host.txt=tessera-host-file-ok');
+    expect(result.stdout).toMatch(/ata1\.00: .*(failed command: WRITE|error: \{ ABRT \})|I\/O error, dev sda/);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(readFileSync(image).equals(before)).toBe(true);
+  }, BOOT_TIMEOUT_MS);
+
+  it('Ctrl-a x quits with exit 0', async () => {
+    const result = await boot(modular(), ['-nographic', ...quickBoot()], {
+      when: { text: 'TESSERA-GUEST: booted', then: (stdin) => stdin.write(Buffer.from([0x01, 0x78])) },
+    });
+    expect(markers(result.stdout)).toContain('booted');
+    expect(markers(result.stdout)).not.toContain('poweroff'); // it quit before the guest finished
+    expect(result.stderr).toContain('Terminated');
+    expect(result.code).toBe(0);
+  }, BOOT_TIMEOUT_MS);
+
+  it('a tampered ui-web module is refused for -display web; -display none still boots with that module dir', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tessera-modules-'));
+    cpSync(modulesDir, dir, { recursive: true });
+    const file = join(dir, 'ui-web.mjs');
+    writeFileSync(file, readFileSync(file, 'utf8') + '\n// tampered\n');
+    const env = { TESSERA_MODULE_DIR: dir };
+
+    const refused = await boot(modular(), ['-display', 'web', ...quickBoot()], { env });
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/^tessera: -display web: module ui-web \(.*\) refused: its contents changed after the build/);
+    expect(refused.stdout).toBe(''); // refused before the machine started
+
+    const headless = await boot(modular(), ['-display', 'none', '-serial', 'stdio', ...quickBoot()], { env });
+    expect(markers(headless.stdout)).toContain('poweroff');
+    expect(headless.code).toBe(0);
+  }, BOOT_TIMEOUT_MS * 2);
+});
