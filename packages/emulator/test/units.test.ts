@@ -1,0 +1,100 @@
+// Small pieces tested on their own (no executable, no guest): the escape keys, the disk adapter,
+// the boot order and the MAC.
+import type { BlockNode } from '@tessera/core';
+import { describe, expect, it } from 'vitest';
+import { EscapeDecoder } from '../src/console/escape-keys.ts';
+import { cp437ToUnicode } from '../src/console/cp437.ts';
+import { V86Disk } from '../src/disk/v86-disk.ts';
+import { v86BootOrder } from '../src/machine/boot-files.ts';
+import { defaultMac, formatMac } from '../src/net/nic-mac.ts';
+
+describe('Ctrl-a escape', () => {
+  it('passes keys through, quits on C-a x, helps on C-a h, sends C-a on C-a C-a, across chunks', () => {
+    const decoder = new EscapeDecoder();
+    expect(decoder.decode(Buffer.from('ls\r'))).toEqual([{ kind: 'guest', data: Uint8Array.from(Buffer.from('ls\r')) }]);
+    expect(decoder.decode(Uint8Array.of(0x61, 0x01))).toEqual([{ kind: 'guest', data: Uint8Array.of(0x61) }]);
+    expect(decoder.decode(Uint8Array.of(0x01))).toEqual([{ kind: 'guest', data: Uint8Array.of(0x01) }]);
+    expect(decoder.decode(Uint8Array.of(0x01, 0x68, 0x62))).toEqual([{ kind: 'help' }, { kind: 'guest', data: Uint8Array.of(0x62) }]);
+    expect(decoder.decode(Uint8Array.of(0x63, 0x01, 0x78, 0x64))).toEqual([{ kind: 'guest', data: Uint8Array.of(0x63) }, { kind: 'quit' }]);
+  });
+});
+
+/** An in-memory BlockNode whose operations finish in a chosen order. */
+function memoryNode(size: number, delays: { read?: number; write?: number } = {}): BlockNode & { bytes: Uint8Array } {
+  const bytes = new Uint8Array(size);
+  const wait = (ms = 0) => new Promise((r) => setTimeout(r, ms));
+  return {
+    bytes,
+    driver: 'memory',
+    filename: 'memory',
+    size,
+    readOnly: false,
+    async read(offset, into) {
+      await wait(delays.read);
+      into.set(bytes.subarray(offset, offset + into.length));
+    },
+    async write(offset, data) {
+      await wait(delays.write);
+      bytes.set(data, offset);
+    },
+    async flush() {},
+    async close() {},
+  };
+}
+
+describe('V86Disk (BlockNode as a v86 disk)', () => {
+  it('a read after a write sees the write even when the write is slower', async () => {
+    const node = memoryNode(4096, { write: 30, read: 0 });
+    const disk = new V86Disk(node, (e) => {
+      throw e;
+    });
+    expect(disk.byteLength).toBe(4096);
+    const data = new Uint8Array(512).fill(7);
+    disk.set(512, data, () => {});
+    data.fill(0); // v86 reuses its buffer: the adapter must have copied it
+    const read = await new Promise<Uint8Array>((resolve) => disk.get(512, 512, resolve));
+    expect(read.every((b) => b === 7)).toBe(true);
+    await disk.drain();
+    expect(node.bytes[512]).toBe(7);
+  });
+
+  it('keeps the MBR for synchronous geometry reads and updates it on writes', async () => {
+    const node = memoryNode(4096);
+    node.bytes[510] = 0x55;
+    const disk = new V86Disk(node, () => {});
+    expect(disk.get_from_cache(0, 512)).toBeUndefined();
+    await new Promise((resolve) => disk.get_and_cache(0, 512, resolve));
+    expect(disk.get_from_cache(0, 512)![510]).toBe(0x55);
+    disk.set(0, new Uint8Array(512).fill(1));
+    expect(disk.get_from_cache(0, 512)![510]).toBe(1);
+  });
+
+  it('an aborted read does not call back; a host error is reported and drain rejects', async () => {
+    const node = memoryNode(1024);
+    const errors: Error[] = [];
+    const disk = new V86Disk({ ...node, read: () => Promise.reject(new Error('gone')) }, (e) => errors.push(e));
+    const controller = new AbortController();
+    controller.abort();
+    let called = false;
+    disk.get(0, 512, () => (called = true), { signal: controller.signal });
+    await expect(disk.drain()).rejects.toThrow('gone');
+    expect(called).toBe(false);
+    expect(errors.map((e) => e.message)).toEqual(['gone']);
+  });
+});
+
+describe('machine details', () => {
+  it('boot order letters become v86 nibbles, first device lowest', () => {
+    expect(v86BootOrder('c')).toBe(0x132); // hd, cd, floppy
+    expect(v86BootOrder('d')).toBe(0x123);
+    expect(v86BootOrder('a')).toBe(0x321);
+  });
+
+  it('MACs are QEMU-like and deterministic; VGA characters map to Unicode', () => {
+    expect(formatMac(defaultMac(0))).toBe('52:54:00:12:34:56');
+    expect(formatMac(defaultMac(1))).toBe('52:54:00:12:34:57');
+    expect(cp437ToUnicode(0x41)).toBe('A');
+    expect(cp437ToUnicode(0xc9)).toBe('╔');
+    expect(cp437ToUnicode(0xdb)).toBe('█');
+  });
+});
