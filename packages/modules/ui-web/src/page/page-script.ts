@@ -3,7 +3,7 @@
 // KeyboardEvent.code (physical positions); the server turns them into PS/2 scancodes.
 export const PAGE_SCRIPT = String.raw`(() => {
   'use strict';
-  const GRAPHICS = 1, SERIAL = 2, HEADER_BYTES = 20, SERIAL_KEEP_CHARS = 200000;
+  const GRAPHICS = 1, SERIAL = 2, HEADER_BYTES = 20, SERIAL_KEEP_CHARS = 200000, SERIAL_RENDER_MS = 30;
   const screenArea = document.getElementById('screen');
   const textView = document.getElementById('text');
   const canvas = document.getElementById('canvas');
@@ -31,6 +31,7 @@ export const PAGE_SCRIPT = String.raw`(() => {
       retryMs = 500;
       setStatus('connected', 'connected');
       serialOutput.textContent = ''; // the server sends its scrollback again
+      serialPending = '';
     };
     socket.onmessage = (event) => {
       if (typeof event.data === 'string') showText(JSON.parse(event.data));
@@ -89,8 +90,19 @@ export const PAGE_SCRIPT = String.raw`(() => {
     canvas.hidden = false;
   }
 
-  // Enough of a terminal for a serial console: drop escape sequences and carriage returns, honour backspace.
+  // Serial output is shown at most every SERIAL_RENDER_MS: rewriting a long pane per message is slow.
+  let serialPending = '';
+  let serialTimer;
   function appendSerial(text) {
+    serialPending += text;
+    serialTimer = serialTimer || setTimeout(renderSerial, SERIAL_RENDER_MS);
+  }
+
+  // Enough of a terminal for a serial console: drop escape sequences and carriage returns, honour backspace.
+  function renderSerial() {
+    const text = serialPending;
+    serialPending = '';
+    serialTimer = undefined;
     const atBottom = serialPane.scrollTop + serialPane.clientHeight >= serialPane.scrollHeight - 4;
     let shown = serialOutput.textContent;
     for (const piece of text.replace(/\x1b\[[0-9;?]*[ -\/]*[@-~]/g, '').replace(/\r/g, '').split(/(\x08)/)) {
