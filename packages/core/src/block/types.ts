@@ -14,6 +14,10 @@ export interface BlockStatus {
   readonly data: boolean;
   /** Offset in the underlying file, when the mapping is direct. */
   readonly offset?: number;
+  /** The range is allocated in this node itself (data, or zeroes it records), not left to a backing file. */
+  readonly allocated?: boolean;
+  /** The file holding the range's bytes at `offset`. */
+  readonly file?: string;
 }
 
 export interface BlockNode {
@@ -26,6 +30,8 @@ export interface BlockNode {
   readonly readOnly: boolean;
   /** The node below a format node (its protocol node). */
   readonly child?: BlockNode;
+  /** The backing image, whose bytes show through where this one has none allocated. */
+  readonly backing?: BlockNode;
   /** Fill `into` with the bytes at `offset`; reading past the end is an error. */
   read(offset: number, into: Uint8Array): Promise<void>;
   write(offset: number, data: Uint8Array): Promise<void>;

@@ -1,4 +1,4 @@
-import type { BlockNode, BlockStatus } from '@tessera/core';
+import type { BlockNode, BlockStatus, ImageDescription } from '@tessera/core';
 
 export const SECTOR_SIZE = 512;
 
@@ -32,6 +32,12 @@ class SectorAlignedNode implements BlockNode {
   }
   get child(): BlockNode | undefined {
     return this.inner.child;
+  }
+  get backing(): BlockNode | undefined {
+    return this.inner.backing;
+  }
+  describe(): ImageDescription {
+    return this.inner.describe?.() ?? {};
   }
 
   async read(offset: number, into: Uint8Array): Promise<void> {

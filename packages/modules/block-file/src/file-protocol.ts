@@ -97,6 +97,6 @@ class FileNode implements BlockNode {
   async blockStatus(offset: number, length: number): Promise<BlockStatus> {
     // Node has no SEEK_DATA/SEEK_HOLE: a file reports its whole range as data, as qemu does
     // on filesystems without hole reporting.
-    return { length: Math.min(length, this.currentSize - offset), zero: false, data: true, offset };
+    return { length: Math.min(length, this.currentSize - offset), zero: false, data: true, offset, allocated: true, file: this.filename };
   }
 }

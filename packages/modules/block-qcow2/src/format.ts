@@ -1,7 +1,9 @@
 import type { BlockFormatDriver, BlockNode } from '@tessera/core';
 import { ClusterMap } from './cluster/mapping.ts';
 import { corrupt } from './errors.ts';
-import { INCOMPAT_DATA_FILE } from './header/features.ts';
+import { CREATE_OPTIONS, createImage } from './create.ts';
+import { INCOMPAT_CORRUPT, INCOMPAT_DATA_FILE, INCOMPAT_DIRTY } from './header/features.ts';
+import type { Qcow2Header } from './header/header.ts';
 import { parseHeader, QCOW2_MAGIC } from './header/header.ts';
 import { Qcow2Image } from './image.ts';
 
@@ -13,10 +15,10 @@ export const qcow2Format: BlockFormatDriver = {
     return view.getUint32(0) === QCOW2_MAGIC && view.getUint32(4) >= 2 ? 100 : 0;
   },
 
+  createOptions: CREATE_OPTIONS,
+  create: createImage,
+
   async open(file, { readOnly, openRelative }) {
-    if (!readOnly) {
-      throw new Error(`Could not open '${file.filename}': writing qcow2 images is not supported yet; open it read-only (readonly=on or snapshot=on)`);
-    }
     // The header and its extensions live in the first cluster (at most 2 MiB).
     const head = new Uint8Array(Math.min(file.size, 2 * 2 ** 20));
     await file.read(0, head);
@@ -24,6 +26,7 @@ export const qcow2Format: BlockFormatDriver = {
 
     const l1Bytes = new Uint8Array(header.l1Size * 8);
     if (l1Bytes.length) await file.read(header.l1TableOffset, l1Bytes);
+    if (!readOnly) checkWritable(header, file.filename);
     const view = new DataView(l1Bytes.buffer);
     const l1 = new BigUint64Array(header.l1Size);
     for (let i = 0; i < header.l1Size; i++) l1[i] = view.getBigUint64(i * 8);
@@ -48,6 +51,25 @@ export const qcow2Format: BlockFormatDriver = {
       await dataFile?.close();
       throw new Error(`Could not open backing file: ${(error as Error).message}`, { cause: error });
     }
-    return new Qcow2Image(file, header, new ClusterMap(header, l1, file), backing, dataFile);
+    const image = new Qcow2Image(file, header, new ClusterMap(header, l1, file), backing, dataFile);
+    if (!readOnly) {
+      try {
+        await image.enableWrites();
+      } catch (error) {
+        await backing?.close();
+        throw error;
+      }
+    }
+    return image;
   },
 };
+
+/** What the writer does not handle yet is refused up front, before anything is written. */
+function checkWritable(header: Qcow2Header, filename: string): void {
+  const refuse = (why: string) => new Error(`Could not open '${filename}' for writing: ${why}; open it read-only`);
+  if (header.incompatible & INCOMPAT_CORRUPT) throw refuse('the image is marked corrupt (repair it with qemu-img check -r all)');
+  if (header.incompatible & INCOMPAT_DIRTY) throw refuse('the image is dirty (its refcounts need a repair: qemu-img check -r all)');
+  if (header.nbSnapshots > 0) throw refuse('writing images with internal snapshots is not supported');
+  if (header.incompatible & INCOMPAT_DATA_FILE) throw refuse('writing images with an external data file is not supported');
+  if (header.extensions.hasBitmaps) throw refuse('writing images with persistent bitmaps is not supported');
+}

@@ -5,19 +5,56 @@ import { corrupt } from './errors.ts';
 import { COMPAT_LAZY_REFCOUNTS, INCOMPAT_CORRUPT, INCOMPAT_DIRTY, AUTOCLEAR_DATA_FILE_RAW } from './header/features.ts';
 import type { Qcow2Header } from './header/header.ts';
 import { readHost } from './host-read.ts';
+import { ReadWriteLock } from './lock.ts';
+import { ClusterWriter } from './cluster/writer.ts';
+import { Refcounts } from './refcount/refcounts.ts';
 
-/** An open qcow2 image (read-only): guest reads through the cluster map, backing file and data file. */
+/**
+ * An open qcow2 image: guest reads through the cluster map, backing file and data file; writes
+ * (when opened read-write) through the cluster writer and refcounts.
+ */
 export class Qcow2Image implements BlockNode {
   readonly driver = 'qcow2';
-  readonly readOnly = true;
+  private readonly lock = new ReadWriteLock();
+  private writer: ClusterWriter | undefined;
+  /** Lazy refcounts: the dirty bit is set before the first write and cleared at close. */
+  private lazy = false;
+  private markedDirty = false;
 
   constructor(
     readonly child: BlockNode,
     readonly header: Qcow2Header,
     private readonly map: ClusterMap,
-    private readonly backing: BlockNode | undefined,
+    readonly backing: BlockNode | undefined,
     private readonly dataFile: BlockNode | undefined,
   ) {}
+
+  get readOnly(): boolean {
+    return this.writer === undefined;
+  }
+
+  /** Open for writing: load the refcounts, and sync metadata steps unless refcounts are lazy. */
+  async enableWrites(): Promise<void> {
+    const h = this.header;
+    this.lazy = (h.compatible & COMPAT_LAZY_REFCOUNTS) !== 0n;
+    const sync = this.lazy ? async () => {} : () => this.child.flush();
+    const refcounts = await Refcounts.load(this.child, {
+      clusterSize: h.clusterSize,
+      refcountOrder: h.refcountOrder,
+      tableOffset: h.refcountTableOffset,
+      tableClusters: h.refcountTableClusters,
+      sync,
+      moveTable: async (offset, clusters) => {
+        const bytes = new Uint8Array(12);
+        const view = new DataView(bytes.buffer);
+        view.setBigUint64(0, BigInt(offset));
+        view.setUint32(8, clusters);
+        await this.child.write(48, bytes); // offset and size together, in one sector
+        await this.child.flush();
+      },
+    });
+    this.writer = new ClusterWriter(h, this.map, refcounts, this.child, (offset, into) => this.readClamped(offset, into), sync);
+  }
 
   get filename(): string {
     return this.child.filename;
@@ -30,6 +67,17 @@ export class Qcow2Image implements BlockNode {
     if (offset < 0 || offset + into.length > this.size) {
       throw new Error(`${this.filename}: read of ${into.length} bytes at ${offset} is beyond the end (${this.size})`);
     }
+    await this.lock.read(() => this.readUnlocked(offset, into));
+  }
+
+  /** Guest bytes, zeroes past the virtual size (a write's last cluster may reach beyond it). */
+  private async readClamped(offset: number, into: Uint8Array): Promise<void> {
+    const inside = Math.max(0, Math.min(into.length, this.size - offset));
+    if (inside > 0) await this.readUnlocked(offset, into.subarray(0, inside));
+    into.fill(0, inside);
+  }
+
+  private async readUnlocked(offset: number, into: Uint8Array): Promise<void> {
     let done = 0;
     while (done < into.length) {
       const extent = await this.map.lookup(offset + done, into.length - done);
@@ -39,13 +87,41 @@ export class Qcow2Image implements BlockNode {
     }
   }
 
-  async write(): Promise<void> {
-    throw new Error(`${this.filename}: writing qcow2 images is not supported yet`);
+  async write(offset: number, data: Uint8Array): Promise<void> {
+    const writer = this.writer;
+    if (!writer) throw new Error(`${this.filename}: the image is opened read-only`);
+    if (offset < 0 || offset + data.length > this.size) {
+      throw new Error(`${this.filename}: write of ${data.length} bytes at ${offset} is beyond the end (${this.size})`);
+    }
+    if (data.length === 0) return;
+    await this.lock.write(async () => {
+      if (this.lazy && !this.markedDirty) {
+        await this.setIncompatible(this.header.incompatible | INCOMPAT_DIRTY);
+        this.markedDirty = true;
+      }
+      await writer.write(offset, data);
+    });
   }
 
-  async flush(): Promise<void> {}
+  async flush(): Promise<void> {
+    if (this.writer) await this.lock.write(() => this.child.flush());
+  }
+
+  /** The header's incompatible feature bits (v3), synced. */
+  private async setIncompatible(bits: bigint): Promise<void> {
+    const bytes = new Uint8Array(8);
+    new DataView(bytes.buffer).setBigUint64(0, bits);
+    await this.child.write(72, bytes);
+    await this.child.flush();
+  }
 
   async close(): Promise<void> {
+    if (this.writer) {
+      await this.lock.write(async () => {
+        await this.child.flush();
+        if (this.markedDirty) await this.setIncompatible(this.header.incompatible & ~INCOMPAT_DIRTY);
+      });
+    }
     await this.backing?.close();
     await this.dataFile?.close();
     await this.child.close();
@@ -56,16 +132,23 @@ export class Qcow2Image implements BlockNode {
   }
 
   async blockStatus(offset: number, length: number): Promise<BlockStatus> {
-    const extent = await this.map.lookup(offset, length);
+    const extent = await this.lock.read(() => this.map.lookup(offset, length));
     switch (extent.kind) {
-      case 'data':
-        return { length: extent.length, zero: false, data: true, offset: extent.hostPosition! };
+      case 'data': {
+        const file = (this.dataFile ?? this.child).filename;
+        return { length: extent.length, zero: false, data: true, offset: extent.hostPosition!, allocated: true, file };
+      }
       case 'compressed':
-        return { length: extent.length, zero: false, data: true };
+        return { length: extent.length, zero: false, data: true, allocated: true };
       case 'zero':
-        return { length: extent.length, zero: true, data: false };
-      case 'unallocated':
-        return { length: extent.length, zero: !this.backing, data: false };
+        return extent.hostPosition === undefined
+          ? { length: extent.length, zero: true, data: false, allocated: true }
+          : { length: extent.length, zero: true, data: false, allocated: true, offset: extent.hostPosition, file: (this.dataFile ?? this.child).filename };
+      case 'unallocated': {
+        // Without a backing file, unallocated clusters read as zeroes.
+        const place = extent.hostPosition === undefined ? {} : { offset: extent.hostPosition, file: (this.dataFile ?? this.child).filename };
+        return { length: extent.length, zero: !this.backing, data: false, allocated: false, ...place };
+      }
     }
   }
 

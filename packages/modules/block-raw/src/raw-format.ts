@@ -40,6 +40,6 @@ class RawNode implements BlockNode {
     return this.child.allocatedSize?.();
   }
   async blockStatus(offset: number, length: number): Promise<BlockStatus> {
-    return this.child.blockStatus?.(offset, length) ?? { length, zero: false, data: true, offset };
+    return this.child.blockStatus?.(offset, length) ?? { length, zero: false, data: true, offset, allocated: true };
   }
 }

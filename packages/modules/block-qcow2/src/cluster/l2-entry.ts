@@ -5,8 +5,10 @@ const ZERO = 1n;
 const COPIED = 1n << 63n;
 
 export type ClusterMapping =
-  | { readonly kind: 'unallocated' }
-  | { readonly kind: 'zero' }
+  /** Not allocated here; with extended L2 the cluster itself may be (`hostOffset`). */
+  | { readonly kind: 'unallocated'; readonly hostOffset?: number }
+  /** Reads as zeroes; `hostOffset` is kept when the cluster stays allocated (QEMU's "zero, allocated"). */
+  | { readonly kind: 'zero'; readonly hostOffset?: number }
   | { readonly kind: 'data'; readonly hostOffset: number }
   | { readonly kind: 'compressed'; readonly hostOffset: number; readonly compressedLength: number };
 
@@ -34,11 +36,11 @@ export function decodeL2Entry(
   const hostOffset = Number(entry & OFFSET_MASK);
   if (extended) {
     const bit = BigInt(extended.subcluster);
-    if ((extended.bitmap >> (32n + bit)) & 1n) return { kind: 'zero' };
+    if ((extended.bitmap >> (32n + bit)) & 1n) return hostOffset ? { kind: 'zero', hostOffset } : { kind: 'zero' };
     if ((extended.bitmap >> bit) & 1n) return { kind: 'data', hostOffset };
-    return { kind: 'unallocated' };
+    return hostOffset ? { kind: 'unallocated', hostOffset } : { kind: 'unallocated' };
   }
-  if (entry & ZERO) return { kind: 'zero' };
+  if (entry & ZERO) return hostOffset ? { kind: 'zero', hostOffset } : { kind: 'zero' };
   // Offset 0 means unallocated, except in an external data file, where 0 is a real offset: there
   // every data cluster has refcount 1, so the COPIED flag tells the two apart.
   const allocated = hostOffset !== 0 || (hasDataFile && (entry & COPIED) !== 0n);

@@ -21,7 +21,8 @@ export class ClusterMap {
 
   constructor(
     private readonly header: Qcow2Header,
-    private readonly l1: BigUint64Array,
+    /** The active L1 table (the writer updates it in place). */
+    readonly l1: BigUint64Array,
     private readonly file: BlockNode,
   ) {
     this.entrySize = header.extendedL2 ? 16 : 8;
@@ -40,8 +41,7 @@ export class ClusterMap {
     const l1Entry = this.l1[l1Index] ?? 0n;
     const l2Offset = l2TableOffset(l1Entry);
     if (l2Offset === 0) return { kind: 'unallocated', length: Math.min(maxLength, clusterSize - inCluster) };
-    if (l2Offset % clusterSize !== 0) throw corrupt(this.file.filename, `L2 table offset ${l2Offset} is not cluster aligned`);
-    const table = await this.l2Cache.get(l2Offset, () => this.readTable(l2Offset));
+    const table = await this.l2Table(l2Offset);
     const view = new DataView(table.buffer, table.byteOffset, table.byteLength);
     const at = (clusterIndex % this.l2Entries) * this.entrySize;
     const entry = view.getBigUint64(at);
@@ -51,14 +51,20 @@ export class ClusterMap {
       this.header.extensions.dataFile !== undefined,
       this.header.extendedL2 ? { bitmap: view.getBigUint64(at + 8), subcluster: Math.floor(inCluster / this.unitSize) } : undefined,
     );
-    if (mapping.kind === 'data') {
-      if (mapping.hostOffset % clusterSize !== 0) {
+    if (mapping.kind !== 'compressed' && mapping.hostOffset !== undefined) {
+      if (mapping.hostOffset! % clusterSize !== 0) {
         throw corrupt(this.file.filename, `data cluster offset ${mapping.hostOffset} is not cluster aligned`);
       }
-      return { ...mapping, length, hostPosition: mapping.hostOffset + inCluster };
+      return { ...mapping, length, hostPosition: mapping.hostOffset! + inCluster };
     }
     if (mapping.kind === 'compressed') return { ...mapping, length: Math.min(maxLength, clusterSize - inCluster) };
     return { ...mapping, length };
+  }
+
+  /** The L2 table at `offset`, cached; the writer changes it in place and writes it through. */
+  l2Table(offset: number): Promise<Uint8Array> {
+    if (offset % this.header.clusterSize !== 0) throw corrupt(this.file.filename, `L2 table offset ${offset} is not cluster aligned`);
+    return this.l2Cache.get(offset, () => this.readTable(offset));
   }
 
   private async readTable(offset: number): Promise<Uint8Array> {

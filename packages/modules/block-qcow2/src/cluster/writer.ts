@@ -1,0 +1,204 @@
+// Guest writes: L2 tables allocated on demand, new data clusters for unallocated, zero and
+// compressed clusters (filled with the old guest content around the write: copy-on-write from
+// the backing file, zeroes or the inflated cluster), L2 entries and subcluster bitmaps updated.
+//
+// Order on disk, so a crash leaves at most leaked clusters: refcounts first (Refcounts.allocate
+// syncs them), then the data, sync, then the L2 entries; a new L2 table is written and synced
+// before the L1 entry points to it. Clusters an entry no longer uses are released last.
+import type { BlockNode } from '@tessera/core';
+import type { Qcow2Header } from '../header/header.ts';
+import type { Refcounts } from '../refcount/refcounts.ts';
+import { decodeL2Entry, l2TableOffset } from './l2-entry.ts';
+import type { ClusterMap } from './mapping.ts';
+
+const COPIED = 1n << 63n;
+const OFFSET_MASK = 0x00fffffffffffe00n;
+
+interface Plan {
+  /** Index of the entry in its L2 table. */
+  readonly index: number;
+  /** Guest offset and bytes to store at `hostOffset + inCluster` (whole units around the write). */
+  readonly guestOffset: number;
+  readonly data: Uint8Array;
+  readonly inCluster: number;
+  /** The cluster's host offset, or undefined when a new cluster is needed. */
+  hostOffset: number | undefined;
+  /** Extended L2: the new bitmap. */
+  readonly bitmap?: bigint;
+  /** Host clusters the old entry referenced that the new one does not: [first cluster, count]. */
+  readonly release?: readonly [number, number];
+}
+
+export class ClusterWriter {
+  private readonly clusterSize: number;
+  private readonly entrySize: number;
+  private readonly l2Entries: number;
+  private readonly unitSize: number;
+
+  constructor(
+    private readonly header: Qcow2Header,
+    private readonly map: ClusterMap,
+    private readonly refcounts: Refcounts,
+    private readonly file: BlockNode,
+    /** The guest's current bytes (through the backing file), for copy-on-write. */
+    private readonly readGuest: (offset: number, into: Uint8Array) => Promise<void>,
+    private readonly sync: () => Promise<void>,
+  ) {
+    this.clusterSize = header.clusterSize;
+    this.entrySize = header.extendedL2 ? 16 : 8;
+    this.l2Entries = this.clusterSize / this.entrySize;
+    this.unitSize = header.extendedL2 ? this.clusterSize / 32 : this.clusterSize;
+  }
+
+  async write(offset: number, data: Uint8Array): Promise<void> {
+    const span = this.l2Entries * this.clusterSize;
+    let done = 0;
+    while (done < data.length) {
+      const at = offset + done;
+      const end = Math.min(data.length, done + span - (at % span));
+      await this.writeInTable(at, data.subarray(done, end));
+      done = end;
+    }
+  }
+
+  /** The L2 table for L1 index `l1Index`, allocated (zeroed) when there is none. */
+  private async l2For(l1Index: number): Promise<[number, Uint8Array]> {
+    let offset = l2TableOffset(this.map.l1[l1Index]!);
+    if (offset === 0) {
+      offset = await this.refcounts.allocate(1);
+      await this.file.write(offset, new Uint8Array(this.clusterSize));
+      await this.sync();
+      const entry = BigInt(offset) | COPIED;
+      const bytes = new Uint8Array(8);
+      new DataView(bytes.buffer).setBigUint64(0, entry);
+      await this.file.write(this.header.l1TableOffset + l1Index * 8, bytes);
+      this.map.l1[l1Index] = entry;
+    }
+    return [offset, await this.map.l2Table(offset)];
+  }
+
+  /** A write within the reach of one L2 table. */
+  private async writeInTable(offset: number, data: Uint8Array): Promise<void> {
+    const cs = this.clusterSize;
+    const firstCluster = Math.floor(offset / cs);
+    const lastCluster = Math.floor((offset + data.length - 1) / cs);
+    const l1Index = Math.floor(firstCluster / this.l2Entries);
+    const [l2Offset, table] = await this.l2For(l1Index);
+    const view = new DataView(table.buffer, table.byteOffset, table.byteLength);
+
+    const plans: Plan[] = [];
+    for (let cluster = firstCluster; cluster <= lastCluster; cluster++) {
+      const clusterStart = cluster * cs;
+      const from = Math.max(offset, clusterStart);
+      const to = Math.min(offset + data.length, clusterStart + cs);
+      const piece = data.subarray(from - offset, to - offset);
+      const index = cluster % this.l2Entries;
+      const entry = view.getBigUint64(index * this.entrySize);
+      const old = decodeL2Entry(entry, this.header.clusterBits, false);
+      const entryOffset = Number(entry & OFFSET_MASK);
+      // The old entry's clusters, when the new entry will not use them.
+      let release: [number, number] | undefined;
+      if (old.kind === 'compressed') {
+        const end = old.hostOffset + old.compressedLength;
+        const first = Math.floor(old.hostOffset / cs);
+        release = [first, Math.floor((end - 1) / cs) - first + 1];
+      }
+      if (!this.header.extendedL2) {
+        if (old.kind === 'data') {
+          plans.push({ index, guestOffset: from, data: piece, inCluster: from - clusterStart, hostOffset: old.hostOffset });
+          continue;
+        }
+        // A zero cluster may keep a preallocated host cluster: give it back and take a new one.
+        if (old.kind === 'zero' && entryOffset !== 0) release = [entryOffset / cs, 1];
+        const content = await this.around(clusterStart, cs, from, piece);
+        plans.push({ index, guestOffset: clusterStart, data: content, inCluster: 0, hostOffset: undefined, ...(release ? { release } : {}) });
+        continue;
+      }
+      // Extended L2: whole subclusters around the write; the others keep their state.
+      const bitmap = view.getBigUint64(index * this.entrySize + 8);
+      if (old.kind === 'compressed') {
+        const content = await this.around(clusterStart, cs, from, piece);
+        plans.push({ index, guestOffset: clusterStart, data: content, inCluster: 0, hostOffset: undefined, bitmap: 0xffffffffn, release: release! });
+        continue;
+      }
+      const firstUnit = Math.floor((from - clusterStart) / this.unitSize);
+      const lastUnit = Math.floor((to - 1 - clusterStart) / this.unitSize);
+      let mask = 0n;
+      for (let u = firstUnit; u <= lastUnit; u++) mask |= 1n << BigInt(u);
+      const unitsStart = clusterStart + firstUnit * this.unitSize;
+      const content = await this.around(unitsStart, (lastUnit - firstUnit + 1) * this.unitSize, from, piece);
+      const newBitmap = (bitmap | mask) & ~(mask << 32n);
+      plans.push({
+        index,
+        guestOffset: unitsStart,
+        data: content,
+        inCluster: unitsStart - clusterStart,
+        hostOffset: entryOffset !== 0 ? entryOffset : undefined,
+        bitmap: newBitmap,
+      });
+    }
+
+    const fresh = plans.filter((plan) => plan.hostOffset === undefined);
+    if (fresh.length) {
+      const base = await this.refcounts.allocate(fresh.length);
+      fresh.forEach((plan, i) => (plan.hostOffset = base + i * cs));
+    }
+    // Data: runs of plans that are contiguous on the host in one write each.
+    for (let i = 0; i < plans.length; ) {
+      let j = i + 1;
+      let length = plans[i]!.data.length;
+      while (
+        j < plans.length &&
+        plans[j]!.hostOffset! + plans[j]!.inCluster === plans[i]!.hostOffset! + plans[i]!.inCluster + length &&
+        plans[j - 1]!.inCluster + plans[j - 1]!.data.length === cs
+      ) {
+        length += plans[j]!.data.length;
+        j++;
+      }
+      const run = j - i === 1 ? plans[i]!.data : concat(plans.slice(i, j).map((plan) => plan.data), length);
+      await this.file.write(plans[i]!.hostOffset! + plans[i]!.inCluster, run);
+      i = j;
+    }
+
+    // Entries: only those that change.
+    let low = Infinity;
+    let high = -Infinity;
+    for (const plan of plans) {
+      const at = plan.index * this.entrySize;
+      const entry = BigInt(plan.hostOffset!) | COPIED;
+      const changed = view.getBigUint64(at) !== entry || (plan.bitmap !== undefined && view.getBigUint64(at + 8) !== plan.bitmap);
+      if (!changed) continue;
+      low = Math.min(low, at);
+      high = Math.max(high, at + this.entrySize);
+    }
+    if (low < high) {
+      await this.sync(); // the data is on disk before any entry points to it
+      for (const plan of plans) {
+        const at = plan.index * this.entrySize;
+        view.setBigUint64(at, BigInt(plan.hostOffset!) | COPIED);
+        if (plan.bitmap !== undefined) view.setBigUint64(at + 8, plan.bitmap);
+      }
+      await this.file.write(l2Offset + low, table.subarray(low, high));
+    }
+    for (const plan of plans) if (plan.release) await this.refcounts.release(plan.release[0], plan.release[1]);
+  }
+
+  /** The guest bytes of `[start, start + length)` with `piece` (at guest offset `from`) written over them. */
+  private async around(start: number, length: number, from: number, piece: Uint8Array): Promise<Uint8Array> {
+    if (from === start && piece.length === length) return piece;
+    const content = new Uint8Array(length);
+    await this.readGuest(start, content);
+    content.set(piece, from - start);
+    return content;
+  }
+}
+
+function concat(parts: readonly Uint8Array[], length: number): Uint8Array {
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}

@@ -1,0 +1,142 @@
+// Creating an image: the `-o` options checked as qemu-img checks them, then the same layout QEMU
+// makes (header, refcount table, refcount blocks, L1 table, in that order from cluster 0), with
+// every metadata cluster counted once.
+import type { BlockCreateOptions, BlockNode } from '@tessera/core';
+import { COMPAT_LAZY_REFCOUNTS, INCOMPAT_EXTL2 } from './header/features.ts';
+import { buildHeader } from './header/write-header.ts';
+import { MAX_BACKING_NAME, MAX_L1_BYTES, MAX_REFCOUNT_TABLE_BYTES, MAX_VIRTUAL_SIZE } from './limits.ts';
+import { entriesPerBlock, setRefcount } from './refcount/entries.ts';
+
+export const CREATE_OPTIONS = [
+  'compat',
+  'backing_file',
+  'backing_fmt',
+  'cluster_size',
+  'lazy_refcounts',
+  'refcount_bits',
+  'extended_l2',
+  'compression_type',
+] as const;
+
+const TRUE = ['on', 'yes', 'true'];
+const FALSE = ['off', 'no', 'false'];
+const V3 = 'use version=v3 or greater';
+
+function flag(options: Readonly<Record<string, string>>, name: string): boolean {
+  const value = options[name];
+  if (value === undefined || FALSE.includes(value)) return false;
+  if (TRUE.includes(value)) return true;
+  throw new Error(`Parameter '${name}' expects 'on' or 'off'`);
+}
+
+export interface CreateSettings {
+  readonly version: 2 | 3;
+  readonly clusterBits: number;
+  readonly refcountOrder: number;
+  readonly lazyRefcounts: boolean;
+  readonly extendedL2: boolean;
+  readonly backingFile?: string;
+  readonly backingFormat?: string;
+}
+
+/** The settings `-o` asks for, refused with qemu-img's messages. */
+export function createSettings(options: Readonly<Record<string, string>>): CreateSettings {
+  const compat = options.compat ?? '1.1';
+  const version = compat === '0.10' || compat === 'v2' ? 2 : compat === '1.1' || compat === 'v3' ? 3 : undefined;
+  if (version === undefined) throw new Error(`Parameter 'version' does not accept value '${compat}'`);
+  const clusterSize = Number(options.cluster_size ?? 65536);
+  const clusterBits = Math.log2(clusterSize);
+  if (!Number.isInteger(clusterBits) || clusterBits < 9 || clusterBits > 21) {
+    throw new Error('Cluster size must be a power of two between 512 and 2048k');
+  }
+  const refcountBits = Number(options.refcount_bits ?? 16);
+  const refcountOrder = Math.log2(refcountBits);
+  if (!Number.isInteger(refcountOrder) || refcountOrder < 0 || refcountOrder > 6) {
+    throw new Error('Refcount width must be a power of two and may not exceed 64 bits');
+  }
+  if (version === 2 && refcountBits !== 16) {
+    throw new Error(`Different refcount widths than 16 bits require compatibility level 1.1 or above (${V3})`);
+  }
+  const lazyRefcounts = flag(options, 'lazy_refcounts');
+  if (version === 2 && lazyRefcounts) throw new Error(`Lazy refcounts only supported with compatibility level 1.1 and above (${V3})`);
+  const extendedL2 = flag(options, 'extended_l2');
+  if (extendedL2) {
+    if (version === 2) throw new Error(`Extended L2 entries are only supported with compatibility level 1.1 and above (${V3})`);
+    if (clusterSize < 16384) throw new Error('Extended L2 entries are only supported with cluster sizes of at least 16384 bytes');
+  }
+  const compression = options.compression_type ?? 'zlib';
+  if (compression !== 'zlib') {
+    throw new Error(compression === 'zstd' ? 'Compression type zstd is not supported' : `Parameter 'compression-type' does not accept value '${compression}'`);
+  }
+  const backingFile = options.backing_file;
+  const backingFormat = options.backing_fmt;
+  if (backingFormat !== undefined && backingFile === undefined) throw new Error('Backing format cannot be used without backing file');
+  if (backingFile !== undefined && new TextEncoder().encode(backingFile).length > MAX_BACKING_NAME) {
+    throw new Error('Backing file name too long');
+  }
+  return {
+    version, clusterBits, refcountOrder, lazyRefcounts, extendedL2,
+    ...(backingFile !== undefined ? { backingFile } : {}),
+    ...(backingFormat !== undefined ? { backingFormat } : {}),
+  };
+}
+
+/** Lay out a new image on the empty `file`. */
+export async function createImage(file: BlockNode, { size, formatOptions }: BlockCreateOptions): Promise<void> {
+  const settings = createSettings(formatOptions);
+  if (size > MAX_VIRTUAL_SIZE) throw new Error(`The image size is too large for file format 'qcow2'`);
+  const clusterSize = 2 ** settings.clusterBits;
+  const l2Entries = clusterSize / (settings.extendedL2 ? 16 : 8);
+  const l1Size = Math.ceil(size / (clusterSize * l2Entries));
+  if (l1Size * 8 > MAX_L1_BYTES) throw new Error(`The image size is too large for file format 'qcow2' (try using a larger cluster size)`);
+  const l1Clusters = Math.max(1, Math.ceil((l1Size * 8) / clusterSize));
+
+  // Header, refcount table, refcount blocks, L1: enough blocks to count them all.
+  const perBlock = entriesPerBlock(clusterSize, settings.refcountOrder);
+  let blocks = 1;
+  let tableClusters = 1;
+  for (;;) {
+    const total = 1 + tableClusters + blocks + l1Clusters;
+    const neededBlocks = Math.ceil(total / perBlock);
+    const neededTable = Math.ceil((neededBlocks * 8) / clusterSize);
+    if (neededBlocks <= blocks && neededTable <= tableClusters) break;
+    blocks = Math.max(blocks, neededBlocks);
+    tableClusters = Math.max(tableClusters, neededTable);
+  }
+  if (tableClusters * clusterSize > MAX_REFCOUNT_TABLE_BYTES) throw new Error('the refcount table would be too large');
+  const tableOffset = clusterSize;
+  const blocksOffset = tableOffset + tableClusters * clusterSize;
+  const l1Offset = blocksOffset + blocks * clusterSize;
+  const total = 1 + tableClusters + blocks + l1Clusters;
+
+  const table = new Uint8Array(tableClusters * clusterSize);
+  const tableView = new DataView(table.buffer);
+  const blockBytes = new Uint8Array(blocks * clusterSize);
+  for (let b = 0; b < blocks; b++) tableView.setBigUint64(b * 8, BigInt(blocksOffset + b * clusterSize));
+  for (let cluster = 0; cluster < total; cluster++) {
+    const b = Math.floor(cluster / perBlock);
+    setRefcount(blockBytes.subarray(b * clusterSize, (b + 1) * clusterSize), cluster % perBlock, settings.refcountOrder, 1n);
+  }
+  const header = buildHeader({
+    version: settings.version,
+    clusterBits: settings.clusterBits,
+    size,
+    l1Size,
+    l1TableOffset: l1Offset,
+    refcountTableOffset: tableOffset,
+    refcountTableClusters: tableClusters,
+    incompatible: settings.extendedL2 ? INCOMPAT_EXTL2 : 0n,
+    compatible: settings.lazyRefcounts ? COMPAT_LAZY_REFCOUNTS : 0n,
+    refcountOrder: settings.refcountOrder,
+    ...(settings.backingFile !== undefined ? { backingFile: settings.backingFile } : {}),
+    ...(settings.backingFormat !== undefined ? { backingFormat: settings.backingFormat } : {}),
+  });
+  // Metadata first, the header (which makes it an image) last. The L1 table is written as long as
+  // it is (QEMU does not pad the file to the cluster).
+  await file.write(tableOffset, table);
+  await file.write(blocksOffset, blockBytes);
+  await file.write(l1Offset, new Uint8Array(Math.max(l1Size * 8, 8)));
+  await file.flush();
+  await file.write(0, header);
+  await file.flush();
+}

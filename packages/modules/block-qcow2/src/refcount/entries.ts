@@ -1,0 +1,41 @@
+// Refcount block entries of any width (refcount_order 0–6): widths below a byte are packed from
+// the least significant bit of each byte up; 8 bits and more are big-endian integers.
+
+/** The refcount at `index` of a refcount block. */
+export function getRefcount(block: Uint8Array, index: number, order: number): bigint {
+  const bits = 1 << order;
+  if (bits < 8) {
+    const perByte = 8 / bits;
+    const shift = (index % perByte) * bits;
+    return BigInt((block[Math.floor(index / perByte)]! >> shift) & ((1 << bits) - 1));
+  }
+  const bytes = bits / 8;
+  let value = 0n;
+  for (let i = 0; i < bytes; i++) value = (value << 8n) | BigInt(block[index * bytes + i]!);
+  return value;
+}
+
+/** Store `value` (which must fit the width) at `index`; returns the byte range that changed. */
+export function setRefcount(block: Uint8Array, index: number, order: number, value: bigint): [number, number] {
+  const bits = 1 << order;
+  if (bits < 8) {
+    const perByte = 8 / bits;
+    const at = Math.floor(index / perByte);
+    const shift = (index % perByte) * bits;
+    const mask = ((1 << bits) - 1) << shift;
+    block[at] = (block[at]! & ~mask) | ((Number(value) << shift) & mask);
+    return [at, at + 1];
+  }
+  const bytes = bits / 8;
+  let v = value;
+  for (let i = bytes - 1; i >= 0; i--) {
+    block[index * bytes + i] = Number(v & 0xffn);
+    v >>= 8n;
+  }
+  return [index * bytes, (index + 1) * bytes];
+}
+
+/** Refcount entries in one refcount block. */
+export function entriesPerBlock(clusterSize: number, order: number): number {
+  return (clusterSize * 8) >> order;
+}
