@@ -1,10 +1,11 @@
 /** QEMU's serial-console escape: Ctrl-a followed by a command key. */
 export const CTRL_A = 0x01;
 
+// Plain \n: Node's raw mode keeps the terminal's output processing, which adds the \r.
 export const ESCAPE_HELP =
-  'C-a h    print this help\r\n' +
-  'C-a x    exit emulator\r\n' +
-  'C-a C-a  sends C-a\r\n';
+  'C-a h    print this help\n' +
+  'C-a x    exit emulator\n' +
+  'C-a C-a  sends C-a\n';
 
 export type EscapeAction = { kind: 'guest'; data: Uint8Array } | { kind: 'quit' } | { kind: 'help' };
 
