@@ -54,15 +54,17 @@ export const infoCommand: Command = {
     if (imageOpts && format !== undefined) throw formatConflict();
 
     const node = await openImage(context.host, { filename: args.operands[0]!, format, imageOpts }, { readOnly: true });
-    let info;
+    // With --backing-chain, every image down the chain, each described as it is opened.
+    const infos = [];
     try {
-      info = await describeImage(node);
+      for (let image: typeof node | undefined = node; image; image = chain ? image.backing : undefined) {
+        infos.push(await describeImage(image));
+      }
     } finally {
       await node.close();
     }
-    // Raw images have no backing file: the chain is the image alone.
-    if (outputFormat === 'json') context.console.out(formatJson(chain ? [infoJson(info)] : infoJson(info)));
-    else context.console.out(infoHuman(info));
+    if (outputFormat === 'json') context.console.out(formatJson(chain ? infos.map(infoJson) : infoJson(infos[0]!)));
+    else context.console.out(infos.map(infoHuman).join('\n'));
     return 0;
   },
 };

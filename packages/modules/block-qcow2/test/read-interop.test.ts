@@ -83,10 +83,10 @@ describe.each(configurations)('qcow2 from qemu-img, read by tessera-img (%s)', (
   it.each(cases)('$name: same info, same map, same guest bytes', async ({ name, make, mapDiffers }) => {
     const image = `${configuration}-${name}.qcow2`;
     make(image);
-    for (const output of ['human', 'json']) {
-      const ours = await run(exe(), ['info', `--output=${output}`, image], { cwd: dir });
+    for (const args of [['--output=human'], ['--output=json'], ['--backing-chain'], ['--backing-chain', '--output=json']]) {
+      const ours = await run(exe(), ['info', ...args, image], { cwd: dir });
       expect(ours.stderr).toBe('');
-      expect(ours.stdout).toBe(qemuImg('info', `--output=${output}`, image));
+      expect(ours.stdout).toBe(qemuImg('info', ...args, image));
     }
     for (const output of mapDiffers ? [] : ['json', 'human']) {
       const ours = await run(exe(), ['map', `--output=${output}`, image], { cwd: dir });
