@@ -65,6 +65,8 @@ describe('tessera command-line errors', () => {
     await fails(['-device', 'ne2k_pci,netdev=zz'], "tessera: -device ne2k_pci,netdev=zz: Property 'ne2k_pci.netdev' can't find value 'zz'");
     await fails(['-device', 'e1000,netdev=n0'], "tessera: -device e1000,netdev=n0: 'e1000' is not a valid device model name");
     await fails(['-device', 'ne2k_pci'], "tessera: -device ne2k_pci: Property 'ne2k_pci.netdev' is required");
+    await fails(['-device', 'ne2k_pci,netdev=n0,mac=zz'], "tessera: -device ne2k_pci,netdev=n0,mac=zz: Property 'ne2k_pci.mac' doesn't take value 'zz'");
+    await fails(['-device', 'ne2k_pci,netdev=n0,speed=9'], "tessera: -device ne2k_pci,netdev=n0,speed=9: Property 'ne2k_pci.speed' not found");
   });
 
   it('-serial with an unknown backend', async () => {

@@ -113,8 +113,12 @@ export function parseCommandLine(argv: readonly string[]): Command {
         const model = kv.get('driver') ?? '';
         if (!NIC_MODELS.includes(model)) fail(`'${model}' is not a valid device model name`);
         const netdev = kv.get('netdev');
+        for (const key of kv.keys()) {
+          if (!['driver', 'netdev', 'mac'].includes(key)) fail(`Property '${model}.${key}' not found`);
+        }
         if (!netdev) fail(`Property '${model}.netdev' is required`);
-        m.nics.push({ model, netdev: netdev!, origin: `${name} ${arg}` });
+        const mac = attempt(() => parseMacProperty(kv.get('mac'), model));
+        m.nics.push({ model, netdev: netdev!, ...(mac ? { mac } : {}), origin: `${name} ${arg}` });
         break;
       }
       case '-nic': {
@@ -125,10 +129,11 @@ export function parseCommandLine(argv: readonly string[]): Command {
         if (type === 'none') break; // `-nic none`: no network
         if (!/^[a-z][a-z0-9-]*$/.test(type)) fail(`Parameter 'type' does not accept value '${type}'`);
         if (!NIC_MODELS.includes(model)) fail(`'${model}' is not a valid device model name`);
-        for (const k of ['type', 'model', 'id']) kv.delete(k);
+        const mac = attempt(() => parseMacProperty(kv.get('mac'), model));
+        for (const k of ['type', 'model', 'id', 'mac']) kv.delete(k);
         const id = `__nic${m.nics.length}`;
         m.netdevs.push({ id, type, options: Object.fromEntries(kv), origin: `${name} ${arg}` });
-        m.nics.push({ model, netdev: id, origin: `${name} ${arg}` });
+        m.nics.push({ model, netdev: id, ...(mac ? { mac } : {}), origin: `${name} ${arg}` });
         break;
       }
       case '-output':
@@ -145,6 +150,13 @@ export function parseCommandLine(argv: readonly string[]): Command {
   }
   if (listModules) return { kind: 'list-modules', output };
   return { kind: 'run', machine: finish(m) };
+}
+
+/** A NIC's `mac=` (six hex bytes with colons), with QEMU's error text. */
+function parseMacProperty(text: string | undefined, model: string): Uint8Array | undefined {
+  if (text === undefined) return undefined;
+  if (!/^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/.test(text)) throw new Error(`Property '${model}.mac' doesn't take value '${text}'`);
+  return Uint8Array.from(text.split(':').map((h) => parseInt(h, 16)));
 }
 
 function nextIndex(m: Mutable): number {

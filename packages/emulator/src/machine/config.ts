@@ -26,6 +26,8 @@ export interface NicConfig {
   readonly model: string;
   /** The id of the -netdev it is plugged into. */
   readonly netdev: string;
+  /** `mac=`; by default QEMU's 52:54:00:12:34:56 (+ the NIC's index). */
+  readonly mac?: Uint8Array;
   readonly origin: string;
 }
 

@@ -62,7 +62,7 @@ export async function runMachine(host: Host, machine: MachineConfig): Promise<nu
     disable_mouse: true,
   });
   await new Promise<void>((resolve) => emulator.add_listener('emulator-loaded', () => resolve()));
-  prepareDevices(emulator, drives);
+  prepareDevices(emulator, drives, machine.nics[0]?.mac ?? defaultMac(0));
 
   const console = new V86MachineConsole(emulator, displayBackend !== undefined);
   const serial = machine.serial === 'stdio' ? new SerialStdio({ toGuest: (data) => console.sendSerialInput(data), onQuit: () => ending({ kind: 'quit' }) }) : undefined;
@@ -105,7 +105,7 @@ export async function runMachine(host: Host, machine: MachineConfig): Promise<nu
 }
 
 /** v86 adjustments that must happen before the guest runs: read-only disks, NIC MACs. */
-function prepareDevices(emulator: V86Emulator, drives: readonly OpenDrive[]): void {
+function prepareDevices(emulator: V86Emulator, drives: readonly OpenDrive[], mac: Uint8Array): void {
   const devices = emulator.v86.cpu.devices;
   for (const drive of drives) {
     if (drive.slot === 'cdrom' || !drive.config.readOnly) continue; // ATAPI has no write command in v86
@@ -115,7 +115,7 @@ function prepareDevices(emulator: V86Emulator, drives: readonly OpenDrive[]): vo
     refuseWrites(ide);
   }
   // Deterministic like QEMU's, whether or not a netdev is attached (v86 always has the NE2000).
-  if (devices.net) setNicMac(devices.net, defaultMac(0));
+  if (devices.net) setNicMac(devices.net, mac);
 }
 
 async function closeNics(nics: readonly OpenNic[]): Promise<void> {
