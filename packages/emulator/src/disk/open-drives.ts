@@ -47,7 +47,7 @@ export async function openDrives(host: Host, drives: readonly DriveConfig[], onI
       } catch (error) {
         throw new StartupError(`${config.origin}: ${(error as Error).message}`, { cause: error });
       }
-      opened.push({ config, slot: slots[i]!, node, disk: new V86Disk(node, onIoError) });
+      opened.push({ config, slot: slots[i]!, node, disk: new V86Disk(node, (error) => onIoError(new Error(`${config.origin}: ${error.message}`, { cause: error }))) });
     }
   } catch (error) {
     await closeDrives(opened);

@@ -71,10 +71,14 @@ export class V86Disk {
 
   set_state(): void {}
 
-  /** Resolves when every request so far has reached the block layer. */
+  /** Resolves when every request so far is done (failures were reported through `onError`). */
   async drain(): Promise<void> {
     await this.queue;
-    if (this.failure) throw this.failure;
+  }
+
+  /** The first host I/O error, if any. */
+  get failed(): Error | undefined {
+    return this.failure;
   }
 
   private enqueue(operation: () => Promise<void>): void {

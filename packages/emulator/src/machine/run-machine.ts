@@ -35,7 +35,7 @@ export async function runMachine(host: Host, machine: MachineConfig): Promise<nu
   const nics = await openNics(host, machine);
   let drives: OpenDrive[] = [];
   try {
-    drives = await openDrives(host, machine.drives, (error) => ending({ kind: 'error', error: new Error(`disk I/O error: ${error.message}`) }));
+    drives = await openDrives(host, machine.drives, (error) => ending({ kind: 'error', error: new Error(`disk I/O error: ${error.message}`, { cause: error }) }));
   } catch (error) {
     await closeNics(nics);
     throw error;
