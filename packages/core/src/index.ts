@@ -28,6 +28,7 @@ export type {
   BlockStatus,
   ImageDescription,
   OpenRelative,
+  SnapshotInfo,
 } from './block/types.ts';
 export type { DisplayBackend, DisplaySession, MachineConsole, Screen, UiRegistrar } from './ui/types.ts';
 export type { NetBackend, NetPort, NetRegistrar } from './net/types.ts';

@@ -52,8 +52,22 @@ export interface ImageDescription {
   readonly backingFile?: string;
   readonly backingFormat?: string;
   readonly dirty?: boolean;
+  /** Internal snapshots, oldest first. */
+  readonly snapshots?: readonly SnapshotInfo[];
   /** qemu-img's `format-specific` object: `{type, data}` with qemu's key names. */
   readonly formatSpecific?: { readonly type: string; readonly data: Readonly<Record<string, unknown>> };
+}
+
+/** One internal snapshot, as `qemu-img snapshot -l` lists it. */
+export interface SnapshotInfo {
+  readonly id: string;
+  readonly name: string;
+  readonly vmStateSize: number;
+  readonly dateSec: number;
+  readonly dateNsec: number;
+  readonly vmClockNsec: number;
+  /** Instruction count at the snapshot, when recorded. */
+  readonly icount?: number;
 }
 
 /** How a format driver opens another image that its image names (a backing file, a data file). */

@@ -3,10 +3,11 @@ import { convertCommand } from './convert.ts';
 import { createCommand } from './create.ts';
 import { infoCommand } from './info.ts';
 import { mapCommand } from './map.ts';
+import { snapshotCommand } from './snapshot.ts';
 import type { Command } from './types.ts';
 
 /** Every subcommand, in the order `--help` lists them. New ones (check, map, resize, …) go here. */
-export const commands: readonly Command[] = [compareCommand, convertCommand, createCommand, infoCommand, mapCommand];
+export const commands: readonly Command[] = [compareCommand, convertCommand, createCommand, infoCommand, mapCommand, snapshotCommand];
 
 export function findCommand(name: string): Command | undefined {
   return commands.find((command) => command.name === name);

@@ -1,4 +1,5 @@
-import { resolveRelative, type BlockNode } from '@tessera/core';
+import { resolveRelative, type BlockNode, type SnapshotInfo } from '@tessera/core';
+import { snapshotJson, snapshotTable } from './snapshot-list.ts';
 import { formatHumanSize } from './human-size.ts';
 
 /** What `info` reports about an image (qemu-img's ImageInfo, the fields raw images have). */
@@ -15,6 +16,7 @@ export interface ImageInfo {
   /** The backing file's name resolved against the image's own location. */
   readonly fullBackingFilename?: string;
   readonly backingFormat?: string;
+  readonly snapshots?: readonly SnapshotInfo[];
   readonly formatSpecific?: { readonly type: string; readonly data: Readonly<Record<string, unknown>> };
 }
 
@@ -31,6 +33,7 @@ export async function describeImage(node: BlockNode): Promise<ImageInfo> {
     backingFilename: details.backingFile,
     fullBackingFilename: details.backingFile === undefined ? undefined : resolveRelative(node.filename, details.backingFile),
     backingFormat: details.backingFormat,
+    snapshots: details.snapshots,
     formatSpecific: details.formatSpecific,
   };
 }
@@ -44,6 +47,7 @@ function bottomNode(node: BlockNode): BlockNode {
 /** The JSON object qemu-img prints, keys in qemu-img's order, unknown fields left out. */
 export function infoJson(info: ImageInfo): Record<string, unknown> {
   const json: Record<string, unknown> = {};
+  if (info.snapshots?.length) json.snapshots = info.snapshots.map(snapshotJson);
   if (info.backingFormat !== undefined) json['backing-filename-format'] = info.backingFormat;
   json['virtual-size'] = info.virtualSize;
   json.filename = info.filename;
@@ -73,6 +77,7 @@ export function infoHuman(info: ImageInfo): string {
         ]
       : []),
     ...(info.backingFormat !== undefined ? [`backing file format: ${info.backingFormat}`] : []),
+    ...(info.snapshots?.length ? [`Snapshot list:\n${snapshotTable(info.snapshots).trimEnd()}`] : []),
     ...(info.formatSpecific !== undefined
       ? [
           'Format specific information:',

@@ -22,6 +22,10 @@ beforeAll(() => {
   };
   make('plain.qcow2', ['-o', 'cluster_size=4096'], ['write -P 0x5 0 64k', 'write -z 128k 8k']);
   make('extl2.qcow2', ['-o', 'extended_l2=on,cluster_size=16k'], ['write -P 0x6 4k 3k', 'write -z 64k 2k']);
+  make('snapshots.qcow2', ['-o', 'cluster_size=4096'], ['write -P 0x7 0 8k']);
+  execFileSync('qemu-img', ['snapshot', '-c', 'one', join(dir, 'snapshots.qcow2')]);
+  execFileSync('qemu-img', ['snapshot', '-c', 'two', join(dir, 'snapshots.qcow2')]);
+  seeds.set('snapshots.qcow2', readFileSync(join(dir, 'snapshots.qcow2')));
   execFileSync('qemu-img', ['convert', '-c', '-O', 'qcow2', '-o', 'cluster_size=4096', join(dir, 'plain.qcow2'), join(dir, 'compressed.qcow2')]);
   seeds.set('compressed.qcow2', readFileSync(join(dir, 'compressed.qcow2')));
 });

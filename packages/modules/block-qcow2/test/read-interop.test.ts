@@ -67,6 +67,13 @@ const cases: Case[] = [
     qemuIo('short.raw', 'write -P 0x12 0 1M');
     qemuImg('create', '-q', '-f', 'qcow2', '-b', 'short.raw', '-F', 'raw', image, '4M');
   } },
+  { name: 'snapshots', make: (image) => {
+    qemuImg('convert', '-O', 'qcow2', 'data.raw', image);
+    qemuImg('snapshot', '-c', 'first', image);
+    qemuIo(image, 'write -P 0x42 0 64k', 'write -z 2M 64k');
+    qemuImg('snapshot', '-c', 'second one', image);
+    qemuIo(image, 'write -P 0x43 32k 64k');
+  } },
   { name: 'data-file', make: (image) => {
     qemuImg('create', '-q', '-f', 'qcow2', '-o', 'data_file=data-file.bin', image, '4M');
     qemuIo(image, 'write -P 0x21 0 100k', 'write -z 200k 64k');
@@ -99,6 +106,8 @@ describe.each(configurations)('qcow2 from qemu-img, read by tessera-img (%s)', (
       }
       expect({ output, ...ours }).toEqual({ output, ...theirs });
     }
+    const list = await run(exe(), ['snapshot', '-l', image], { cwd: dir });
+    expect(list).toEqual({ code: 0, stdout: qemuImg('snapshot', '-l', image), stderr: '' });
     const out = `${image}.raw`;
     const convert = await run(exe(), ['convert', '-O', 'raw', image, out], { cwd: dir });
     expect(convert.stderr).toBe('');

@@ -1,0 +1,67 @@
+import type { BlockNode, SnapshotInfo } from '@tessera/core';
+import { corrupt } from '../errors.ts';
+import type { Qcow2Header } from '../header/header.ts';
+import { readHost } from '../host-read.ts';
+
+/** QEMU's bounds: 64 MiB of snapshot table, 1 KiB of extra data per entry. */
+const MAX_TABLE_BYTES = 64 * 2 ** 20;
+const MAX_EXTRA_DATA = 1024;
+const FIXED = 40;
+
+export interface SnapshotEntry extends SnapshotInfo {
+  readonly l1TableOffset: number;
+  readonly l1Size: number;
+}
+
+/**
+ * The internal snapshot table: `nbSnapshots` variable-length entries (fixed part, extra data,
+ * id and name, padded to 8 bytes). Every length is checked against the table's bounds.
+ */
+export async function readSnapshotTable(file: BlockNode, header: Qcow2Header): Promise<SnapshotEntry[]> {
+  if (header.nbSnapshots === 0) return [];
+  const bad = (what: string) => corrupt(file.filename, `snapshot table: ${what}`);
+  const start = header.snapshotsOffset;
+  const available = Math.min(MAX_TABLE_BYTES, Math.max(0, file.size - start));
+  // Read in growing pieces: the table's length is only known by walking it.
+  let table = new Uint8Array(Math.min(available, 64 * 1024));
+  await readHost(file, start, table);
+  const ensure = async (end: number) => {
+    if (end > available) throw bad('entries run past the end of the file (or 64 MiB)');
+    if (end <= table.length) return;
+    const bigger = new Uint8Array(Math.min(available, Math.max(end, table.length * 2)));
+    await readHost(file, start, bigger);
+    table = bigger;
+  };
+  const entries: SnapshotEntry[] = [];
+  let at = 0;
+  for (let i = 0; i < header.nbSnapshots; i++) {
+    await ensure(at + FIXED);
+    let view = new DataView(table.buffer, table.byteOffset, table.byteLength);
+    const l1TableOffset = Number(view.getBigUint64(at));
+    const l1Size = view.getUint32(at + 8);
+    const idSize = view.getUint16(at + 12);
+    const nameSize = view.getUint16(at + 14);
+    const dateSec = view.getUint32(at + 16);
+    const dateNsec = view.getUint32(at + 20);
+    const vmClockNsec = Number(view.getBigUint64(at + 24));
+    let vmStateSize = view.getUint32(at + 32);
+    const extraSize = view.getUint32(at + 36);
+    if (extraSize > MAX_EXTRA_DATA) throw bad(`entry ${i + 1} has ${extraSize} bytes of extra data`);
+    const end = at + FIXED + extraSize + idSize + nameSize;
+    await ensure(end);
+    view = new DataView(table.buffer, table.byteOffset, table.byteLength);
+    const extra = at + FIXED;
+    let icount: number | undefined;
+    if (extraSize >= 8) vmStateSize = Number(view.getBigUint64(extra));
+    if (extraSize >= 24) {
+      const raw = view.getBigInt64(extra + 16);
+      icount = raw === -1n ? undefined : Number(raw);
+    }
+    const text = (from: number, length: number) => new TextDecoder().decode(table.subarray(from, from + length));
+    const id = text(extra + extraSize, idSize);
+    const name = text(extra + extraSize + idSize, nameSize);
+    entries.push({ id, name, vmStateSize, dateSec, dateNsec, vmClockNsec, ...(icount !== undefined ? { icount } : {}), l1TableOffset, l1Size });
+    at = Math.ceil(end / 8) * 8;
+  }
+  return entries;
+}
