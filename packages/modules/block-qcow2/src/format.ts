@@ -6,6 +6,7 @@ import { INCOMPAT_CORRUPT, INCOMPAT_DATA_FILE, INCOMPAT_DIRTY } from './header/f
 import type { Qcow2Header } from './header/header.ts';
 import { parseHeader, QCOW2_MAGIC } from './header/header.ts';
 import { Qcow2Image } from './image.ts';
+import { readSnapshotTable } from './snapshot/table.ts';
 
 export const qcow2Format: BlockFormatDriver = {
   name: 'qcow2',
@@ -52,6 +53,13 @@ export const qcow2Format: BlockFormatDriver = {
       throw new Error(`Could not open backing file: ${(error as Error).message}`, { cause: error });
     }
     const image = new Qcow2Image(file, header, new ClusterMap(header, l1, file), backing, dataFile);
+    try {
+      image.snapshots = await readSnapshotTable(file, header);
+    } catch (error) {
+      await backing?.close();
+      await dataFile?.close();
+      throw error;
+    }
     if (!readOnly) {
       try {
         await image.enableWrites();

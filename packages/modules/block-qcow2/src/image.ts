@@ -5,6 +5,7 @@ import { corrupt } from './errors.ts';
 import { COMPAT_LAZY_REFCOUNTS, INCOMPAT_CORRUPT, INCOMPAT_DIRTY, AUTOCLEAR_DATA_FILE_RAW } from './header/features.ts';
 import type { Qcow2Header } from './header/header.ts';
 import { readHost } from './host-read.ts';
+import type { SnapshotEntry } from './snapshot/table.ts';
 import { ReadWriteLock } from './lock.ts';
 import { ClusterWriter } from './cluster/writer.ts';
 import { Refcounts } from './refcount/refcounts.ts';
@@ -15,6 +16,8 @@ import { Refcounts } from './refcount/refcounts.ts';
  */
 export class Qcow2Image implements BlockNode {
   readonly driver = 'qcow2';
+  /** The internal snapshot table, read at open. */
+  snapshots: readonly SnapshotEntry[] = [];
   private readonly lock = new ReadWriteLock();
   private writer: ClusterWriter | undefined;
   /** Lazy refcounts: the dirty bit is set before the first write and cleared at close. */
@@ -173,6 +176,7 @@ export class Qcow2Image implements BlockNode {
       ...(h.backingFile !== undefined ? { backingFile: h.backingFile } : {}),
       ...(h.extensions.backingFormat !== undefined ? { backingFormat: h.extensions.backingFormat } : {}),
       dirty: (h.incompatible & INCOMPAT_DIRTY) !== 0n,
+      ...(this.snapshots.length ? { snapshots: this.snapshots.map(({ l1TableOffset, l1Size, ...info }) => info) } : {}),
       formatSpecific: { type: 'qcow2', data },
     };
   }
