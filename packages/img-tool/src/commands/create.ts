@@ -1,3 +1,4 @@
+import { resolveRelative, type Host } from '@tessera/core';
 import { ToolError, UsageError, errorMessage } from '../cli/errors.ts';
 import { parseSizeArgument } from '../cli/values.ts';
 import { CreationUnsupportedError, createImage } from '../image/create.ts';
@@ -60,9 +61,19 @@ export const createCommand: Command = {
     // From here on qemu-img names the file in front of each message.
     try {
       const traits = await formatTraits(context.host, format);
-      const { size: optionSize, formatOptions, fileOptions, summary: described } = parseCreateOptions(entries, traits, filename);
-      const size = checkCreation(traits, optionSize, positionalSize, backingFile, backingFormat);
-      const summary = `Formatting '${filename}', fmt=${format} ${[`size=${size}`, ...described].join(' ')}\n`;
+      const parsed = parseCreateOptions(entries, traits, filename);
+      const { size: optionSize, fileOptions, summary: described } = parsed;
+      // -b and -F are the backing_file and backing_fmt options.
+      const formatOptions = {
+        ...parsed.formatOptions,
+        ...(backingFile !== undefined ? { backing_file: backingFile } : {}),
+        ...(backingFormat !== undefined ? { backing_fmt: backingFormat } : {}),
+      };
+      const size =
+        checkCreation(traits, optionSize, positionalSize, formatOptions.backing_file, formatOptions.backing_fmt) ??
+        (await backingSize(context.host, filename, formatOptions.backing_file!, formatOptions.backing_fmt));
+      const listed = traits.summary ? traits.summary(size, { ...formatOptions, ...fileOptions }) : [`size=${size}`, ...described];
+      const summary = `Formatting '${filename}', fmt=${format} ${listed.join(' ')}\n`;
       try {
         await createImage(context.host, filename, format, size, { formatOptions, fileOptions });
       } catch (error) {
@@ -86,7 +97,7 @@ function checkCreation(
   positionalSize: bigint | undefined,
   backingFile: string | undefined,
   backingFormat: string | undefined,
-): bigint {
+): bigint | undefined {
   if (optionSize !== undefined && positionalSize !== undefined) {
     throw new Error('The image size must be specified only once');
   }
@@ -96,8 +107,25 @@ function checkCreation(
   if (backingFormat !== undefined && !traits.backingFile) {
     throw new Error(`Backing file format not supported for file format '${traits.name}'`);
   }
-  if (backingFile !== undefined) throw new Error('Backing files are not supported yet');
+  if (backingFile !== undefined && backingFormat === undefined) {
+    throw new Error('Backing file specified without backing format');
+  }
   const size = positionalSize ?? optionSize;
-  if (size === undefined) throw new Error('Image creation needs a size parameter');
+  if (size === undefined && backingFile === undefined) throw new Error('Image creation needs a size parameter');
   return size;
+}
+
+/** Without a size, the image is as large as its backing file (named relative to the image). */
+async function backingSize(host: Host, filename: string, backingFile: string, backingFormat: string | undefined): Promise<bigint> {
+  let backing;
+  try {
+    backing = await host.block.open(resolveRelative(filename, backingFile), { readOnly: true, ...(backingFormat ? { format: backingFormat } : {}) });
+  } catch (error) {
+    throw new Error(`Could not open backing image: ${errorMessage(error)}`, { cause: error });
+  }
+  try {
+    return BigInt(backing.size);
+  } finally {
+    await backing.close();
+  }
 }

@@ -5,7 +5,7 @@ import { ToolError } from '../cli/errors.ts';
 export interface CreateOptionInfo {
   readonly name: string;
   /** Value kind, as help shows it; `size` values are parsed and printed as byte counts. */
-  readonly type: 'size' | 'str' | 'bool (on/off)';
+  readonly type: 'size' | 'str' | 'num' | 'bool (on/off)';
   readonly description?: string;
 }
 
@@ -18,6 +18,11 @@ export interface FormatTraits {
   readonly bitmaps: boolean;
   /** `-o` options of `create` (always including `size`). */
   readonly createOptions: readonly CreateOptionInfo[];
+  /**
+   * The `key=value` list of the "Formatting …" line after `fmt=`, when the format prints more
+   * than `size=` and the given options (qemu-img prints the defaults of qcow2's options too).
+   */
+  readonly summary?: (size: bigint, options: Readonly<Record<string, string>>) => string[];
 }
 
 const SIZE_OPTION: CreateOptionInfo = { name: 'size', type: 'size', description: 'Virtual disk size' };
@@ -31,6 +36,34 @@ const KNOWN: Readonly<Record<string, FormatTraits>> = {
     internalSnapshots: false,
     bitmaps: false,
     createOptions: [SIZE_OPTION],
+  },
+  qcow2: {
+    name: 'qcow2',
+    backingFile: true,
+    compression: false,
+    internalSnapshots: false,
+    bitmaps: false,
+    createOptions: [
+      SIZE_OPTION,
+      { name: 'compat', type: 'str', description: 'qcow2 compatibility level (v2 [0.10] or v3 [1.1])' },
+      { name: 'backing_file', type: 'str', description: 'File name of a base image' },
+      { name: 'backing_fmt', type: 'str', description: 'Image format of the base image' },
+      { name: 'cluster_size', type: 'size', description: 'qcow2 cluster size' },
+      { name: 'lazy_refcounts', type: 'bool (on/off)', description: 'Postpone refcount updates' },
+      { name: 'refcount_bits', type: 'num', description: 'Width of a reference count entry in bits' },
+      { name: 'compression_type', type: 'str', description: 'Compression method used for image cluster compression' },
+      { name: 'extended_l2', type: 'bool (on/off)', description: 'Extended L2 tables' },
+    ],
+    summary: (size, options) => [
+      `cluster_size=${options.cluster_size ?? 65536}`,
+      `extended_l2=${options.extended_l2 ?? 'off'}`,
+      ...(options.preallocation !== undefined ? [`preallocation=${options.preallocation}`] : []),
+      `compression_type=${options.compression_type ?? 'zlib'}`,
+      `size=${size}`,
+      ...['compat', 'backing_file', 'backing_fmt'].filter((name) => options[name] !== undefined).map((name) => `${name}=${options[name]}`),
+      `lazy_refcounts=${options.lazy_refcounts ?? 'off'}`,
+      `refcount_bits=${options.refcount_bits ?? 16}`,
+    ],
   },
 };
 

@@ -65,7 +65,7 @@ export class ClusterWriter {
   private async l2For(l1Index: number): Promise<[number, Uint8Array]> {
     let offset = l2TableOffset(this.map.l1[l1Index]!);
     if (offset === 0) {
-      offset = await this.refcounts.allocate(1);
+      [offset] = (await this.refcounts.allocate(1)) as [number];
       await this.file.write(offset, new Uint8Array(this.clusterSize));
       await this.sync();
       const entry = BigInt(offset) | COPIED;
@@ -140,8 +140,8 @@ export class ClusterWriter {
 
     const fresh = plans.filter((plan) => plan.hostOffset === undefined);
     if (fresh.length) {
-      const base = await this.refcounts.allocate(fresh.length);
-      fresh.forEach((plan, i) => (plan.hostOffset = base + i * cs));
+      const offsets = await this.refcounts.allocate(fresh.length);
+      fresh.forEach((plan, i) => (plan.hostOffset = offsets[i]));
     }
     // Data: runs of plans that are contiguous on the host in one write each.
     for (let i = 0; i < plans.length; ) {

@@ -69,7 +69,8 @@ export function buildHeader(h: NewHeader): Uint8Array {
     at += 8 + padded;
   };
   if (h.backingFormat !== undefined) extension(BACKING_FORMAT, encoder.encode(h.backingFormat));
-  if (h.version === 3) {
+  // QEMU 7.2 leaves the table out of images with clusters of 4 KiB and less.
+  if (h.version === 3 && clusterSize > 4096) {
     const table = new Uint8Array(FEATURE_TABLE.length * 48);
     FEATURE_TABLE.forEach(([type, bit, name], i) => {
       table[i * 48] = type;

@@ -83,40 +83,39 @@ export class Refcounts {
     return block ? getRefcount(block, cluster % this.perBlock, this.order) : 0n;
   }
 
-  /** `count` contiguous free clusters, their refcounts set to 1 and synced; returns the host offset of the first. */
-  async allocate(count: number): Promise<number> {
+  /**
+   * `count` free clusters (the first ones from the end of the used space, in order, not always
+   * contiguous: refcount blocks take their place among them), their refcounts set to 1 and synced;
+   * returns their host offsets.
+   */
+  async allocate(count: number): Promise<number[]> {
     for (;;) {
-      let start = this.freeHint;
-      let found = 0;
-      for (let cluster = start; found < count; cluster++) {
-        if ((await this.get(cluster)) === 0n) found++;
-        else [start, found] = [cluster + 1, 0];
+      const clusters: number[] = [];
+      for (let cluster = this.freeHint; clusters.length < count; cluster++) {
+        if ((await this.get(cluster)) === 0n) clusters.push(cluster);
       }
-      const first = Math.floor(start / this.perBlock);
-      const last = Math.floor((start + count - 1) / this.perBlock);
-      let missing = -1;
-      for (let t = first; t <= last && missing < 0; t++) if (!this.table[t]) missing = t;
-      if (missing >= 0) {
-        // A new block (or a larger table) may take clusters of the run: look again after.
+      const missing = clusters.map((cluster) => Math.floor(cluster / this.perBlock)).find((t) => !this.table[t]);
+      if (missing !== undefined) {
+        // A new block (or a larger table) may take one of these clusters: look again after.
         await this.createBlock(missing);
         continue;
       }
-      await this.change(start, count, 1n);
+      await this.change(clusters, 1n);
       await this.options.sync();
-      this.freeHint = start + count;
-      return start * this.clusterSize;
+      this.freeHint = clusters.at(-1)! + 1;
+      return clusters.map((cluster) => cluster * this.clusterSize);
     }
   }
 
   /** Drop one reference from each of `count` clusters from `cluster` on (freed clusters are not reused). */
   async release(cluster: number, count: number): Promise<void> {
-    await this.change(cluster, count, -1n);
+    await this.change(Array.from({ length: count }, (_, i) => cluster + i), -1n);
   }
 
-  private async change(start: number, count: number, delta: bigint): Promise<void> {
+  private async change(clusters: readonly number[], delta: bigint): Promise<void> {
     const max = (1n << (1n << BigInt(this.order))) - 1n;
     const dirty = new Map<number, [number, number]>();
-    for (let cluster = start; cluster < start + count; cluster++) {
+    for (const cluster of clusters) {
       const t = Math.floor(cluster / this.perBlock);
       const block = await this.block(t);
       if (!block) throw corrupt(this.file.filename, `cluster ${cluster} has no refcount block`);
