@@ -198,7 +198,8 @@ describe('random writes through the driver', () => {
     const node = await openImage(image, false);
     expect(node.readOnly).toBe(false);
     for (let round = 0; round < 60; round++) {
-      // Four at a time, overlapping at times: the image serializes them, in the order issued.
+      // Four at a time (with reads among them), overlapping at times: the image serializes the
+      // writes, in the order issued.
       const batch: Promise<void>[] = [];
       for (let i = 0; i < 4; i++) {
         const length = 1 + Math.floor(next() ** 3 * 300_000);
@@ -207,6 +208,14 @@ describe('random writes through the driver', () => {
         if (next() < 0.2) data.fill(0);
         data.copy(reference, offset);
         batch.push(node.write(offset, data));
+        // A read issued now sees every write issued before it, none after (writes run in order, alone).
+        if (next() < 0.5) {
+          const length = 1 + Math.floor(next() * 100_000);
+          const at = Math.floor(next() * (reference.length - length));
+          const expected = Buffer.from(reference.subarray(at, at + length));
+          const into = new Uint8Array(length);
+          batch.push(node.read(at, into).then(() => expect(Buffer.from(into).equals(expected), `read at ${at}, seed ${seed}`).toBe(true)));
+        }
       }
       await Promise.all(batch);
     }
