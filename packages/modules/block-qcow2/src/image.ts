@@ -56,7 +56,7 @@ export class Qcow2Image implements BlockNode {
         await this.child.flush();
       },
     });
-    this.writer = new ClusterWriter(h, this.map, refcounts, this.child, (offset, into) => this.readClamped(offset, into), sync);
+    this.writer = new ClusterWriter(h, this.map, refcounts, this.child, (offset, into) => this.readClamped(offset, into), sync, this.backing !== undefined);
   }
 
   get filename(): string {

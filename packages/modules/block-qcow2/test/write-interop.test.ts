@@ -142,6 +142,11 @@ describe.each(configurations)('qcow2 written by tessera-img (%s)', (configuratio
       expect(result.code).toBe(0);
       expect(check(overlay).code).toBe(0);
       expect(qemuImgStatus('compare', '-f', 'raw', '-F', 'qcow2', 'source.raw', overlay).out).toBe('Images are identical.\n');
+      // Whole clusters of zeroes become zero clusters (v3), not data.
+      const map = JSON.parse(qemuImg('map', '--output=json', overlay)) as { start: number; length: number; zero: boolean; data: boolean }[];
+      const zeroClusters = map.filter((extent) => extent.zero && !extent.data && extent.start >= 2 ** 20).reduce((sum, extent) => sum + extent.length, 0);
+      if (options.includes('compat=0.10')) expect(zeroClusters).toBe(0);
+      else expect(zeroClusters).toBeGreaterThanOrEqual(2 ** 20);
     },
   );
 });

@@ -25,6 +25,8 @@ interface Plan {
   hostOffset: number | undefined;
   /** Extended L2: the new bitmap. */
   readonly bitmap?: bigint;
+  /** A cluster written with zeroes only: no data, this L2 entry instead. */
+  readonly zeroEntry?: bigint;
   /** Host clusters the old entry referenced that the new one does not: [first cluster, count]. */
   readonly release?: readonly [number, number];
 }
@@ -43,6 +45,8 @@ export class ClusterWriter {
     /** The guest's current bytes (through the backing file), for copy-on-write. */
     private readonly readGuest: (offset: number, into: Uint8Array) => Promise<void>,
     private readonly sync: () => Promise<void>,
+    /** Unallocated clusters read from a backing file (rather than as zeroes). */
+    private readonly hasBacking: boolean,
   ) {
     this.clusterSize = header.clusterSize;
     this.entrySize = header.extendedL2 ? 16 : 8;
@@ -103,6 +107,14 @@ export class ClusterWriter {
         const first = Math.floor(old.hostOffset / cs);
         release = [first, Math.floor((end - 1) / cs) - first + 1];
       }
+      // A whole cluster of zeroes: a zero cluster (v3), or nothing at all where it reads as zeroes already.
+      if (piece.length === cs && isZero(piece)) {
+        const zeroPlan = this.zeroPlan(index, old.kind, entry, entryOffset, release);
+        if (zeroPlan !== undefined) {
+          if (zeroPlan !== 'nothing') plans.push(zeroPlan);
+          continue;
+        }
+      }
       if (!this.header.extendedL2) {
         if (old.kind === 'data') {
           plans.push({ index, guestOffset: from, data: piece, inCluster: from - clusterStart, hostOffset: old.hostOffset });
@@ -138,13 +150,14 @@ export class ClusterWriter {
       });
     }
 
-    const fresh = plans.filter((plan) => plan.hostOffset === undefined);
+    const fresh = plans.filter((plan) => plan.hostOffset === undefined && plan.zeroEntry === undefined);
     if (fresh.length) {
       const offsets = await this.refcounts.allocate(fresh.length);
       fresh.forEach((plan, i) => (plan.hostOffset = offsets[i]));
     }
     // Data: runs of plans that are contiguous on the host in one write each.
-    for (let i = 0; i < plans.length; ) {
+    const withData = plans.filter((plan) => plan.zeroEntry === undefined);
+    for (let i = 0, plans = withData; i < plans.length; ) {
       let j = i + 1;
       let length = plans[i]!.data.length;
       while (
@@ -165,7 +178,7 @@ export class ClusterWriter {
     let high = -Infinity;
     for (const plan of plans) {
       const at = plan.index * this.entrySize;
-      const entry = BigInt(plan.hostOffset!) | COPIED;
+      const entry = plan.zeroEntry ?? BigInt(plan.hostOffset!) | COPIED;
       const changed = view.getBigUint64(at) !== entry || (plan.bitmap !== undefined && view.getBigUint64(at + 8) !== plan.bitmap);
       if (!changed) continue;
       low = Math.min(low, at);
@@ -175,12 +188,31 @@ export class ClusterWriter {
       await this.sync(); // the data is on disk before any entry points to it
       for (const plan of plans) {
         const at = plan.index * this.entrySize;
-        view.setBigUint64(at, BigInt(plan.hostOffset!) | COPIED);
+        view.setBigUint64(at, plan.zeroEntry ?? BigInt(plan.hostOffset!) | COPIED);
         if (plan.bitmap !== undefined) view.setBigUint64(at + 8, plan.bitmap);
       }
       await this.file.write(l2Offset + low, table.subarray(low, high));
     }
     for (const plan of plans) if (plan.release) await this.refcounts.release(plan.release[0], plan.release[1]);
+  }
+
+  /**
+   * How a cluster written with zeroes only is recorded, or undefined to write the zeroes as data
+   * (v2 images have no zero clusters).
+   */
+  private zeroPlan(index: number, kind: string, entry: bigint, entryOffset: number, release: [number, number] | undefined): Plan | 'nothing' | undefined {
+    const cs = this.clusterSize;
+    const base = { index, guestOffset: 0, data: new Uint8Array(0), inCluster: 0, hostOffset: undefined };
+    if (this.header.extendedL2) {
+      // All subclusters zero; an allocated host cluster stays with the entry.
+      const keep = kind === 'compressed' ? 0n : entry;
+      return { ...base, zeroEntry: keep, bitmap: 0xffffffffn << 32n, ...(release ? { release } : {}) };
+    }
+    if (this.header.version === 3) {
+      const old = kind === 'data' || (kind === 'zero' && entryOffset !== 0) ? ([entryOffset / cs, 1] as [number, number]) : release;
+      return { ...base, zeroEntry: 1n, ...(old ? { release: old } : {}) };
+    }
+    return kind === 'unallocated' && !this.hasBacking ? 'nothing' : undefined;
   }
 
   /** The guest bytes of `[start, start + length)` with `piece` (at guest offset `from`) written over them. */
@@ -191,6 +223,16 @@ export class ClusterWriter {
     content.set(piece, from - start);
     return content;
   }
+}
+
+function isZero(data: Uint8Array): boolean {
+  const words = data.byteOffset % 8 === 0 && data.length % 8 === 0 ? new BigUint64Array(data.buffer, data.byteOffset, data.length / 8) : undefined;
+  if (words) {
+    for (let i = 0; i < words.length; i++) if (words[i] !== 0n) return false;
+    return true;
+  }
+  for (let i = 0; i < data.length; i++) if (data[i] !== 0) return false;
+  return true;
 }
 
 function concat(parts: readonly Uint8Array[], length: number): Uint8Array {
