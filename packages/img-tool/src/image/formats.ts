@@ -45,11 +45,12 @@ const KNOWN: Readonly<Record<string, FormatTraits>> = {
     bitmaps: false,
     createOptions: [
       SIZE_OPTION,
-      { name: 'compat', type: 'str', description: 'qcow2 compatibility level (v2 [0.10] or v3 [1.1])' },
+      { name: 'compat', type: 'str', description: 'Compatibility level (v2 [0.10] or v3 [1.1])' },
       { name: 'backing_file', type: 'str', description: 'File name of a base image' },
       { name: 'backing_fmt', type: 'str', description: 'Image format of the base image' },
       { name: 'cluster_size', type: 'size', description: 'qcow2 cluster size' },
       { name: 'lazy_refcounts', type: 'bool (on/off)', description: 'Postpone refcount updates' },
+      { name: 'preallocation', type: 'str', description: 'Preallocation mode (allowed values: off, metadata, falloc, full)' },
       { name: 'refcount_bits', type: 'num', description: 'Width of a reference count entry in bits' },
       { name: 'compression_type', type: 'str', description: 'Compression method used for image cluster compression' },
       { name: 'extended_l2', type: 'bool (on/off)', description: 'Extended L2 tables' },

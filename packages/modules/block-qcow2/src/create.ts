@@ -16,6 +16,7 @@ export const CREATE_OPTIONS = [
   'refcount_bits',
   'extended_l2',
   'compression_type',
+  'preallocation',
 ] as const;
 
 const TRUE = ['on', 'yes', 'true'];
@@ -67,6 +68,11 @@ export function createSettings(options: Readonly<Record<string, string>>): Creat
   const compression = options.compression_type ?? 'zlib';
   if (compression !== 'zlib') {
     throw new Error(compression === 'zstd' ? 'Compression type zstd is not supported' : `Parameter 'compression-type' does not accept value '${compression}'`);
+  }
+  const preallocation = options.preallocation ?? 'off';
+  if (preallocation !== 'off') {
+    if (!['metadata', 'falloc', 'full'].includes(preallocation)) throw new Error(`Parameter 'preallocation' does not accept value '${preallocation}'`);
+    throw new Error(`Preallocation mode '${preallocation}' is not supported for qcow2 images yet (only off)`);
   }
   const backingFile = options.backing_file;
   const backingFormat = options.backing_fmt;

@@ -48,7 +48,7 @@ const CREATE_CASES: readonly (readonly string[])[] = [
   ['-o', 'cluster_size=4096,refcount_bits=2'],
   ['-o', 'refcount_bits=4,extended_l2=on'],
   ['-o', 'cluster_size=16k,extended_l2=on,lazy_refcounts=on,refcount_bits=8'],
-  ['-o', 'refcount_bits=32,compression_type=zlib'],
+  ['-o', 'refcount_bits=32,compression_type=zlib,preallocation=off'],
   ['-b', 'backing.raw', '-F', 'raw'],
   ['-o', 'compat=0.10', '-b', 'backing.raw', '-F', 'raw'],
   ['-o', 'backing_file=backing.raw,backing_fmt=raw,cluster_size=16k,extended_l2=on'],
@@ -84,6 +84,7 @@ describe.each(configurations)('qcow2 written by tessera-img (%s)', (configuratio
     'compat=0.10,lazy_refcounts=on',
     'cluster_size=4k,extended_l2=on',
     'compat=1.2',
+    'preallocation=bogus',
   ])('create -o %s is refused as qemu-img refuses it', async (options) => {
     const image = `${configuration}-bad.qcow2`;
     const result = await run(exe(), ['create', '-q', '-f', 'qcow2', '-o', options, image, '1M'], { cwd: dir });
