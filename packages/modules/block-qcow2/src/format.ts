@@ -2,7 +2,7 @@ import type { BlockFormatDriver, BlockNode } from '@tessera/core';
 import { ClusterMap } from './cluster/mapping.ts';
 import { corrupt } from './errors.ts';
 import { CREATE_OPTIONS, createImage } from './create.ts';
-import { INCOMPAT_CORRUPT, INCOMPAT_DATA_FILE, INCOMPAT_DIRTY } from './header/features.ts';
+import { INCOMPAT_CORRUPT, INCOMPAT_DATA_FILE } from './header/features.ts';
 import type { Qcow2Header } from './header/header.ts';
 import { parseHeader, QCOW2_MAGIC } from './header/header.ts';
 import { Qcow2Image } from './image.ts';
@@ -76,7 +76,6 @@ export const qcow2Format: BlockFormatDriver = {
 function checkWritable(header: Qcow2Header, filename: string): void {
   const refuse = (why: string) => new Error(`Could not open '${filename}' for writing: ${why}; open it read-only`);
   if (header.incompatible & INCOMPAT_CORRUPT) throw refuse('the image is marked corrupt (repair it with qemu-img check -r all)');
-  if (header.incompatible & INCOMPAT_DIRTY) throw refuse('the image is dirty (its refcounts need a repair: qemu-img check -r all)');
   if (header.nbSnapshots > 0) throw refuse('writing images with internal snapshots is not supported');
   if (header.incompatible & INCOMPAT_DATA_FILE) throw refuse('writing images with an external data file is not supported');
   if (header.extensions.hasBitmaps) throw refuse('writing images with persistent bitmaps is not supported');

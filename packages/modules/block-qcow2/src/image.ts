@@ -9,6 +9,7 @@ import type { SnapshotEntry } from './snapshot/table.ts';
 import { ReadWriteLock } from './lock.ts';
 import { ClusterWriter } from './cluster/writer.ts';
 import { Refcounts } from './refcount/refcounts.ts';
+import { rebuildRefcounts } from './refcount/repair.ts';
 
 /**
  * An open qcow2 image: guest reads through the cluster map, backing file and data file; writes
@@ -56,6 +57,11 @@ export class Qcow2Image implements BlockNode {
         await this.child.flush();
       },
     });
+    if (h.incompatible & INCOMPAT_DIRTY) {
+      // Not closed cleanly with lazy refcounts: rebuild them before anything else is written.
+      await rebuildRefcounts(this.child, h, this.map.l1, refcounts);
+      await this.setIncompatible(h.incompatible & ~INCOMPAT_DIRTY);
+    }
     this.writer = new ClusterWriter(h, this.map, refcounts, this.child, (offset, into) => this.readClamped(offset, into), sync, this.backing !== undefined);
   }
 

@@ -107,6 +107,28 @@ export class Refcounts {
     }
   }
 
+  /** Host offsets of the refcount table's clusters and of the refcount blocks. */
+  metadata(): number[] {
+    const offsets: number[] = [];
+    for (let i = 0; i < this.tableClusters; i++) offsets.push(this.tableOffset + i * this.clusterSize);
+    for (const offset of this.table) if (offset) offsets.push(offset);
+    return offsets;
+  }
+
+  /** Set refcounts outright (repair); every cluster must be covered by a refcount block already. */
+  async set(values: ReadonlyMap<number, bigint>): Promise<void> {
+    const dirty = new Map<number, [number, number]>();
+    for (const [cluster, value] of values) {
+      const t = Math.floor(cluster / this.perBlock);
+      const block = await this.block(t);
+      if (!block) throw corrupt(this.file.filename, `cluster ${cluster} is in use but has no refcount block (repair it with qemu-img check -r all)`);
+      const [from, to] = setRefcount(block, cluster % this.perBlock, this.order, value);
+      const span = dirty.get(t);
+      dirty.set(t, span ? [Math.min(span[0], from), Math.max(span[1], to)] : [from, to]);
+    }
+    for (const [t, [from, to]] of dirty) await this.file.write(this.table[t]! + from, (await this.block(t))!.subarray(from, to));
+  }
+
   /** Drop one reference from each of `count` clusters from `cluster` on (freed clusters are not reused). */
   async release(cluster: number, count: number): Promise<void> {
     await this.change(Array.from({ length: count }, (_, i) => cluster + i), -1n);

@@ -1,0 +1,51 @@
+// Rebuilding the refcounts of a dirty image (lazy refcounts, not closed cleanly), as QEMU does
+// when it opens one for writing: every cluster the metadata references is counted, and the
+// refcounts that differ are set, the raised ones first (synced), then the lowered ones.
+import type { BlockNode } from '@tessera/core';
+import { corrupt } from '../errors.ts';
+import type { Qcow2Header } from '../header/header.ts';
+import { decodeL2Entry, l2TableOffset } from '../cluster/l2-entry.ts';
+import type { Refcounts } from './refcounts.ts';
+
+const OFFSET_MASK = 0x00fffffffffffe00n;
+
+export async function rebuildRefcounts(file: BlockNode, header: Qcow2Header, l1: BigUint64Array, refcounts: Refcounts): Promise<void> {
+  const cs = header.clusterSize;
+  const counts = new Map<number, number>();
+  const count = (offset: number, length = cs) => {
+    for (let c = Math.floor(offset / cs); c <= Math.floor((offset + length - 1) / cs); c++) counts.set(c, (counts.get(c) ?? 0) + 1);
+  };
+  count(0);
+  if (header.l1Size > 0) count(header.l1TableOffset, header.l1Size * 8);
+  for (const offset of refcounts.metadata()) count(offset);
+  const entrySize = header.extendedL2 ? 16 : 8;
+  const table = new Uint8Array(cs);
+  const view = new DataView(table.buffer);
+  for (const entry of l1) {
+    const l2 = l2TableOffset(entry);
+    if (l2 === 0) continue;
+    if (l2 % cs !== 0 || l2 + cs > file.size) throw corrupt(file.filename, `L2 table offset ${l2} is invalid`);
+    count(l2);
+    await file.read(l2, table);
+    for (let at = 0; at < cs; at += entrySize) {
+      const raw = view.getBigUint64(at);
+      const mapping = decodeL2Entry(raw, header.clusterBits, false);
+      if (mapping.kind === 'compressed') count(mapping.hostOffset, mapping.compressedLength);
+      else if ((raw & OFFSET_MASK) !== 0n) count(Number(raw & OFFSET_MASK));
+    }
+  }
+  let last = Math.ceil(file.size / cs);
+  for (const cluster of counts.keys()) last = Math.max(last, cluster + 1);
+  const raise = new Map<number, bigint>();
+  const lower = new Map<number, bigint>();
+  for (let c = 0; c < last; c++) {
+    const want = BigInt(counts.get(c) ?? 0);
+    const stored = await refcounts.get(c);
+    if (want > stored) raise.set(c, want);
+    else if (want < stored) lower.set(c, want);
+  }
+  await refcounts.set(raise);
+  await file.flush();
+  await refcounts.set(lower);
+  await file.flush();
+}
