@@ -17,8 +17,7 @@ const OFFSET_MASK = 0x00fffffffffffe00n;
 interface Plan {
   /** Index of the entry in its L2 table. */
   readonly index: number;
-  /** Guest offset and bytes to store at `hostOffset + inCluster` (whole units around the write). */
-  readonly guestOffset: number;
+  /** Bytes to store at `hostOffset + inCluster` (whole units around the write). */
   readonly data: Uint8Array;
   readonly inCluster: number;
   /** The cluster's host offset, or undefined when a new cluster is needed. */
@@ -117,20 +116,20 @@ export class ClusterWriter {
       }
       if (!this.header.extendedL2) {
         if (old.kind === 'data') {
-          plans.push({ index, guestOffset: from, data: piece, inCluster: from - clusterStart, hostOffset: old.hostOffset });
+          plans.push({ index, data: piece, inCluster: from - clusterStart, hostOffset: old.hostOffset });
           continue;
         }
         // A zero cluster may keep a preallocated host cluster: give it back and take a new one.
         if (old.kind === 'zero' && entryOffset !== 0) release = [entryOffset / cs, 1];
         const content = await this.around(clusterStart, cs, from, piece);
-        plans.push({ index, guestOffset: clusterStart, data: content, inCluster: 0, hostOffset: undefined, ...(release ? { release } : {}) });
+        plans.push({ index, data: content, inCluster: 0, hostOffset: undefined, ...(release ? { release } : {}) });
         continue;
       }
       // Extended L2: whole subclusters around the write; the others keep their state.
       const bitmap = view.getBigUint64(index * this.entrySize + 8);
       if (old.kind === 'compressed') {
         const content = await this.around(clusterStart, cs, from, piece);
-        plans.push({ index, guestOffset: clusterStart, data: content, inCluster: 0, hostOffset: undefined, bitmap: 0xffffffffn, release: release! });
+        plans.push({ index, data: content, inCluster: 0, hostOffset: undefined, bitmap: 0xffffffffn, release: release! });
         continue;
       }
       const firstUnit = Math.floor((from - clusterStart) / this.unitSize);
@@ -142,7 +141,6 @@ export class ClusterWriter {
       const newBitmap = (bitmap | mask) & ~(mask << 32n);
       plans.push({
         index,
-        guestOffset: unitsStart,
         data: content,
         inCluster: unitsStart - clusterStart,
         hostOffset: entryOffset !== 0 ? entryOffset : undefined,
@@ -202,7 +200,7 @@ export class ClusterWriter {
    */
   private zeroPlan(index: number, kind: string, entry: bigint, entryOffset: number, release: [number, number] | undefined): Plan | 'nothing' | undefined {
     const cs = this.clusterSize;
-    const base = { index, guestOffset: 0, data: new Uint8Array(0), inCluster: 0, hostOffset: undefined };
+    const base = { index, data: new Uint8Array(0), inCluster: 0, hostOffset: undefined };
     if (this.header.extendedL2) {
       // All subclusters zero; an allocated host cluster stays with the entry.
       const keep = kind === 'compressed' ? 0n : entry;
