@@ -109,7 +109,7 @@ export class ModuleLoader {
         if (code === 'ENOENT' || code === 'ENOTDIR') continue;
         throw new ModuleError('refused', entry.name, `module ${entry.name} (${path}) cannot be read: ${(error as Error).message}`);
       }
-      verifyModuleBytes(entry, this.list.stamp, path, bytes);
+      await verifyModuleBytes(entry, this.list.stamp, path, bytes);
       return { path, bytes };
     }
     return undefined;

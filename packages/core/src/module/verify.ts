@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { ModuleError } from './errors.ts';
 import { parseModuleHeader } from './header.ts';
 import type { LoadableModuleEntry } from './types.ts';
@@ -7,12 +6,12 @@ import type { LoadableModuleEntry } from './types.ts';
  * Decide whether `bytes`, read from `path`, is exactly the module file this build made.
  * Throws a `refused` ModuleError otherwise. Runs none of the module's code.
  */
-export function verifyModuleBytes(
+export async function verifyModuleBytes(
   entry: LoadableModuleEntry,
   buildStamp: string,
   path: string,
   bytes: Uint8Array,
-): void {
+): Promise<void> {
   const refuse = (why: string): never => {
     throw new ModuleError('refused', entry.name, `module ${entry.name} (${path}) refused: ${why}`);
   };
@@ -27,6 +26,8 @@ export function verifyModuleBytes(
         `Only modules from the same build can be loaded: install the ${entry.package} built with this executable`,
     );
   }
+  // Loaded here, not at startup: only a run that opens a module file pays for node:crypto.
+  const { createHash } = await import('node:crypto');
   const actual = createHash('sha256').update(bytes).digest('hex');
   if (actual !== entry.sha256) {
     refuse(

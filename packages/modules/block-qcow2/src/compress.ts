@@ -1,7 +1,10 @@
-import { inflateRaw } from 'node:zlib';
-import { promisify } from 'node:util';
+import type { InputType, ZlibOptions } from 'node:zlib';
 
-const inflate = promisify(inflateRaw);
+/** node:zlib is loaded on the first compressed cluster, not at startup of every executable. */
+async function inflate(data: InputType, options: ZlibOptions): Promise<Buffer> {
+  const { inflateRaw } = await import('node:zlib');
+  return new Promise((resolve, reject) => inflateRaw(data, options, (error, out) => (error ? reject(error) : resolve(out))));
+}
 
 /**
  * Inflate one compressed cluster (raw deflate, no zlib header). On the thread pool, so several can
