@@ -26,8 +26,13 @@ export type {
   BlockProtocolDriver,
   BlockRegistrar,
   BlockStatus,
+  CheckRepair,
+  CheckResult,
   ImageDescription,
+  InternalSnapshots,
+  MeasureResult,
   OpenRelative,
+  ResizeOptions,
   SnapshotInfo,
 } from './block/types.ts';
 export type { DisplayBackend, DisplaySession, MachineConsole, Screen, UiRegistrar } from './ui/types.ts';

@@ -43,6 +43,67 @@ export interface BlockNode {
   blockStatus?(offset: number, length: number): Promise<BlockStatus>;
   /** Format details for `info` (cluster size, backing file, format-specific fields). */
   describe?(): ImageDescription;
+
+  // Maintenance operations (qemu-img's subcommands). Optional: a command checks for the one it
+  // needs and reports "does not support" for nodes without it.
+
+  /** Change the size: the virtual size of a format node, the length of a file. */
+  resize?(size: number, options: ResizeOptions): Promise<void>;
+  /** Store one whole guest cluster compressed (`convert -c`); `offset` is cluster aligned. */
+  writeCompressed?(offset: number, data: Uint8Array): Promise<void>;
+  /** Internal snapshots: create, apply (revert to), delete. */
+  readonly internalSnapshots?: InternalSnapshots;
+  /** Record another backing file (or none) without touching data (`rebase -u`). */
+  setBacking?(file: string | undefined, format: string | undefined): Promise<void>;
+  /** Drop everything allocated in this node, so it reads through to its backing file (`commit`). */
+  makeEmpty?(): Promise<void>;
+  /** Check metadata consistency, repairing what `repair` allows (`check`). */
+  check?(repair: CheckRepair): Promise<CheckResult>;
+  /** Change format options in place (`amend`): the same `-o` keys as creation. */
+  amend?(options: Readonly<Record<string, string>>): Promise<void>;
+}
+
+export interface ResizeOptions {
+  /** Shrinking is refused unless asked for (data past the new end is lost). */
+  readonly shrink: boolean;
+  /** `off`, `metadata`, `falloc`, `full`: how the grown part is allocated. */
+  readonly preallocation?: string;
+}
+
+export interface InternalSnapshots {
+  create(name: string): Promise<void>;
+  /** Make the image's content the snapshot's again (the snapshot stays). */
+  apply(nameOrId: string): Promise<void>;
+  delete(nameOrId: string): Promise<void>;
+}
+
+/** `none` only reports; `leaks` also frees leaked clusters; `all` also fixes refcount errors. */
+export type CheckRepair = 'none' | 'leaks' | 'all';
+
+/** What `qemu-img check` reports (its JSON field names in comments). */
+export interface CheckResult {
+  /** `corruptions`: refcounts lower than the references (or references that cannot be right). */
+  readonly corruptions: number;
+  /** `leaks`: clusters counted but not referenced. */
+  readonly leaks: number;
+  /** `check-errors`: failures of the check itself (I/O errors). */
+  readonly checkErrors: number;
+  readonly corruptionsFixed: number;
+  readonly leaksFixed: number;
+  /** `image-end-offset`: the end of the last used host cluster. */
+  readonly imageEndOffset?: number;
+  readonly totalClusters?: number;
+  readonly allocatedClusters?: number;
+  readonly fragmentedClusters?: number;
+  readonly compressedClusters?: number;
+  /** Human-readable findings, printed before the summary (qemu's "Leaked cluster 5 refcount=1 reference=0"). */
+  readonly messages: readonly string[];
+}
+
+/** What `qemu-img measure` prints: bytes an image of given size and content needs. */
+export interface MeasureResult {
+  readonly required: number;
+  readonly fullyAllocated: number;
 }
 
 /** What `qemu-img info` shows of a format beyond sizes. */
@@ -111,6 +172,11 @@ export interface BlockFormatDriver {
   create?(file: BlockNode, options: BlockCreateOptions): Promise<void>;
   /** `-o` options `create` accepts. */
   readonly createOptions?: readonly string[];
+  /**
+   * Bytes a new image of `size` with these `-o` options needs: `required` for the data `source`
+   * holds (none when absent), `fullyAllocated` with every cluster allocated.
+   */
+  measure?(size: number, formatOptions: Readonly<Record<string, string>>, source?: BlockNode): Promise<MeasureResult>;
 }
 
 /** What the block subsystem hands to a module's block init functions. */

@@ -19,18 +19,22 @@ export class Qcow2Image implements BlockNode {
   readonly driver = 'qcow2';
   /** The internal snapshot table, read at open. */
   snapshots: readonly SnapshotEntry[] = [];
-  private readonly lock = new ReadWriteLock();
-  private writer: ClusterWriter | undefined;
+  // The parts below are shared with the maintenance operations (snapshot/, check/, …), which run
+  // under the lock's write side.
+  readonly lock = new ReadWriteLock();
+  writer: ClusterWriter | undefined;
+  refcounts: Refcounts | undefined;
   /** Lazy refcounts: the dirty bit is set before the first write and cleared at close. */
   private lazy = false;
   private markedDirty = false;
 
   constructor(
     readonly child: BlockNode,
-    readonly header: Qcow2Header,
-    private readonly map: ClusterMap,
+    /** Replaced (not mutated) when an operation changes the header. */
+    public header: Qcow2Header,
+    readonly map: ClusterMap,
     readonly backing: BlockNode | undefined,
-    private readonly dataFile: BlockNode | undefined,
+    readonly dataFile: BlockNode | undefined,
   ) {}
 
   get readOnly(): boolean {
@@ -62,6 +66,7 @@ export class Qcow2Image implements BlockNode {
       await rebuildRefcounts(this.child, h, this.map.l1, refcounts);
       await this.setIncompatible(h.incompatible & ~INCOMPAT_DIRTY);
     }
+    this.refcounts = refcounts;
     this.writer = new ClusterWriter(h, this.map, refcounts, this.child, (offset, into) => this.readClamped(offset, into), sync, this.backing !== undefined);
   }
 

@@ -134,7 +134,8 @@ export class Refcounts {
     await this.change(Array.from({ length: count }, (_, i) => cluster + i), -1n);
   }
 
-  private async change(clusters: readonly number[], delta: bigint): Promise<void> {
+  /** Add `delta` to the refcount of each cluster (a cluster listed twice changes twice); written, not synced. */
+  async change(clusters: readonly number[], delta: bigint): Promise<void> {
     const max = (1n << (1n << BigInt(this.order))) - 1n;
     const dirty = new Map<number, [number, number]>();
     for (const cluster of clusters) {
