@@ -1,3 +1,4 @@
+import { checkCommand } from './check.ts';
 import { compareCommand } from './compare.ts';
 import { convertCommand } from './convert.ts';
 import { createCommand } from './create.ts';
@@ -7,7 +8,7 @@ import { snapshotCommand } from './snapshot.ts';
 import type { Command } from './types.ts';
 
 /** Every subcommand, in the order `--help` lists them. New ones (check, map, resize, …) go here. */
-export const commands: readonly Command[] = [compareCommand, convertCommand, createCommand, infoCommand, mapCommand, snapshotCommand];
+export const commands: readonly Command[] = [checkCommand, compareCommand, convertCommand, createCommand, infoCommand, mapCommand, snapshotCommand];
 
 export function findCommand(name: string): Command | undefined {
   return commands.find((command) => command.name === name);

@@ -10,6 +10,8 @@ import { ReadWriteLock } from './lock.ts';
 import { ClusterWriter } from './cluster/writer.ts';
 import { Refcounts } from './refcount/refcounts.ts';
 import { rebuildRefcounts } from './refcount/repair.ts';
+import type { CheckRepair, CheckResult } from '@tessera/core';
+import { checkImage } from './check/check.ts';
 
 /**
  * An open qcow2 image: guest reads through the cluster map, backing file and data file; writes
@@ -139,6 +141,11 @@ export class Qcow2Image implements BlockNode {
     await this.backing?.close();
     await this.dataFile?.close();
     await this.child.close();
+  }
+
+  /** Consistency check (and repair, when opened for writing): see check/check.ts. */
+  check(repair: CheckRepair): Promise<CheckResult> {
+    return this.lock.write(() => checkImage(this, repair));
   }
 
   async allocatedSize(): Promise<number | undefined> {

@@ -1,0 +1,59 @@
+// Comparing the counted references with the stored refcounts, cluster by cluster, as qemu-img
+// reports the differences: "Leaked cluster" (more counted than referenced), "ERROR cluster"
+// (fewer), "Repairing cluster" where the repair mode allows fixing it.
+import type { CheckRepair } from '@tessera/core';
+import type { ReferenceCounts } from './reference-counts.ts';
+import type { CheckTally } from './result.ts';
+import { UnreadableRefcount, type StoredRefcounts } from './stored-refcounts.ts';
+
+export interface Comparison {
+  /** The last cluster that is counted or referenced (-1: none). */
+  readonly highestCluster: number;
+  /** A referenced cluster has refcount 0: QEMU rebuilds the refcount structure for that. */
+  readonly needsRebuild: boolean;
+  /** Refcounts to set, when repairing. */
+  readonly raise: Map<number, bigint>;
+  readonly lower: Map<number, bigint>;
+}
+
+/**
+ * `repair` says what may be fixed: `leaks` lowers refcounts above the references, `all` also
+ * raises those below; `rebuildAll` (a broken structure being repaired) fixes every difference.
+ */
+export async function compareRefcounts(
+  references: ReferenceCounts,
+  stored: StoredRefcounts,
+  tally: CheckTally,
+  repair: CheckRepair,
+  rebuildAll = false,
+): Promise<Comparison> {
+  let highestCluster = -1;
+  let needsRebuild = false;
+  const raise = new Map<number, bigint>();
+  const lower = new Map<number, bigint>();
+  for (let cluster = 0; cluster < references.clusters; cluster++) {
+    let refcount: bigint;
+    try {
+      refcount = await stored.get(cluster);
+    } catch (error) {
+      if (!(error instanceof UnreadableRefcount)) throw error;
+      tally.messages.push(`Can't get refcount for cluster ${cluster}: ${error.message}`);
+      tally.checkErrors++;
+      continue;
+    }
+    const counted = BigInt(references.get(cluster));
+    if (refcount > 0n || counted > 0n) highestCluster = cluster;
+    if (refcount === counted) continue;
+    if (refcount === 0n) needsRebuild = true;
+    const leak = refcount > counted;
+    const fix = rebuildAll || (refcount !== 0n && (leak ? repair !== 'none' : repair === 'all'));
+    tally.messages.push(`${fix ? 'Repairing' : leak ? 'Leaked' : 'ERROR'} cluster ${cluster} refcount=${refcount} reference=${counted}`);
+    if (fix) {
+      (leak ? lower : raise).set(cluster, counted);
+      if (leak) tally.leaksFixed++;
+      else tally.corruptionsFixed++;
+    } else if (leak) tally.leaks++;
+    else tally.corruptions++;
+  }
+  return { highestCluster, needsRebuild, raise, lower };
+}

@@ -1,0 +1,56 @@
+// The refcount every host cluster should have, counted from the metadata that references it.
+// A region that reaches a cluster or more past the end of the file is a corruption and is not
+// counted, so the array never grows beyond the file (plus the one cluster a last, partly
+// written cluster may reach).
+import { CheckTally, hex } from './result.ts';
+
+/** Clusters the check keeps a count for at most (4 bytes each): 512 MiB of counters. */
+export const MAX_CHECKED_CLUSTERS = 2 ** 27;
+
+export class ReferenceCounts {
+  private counts: Uint32Array;
+  /** Clusters compared with the stored refcounts: the file's, or more when a reference reaches past its end. */
+  clusters: number;
+
+  constructor(
+    private readonly clusterSize: number,
+    private readonly fileSize: number,
+    /** The largest refcount the image's entry width can hold. */
+    private readonly refcountMax: bigint,
+    private readonly tally: CheckTally,
+  ) {
+    this.clusters = Math.ceil(fileSize / clusterSize);
+    if (this.clusters + 1 > MAX_CHECKED_CLUSTERS) throw new Error(`the image file is too large to check (${this.clusters} clusters)`);
+    this.counts = new Uint32Array(this.clusters + 1);
+  }
+
+  get(cluster: number): number {
+    return this.counts[cluster] ?? 0;
+  }
+
+  /** One more reference to every cluster that `[offset, offset + size)` touches. */
+  add(offset: bigint, size: number): void {
+    if (size <= 0) return;
+    const cs = BigInt(this.clusterSize);
+    if (offset + BigInt(size) - BigInt(this.fileSize) >= cs) {
+      this.tally.corrupt(
+        `ERROR: counting reference for region exceeding the end of the file by one cluster or more: offset 0x${hex(offset)} size 0x${hex(size)}`,
+      );
+      return;
+    }
+    const first = Number(offset / cs);
+    const last = Number((offset + BigInt(size) - 1n) / cs);
+    for (let cluster = first; cluster <= last; cluster++) {
+      const value = this.counts[cluster]!;
+      if (BigInt(value) >= this.refcountMax || value === 0xffffffff) {
+        this.tally.corrupt(`ERROR: overflow cluster offset=0x${hex(BigInt(cluster) * cs)}`);
+        this.tally.messages.push(
+          'Use qemu-img amend to increase the refcount entry width or qemu-img convert to create a clean copy if the image cannot be opened for writing',
+        );
+        continue;
+      }
+      this.counts[cluster] = value + 1;
+      if (cluster >= this.clusters) this.clusters = cluster + 1;
+    }
+  }
+}
