@@ -76,7 +76,6 @@ export const qcow2Format: BlockFormatDriver = {
 function checkWritable(header: Qcow2Header, filename: string): void {
   const refuse = (why: string) => new Error(`Could not open '${filename}' for writing: ${why}; open it read-only`);
   if (header.incompatible & INCOMPAT_CORRUPT) throw refuse('the image is marked corrupt (repair it with qemu-img check -r all)');
-  if (header.nbSnapshots > 0) throw refuse('writing images with internal snapshots is not supported');
   if (header.incompatible & INCOMPAT_DATA_FILE) throw refuse('writing images with an external data file is not supported');
   if (header.extensions.hasBitmaps) throw refuse('writing images with persistent bitmaps is not supported');
 }

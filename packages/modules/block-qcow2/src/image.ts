@@ -1,4 +1,4 @@
-import type { BlockNode, BlockStatus, ImageDescription } from '@tessera/core';
+import type { BlockNode, BlockStatus, ImageDescription, InternalSnapshots } from '@tessera/core';
 import { ClusterMap } from './cluster/mapping.ts';
 import { decompressCluster } from './compress.ts';
 import { corrupt } from './errors.ts';
@@ -6,6 +6,7 @@ import { COMPAT_LAZY_REFCOUNTS, INCOMPAT_CORRUPT, INCOMPAT_DIRTY, AUTOCLEAR_DATA
 import type { Qcow2Header } from './header/header.ts';
 import { readHost } from './host-read.ts';
 import type { SnapshotEntry } from './snapshot/table.ts';
+import { internalSnapshots } from './snapshot/internal-snapshots.ts';
 import { ReadWriteLock } from './lock.ts';
 import { ClusterWriter } from './cluster/writer.ts';
 import { Refcounts } from './refcount/refcounts.ts';
@@ -19,8 +20,9 @@ import { checkImage } from './check/check.ts';
  */
 export class Qcow2Image implements BlockNode {
   readonly driver = 'qcow2';
-  /** The internal snapshot table, read at open. */
+  /** The internal snapshot table, read at open (the snapshot operations keep it current). */
   snapshots: readonly SnapshotEntry[] = [];
+  readonly internalSnapshots: InternalSnapshots = internalSnapshots(this);
   // The parts below are shared with the maintenance operations (snapshot/, check/, …), which run
   // under the lock's write side.
   readonly lock = new ReadWriteLock();

@@ -5,9 +5,17 @@
 // Order on disk, so a crash leaves at most leaked clusters: refcounts first (Refcounts.allocate
 // syncs them), then the data, sync, then the L2 entries; a new L2 table is written and synced
 // before the L1 entry points to it. Clusters an entry no longer uses are released last.
+//
+// Internal snapshots share clusters (refcount > 1); an entry without QCOW_OFLAG_COPIED points to
+// one. A shared data cluster is never written in place: the write goes to a new cluster (the
+// whole cluster, old bytes around the new ones) and the old one loses this reference. A shared L2
+// table is copied first (the copy synced before the L1 entry points to it, the old table's
+// reference dropped after); the clusters it references keep their refcounts, since each L1 table
+// still reaches them once.
 import type { BlockNode } from '@tessera/core';
 import type { Qcow2Header } from '../header/header.ts';
 import type { Refcounts } from '../refcount/refcounts.ts';
+import { readHost } from '../host-read.ts';
 import { decodeL2Entry, l2TableOffset } from './l2-entry.ts';
 import type { ClusterMap } from './mapping.ts';
 
@@ -64,9 +72,10 @@ export class ClusterWriter {
     }
   }
 
-  /** The L2 table for L1 index `l1Index`, allocated (zeroed) when there is none. */
+  /** The L2 table for L1 index `l1Index`, allocated (zeroed) when there is none, copied when shared. */
   private async l2For(l1Index: number): Promise<[number, Uint8Array]> {
     let offset = l2TableOffset(this.map.l1[l1Index]!);
+    if (offset !== 0 && (this.map.l1[l1Index]! & COPIED) === 0n) offset = await this.unshareL2(l1Index, offset);
     if (offset === 0) {
       [offset] = (await this.refcounts.allocate(1)) as [number];
       await this.file.write(offset, new Uint8Array(this.clusterSize));
@@ -78,6 +87,39 @@ export class ClusterWriter {
       this.map.l1[l1Index] = entry;
     }
     return [offset, await this.map.l2Table(offset)];
+  }
+
+  /** An L2 table that a snapshot shares, replaced by a copy of its own; returns the copy's offset. */
+  private async unshareL2(l1Index: number, offset: number): Promise<number> {
+    const cs = this.clusterSize;
+    const table = await this.map.l2Table(offset);
+    const sole = (await this.refcounts.get(offset / cs)) === 1n;
+    // A table nobody else references only lacked its flag: set it, nothing to copy.
+    let target = offset;
+    if (!sole) {
+      const copy = table.slice();
+      const view = new DataView(copy.buffer);
+      for (let at = 0; at < cs; at += this.entrySize) {
+        const entry = view.getBigUint64(at);
+        const host = Number(entry & OFFSET_MASK);
+        if (host === 0 || decodeL2Entry(entry, this.header.clusterBits, false).kind === 'compressed') continue;
+        const exclusive = (await this.refcounts.get(host / cs)) === 1n;
+        view.setBigUint64(at, exclusive ? entry | COPIED : entry & ~COPIED);
+      }
+      [target] = (await this.refcounts.allocate(1)) as [number];
+      await this.file.write(target, copy);
+      await this.file.flush(); // always: the copy is complete before anything points to it
+    }
+    const entry = BigInt(target) | COPIED;
+    const bytes = new Uint8Array(8);
+    new DataView(bytes.buffer).setBigUint64(0, entry);
+    await this.file.write(this.header.l1TableOffset + l1Index * 8, bytes);
+    this.map.l1[l1Index] = entry;
+    if (!sole) {
+      await this.file.flush();
+      await this.refcounts.release(offset / cs, 1);
+    }
+    return target;
   }
 
   /** A write within the reach of one L2 table. */
@@ -115,10 +157,12 @@ export class ClusterWriter {
         }
       }
       if (!this.header.extendedL2) {
-        if (old.kind === 'data') {
+        if (old.kind === 'data' && (entry & COPIED) !== 0n) {
           plans.push({ index, data: piece, inCluster: from - clusterStart, hostOffset: old.hostOffset });
           continue;
         }
+        // Shared with a snapshot: the whole cluster goes to a new one.
+        if (old.kind === 'data') release = [old.hostOffset / cs, 1];
         // A zero cluster may keep a preallocated host cluster: give it back and take a new one.
         if (old.kind === 'zero' && entryOffset !== 0) release = [entryOffset / cs, 1];
         const content = await this.around(clusterStart, cs, from, piece);
@@ -139,6 +183,14 @@ export class ClusterWriter {
       const unitsStart = clusterStart + firstUnit * this.unitSize;
       const content = await this.around(unitsStart, (lastUnit - firstUnit + 1) * this.unitSize, from, piece);
       const newBitmap = (bitmap | mask) & ~(mask << 32n);
+      if (entryOffset !== 0 && (entry & COPIED) === 0n) {
+        // Shared with a snapshot: the host cluster as it is, the written subclusters over it, to a new cluster.
+        const whole = new Uint8Array(cs);
+        await readHost(this.file, entryOffset, whole);
+        whole.set(content, unitsStart - clusterStart);
+        plans.push({ index, data: whole, inCluster: 0, hostOffset: undefined, bitmap: newBitmap, release: [entryOffset / cs, 1] });
+        continue;
+      }
       plans.push({
         index,
         data: content,

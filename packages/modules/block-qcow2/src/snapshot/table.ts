@@ -13,12 +13,34 @@ export interface SnapshotEntry extends SnapshotInfo {
   readonly l1Size: number;
 }
 
+/** An entry as stored, for rewriting the table: its extra data kept byte for byte. */
+export interface SnapshotRecord extends SnapshotEntry {
+  /** The guest size when the snapshot was taken (extra data bytes 8–15), when recorded. */
+  readonly diskSize?: number;
+  readonly extraData: Uint8Array;
+}
+
+/** The table's entries and the bytes they occupy on disk (to free them when the table moves). */
+export interface SnapshotTable {
+  readonly records: SnapshotRecord[];
+  readonly bytes: number;
+}
+
+/** The listing form of a record (what `image.snapshots` holds). */
+export function snapshotEntry({ diskSize, extraData, ...entry }: SnapshotRecord): SnapshotEntry {
+  return entry;
+}
+
 /**
  * The internal snapshot table: `nbSnapshots` variable-length entries (fixed part, extra data,
  * id and name, padded to 8 bytes). Every length is checked against the table's bounds.
  */
 export async function readSnapshotTable(file: BlockNode, header: Qcow2Header): Promise<SnapshotEntry[]> {
-  if (header.nbSnapshots === 0) return [];
+  return (await readSnapshotRecords(file, header)).records.map(snapshotEntry);
+}
+
+export async function readSnapshotRecords(file: BlockNode, header: Qcow2Header): Promise<SnapshotTable> {
+  if (header.nbSnapshots === 0) return { records: [], bytes: 0 };
   const bad = (what: string) => corrupt(file.filename, `snapshot table: ${what}`);
   const start = header.snapshotsOffset;
   const available = Math.min(MAX_TABLE_BYTES, Math.max(0, file.size - start));
@@ -32,7 +54,7 @@ export async function readSnapshotTable(file: BlockNode, header: Qcow2Header): P
     await readHost(file, start, bigger);
     table = bigger;
   };
-  const entries: SnapshotEntry[] = [];
+  const entries: SnapshotRecord[] = [];
   let at = 0;
   for (let i = 0; i < header.nbSnapshots; i++) {
     await ensure(at + FIXED);
@@ -52,7 +74,9 @@ export async function readSnapshotTable(file: BlockNode, header: Qcow2Header): P
     view = new DataView(table.buffer, table.byteOffset, table.byteLength);
     const extra = at + FIXED;
     let icount: number | undefined;
+    let diskSize: number | undefined;
     if (extraSize >= 8) vmStateSize = Number(view.getBigUint64(extra));
+    if (extraSize >= 16) diskSize = Number(view.getBigUint64(extra + 8));
     if (extraSize >= 24) {
       const raw = view.getBigInt64(extra + 16);
       icount = raw === -1n ? undefined : Number(raw);
@@ -60,8 +84,12 @@ export async function readSnapshotTable(file: BlockNode, header: Qcow2Header): P
     const text = (from: number, length: number) => new TextDecoder().decode(table.subarray(from, from + length));
     const id = text(extra + extraSize, idSize);
     const name = text(extra + extraSize + idSize, nameSize);
-    entries.push({ id, name, vmStateSize, dateSec, dateNsec, vmClockNsec, ...(icount !== undefined ? { icount } : {}), l1TableOffset, l1Size });
+    const extraData = table.slice(extra, extra + extraSize);
+    entries.push({
+      id, name, vmStateSize, dateSec, dateNsec, vmClockNsec, ...(icount !== undefined ? { icount } : {}), l1TableOffset, l1Size,
+      ...(diskSize !== undefined ? { diskSize } : {}), extraData,
+    });
     at = Math.ceil(end / 8) * 8;
   }
-  return entries;
+  return { records: entries, bytes: at };
 }

@@ -1,0 +1,19 @@
+import type { InternalSnapshots } from '@tessera/core';
+import type { Qcow2Image } from '../image.ts';
+import { applySnapshot } from './apply.ts';
+import { createSnapshot } from './create.ts';
+import { deleteSnapshot } from './delete.ts';
+
+/** The image's snapshot operations, each alone with the image (under the write lock). */
+export function internalSnapshots(image: Qcow2Image): InternalSnapshots {
+  const exclusive = (body: () => Promise<void>) => {
+    if (!image.refcounts) return Promise.reject(new Error(`${image.filename}: the image is opened read-only`));
+    if (image.dataFile) return Promise.reject(new Error('internal snapshots are not supported with an external data file'));
+    return image.lock.write(body);
+  };
+  return {
+    create: (name) => exclusive(() => createSnapshot(image, name)),
+    apply: (idOrName) => exclusive(() => applySnapshot(image, idOrName)),
+    delete: (idOrName) => exclusive(() => deleteSnapshot(image, idOrName)),
+  };
+}

@@ -1,0 +1,50 @@
+// What an L1 table (the active one or a snapshot's) holds references to. Refcounts count one
+// reference per path from an L1 table: an L2 table shared by two L1 tables counts twice, and so
+// does every cluster it references (as qemu-img check counts them).
+import { decodeL2Entry, l2TableOffset } from '../cluster/l2-entry.ts';
+import { corrupt } from '../errors.ts';
+import type { Qcow2Image } from '../image.ts';
+
+const OFFSET_MASK = 0x00fffffffffffe00n;
+
+export interface L1References {
+  /** Cluster indexes of the L2 tables. */
+  readonly l2Tables: number[];
+  /** Cluster indexes of data clusters and of every cluster compressed data touches, once per reference. */
+  readonly data: number[];
+}
+
+export async function l1References(image: Qcow2Image, l1: BigUint64Array): Promise<L1References> {
+  const { clusterSize: cs, clusterBits, extendedL2 } = image.header;
+  const entrySize = extendedL2 ? 16 : 8;
+  const fileEnd = image.child.size;
+  const l2Tables: number[] = [];
+  const data: number[] = [];
+  for (const l1Entry of l1) {
+    const l2 = l2TableOffset(l1Entry);
+    if (l2 === 0) continue;
+    l2Tables.push(l2 / cs); // the map checks its alignment and that it lies inside the file
+    const table = await image.map.l2Table(l2);
+    const view = new DataView(table.buffer, table.byteOffset, table.byteLength);
+    for (let at = 0; at < cs; at += entrySize) {
+      const entry = view.getBigUint64(at);
+      const mapping = decodeL2Entry(entry, clusterBits, false);
+      if (mapping.kind === 'compressed') {
+        const end = mapping.hostOffset + mapping.compressedLength;
+        if (end > fileEnd + 2 * cs) throw corrupt(image.filename, `compressed cluster at ${mapping.hostOffset} lies beyond the end of the file`);
+        for (let c = Math.floor(mapping.hostOffset / cs); c <= Math.floor((end - 1) / cs); c++) data.push(c);
+        continue;
+      }
+      const offset = Number(entry & OFFSET_MASK);
+      if (offset === 0) continue;
+      if (offset % cs !== 0) throw corrupt(image.filename, `data cluster offset ${offset} is not cluster aligned`);
+      data.push(offset / cs);
+    }
+  }
+  return { l2Tables, data };
+}
+
+/** Both lists in one, for a refcount change. */
+export function allClusters(references: L1References): number[] {
+  return [...references.l2Tables, ...references.data];
+}

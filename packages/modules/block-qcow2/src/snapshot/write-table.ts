@@ -1,0 +1,69 @@
+// Writing a new snapshot table: entries serialized into new clusters (synced), then the header's
+// nb_snapshots and snapshots_offset switched in one write (synced), then the old table freed. A
+// crash leaves either table in place and the other one leaked at most.
+import type { Qcow2Image } from '../image.ts';
+import { allocateContiguous } from './allocate.ts';
+import { snapshotEntry, type SnapshotRecord, type SnapshotTable } from './table.ts';
+
+const FIXED = 40;
+
+/** The table's bytes: each entry's fixed part, extra data, id and name, padded to 8 bytes. */
+export function serializeSnapshotTable(records: readonly SnapshotRecord[]): Uint8Array {
+  const encoder = new TextEncoder();
+  const parts = records.map((record) => {
+    const id = encoder.encode(record.id);
+    const name = encoder.encode(record.name);
+    if (id.length > 0xffff || name.length > 0xffff) throw new Error('Snapshot name too long');
+    const length = Math.ceil((FIXED + record.extraData.length + id.length + name.length) / 8) * 8;
+    const bytes = new Uint8Array(length);
+    const view = new DataView(bytes.buffer);
+    view.setBigUint64(0, BigInt(record.l1TableOffset));
+    view.setUint32(8, record.l1Size);
+    view.setUint16(12, id.length);
+    view.setUint16(14, name.length);
+    view.setUint32(16, record.dateSec);
+    view.setUint32(20, record.dateNsec);
+    view.setBigUint64(24, BigInt(record.vmClockNsec));
+    // The 32-bit field saturates; the extra data (when present) holds the full size.
+    view.setUint32(32, Math.min(record.vmStateSize, 0xffffffff));
+    view.setUint32(36, record.extraData.length);
+    bytes.set(record.extraData, FIXED);
+    bytes.set(id, FIXED + record.extraData.length);
+    bytes.set(name, FIXED + record.extraData.length + id.length);
+    return bytes;
+  });
+  const table = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    table.set(part, at);
+    at += part.length;
+  }
+  return table;
+}
+
+/** Replace the image's snapshot table (`old`, as read) with `records`. */
+export async function installSnapshotTable(image: Qcow2Image, old: SnapshotTable, records: readonly SnapshotRecord[]): Promise<void> {
+  const refcounts = image.refcounts!;
+  const cs = image.header.clusterSize;
+  const bytes = serializeSnapshotTable(records);
+  let offset = 0;
+  if (bytes.length > 0) {
+    offset = await allocateContiguous(refcounts, Math.ceil(bytes.length / cs), cs);
+    await image.child.write(offset, bytes);
+    await image.child.flush();
+  }
+  const fields = new Uint8Array(12);
+  const view = new DataView(fields.buffer);
+  view.setUint32(0, records.length);
+  view.setBigUint64(4, BigInt(offset));
+  await image.child.write(60, fields); // nb_snapshots and snapshots_offset: one write, one sector
+  await image.child.flush();
+  const oldOffset = image.header.snapshotsOffset;
+  image.header = { ...image.header, nbSnapshots: records.length, snapshotsOffset: offset };
+  image.snapshots = records.map(snapshotEntry);
+  if (old.bytes > 0) {
+    const first = Math.floor(oldOffset / cs);
+    await refcounts.release(first, Math.floor((oldOffset + old.bytes - 1) / cs) - first + 1);
+    await image.child.flush();
+  }
+}
