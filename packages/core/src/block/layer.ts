@@ -2,6 +2,7 @@ import type { Feature } from '../module/types.ts';
 import { BlockError } from './errors.ts';
 import { protocolOf, resolveRelative } from './location.ts';
 import { openSnapshotOverlay } from './snapshot-overlay.ts';
+import { withoutFlushes } from './unsafe-cache.ts';
 import type { BlockDriverRegistry } from './registry.ts';
 import type { BlockFormatDriver, BlockNode, BlockProtocolDriver } from './types.ts';
 
@@ -17,6 +18,12 @@ export interface OpenImageOptions {
   readonly formatOptions?: Readonly<Record<string, string>>;
   /** Keep writes in a temporary overlay discarded at close (`snapshot=on`); the image is opened read-only. */
   readonly snapshot?: boolean;
+  /**
+   * qemu's `cache=unsafe` (qemu-img convert's default for its target): the format driver's
+   * flushes of its storage, metadata ordering syncs included, do nothing. Fast, but a crash of
+   * the host may leave the image inconsistent: only for images thrown away when the writer fails.
+   */
+  readonly cacheUnsafe?: boolean;
 }
 
 const PROBE_BYTES = 512;
@@ -50,7 +57,7 @@ export class BlockLayer {
     let node: BlockNode;
     try {
       const driver = format ?? (await this.probe(file));
-      node = await driver.open(file, {
+      node = await driver.open(options.cacheUnsafe ? withoutFlushes(file) : file, {
         readOnly,
         driverOptions: options.formatOptions ?? {},
         openRelative: (name, o) =>

@@ -35,6 +35,8 @@ export interface ConvertSettings {
   cache?: string;
   sourceCache?: string;
   coroutines: number;
+  /** `-W`: chunks are written as they are read, not in order. */
+  outOfOrder: boolean;
   rateLimit?: number;
 }
 
@@ -56,6 +58,7 @@ export function parseSettings(context: CommandContext, options: readonly ParsedO
     copyOffload: false,
     salvage: false,
     coroutines: DEFAULT_COROUTINES,
+    outOfOrder: false,
   };
   for (const { key, value } of options) {
     switch (key) {
@@ -104,6 +107,9 @@ export function parseSettings(context: CommandContext, options: readonly ParsedO
       case 'm':
         settings.coroutines = parseCoroutines(value!);
         break;
+      case 'W':
+        settings.outOfOrder = true;
+        break;
       case 'r':
         settings.rateLimit = Number(parseSizeArgument('rate limit', value!, context.console));
         break;
@@ -130,7 +136,7 @@ export function parseSettings(context: CommandContext, options: readonly ParsedO
         break;
       case 'object':
         throw objectsUnsupported();
-      // -W (out-of-order writes) and -U (shared locks): nothing to do.
+      // -U (shared locks): nothing to do.
     }
   }
   return settings;

@@ -61,7 +61,7 @@ export const convertCommand: Command = {
       const totalSize = sources.reduce((sum, source) => sum + source.size, 0);
       const target = await prepareTarget(context.host, settings, traits, entries, output, totalSize);
       try {
-        await copy(context, settings, sources, target, totalSize);
+        await copy(context, settings, sources, target, totalSize, hasBacking(settings, entries));
       } finally {
         await target.close();
       }
@@ -88,6 +88,14 @@ function checkOutputFormat(settings: ConvertSettings, traits: FormatTraits): voi
     );
   }
   if (settings.bitmaps) throw new ToolError('Source lacks bitmap support');
+  if (settings.backingFile !== undefined && settings.backingFormat === undefined && !settings.skipCreate) {
+    throw new ToolError('Use of backing file requires explicit backing format');
+  }
+}
+
+/** The output has a backing file (-B, or backing_file in -o): then only the sources' own allocations are copied. */
+function hasBacking(settings: ConvertSettings, entries: ReturnType<typeof parseKeyValueList>): boolean {
+  return settings.backingFile !== undefined || entries.some((entry) => entry.key === 'backing_file');
 }
 
 /** Create the output (unless -n) and open it for writing. */
@@ -103,7 +111,12 @@ async function prepareTarget(
     // `-o size=` is accepted and ignored: the output is as large as the input.
     let options;
     try {
-      options = parseCreateOptions(entries, traits, output);
+      // -B and -F are the backing_file and backing_fmt options (winning over -o's).
+      const backing = [
+        ...(settings.backingFile !== undefined ? [{ key: 'backing_file', value: settings.backingFile, flag: false }] : []),
+        ...(settings.backingFormat !== undefined ? [{ key: 'backing_fmt', value: settings.backingFormat, flag: false }] : []),
+      ];
+      options = parseCreateOptions([...entries, ...backing], traits, output);
     } catch (error) {
       throw new ToolError(errorMessage(error), 1, { cause: error });
     }
@@ -117,7 +130,9 @@ async function prepareTarget(
   const source = settings.targetImageOpts
     ? { filename: output, imageOpts: true }
     : { filename: output, format: traits.name };
-  const target = await openImage(host, source, { readOnly: false });
+  // qemu-img convert writes its target with cache=unsafe unless -t says otherwise: no flushes.
+  const cacheUnsafe = (settings.cache ?? 'unsafe') === 'unsafe';
+  const target = await openImage(host, source, { readOnly: false, cacheUnsafe });
   if (settings.skipCreate && target.size < totalSize) {
     await target.close();
     throw new ToolError('output file is smaller than input file');
@@ -131,19 +146,25 @@ async function copy(
   sources: readonly BlockNode[],
   target: BlockNode,
   totalSize: number,
+  backed: boolean,
 ): Promise<void> {
   const progress = new Progress((text) => context.console.out(text), settings.showProgress && !settings.quiet);
   progress.start();
   try {
+    const clusterSize = settings.compress ? target.describe?.().clusterSize : undefined;
     await copyImages(sources, target, {
       sparseSize: settings.sparseSize,
-      targetIsZero: !settings.skipCreate || settings.targetIsZero,
+      // A new image reads as zeroes, unless a backing file shows through it.
+      targetIsZero: settings.targetIsZero || (!settings.skipCreate && !backed),
+      onlySourceAllocations: backed,
       depth: settings.coroutines,
+      outOfOrder: settings.outOfOrder,
+      ...(clusterSize !== undefined ? { compressClusterSize: clusterSize } : {}),
       rateLimit: settings.rateLimit,
       onProgress: (done) => progress.set(totalSize === 0 ? 100 : (100 * done) / totalSize),
     });
-    // qemu-img convert writes with cache=unsafe unless told otherwise: no flush then.
-    if ((settings.cache ?? 'unsafe') !== 'unsafe') await target.flush();
+    // With cache=unsafe (the default) flushes do nothing; other modes make the result durable.
+    await target.flush();
   } catch (error) {
     if (error instanceof ReadError) {
       throw new ToolError(`error while reading at byte ${error.offset}: ${error.message}`, 1, { cause: error });

@@ -1,18 +1,22 @@
-import { ToolError, UsageError } from '../cli/errors.ts';
+import type { BlockNode } from '@tessera/core';
+import { ToolError, UsageError, errorMessage } from '../cli/errors.ts';
 import { openImage } from '../image/open.ts';
 import { snapshotTable } from '../image/snapshot-list.ts';
 import { FORCE_SHARE, HELP, IMAGE_OPTS, OBJECT, objectsUnsupported } from './common.ts';
 import type { Command } from './types.ts';
 
-/** `snapshot`: internal snapshots of an image. Listing works; the writing actions need qcow2 writes. */
+type Action = { readonly kind: 'l' } | { readonly kind: 'a' | 'c' | 'd'; readonly name: string };
+
+/** `snapshot`: list, create, apply and delete the internal snapshots of an image. */
 export const snapshotCommand: Command = {
   name: 'snapshot',
   synopsis: 'snapshot [--object objectdef] [--image-opts] [-U] [-q] [-l | -a snapshot | -c snapshot | -d snapshot] filename',
   options: { short: ':la:c:d:hqU', long: [HELP, OBJECT, IMAGE_OPTS, FORCE_SHARE] },
 
   async run(context, args) {
-    let action: { kind: 'l' | 'a' | 'c' | 'd'; name?: string } | undefined;
+    let action: Action | undefined;
     let imageOpts = false;
+    let forceShare = false;
     for (const option of args.options) {
       switch (option.key) {
         case 'h':
@@ -22,31 +26,59 @@ export const snapshotCommand: Command = {
         case 'c':
         case 'd':
           if (action) throw new UsageError("Cannot mix '-l', '-a', '-c', '-d'");
-          action = { kind: option.key, ...(option.value !== undefined ? { name: option.value } : {}) };
+          action = option.key === 'l' ? { kind: 'l' } : { kind: option.key, name: option.value ?? '' };
           break;
         case 'image-opts':
           imageOpts = true;
           break;
         case 'object':
           throw objectsUnsupported();
-        case 'q':
         case 'U':
+          forceShare = true;
+          break;
+        case 'q':
           break;
       }
     }
     if (args.operands.length !== 1) throw new UsageError('Expecting one image file name');
     if (action === undefined) return 0; // qemu-img does nothing without an action
-    if (action.kind !== 'l') {
-      const verb = { a: 'Applying', c: 'Creating', d: 'Deleting' }[action.kind];
-      throw new ToolError(`${verb} snapshots is not supported yet (qcow2 writing is still being built)`);
+    const filename = args.operands[0]!;
+    if (action.kind !== 'l' && forceShare) {
+      throw new ToolError(`Could not open '${filename}': force-share=on can only be used with read-only images`);
     }
-    const image = await openImage(context.host, { filename: args.operands[0]!, format: undefined, imageOpts }, { readOnly: true });
+    const image = await openImage(context.host, { filename, format: undefined, imageOpts }, { readOnly: action.kind === 'l' });
     try {
-      const snapshots = image.describe?.().snapshots ?? [];
-      if (snapshots.length) context.console.out(`Snapshot list:\n${snapshotTable(snapshots)}`);
+      if (action.kind === 'l') {
+        const snapshots = image.describe?.().snapshots ?? [];
+        if (snapshots.length) context.console.out(`Snapshot list:\n${snapshotTable(snapshots)}`);
+      } else {
+        await change(image, action);
+      }
     } finally {
       await image.close();
     }
     return 0;
   },
 };
+
+/** Create, apply or delete, failing with qemu-img's messages. */
+async function change(image: BlockNode, { kind, name }: { readonly kind: 'a' | 'c' | 'd'; readonly name: string }): Promise<void> {
+  const verb = { a: 'apply', c: 'create', d: 'delete' }[kind];
+  const fail = (why: string, cause?: unknown) => new ToolError(`Could not ${verb} snapshot '${name}': ${why}`, 1, { cause });
+  const snapshots = image.internalSnapshots;
+  // What qemu-img says when the format has no snapshots, or none by that id or name.
+  if (kind === 'c' && !snapshots) throw fail('-95 (Operation not supported)');
+  if (kind === 'a' && !snapshots) throw fail('Block driver does not support snapshots');
+  // Apply finds a snapshot by id or name, delete by name only.
+  const listed = image.describe?.().snapshots ?? [];
+  if (kind !== 'c' && !listed.some((snapshot) => snapshot.name === name || (kind === 'a' && snapshot.id === name))) {
+    throw fail(kind === 'a' ? 'Failed to load snapshot: No such file or directory' : 'snapshot not found');
+  }
+  try {
+    if (kind === 'c') await snapshots!.create(name);
+    else if (kind === 'a') await snapshots!.apply(name);
+    else await snapshots!.delete(name);
+  } catch (error) {
+    throw fail(errorMessage(error), error);
+  }
+}

@@ -1,6 +1,7 @@
 import type { BlockNode } from '@tessera/core';
-import { readChunks } from './chunks.ts';
+import { CHUNK_SIZE, ReadError } from './chunks.ts';
 import { dataRanges } from './sparse.ts';
+import { isZero } from './zero.ts';
 
 /** A write that failed, with where it was. */
 export class WriteError extends Error {
@@ -16,46 +17,243 @@ export class WriteError extends Error {
 export interface CopyOptions {
   /** `-S`: zero runs of at least this many bytes are not written; 0 writes everything. */
   readonly sparseSize: number;
-  /** The target reads as zeroes already (freshly created), so zero runs may be skipped. */
+  /** The target reads as zeroes already (freshly created, or `--target-is-zero`), so zero runs may be skipped. */
   readonly targetIsZero: boolean;
-  /** Reads kept in flight. */
+  /** `-m`: chunks in flight (each read, then written). */
   readonly depth: number;
+  /** `-W`: a chunk is written as soon as it is read, not after the chunks before it. */
+  readonly outOfOrder: boolean;
+  /** `-c`: the target's cluster size; every non-zero cluster is stored with writeCompressed. */
+  readonly compressClusterSize?: number;
+  /**
+   * `-B`: the target has a backing file, so it is not zero and only what the sources' own layers
+   * allocate is written (what they leave to their backing files is left to the target's), as
+   * qemu-img does: it does not compare with the target's backing file.
+   */
+  readonly onlySourceAllocations?: boolean;
   /** `-r`: bytes per second, when limited. */
   readonly rateLimit?: number;
   /** Bytes copied so far, after each chunk. */
   readonly onProgress: (bytesDone: number) => void;
 }
 
-/** Copy the sources one after the other onto the target (convert's data path). */
+/** Where the bytes of a target range come from: the sources concatenated. */
+interface Piece {
+  readonly source: BlockNode;
+  readonly sourceOffset: number;
+  readonly length: number;
+}
+
+/**
+ * Copy the sources one after the other onto the target (convert's data path), the way qemu-img
+ * does it: `depth` workers each read a 2 MiB chunk and write what of it must be written. Reads
+ * overlap freely; writes are issued in chunk order unless `outOfOrder`, so a growing format
+ * (qcow2) lays clusters out in guest order, as qemu-img does. Writes of several chunks may be in
+ * flight at once (a raw target takes them in parallel; qcow2 queues them in issue order).
+ */
 export async function copyImages(sources: readonly BlockNode[], target: BlockNode, options: CopyOptions): Promise<void> {
+  const total = sources.reduce((sum, source) => sum + source.size, 0);
+  const chunkSize = CHUNK_SIZE;
+  const chunks = Math.ceil(total / chunkSize);
   const started = Date.now();
-  const sparse = options.targetIsZero ? options.sparseSize : 0;
-  let base = 0;
+  const turns = new Turns();
+  let nextChunk = 0;
   let done = 0;
-  for (const source of sources) {
-    for await (const chunk of readChunks(source, 0, source.size, { depth: options.depth })) {
-      await writeChunk(target, base + chunk.offset, chunk.data, sparse);
-      done += chunk.data.length;
+  let failure: unknown;
+
+  const worker = async (): Promise<void> => {
+    const buffer = new Uint8Array(chunkSize);
+    while (failure === undefined && nextChunk < chunks) {
+      const index = nextChunk++;
+      const offset = index * chunkSize;
+      const data = buffer.subarray(0, Math.min(chunkSize, total - offset));
+      let writes: Promise<void>[] = [];
+      try {
+        const pieces = piecesOf(sources, offset, data.length);
+        // What the sources know to be zeroes (unallocated qcow2 clusters) is not read, as qemu-img skips it.
+        if (await readsAsZero(pieces)) data.fill(0);
+        else await readPieces(pieces, data);
+        const ranges = await rangesToWrite(pieces, offset, data, options);
+        if (!options.outOfOrder) await turns.wait(index);
+        if (failure === undefined) writes = issueWrites(target, offset, data, ranges, options);
+      } catch (error) {
+        failure ??= error;
+      } finally {
+        turns.done(index);
+      }
+      const results = await Promise.allSettled(writes);
+      const rejected = results.find((result) => result.status === 'rejected');
+      if (rejected) failure ??= rejected.reason;
+      if (failure !== undefined) break;
+      done += data.length;
       options.onProgress(done);
       if (options.rateLimit) await throttle(started, done, options.rateLimit);
     }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(options.depth, chunks)) }, worker));
+  if (failure !== undefined) throw failure;
+}
+
+/** The sources' pieces that make up target range `[offset, offset + length)`. */
+function piecesOf(sources: readonly BlockNode[], offset: number, length: number): Piece[] {
+  const pieces: Piece[] = [];
+  let base = 0;
+  for (const source of sources) {
+    const from = Math.max(offset, base);
+    const to = Math.min(offset + length, base + source.size);
+    if (from < to) pieces.push({ source, sourceOffset: from - base, length: to - from });
     base += source.size;
   }
+  return pieces;
 }
 
-/** Write `data` at `offset`, leaving out the zero runs `-S` allows to skip (see dataRanges). */
-async function writeChunk(target: BlockNode, offset: number, data: Uint8Array, sparse: number): Promise<void> {
-  if (sparse === 0) return write(target, offset, data);
-  for (const [start, end] of dataRanges(data, offset, sparse)) {
-    await write(target, offset + start, data.subarray(start, end));
+/** Whether the sources report every piece as reading zeroes (block status), so nothing needs reading. */
+async function readsAsZero(pieces: readonly Piece[]): Promise<boolean> {
+  for (const { source, sourceOffset, length } of pieces) {
+    if (!source.blockStatus) return false;
+    for (let at = 0; at < length; ) {
+      const status = await source.blockStatus(sourceOffset + at, length - at);
+      if (!status.zero || status.length <= 0) return false;
+      at += status.length;
+    }
+  }
+  return true;
+}
+
+async function readPieces(pieces: readonly Piece[], into: Uint8Array): Promise<void> {
+  let at = 0;
+  for (const { source, sourceOffset, length } of pieces) {
+    try {
+      await source.read(sourceOffset, into.subarray(at, at + length));
+    } catch (error) {
+      throw new ReadError(source, sourceOffset, error);
+    }
+    at += length;
   }
 }
 
-async function write(target: BlockNode, offset: number, data: Uint8Array): Promise<void> {
+/**
+ * Start the writes of `ranges` of one chunk (synchronously, so their order is the call order)
+ * and return them. `data` must stay untouched until they settle.
+ */
+function issueWrites(
+  target: BlockNode,
+  offset: number,
+  data: Uint8Array,
+  ranges: ReadonlyArray<[number, number]>,
+  options: CopyOptions,
+): Promise<void>[] {
+  const writes: Promise<void>[] = [];
+  const clusterSize = options.compressClusterSize;
+  for (const [start, end] of ranges) {
+    if (clusterSize === undefined) {
+      writes.push(guarded(offset + start, target.write(offset + start, data.subarray(start, end))));
+      continue;
+    }
+    for (let at = start; at < end; at += clusterSize) {
+      const cluster = data.subarray(at, Math.min(end, at + clusterSize));
+      if (isZero(cluster)) {
+        // Zeroes are not compressed: left out, or written as zeroes (a zero cluster in qcow2).
+        if (!options.targetIsZero) writes.push(guarded(offset + at, target.write(offset + at, cluster)));
+        continue;
+      }
+      writes.push(guarded(offset + at, writeCompressed(target, offset + at, cluster, clusterSize)));
+    }
+  }
+  return writes;
+}
+
+/** What of a chunk is written: `[start, end)` ranges relative to `data`, cluster aligned when compressing. */
+async function rangesToWrite(pieces: readonly Piece[], offset: number, data: Uint8Array, options: CopyOptions): Promise<Array<[number, number]>> {
+  let ranges: Array<[number, number]>;
+  if (options.compressClusterSize !== undefined) {
+    ranges = [[0, data.length]]; // zero clusters are left out one by one
+  } else if (options.targetIsZero && options.sparseSize > 0) {
+    ranges = dataRanges(data, offset, options.sparseSize);
+  } else {
+    ranges = [[0, data.length]];
+  }
+  if (options.onlySourceAllocations) ranges = intersect(ranges, await allocatedRanges(pieces));
+  return ranges;
+}
+
+/** Where the sources' own layers allocate the pieces (data or zeroes): ranges relative to the chunk. */
+async function allocatedRanges(pieces: readonly Piece[]): Promise<Array<[number, number]>> {
+  const ranges: Array<[number, number]> = [];
+  let base = 0;
+  for (const { source, sourceOffset, length } of pieces) {
+    for (let at = 0; at < length; ) {
+      const status = await source.blockStatus?.(sourceOffset + at, length - at);
+      const step = status?.length ?? length - at;
+      if (status?.allocated ?? true) {
+        const last = ranges.at(-1);
+        if (last && last[1] === base + at) last[1] = base + at + step;
+        else ranges.push([base + at, base + at + step]);
+      }
+      at += step;
+    }
+    base += length;
+  }
+  return ranges;
+}
+
+/** The parts of `a` that are also in `b` (both sorted, non-overlapping). */
+function intersect(a: ReadonlyArray<[number, number]>, b: ReadonlyArray<[number, number]>): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  for (let i = 0, j = 0; i < a.length && j < b.length; ) {
+    const start = Math.max(a[i]![0], b[j]![0]);
+    const end = Math.min(a[i]![1], b[j]![1]);
+    if (start < end) out.push([start, end]);
+    if (a[i]![1] < b[j]![1]) i++;
+    else j++;
+  }
+  return out;
+}
+
+async function writeCompressed(target: BlockNode, offset: number, cluster: Uint8Array, clusterSize: number): Promise<void> {
+  if (!target.writeCompressed) throw new Error('Compression not supported for this file format');
+  // The image's last cluster may be partial: it is stored padded with zeroes, as qemu-img does.
+  const whole = cluster.length === clusterSize ? cluster : padded(cluster, clusterSize);
+  return target.writeCompressed(offset, whole);
+}
+
+function padded(data: Uint8Array, length: number): Uint8Array {
+  const out = new Uint8Array(length);
+  out.set(data);
+  return out;
+}
+
+/** A write's failure as a WriteError naming its offset. */
+async function guarded(offset: number, write: Promise<void>): Promise<void> {
   try {
-    await target.write(offset, data);
+    await write;
   } catch (error) {
     throw new WriteError(offset, error);
+  }
+}
+
+/** Chunk `i` may issue its writes once chunk `i - 1` has issued (or given up on) its own. */
+class Turns {
+  private next = 0;
+  private readonly waiting = new Map<number, () => void>();
+  private readonly finished = new Set<number>();
+
+  wait(index: number): Promise<void> {
+    if (index === this.next) return Promise.resolve();
+    return new Promise((resolve) => this.waiting.set(index, resolve));
+  }
+
+  done(index: number): void {
+    this.finished.add(index);
+    while (this.finished.has(this.next)) {
+      this.finished.delete(this.next);
+      this.next++;
+    }
+    const wake = this.waiting.get(this.next);
+    if (wake) {
+      this.waiting.delete(this.next);
+      wake();
+    }
   }
 }
 

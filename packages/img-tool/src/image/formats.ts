@@ -40,8 +40,8 @@ const KNOWN: Readonly<Record<string, FormatTraits>> = {
   qcow2: {
     name: 'qcow2',
     backingFile: true,
-    compression: false,
-    internalSnapshots: false,
+    compression: true,
+    internalSnapshots: true,
     bitmaps: false,
     createOptions: [
       SIZE_OPTION,

@@ -9,6 +9,8 @@ export interface OpenOptions {
   readonly readOnly: boolean;
   /** Exit code when the image cannot be opened (compare uses 2). */
   readonly exitCode?: number;
+  /** qemu's cache=unsafe for a written image: the format's flushes and syncs are skipped. */
+  readonly cacheUnsafe?: boolean;
 }
 
 /**
@@ -19,7 +21,7 @@ export interface OpenOptions {
 export async function openImage(host: Host, source: ImageSource, options: OpenOptions): Promise<BlockNode> {
   try {
     const spec = resolveSource(source);
-    return sectorAligned(await openSpec(host, spec, options.readOnly));
+    return sectorAligned(await openSpec(host, spec, options.readOnly, options.cacheUnsafe ?? false));
   } catch (error) {
     throw new ToolError(`Could not open '${source.filename}': ${errorMessage(error)}`, options.exitCode ?? 1, {
       cause: error,
@@ -39,7 +41,7 @@ function resolveSource(source: ImageSource): ImageSpec {
   };
 }
 
-async function openSpec(host: Host, spec: ImageSpec, readOnly: boolean): Promise<BlockNode> {
+async function openSpec(host: Host, spec: ImageSpec, readOnly: boolean, cacheUnsafe: boolean): Promise<BlockNode> {
   if (spec.format !== undefined && protocolNames(host.list).includes(spec.format)) {
     // The storage itself, no format layer (`driver=file,filename=…`, `-f file`).
     const { filename, url, ...protocolOptions } = spec.formatOptions;
@@ -59,6 +61,7 @@ async function openSpec(host: Host, spec: ImageSpec, readOnly: boolean): Promise
     protocol: spec.protocol,
     fileOptions: spec.fileOptions,
     formatOptions: spec.formatOptions,
+    ...(cacheUnsafe ? { cacheUnsafe } : {}),
   });
   if (spec.format === undefined) {
     try {

@@ -68,17 +68,25 @@ export function dataRanges(data: Uint8Array, offset: number, sparseSize: number)
 class ZeroMap {
   readonly count: number;
   private readonly known: Int8Array;
+  /** The buffer as 32-bit words, when aligned: a data sector is told apart at its first word, without a call. */
+  private readonly words: Uint32Array | undefined;
 
   constructor(private readonly data: Uint8Array) {
     this.count = Math.ceil(data.length / SECTOR_SIZE);
     this.known = new Int8Array(this.count).fill(-1);
+    this.words = data.byteOffset % 4 === 0 && data.length % SECTOR_SIZE === 0 ? new Uint32Array(data.buffer, data.byteOffset, data.length / 4) : undefined;
   }
 
   zero(sector: number): boolean {
-    if (this.known[sector] === -1) {
-      const start = sector * SECTOR_SIZE;
-      this.known[sector] = isZero(this.data, start, Math.min(this.data.length, start + SECTOR_SIZE)) ? 1 : 0;
-    }
+    if (this.known[sector] === -1) this.known[sector] = this.scan(sector) ? 1 : 0;
     return this.known[sector] === 1;
+  }
+
+  private scan(sector: number): boolean {
+    const start = sector * SECTOR_SIZE;
+    const words = this.words;
+    if (!words) return isZero(this.data, start, Math.min(this.data.length, start + SECTOR_SIZE));
+    for (let i = start / 4, end = (start + SECTOR_SIZE) / 4; i < end; i++) if (words[i] !== 0) return false;
+    return true;
   }
 }

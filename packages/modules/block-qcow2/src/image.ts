@@ -9,6 +9,7 @@ import type { SnapshotEntry } from './snapshot/table.ts';
 import { internalSnapshots } from './snapshot/internal-snapshots.ts';
 import { ReadWriteLock } from './lock.ts';
 import { ClusterWriter } from './cluster/writer.ts';
+import { CompressedWriter } from './cluster/compressed-writer.ts';
 import { Refcounts } from './refcount/refcounts.ts';
 import { rebuildRefcounts } from './refcount/repair.ts';
 import type { CheckRepair, CheckResult } from '@tessera/core';
@@ -98,11 +99,23 @@ export class Qcow2Image implements BlockNode {
   private async readUnlocked(offset: number, into: Uint8Array): Promise<void> {
     let done = 0;
     while (done < into.length) {
-      const extent = await this.map.lookup(offset + done, into.length - done);
+      let extent = await this.map.lookup(offset + done, into.length - done);
+      if (extent.kind === 'data') extent = await this.contiguousData(offset + done, extent, into.length - done);
       const part = into.subarray(done, done + extent.length);
       await this.readExtent(offset + done, extent, part);
       done += extent.length;
     }
+  }
+
+  /** A data extent grown over the data right after it that follows it on the host too: one host read. */
+  private async contiguousData(offset: number, extent: Awaited<ReturnType<ClusterMap['lookup']>>, maxLength: number): Promise<Awaited<ReturnType<ClusterMap['lookup']>>> {
+    let length = extent.length;
+    while (length < maxLength) {
+      const next = await this.map.lookup(offset + length, maxLength - length);
+      if (next.kind !== 'data' || next.hostPosition !== extent.hostPosition! + length) break;
+      length += next.length;
+    }
+    return { ...extent, length };
   }
 
   async write(offset: number, data: Uint8Array): Promise<void> {
@@ -112,13 +125,27 @@ export class Qcow2Image implements BlockNode {
       throw new Error(`${this.filename}: write of ${data.length} bytes at ${offset} is beyond the end (${this.size})`);
     }
     if (data.length === 0) return;
-    await this.lock.write(async () => {
+    await this.modify(() => writer.write(offset, data));
+  }
+
+  /** Run a change of guest data under the write lock, the image marked dirty first when refcounts are lazy. */
+  private modify(body: () => Promise<void>): Promise<void> {
+    return this.lock.write(async () => {
       if (this.lazy && !this.markedDirty) {
         await this.setIncompatible(this.header.incompatible | INCOMPAT_DIRTY);
         this.markedDirty = true;
       }
-      await writer.write(offset, data);
+      await body();
     });
+  }
+
+  private compressedWriter: CompressedWriter | undefined;
+
+  /** Store a whole guest cluster compressed (convert -c): see CompressedWriter. */
+  writeCompressed(offset: number, data: Uint8Array): Promise<void> {
+    if (!this.writer) return Promise.reject(new Error(`${this.filename}: the image is opened read-only`));
+    this.compressedWriter ??= new CompressedWriter(this, (body) => this.modify(body));
+    return this.compressedWriter.write(offset, data);
   }
 
   async flush(): Promise<void> {

@@ -5,6 +5,17 @@ export class TableCache {
 
   constructor(private readonly budget: number) {}
 
+  /** A table just written at `offset` (a cluster reused for a new table must not show its old one). */
+  set(offset: number, table: Uint8Array): void {
+    const old = this.tables.get(offset);
+    if (old) {
+      this.tables.delete(offset);
+      this.bytes -= old.length;
+    }
+    this.tables.set(offset, table);
+    this.bytes += table.length;
+  }
+
   async get(offset: number, load: () => Promise<Uint8Array>): Promise<Uint8Array> {
     const hit = this.tables.get(offset);
     if (hit) {

@@ -67,6 +67,11 @@ export class ClusterMap {
     return this.l2Cache.get(offset, () => this.readTable(offset));
   }
 
+  /** A new L2 table the writer placed at `offset` (possibly a freed cluster whose old table is cached). */
+  adoptL2Table(offset: number, table: Uint8Array): void {
+    this.l2Cache.set(offset, table);
+  }
+
   private async readTable(offset: number): Promise<Uint8Array> {
     const size = this.header.clusterSize;
     if (offset + size > this.file.size) throw corrupt(this.file.filename, `L2 table at ${offset} lies beyond the end of the file`);

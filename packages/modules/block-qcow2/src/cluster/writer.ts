@@ -73,12 +73,14 @@ export class ClusterWriter {
   }
 
   /** The L2 table for L1 index `l1Index`, allocated (zeroed) when there is none, copied when shared. */
-  private async l2For(l1Index: number): Promise<[number, Uint8Array]> {
+  async l2For(l1Index: number): Promise<[number, Uint8Array]> {
     let offset = l2TableOffset(this.map.l1[l1Index]!);
     if (offset !== 0 && (this.map.l1[l1Index]! & COPIED) === 0n) offset = await this.unshareL2(l1Index, offset);
     if (offset === 0) {
       [offset] = (await this.refcounts.allocate(1)) as [number];
-      await this.file.write(offset, new Uint8Array(this.clusterSize));
+      const table = new Uint8Array(this.clusterSize);
+      await this.file.write(offset, table);
+      this.map.adoptL2Table(offset, table);
       await this.sync();
       const entry = BigInt(offset) | COPIED;
       const bytes = new Uint8Array(8);
@@ -108,6 +110,7 @@ export class ClusterWriter {
       }
       [target] = (await this.refcounts.allocate(1)) as [number];
       await this.file.write(target, copy);
+      this.map.adoptL2Table(target, copy);
       await this.file.flush(); // always: the copy is complete before anything points to it
     }
     const entry = BigInt(target) | COPIED;
@@ -286,6 +289,11 @@ function isZero(data: Uint8Array): boolean {
 }
 
 function concat(parts: readonly Uint8Array[], length: number): Uint8Array {
+  // Whole clusters of one guest write lie next to each other in its buffer already: no copy.
+  const first = parts[0]!;
+  if (parts.every((part, i) => i === 0 || (part.buffer === first.buffer && part.byteOffset === parts[i - 1]!.byteOffset + parts[i - 1]!.length))) {
+    return new Uint8Array(first.buffer, first.byteOffset, length);
+  }
   const out = new Uint8Array(length);
   let at = 0;
   for (const part of parts) {

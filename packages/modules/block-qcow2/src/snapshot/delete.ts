@@ -12,7 +12,7 @@ export async function deleteSnapshot(image: Qcow2Image, idOrName: string): Promi
   const refcounts = image.refcounts!;
   const cs = image.header.clusterSize;
   const table = await readSnapshotRecords(image.child, image.header);
-  const record = findSnapshot(table.records, idOrName);
+  const record = findSnapshot(table.records, idOrName, true);
   const l1 = await readSnapshotL1(image, record);
   const references = allClusters(await l1References(image, l1));
 

@@ -4,9 +4,14 @@ import type { Qcow2Image } from '../image.ts';
 import { MAX_L1_BYTES } from '../limits.ts';
 import type { SnapshotRecord } from './table.ts';
 
-/** The snapshot an id or name names: ids first, then names (the first of equal names), as QEMU looks. */
-export function findSnapshot(records: readonly SnapshotRecord[], idOrName: string): SnapshotRecord {
-  const found = records.find((record) => record.id === idOrName) ?? records.find((record) => record.name === idOrName);
+/**
+ * The snapshot an id or name names (the first of equal names): ids first, as qemu-img's apply
+ * looks, or names first, as its delete looks (which takes names only).
+ */
+export function findSnapshot(records: readonly SnapshotRecord[], idOrName: string, namesFirst = false): SnapshotRecord {
+  const byId = () => records.find((record) => record.id === idOrName);
+  const byName = () => records.find((record) => record.name === idOrName);
+  const found = namesFirst ? (byName() ?? byId()) : (byId() ?? byName());
   if (!found) throw new Error('snapshot not found');
   return found;
 }

@@ -1,0 +1,85 @@
+#!/usr/bin/env node
+// `convert` of tessera-img against qemu-img on the same image, in one run: raw -> qcow2,
+// qcow2 -> raw and -c (raw -> compressed qcow2). The image is half random data, half zeroes
+// (written zeroes by default; --sparse leaves them a hole, which qemu-img skips without reading
+// and Node, lacking SEEK_DATA, must read). Runs are interleaved (the two tools alternate who goes
+// first) so drift in machine load hits both alike. Prints medians and time(tessera-img)/time(qemu-img).
+// Not a test: run it with `npm run bench:convert`.
+//   node bench/convert.mjs [--size 1024] (MiB) [--runs 5] [--compress-runs 3] [--sparse] [--exe path]
+import { spawnSync } from 'node:child_process';
+import { randomFillSync } from 'node:crypto';
+import { closeSync, ftruncateSync, mkdtempSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { workspaceRoot } from '../tools/build/paths.mjs';
+
+const { values } = parseArgs({
+  options: {
+    size: { type: 'string', default: '1024' },
+    runs: { type: 'string', default: '5' },
+    'compress-runs': { type: 'string', default: '3' },
+    sparse: { type: 'boolean', default: false },
+    exe: { type: 'string', default: join(workspaceRoot, 'packages/img-tool/dist/tessera-img.mjs') },
+  },
+});
+const size = Number(values.size) * 2 ** 20;
+const runs = Number(values.runs);
+const compressRuns = Number(values['compress-runs']);
+const scratch = mkdtempSync(join(tmpdir(), 'tessera-bench-convert-'));
+
+function run(command) {
+  const start = process.hrtime.bigint();
+  const result = spawnSync(command[0], command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+  const ms = Number(process.hrtime.bigint() - start) / 1e6;
+  if (result.status !== 0) throw new Error(`${command.join(' ')} failed (${result.status}): ${result.stderr}`);
+  return ms;
+}
+
+/** Half random bytes, then half zeroes (written, or a hole with --sparse). */
+function makeImage(path) {
+  const fd = openSync(path, 'w');
+  const chunk = Buffer.alloc(8 * 2 ** 20);
+  const half = Math.floor(size / 2 / 512) * 512;
+  for (let at = 0; at < half; at += chunk.length) writeSync(fd, randomFillSync(chunk), 0, Math.min(chunk.length, half - at), at);
+  chunk.fill(0);
+  if (!values.sparse) for (let at = half; at < size; at += chunk.length) writeSync(fd, chunk, 0, Math.min(chunk.length, size - at), at);
+  ftruncateSync(fd, size);
+  closeSync(fd);
+}
+
+try {
+  const raw = join(scratch, 'source.raw');
+  const qcow2 = join(scratch, 'source.qcow2');
+  makeImage(raw);
+  run(['qemu-img', 'convert', '-O', 'qcow2', raw, qcow2]);
+  const out = (name) => join(scratch, name);
+  const cases = [
+    { name: 'raw -> qcow2', args: ['convert', '-O', 'qcow2', raw, out('out.qcow2')], runs },
+    { name: 'qcow2 -> raw', args: ['convert', '-O', 'raw', qcow2, out('out.raw')], runs },
+    { name: '-c raw -> qcow2', args: ['convert', '-c', '-O', 'qcow2', raw, out('out.qcow2')], runs: compressRuns },
+  ];
+  const tools = {
+    'tessera-img': (args) => [process.execPath, values.exe, ...args],
+    'qemu-img': (args) => ['qemu-img', ...args],
+  };
+  console.log(`convert of a ${values.size} MiB image, half random, half zeroes${values.sparse ? ' (a hole)' : ''}; median ms`);
+  console.log(`  ${'case'.padEnd(18)} ${'tessera-img'.padStart(11)} ${'qemu-img'.padStart(9)}  ratio (goal <= 1.00)`);
+  for (const c of cases) {
+    const samples = { 'tessera-img': [], 'qemu-img': [] };
+    for (let i = 0; i < c.runs; i++) {
+      const order = i % 2 === 0 ? ['tessera-img', 'qemu-img'] : ['qemu-img', 'tessera-img'];
+      for (const tool of order) {
+        rmSync(c.args.at(-1), { force: true });
+        samples[tool].push(run(tools[tool](c.args)));
+      }
+    }
+    const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+    const ours = median(samples['tessera-img']);
+    const theirs = median(samples['qemu-img']);
+    const outSize = statSync(c.args.at(-1)).size;
+    console.log(`  ${c.name.padEnd(18)} ${ours.toFixed(0).padStart(11)} ${theirs.toFixed(0).padStart(9)}  ${(ours / theirs).toFixed(2)}   (last output ${outSize} bytes)`);
+  }
+} finally {
+  rmSync(scratch, { recursive: true, force: true });
+}
