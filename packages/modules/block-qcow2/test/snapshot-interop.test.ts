@@ -214,6 +214,30 @@ describe('internal snapshot details', () => {
     expect(guest(image).subarray(0, 65536).every((byte) => byte === 0x66)).toBe(true);
   });
 
+  it('a snapshot whose L1 table is larger than the active one gets a new active table', async () => {
+    // QEMU never shrinks an L1 table; another writer may. Made here by cutting the header's L1 size.
+    const image = 'small-l1.qcow2';
+    qemuImg('create', '-f', 'qcow2', '-o', 'cluster_size=512', image, '4M');
+    qemuIo(image, 'write -P 0x17 3M 4k', 'write -P 0x18 0 4k');
+    qemuImg('snapshot', '-c', 'big', image);
+    qemuImg('resize', '--shrink', image, '1M');
+    const bytes = readFileSync(join(dir, image));
+    bytes.writeUInt32BE(32, 36); // 32 entries cover 1 MiB with 512-byte clusters
+    writeFileSync(join(dir, image), bytes);
+    execFileSync('qemu-img', ['check', '-r', 'leaks', image], { cwd: dir }); // the table's second cluster
+    expect(check(image)).toEqual(clean);
+
+    const node = await open(image);
+    await node.internalSnapshots!.apply('big');
+    expect(node.size).toBe(4 * 2 ** 20);
+    await node.write(2 * 2 ** 20, Buffer.alloc(512, 0x19)); // through the new table
+    await node.close();
+    expect(check(image)).toEqual(clean);
+    const content = guest(image);
+    expect(content.length).toBe(4 * 2 ** 20);
+    expect([content[0], content[2 * 2 ** 20], content[3 * 2 ** 20], content[3 * 2 ** 20 + 4096]]).toEqual([0x18, 0x19, 0x17, 0]);
+  });
+
   it('unknown names are refused and change nothing', async () => {
     const image = 'unknown.qcow2';
     qemuImg('create', '-f', 'qcow2', image, '1M');

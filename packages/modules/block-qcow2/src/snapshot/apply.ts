@@ -1,13 +1,17 @@
 // Applying (reverting to) an internal snapshot: its L1 table's content becomes the active one's.
 //
-// Order on disk: everything the snapshot reaches gains a reference (synced), the active L1 table
-// is overwritten with the snapshot's entries, COPIED clear (synced), the virtual size follows the
-// snapshot's (synced), then everything the old active table reached loses its reference (synced).
-// A crash leaves leaks at most. Last, COPIED is set where a refcount is 1 (normally nowhere: the
-// snapshot still shares every cluster).
+// Order on disk: everything the snapshot reaches gains a reference (synced); the active L1 table
+// is overwritten with the snapshot's entries, COPIED clear (synced), and the virtual size follows
+// the snapshot's (synced) - or, when the snapshot needs a larger L1 table, the new table goes to
+// new clusters and the header switches to it and the size in one write; then everything the old
+// active table reached loses its reference (synced). A crash leaves leaks at most. Last, COPIED
+// is set where a refcount is 1 (normally nowhere: the snapshot still shares every cluster).
 import type { Qcow2Image } from '../image.ts';
+import { corrupt } from '../errors.ts';
+import { MAX_L1_BYTES } from '../limits.ts';
+import { allocateContiguous } from './allocate.ts';
 import { COPIED, syncCopiedFlags, writeL1 } from './copied.ts';
-import { findSnapshot, readSnapshotL1 } from './find.ts';
+import { findSnapshot, l1Clusters, readSnapshotL1 } from './find.ts';
 import { allClusters, l1References } from './references.ts';
 import { readSnapshotRecords } from './table.ts';
 
@@ -19,10 +23,8 @@ export async function applySnapshot(image: Qcow2Image, idOrName: string): Promis
   const snapshotL1 = await readSnapshotL1(image, record);
   const size = record.diskSize ?? h.size;
   const l2Reach = h.clusterSize * (h.clusterSize / (h.extendedL2 ? 16 : 8));
-  if (snapshotL1.length > h.l1Size || Math.ceil(size / l2Reach) > h.l1Size) {
-    // QEMU keeps L1 tables at their largest size, so only foreign images get here.
-    throw new Error(`snapshot '${record.name}' needs a larger L1 table than the image has (not supported)`);
-  }
+  const l1Size = Math.max(h.l1Size, snapshotL1.length, Math.ceil(size / l2Reach));
+  if (l1Size * 8 > MAX_L1_BYTES) throw corrupt(image.filename, `snapshot ${record.id}: its disk size needs too large an L1 table`);
   const active = image.map.l1;
   const gained = allClusters(await l1References(image, snapshotL1));
   const lost = allClusters(await l1References(image, active));
@@ -30,18 +32,37 @@ export async function applySnapshot(image: Qcow2Image, idOrName: string): Promis
   await refcounts.change(gained, 1n);
   await image.child.flush();
 
-  const l1 = new BigUint64Array(active.length);
+  const l1 = new BigUint64Array(l1Size);
   snapshotL1.forEach((entry, i) => (l1[i] = entry & ~COPIED));
-  await writeL1(image, h.l1TableOffset, l1);
-  await image.child.flush();
-  active.set(l1);
-
-  if (size !== h.size) {
-    const bytes = new Uint8Array(8);
-    new DataView(bytes.buffer).setBigUint64(0, BigInt(size));
-    await image.child.write(24, bytes);
+  if (l1Size === h.l1Size) {
+    // The usual case (QEMU never shrinks an L1 table): overwritten in place.
+    await writeL1(image, h.l1TableOffset, l1);
     await image.child.flush();
-    image.header = { ...image.header, size };
+    active.set(l1);
+    if (size !== h.size) {
+      const bytes = new Uint8Array(8);
+      new DataView(bytes.buffer).setBigUint64(0, BigInt(size));
+      await image.child.write(24, bytes);
+      await image.child.flush();
+      image.header = { ...image.header, size };
+    }
+  } else {
+    // A larger table: written elsewhere, then the header switched to it (size, L1 size and offset
+    // in one write), then the old one freed.
+    const cs = h.clusterSize;
+    const l1TableOffset = await allocateContiguous(refcounts, l1Clusters(l1Size, cs), cs);
+    await writeL1(image, l1TableOffset, l1);
+    await image.child.flush();
+    const fields = new Uint8Array(24);
+    const view = new DataView(fields.buffer);
+    view.setBigUint64(0, BigInt(size));
+    view.setUint32(8, h.cryptMethod);
+    view.setUint32(12, l1Size);
+    view.setBigUint64(16, BigInt(l1TableOffset));
+    await image.child.write(24, fields);
+    await image.child.flush();
+    image.replaceTables({ ...image.header, size, l1Size, l1TableOffset }, l1);
+    if (h.l1Size > 0) await refcounts.release(h.l1TableOffset / cs, l1Clusters(h.l1Size, cs));
   }
 
   await refcounts.change(lost, -1n);
