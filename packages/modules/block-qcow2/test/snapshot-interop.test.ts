@@ -238,6 +238,23 @@ describe('internal snapshot details', () => {
     expect([content[0], content[2 * 2 ** 20], content[3 * 2 ** 20], content[3 * 2 ** 20 + 4096]]).toEqual([0x18, 0x19, 0x17, 0]);
   });
 
+  it('a dirty image (lazy refcounts) with snapshots gets refcounts that count the snapshots', async () => {
+    const image = 'dirty.qcow2';
+    qemuImg('create', '-f', 'qcow2', '-o', 'lazy_refcounts=on', image, '4M');
+    qemuIo(image, 'write -P 0x21 0 128k');
+    qemuImg('snapshot', '-c', 's', image);
+    qemuIo(image, 'write -P 0x22 0 4k');
+    const bytes = readFileSync(join(dir, image));
+    bytes[79] = bytes[79]! | 1; // the dirty bit, as a crash leaves it
+    writeFileSync(join(dir, image), bytes);
+    const node = await open(image); // rebuilds the refcounts
+    await node.write(8192, Buffer.alloc(4096, 0x23));
+    await node.close();
+    expect(check(image)).toEqual(clean);
+    qemuImg('snapshot', '-a', 's', image);
+    expect(guest(image).subarray(0, 131072).every((byte) => byte === 0x21)).toBe(true);
+  });
+
   it('unknown names are refused and change nothing', async () => {
     const image = 'unknown.qcow2';
     qemuImg('create', '-f', 'qcow2', image, '1M');

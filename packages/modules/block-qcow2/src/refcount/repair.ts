@@ -1,11 +1,14 @@
 // Rebuilding the refcounts of a dirty image (lazy refcounts, not closed cleanly), as QEMU does
-// when it opens one for writing: every cluster the metadata references is counted, and the
-// refcounts that differ are set, the raised ones first (synced), then the lowered ones.
+// when it opens one for writing: every cluster the metadata references (internal snapshots'
+// tables included) is counted, and the refcounts that differ are set, the raised ones first
+// (synced), then the lowered ones.
 import type { BlockNode } from '@tessera/core';
 import { corrupt } from '../errors.ts';
 import type { Qcow2Header } from '../header/header.ts';
 import { decodeL2Entry, l2TableOffset } from '../cluster/l2-entry.ts';
 import type { Refcounts } from './refcounts.ts';
+import { MAX_L1_BYTES } from '../limits.ts';
+import { readSnapshotRecords } from '../snapshot/table.ts';
 
 const OFFSET_MASK = 0x00fffffffffffe00n;
 
@@ -21,18 +24,34 @@ export async function rebuildRefcounts(file: BlockNode, header: Qcow2Header, l1:
   const entrySize = header.extendedL2 ? 16 : 8;
   const table = new Uint8Array(cs);
   const view = new DataView(table.buffer);
-  for (const entry of l1) {
-    const l2 = l2TableOffset(entry);
-    if (l2 === 0) continue;
-    if (l2 % cs !== 0 || l2 + cs > file.size) throw corrupt(file.filename, `L2 table offset ${l2} is invalid`);
-    count(l2);
-    await file.read(l2, table);
-    for (let at = 0; at < cs; at += entrySize) {
-      const raw = view.getBigUint64(at);
-      const mapping = decodeL2Entry(raw, header.clusterBits, false);
-      if (mapping.kind === 'compressed') count(mapping.hostOffset, mapping.compressedLength);
-      else if ((raw & OFFSET_MASK) !== 0n) count(Number(raw & OFFSET_MASK));
+  // Every L1 table (the active one, each snapshot's) counts its L2 tables and what they reference.
+  const countL1 = async (entries: BigUint64Array) => {
+    for (const entry of entries) {
+      const l2 = l2TableOffset(entry);
+      if (l2 === 0) continue;
+      if (l2 % cs !== 0 || l2 + cs > file.size) throw corrupt(file.filename, `L2 table offset ${l2} is invalid`);
+      count(l2);
+      await file.read(l2, table);
+      for (let at = 0; at < cs; at += entrySize) {
+        const raw = view.getBigUint64(at);
+        const mapping = decodeL2Entry(raw, header.clusterBits, false);
+        if (mapping.kind === 'compressed') count(mapping.hostOffset, mapping.compressedLength);
+        else if ((raw & OFFSET_MASK) !== 0n) count(Number(raw & OFFSET_MASK));
+      }
     }
+  };
+  await countL1(l1);
+  const snapshots = await readSnapshotRecords(file, header);
+  if (snapshots.bytes > 0) count(header.snapshotsOffset, snapshots.bytes);
+  for (const snapshot of snapshots.records) {
+    if (snapshot.l1Size === 0) continue;
+    const { l1TableOffset: offset, l1Size: size } = snapshot;
+    if (offset % cs !== 0 || offset + size * 8 > file.size || size * 8 > MAX_L1_BYTES) throw corrupt(file.filename, `snapshot ${snapshot.id}: L1 table is invalid`);
+    count(offset, size * 8);
+    const bytes = new Uint8Array(size * 8);
+    await file.read(offset, bytes);
+    const entries = new DataView(bytes.buffer);
+    await countL1(BigUint64Array.from({ length: size }, (_, i) => entries.getBigUint64(i * 8)));
   }
   let last = Math.ceil(file.size / cs);
   for (const cluster of counts.keys()) last = Math.max(last, cluster + 1);
