@@ -5,7 +5,7 @@ import { ReadError } from '../image/chunks.ts';
 import { StatusError, compareImages, type CompareOutcome } from '../image/compare-images.ts';
 import { openImage } from '../image/open.ts';
 import { Progress } from '../image/progress.ts';
-import { FORCE_SHARE, HELP, IMAGE_OPTS, OBJECT, formatConflict, objectsUnsupported } from './common.ts';
+import { FORCE_SHARE, HELP, IMAGE_OPTS, OBJECT, formatConflict, parseImageCommandOptions } from './common.ts';
 import type { Command } from './types.ts';
 
 /** compare's exit codes (qemu-img's). */
@@ -22,44 +22,36 @@ export const compareCommand: Command = {
   options: { short: ':hf:F:T:pqsU', long: [HELP, OBJECT, IMAGE_OPTS, FORCE_SHARE] },
 
   async run(context, args) {
-    let format1: string | undefined;
     let format2: string | undefined;
     let cache: string | undefined;
     let showProgress = false;
     let quiet = false;
     let strict = false;
-    let imageOpts = false;
-    for (const option of args.options) {
-      switch (option.key) {
-        case 'h':
-          return context.help();
-        case 'f':
-          format1 = option.value;
-          break;
-        case 'F':
-          format2 = option.value;
-          break;
-        case 'T':
-          cache = option.value;
-          break;
-        case 'p':
-          showProgress = true;
-          break;
-        case 'q':
-          quiet = true;
-          break;
-        case 's':
-          strict = true;
-          break;
-        case 'image-opts':
-          imageOpts = true;
-          break;
-        case 'object':
-          throw objectsUnsupported(OPEN_FAILED);
-        case 'U':
-          break;
-      }
-    }
+    const common = parseImageCommandOptions(
+      args,
+      (option) => {
+        switch (option.key) {
+          case 'F':
+            format2 = option.value;
+            break;
+          case 'T':
+            cache = option.value;
+            break;
+          case 'p':
+            showProgress = true;
+            break;
+          case 'q':
+            quiet = true;
+            break;
+          case 's':
+            strict = true;
+            break;
+        }
+      },
+      OPEN_FAILED,
+    );
+    if (common.help) return context.help();
+    const { format: format1, imageOpts } = common;
     if (args.operands.length !== 2) throw new UsageError('Expecting two image file names');
     const [filename1, filename2] = args.operands as [string, string];
     if (cache !== undefined) checkCacheMode(cache, true, OPEN_FAILED);

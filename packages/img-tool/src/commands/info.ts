@@ -2,7 +2,7 @@ import { UsageError } from '../cli/errors.ts';
 import { parseOutputFormat } from '../cli/values.ts';
 import { describeImage, formatJson, infoHuman, infoJson } from '../image/describe.ts';
 import { openImage } from '../image/open.ts';
-import { FORCE_SHARE, HELP, IMAGE_OPTS, OBJECT, formatConflict, objectsUnsupported } from './common.ts';
+import { FORCE_SHARE, HELP, IMAGE_OPTS, OBJECT, formatConflict, parseImageCommandOptions } from './common.ts';
 import type { Command } from './types.ts';
 
 /** `info`: format, virtual size and allocation of an image; opens it read-only. */
@@ -23,32 +23,11 @@ export const infoCommand: Command = {
   },
 
   async run(context, args) {
-    let format: string | undefined;
-    let output: string | undefined;
     let chain = false;
-    let imageOpts = false;
-    for (const option of args.options) {
-      switch (option.key) {
-        case 'h':
-          return context.help();
-        case 'f':
-          format = option.value;
-          break;
-        case 'output':
-          output = option.value;
-          break;
-        case 'backing-chain':
-          chain = true;
-          break;
-        case 'image-opts':
-          imageOpts = true;
-          break;
-        case 'object':
-          throw objectsUnsupported();
-        case 'U':
-          break;
-      }
-    }
+    const { help, format, imageOpts, output } = parseImageCommandOptions(args, (option) => {
+      if (option.key === 'backing-chain') chain = true;
+    });
+    if (help) return context.help();
     if (args.operands.length !== 1) throw new UsageError('Expecting one image file name');
     const outputFormat = parseOutputFormat(output);
     if (imageOpts && format !== undefined) throw formatConflict();

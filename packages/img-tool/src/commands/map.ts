@@ -3,7 +3,7 @@ import { parseOutputFormat } from '../cli/values.ts';
 import { walkMap, type MapEntry } from '../image/map-entries.ts';
 import { openImage } from '../image/open.ts';
 import { parseSize } from '../image/size.ts';
-import { FORCE_SHARE, HELP, IMAGE_OPTS, OBJECT, formatConflict, objectsUnsupported } from './common.ts';
+import { FORCE_SHARE, HELP, IMAGE_OPTS, OBJECT, formatConflict, parseImageCommandOptions } from './common.ts';
 import type { Command } from './types.ts';
 
 const hex = (n: number) => (n === 0 ? '0' : `0x${n.toString(16)}`);
@@ -27,36 +27,13 @@ export const mapCommand: Command = {
   },
 
   async run(context, args) {
-    let format: string | undefined;
-    let output: string | undefined;
-    let imageOpts = false;
     let startOffset = 0;
     let maxLength = Number.MAX_SAFE_INTEGER;
-    for (const option of args.options) {
-      switch (option.key) {
-        case 'h':
-          return context.help();
-        case 'f':
-          format = option.value;
-          break;
-        case 'output':
-          output = option.value;
-          break;
-        case 'start-offset':
-          startOffset = offsetValue(option.value!, 'start offset');
-          break;
-        case 'max-length':
-          maxLength = offsetValue(option.value!, 'max length');
-          break;
-        case 'image-opts':
-          imageOpts = true;
-          break;
-        case 'object':
-          throw objectsUnsupported();
-        case 'U':
-          break;
-      }
-    }
+    const { help, format, imageOpts, output } = parseImageCommandOptions(args, (option) => {
+      if (option.key === 'start-offset') startOffset = offsetValue(option.value!, 'start offset');
+      else if (option.key === 'max-length') maxLength = offsetValue(option.value!, 'max length');
+    });
+    if (help) return context.help();
     if (args.operands.length !== 1) throw new UsageError('Expecting one image file name');
     const outputFormat = parseOutputFormat(output);
     if (imageOpts && format !== undefined) throw formatConflict();

@@ -14,6 +14,8 @@ import { Refcounts } from './refcount/refcounts.ts';
 import { rebuildRefcounts } from './refcount/repair.ts';
 import type { CheckRepair, CheckResult } from '@tessera/core';
 import { checkImage } from './check/check.ts';
+import { setBackingFile } from './backing.ts';
+import { makeImageEmpty } from './make-empty.ts';
 
 /**
  * An open qcow2 image: guest reads through the cluster map, backing file and data file; writes
@@ -170,6 +172,16 @@ export class Qcow2Image implements BlockNode {
     await this.backing?.close();
     await this.dataFile?.close();
     await this.child.close();
+  }
+
+  /** qemu-img rebase: record another backing file (backing.ts); the open backing node stays until reopened. */
+  setBacking(file: string | undefined, format: string | undefined): Promise<void> {
+    return setBackingFile(this, file, format);
+  }
+
+  /** qemu-img commit: unallocate every guest cluster (make-empty.ts). */
+  makeEmpty(): Promise<void> {
+    return makeImageEmpty(this);
   }
 
   /** Consistency check (and repair, when opened for writing): see check/check.ts. */

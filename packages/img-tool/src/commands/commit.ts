@@ -1,0 +1,132 @@
+import { isAbsolute, resolve } from 'node:path';
+import { protocolOf, resolveRelative, type BlockNode } from '@tessera/core';
+import { ToolError, UsageError } from '../cli/errors.ts';
+import { checkCacheMode, parseSizeArgument } from '../cli/values.ts';
+import { CHUNK_SIZE } from '../image/chunks.ts';
+import { openImage } from '../image/open.ts';
+import { Progress } from '../image/progress.ts';
+import { FORCE_SHARE, HELP, IMAGE_OPTS, OBJECT, formatConflict, parseImageCommandOptions } from './common.ts';
+import type { Command } from './types.ts';
+
+/**
+ * `commit`: copy what the image (and the images between it and the base) holds into the base
+ * image of its backing chain, then empty the image unless `-d` (or `-b`, which implies it: the
+ * images above the base no longer fit it).
+ */
+export const commitCommand: Command = {
+  name: 'commit',
+  synopsis: 'commit [--object objectdef] [--image-opts] [-q] [-f fmt] [-t cache] [-b base] [-r rate_limit] [-d] [-p] filename',
+  options: { short: ':f:ht:b:dpqr:', long: [HELP, OBJECT, IMAGE_OPTS] },
+
+  async run(context, args) {
+    let baseName: string | undefined;
+    let keep = false;
+    let showProgress = false;
+    let quiet = false;
+    let cache: string | undefined;
+    const common = parseImageCommandOptions(args, (option) => {
+      switch (option.key) {
+        case 'b':
+          baseName = option.value;
+          break;
+        case 'd':
+          keep = true;
+          break;
+        case 'p':
+          showProgress = true;
+          break;
+        case 'q':
+          quiet = true;
+          break;
+        case 't':
+          cache = option.value;
+          break;
+        case 'r':
+          // Rate limits only slow a copy down; the value is checked as qemu-img checks it.
+          parseSizeArgument('rate limit', option.value!, context.console);
+          break;
+      }
+    });
+    if (common.help) return context.help();
+    if (args.operands.length !== 1) throw new UsageError('Expecting one image file name');
+    if (common.imageOpts && common.format !== undefined) throw formatConflict();
+    if (cache !== undefined) checkCacheMode(cache, false);
+    const filename = args.operands[0]!;
+    const say = (text: string) => {
+      if (!quiet) context.console.out(text);
+    };
+
+    const top = await openImage(context.host, { filename, format: common.format, imageOpts: common.imageOpts }, { readOnly: false });
+    try {
+      if (!top.backing) throw new ToolError('Image does not have a backing file');
+      const chainBase = baseName === undefined ? top.backing : findInChain(top, baseName);
+      if (!chainBase) throw new ToolError(`Did not find '${baseName}' in the backing chain of '${filename}'`);
+      const above: BlockNode[] = [];
+      for (let node: BlockNode | undefined = top; node && node !== chainBase; node = node.backing) above.push(node);
+
+      // The chain opened the base read-only; it is opened again, for writing, by its resolved name.
+      const base = await openImage(context.host, { filename: chainBase.filename, format: chainBase.driver }, { readOnly: false });
+      try {
+        const progress = new Progress(say, showProgress && !quiet);
+        progress.start();
+        if (base.size < top.size) {
+          if (!base.resize) throw new ToolError(`Could not resize '${base.filename}': Operation not supported`);
+          await base.resize(top.size, { shrink: false });
+        }
+        await copyAllocated(above, base, (done) => progress.set((100 * done) / Math.max(1, top.size)));
+        await base.flush();
+        progress.set(100);
+        progress.end();
+      } finally {
+        await base.close();
+      }
+      if (!keep && baseName === undefined) {
+        if (!top.makeEmpty) throw new ToolError(`Image committed, but could not empty '${filename}': Operation not supported`);
+        await top.makeEmpty();
+      }
+    } finally {
+      await top.close();
+    }
+    say('Image committed.\n');
+    return 0;
+  },
+};
+
+/** The image below `top` that `name` designates: as recorded by the image above it, or the same file. */
+function findInChain(top: BlockNode, name: string): BlockNode | undefined {
+  const same = (a: string, b: string) => (protocolOf(a) === 'file' && protocolOf(b) === 'file' ? resolve(a) === resolve(b) : a === b);
+  for (let above = top, node = top.backing; node; above = node, node = node.backing) {
+    const recorded = above.describe?.().backingFile;
+    if (recorded === name) return node;
+    if (same(name, node.filename)) return node;
+    if (!isAbsolute(name) && same(resolveRelative(above.filename, name), node.filename)) return node;
+  }
+  return undefined;
+}
+
+/** Every range some image in `above` allocates, read through the top image, written into `base`. */
+async function copyAllocated(above: readonly BlockNode[], base: BlockNode, progress: (done: number) => void): Promise<void> {
+  const top = above[0]!;
+  const buffer = new Uint8Array(CHUNK_SIZE);
+  for (let offset = 0; offset < top.size; ) {
+    let length = Math.min(CHUNK_SIZE, top.size - offset);
+    let allocated = false;
+    for (const node of above) {
+      if (offset >= node.size) continue;
+      const status = await node.blockStatus?.(offset, Math.min(length, node.size - offset));
+      if (!status || status.allocated !== false) {
+        allocated = true;
+        if (status) length = Math.min(length, status.length);
+        break;
+      }
+      length = Math.min(length, status.length);
+    }
+    if (allocated) {
+      const data = buffer.subarray(0, length);
+      await top.read(offset, data);
+      await base.write(offset, data);
+    }
+    offset += length;
+    progress(offset);
+  }
+}
