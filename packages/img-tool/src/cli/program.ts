@@ -67,7 +67,10 @@ async function dispatch(host: Host, argv: readonly string[], console: Console): 
   if (name === undefined) throw new UsageError('Not enough arguments');
   const command = findCommand(name);
   if (!command) throw new UsageError(`Command not found: ${name}`);
-  const args = getopt(rest, command.options);
+  if (command.lastWordIsOperand && rest.length < 2) throw new UsageError('Not enough arguments');
+  const tail = command.lastWordIsOperand ? rest.splice(-1) : [];
+  const parsed = getopt(rest, command.options);
+  const args = tail.length ? { ...parsed, operands: [...parsed.operands, ...tail] } : parsed;
   const context: CommandContext = { host, console, help };
   return command.run(context, args);
 }

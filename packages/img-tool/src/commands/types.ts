@@ -19,5 +19,10 @@ export interface Command {
   /** The usage line in `--help`, after the command name. */
   readonly synopsis: string;
   readonly options: OptionSpec;
+  /**
+   * The last word is an operand even when it starts with `-` (resize's `-1G`): taken off before
+   * the options are parsed (at least two words are needed), then appended to the operands.
+   */
+  readonly lastWordIsOperand?: boolean;
   run(context: CommandContext, args: ParsedArgs): Promise<number>;
 }

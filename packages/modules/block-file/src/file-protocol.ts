@@ -1,5 +1,5 @@
 import { open, type FileHandle } from 'node:fs/promises';
-import type { BlockNode, BlockProtocolDriver, BlockStatus } from '@tessera/core';
+import type { BlockNode, BlockProtocolDriver, BlockStatus, ResizeOptions } from '@tessera/core';
 
 /** Local files through Node's asynchronous file API (libuv's thread pool): guest I/O never blocks. */
 export const fileProtocol: BlockProtocolDriver = {
@@ -46,6 +46,8 @@ function describe(error: NodeJS.ErrnoException): string {
   }
 }
 
+const ZERO_CHUNK = 2 * 1024 * 1024;
+
 class FileNode implements BlockNode {
   readonly driver = 'file';
 
@@ -88,6 +90,22 @@ class FileNode implements BlockNode {
 
   async close(): Promise<void> {
     await this.handle.close();
+  }
+
+  /**
+   * A truncate. Preallocation of the grown part: Node has no fallocate, so `falloc` and `full`
+   * both write zeroes there (the blocks are allocated either way); `metadata` is `off` for a file.
+   */
+  async resize(size: number, { shrink, preallocation = 'off' }: ResizeOptions): Promise<void> {
+    if (this.readOnly) throw new Error(`${this.filename}: the image is opened read-only`);
+    const old = this.currentSize;
+    if (size < old && !shrink) throw new Error('Use the --shrink option to perform a shrink operation.');
+    await this.handle.truncate(size);
+    this.currentSize = size;
+    if (size > old && (preallocation === 'falloc' || preallocation === 'full')) {
+      const zeroes = new Uint8Array(Math.min(size - old, ZERO_CHUNK));
+      for (let at = old; at < size; at += zeroes.length) await this.write(at, zeroes.subarray(0, Math.min(zeroes.length, size - at)));
+    }
   }
 
   async allocatedSize(): Promise<number> {

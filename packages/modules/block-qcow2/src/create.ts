@@ -2,7 +2,11 @@
 // makes (header, refcount table, refcount blocks, L1 table, in that order from cluster 0), with
 // every metadata cluster counted once.
 import type { BlockCreateOptions, BlockNode } from '@tessera/core';
-import { COMPAT_LAZY_REFCOUNTS, INCOMPAT_EXTL2 } from './header/features.ts';
+import { ClusterMap } from './cluster/mapping.ts';
+import { AUTOCLEAR_DATA_FILE_RAW, COMPAT_LAZY_REFCOUNTS, INCOMPAT_DATA_FILE, INCOMPAT_EXTL2 } from './header/features.ts';
+import { parseHeader } from './header/header.ts';
+import { Qcow2Image } from './image.ts';
+import { preallocate, type PreallocationMode } from './preallocate.ts';
 import { buildHeader } from './header/write-header.ts';
 import { MAX_BACKING_NAME, MAX_L1_BYTES, MAX_REFCOUNT_TABLE_BYTES, MAX_VIRTUAL_SIZE } from './limits.ts';
 import { entriesPerBlock, setRefcount } from './refcount/entries.ts';
@@ -17,6 +21,8 @@ export const CREATE_OPTIONS = [
   'extended_l2',
   'compression_type',
   'preallocation',
+  'data_file',
+  'data_file_raw',
 ] as const;
 
 const TRUE = ['on', 'yes', 'true'];
@@ -38,6 +44,9 @@ export interface CreateSettings {
   readonly extendedL2: boolean;
   readonly backingFile?: string;
   readonly backingFormat?: string;
+  readonly preallocation: 'off' | PreallocationMode;
+  readonly dataFile?: string;
+  readonly dataFileRaw: boolean;
 }
 
 /** The settings `-o` asks for, refused with qemu-img's messages. */
@@ -70,18 +79,23 @@ export function createSettings(options: Readonly<Record<string, string>>): Creat
     throw new Error(compression === 'zstd' ? 'Compression type zstd is not supported' : `Parameter 'compression-type' does not accept value '${compression}'`);
   }
   const preallocation = options.preallocation ?? 'off';
-  if (preallocation !== 'off') {
-    if (!['metadata', 'falloc', 'full'].includes(preallocation)) throw new Error(`Parameter 'preallocation' does not accept value '${preallocation}'`);
-    throw new Error(`Preallocation mode '${preallocation}' is not supported for qcow2 images yet (only off)`);
+  if (preallocation !== 'off' && preallocation !== 'metadata' && preallocation !== 'falloc' && preallocation !== 'full') {
+    throw new Error(`Parameter 'preallocation' does not accept value '${preallocation}'`);
   }
+  const dataFile = options.data_file;
+  const dataFileRaw = flag(options, 'data_file_raw');
+  if (dataFile !== undefined && version === 2) throw new Error(`External data files are only supported with compatibility level 1.1 and above (${V3})`);
+  if (dataFileRaw && dataFile === undefined) throw new Error("data-file-raw requires data-file");
   const backingFile = options.backing_file;
   const backingFormat = options.backing_fmt;
   if (backingFormat !== undefined && backingFile === undefined) throw new Error('Backing format cannot be used without backing file');
   if (backingFile !== undefined && new TextEncoder().encode(backingFile).length > MAX_BACKING_NAME) {
     throw new Error('Backing file name too long');
   }
+  if (dataFileRaw && backingFile !== undefined) throw new Error('Backing file and data-file-raw cannot be used at the same time');
   return {
-    version, clusterBits, refcountOrder, lazyRefcounts, extendedL2,
+    version, clusterBits, refcountOrder, lazyRefcounts, extendedL2, preallocation, dataFileRaw,
+    ...(dataFile !== undefined ? { dataFile } : {}),
     ...(backingFile !== undefined ? { backingFile } : {}),
     ...(backingFormat !== undefined ? { backingFormat } : {}),
   };
@@ -131,8 +145,10 @@ export async function createImage(file: BlockNode, { size, formatOptions }: Bloc
     l1TableOffset: l1Offset,
     refcountTableOffset: tableOffset,
     refcountTableClusters: tableClusters,
-    incompatible: settings.extendedL2 ? INCOMPAT_EXTL2 : 0n,
+    incompatible: (settings.extendedL2 ? INCOMPAT_EXTL2 : 0n) | (settings.dataFile !== undefined ? INCOMPAT_DATA_FILE : 0n),
     compatible: settings.lazyRefcounts ? COMPAT_LAZY_REFCOUNTS : 0n,
+    autoclear: settings.dataFileRaw ? AUTOCLEAR_DATA_FILE_RAW : 0n,
+    ...(settings.dataFile !== undefined ? { dataFile: settings.dataFile } : {}),
     refcountOrder: settings.refcountOrder,
     ...(settings.backingFile !== undefined ? { backingFile: settings.backingFile } : {}),
     ...(settings.backingFormat !== undefined ? { backingFormat: settings.backingFormat } : {}),
@@ -144,5 +160,24 @@ export async function createImage(file: BlockNode, { size, formatOptions }: Bloc
   await file.write(l1Offset, new Uint8Array(Math.max(l1Size * 8, 8)));
   await file.flush();
   await file.write(0, header);
+  await file.flush();
+  if (settings.preallocation !== 'off') await preallocateNew(file, settings.preallocation, size);
+}
+
+/**
+ * Preallocation of a new image: QEMU refuses it over a backing file unless extended L2 entries
+ * can leave the subclusters to the backing file.
+ */
+async function preallocateNew(file: BlockNode, mode: PreallocationMode, size: number): Promise<void> {
+  const head = new Uint8Array(Math.min(file.size, 2 * 2 ** 20));
+  await file.read(0, head);
+  const header = parseHeader(head, file.size, file.filename);
+  if (header.backingFile !== undefined && !header.extendedL2) {
+    throw new Error('Backing file and preallocation can only be used at the same time if extended_l2 is on');
+  }
+  // The image over the file, without backing or data file (preallocation reads neither).
+  const image = new Qcow2Image(file, header, new ClusterMap(header, new BigUint64Array(header.l1Size), file), undefined, undefined);
+  await image.enableWrites();
+  await preallocate(image, 0, size, mode);
   await file.flush();
 }

@@ -1,4 +1,4 @@
-import type { BlockNode, BlockStatus, ImageDescription, InternalSnapshots } from '@tessera/core';
+import type { BlockNode, BlockStatus, ImageDescription, InternalSnapshots, ResizeOptions } from '@tessera/core';
 import { ClusterMap } from './cluster/mapping.ts';
 import { decompressCluster } from './compress.ts';
 import { corrupt } from './errors.ts';
@@ -16,6 +16,7 @@ import type { CheckRepair, CheckResult } from '@tessera/core';
 import { checkImage } from './check/check.ts';
 import { setBackingFile } from './backing.ts';
 import { makeImageEmpty } from './make-empty.ts';
+import { resizeImage } from './resize.ts';
 
 /**
  * An open qcow2 image: guest reads through the cluster map, backing file and data file; writes
@@ -34,12 +35,15 @@ export class Qcow2Image implements BlockNode {
   /** Lazy refcounts: the dirty bit is set before the first write and cleared at close. */
   private lazy = false;
   private markedDirty = false;
+  /** Metadata ordering step of this image (a flush, or nothing with lazy refcounts). */
+  private sync: () => Promise<void> = async () => {};
 
   constructor(
     readonly child: BlockNode,
     /** Replaced (not mutated) when an operation changes the header. */
     public header: Qcow2Header,
-    readonly map: ClusterMap,
+    /** Replaced with the header when the active L1 table changes (replaceTables). */
+    public map: ClusterMap,
     readonly backing: BlockNode | undefined,
     readonly dataFile: BlockNode | undefined,
   ) {}
@@ -53,6 +57,7 @@ export class Qcow2Image implements BlockNode {
     const h = this.header;
     this.lazy = (h.compatible & COMPAT_LAZY_REFCOUNTS) !== 0n;
     const sync = this.lazy ? async () => {} : () => this.child.flush();
+    this.sync = sync;
     const refcounts = await Refcounts.load(this.child, {
       clusterSize: h.clusterSize,
       refcountOrder: h.refcountOrder,
@@ -74,7 +79,21 @@ export class Qcow2Image implements BlockNode {
       await this.setIncompatible(h.incompatible & ~INCOMPAT_DIRTY);
     }
     this.refcounts = refcounts;
-    this.writer = new ClusterWriter(h, this.map, refcounts, this.child, (offset, into) => this.readClamped(offset, into), sync, this.backing !== undefined);
+    this.writer = this.newWriter(refcounts);
+  }
+
+  private newWriter(refcounts: Refcounts): ClusterWriter {
+    return new ClusterWriter(this.header, this.map, refcounts, this.child, (offset, into) => this.readClamped(offset, into), this.sync, this.backing !== undefined);
+  }
+
+  /**
+   * Switch to a new header and active L1 table (resize, amend, snapshot apply): the map and the
+   * writer follow. The caller holds the write lock and has written both to disk.
+   */
+  replaceTables(header: Qcow2Header, l1: BigUint64Array): void {
+    this.header = header;
+    this.map = new ClusterMap(header, l1, this.child);
+    if (this.refcounts) this.writer = this.newWriter(this.refcounts);
   }
 
   get filename(): string {
@@ -172,6 +191,11 @@ export class Qcow2Image implements BlockNode {
     await this.backing?.close();
     await this.dataFile?.close();
     await this.child.close();
+  }
+
+  /** qemu-img resize (resize.ts). */
+  resize(size: number, options: ResizeOptions): Promise<void> {
+    return resizeImage(this, size, options);
   }
 
   /** qemu-img rebase: record another backing file (backing.ts); the open backing node stays until reopened. */

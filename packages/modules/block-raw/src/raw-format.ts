@@ -1,4 +1,4 @@
-import type { BlockFormatDriver, BlockNode, BlockStatus } from '@tessera/core';
+import type { BlockFormatDriver, BlockNode, BlockStatus, MeasureResult, ResizeOptions } from '@tessera/core';
 
 /** The raw format: guest bytes are the file's bytes. */
 export const rawFormat: BlockFormatDriver = {
@@ -7,6 +7,10 @@ export const rawFormat: BlockFormatDriver = {
   probe: () => 1,
   async open(file) {
     return new RawNode(file);
+  },
+  // A raw image is its guest bytes: every size needs all of them (a source changes nothing).
+  async measure(size): Promise<MeasureResult> {
+    return { required: size, fullyAllocated: size };
   },
 };
 
@@ -38,6 +42,11 @@ class RawNode implements BlockNode {
   }
   async allocatedSize(): Promise<number | undefined> {
     return this.child.allocatedSize?.();
+  }
+  /** The guest bytes are the file's: the file changes length. */
+  async resize(size: number, options: ResizeOptions): Promise<void> {
+    if (!this.child.resize) throw new Error(`Image format driver does not support resize`);
+    await this.child.resize(size, options);
   }
   async blockStatus(offset: number, length: number): Promise<BlockStatus> {
     return this.child.blockStatus?.(offset, length) ?? { length, zero: false, data: true, offset, allocated: true };

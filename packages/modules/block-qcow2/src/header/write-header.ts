@@ -5,6 +5,7 @@ import { QCOW2_MAGIC } from './header.ts';
 
 const BACKING_FORMAT = 0xe2792aca;
 const FEATURE_NAMES = 0x6803f857;
+const DATA_FILE = 0x44415441;
 
 /** The feature name table QEMU 7.2 writes into v3 images: [type (0 incompat, 1 compat, 2 autoclear), bit, name]. */
 const FEATURE_TABLE: readonly [number, number, string][] = [
@@ -31,6 +32,12 @@ export interface NewHeader {
   readonly refcountOrder: number;
   readonly backingFile?: string;
   readonly backingFormat?: string;
+  /** External data file name (its extension goes after the backing format's). */
+  readonly dataFile?: string;
+  readonly autoclear?: bigint;
+  /** An existing image's snapshot table, kept when its header is rewritten (amend). */
+  readonly nbSnapshots?: number;
+  readonly snapshotsOffset?: number;
 }
 
 /** The first cluster's bytes; throws when the header, extensions and backing name do not fit. */
@@ -48,13 +55,13 @@ export function buildHeader(h: NewHeader): Uint8Array {
   view.setBigUint64(40, BigInt(h.l1TableOffset));
   view.setBigUint64(48, BigInt(h.refcountTableOffset));
   view.setUint32(56, h.refcountTableClusters);
-  view.setUint32(60, 0); // no snapshots
-  view.setBigUint64(64, 0n);
+  view.setUint32(60, h.nbSnapshots ?? 0);
+  view.setBigUint64(64, BigInt(h.snapshotsOffset ?? 0));
   let at = 72;
   if (h.version === 3) {
     view.setBigUint64(72, h.incompatible);
     view.setBigUint64(80, h.compatible);
-    view.setBigUint64(88, 0n);
+    view.setBigUint64(88, h.autoclear ?? 0n);
     view.setUint32(96, h.refcountOrder);
     view.setUint32(100, 112);
     out[104] = 0; // compression type: zlib (bytes 105–111 are padding)
@@ -69,6 +76,7 @@ export function buildHeader(h: NewHeader): Uint8Array {
     at += 8 + padded;
   };
   if (h.backingFormat !== undefined) extension(BACKING_FORMAT, encoder.encode(h.backingFormat));
+  if (h.dataFile !== undefined) extension(DATA_FILE, encoder.encode(h.dataFile));
   // QEMU 7.2 leaves the table out of images with clusters of 4 KiB and less.
   if (h.version === 3 && clusterSize > 4096) {
     const table = new Uint8Array(FEATURE_TABLE.length * 48);

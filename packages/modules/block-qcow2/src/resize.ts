@@ -1,0 +1,228 @@
+// Changing the virtual size of a qcow2 image (qemu-img resize).
+//
+// Growing: the L1 table must cover the new size. It grows in place when its clusters have room,
+// else a larger copy is written elsewhere, synced, the header switched to it, and only then the
+// old table's clusters released. Shrinking: the guest clusters past the new end are dropped
+// (entries cleared and synced before their clusters' refcounts go down), L2 tables past the end
+// unlinked from the L1 table (whose size stays, as QEMU leaves it), the header's size written,
+// and the file cut after its last used cluster. A crash at any point leaves leaks at most.
+import type { ResizeOptions } from '@tessera/core';
+import { decodeL2Entry, l2TableOffset } from './cluster/l2-entry.ts';
+import { INCOMPAT_DATA_FILE } from './header/features.ts';
+import type { Qcow2Header } from './header/header.ts';
+import type { Qcow2Image } from './image.ts';
+import { MAX_L1_BYTES, MAX_VIRTUAL_SIZE } from './limits.ts';
+import { preallocate } from './preallocate.ts';
+import { getRefcount } from './refcount/entries.ts';
+
+const COPIED = 1n << 63n;
+
+export async function resizeImage(image: Qcow2Image, size: number, options: ResizeOptions): Promise<void> {
+  if (size % 512 !== 0) throw new Error('The new size must be a multiple of 512');
+  const refcounts = image.refcounts;
+  if (!refcounts) throw new Error(`${image.filename}: the image is opened read-only`);
+  await image.lock.write(async () => {
+    const h = image.header;
+    if (h.version === 2 && h.nbSnapshots > 0) throw new Error("Can't resize a v2 image which has snapshots");
+    if (size > MAX_VIRTUAL_SIZE) throw new Error(`The image size is too large for file format 'qcow2'`);
+    const preallocation = options.preallocation ?? 'off';
+    if (!['off', 'metadata', 'falloc', 'full'].includes(preallocation)) throw new Error(`Unsupported preallocation mode '${preallocation}'`);
+    if (size < h.size) {
+      if (!options.shrink) throw new Error('Use the --shrink option to perform a shrink operation.');
+      if (preallocation !== 'off') throw new Error('Preallocation can only be used for growing images');
+      await shrink(image, size);
+    } else if (size > h.size) {
+      const old = h.size;
+      await grow(image, size);
+      if (preallocation !== 'off') await preallocate(image, old, size, preallocation);
+    }
+  });
+}
+
+function l1SizeFor(h: Qcow2Header, size: number): number {
+  const l2Entries = h.clusterSize / (h.extendedL2 ? 16 : 8);
+  return Math.ceil(size / (h.clusterSize * l2Entries));
+}
+
+/** Header bytes 24–47: size, crypt method, L1 size and offset, in one write within one sector. */
+async function writeSizeFields(image: Qcow2Image, h: Qcow2Header): Promise<void> {
+  const bytes = new Uint8Array(24);
+  const view = new DataView(bytes.buffer);
+  view.setBigUint64(0, BigInt(h.size));
+  view.setUint32(8, h.cryptMethod);
+  view.setUint32(12, h.l1Size);
+  view.setBigUint64(16, BigInt(h.l1TableOffset));
+  await image.child.write(24, bytes);
+  await image.child.flush();
+}
+
+async function grow(image: Qcow2Image, size: number): Promise<void> {
+  const h = image.header;
+  const cs = h.clusterSize;
+  const l1Size = Math.max(h.l1Size, l1SizeFor(h, size));
+  if (l1Size * 8 > MAX_L1_BYTES) throw new Error(`The image size is too large for file format 'qcow2' (try using a larger cluster size)`);
+  const l1 = new BigUint64Array(l1Size);
+  l1.set(image.map.l1.subarray(0, h.l1Size));
+  const oldClusters = Math.ceil((h.l1Size * 8) / cs);
+  let l1TableOffset = h.l1TableOffset;
+  if (l1Size > h.l1Size) {
+    const table = new Uint8Array(Math.ceil((l1Size * 8) / 512) * 512);
+    const view = new DataView(table.buffer);
+    l1.forEach((entry, i) => view.setBigUint64(i * 8, entry));
+    if (h.l1Size > 0 && l1Size * 8 <= oldClusters * cs) {
+      // Room in the table's clusters: the new entries (zeroes) go right after the old ones.
+      await image.child.write(h.l1TableOffset + h.l1Size * 8, table.subarray(h.l1Size * 8, Math.min(table.length, oldClusters * cs)));
+    } else {
+      l1TableOffset = await allocateContiguous(image, Math.ceil(table.length / cs));
+      await image.child.write(l1TableOffset, table);
+    }
+    await image.child.flush();
+  }
+  const header: Qcow2Header = { ...h, size, l1Size, l1TableOffset };
+  await writeSizeFields(image, header);
+  if (l1TableOffset !== h.l1TableOffset && oldClusters > 0) await image.refcounts!.release(h.l1TableOffset / cs, oldClusters);
+  image.replaceTables(header, l1);
+}
+
+/**
+ * `count` clusters in a row. New refcount blocks sit at the start of the range they describe,
+ * so a run that crossed into a new range is given back and the next one (after the block) taken;
+ * a run longer than one block's range cannot be had that way and is refused.
+ */
+async function allocateContiguous(image: Qcow2Image, count: number): Promise<number> {
+  const refcounts = image.refcounts!;
+  const cs = image.header.clusterSize;
+  const perBlock = (cs * 8) / 2 ** image.header.refcountOrder;
+  for (let attempt = 0; attempt < 4 && count < perBlock - 1; attempt++) {
+    const offsets = await refcounts.allocate(count);
+    if (offsets.every((offset, i) => offset === offsets[0]! + i * cs)) return offsets[0]!;
+    await refcounts.change(offsets.map((offset) => offset / cs), -1n);
+    await image.child.flush();
+  }
+  throw new Error(`The L1 table for this size needs ${count} contiguous clusters, more than this image's refcount layout can give (try a larger cluster size)`);
+}
+
+async function shrink(image: Qcow2Image, size: number): Promise<void> {
+  const h = image.header;
+  const cs = h.clusterSize;
+  const refcounts = image.refcounts!;
+  const entrySize = h.extendedL2 ? 16 : 8;
+  const l2Entries = cs / entrySize;
+  const firstGone = Math.ceil(size / cs); // the first guest cluster wholly past the new end
+  const keepL1 = Math.ceil(firstGone / l2Entries);
+  const l1 = image.map.l1;
+  // Data clusters of an external data file are not this file's clusters.
+  const ownsData = (h.incompatible & INCOMPAT_DATA_FILE) === 0n;
+
+  // A table shared with a snapshot cannot be changed in place; refuse before touching anything.
+  if (firstGone % l2Entries !== 0 && keepL1 - 1 < h.l1Size) {
+    const entry = l1[keepL1 - 1]!;
+    if (l2TableOffset(entry) !== 0 && (entry & COPIED) === 0n) {
+      throw new Error('Shrinking into an L2 table shared with an internal snapshot is not supported');
+    }
+  }
+
+  // The partly kept L2 table: its entries past the end cleared, then their clusters released.
+  const releases: number[] = [];
+  const partial = keepL1 - 1;
+  if (firstGone % l2Entries !== 0 && partial < h.l1Size && l2TableOffset(l1[partial]!) !== 0) {
+    const l2Offset = l2TableOffset(l1[partial]!);
+    const table = await image.map.l2Table(l2Offset);
+    const view = new DataView(table.buffer, table.byteOffset, table.byteLength);
+    const from = (firstGone % l2Entries) * entrySize;
+    for (let at = from; at < table.length; at += entrySize) collect(view.getBigUint64(at), h, ownsData, releases);
+    table.fill(0, from);
+    await image.child.write(l2Offset + from, table.subarray(from));
+    await image.child.flush();
+  }
+  // Whole L2 tables past the end: unlinked, then released with (when not shared) their clusters.
+  const dropped: bigint[] = [];
+  for (let i = keepL1; i < h.l1Size; i++) if (l1[i]) dropped.push(l1[i]!);
+  if (dropped.length) {
+    const zeroes = new Uint8Array((h.l1Size - keepL1) * 8);
+    await image.child.write(h.l1TableOffset + keepL1 * 8, zeroes);
+    await image.child.flush();
+    for (const entry of dropped) {
+      const l2Offset = l2TableOffset(entry);
+      if (l2Offset === 0) continue;
+      if ((entry & COPIED) !== 0n) {
+        const table = await image.map.l2Table(l2Offset);
+        const view = new DataView(table.buffer, table.byteOffset, table.byteLength);
+        for (let at = 0; at < table.length; at += entrySize) collect(view.getBigUint64(at), h, ownsData, releases);
+      }
+      releases.push(l2Offset / cs);
+    }
+    l1.fill(0n, keepL1);
+  }
+  if (releases.length) await refcounts.change(releases, -1n);
+  await image.child.flush();
+
+  const header: Qcow2Header = { ...h, size };
+  await writeSizeFields(image, header);
+  image.replaceTables(header, l1);
+
+  await dropEmptyRefcountBlocks(image);
+
+  // The file ends after its last used cluster (QEMU cuts it there too).
+  const clusters = Math.ceil(image.child.size / cs);
+  let last = clusters - 1;
+  const current = image.refcounts!; // reloaded when refcount blocks were dropped
+  while (last > 0 && (await current.get(last)) === 0n) last--;
+  if (last + 1 < clusters && image.child.resize) {
+    await image.child.resize((last + 1) * cs, { shrink: true });
+    await image.enableWrites(); // the allocator starts from the file's end again
+  }
+  // (QEMU keeps the refcount table where it is; so do we.)
+}
+
+/**
+ * Refcount blocks that count nothing but themselves are unlinked from the refcount table (which
+ * frees them), so the file can end before them. Refcounts are reloaded afterwards.
+ */
+async function dropEmptyRefcountBlocks(image: Qcow2Image): Promise<void> {
+  const cs = image.header.clusterSize;
+  const order = image.header.refcountOrder;
+  const perBlock = (cs * 8) / 2 ** order;
+  // The table may have moved since the header object was read: the file's header is the truth.
+  const place = new Uint8Array(12);
+  await image.child.read(48, place);
+  const placeView = new DataView(place.buffer);
+  const tableOffset = Number(placeView.getBigUint64(0));
+  const tableBytes = new Uint8Array(placeView.getUint32(8) * cs);
+  await image.child.read(tableOffset, tableBytes);
+  const table = new DataView(tableBytes.buffer);
+  const block = new Uint8Array(cs);
+  let dropped = 0;
+  for (let i = 0; i < tableBytes.length / 8; i++) {
+    const offset = Number(table.getBigUint64(i * 8) & 0x00fffffffffffe00n);
+    if (offset === 0 || offset + cs > image.child.size) continue;
+    await image.child.read(offset, block);
+    const self = offset / cs - i * perBlock; // the block's own entry
+    if (self < 0 || self >= perBlock) continue; // counted elsewhere: not freed by unlinking it
+    let empty = true;
+    for (let e = 0; e < perBlock && empty; e++) {
+      const value = getRefcount(block, e, order);
+      empty = value === 0n || (e === self && value === 1n);
+    }
+    if (!empty) continue;
+    await image.child.write(tableOffset + i * 8, new Uint8Array(8));
+    dropped++;
+  }
+  if (dropped === 0) return;
+  await image.child.flush();
+  await image.enableWrites();
+}
+
+/** The host clusters an L2 entry references, added to `into`. */
+function collect(entry: bigint, h: Qcow2Header, ownsData: boolean, into: number[]): void {
+  const cs = h.clusterSize;
+  const mapping = decodeL2Entry(entry, h.clusterBits, !ownsData);
+  if (mapping.kind === 'compressed') {
+    const first = Math.floor(mapping.hostOffset / cs);
+    const last = Math.floor((mapping.hostOffset + mapping.compressedLength - 1) / cs);
+    for (let c = first; c <= last; c++) into.push(c);
+    return;
+  }
+  const offset = Number(entry & 0x00fffffffffffe00n);
+  if (offset !== 0 && ownsData) into.push(offset / cs);
+}
