@@ -1,5 +1,6 @@
-import type { BlockNode, BlockStatus } from '@tessera/core';
-import { readChunks } from './chunks.ts';
+import type { BlockNode } from '@tessera/core';
+import { chainStatus, type ChainStatus } from './chain-status.ts';
+import { CHUNK_SIZE, ReadError, readChunks } from './chunks.ts';
 import { firstDifferentSector, firstNonZeroSector } from './zero.ts';
 
 export type CompareOutcome =
@@ -43,7 +44,7 @@ export async function compareImages(
   options: CompareOptions,
   events: CompareEvents,
 ): Promise<CompareOutcome> {
-  if (options.strict && first.size !== second.size) return { kind: 'strict-size-mismatch' };
+  if (options.strict) return compareStrict(first, second, events);
   const common = Math.min(first.size, second.size);
   const readOptions = { depth: options.depth ?? 4 };
   const firstChunks = readChunks(first, 0, common, readOptions);
@@ -53,10 +54,6 @@ export async function compareImages(
       const [a, b] = await Promise.all([firstChunks.next(), secondChunks.next()]);
       if (a.done || b.done) break;
       const { offset, data } = a.value;
-      if (options.strict) {
-        const mismatch = await statusMismatch(first, second, offset, data.length);
-        if (mismatch !== undefined) return { kind: 'strict-status-mismatch', offset: mismatch };
-      }
       const differs = firstDifferentSector(data, b.value.data);
       if (differs >= 0) return { kind: 'content-mismatch', offset: offset + differs };
       events.progress(offset + data.length);
@@ -76,21 +73,46 @@ export async function compareImages(
   return { kind: 'identical' };
 }
 
-/** First offset in `[offset, offset + length)` where the two images' allocation status differs. */
-async function statusMismatch(first: BlockNode, second: BlockNode, offset: number, length: number): Promise<number | undefined> {
-  const end = offset + length;
-  for (let at = offset; at < end; ) {
-    const [a, b] = await Promise.all([status(first, at, end - at), status(second, at, end - at)]);
-    if (a.data !== b.data || a.zero !== b.zero) return at;
-    at += Math.max(1, Math.min(a.length, b.length));
+/**
+ * Strict mode, step by step as qemu-img takes it: both images' status through their backing
+ * chains from the current offset must be the same (flags, not offsets), then the run both report
+ * is compared byte for byte where it holds data, and the next step starts after it.
+ */
+async function compareStrict(first: BlockNode, second: BlockNode, events: CompareEvents): Promise<CompareOutcome> {
+  if (first.size !== second.size) return { kind: 'strict-size-mismatch' };
+  const size = first.size;
+  const a = new Uint8Array(CHUNK_SIZE);
+  const b = new Uint8Array(CHUNK_SIZE);
+  for (let offset = 0; offset < size; ) {
+    const [s1, s2] = await Promise.all([status(first, offset, size - offset), status(second, offset, size - offset)]);
+    if (s1.flags !== s2.flags) return { kind: 'strict-status-mismatch', offset };
+    let chunk = Math.min(s1.length, s2.length);
+    const bothZero = s1.flags.includes('Z');
+    if (!bothZero && s1.flags.includes('A')) {
+      chunk = Math.min(chunk, CHUNK_SIZE);
+      const [x, y] = [a.subarray(0, chunk), b.subarray(0, chunk)];
+      await Promise.all([read(first, offset, x), read(second, offset, y)]);
+      const differs = firstDifferentSector(x, y);
+      if (differs >= 0) return { kind: 'content-mismatch', offset: offset + differs };
+    }
+    offset += chunk;
+    events.progress(offset);
   }
-  return undefined;
+  return { kind: 'identical' };
 }
 
-async function status(node: BlockNode, offset: number, length: number): Promise<BlockStatus> {
+async function status(node: BlockNode, offset: number, length: number): Promise<ChainStatus> {
   try {
-    return (await node.blockStatus?.(offset, length)) ?? { length, zero: false, data: true, offset };
+    return await chainStatus(node, offset, length);
   } catch (error) {
     throw new StatusError(node, error);
+  }
+}
+
+async function read(node: BlockNode, offset: number, into: Uint8Array): Promise<void> {
+  try {
+    await node.read(offset, into);
+  } catch (error) {
+    throw new ReadError(node, offset, error);
   }
 }
