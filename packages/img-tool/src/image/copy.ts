@@ -1,5 +1,5 @@
 import type { BlockNode } from '@tessera/core';
-import { CHUNK_SIZE, ReadError } from './chunks.ts';
+import { CHUNK_SIZE, ReadError, pageAlignedBuffer } from './chunks.ts';
 import { dataRanges } from './sparse.ts';
 import { isZero } from './zero.ts';
 
@@ -62,7 +62,7 @@ export async function copyImages(sources: readonly BlockNode[], target: BlockNod
   let failure: unknown;
 
   const worker = async (): Promise<void> => {
-    const buffer = new Uint8Array(chunkSize);
+    const buffer = pageAlignedBuffer(chunkSize);
     while (failure === undefined && nextChunk < chunks) {
       const index = nextChunk++;
       const offset = index * chunkSize;
