@@ -42,6 +42,8 @@ describe.each(configurations)('snapshot (%s)', (configuration) => {
       ['-d', 'first'], // the first of two
       ['-q', '-c', 'third'],
       ['-U', '-c', 'shared'],
+      ['-c', 'n'.repeat(300)], // kept to 255 bytes
+      ['-a', 'n'.repeat(255)],
     ];
     for (const step of steps) {
       const { qemu, ours } = await both(configuration, ['snapshot', ...step, 'disk.qcow2'], dirs);

@@ -26,7 +26,7 @@ export const snapshotCommand: Command = {
         case 'c':
         case 'd':
           if (action) throw new UsageError("Cannot mix '-l', '-a', '-c', '-d'");
-          action = option.key === 'l' ? { kind: 'l' } : { kind: option.key, name: option.value ?? '' };
+          action = option.key === 'l' ? { kind: 'l' } : { kind: option.key, name: option.key === 'c' ? truncated(option.value ?? '') : (option.value ?? '') };
           break;
         case 'image-opts':
           imageOpts = true;
@@ -81,4 +81,16 @@ async function change(image: BlockNode, { kind, name }: { readonly kind: 'a' | '
   } catch (error) {
     throw fail(errorMessage(error), error);
   }
+}
+
+/** qemu-img keeps at most 255 bytes of a snapshot name (whole characters here). */
+function truncated(name: string): string {
+  const encoder = new TextEncoder();
+  if (encoder.encode(name).length <= 255) return name;
+  let out = '';
+  for (const char of name) {
+    if (encoder.encode(out + char).length > 255) break;
+    out += char;
+  }
+  return out;
 }

@@ -8,7 +8,8 @@ import { deleteSnapshot } from './delete.ts';
 export function internalSnapshots(image: Qcow2Image): InternalSnapshots {
   const exclusive = (body: () => Promise<void>) => {
     if (!image.refcounts) return Promise.reject(new Error(`${image.filename}: the image is opened read-only`));
-    if (image.dataFile) return Promise.reject(new Error('internal snapshots are not supported with an external data file'));
+    // QEMU's answer (ENOTSUP) for images with an external data file.
+    if (image.dataFile) return Promise.reject(new Error('-95 (Operation not supported)'));
     return image.lock.write(body);
   };
   return {

@@ -4,7 +4,7 @@ import type { Qcow2Header } from '../header/header.ts';
 import { readHost } from '../host-read.ts';
 
 /** QEMU's bounds: 64 MiB of snapshot table, 1 KiB of extra data per entry. */
-const MAX_TABLE_BYTES = 64 * 2 ** 20;
+export const MAX_SNAPSHOT_TABLE_BYTES = 64 * 2 ** 20;
 const MAX_EXTRA_DATA = 1024;
 const FIXED = 40;
 
@@ -43,7 +43,7 @@ export async function readSnapshotRecords(file: BlockNode, header: Qcow2Header):
   if (header.nbSnapshots === 0) return { records: [], bytes: 0 };
   const bad = (what: string) => corrupt(file.filename, `snapshot table: ${what}`);
   const start = header.snapshotsOffset;
-  const available = Math.min(MAX_TABLE_BYTES, Math.max(0, file.size - start));
+  const available = Math.min(MAX_SNAPSHOT_TABLE_BYTES, Math.max(0, file.size - start));
   // Read in growing pieces: the table's length is only known by walking it.
   let table = new Uint8Array(Math.min(available, 64 * 1024));
   await readHost(file, start, table);

@@ -3,7 +3,7 @@
 // crash leaves either table in place and the other one leaked at most.
 import type { Qcow2Image } from '../image.ts';
 import { allocateContiguous } from './allocate.ts';
-import { snapshotEntry, type SnapshotRecord, type SnapshotTable } from './table.ts';
+import { MAX_SNAPSHOT_TABLE_BYTES, snapshotEntry, type SnapshotRecord, type SnapshotTable } from './table.ts';
 
 const FIXED = 40;
 
@@ -46,6 +46,7 @@ export async function installSnapshotTable(image: Qcow2Image, old: SnapshotTable
   const refcounts = image.refcounts!;
   const cs = image.header.clusterSize;
   const bytes = serializeSnapshotTable(records);
+  if (bytes.length > MAX_SNAPSHOT_TABLE_BYTES) throw new Error('-27 (File too large)'); // what QEMU would refuse to read
   let offset = 0;
   if (bytes.length > 0) {
     offset = await allocateContiguous(refcounts, Math.ceil(bytes.length / cs), cs);
