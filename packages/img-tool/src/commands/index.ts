@@ -7,13 +7,14 @@ import { createCommand } from './create.ts';
 import { ddCommand } from './dd.ts';
 import { infoCommand } from './info.ts';
 import { mapCommand } from './map.ts';
+import { measureCommand } from './measure.ts';
 import { rebaseCommand } from './rebase.ts';
 import { resizeCommand } from './resize.ts';
 import { snapshotCommand } from './snapshot.ts';
 import type { Command } from './types.ts';
 
 /** Every subcommand, in the order `--help` lists them. New ones (check, map, resize, …) go here. */
-export const commands: readonly Command[] = [benchCommand, checkCommand, commitCommand, compareCommand, convertCommand, createCommand, ddCommand, infoCommand, mapCommand, rebaseCommand, resizeCommand, snapshotCommand];
+export const commands: readonly Command[] = [benchCommand, checkCommand, commitCommand, compareCommand, convertCommand, createCommand, ddCommand, infoCommand, mapCommand, measureCommand, rebaseCommand, resizeCommand, snapshotCommand];
 
 export function findCommand(name: string): Command | undefined {
   return commands.find((command) => command.name === name);

@@ -6,6 +6,7 @@ import { INCOMPAT_CORRUPT, INCOMPAT_DATA_FILE } from './header/features.ts';
 import type { Qcow2Header } from './header/header.ts';
 import { parseHeader, QCOW2_MAGIC } from './header/header.ts';
 import { Qcow2Image } from './image.ts';
+import { measureImage } from './measure.ts';
 import { readSnapshotTable } from './snapshot/table.ts';
 
 export const qcow2Format: BlockFormatDriver = {
@@ -18,6 +19,7 @@ export const qcow2Format: BlockFormatDriver = {
 
   createOptions: CREATE_OPTIONS,
   create: createImage,
+  measure: measureImage,
 
   async open(file, { readOnly, openRelative }) {
     // The header and its extensions live in the first cluster (at most 2 MiB).

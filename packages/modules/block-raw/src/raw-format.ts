@@ -9,8 +9,9 @@ export const rawFormat: BlockFormatDriver = {
     return new RawNode(file);
   },
   // A raw image is its guest bytes: every size needs all of them (a source changes nothing).
-  async measure(size): Promise<MeasureResult> {
-    return { required: size, fullyAllocated: size };
+  async measure(size, _options, source): Promise<MeasureResult> {
+    const bytes = source ? source.size : size;
+    return { required: bytes, fullyAllocated: bytes };
   },
 };
 

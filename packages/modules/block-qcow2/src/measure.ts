@@ -1,0 +1,104 @@
+// qemu-img measure for qcow2: the bytes a new image needs. "Fully allocated" is every cluster of
+// the virtual size plus all the metadata that would map it (header, L2 tables, L1 table, refcount
+// blocks and table, each rounded as QEMU rounds them); "required" keeps that metadata but counts
+// only the data clusters the source holds (none without a source; all of them when preallocating
+// falloc/full).
+import type { BlockNode, MeasureResult } from '@tessera/core';
+import { createSettings } from './create.ts';
+
+export async function measureImage(size: number, options: Readonly<Record<string, string>>, source?: BlockNode): Promise<MeasureResult> {
+  let settings;
+  try {
+    settings = createSettings(options);
+  } catch (error) {
+    // measure names the option as `-o` spells it, not as create's blockdev options do.
+    throw new Error((error as Error).message.replace('(use version=v3 or greater)', '(use compat=1.1 or greater)'), { cause: error });
+  }
+  const clusterSize = 2 ** settings.clusterBits;
+  const virtualSize = roundUp(source ? source.size : size, clusterSize);
+  const fullyAllocated = metadataSize(virtualSize, clusterSize, settings.refcountOrder, settings.extendedL2) + virtualSize;
+  const preallocated = settings.preallocation === 'falloc' || settings.preallocation === 'full';
+  const data = preallocated ? virtualSize : source ? await allocatedData(source, clusterSize) : 0;
+  return { required: fullyAllocated - virtualSize + data, fullyAllocated };
+}
+
+function roundUp(value: number, to: number): number {
+  return Math.ceil(value / to) * to;
+}
+
+/** Header, L2 and L1 tables (whole clusters of entries) and the refcount structures counting everything. */
+function metadataSize(alignedSize: number, clusterSize: number, refcountOrder: number, extendedL2: boolean): number {
+  const l2EntrySize = extendedL2 ? 16 : 8;
+  let meta = clusterSize; // header
+  const l2Entries = roundUp(alignedSize / clusterSize, clusterSize / l2EntrySize);
+  meta += l2Entries * l2EntrySize;
+  const l1Entries = roundUp((l2Entries * l2EntrySize) / clusterSize, clusterSize / 8);
+  meta += l1Entries * 8;
+  return meta + refcountMetadataSize((meta + alignedSize) / clusterSize, clusterSize, refcountOrder);
+}
+
+/** Refcount blocks and table clusters for `clusters` clusters plus themselves (a fixed point). */
+function refcountMetadataSize(clusters: number, clusterSize: number, refcountOrder: number): number {
+  const perBlock = (clusterSize * 8) / 2 ** refcountOrder;
+  const blocksPerTableCluster = clusterSize / 8;
+  let blocks = 0;
+  let table = 0;
+  for (;;) {
+    const nextBlocks = Math.ceil((clusters + table + blocks) / perBlock);
+    const nextTable = Math.ceil(nextBlocks / blocksPerTableCluster);
+    if (nextBlocks === blocks && nextTable === table) break;
+    blocks = nextBlocks;
+    table = nextTable;
+  }
+  return (blocks + table) * clusterSize;
+}
+
+/**
+ * Bytes of whole clusters (of the new image) that hold data in the source, its backing chain
+ * included; ranges that read as zeroes do not count. Below formats (raw, a file) report every byte
+ * as data, so there a cluster of zeroes counts as a hole, as QEMU sees a sparse file's holes.
+ */
+async function allocatedData(source: BlockNode, clusterSize: number): Promise<number> {
+  const clusters = new Set<number>();
+  await collectData(source, 0, source.size, clusterSize, clusters);
+  return clusters.size * clusterSize;
+}
+
+async function collectData(node: BlockNode, from: number, to: number, clusterSize: number, clusters: Set<number>): Promise<void> {
+  const mark = (start: number, end: number) => {
+    for (let c = Math.floor(start / clusterSize); c * clusterSize < end; c++) clusters.add(c);
+  };
+  if (!node.blockStatus || node.driver === 'raw' || node.driver === 'file') {
+    await collectNonZero(node, from, to, clusterSize, clusters);
+    return;
+  }
+  for (let at = from; at < to; ) {
+    const status = await node.blockStatus(at, to - at);
+    const end = at + status.length;
+    if (status.zero) {
+      // reads as zeroes: nothing to store
+    } else if (status.data) {
+      mark(at, end);
+    } else if (node.backing) {
+      const backingEnd = Math.min(end, node.backing.size);
+      if (backingEnd > at) await collectData(node.backing, at, backingEnd, clusterSize, clusters);
+    }
+    at = end;
+  }
+}
+
+const SCAN_CHUNK = 1024 * 1024;
+
+async function collectNonZero(node: BlockNode, from: number, to: number, clusterSize: number, clusters: Set<number>): Promise<void> {
+  const buffer = new Uint8Array(Math.max(SCAN_CHUNK - (SCAN_CHUNK % clusterSize), clusterSize));
+  for (let at = from - (from % clusterSize); at < to; at += buffer.length) {
+    const length = Math.min(buffer.length, node.size - at);
+    if (length <= 0) break;
+    const part = buffer.subarray(0, length);
+    await node.read(at, part);
+    for (let offset = 0; offset < length; offset += clusterSize) {
+      const cluster = part.subarray(offset, Math.min(length, offset + clusterSize));
+      if (cluster.some((byte) => byte !== 0)) clusters.add((at + offset) / clusterSize);
+    }
+  }
+}
