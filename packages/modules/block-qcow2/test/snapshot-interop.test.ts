@@ -267,6 +267,23 @@ describe('internal snapshot details', () => {
     expect(readFileSync(join(dir, image)).equals(before)).toBe(true);
   });
 
+  it('a snapshot whose tables point outside the image is refused and changes nothing', async () => {
+    const image = 'bad-snapshot.qcow2';
+    qemuImg('create', '-f', 'qcow2', image, '1M');
+    qemuIo(image, 'write 0 64k');
+    qemuImg('snapshot', '-c', 'bad', image);
+    const bytes = readFileSync(join(dir, image));
+    const table = Number(bytes.readBigUInt64BE(64));
+    const l1 = Number(bytes.readBigUInt64BE(table));
+    bytes.writeBigUInt64BE(0x40000000n, l1); // its L2 table, far past the end of the file
+    writeFileSync(join(dir, image), bytes);
+    const node = await open(image);
+    await expect(node.internalSnapshots!.apply('bad')).rejects.toThrow('qcow2 image is corrupt');
+    await expect(node.internalSnapshots!.delete('bad')).rejects.toThrow('qcow2 image is corrupt');
+    await node.close();
+    expect(readFileSync(join(dir, image)).equals(bytes)).toBe(true);
+  });
+
   it('refcounts of one bit cannot share clusters: refused before anything is written', async () => {
     const image = 'onebit.qcow2';
     qemuImg('create', '-f', 'qcow2', '-o', 'refcount_bits=1', image, '1M');

@@ -12,7 +12,7 @@ import { MAX_L1_BYTES } from '../limits.ts';
 import { allocateContiguous } from './allocate.ts';
 import { COPIED, syncCopiedFlags, writeL1 } from './copied.ts';
 import { findSnapshot, l1Clusters, readSnapshotL1 } from './find.ts';
-import { allClusters, l1References } from './references.ts';
+import { allClusters, checkRefcountChange, l1References } from './references.ts';
 import { readSnapshotRecords } from './table.ts';
 
 export async function applySnapshot(image: Qcow2Image, idOrName: string): Promise<void> {
@@ -28,6 +28,8 @@ export async function applySnapshot(image: Qcow2Image, idOrName: string): Promis
   const active = image.map.l1;
   const gained = allClusters(await l1References(image, snapshotL1));
   const lost = allClusters(await l1References(image, active));
+  await checkRefcountChange(image, gained, 1n);
+  await checkRefcountChange(image, lost, -1n);
 
   await refcounts.change(gained, 1n);
   await image.child.flush();

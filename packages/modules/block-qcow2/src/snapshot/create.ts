@@ -11,7 +11,7 @@ import { MAX_SNAPSHOTS } from '../limits.ts';
 import { allocateContiguous } from './allocate.ts';
 import { COPIED, writeL1 } from './copied.ts';
 import { l1Clusters } from './find.ts';
-import { allClusters, l1References } from './references.ts';
+import { allClusters, checkRefcountChange, l1References } from './references.ts';
 import { readSnapshotRecords, type SnapshotRecord } from './table.ts';
 import { installSnapshotTable } from './write-table.ts';
 
@@ -24,13 +24,8 @@ export async function createSnapshot(image: Qcow2Image, name: string, now = Date
   const active = image.map.l1;
   const references = await l1References(image, active);
   const clusters = allClusters(references);
-  // Every cluster gains one reference: refuse before anything is written when a refcount would overflow.
-  const max = (1n << (1n << BigInt(h.refcountOrder))) - 1n;
-  const counts = new Map<number, bigint>();
-  for (const cluster of clusters) counts.set(cluster, (counts.get(cluster) ?? 0n) + 1n);
-  for (const [cluster, added] of counts) {
-    if ((await refcounts.get(cluster)) + added > max) throw new Error('-22 (Invalid argument)');
-  }
+  // Every cluster gains one reference: refused before anything is written when that cannot be.
+  await checkRefcountChange(image, clusters, 1n);
 
   // 1. The snapshot's L1 table: a copy of the active one (its COPIED flags mean nothing there).
   let l1TableOffset = 0;

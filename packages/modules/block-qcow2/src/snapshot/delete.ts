@@ -4,7 +4,7 @@
 import type { Qcow2Image } from '../image.ts';
 import { syncCopiedFlags } from './copied.ts';
 import { findSnapshot, l1Clusters, readSnapshotL1 } from './find.ts';
-import { allClusters, l1References } from './references.ts';
+import { allClusters, checkRefcountChange, l1References } from './references.ts';
 import { readSnapshotRecords } from './table.ts';
 import { installSnapshotTable } from './write-table.ts';
 
@@ -15,6 +15,7 @@ export async function deleteSnapshot(image: Qcow2Image, idOrName: string): Promi
   const record = findSnapshot(table.records, idOrName, true);
   const l1 = await readSnapshotL1(image, record);
   const references = allClusters(await l1References(image, l1));
+  await checkRefcountChange(image, references, -1n);
 
   await installSnapshotTable(image, table, table.records.filter((other) => other !== record));
 

@@ -48,3 +48,22 @@ export async function l1References(image: Qcow2Image, l1: BigUint64Array): Promi
 export function allClusters(references: L1References): number[] {
   return [...references.l2Tables, ...references.data];
 }
+
+/**
+ * Refuse, before anything is written, a refcount change that cannot be right: a referenced
+ * cluster must be counted (at least as often as the references dropped), and a raised refcount
+ * must fit the refcount width (QEMU then fails with EINVAL).
+ */
+export async function checkRefcountChange(image: Qcow2Image, clusters: readonly number[], delta: 1n | -1n): Promise<void> {
+  const refcounts = image.refcounts!;
+  const max = (1n << (1n << BigInt(image.header.refcountOrder))) - 1n;
+  const times = new Map<number, bigint>();
+  for (const cluster of clusters) times.set(cluster, (times.get(cluster) ?? 0n) + 1n);
+  for (const [cluster, n] of times) {
+    const refcount = await refcounts.get(cluster);
+    if (refcount === 0n || (delta < 0n && refcount < n)) {
+      throw corrupt(image.filename, `cluster ${cluster} is referenced ${n} times more but its refcount is ${refcount}`);
+    }
+    if (delta > 0n && refcount + n > max) throw new Error('-22 (Invalid argument)');
+  }
+}
