@@ -1,4 +1,4 @@
-import { BlockError, protocolOf, type Host } from '@tessera/core';
+import { BlockError, protocolOf, resolveRelative, type Host } from '@tessera/core';
 import { errorMessage } from '../cli/errors.ts';
 import { describeErrno, errnoCode } from './errno.ts';
 
@@ -41,6 +41,9 @@ export async function createImage(
   if (bytes > BigInt(Number.MAX_SAFE_INTEGER)) throw new Error(`The image size is too large for file format '${format}'`);
   const preallocation = options.fileOptions?.preallocation ?? 'off';
   if (!PREALLOCATION_MODES.includes(preallocation)) throw new Error(`invalid parameter value: ${preallocation}`);
+  // An external data file (qcow2 data_file) is created first, as a raw image of the virtual size.
+  const dataFile = options.formatOptions?.data_file;
+  if (dataFile !== undefined) await createImage(host, resolveRelative(location, dataFile), 'raw', size);
   try {
     await host.block.create(location, format, Number(bytes), options.formatOptions ?? {});
     const driver = await host.block.formatDriver(format);

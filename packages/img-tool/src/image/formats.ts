@@ -54,6 +54,8 @@ const KNOWN: Readonly<Record<string, FormatTraits>> = {
       { name: 'refcount_bits', type: 'num', description: 'Width of a reference count entry in bits' },
       { name: 'compression_type', type: 'str', description: 'Compression method used for image cluster compression' },
       { name: 'extended_l2', type: 'bool (on/off)', description: 'Extended L2 tables' },
+      { name: 'data_file', type: 'str', description: 'File name of an external data file' },
+      { name: 'data_file_raw', type: 'bool (on/off)', description: 'The external data file must stay valid as a raw image' },
     ],
     summary: (size, options) => [
       `cluster_size=${options.cluster_size ?? 65536}`,
@@ -61,7 +63,7 @@ const KNOWN: Readonly<Record<string, FormatTraits>> = {
       ...(options.preallocation !== undefined ? [`preallocation=${options.preallocation}`] : []),
       `compression_type=${options.compression_type ?? 'zlib'}`,
       `size=${size}`,
-      ...['compat', 'backing_file', 'backing_fmt'].filter((name) => options[name] !== undefined).map((name) => `${name}=${options[name]}`),
+      ...['compat', 'backing_file', 'backing_fmt', 'data_file', 'data_file_raw'].filter((name) => options[name] !== undefined).map((name) => `${name}=${options[name]}`),
       `lazy_refcounts=${options.lazy_refcounts ?? 'off'}`,
       `refcount_bits=${options.refcount_bits ?? 16}`,
     ],

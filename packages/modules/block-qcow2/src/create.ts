@@ -78,7 +78,8 @@ export function createSettings(options: Readonly<Record<string, string>>): Creat
   if (compression !== 'zlib') {
     throw new Error(compression === 'zstd' ? 'Compression type zstd is not supported' : `Parameter 'compression-type' does not accept value '${compression}'`);
   }
-  const preallocation = options.preallocation ?? 'off';
+  // A raw data file must hold every guest cluster at its offset: QEMU preallocates metadata for it.
+  const preallocation = options.preallocation ?? (flag(options, 'data_file_raw') ? 'metadata' : 'off');
   if (preallocation !== 'off' && preallocation !== 'metadata' && preallocation !== 'falloc' && preallocation !== 'full') {
     throw new Error(`Parameter 'preallocation' does not accept value '${preallocation}'`);
   }

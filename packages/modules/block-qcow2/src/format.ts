@@ -39,7 +39,7 @@ export const qcow2Format: BlockFormatDriver = {
       const name = header.extensions.dataFile;
       if (name === undefined) throw corrupt(file.filename, 'the external data file bit is set but no data file is named');
       if (!openRelative) throw new Error(`Could not open '${file.filename}': it needs its data file '${name}'`);
-      dataFile = await openRelative(name, { readOnly: true, protocolOnly: true });
+      dataFile = await openRelative(name, { readOnly, protocolOnly: true });
     }
     let backing: BlockNode | undefined;
     try {
@@ -78,6 +78,5 @@ export const qcow2Format: BlockFormatDriver = {
 function checkWritable(header: Qcow2Header, filename: string): void {
   const refuse = (why: string) => new Error(`Could not open '${filename}' for writing: ${why}; open it read-only`);
   if (header.incompatible & INCOMPAT_CORRUPT) throw refuse('the image is marked corrupt (repair it with qemu-img check -r all)');
-  if (header.incompatible & INCOMPAT_DATA_FILE) throw refuse('writing images with an external data file is not supported');
   if (header.extensions.hasBitmaps) throw refuse('writing images with persistent bitmaps is not supported');
 }

@@ -83,7 +83,7 @@ export class Qcow2Image implements BlockNode {
   }
 
   private newWriter(refcounts: Refcounts): ClusterWriter {
-    return new ClusterWriter(this.header, this.map, refcounts, this.child, (offset, into) => this.readClamped(offset, into), this.sync, this.backing !== undefined);
+    return new ClusterWriter(this.header, this.map, refcounts, this.child, (offset, into) => this.readClamped(offset, into), this.sync, this.backing !== undefined, this.dataFile);
   }
 
   /**

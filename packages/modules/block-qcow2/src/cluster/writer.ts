@@ -54,6 +54,11 @@ export class ClusterWriter {
     private readonly sync: () => Promise<void>,
     /** Unallocated clusters read from a backing file (rather than as zeroes). */
     private readonly hasBacking: boolean,
+    /**
+     * An external data file: data clusters go there, each at its guest offset (as QEMU places
+     * them), and are not refcounted; zeroes are written as data so a raw data file stays valid.
+     */
+    private readonly dataFile?: BlockNode,
   ) {
     this.clusterSize = header.clusterSize;
     this.entrySize = header.extendedL2 ? 16 : 8;
@@ -142,7 +147,7 @@ export class ClusterWriter {
       const piece = data.subarray(from - offset, to - offset);
       const index = cluster % this.l2Entries;
       const entry = view.getBigUint64(index * this.entrySize);
-      const old = decodeL2Entry(entry, this.header.clusterBits, false);
+      const old = decodeL2Entry(entry, this.header.clusterBits, this.dataFile !== undefined);
       const entryOffset = Number(entry & OFFSET_MASK);
       // The old entry's clusters, when the new entry will not use them.
       let release: [number, number] | undefined;
@@ -152,7 +157,7 @@ export class ClusterWriter {
         release = [first, Math.floor((end - 1) / cs) - first + 1];
       }
       // A whole cluster of zeroes: a zero cluster (v3), or nothing at all where it reads as zeroes already.
-      if (piece.length === cs && isZero(piece)) {
+      if (!this.dataFile && piece.length === cs && isZero(piece)) {
         const zeroPlan = this.zeroPlan(index, old.kind, entry, entryOffset, release);
         if (zeroPlan !== undefined) {
           if (zeroPlan !== 'nothing') plans.push(zeroPlan);
@@ -198,14 +203,15 @@ export class ClusterWriter {
         index,
         data: content,
         inCluster: unitsStart - clusterStart,
-        hostOffset: entryOffset !== 0 ? entryOffset : undefined,
+        hostOffset: entryOffset !== 0 || (this.dataFile && (entry & COPIED) !== 0n) ? entryOffset : undefined,
         bitmap: newBitmap,
       });
     }
 
     const fresh = plans.filter((plan) => plan.hostOffset === undefined && plan.zeroEntry === undefined);
     if (fresh.length) {
-      const offsets = await this.refcounts.allocate(fresh.length);
+      const tableStart = (firstCluster - (firstCluster % this.l2Entries)) * cs;
+      const offsets = this.dataFile ? fresh.map((plan) => tableStart + plan.index * cs) : await this.refcounts.allocate(fresh.length);
       fresh.forEach((plan, i) => (plan.hostOffset = offsets[i]));
     }
     // Data: runs of plans that are contiguous on the host in one write each.
@@ -222,7 +228,7 @@ export class ClusterWriter {
         j++;
       }
       const run = j - i === 1 ? plans[i]!.data : concat(plans.slice(i, j).map((plan) => plan.data), length);
-      await this.file.write(plans[i]!.hostOffset! + plans[i]!.inCluster, run);
+      await (this.dataFile ?? this.file).write(plans[i]!.hostOffset! + plans[i]!.inCluster, run);
       i = j;
     }
 
@@ -238,6 +244,7 @@ export class ClusterWriter {
       high = Math.max(high, at + this.entrySize);
     }
     if (low < high) {
+      await this.dataFile?.flush();
       await this.sync(); // the data is on disk before any entry points to it
       for (const plan of plans) {
         const at = plan.index * this.entrySize;
@@ -246,7 +253,7 @@ export class ClusterWriter {
       }
       await this.file.write(l2Offset + low, table.subarray(low, high));
     }
-    for (const plan of plans) if (plan.release) await this.refcounts.release(plan.release[0], plan.release[1]);
+    if (!this.dataFile) for (const plan of plans) if (plan.release) await this.refcounts.release(plan.release[0], plan.release[1]);
   }
 
   /**
