@@ -65,6 +65,9 @@ describe.each(configurations)('convert with qcow2 (%s)', (configuration: Configu
     await qemuOk(['create', '-f', 'qcow2', '-b', 'base.qcow2', '-F', 'qcow2', 'top.qcow2'], fixture);
     await qemuIo(['-c', 'write -P 3 512k 1M', '-c', 'write -z 2M 64k', 'top.qcow2'], fixture);
     await qemuOk(['convert', '-O', 'raw', 'top.qcow2', 'top.raw'], fixture);
+    // small.qcow2: an overlay with 4 KiB clusters, so its allocations cover parts of 64 KiB clusters.
+    await qemuOk(['create', '-f', 'qcow2', '-o', 'cluster_size=4096', '-b', 'base.qcow2', '-F', 'qcow2', 'small.qcow2'], fixture);
+    await qemuIo(['-c', 'write -P 7 70k 8k', '-c', 'write -P 5 1M 4k', 'small.qcow2'], fixture);
   });
 
   it.each([[[]], [['-o', 'cluster_size=4096']], [['-o', 'compat=0.10']], [['-o', 'cluster_size=2M']], [['-o', 'extended_l2=on']]])(
@@ -122,7 +125,18 @@ describe.each(configurations)('convert with qcow2 (%s)', (configuration: Configu
     expect(await qemuImg(['compare', 'top.qcow2', mine], dirs.ours)).toMatchObject(IDENTICAL);
   });
 
-  it.each([[['-m', '1']], [['-m', '16']], [['-W']], [['-W', '-m', '16']]])(
+  it('-c -B from an overlay with smaller clusters: whole clusters compressed where qemu-img compresses them', async () => {
+    const dirs = await twinDirs(fixture);
+    const args = ['convert', '-c', '-O', 'qcow2', '-B', 'base.qcow2', '-F', 'qcow2', 'small.qcow2', 'out.qcow2'];
+    const { qemu, ours } = await both(configuration, args, dirs);
+    expect(ours).toEqual(qemu);
+    const mine = join(dirs.ours, 'out.qcow2');
+    expect((await qemuCheck(mine)).code).toBe(0);
+    expect(await qemuMap(mine, false)).toEqual(await qemuMap(join(dirs.qemu, 'out.qcow2'), false));
+    expect(await qemuImg(['compare', 'small.qcow2', mine], dirs.ours)).toMatchObject(IDENTICAL);
+  });
+
+  it.each([[['-m', '1']], [['-m', '16']], [['-W']], [['-W', '-m', '16']], [['-t', 'none']], [['-t', 'writeback', '-m', '2']]])(
     '%j raw -> qcow2: the same image (in order: the same layout as qemu-img)',
     async (options) => {
       const dirs = await twinDirs(fixture);

@@ -174,7 +174,21 @@ async function rangesToWrite(pieces: readonly Piece[], offset: number, data: Uin
     ranges = [[0, data.length]];
   }
   if (options.onlySourceAllocations) ranges = intersect(ranges, await allocatedRanges(pieces));
+  if (options.compressClusterSize !== undefined) ranges = wholeClusters(ranges, options.compressClusterSize, data.length);
   return ranges;
+}
+
+/** `ranges` grown to whole clusters (compressed clusters are written whole), merged where they meet. */
+function wholeClusters(ranges: ReadonlyArray<[number, number]>, clusterSize: number, limit: number): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  for (const [start, end] of ranges) {
+    const from = Math.floor(start / clusterSize) * clusterSize;
+    const to = Math.min(limit, Math.ceil(end / clusterSize) * clusterSize);
+    const last = out.at(-1);
+    if (last && last[1] >= from) last[1] = Math.max(last[1], to);
+    else out.push([from, to]);
+  }
+  return out;
 }
 
 /** Where the sources' own layers allocate the pieces (data or zeroes): ranges relative to the chunk. */
