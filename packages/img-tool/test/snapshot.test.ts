@@ -50,6 +50,11 @@ describe.each(configurations)('snapshot (%s)', (configuration) => {
       expect(ours, step.join(' ')).toEqual(qemu);
       expect(await listed(join(dirs.ours, 'disk.qcow2'))).toEqual(await listed(join(dirs.qemu, 'disk.qcow2')));
     }
+    // Our table, listed by both tools: the same lines (dates, sizes, clocks included).
+    const ourImage = join(dirs.ours, 'disk.qcow2');
+    const [qemuListing, ourListing] = [await qemuImg(['snapshot', '-l', ourImage]), await tool(configuration, ['snapshot', '-l', ourImage])];
+    expect(ourListing.stdout).toBe(qemuListing.stdout);
+    expect(qemuListing.stdout.trim().split('\n').length).toBe(2 + 4); // title, column heads, four snapshots
     const check = await qemuImg(['check', join(dirs.ours, 'disk.qcow2')]);
     expect(check.code).toBe(0);
     expect(check.stdout).toContain('No errors were found on the image.');
