@@ -180,6 +180,76 @@ describe.each(CASES)('internal snapshots: $name', ({ name, make }) => {
   });
 });
 
+describe('random snapshot operations', () => {
+  it.each([['cluster_size=4k'], ['cluster_size=16k,extended_l2=on'], ['compat=0.10,cluster_size=8k']])(
+    '-o %s: writes, creates, applies and deletes in random order; every snapshot keeps its bytes',
+    async (options) => {
+      const image = `random-${options.replace(/\W+/g, '_')}.qcow2`;
+      const size = 2 * 2 ** 20;
+      qemuImg('create', '-f', 'qcow2', '-o', options, image, String(size));
+      const next = seeded(options.length * 7919);
+      const model = Buffer.alloc(size);
+      const saved = new Map<string, Buffer>();
+      const done = { write: 0, create: 0, apply: 0, delete: 0 };
+      let node = await open(image);
+      for (let step = 0; step < 50; step++) {
+        const pick = next();
+        const names = [...saved.keys()];
+        if (pick < 0.4) {
+          done.write++;
+          const length = 1 + Math.floor(next() * 40_000);
+          const offset = Math.floor(next() * (size - length));
+          await writeAll(node, model, [[offset, length]]);
+        } else if (pick < 0.6 || names.length < 2) {
+          done.create++;
+          const name = `s${step}`;
+          await node.internalSnapshots!.create(name);
+          saved.set(name, Buffer.from(model));
+        } else if (pick < 0.8) {
+          done.apply++;
+          const name = names[Math.floor(next() * names.length)]!;
+          await node.internalSnapshots!.apply(name);
+          saved.get(name)!.copy(model);
+        } else {
+          done.delete++;
+          const name = names[Math.floor(next() * names.length)]!;
+          await node.internalSnapshots!.delete(name);
+          saved.delete(name);
+        }
+        if (step % 10 === 9) {
+          // Reopened now and then: what is on disk, not only what is cached, must be right.
+          await node.close();
+          expect(check(image), `step ${step}`).toEqual(clean);
+          node = await open(image);
+        }
+      }
+      expect(Object.values(done).every((count) => count >= 3), JSON.stringify(done)).toBe(true);
+      expect((await read(node)).equals(model)).toBe(true);
+      await node.close();
+      expect(check(image)).toEqual(clean);
+      expect(qemuList(image).map(({ name }) => name)).toEqual([...saved.keys()]);
+      for (const [name, content] of saved) {
+        const copy = `${image}.${name}.qcow2`;
+        copyFileSync(join(dir, image), join(dir, copy));
+        qemuImg('snapshot', '-a', name, copy);
+        expect(guest(copy).equals(content), name).toBe(true);
+      }
+    },
+    60_000,
+  );
+});
+
+/** A seeded generator (mulberry32), so a failure can be replayed. */
+function seeded(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(state ^ (state >>> 15), state | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
+  };
+}
+
 describe('internal snapshot details', () => {
   it('ids continue after the largest numeric one; equal names are allowed, as in qemu-img', async () => {
     const image = 'ids.qcow2';
