@@ -1,3 +1,4 @@
+import { amendCommand } from './amend.ts';
 import { benchCommand } from './bench.ts';
 import { checkCommand } from './check.ts';
 import { commitCommand } from './commit.ts';
@@ -14,7 +15,7 @@ import { snapshotCommand } from './snapshot.ts';
 import type { Command } from './types.ts';
 
 /** Every subcommand, in the order `--help` lists them. New ones (check, map, resize, …) go here. */
-export const commands: readonly Command[] = [benchCommand, checkCommand, commitCommand, compareCommand, convertCommand, createCommand, ddCommand, infoCommand, mapCommand, measureCommand, rebaseCommand, resizeCommand, snapshotCommand];
+export const commands: readonly Command[] = [amendCommand, benchCommand, checkCommand, commitCommand, compareCommand, convertCommand, createCommand, ddCommand, infoCommand, mapCommand, measureCommand, rebaseCommand, resizeCommand, snapshotCommand];
 
 export function findCommand(name: string): Command | undefined {
   return commands.find((command) => command.name === name);

@@ -17,6 +17,7 @@ import { checkImage } from './check/check.ts';
 import { setBackingFile } from './backing.ts';
 import { makeImageEmpty } from './make-empty.ts';
 import { resizeImage } from './resize.ts';
+import { amendImage } from './amend.ts';
 
 /**
  * An open qcow2 image: guest reads through the cluster map, backing file and data file; writes
@@ -196,6 +197,11 @@ export class Qcow2Image implements BlockNode {
   /** qemu-img resize (resize.ts). */
   resize(size: number, options: ResizeOptions): Promise<void> {
     return resizeImage(this, size, options);
+  }
+
+  /** qemu-img amend (amend.ts). */
+  amend(options: Readonly<Record<string, string>>): Promise<void> {
+    return amendImage(this, options);
   }
 
   /** qemu-img rebase: record another backing file (backing.ts); the open backing node stays until reopened. */

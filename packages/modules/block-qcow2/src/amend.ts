@@ -1,0 +1,198 @@
+// qemu-img amend for qcow2: compat 0.10 <-> 1.1, lazy_refcounts, the data file's name and size,
+// with QEMU's checks and messages. The header is rewritten whole from the values on disk (the
+// refcount table and snapshot table may have moved since the image was opened).
+//
+// A downgrade to version 2 first turns zero clusters into what version 2 can express (nothing,
+// where the cluster reads as zeroes anyway, or a data cluster of zeroes), synced, before the
+// version 2 header is written; changing the refcount width is refused (not implemented).
+import { decodeL2Entry, l2TableOffset } from './cluster/l2-entry.ts';
+import { COMPAT_LAZY_REFCOUNTS, INCOMPAT_CORRUPT, INCOMPAT_DATA_FILE, INCOMPAT_DIRTY } from './header/features.ts';
+import type { Qcow2Header } from './header/header.ts';
+import { buildHeader } from './header/write-header.ts';
+import type { Qcow2Image } from './image.ts';
+import { resizeImage } from './resize.ts';
+
+const COPIED = 1n << 63n;
+const OFFSET_MASK = 0x00fffffffffffe00n;
+const TRUE = ['on', 'yes', 'true'];
+const FALSE = ['off', 'no', 'false'];
+/** `-o` keys amend understands; the other creation options are refused as creation-only. */
+export const AMEND_OPTIONS = ['backing_file', 'backing_fmt', 'compat', 'data_file', 'data_file_raw', 'lazy_refcounts', 'refcount_bits', 'size'];
+
+function flag(value: string, name: string): boolean {
+  if (TRUE.includes(value)) return true;
+  if (FALSE.includes(value)) return false;
+  throw new Error(`Parameter '${name}' expects 'on' or 'off'`);
+}
+
+export async function amendImage(image: Qcow2Image, options: Readonly<Record<string, string>>): Promise<void> {
+  if (!image.refcounts) throw new Error(`${image.filename}: the image is opened read-only`);
+  for (const key of Object.keys(options)) {
+    if (!AMEND_OPTIONS.includes(key)) throw new Error(`Invalid parameter '${key}'\nThis option is only supported for image creation`);
+  }
+  const h = image.header;
+  let version = h.version;
+  if (options.compat !== undefined) {
+    const compat = options.compat;
+    if (compat === '0.10' || compat === 'v2') version = 2;
+    else if (compat === '1.1' || compat === 'v3') version = 3;
+    else throw new Error(`Unknown compatibility level ${compat}`);
+  }
+  if (options.backing_file !== undefined || options.backing_fmt !== undefined) {
+    throw new Error("Cannot amend the backing file\nYou can use 'qemu-img rebase' instead.");
+  }
+  const lazy = options.lazy_refcounts === undefined ? undefined : flag(options.lazy_refcounts, 'lazy_refcounts');
+  let refcountOrder = h.refcountOrder;
+  if (options.refcount_bits !== undefined) {
+    const bits = Number(options.refcount_bits);
+    refcountOrder = Math.log2(bits);
+    if (!Number.isInteger(refcountOrder) || refcountOrder < 0 || refcountOrder > 6) {
+      throw new Error('Refcount width must be a power of two and may not exceed 64 bits');
+    }
+  }
+  if (version === 2) {
+    if (options.refcount_bits !== undefined && refcountOrder !== 4) {
+      throw new Error(
+        h.version === 2 && options.compat === undefined
+          ? 'Refcount widths other than 16 bits require compatibility level 1.1 or above (use compat=1.1 or greater)'
+          : 'compat=0.10 requires refcount_bits=16',
+      );
+    }
+    if (refcountOrder !== 4) throw new Error('compat=0.10 requires refcount_bits=16');
+    if (lazy) throw new Error('Lazy refcounts only supported with compatibility level 1.1 and above (use compat=1.1 or greater)');
+  }
+  if (refcountOrder !== h.refcountOrder) throw new Error('Changing the refcount width of an existing image is not supported');
+  const dataFile = options.data_file;
+  if (dataFile !== undefined && (h.incompatible & INCOMPAT_DATA_FILE) === 0n) {
+    throw new Error('data-file can only be set for images that use an external data file');
+  }
+  if (options.data_file_raw !== undefined) {
+    const raw = flag(options.data_file_raw, 'data_file_raw');
+    if ((h.incompatible & INCOMPAT_DATA_FILE) === 0n) throw new Error('data-file-raw can only be set for images that use an external data file');
+    const current = (h.autoclear & (1n << 1n)) !== 0n;
+    if (raw !== current) throw new Error('Changing data-file-raw of an existing image is not supported');
+  }
+  let size: number | undefined;
+  if (options.size !== undefined) {
+    size = Number(options.size);
+    if (!Number.isSafeInteger(size) || size < 0) throw new Error(`Value '${options.size}' is out of range for parameter 'size'`);
+  }
+  if (version === 2 && h.version === 3) {
+    if (h.incompatible & INCOMPAT_DATA_FILE) throw new Error('Cannot downgrade an image with a data file');
+    const features = h.incompatible & ~(INCOMPAT_DIRTY | INCOMPAT_CORRUPT);
+    if (features) throw new Error(`Cannot downgrade an image with incompatible features 0x${features.toString(16)} set`);
+    if (h.nbSnapshots > 0) throw new Error('Downgrading an image with internal snapshots is not supported');
+  }
+
+  // Version 3 features first (an upgrade), then the size, then a downgrade, as QEMU orders them.
+  const compatible = lazy === undefined ? h.compatible : lazy ? h.compatible | COMPAT_LAZY_REFCOUNTS : h.compatible & ~COMPAT_LAZY_REFCOUNTS;
+  if (version === 3 && (h.version === 2 || compatible !== h.compatible || dataFile !== undefined)) {
+    await image.lock.write(() =>
+      rewriteHeader(image, {
+        version: 3,
+        compatible,
+        ...(dataFile !== undefined ? { dataFile } : {}),
+      }),
+    );
+  }
+  if (size !== undefined && size !== image.header.size) await resizeImage(image, size, { shrink: true });
+  if (version === 2 && h.version === 3) {
+    await image.lock.write(async () => {
+      await expandZeroClusters(image);
+      await rewriteHeader(image, { version: 2, compatible: 0n });
+    });
+  }
+}
+
+/** The whole first cluster anew from the header's current values with these changes; then the image follows it. */
+async function rewriteHeader(image: Qcow2Image, change: { version: 2 | 3; compatible: bigint; dataFile?: string }): Promise<void> {
+  const h = image.header;
+  const onDisk = new Uint8Array(72);
+  await image.child.read(0, onDisk);
+  const view = new DataView(onDisk.buffer);
+  const incompatible = change.version === 2 ? 0n : h.incompatible & ~INCOMPAT_DIRTY;
+  const next: Qcow2Header = {
+    ...h,
+    version: change.version,
+    size: Number(view.getBigUint64(24)),
+    l1Size: view.getUint32(36),
+    l1TableOffset: Number(view.getBigUint64(40)),
+    refcountTableOffset: Number(view.getBigUint64(48)),
+    refcountTableClusters: view.getUint32(56),
+    nbSnapshots: view.getUint32(60),
+    snapshotsOffset: Number(view.getBigUint64(64)),
+    incompatible,
+    compatible: change.compatible,
+    autoclear: change.version === 2 ? 0n : h.autoclear,
+    headerLength: change.version === 2 ? 72 : 112,
+    extensions: { ...h.extensions, ...(change.dataFile !== undefined ? { dataFile: change.dataFile } : {}) },
+  };
+  const bytes = buildHeader({
+    version: next.version,
+    clusterBits: next.clusterBits,
+    size: next.size,
+    l1Size: next.l1Size,
+    l1TableOffset: next.l1TableOffset,
+    refcountTableOffset: next.refcountTableOffset,
+    refcountTableClusters: next.refcountTableClusters,
+    incompatible: next.incompatible,
+    compatible: next.compatible,
+    autoclear: next.autoclear,
+    refcountOrder: next.refcountOrder,
+    nbSnapshots: next.nbSnapshots,
+    snapshotsOffset: next.snapshotsOffset,
+    ...(next.backingFile !== undefined ? { backingFile: next.backingFile } : {}),
+    ...(next.extensions.backingFormat !== undefined ? { backingFormat: next.extensions.backingFormat } : {}),
+    ...(next.extensions.dataFile !== undefined && next.version === 3 ? { dataFile: next.extensions.dataFile } : {}),
+  });
+  await image.child.flush();
+  await image.child.write(0, bytes);
+  await image.child.flush();
+  image.replaceTables(next, image.map.l1);
+  await image.enableWrites(); // lazy refcounts on or off: the write path follows the header
+}
+
+/**
+ * Zero clusters of the active L2 tables become version 2 entries: unallocated where that reads
+ * as zeroes too (no backing file), else a data cluster of zeroes (a preallocated one is reused).
+ */
+async function expandZeroClusters(image: Qcow2Image): Promise<void> {
+  const h = image.header;
+  const cs = h.clusterSize;
+  const zeroes = new Uint8Array(cs);
+  for (const l1Entry of image.map.l1) {
+    const l2Offset = l2TableOffset(l1Entry);
+    if (l2Offset === 0) continue;
+    const table = await image.map.l2Table(l2Offset);
+    const view = new DataView(table.buffer, table.byteOffset, table.byteLength);
+    const changes: [number, bigint][] = [];
+    const released: number[] = [];
+    for (let at = 0; at < table.length; at += 8) {
+      const entry = view.getBigUint64(at);
+      if (decodeL2Entry(entry, h.clusterBits, false).kind !== 'zero') continue;
+      const offset = Number(entry & OFFSET_MASK);
+      if (offset !== 0) {
+        if (image.backing) {
+          await image.child.write(offset, zeroes);
+          changes.push([at, BigInt(offset) | COPIED]);
+        } else {
+          changes.push([at, 0n]);
+          released.push(offset / cs);
+        }
+      } else if (image.backing) {
+        const [fresh] = (await image.refcounts!.allocate(1)) as [number];
+        await image.child.write(fresh, zeroes);
+        changes.push([at, BigInt(fresh) | COPIED]);
+      } else {
+        changes.push([at, 0n]);
+      }
+    }
+    if (!changes.length) continue;
+    await image.child.flush();
+    for (const [at, entry] of changes) view.setBigUint64(at, entry);
+    await image.child.write(l2Offset, table);
+    await image.child.flush();
+    if (released.length) await image.refcounts!.change(released, -1n);
+  }
+  await image.child.flush();
+}
