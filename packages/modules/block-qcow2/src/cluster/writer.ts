@@ -165,7 +165,8 @@ export class ClusterWriter {
         }
       }
       if (!this.header.extendedL2) {
-        if (old.kind === 'data' && (entry & COPIED) !== 0n) {
+        // (Data file clusters are not refcounted: never shared.)
+        if (old.kind === 'data' && ((entry & COPIED) !== 0n || this.dataFile)) {
           plans.push({ index, data: piece, inCluster: from - clusterStart, hostOffset: old.hostOffset });
           continue;
         }
@@ -191,7 +192,7 @@ export class ClusterWriter {
       const unitsStart = clusterStart + firstUnit * this.unitSize;
       const content = await this.around(unitsStart, (lastUnit - firstUnit + 1) * this.unitSize, from, piece);
       const newBitmap = (bitmap | mask) & ~(mask << 32n);
-      if (entryOffset !== 0 && (entry & COPIED) === 0n) {
+      if (entryOffset !== 0 && (entry & COPIED) === 0n && !this.dataFile) {
         // Shared with a snapshot: the host cluster as it is, the written subclusters over it, to a new cluster.
         const whole = new Uint8Array(cs);
         await readHost(this.file, entryOffset, whole);
