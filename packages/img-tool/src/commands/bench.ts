@@ -40,6 +40,7 @@ export const benchCommand: Command = {
 
   async run(context, args) {
     const b: BenchSettings = { count: 75000, depth: 64, bufferSize: 4096, step: 0, offset: 0, pattern: 0, flushInterval: 0, drain: true, write: false, cache: 'writeback', aio: 'threads' };
+    let nativeAio = false;
     const common = parseImageCommandOptions(args, (option) => {
       const value = option.value!;
       switch (option.key) {
@@ -50,7 +51,8 @@ export const benchCommand: Command = {
           b.depth = integer(value, 0, INT_MAX, 'Invalid queue depth specified');
           break;
         case 'n':
-          break; // qemu-img's -n (no host cache) changes nothing measurable here
+          nativeAio = true; // native AIO (the I/O itself is the same here)
+          break;
         case 'i':
           if (!AIO_MODES.includes(value)) throw new ToolError(`Invalid aio option: ${value}`);
           b.aio = value;
@@ -90,7 +92,8 @@ export const benchCommand: Command = {
     if (!b.write && b.flushInterval) throw new ToolError('--flush-interval is only available in write tests');
     if (b.flushInterval && b.flushInterval < b.depth) throw new ToolError("Flush interval can't be smaller than depth");
     const filename = args.operands[0]!;
-    if (b.aio === 'native' && b.cache !== 'none' && b.cache !== 'directsync') {
+    // Native AIO (-n or -i native) needs O_DIRECT: -t none or directsync.
+    if ((nativeAio || b.aio === 'native') && b.cache !== 'none' && b.cache !== 'directsync') {
       throw new ToolError(`Could not open '${filename}': aio=native was specified, but it requires cache.direct=on, which was not specified.`);
     }
     if (b.step === 0) b.step = b.bufferSize;
