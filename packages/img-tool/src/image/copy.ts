@@ -47,9 +47,9 @@ interface Piece {
 /**
  * Copy the sources one after the other onto the target (convert's data path), the way qemu-img
  * does it: `depth` workers each read a 2 MiB chunk and write what of it must be written. Reads
- * overlap freely; writes are issued in chunk order unless `outOfOrder`, so a growing format
- * (qcow2) lays clusters out in guest order, as qemu-img does. Writes of several chunks may be in
- * flight at once (a raw target takes them in parallel; qcow2 queues them in issue order).
+ * overlap freely; writes go in chunk order, one chunk after the other, unless `outOfOrder`, so a
+ * growing format (qcow2) lays clusters out in guest order, as qemu-img does. With `outOfOrder`
+ * each chunk is written as soon as it is read.
  */
 export async function copyImages(sources: readonly BlockNode[], target: BlockNode, options: CopyOptions): Promise<void> {
   const total = sources.reduce((sum, source) => sum + source.size, 0);
@@ -76,6 +76,10 @@ export async function copyImages(sources: readonly BlockNode[], target: BlockNod
         const ranges = await rangesToWrite(pieces, offset, data, options);
         if (!options.outOfOrder) await turns.wait(index);
         if (failure === undefined) writes = issueWrites(target, offset, data, ranges, options);
+        // In order, as qemu-img: the next chunk writes once this one is written (concurrent writes
+        // into one file cost the kernel more than they gain; reads still overlap). Compressed
+        // clusters are stored in call order by the driver: the next chunk may start deflating.
+        if (!options.outOfOrder && options.compressClusterSize === undefined) await Promise.allSettled(writes);
       } catch (error) {
         failure ??= error;
       } finally {
@@ -246,7 +250,7 @@ async function guarded(offset: number, write: Promise<void>): Promise<void> {
   }
 }
 
-/** Chunk `i` may issue its writes once chunk `i - 1` has issued (or given up on) its own. */
+/** Chunk `i` may write once chunk `i - 1` has written (or given up). */
 class Turns {
   private next = 0;
   private readonly waiting = new Map<number, () => void>();
