@@ -1,6 +1,7 @@
 // `rebase` (safe and -u) on qcow2 chains two and three deep: the same guest content, backing fields
 // and check verdict as qemu-img's result; qemu-img's messages and exit codes for bad command lines.
 import { execFileSync } from 'node:child_process';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { both, configurations, qemuImg, tempDir, twinDirs, type Configuration, type RunResult } from './helpers.ts';
@@ -88,6 +89,17 @@ describe.each(configurations)('rebase (%s)', (configuration: Configuration) => {
     const dirs = await twinDirs(fixture);
     const { qemu, ours } = await both(configuration, args, dirs);
     expect(ours).toEqual(qemu);
+  });
+
+  it('-u works when the old backing file is gone (it is not opened)', async () => {
+    const dirs = await twinDirs(fixture);
+    for (const dir of [dirs.qemu, dirs.ours]) await rm(join(dir, 'mid.qcow2'));
+    for (const args of [['-u', '-b', 'base.qcow2', '-F', 'qcow2', 'top.qcow2'], ['-b', 'base.qcow2', '-F', 'qcow2', 'top.qcow2'], ['-u', '-b', 'base.qcow2', '-F', 'qcow2', 'missing.qcow2']]) {
+      const { qemu, ours } = await both(configuration, ['rebase', ...args], dirs);
+      expect(ours).toEqual(qemu);
+    }
+    expect(await backingFields(join(dirs.ours, 'top.qcow2'))).toEqual(await backingFields(join(dirs.qemu, 'top.qcow2')));
+    expect((await qemuImg(['check', join(dirs.ours, 'top.qcow2')])).code).toBe(0);
   });
 
   it('refuses a backing file name that does not fit in the first cluster', async () => {

@@ -3,6 +3,7 @@ import { ToolError, UsageError, errorMessage } from '../cli/errors.ts';
 import { checkCacheMode } from '../cli/values.ts';
 import { CHUNK_SIZE } from '../image/chunks.ts';
 import { openImage } from '../image/open.ts';
+import { openWithoutBacking } from '../image/open-without-backing.ts';
 import { Progress } from '../image/progress.ts';
 import { SECTOR_SIZE } from '../image/sector-view.ts';
 import { FORCE_SHARE, HELP, IMAGE_OPTS, OBJECT, formatConflict, parseImageCommandOptions } from './common.ts';
@@ -60,7 +61,11 @@ export const rebaseCommand: Command = {
     const filename = args.operands[0]!;
     const name = backingName ?? '';
 
-    const image = await openImage(context.host, { filename, format: common.format, imageOpts: common.imageOpts }, { readOnly: false });
+    // -u does not read the old backing file: it need not be there (the reason to use -u, often).
+    const image =
+      unsafe && !common.imageOpts
+        ? await openWithoutBacking(context.host, filename, common.format)
+        : await openImage(context.host, { filename, format: common.format, imageOpts: common.imageOpts }, { readOnly: false });
     try {
       if (backingFormat !== undefined) await checkFormatName(context.host, backingFormat);
       if (!unsafe) {
