@@ -1,11 +1,17 @@
-// The refcount table and blocks of an image opened for writing: cluster allocation (appending
-// after the last used cluster), new refcount blocks on demand (each placed inside the range it
-// describes, so it counts itself) and growing the refcount table.
+// The refcount table and blocks of an image opened for writing: cluster allocation (the lowest
+// free clusters first, as QEMU allocates: holes left by freed clusters are reused before the file
+// grows), new refcount blocks on demand (each placed inside the range it describes, so it counts
+// itself) and growing the refcount table.
 //
 // Order on disk, so a crash leaves at most leaks: a new refcount block is written before the
 // table entry that points to it; refcounts are raised (and synced) before the caller writes any
-// reference to the clusters; a grown table is complete before the header points to it, and the
-// old table is released only afterwards.
+// reference to the clusters; what was written before a refcount is lowered is synced first (the
+// caller removes the reference before it releases the cluster); a grown table is complete before
+// the header points to it, and the old table is released only afterwards.
+//
+// Reuse: a cluster freed since the last real flush is handed out again only after a real flush
+// (even with lazy refcounts, whose sync does nothing), so the metadata that dropped its last
+// reference is on disk before new data can land in it.
 import type { BlockNode } from '@tessera/core';
 import { corrupt } from '../errors.ts';
 import { MAX_REFCOUNT_TABLE_BYTES } from '../limits.ts';
@@ -32,8 +38,16 @@ export class Refcounts {
   private readonly perBlock: number;
   private readonly clusterSize: number;
   private readonly order: number;
-  /** The first cluster the next allocation may use. */
-  private freeHint: number;
+  /**
+   * Clusters below this are in use or holes; from here on they are free unless their refcount
+   * says otherwise (a new refcount block or table may sit beyond it). Starts at the file's end.
+   */
+  private end: number;
+  /** Free clusters below `end`, known once the first allocation has scanned for them. */
+  private holes: Set<number> | undefined;
+  private sortedHoles: number[] | undefined;
+  /** Clusters whose refcount fell to 0 since the last real flush. */
+  private readonly pending = new Set<number>();
 
   private constructor(
     private readonly file: BlockNode,
@@ -44,7 +58,7 @@ export class Refcounts {
     this.perBlock = entriesPerBlock(this.clusterSize, this.order);
     this.tableOffset = options.tableOffset;
     this.tableClusters = options.tableClusters;
-    this.freeHint = Math.ceil(file.size / this.clusterSize);
+    this.end = Math.ceil(file.size / this.clusterSize);
   }
 
   static async load(file: BlockNode, options: RefcountsOptions): Promise<Refcounts> {
@@ -84,26 +98,76 @@ export class Refcounts {
   }
 
   /**
-   * `count` free clusters (the first ones from the end of the used space, in order, not always
-   * contiguous: refcount blocks take their place among them), their refcounts set to 1 and synced;
-   * returns their host offsets.
+   * `count` free clusters, their refcounts set to 1 and synced; returns their host offsets. The
+   * lowest run of `count` adjacent free clusters below the end of the used space, or else the
+   * first free ones from there on (in order, not always contiguous: refcount blocks may take
+   * their place among them).
    */
   async allocate(count: number): Promise<number[]> {
+    await this.findHoles();
     for (;;) {
-      const clusters: number[] = [];
-      for (let cluster = this.freeHint; clusters.length < count; cluster++) {
-        if ((await this.get(cluster)) === 0n) clusters.push(cluster);
-      }
-      const missing = clusters.map((cluster) => Math.floor(cluster / this.perBlock)).find((t) => !this.table[t]);
+      const run = this.holeRun(count);
+      const clusters = run ?? (await this.fromEnd(count));
+      const missing = clusters.find((cluster) => !this.table[Math.floor(cluster / this.perBlock)]);
       if (missing !== undefined) {
         // A new block (or a larger table) may take one of these clusters: look again after.
-        await this.createBlock(missing);
+        await this.createBlock(Math.floor(missing / this.perBlock), missing);
         continue;
       }
+      const reused = clusters.some((cluster) => this.pending.has(cluster));
       await this.change(clusters, 1n);
-      await this.options.sync();
-      this.freeHint = clusters.at(-1)! + 1;
+      if (reused) await this.flush();
+      else await this.options.sync();
+      // Everything from `end` to the last of these is in use now (what was skipped already was).
+      if (!run) this.end = clusters.at(-1)! + 1;
       return clusters.map((cluster) => cluster * this.clusterSize);
+    }
+  }
+
+  /** A real flush: freed clusters become safe to reuse. */
+  private async flush(): Promise<void> {
+    await this.file.flush();
+    this.pending.clear();
+  }
+
+  /** The first `count` clusters with refcount 0 from `end` on. */
+  private async fromEnd(count: number): Promise<number[]> {
+    const clusters: number[] = [];
+    for (let cluster = this.end; clusters.length < count; cluster++) {
+      if ((await this.get(cluster)) === 0n) clusters.push(cluster);
+    }
+    return clusters;
+  }
+
+  /** The lowest run of `count` adjacent holes, if there is one (holes found on first use). */
+  private holeRun(count: number): number[] | undefined {
+    if (!this.holes) return undefined;
+    this.sortedHoles ??= [...this.holes].sort((a, b) => a - b);
+    const holes = this.sortedHoles;
+    let start = 0;
+    for (let i = 0; i < holes.length; i++) {
+      if (i > start && holes[i] !== holes[i - 1]! + 1) start = i;
+      if (i - start + 1 === count) return holes.slice(start, i + 1);
+    }
+    return undefined;
+  }
+
+  /** Every free cluster below `end`: read once, then kept current by every refcount change. */
+  private async findHoles(): Promise<void> {
+    if (this.holes) return;
+    const holes = new Set<number>();
+    for (let cluster = 0; cluster < this.end; cluster++) if ((await this.get(cluster)) === 0n) holes.add(cluster);
+    this.holes = holes;
+  }
+
+  /** Keep the holes current after a cluster's refcount went from `before` to `after`. */
+  private noteChange(cluster: number, before: bigint, after: bigint): void {
+    if (after === 0n && before !== 0n) {
+      this.pending.add(cluster);
+      this.holes?.add(cluster);
+      this.sortedHoles = undefined;
+    } else if (before === 0n && after !== 0n && this.holes?.delete(cluster)) {
+      this.sortedHoles = undefined;
     }
   }
 
@@ -122,20 +186,24 @@ export class Refcounts {
       const t = Math.floor(cluster / this.perBlock);
       const block = await this.block(t);
       if (!block) throw corrupt(this.file.filename, `cluster ${cluster} is in use but has no refcount block (repair it with qemu-img check -r all)`);
-      const [from, to] = setRefcount(block, cluster % this.perBlock, this.order, value);
+      const index = cluster % this.perBlock;
+      this.noteChange(cluster, getRefcount(block, index, this.order), value);
+      const [from, to] = setRefcount(block, index, this.order, value);
       const span = dirty.get(t);
       dirty.set(t, span ? [Math.min(span[0], from), Math.max(span[1], to)] : [from, to]);
     }
     for (const [t, [from, to]] of dirty) await this.file.write(this.table[t]! + from, (await this.block(t))!.subarray(from, to));
   }
 
-  /** Drop one reference from each of `count` clusters from `cluster` on (freed clusters are not reused). */
+  /** Drop one reference from each of `count` clusters from `cluster` on (the caller no longer references them). */
   async release(cluster: number, count: number): Promise<void> {
     await this.change(Array.from({ length: count }, (_, i) => cluster + i), -1n);
   }
 
   /** Add `delta` to the refcount of each cluster (a cluster listed twice changes twice); written, not synced. */
   async change(clusters: readonly number[], delta: bigint): Promise<void> {
+    // The reference being dropped was removed by writes issued before: they reach the disk first.
+    if (delta < 0n) await this.options.sync();
     const max = (1n << (1n << BigInt(this.order))) - 1n;
     const dirty = new Map<number, [number, number]>();
     for (const cluster of clusters) {
@@ -143,8 +211,10 @@ export class Refcounts {
       const block = await this.block(t);
       if (!block) throw corrupt(this.file.filename, `cluster ${cluster} has no refcount block`);
       const index = cluster % this.perBlock;
-      const value = getRefcount(block, index, this.order) + delta;
+      const before = getRefcount(block, index, this.order);
+      const value = before + delta;
       if (value < 0n || value > max) throw corrupt(this.file.filename, `refcount of cluster ${cluster} would be ${value}`);
+      this.noteChange(cluster, before, value);
       const [from, to] = setRefcount(block, index, this.order, value);
       const span = dirty.get(t);
       dirty.set(t, span ? [Math.min(span[0], from), Math.max(span[1], to)] : [from, to]);
@@ -155,17 +225,20 @@ export class Refcounts {
     }
   }
 
-  /** A refcount block for range `t`, inside that range (all of whose clusters are free). */
-  private async createBlock(t: number): Promise<void> {
+  /**
+   * A refcount block for range `t` at cluster `at` inside that range (a free cluster the
+   * allocation wanted; with no block for the range, none of its clusters is in use).
+   */
+  private async createBlock(t: number, at: number): Promise<void> {
     if (t >= this.capacity) return this.growTable(t);
     const rangeStart = t * this.perBlock;
-    const at = this.freeHint >= rangeStart && this.freeHint < rangeStart + this.perBlock ? this.freeHint : rangeStart;
     const block = new Uint8Array(this.clusterSize);
     setRefcount(block, at - rangeStart, this.order, 1n);
     const offset = at * this.clusterSize;
     await this.file.write(offset, block);
     await this.options.sync();
     this.blocks.set(offset, block);
+    this.noteChange(at, 0n, 1n);
     this.table[t] = offset;
     const entry = new Uint8Array(8);
     new DataView(entry.buffer).setBigUint64(0, BigInt(offset));
@@ -211,6 +284,7 @@ export class Refcounts {
     for (let b = 0; b < blocks; b++) this.blocks.set((start + b) * this.clusterSize, newBlocks[b]!);
     this.tableOffset = tableOffset;
     this.tableClusters = clusters;
+    for (let c = start; c < start + used; c++) this.noteChange(c, 0n, 1n);
     await this.release(oldOffset / this.clusterSize, oldClusters);
   }
 }
