@@ -70,7 +70,7 @@ describe.each(configurations)('convert with qcow2 (%s)', (configuration: Configu
     await qemuIo(['-c', 'write -P 7 70k 8k', '-c', 'write -P 5 1M 4k', 'small.qcow2'], fixture);
   });
 
-  it.each([[[]], [['-o', 'cluster_size=4096']], [['-o', 'compat=0.10']], [['-o', 'cluster_size=2M']], [['-o', 'extended_l2=on']]])(
+  it.each([[[]], [['-o', 'cluster_size=4096']], [['-o', 'compat=0.10']], [['-o', 'cluster_size=2M']], [['-o', 'extended_l2=on']], [['-o', 'refcount_bits=1']], [['-o', 'refcount_bits=2,lazy_refcounts=on']]])(
     '-c %j: clean, equal to the source, compressed where qemu-img compresses, about its size',
     async (options) => {
       const dirs = await twinDirs(fixture);

@@ -85,13 +85,16 @@ export class CompressedWriter {
     const cs = this.image.header.clusterSize;
     const free = this.free;
     const end = free === undefined ? 0 : (Math.floor(free / cs) + 1) * cs;
+    // The cluster in use can take another reference (not with 1-bit refcounts, say): else a fresh one.
+    const max = (1n << (1n << BigInt(this.image.header.refcountOrder))) - 1n;
+    const shareable = free !== undefined && (await refcounts.get(Math.floor(free / cs))) < max;
     let start: number;
-    if (free !== undefined && free + length <= end) {
+    if (shareable && free + length <= end) {
       start = free;
       await refcounts.change([Math.floor(free / cs)], 1n);
     } else {
       const [next] = (await refcounts.allocate(1)) as [number]; // counted once already
-      if (free !== undefined && next === end) {
+      if (shareable && next === end) {
         start = free; // spills over into the next cluster, right after it
         await refcounts.change([Math.floor(free / cs)], 1n);
       } else {
