@@ -5,6 +5,7 @@
 // falloc/full).
 import type { BlockNode, MeasureResult } from '@tessera/core';
 import { createSettings } from './create.ts';
+import { MAX_L1_BYTES } from './limits.ts';
 
 export async function measureImage(size: number, options: Readonly<Record<string, string>>, source?: BlockNode): Promise<MeasureResult> {
   let settings;
@@ -12,10 +13,17 @@ export async function measureImage(size: number, options: Readonly<Record<string
     settings = createSettings(options);
   } catch (error) {
     // measure names the option as `-o` spells it, not as create's blockdev options do.
-    throw new Error((error as Error).message.replace('(use version=v3 or greater)', '(use compat=1.1 or greater)'), { cause: error });
+    const message = (error as Error).message
+      .replace('(use version=v3 or greater)', '(use compat=1.1 or greater)')
+      .replace(/^Parameter 'preallocation' does not accept value '(.*)'$/s, 'invalid parameter value: $1');
+    throw new Error(message, { cause: error });
   }
   const clusterSize = 2 ** settings.clusterBits;
   const virtualSize = roundUp(source ? source.size : size, clusterSize);
+  const l2Entries = clusterSize / (settings.extendedL2 ? 16 : 8);
+  if (Math.ceil(virtualSize / (clusterSize * l2Entries)) * 8 > MAX_L1_BYTES) {
+    throw new Error('The image size is too large (try using a larger cluster size)');
+  }
   const fullyAllocated = metadataSize(virtualSize, clusterSize, settings.refcountOrder, settings.extendedL2) + virtualSize;
   const preallocated = settings.preallocation === 'falloc' || settings.preallocation === 'full';
   const data = preallocated ? virtualSize : source ? await allocatedData(source, clusterSize) : 0;
