@@ -1,0 +1,160 @@
+// `tessera-img check` against `qemu-img check` on the same files: images qemu-img and qemu-io
+// made (clean: verdict, statistics, image end offset), and images damaged on purpose (leaks,
+// refcounts too low, wrong COPIED flags, entries past the end or unaligned). Output, stderr
+// findings, JSON and exit code must be the same; repairs are made on twin copies, and after
+// ours qemu-img check must be as clean as after its own.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { executable, run } from '../../../../tools/test-support/executables.ts';
+import { hostCluster, l1Entry, l2Entry, setRefcount } from './qcow2-edit.ts';
+
+let dir: string;
+const sh = (file: string, args: string[], cwd = dir) => execFileSync(file, args, { cwd, encoding: 'utf8' });
+const qemuImg = (...args: string[]) => sh('qemu-img', args);
+const qemuIo = (image: string, ...commands: string[]) => sh('qemu-io', [...commands.flatMap((c) => ['-c', c]), image]);
+const exe = () => executable('img-tool', 'modular');
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'tessera-qcow2-check-'));
+  writeFileSync(join(dir, 'data.raw'), Buffer.concat([randomBytes(2 * 2 ** 20 + 777), Buffer.alloc(2 * 2 ** 20 - 777)]));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+interface Outcome {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+function qemuCheck(args: readonly string[], cwd = dir): Outcome {
+  const result = spawnSync('qemu-img', ['check', ...args], { cwd, encoding: 'utf8' });
+  return { code: result.status ?? -1, stdout: result.stdout, stderr: result.stderr.replace(/^qemu-img:/gm, 'tessera-img:') };
+}
+
+async function ourCheck(args: readonly string[], cwd = dir): Promise<Outcome> {
+  const result = await run(exe(), ['check', ...args], { cwd });
+  return { code: result.code ?? -1, stdout: result.stdout, stderr: result.stderr };
+}
+
+async function expectSameCheck(image: string, extra: readonly string[] = []): Promise<number> {
+  for (const output of ['human', 'json']) {
+    const args = [...extra, `--output=${output}`, image];
+    expect({ args, ...(await ourCheck(args)) }).toEqual({ args, ...qemuCheck(args) });
+  }
+  return qemuCheck([image]).code;
+}
+
+const converted = (options: string, compress = false) => (image: string) => {
+  qemuImg('convert', ...(compress ? ['-c'] : []), '-O', 'qcow2', '-o', options, 'data.raw', image);
+  qemuIo(image, 'write -P 0x5a 100k 3k', 'write -z 1M 200k');
+};
+
+const clean: [string, (image: string) => void][] = [
+  ...[512, 4096, 65536, 2 * 2 ** 20].map((size): [string, (image: string) => void] => [`cluster_size=${size}`, converted(`cluster_size=${size}`)]),
+  ...[1, 2, 4, 8, 32, 64].map((bits): [string, (image: string) => void] => [`refcount_bits=${bits}`, converted(`refcount_bits=${bits},cluster_size=4k`)]),
+  ['compat=0.10', converted('compat=0.10')],
+  ['compressed', converted('cluster_size=4k', true)],
+  ['lazy refcounts', converted('lazy_refcounts=on')],
+  ['extended L2 with subcluster writes', (image) => {
+    qemuImg('convert', '-O', 'qcow2', '-o', 'extended_l2=on,cluster_size=128k', 'data.raw', image);
+    qemuIo(image, 'write -P 0x11 4k 2k', 'write -z 200k 8k', 'write -P 0x22 3000k 4k');
+  }],
+  ['internal snapshots', (image) => {
+    qemuImg('convert', '-O', 'qcow2', '-o', 'cluster_size=4k', 'data.raw', image);
+    qemuImg('snapshot', '-c', 'one', image);
+    qemuIo(image, 'write -P 0x42 0 64k', 'write -z 2M 64k');
+    qemuImg('snapshot', '-c', 'two', image);
+    qemuIo(image, 'write -P 0x43 32k 64k');
+  }],
+  ['persistent bitmaps', (image) => {
+    qemuImg('convert', '-O', 'qcow2', 'data.raw', image);
+    qemuImg('bitmap', '--add', image, 'b0');
+    qemuImg('bitmap', '--add', '-g', '512k', image, 'b1');
+    qemuIo(image, 'write -P 0x7 0 64k');
+  }],
+  ['an empty image', (image) => qemuImg('create', '-q', '-f', 'qcow2', image, '1G')],
+];
+
+describe('check of images qemu-img made', () => {
+  it.each(clean)('%s: the same verdict and statistics as qemu-img', async (name, make) => {
+    const image = `clean-${name.replace(/\W+/g, '-')}.qcow2`;
+    make(image);
+    expect(await expectSameCheck(image)).toBe(0);
+    expect(await expectSameCheck(image, ['-q'])).toBe(0);
+  });
+
+  it('a raw image has no check (exit 63), as in qemu-img', async () => {
+    writeFileSync(join(dir, 'plain.raw'), Buffer.alloc(65536));
+    expect(await expectSameCheck('plain.raw', ['-f', 'raw'])).toBe(63);
+  });
+});
+
+interface Damage {
+  readonly name: string;
+  readonly options?: string;
+  /** Edits the file; returns nothing. */
+  damage(image: string): void;
+  /** qemu-img's `-r all` rebuilds the refcount structure here; ours sets the refcounts in place (same verdict, other layout). */
+  readonly rebuilds?: boolean;
+}
+
+const COPIED = 1n << 63n;
+
+/** Two more clusters at the end of the file, the last one counted though nothing uses it. */
+function leakAtEnd(image: string): void {
+  const size = statSync(image).size;
+  truncateSync(image, size + 2 * 4096);
+  setRefcount(image, Math.ceil(size / 4096) + 1, 1);
+}
+const damages: Damage[] = [
+  { name: 'a data cluster counted twice (leak)', damage: (image) => setRefcount(image, hostCluster(image, 3), 2) },
+  { name: 'a leaked free cluster', damage: leakAtEnd },
+  { name: 'a leak with 1-bit refcounts', options: 'refcount_bits=1', damage: leakAtEnd },
+  { name: 'a leak with 64-bit refcounts', options: 'refcount_bits=64', damage: (image) => setRefcount(image, hostCluster(image, 2), 3) },
+  { name: 'a referenced cluster with refcount 0', rebuilds: true, damage: (image) => setRefcount(image, hostCluster(image, 4), 0) },
+  { name: 'the COPIED flag missing on a data cluster', damage: (image) => void l2Entry(image, 2, l2Entry(image, 2) & ~COPIED) },
+  { name: 'the COPIED flag missing on an L2 table', damage: (image) => void l1Entry(image, 0, l1Entry(image, 0) & ~COPIED) },
+  { name: 'an L2 entry far past the end of the file', damage: (image) => void l2Entry(image, 1, COPIED | 0x40000000n) },
+  { name: 'an unaligned data cluster', damage: (image) => void l2Entry(image, 1, l2Entry(image, 1) + 0x200n) },
+  { name: 'two entries for one cluster', damage: (image) => void l2Entry(image, 1, l2Entry(image, 0)) },
+  { name: 'an L1 entry with reserved bits', damage: (image) => void l1Entry(image, 0, l1Entry(image, 0) | 0x100n) },
+  { name: 'an L1 entry past the end of the file', damage: (image) => void l1Entry(image, 0, COPIED | 0x40000000n) },
+  { name: 'an unaligned preallocated zero cluster', damage: (image) => void l2Entry(image, 1, (l2Entry(image, 1) + 0x200n) | 1n) },
+  { name: 'an allocated and zero subcluster', options: 'cluster_size=64k,extended_l2=on', damage: (image) => void l2Entry(image, 1, 0x0000000100000001n, 1) },
+  { name: 'a leak in a v2 image', options: 'compat=0.10', damage: (image) => setRefcount(image, hostCluster(image, 3), 2) },
+];
+
+describe('check of images damaged on purpose', () => {
+  it.each(damages)('$name: the same findings, verdict and exit code; repairs leave what qemu-img leaves', async ({ name, options, damage, rebuilds }) => {
+    const base = `damaged-${name.replace(/\W+/g, '-')}`;
+    const image = `${base}.qcow2`;
+    qemuImg('convert', '-O', 'qcow2', '-o', options?.includes('cluster_size') ? options : `cluster_size=4k${options ? `,${options}` : ''}`, 'data.raw', image);
+    damage(join(dir, image));
+    const verdict = await expectSameCheck(image);
+    expect(verdict).not.toBe(0);
+
+    for (const mode of ['leaks', 'all']) {
+      const twins = { qemu: join(dir, `${base}-${mode}-qemu`), ours: join(dir, `${base}-${mode}-ours`) };
+      for (const twin of Object.values(twins)) {
+        mkdirSync(twin);
+        copyFileSync(join(dir, image), join(twin, image));
+      }
+      const theirs = qemuCheck(['-r', mode, image], twins.qemu);
+      const ours = await ourCheck(['-r', mode, image], twins.ours);
+      if (rebuilds && mode === 'all') {
+        // Same verdict and the same clean image afterwards; qemu moved the refcount structure.
+        expect(ours.code).toBe(theirs.code);
+        expect(ours.stdout).toContain('Double checking the fixed image now...\nNo errors were found on the image.');
+      } else {
+        expect({ mode, ...ours }).toEqual({ mode, ...theirs });
+      }
+      const after = { qemu: qemuCheck([image], twins.qemu), ours: qemuCheck([image], twins.ours) };
+      expect(after.ours.code).toBe(after.qemu.code);
+      if (!rebuilds) expect(after.ours).toEqual(after.qemu);
+    }
+  });
+});
