@@ -25,6 +25,14 @@ async function chainFixture(): Promise<string> {
   img('create', '-f', 'raw', 'rbase.raw', '1M');
   img('create', '-f', 'qcow2', '-b', 'rbase.raw', '-F', 'raw', 'rtop.qcow2');
   qemuIo(join(dir, 'rtop.qcow2'), 'write -P 6 4k 70k');
+  // Bases smaller than the image above them: commit grows them first.
+  img('create', '-f', 'qcow2', 'sbase.qcow2', '512k');
+  qemuIo(join(dir, 'sbase.qcow2'), 'write -P 1 0 64k');
+  img('create', '-f', 'qcow2', '-b', 'sbase.qcow2', '-F', 'qcow2', 'stop.qcow2', '1M');
+  qemuIo(join(dir, 'stop.qcow2'), 'write -P 2 900k 10k', 'write -P 3 32k 4k');
+  img('create', '-f', 'raw', 'srbase.raw', '512k');
+  img('create', '-f', 'qcow2', '-b', 'srbase.raw', '-F', 'raw', 'srtop.qcow2', '1M');
+  qemuIo(join(dir, 'srtop.qcow2'), 'write -P 2 900k 10k');
   return dir;
 }
 
@@ -46,6 +54,8 @@ describe.each(configurations)('commit (%s)', (configuration: Configuration) => {
     [['-p', '-b', 'mid.qcow2', 'top.qcow2'], ['top.qcow2', 'mid.qcow2', 'base.qcow2']],
     [['-q', 'mid.qcow2'], ['top.qcow2', 'mid.qcow2', 'base.qcow2']],
     [['-r', '1M', 'rtop.qcow2'], ['rtop.qcow2', 'rbase.raw']],
+    [['stop.qcow2'], ['stop.qcow2', 'sbase.qcow2']],
+    [['srtop.qcow2'], ['srtop.qcow2', 'srbase.raw']],
   ])('%j: output as qemu-img; every image of the chain reads as after qemu-img commit', async (args, images) => {
     const dirs = await twinDirs(fixture);
     const { qemu, ours } = await both(configuration, ['commit', ...args], dirs);
