@@ -1,7 +1,7 @@
 // `rebase` (safe and -u) on qcow2 chains two and three deep: the same guest content, backing fields
 // and check verdict as qemu-img's result; qemu-img's messages and exit codes for bad command lines.
 import { execFileSync } from 'node:child_process';
-import { rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { both, configurations, qemuImg, tempDir, twinDirs, type Configuration, type RunResult } from './helpers.ts';
@@ -101,6 +101,30 @@ describe.each(configurations)('rebase (%s)', (configuration: Configuration) => {
     expect(await backingFields(join(dirs.ours, 'top.qcow2'))).toEqual(await backingFields(join(dirs.qemu, 'top.qcow2')));
     expect((await qemuImg(['check', join(dirs.ours, 'top.qcow2')])).code).toBe(0);
   });
+
+  it.each([['compat=0.10'], ['cluster_size=512'], ['cluster_size=2M'], ['extended_l2=on'], ['lazy_refcounts=on,refcount_bits=1']])(
+    'rewriting the header of an image made with -o %s keeps every other field (qemu-img info alike)',
+    async (options) => {
+      const dirs = await twinDirs(fixture);
+      const make = ['create', '-f', 'qcow2', '-o', options, '-b', 'base.qcow2', '-F', 'qcow2', 'opts.qcow2', '1M'];
+      for (const dir of [dirs.qemu, dirs.ours]) execFileSync('qemu-img', make, { cwd: dir, stdio: 'ignore' });
+      for (const args of [['-u', '-b', 'a-much-longer-backing-file-name.qcow2', '-F', 'raw'], ['-u', '-b', ''], ['-u', '-b', 'b.img', '-F', 'qcow2']]) {
+        const { qemu, ours } = await both(configuration, ['rebase', ...args, 'opts.qcow2'], dirs);
+        expect(ours).toEqual(qemu);
+        const info = async (dir: string) => {
+          const json = JSON.parse((await qemuImg(['info', '-U', '--output=json', join(dir, 'opts.qcow2')])).stdout) as Record<string, unknown>;
+          delete json['filename'];
+          delete json['actual-size'];
+          delete json['full-backing-filename'];
+          return json;
+        };
+        expect(await info(dirs.ours)).toEqual(await info(dirs.qemu));
+        // Only the first cluster changes, and it is laid out as qemu-img lays it out.
+        expect(Buffer.compare(await readFile(join(dirs.ours, 'opts.qcow2')), await readFile(join(dirs.qemu, 'opts.qcow2')))).toBe(0);
+        expect((await qemuImg(['check', '-U', join(dirs.ours, 'opts.qcow2')])).code).toBe(args.includes('') ? 0 : 1);
+      }
+    },
+  );
 
   it('refuses a backing file name that does not fit in the first cluster', async () => {
     const dirs = await twinDirs(fixture);
