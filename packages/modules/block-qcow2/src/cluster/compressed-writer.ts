@@ -47,6 +47,7 @@ export class CompressedWriter {
       return Promise.reject(new Error(`compressed write of ${data.length} bytes at ${offset}: whole clusters only`));
     }
     const compressed = compressCluster(data); // starts now: clusters compress in parallel
+    compressed.catch(() => {}); // a failure is reported when its turn comes, not as unhandled before
     const stored = this.queue.then(async () => {
       const bytes = await compressed;
       await this.modify(() => (bytes ? this.store(offset, bytes) : this.image.writer!.write(offset, data)));
