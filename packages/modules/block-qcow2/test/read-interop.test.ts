@@ -1,5 +1,6 @@
 // qcow2 images made by qemu-img and qemu-io read here as qemu-img reads them: the same `info`
-// (human and JSON) and the same guest bytes (`qemu-img compare` against our raw conversion).
+// (human and JSON), the same `check` verdict and the same guest bytes (`qemu-img compare` against
+// our raw conversion).
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, openSync, rmSync, writeFileSync, writeSync, closeSync } from 'node:fs';
@@ -108,6 +109,11 @@ describe.each(configurations)('qcow2 from qemu-img, read by tessera-img (%s)', (
     }
     const list = await run(exe(), ['snapshot', '-l', image], { cwd: dir });
     expect(list).toEqual({ code: 0, stdout: qemuImg('snapshot', '-l', image), stderr: '' });
+    for (const output of ['human', 'json']) {
+      // The check verdict too: these images are clean, so qemu-img exits 0 and prints to stdout only.
+      const check = await run(exe(), ['check', `--output=${output}`, image], { cwd: dir });
+      expect({ output, ...check }).toEqual({ output, code: 0, stdout: qemuImg('check', `--output=${output}`, image), stderr: '' });
+    }
     const out = `${image}.raw`;
     const convert = await run(exe(), ['convert', '-O', 'raw', image, out], { cwd: dir });
     expect(convert.stderr).toBe('');
