@@ -92,6 +92,47 @@ describe.each(configurations)('resize (%s)', (configuration: Configuration) => {
     expect((await qemuImg(['check', join(dirs.ours, 'small.qcow2')])).code).toBe(0);
   });
 
+  it.each(['2500k', '1M', '3M', '8M'])('an image with internal snapshots shrunk to %s: check clean, every snapshot intact', async (size) => {
+    const dirs = await twinDirs(fixture);
+    for (const dir of [dirs.qemu, dirs.ours]) {
+      execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-o', 'cluster_size=4k', 'snap.qcow2', '4M'], { cwd: dir });
+      qemuIo(join(dir, 'snap.qcow2'), 'qcow2', 'write -P 1 0 4M');
+      execFileSync('qemu-img', ['snapshot', '-c', 'a', 'snap.qcow2'], { cwd: dir });
+      qemuIo(join(dir, 'snap.qcow2'), 'qcow2', 'write -P 2 1M 1M');
+      execFileSync('qemu-img', ['snapshot', '-c', 'b', 'snap.qcow2'], { cwd: dir });
+    }
+    const args = ['resize', '--shrink', 'snap.qcow2', size];
+    const { qemu, ours } = await both(configuration, args, dirs);
+    expect(ours).toEqual(qemu);
+    const [theirs, mine] = [join(dirs.qemu, 'snap.qcow2'), join(dirs.ours, 'snap.qcow2')];
+    const check = await qemuImg(['check', mine]);
+    expect(check.code, check.stdout).toBe(0);
+    expect((await qemuImg(['compare', theirs, mine])).stdout).toBe('Images are identical.\n');
+    for (const snapshot of ['a', 'b']) {
+      for (const path of [theirs, mine]) execFileSync('qemu-img', ['snapshot', '-a', snapshot, path]);
+      expect((await qemuImg(['compare', theirs, mine])).stdout).toBe('Images are identical.\n');
+      expect((await qemuImg(['check', mine])).code).toBe(0);
+    }
+  });
+
+  it.each(['data_file=x.raw', 'data_file=x.raw,data_file_raw=on'])('-o %s: the data file follows the size, as with qemu-img', async (options) => {
+    const dirs = await twinDirs(fixture);
+    for (const dir of [dirs.qemu, dirs.ours]) {
+      execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-o', options, 'df.qcow2', '4M'], { cwd: dir });
+      execFileSync('qemu-io', ['-c', 'write -P 1 0 4M', 'df.qcow2'], { cwd: dir, stdio: 'ignore' });
+    }
+    for (const args of [['resize', 'df.qcow2', '8M'], ['resize', '--shrink', 'df.qcow2', '2M']]) {
+      const { qemu, ours } = await both(configuration, args, dirs);
+      expect(ours).toEqual(qemu);
+      for (const file of ['df.qcow2', 'x.raw']) {
+        expect((await stat(join(dirs.ours, file))).size).toBe((await stat(join(dirs.qemu, file))).size);
+      }
+      const map = async (dir: string) => (await qemuImg(['map', '--output=json', 'df.qcow2'], dir)).stdout;
+      expect(await map(dirs.ours)).toBe(await map(dirs.qemu));
+      expect((await qemuImg(['check', 'df.qcow2'], dirs.ours)).code).toBe(0);
+    }
+  });
+
   it('a shrunk image is cut after its last used cluster, as qemu-img cuts it', async () => {
     const dirs = await sameAsQemu(['resize', '--shrink', 'small.qcow2', '64K'], 'small.qcow2');
     const [theirs, mine] = await Promise.all([stat(join(dirs.qemu, 'small.qcow2')), stat(join(dirs.ours, 'small.qcow2'))]);

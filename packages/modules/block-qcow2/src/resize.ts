@@ -8,7 +8,7 @@
 // and the file cut after its last used cluster. A crash at any point leaves leaks at most.
 import type { ResizeOptions } from '@tessera/core';
 import { decodeL2Entry, l2TableOffset } from './cluster/l2-entry.ts';
-import { INCOMPAT_DATA_FILE } from './header/features.ts';
+import { AUTOCLEAR_DATA_FILE_RAW, INCOMPAT_DATA_FILE } from './header/features.ts';
 import type { Qcow2Header } from './header/header.ts';
 import type { Qcow2Image } from './image.ts';
 import { MAX_L1_BYTES, MAX_VIRTUAL_SIZE } from './limits.ts';
@@ -31,10 +31,16 @@ export async function resizeImage(image: Qcow2Image, size: number, options: Resi
       if (!options.shrink) throw new Error('Use the --shrink option to perform a shrink operation.');
       if (preallocation !== 'off') throw new Error('Preallocation can only be used for growing images');
       await shrink(image, size);
+      // An external data file follows the virtual size, as QEMU keeps it.
+      if (image.dataFile?.resize) await image.dataFile.resize(size, { shrink: true });
     } else if (size > h.size) {
       const old = h.size;
       await grow(image, size);
-      if (preallocation !== 'off') await preallocate(image, old, size, preallocation);
+      if (image.dataFile?.resize) await image.dataFile.resize(size, { shrink: false });
+      // A raw data file has every guest cluster mapped (QEMU preallocates metadata for it).
+      const raw = (h.autoclear & AUTOCLEAR_DATA_FILE_RAW) !== 0n && (h.incompatible & INCOMPAT_DATA_FILE) !== 0n;
+      const mode = preallocation === 'off' && raw ? 'metadata' : preallocation;
+      if (mode !== 'off') await preallocate(image, old, size, mode);
     }
   });
 }
@@ -114,18 +120,13 @@ async function shrink(image: Qcow2Image, size: number): Promise<void> {
   // Data clusters of an external data file are not this file's clusters.
   const ownsData = (h.incompatible & INCOMPAT_DATA_FILE) === 0n;
 
-  // A table shared with a snapshot cannot be changed in place; refuse before touching anything.
-  if (firstGone % l2Entries !== 0 && keepL1 - 1 < h.l1Size) {
-    const entry = l1[keepL1 - 1]!;
-    if (l2TableOffset(entry) !== 0 && (entry & COPIED) === 0n) {
-      throw new Error('Shrinking into an L2 table shared with an internal snapshot is not supported');
-    }
-  }
-
-  // The partly kept L2 table: its entries past the end cleared, then their clusters released.
+  // The partly kept L2 table: its entries past the end cleared, then their clusters released
+  // (a table shared with a snapshot gets a private copy first).
   const releases: number[] = [];
   const partial = keepL1 - 1;
-  if (firstGone % l2Entries !== 0 && partial < h.l1Size && l2TableOffset(l1[partial]!) !== 0) {
+  if (firstGone % l2Entries !== 0 && partial < h.l1Size && l2TableOffset(l1[partial]!) !== 0 && (l1[partial]! & COPIED) === 0n) {
+    await unshareL2(image, partial, (firstGone % l2Entries) * entrySize, ownsData, releases);
+  } else if (firstGone % l2Entries !== 0 && partial < h.l1Size && l2TableOffset(l1[partial]!) !== 0) {
     const l2Offset = l2TableOffset(l1[partial]!);
     const table = await image.map.l2Table(l2Offset);
     const view = new DataView(table.buffer, table.byteOffset, table.byteLength);
@@ -145,11 +146,11 @@ async function shrink(image: Qcow2Image, size: number): Promise<void> {
     for (const entry of dropped) {
       const l2Offset = l2TableOffset(entry);
       if (l2Offset === 0) continue;
-      if ((entry & COPIED) !== 0n) {
-        const table = await image.map.l2Table(l2Offset);
-        const view = new DataView(table.buffer, table.byteOffset, table.byteLength);
-        for (let at = 0; at < table.length; at += entrySize) collect(view.getBigUint64(at), h, ownsData, releases);
-      }
+      // A refcount counts the tables (of the image and of each snapshot) that use a cluster through
+      // any L2 table: the active one stops using the table and everything it maps, shared or not.
+      const table = await image.map.l2Table(l2Offset);
+      const view = new DataView(table.buffer, table.byteOffset, table.byteLength);
+      for (let at = 0; at < table.length; at += entrySize) collect(view.getBigUint64(at), h, ownsData, releases);
       releases.push(l2Offset / cs);
     }
     l1.fill(0n, keepL1);
@@ -211,6 +212,35 @@ async function dropEmptyRefcountBlocks(image: Qcow2Image): Promise<void> {
   if (dropped === 0) return;
   await image.child.flush();
   await image.enableWrites();
+}
+
+/**
+ * Replace the shared L2 table of L1 entry `l1Index` with a private copy holding only its entries
+ * before byte `keepBytes`. The kept clusters' refcounts already count the active image; the
+ * dropped ones (added to `releases`) and the shared table lose its reference once the L1 entry
+ * points to the copy (written and synced first).
+ */
+async function unshareL2(image: Qcow2Image, l1Index: number, keepBytes: number, ownsData: boolean, releases: number[]): Promise<void> {
+  const h = image.header;
+  const cs = h.clusterSize;
+  const refcounts = image.refcounts!;
+  const entrySize = h.extendedL2 ? 16 : 8;
+  const oldOffset = l2TableOffset(image.map.l1[l1Index]!);
+  const copy = new Uint8Array(await image.map.l2Table(oldOffset));
+  const view = new DataView(copy.buffer);
+  for (let at = keepBytes; at < copy.length; at += entrySize) collect(view.getBigUint64(at), h, ownsData, releases);
+  copy.fill(0, keepBytes);
+  const [newOffset] = (await refcounts.allocate(1)) as [number];
+  await image.child.write(newOffset, copy);
+  await image.child.flush();
+  const entry = BigInt(newOffset) | COPIED;
+  const bytes = new Uint8Array(8);
+  new DataView(bytes.buffer).setBigUint64(0, entry);
+  await image.child.write(h.l1TableOffset + l1Index * 8, bytes);
+  await image.child.flush();
+  image.map.l1[l1Index] = entry;
+  releases.push(oldOffset / cs);
+  // The map caches tables by offset: the new one is read from disk on first use.
 }
 
 /** The host clusters an L2 entry references, added to `into`. */
