@@ -41,6 +41,9 @@ export async function preallocate(image: Qcow2Image, from: number, to: number, m
       image.map.l1[l1Index] = entry;
       fileEnd = Math.max(fileEnd, l2Offset + cs);
     }
+    if ((image.map.l1[l1Index]! & COPIED) === 0n) {
+      throw new Error('Preallocating into an L2 table shared with an internal snapshot is not supported');
+    }
     const table = await image.map.l2Table(l2Offset);
     const view = new DataView(table.buffer, table.byteOffset, table.byteLength);
     const empty: number[] = [];
