@@ -2,8 +2,7 @@ import { ToolError, UsageError } from '../cli/errors.ts';
 import { parseOutputFormat } from '../cli/values.ts';
 import { walkMap, type MapEntry } from '../image/map-entries.ts';
 import { openImage } from '../image/open.ts';
-import { parseSize } from '../image/size.ts';
-import { FORCE_SHARE, HELP, IMAGE_OPTS, OBJECT, formatConflict, parseImageCommandOptions } from './common.ts';
+import { FORCE_SHARE, HELP, IMAGE_OPTS, OBJECT, boundedSize, formatConflict, parseImageCommandOptions } from './common.ts';
 import type { Command } from './types.ts';
 
 const hex = (n: number) => (n === 0 ? '0' : `0x${n.toString(16)}`);
@@ -57,10 +56,9 @@ export const mapCommand: Command = {
   },
 };
 
+/** An offset or length as qemu-img's cvtnum reads it (with its messages). */
 function offsetValue(text: string, what: string): number {
-  const parsed = parseSize(text);
-  if (!parsed.ok) throw new ToolError(`Invalid ${what} specified! You may use k, M, G, T, P or E suffixes for`);
-  return Number(parsed.value);
+  return Number(boundedSize(what, text, 0n, (1n << 63n) - 1n));
 }
 
 function humanRow(entry: MapEntry, next: MapEntry | undefined): string {
