@@ -37,6 +37,11 @@ describe.each(configurations)('compare -s on qcow2 (%s)', (configuration: Config
     img('create', '-f', 'qcow2', 'empty.qcow2', '1M');
     img('create', '-f', 'qcow2', '-b', 'a.qcow2', '-F', 'qcow2', 'over-a-copy.qcow2');
     io('over-a-copy.qcow2', 'qcow2', 'write -P 1 64k 64k');
+    // Three deep: zero clusters and data in the middle, over a.qcow2's data.
+    img('create', '-f', 'qcow2', '-b', 'over-a.qcow2', '-F', 'qcow2', 'over-over-a.qcow2');
+    io('over-a.qcow2', 'qcow2', 'write -z 0 64k', 'write -P 2 640k 4k');
+    img('create', '-f', 'qcow2', '-b', 'over-over-a.qcow2', '-F', 'qcow2', 'third.qcow2');
+    io('third.qcow2', 'qcow2', 'write -P 2 640k 4k');
     img('create', '-f', 'qcow2', '-o', 'extended_l2=on', 'ext.qcow2', '1M');
     io('ext.qcow2', 'qcow2', 'write -P 1 64k 64k');
   });
@@ -61,6 +66,9 @@ describe.each(configurations)('compare -s on qcow2 (%s)', (configuration: Config
     ['over-a.qcow2', 'over-a-copy.qcow2'],
     ['a.qcow2', 'over-a-copy.qcow2'],
     ['empty.qcow2', 'a.qcow2'],
+    ['over-over-a.qcow2', 'third.qcow2'],
+    ['third.qcow2', 'over-a.qcow2'],
+    ['over-over-a.qcow2', 'a.qcow2'],
   ])('%s vs %s: verdict, message and exit code as qemu-img', async (first, second) => {
     for (const options of [['-s'], ['-s', '-q'], ['-s', '-f', formatOf(first), '-F', formatOf(second)]]) {
       const { qemu, ours } = await both(configuration, ['compare', ...options, first, second], dir);
