@@ -102,6 +102,24 @@ describe.each(configurations)('commit (%s)', (configuration: Configuration) => {
     expect(await map(dirs.ours)).toEqual(await map(dirs.qemu));
   });
 
+  it('emptying an image with an internal snapshot keeps the snapshot (its clusters stay referenced)', async () => {
+    const dirs = await twinDirs(fixture);
+    for (const dir of [dirs.qemu, dirs.ours]) {
+      execFileSync('qemu-img', ['create', '-f', 'qcow2', '-b', 'base.qcow2', '-F', 'qcow2', 'snap.qcow2'], { cwd: dir, stdio: 'ignore' });
+      qemuIo(join(dir, 'snap.qcow2'), 'write -P 3 0 200k');
+      execFileSync('qemu-img', ['snapshot', '-c', 's1', 'snap.qcow2'], { cwd: dir, stdio: 'ignore' });
+      qemuIo(join(dir, 'snap.qcow2'), 'write -P 4 100k 200k');
+    }
+    const { qemu, ours } = await both(configuration, ['commit', 'snap.qcow2'], dirs);
+    expect(ours).toEqual(qemu);
+    const [q, o] = [join(dirs.qemu, 'snap.qcow2'), join(dirs.ours, 'snap.qcow2')];
+    expect((await qemuImg(['check', o])).code).toBe(0);
+    expect((await qemuImg(['compare', q, o])).stdout).toBe('Images are identical.\n');
+    for (const file of [q, o]) execFileSync('qemu-img', ['snapshot', '-a', 's1', file], { stdio: 'ignore' });
+    expect((await qemuImg(['compare', q, o])).stdout).toBe('Images are identical.\n');
+    expect((await qemuImg(['check', o])).code).toBe(0);
+  });
+
   it.each([
     [['commit']],
     [['commit', 'base.qcow2']],
