@@ -21,6 +21,7 @@ const exe = () => executable('img-tool', 'modular');
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'tessera-qcow2-check-'));
   writeFileSync(join(dir, 'data.raw'), Buffer.concat([randomBytes(2 * 2 ** 20 + 777), Buffer.alloc(2 * 2 ** 20 - 777)]));
+  writeFileSync(join(dir, 'text.raw'), Buffer.from('compressible '.repeat(80_000)));
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -96,6 +97,10 @@ describe('check of images qemu-img made', () => {
 interface Damage {
   readonly name: string;
   readonly options?: string;
+  /** Made with `convert -c` (of compressible data). */
+  readonly compressed?: boolean;
+  /** An internal snapshot taken, then the first two guest clusters rewritten (the rest shared). */
+  readonly snapshot?: boolean;
   /** Edits the file; returns nothing. */
   damage(image: string): void;
   /** qemu-img's `-r all` rebuilds the refcount structure here; ours sets the refcounts in place (same verdict, other layout). */
@@ -125,14 +130,22 @@ const damages: Damage[] = [
   { name: 'an L1 entry past the end of the file', damage: (image) => void l1Entry(image, 0, COPIED | 0x40000000n) },
   { name: 'an unaligned preallocated zero cluster', damage: (image) => void l2Entry(image, 1, (l2Entry(image, 1) + 0x200n) | 1n) },
   { name: 'an allocated and zero subcluster', options: 'cluster_size=64k,extended_l2=on', damage: (image) => void l2Entry(image, 1, 0x0000000100000001n, 1) },
+  { name: 'a shared cluster counted once', snapshot: true, damage: (image) => setRefcount(image, hostCluster(image, 5), 1) },
+  { name: 'a shared cluster counted three times', snapshot: true, damage: (image) => setRefcount(image, hostCluster(image, 5), 3) },
+  { name: 'a COPIED flag set on a shared cluster', snapshot: true, damage: (image) => void l2Entry(image, 5, l2Entry(image, 5) | COPIED) },
+  { name: 'a COPIED flag set on a compressed cluster', compressed: true, damage: (image) => void l2Entry(image, 1, l2Entry(image, 1) | COPIED) },
   { name: 'a leak in a v2 image', options: 'compat=0.10', damage: (image) => setRefcount(image, hostCluster(image, 3), 2) },
 ];
 
 describe('check of images damaged on purpose', () => {
-  it.each(damages)('$name: the same findings, verdict and exit code; repairs leave what qemu-img leaves', async ({ name, options, damage, rebuilds }) => {
+  it.each(damages)('$name: the same findings, verdict and exit code; repairs leave what qemu-img leaves', async ({ name, options, compressed, snapshot, damage, rebuilds }) => {
     const base = `damaged-${name.replace(/\W+/g, '-')}`;
     const image = `${base}.qcow2`;
-    qemuImg('convert', '-O', 'qcow2', '-o', options?.includes('cluster_size') ? options : `cluster_size=4k${options ? `,${options}` : ''}`, 'data.raw', image);
+    qemuImg('convert', ...(compressed ? ['-c'] : []), '-O', 'qcow2', '-o', options?.includes('cluster_size') ? options : `cluster_size=4k${options ? `,${options}` : ''}`, compressed ? 'text.raw' : 'data.raw', image);
+    if (snapshot) {
+      qemuImg('snapshot', '-c', 'one', image);
+      qemuIo(image, 'write -P 0x1 0 8k');
+    }
     damage(join(dir, image));
     const verdict = await expectSameCheck(image);
     expect(verdict).not.toBe(0);
