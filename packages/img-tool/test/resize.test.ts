@@ -1,7 +1,7 @@
 // `resize`: qemu-img's messages and exit codes; images grown or shrunk here read as qemu-img's
 // do (qemu-img compare), pass qemu-img check, and keep working (qemu-io writes past the old end).
 import { execFileSync } from 'node:child_process';
-import { stat } from 'node:fs/promises';
+import { stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { both, configurations, qemuImg, tempDir, twinDirs, type Configuration } from './helpers.ts';
@@ -28,6 +28,7 @@ describe.each(configurations)('resize (%s)', (configuration: Configuration) => {
     execFileSync('qemu-img', ['snapshot', '-c', 's1', join(fixture, 'snap2.qcow2')]);
     execFileSync('qemu-img', ['create', '-q', '-f', 'raw', join(fixture, 'disk.raw'), '1M']);
     qemuIo(join(fixture, 'disk.raw'), 'raw', 'write -P 9 0 1M');
+    await writeFile(join(fixture, 'odd.raw'), new Uint8Array(100).fill(5));
   });
 
   /** The same command in twin dirs: same output; then the images compare equal and ours checks clean. */
@@ -144,9 +145,12 @@ describe.each(configurations)('resize (%s)', (configuration: Configuration) => {
     [['resize', '-f', 'raw', '--shrink', 'disk.raw', '1000']],
     [['resize', '-f', 'raw', 'disk.raw', '-100K']],
     [['resize', '-f', 'raw', '--preallocation=full', 'disk.raw', '+1M']],
+    [['resize', '-f', 'raw', 'odd.raw', '1M']],
+    [['resize', '-f', 'raw', 'odd.raw', '1000']],
   ])('raw %j: same output, same file', async (args) => {
-    const dirs = await sameAsQemu(args, 'disk.raw', 'raw');
-    const [theirs, mine] = await Promise.all([stat(join(dirs.qemu, 'disk.raw')), stat(join(dirs.ours, 'disk.raw'))]);
+    const file = args.at(-2)!;
+    const dirs = await sameAsQemu(args, file, 'raw');
+    const [theirs, mine] = await Promise.all([stat(join(dirs.qemu, file)), stat(join(dirs.ours, file))]);
     expect(mine.size).toBe(theirs.size);
     expect(mine.blocks).toBeGreaterThanOrEqual(Math.min(theirs.blocks, mine.size / 512));
   });

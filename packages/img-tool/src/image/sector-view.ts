@@ -1,4 +1,4 @@
-import type { BlockNode, BlockStatus, ImageDescription } from '@tessera/core';
+import type { BlockNode, BlockStatus, ImageDescription, ResizeOptions } from '@tessera/core';
 
 export const SECTOR_SIZE = 512;
 
@@ -60,6 +60,12 @@ class SectorAlignedNode implements BlockNode {
   }
   async allocatedSize(): Promise<number | undefined> {
     return this.inner.allocatedSize?.();
+  }
+
+  /** `resize` of an odd-sized raw file: the file itself changes length (then it is whole sectors). */
+  async resize(size: number, options: ResizeOptions): Promise<void> {
+    if (!this.inner.resize) throw new Error('Image format driver does not support resize');
+    await this.inner.resize(size, options);
   }
 
   async blockStatus(offset: number, length: number): Promise<BlockStatus> {
