@@ -70,10 +70,15 @@ export async function copyImages(sources: readonly BlockNode[], target: BlockNod
       let writes: Promise<void>[] = [];
       try {
         const pieces = piecesOf(sources, offset, data.length);
-        // What the sources know to be zeroes (unallocated qcow2 clusters) is not read, as qemu-img skips it.
-        if (await readsAsZero(pieces)) data.fill(0);
-        else await readPieces(pieces, data);
-        const ranges = await rangesToWrite(pieces, offset, data, options);
+        // What the sources know to be zeroes (unallocated qcow2 clusters) is not read, as qemu-img
+        // skips it; onto a target that reads as zeroes it is not even looked at.
+        let ranges: Array<[number, number]> = [];
+        const zero = await readsAsZero(pieces);
+        if (!zero || !options.targetIsZero) {
+          if (zero) data.fill(0);
+          else await readPieces(pieces, data);
+          ranges = await rangesToWrite(pieces, offset, data, options);
+        }
         if (!options.outOfOrder) await turns.wait(index);
         if (failure === undefined) writes = issueWrites(target, offset, data, ranges, options);
         // In order, as qemu-img: the next chunk writes once this one is written (concurrent writes
