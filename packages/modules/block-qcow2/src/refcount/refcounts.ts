@@ -156,7 +156,14 @@ export class Refcounts {
   private async findHoles(): Promise<void> {
     if (this.holes) return;
     const holes = new Set<number>();
-    for (let cluster = 0; cluster < this.end; cluster++) if ((await this.get(cluster)) === 0n) holes.add(cluster);
+    // Block by block: one await per block, not per cluster.
+    for (let first = 0; first < this.end; first += this.perBlock) {
+      const block = await this.block(first / this.perBlock);
+      const last = Math.min(this.end, first + this.perBlock);
+      for (let cluster = first; cluster < last; cluster++) {
+        if (!block || getRefcount(block, cluster - first, this.order) === 0n) holes.add(cluster);
+      }
+    }
     this.holes = holes;
   }
 
