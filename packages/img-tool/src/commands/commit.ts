@@ -104,24 +104,21 @@ function findInChain(top: BlockNode, name: string): BlockNode | undefined {
   return undefined;
 }
 
-/** Every range some image in `above` allocates, read through the top image, written into `base`. */
+/** Every range some image in `above` allocates, read through the top image, written into `base` (in runs of up to a chunk). */
 async function copyAllocated(above: readonly BlockNode[], base: BlockNode, progress: (done: number) => void): Promise<void> {
   const top = above[0]!;
   const buffer = new Uint8Array(CHUNK_SIZE);
   for (let offset = 0; offset < top.size; ) {
-    let length = Math.min(CHUNK_SIZE, top.size - offset);
-    let allocated = false;
-    for (const node of above) {
-      if (offset >= node.size) continue;
-      const status = await node.blockStatus?.(offset, Math.min(length, node.size - offset));
-      if (!status || status.allocated !== false) {
-        allocated = true;
-        if (status) length = Math.min(length, status.length);
-        break;
-      }
-      length = Math.min(length, status.length);
+    const limit = Math.min(CHUNK_SIZE, top.size - offset);
+    const first = await allocatedAbove(above, offset, limit);
+    let length = first.length;
+    // Neighbours alike join the run: one write allocates many clusters at once.
+    while (length < limit) {
+      const next = await allocatedAbove(above, offset + length, limit - length);
+      if (next.allocated !== first.allocated) break;
+      length += next.length;
     }
-    if (allocated) {
+    if (first.allocated) {
       const data = buffer.subarray(0, length);
       await top.read(offset, data);
       await base.write(offset, data);
@@ -129,4 +126,16 @@ async function copyAllocated(above: readonly BlockNode[], base: BlockNode, progr
     offset += length;
     progress(offset);
   }
+}
+
+/** Whether some image in `above` allocates the bytes from `offset`, and for how many (at most `length`). */
+async function allocatedAbove(above: readonly BlockNode[], offset: number, length: number): Promise<{ allocated: boolean; length: number }> {
+  for (const node of above) {
+    if (offset >= node.size) continue;
+    const status = await node.blockStatus?.(offset, Math.min(length, node.size - offset));
+    if (!status) return { allocated: true, length };
+    length = Math.min(length, status.length);
+    if (status.allocated !== false) return { allocated: true, length };
+  }
+  return { allocated: false, length };
 }

@@ -126,17 +126,41 @@ async function copyDifferences(
   const oldData = new Uint8Array(CHUNK_SIZE);
   const newData = new Uint8Array(CHUNK_SIZE);
   for (let offset = 0; offset < image.size; ) {
-    const status = await image.blockStatus?.(offset, Math.min(CHUNK_SIZE, image.size - offset));
-    const length = status?.length ?? Math.min(CHUNK_SIZE, image.size - offset);
-    if (status && status.allocated === false) {
-      const a = oldData.subarray(0, length);
-      const b = newData.subarray(0, length);
+    const limit = Math.min(CHUNK_SIZE, image.size - offset);
+    const unallocated = await unallocatedRun(image, offset, limit);
+    if (unallocated > 0) {
+      const a = oldData.subarray(0, unallocated);
+      const b = newData.subarray(0, unallocated);
       await Promise.all([readOrZero(old, offset, a), readOrZero(next, offset, b)]);
       for (const [from, to] of differingRuns(a, b)) await image.write(offset + from, a.subarray(from, to));
+      offset += unallocated;
+    } else {
+      offset += await allocatedRun(image, offset, limit);
     }
-    offset += length;
     progress(offset);
   }
+}
+
+/** Bytes from `offset` (at most `limit`) the image leaves to its backing file. */
+async function unallocatedRun(image: BlockNode, offset: number, limit: number): Promise<number> {
+  let length = 0;
+  while (length < limit) {
+    const status = await image.blockStatus?.(offset + length, limit - length);
+    if (!status || status.allocated !== false) break;
+    length += status.length;
+  }
+  return length;
+}
+
+/** Bytes from `offset` (at most `limit`, at least one status) the image holds itself. */
+async function allocatedRun(image: BlockNode, offset: number, limit: number): Promise<number> {
+  let length = 0;
+  while (length < limit) {
+    const status = await image.blockStatus?.(offset + length, limit - length);
+    if (status && status.allocated === false) break;
+    length += status?.length ?? limit - length;
+  }
+  return length;
 }
 
 /** `node[offset, offset + into.length)`, zeroes past its end or without a node. */
