@@ -26,6 +26,9 @@ describe.each(configurations)('amend (%s)', (configuration: Configuration) => {
     create('-f', 'raw', 'other.raw', '1M');
     create('-f', 'qcow2', '-o', 'lazy_refcounts=on', 'lazy.qcow2', '2M');
     qemuIo(join(fixture, 'lazy.qcow2'), 'write -P 3 0 300k');
+    create('-f', 'qcow2', 'snap.qcow2', '1M');
+    qemuIo(join(fixture, 'snap.qcow2'), 'write -P 4 0 200k');
+    execFileSync('qemu-img', ['snapshot', '-c', 's', 'snap.qcow2'], { cwd: fixture });
     create('-f', 'qcow2', 'zero.qcow2', '1M');
     qemuIo(join(fixture, 'zero.qcow2'), 'write -z 0 64k', 'write -P 1 64k 64k', 'write -P 2 512k 64k', 'write -z 512k 64k');
     create('-f', 'qcow2', '-b', 'zero.qcow2', '-F', 'qcow2', 'overlay.qcow2');
@@ -63,19 +66,20 @@ describe.each(configurations)('amend (%s)', (configuration: Configuration) => {
 
   it.each([
     [['amend', '-o', 'compat=0.10', 'v3.qcow2']],
-    [['amend', '-o', 'compat=v2', 'v3.qcow2']],
     [['amend', '-o', 'compat=1.1', 'v2.qcow2']],
     [['amend', '-o', 'compat=1.1,lazy_refcounts=on', 'v2.qcow2']],
     [['amend', '-o', 'lazy_refcounts=on', 'v3.qcow2']],
     [['amend', '-o', 'lazy_refcounts=off', 'lazy.qcow2']],
     [['amend', '-o', 'compat=0.10', 'lazy.qcow2']],
     [['amend', '-o', 'size=4M', 'v3.qcow2']],
-    [['amend', '-o', 'size=512K', 'lazy.qcow2']],
     [['amend', '-o', 'compat=0.10', 'zero.qcow2']],
     [['amend', '-o', 'compat=0.10', 'overlay.qcow2']],
     [['amend', '-o', 'compat=0.10', 'small.qcow2']],
     [['amend', '-o', 'compat=1.1', '-o', 'compat=0.10', 'v3.qcow2']],
-    [['amend', '-o', 'refcount_bits=16', 'v3.qcow2']],
+    [['amend', '-o', 'refcount_bits=1', 'v3.qcow2']],
+    [['amend', '-o', 'refcount_bits=64', 'lazy.qcow2']],
+    [['amend', '-o', 'refcount_bits=2', 'zero.qcow2']],
+    [['amend', '-o', 'refcount_bits=16', 'r8.qcow2']],
     [['amend', '-o', 'data_file=other.raw', 'df.qcow2']],
     [['amend', '-p', '-o', 'lazy_refcounts=on', 'v3.qcow2']],
     [['amend', '-q', '-f', 'qcow2', '-t', 'none', '--force', '-o', 'compat=0.10', 'v3.qcow2']],
@@ -87,20 +91,19 @@ describe.each(configurations)('amend (%s)', (configuration: Configuration) => {
     [['amend', '-o', 'help', 'v3.qcow2']],
     [['amend', '-o', 'cluster_size=4k', 'v3.qcow2']],
     [['amend', '-o', 'extended_l2=on', 'v3.qcow2']],
-    [['amend', '-o', 'preallocation=full', 'v3.qcow2']],
     [['amend', '-o', 'foo=1', 'v3.qcow2']],
     [['amend', '-o', 'compat=2', 'v3.qcow2']],
-    [['amend', '-o', 'backing_file=disk.raw', 'v3.qcow2']],
     [['amend', '-o', 'backing_file=disk.raw,backing_fmt=raw', 'v3.qcow2']],
     [['amend', '-o', 'data_file=x', 'v3.qcow2']],
     [['amend', '-o', 'lazy_refcounts=on', 'v2.qcow2']],
     [['amend', '-o', 'refcount_bits=8', 'v2.qcow2']],
     [['amend', '-o', 'compat=0.10', 'ext.qcow2']],
+    [['amend', '-o', 'refcount_bits=1', 'snap.qcow2']],
+    [['amend', '-o', 'refcount_bits=3', 'v3.qcow2']],
     [['amend', '-o', 'compat=0.10', 'r8.qcow2']],
     [['amend', '-o', 'compat=0.10', 'df.qcow2']],
     [['amend', '-t', 'foo', '-o', 'compat=1.1', 'v3.qcow2']],
     [['amend', '-f', 'raw', '-o', 'size=2M', 'disk.raw']],
-    [['amend', '-f', 'raw', '-o', 'help', 'disk.raw']],
     [['amend', '-o', 'compat=1.1', 'missing.qcow2']],
   ])('%j: the same refusal (or help)', (args) => sameAsQemu(args).then(() => undefined));
 

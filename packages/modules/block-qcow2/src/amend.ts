@@ -4,12 +4,13 @@
 //
 // A downgrade to version 2 first turns zero clusters into what version 2 can express (nothing,
 // where the cluster reads as zeroes anyway, or a data cluster of zeroes), synced, before the
-// version 2 header is written; changing the refcount width is refused (not implemented).
+// version 2 header is written. A new refcount width gets new refcount structures.
 import { decodeL2Entry, l2TableOffset } from './cluster/l2-entry.ts';
 import { COMPAT_LAZY_REFCOUNTS, INCOMPAT_CORRUPT, INCOMPAT_DATA_FILE, INCOMPAT_DIRTY } from './header/features.ts';
 import type { Qcow2Header } from './header/header.ts';
 import { buildHeader } from './header/write-header.ts';
 import type { Qcow2Image } from './image.ts';
+import { setRefcount } from './refcount/entries.ts';
 import { resizeImage } from './resize.ts';
 
 const COPIED = 1n << 63n;
@@ -61,7 +62,6 @@ export async function amendImage(image: Qcow2Image, options: Readonly<Record<str
     if (refcountOrder !== 4) throw new Error('compat=0.10 requires refcount_bits=16');
     if (lazy) throw new Error('Lazy refcounts only supported with compatibility level 1.1 and above (use compat=1.1 or greater)');
   }
-  if (refcountOrder !== h.refcountOrder) throw new Error('Changing the refcount width of an existing image is not supported');
   const dataFile = options.data_file;
   if (dataFile !== undefined && (h.incompatible & INCOMPAT_DATA_FILE) === 0n) {
     throw new Error('data-file can only be set for images that use an external data file');
@@ -95,6 +95,7 @@ export async function amendImage(image: Qcow2Image, options: Readonly<Record<str
       }),
     );
   }
+  if (refcountOrder !== h.refcountOrder) await image.lock.write(() => changeRefcountWidth(image, refcountOrder));
   if (size !== undefined && size !== image.header.size) await resizeImage(image, size, { shrink: true });
   if (version === 2 && h.version === 3) {
     await image.lock.write(async () => {
@@ -102,6 +103,62 @@ export async function amendImage(image: Qcow2Image, options: Readonly<Record<str
       await rewriteHeader(image, { version: 2, compatible: 0n });
     });
   }
+}
+
+/**
+ * New refcount blocks and table of the new width, after the end of the file: every cluster's
+ * refcount copied over (the old structures counted as free, the new ones as used), written and
+ * synced; then one header write switches width and table; the old structures become holes.
+ */
+async function changeRefcountWidth(image: Qcow2Image, order: number): Promise<void> {
+  const h = image.header;
+  const cs = h.clusterSize;
+  const refcounts = image.refcounts!;
+  const used = Math.ceil(image.child.size / cs);
+  const max = (1n << (1n << BigInt(order))) - 1n;
+  const values: bigint[] = [];
+  for (let cluster = 0; cluster < used; cluster++) {
+    const value = await refcounts.get(cluster);
+    if (value > max) {
+      throw new Error(`Cannot decrease refcount entry width to ${2 ** order} bits: Cluster at offset 0x${(cluster * cs).toString(16)} has a refcount of ${value}`);
+    }
+    values.push(value);
+  }
+  for (const offset of refcounts.metadata()) if (offset / cs < used) values[offset / cs] = 0n;
+  const perBlock = (cs * 8) / 2 ** order;
+  let blocks = 0;
+  let tableClusters = 0;
+  for (;;) {
+    const nextBlocks = Math.ceil((used + blocks + tableClusters) / perBlock);
+    const nextTable = Math.ceil((nextBlocks * 8) / cs);
+    if (nextBlocks === blocks && nextTable === tableClusters) break;
+    [blocks, tableClusters] = [nextBlocks, nextTable];
+  }
+  for (let c = used; c < used + blocks + tableClusters; c++) values[c] = 1n;
+  const blockBytes = new Uint8Array(blocks * cs);
+  values.forEach((value, cluster) => {
+    if (value === 0n) return;
+    const b = Math.floor(cluster / perBlock);
+    setRefcount(blockBytes.subarray(b * cs, (b + 1) * cs), cluster % perBlock, order, value);
+  });
+  const table = new Uint8Array(tableClusters * cs);
+  const tableView = new DataView(table.buffer);
+  for (let b = 0; b < blocks; b++) tableView.setBigUint64(b * 8, BigInt((used + b) * cs));
+  const tableOffset = (used + blocks) * cs;
+  await image.child.write(used * cs, blockBytes);
+  await image.child.write(tableOffset, table);
+  await image.child.flush();
+  // Bytes 48–99 (table offset and size, snapshots, features, refcount order) in one write.
+  const fields = new Uint8Array(52);
+  await image.child.read(48, fields);
+  const view = new DataView(fields.buffer);
+  view.setBigUint64(0, BigInt(tableOffset));
+  view.setUint32(8, tableClusters);
+  view.setUint32(48, order);
+  await image.child.write(48, fields);
+  await image.child.flush();
+  image.replaceTables({ ...h, refcountOrder: order, refcountTableOffset: tableOffset, refcountTableClusters: tableClusters }, image.map.l1);
+  await image.enableWrites();
 }
 
 /** The whole first cluster anew from the header's current values with these changes; then the image follows it. */
