@@ -52,7 +52,7 @@ async function checkPass(image: Qcow2Image, repair: CheckRepair, tally: CheckTal
   const structureBroken = countRefcountBlocks(context, stored);
 
   const before = tally.snapshot();
-  let comparison = await compareRefcounts(references, stored, tally, 'none');
+  let comparison = await compareRefcounts(references, stored, header.refcountOrder, tally, 'none');
   const rebuild = structureBroken || comparison.needsRebuild;
   if (repair !== 'none' && rebuild) {
     if (repair === 'leaks' || structureBroken) {
@@ -63,10 +63,10 @@ async function checkPass(image: Qcow2Image, repair: CheckRepair, tally: CheckTal
     }
     // Referenced clusters with refcount 0: every refcount is set to what is referenced.
     tally.restore(before);
-    comparison = await compareRefcounts(references, stored, tally, repair, true);
+    comparison = await compareRefcounts(references, stored, header.refcountOrder, tally, repair, true);
   } else if (repair !== 'none' && (tally.leaks || tally.corruptions)) {
     tally.restore(before);
-    comparison = await compareRefcounts(references, stored, tally, repair);
+    comparison = await compareRefcounts(references, stored, header.refcountOrder, tally, repair);
   }
   if (repairs && (comparison.raise.size || comparison.lower.size)) {
     await repairs.setRefcounts(comparison.raise, comparison.lower);

@@ -2,6 +2,7 @@
 // reports the differences: "Leaked cluster" (more counted than referenced), "ERROR cluster"
 // (fewer), "Repairing cluster" where the repair mode allows fixing it.
 import type { CheckRepair } from '@tessera/core';
+import { getRefcount } from '../refcount/entries.ts';
 import type { ReferenceCounts } from './reference-counts.ts';
 import type { CheckTally } from './result.ts';
 import { UnreadableRefcount, type StoredRefcounts } from './stored-refcounts.ts';
@@ -23,6 +24,7 @@ export interface Comparison {
 export async function compareRefcounts(
   references: ReferenceCounts,
   stored: StoredRefcounts,
+  order: number,
   tally: CheckTally,
   repair: CheckRepair,
   rebuildAll = false,
@@ -31,16 +33,26 @@ export async function compareRefcounts(
   let needsRebuild = false;
   const raise = new Map<number, bigint>();
   const lower = new Map<number, bigint>();
+  const perBlock = stored.clustersPerBlock;
+  let block: Uint8Array | undefined;
+  let unreadable: UnreadableRefcount | undefined;
   for (let cluster = 0; cluster < references.clusters; cluster++) {
-    let refcount: bigint;
-    try {
-      refcount = await stored.get(cluster);
-    } catch (error) {
-      if (!(error instanceof UnreadableRefcount)) throw error;
-      tally.messages.push(`Can't get refcount for cluster ${cluster}: ${error.message}`);
+    if (cluster % perBlock === 0) {
+      // A block at a time (the clusters in order).
+      try {
+        block = await stored.block(cluster / perBlock);
+        unreadable = undefined;
+      } catch (error) {
+        if (!(error instanceof UnreadableRefcount)) throw error;
+        unreadable = error;
+      }
+    }
+    if (unreadable) {
+      tally.messages.push(`Can't get refcount for cluster ${cluster}: ${unreadable.message}`);
       tally.checkErrors++;
       continue;
     }
+    const refcount = block ? getRefcount(block, cluster % perBlock, order) : 0n;
     const counted = BigInt(references.get(cluster));
     if (refcount > 0n || counted > 0n) highestCluster = cluster;
     if (refcount === counted) continue;

@@ -36,10 +36,20 @@ export class StoredRefcounts {
 
   /** The stored refcount of a cluster: 0 where the table or a block does not cover it. */
   async get(cluster: number): Promise<bigint> {
-    const t = Math.floor(cluster / this.perBlock);
-    if (t >= this.table.length) return 0n;
+    const block = await this.block(Math.floor(cluster / this.perBlock));
+    return block ? getRefcount(block, cluster % this.perBlock, this.header.refcountOrder) : 0n;
+  }
+
+  /** Clusters one refcount block covers. */
+  get clustersPerBlock(): number {
+    return this.perBlock;
+  }
+
+  /** Refcount block `t` (undefined where none is allocated, so all its refcounts are 0). */
+  async block(t: number): Promise<Uint8Array | undefined> {
+    if (t >= this.table.length) return undefined;
     const offset = Number(this.table[t]! & REFTABLE_OFFSET_MASK);
-    if (offset === 0) return 0n;
+    if (offset === 0) return undefined;
     if (offset % this.header.clusterSize !== 0) throw new UnreadableRefcount('Input/output error');
     let block = this.blocks.get(offset);
     if (!block) {
@@ -48,6 +58,6 @@ export class StoredRefcounts {
       if (this.blocks.size >= CACHED_BLOCKS) this.blocks.delete(this.blocks.keys().next().value!);
       this.blocks.set(offset, block);
     }
-    return getRefcount(block, cluster % this.perBlock, this.header.refcountOrder);
+    return block;
   }
 }
