@@ -52,7 +52,8 @@ describe.each(configurations)('compare -s on qcow2 (%s)', (configuration: Config
     ['zero-cluster.qcow2', 'a.qcow2'],
     ['a.qcow2', 'zero-data.qcow2'],
     ['a.qcow2', 'zero-partial.qcow2'],
-    ['zero-data.qcow2', 'zero-partial.qcow2'],
+    // Not zero-data vs zero-partial: qemu's answer there depends on whether the file system has
+    // written back the partial cluster's zero tail yet (it asks the file for holes).
     ['a.qcow2', 'tail.qcow2'],
     ['a.qcow2', 'v2.qcow2'],
     ['a.qcow2', 'small.qcow2'],
@@ -70,7 +71,7 @@ describe.each(configurations)('compare -s on qcow2 (%s)', (configuration: Config
     ['third.qcow2', 'over-a.qcow2'],
     ['over-over-a.qcow2', 'a.qcow2'],
   ])('%s vs %s: verdict, message and exit code as qemu-img', async (first, second) => {
-    for (const options of [['-s'], ['-s', '-q'], ['-s', '-f', formatOf(first), '-F', formatOf(second)]]) {
+    for (const options of [['-s'], ['-s', '-q', '-f', formatOf(first), '-F', formatOf(second)]]) {
       const { qemu, ours } = await both(configuration, ['compare', ...options, first, second], dir);
       expect(ours).toEqual(qemu);
     }
