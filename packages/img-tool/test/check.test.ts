@@ -1,6 +1,6 @@
 // `check` from the command line: options, messages and exit codes as qemu-img's, for clean,
 // leaking and unsupported images; repairs on twin copies give qemu-img's output.
-import { copyFile, stat, truncate } from 'node:fs/promises';
+import { copyFile, open, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { setRefcount } from '../../modules/block-qcow2/test/qcow2-edit.ts';
@@ -70,6 +70,20 @@ describe.each(configurations)('check (%s)', (configuration) => {
       expect(ours).toEqual(qemu);
       expect(ours.code).toBe(0);
       expect((await qemuImg(['check', 'leaky.qcow2'], twins.ours)).code).toBe(0);
+    }
+  });
+
+  it('sizes that are not whole sectors: a qcow2 virtual size is still checked, a raw file has no check', async () => {
+    expect((await qemuImg(['create', '-q', '-f', 'qcow2', 'odd.qcow2', '1k'], dir)).code).toBe(0);
+    const handle = await open(join(dir, 'odd.qcow2'), 'r+');
+    const size = Buffer.alloc(8);
+    size.writeBigUInt64BE(1000n);
+    await handle.write(size, 0, 8, 24);
+    await handle.close();
+    await writeFile(join(dir, 'odd.raw'), 'abc');
+    for (const args of [['check', 'odd.qcow2'], ['check', '--output=json', 'odd.qcow2'], ['check', 'odd.raw']]) {
+      const { qemu, ours } = await both(configuration, args, dir);
+      expect(ours).toEqual(qemu);
     }
   });
 

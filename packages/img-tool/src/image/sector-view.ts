@@ -1,4 +1,4 @@
-import type { BlockNode, BlockStatus, ImageDescription, ResizeOptions } from '@tessera/core';
+import type { BlockNode, BlockStatus, CheckRepair, CheckResult, ImageDescription, ResizeOptions } from '@tessera/core';
 
 export const SECTOR_SIZE = 512;
 
@@ -16,7 +16,12 @@ export function roundUpToSector(size: number): number {
 }
 
 class SectorAlignedNode implements BlockNode {
-  constructor(private readonly inner: BlockNode) {}
+  /** The format's `check`, where it has one (a qcow2 image whose virtual size is not whole sectors). */
+  readonly check?: (repair: CheckRepair) => Promise<CheckResult>;
+
+  constructor(private readonly inner: BlockNode) {
+    if (inner.check) this.check = (repair) => inner.check!(repair);
+  }
 
   get driver(): string {
     return this.inner.driver;
