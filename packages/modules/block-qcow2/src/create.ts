@@ -6,7 +6,7 @@ import { ClusterMap } from './cluster/mapping.ts';
 import { AUTOCLEAR_DATA_FILE_RAW, COMPAT_LAZY_REFCOUNTS, INCOMPAT_DATA_FILE, INCOMPAT_EXTL2 } from './header/features.ts';
 import { parseHeader } from './header/header.ts';
 import { Qcow2Image } from './image.ts';
-import { preallocate, type PreallocationMode } from './preallocate.ts';
+import { preallocate, preallocateFresh, type PreallocationMode } from './preallocate.ts';
 import { buildHeader } from './header/write-header.ts';
 import { MAX_BACKING_NAME, MAX_L1_BYTES, MAX_REFCOUNT_TABLE_BYTES, MAX_VIRTUAL_SIZE } from './limits.ts';
 import { entriesPerBlock, setRefcount } from './refcount/entries.ts';
@@ -178,6 +178,11 @@ async function preallocateNew(file: BlockNode, mode: PreallocationMode, size: nu
   }
   // The image over the file, without backing or data file (preallocation reads neither).
   const image = new Qcow2Image(file, header, new ClusterMap(header, new BigUint64Array(header.l1Size), file), undefined, undefined);
+  const plain = header.backingFile === undefined && (header.incompatible & INCOMPAT_DATA_FILE) === 0n;
+  if (mode !== 'metadata' && plain && size > 0) {
+    await preallocateFresh(image, size, mode);
+    return;
+  }
   await image.enableWrites();
   await preallocate(image, 0, size, mode);
   await file.flush();

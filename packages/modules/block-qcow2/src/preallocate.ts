@@ -10,6 +10,7 @@ import { l2TableOffset } from './cluster/l2-entry.ts';
 import { INCOMPAT_DATA_FILE } from './header/features.ts';
 import type { Qcow2Image } from './image.ts';
 import type { BlockNode } from '@tessera/core';
+import { setRefcount } from './refcount/entries.ts';
 
 const COPIED = 1n << 63n;
 const ZERO_CHUNK = 2 * 1024 * 1024;
@@ -84,4 +85,93 @@ async function writeZeroes(file: BlockNode, offsets: readonly number[], cs: numb
     await file.write(offsets[i]!, zeroes.subarray(0, (j - i) * cs));
     i = j;
   }
+}
+
+/**
+ * `falloc`/`full` on a freshly created image, laid out as QEMU lays it out: QEMU grows the image
+ * from nothing, so it writes a new refcount table (and the refcount blocks the data needs) after
+ * the metadata, the data clusters after that in one run, the first L2 table where the old refcount
+ * table was and the others after the data. The new image: header, refcount table and blocks, L1
+ * table from cluster 0, nothing else (create.ts made it), no backing or data file.
+ */
+export async function preallocateFresh(image: Qcow2Image, size: number, mode: PreallocationMode): Promise<void> {
+  const h = image.header;
+  const cs = h.clusterSize;
+  const file = image.child;
+  const entrySize = h.extendedL2 ? 16 : 8;
+  const l2Entries = cs / entrySize;
+  const perBlock = (cs * 8) / 2 ** h.refcountOrder;
+  const dataClusters = Math.ceil(size / cs);
+  const tables = Math.ceil(dataClusters / l2Entries);
+  const oldTableStart = h.refcountTableOffset / cs;
+  const oldTableEnd = oldTableStart + h.refcountTableClusters;
+  const oldTable = new Uint8Array(h.refcountTableClusters * cs);
+  await file.read(h.refcountTableOffset, oldTable);
+  const oldTableView = new DataView(oldTable.buffer);
+  const oldBlocks: number[] = [];
+  for (let i = 0; i < oldTable.length / 8; i++) {
+    const offset = Number(oldTableView.getBigUint64(i * 8) & 0x00fffffffffffe00n);
+    if (offset) oldBlocks[i] = offset / cs;
+  }
+  const start = Math.ceil(file.size / cs); // every cluster before it is in use
+  // New refcount blocks (for the ranges no block covers) and a new table: a fixed point.
+  let newBlocks = 0;
+  let tableClusters = 1;
+  for (;;) {
+    const end = start + newBlocks + tableClusters + dataClusters + tables;
+    const ranges = Math.max(oldBlocks.length, Math.ceil(end / perBlock));
+    const blocksNeeded = ranges - oldBlocks.filter((b) => b !== undefined).length;
+    const tableNeeded = Math.ceil((ranges * 8) / cs);
+    if (blocksNeeded <= newBlocks && tableNeeded <= tableClusters) break;
+    newBlocks = Math.max(newBlocks, blocksNeeded);
+    tableClusters = Math.max(tableClusters, tableNeeded);
+  }
+  const tableStart = start + newBlocks;
+  const dataStart = tableStart + tableClusters;
+  // L2 tables: the old refcount table's clusters first, then after the data.
+  const l2Clusters: number[] = [];
+  for (let c = oldTableStart; c < oldTableEnd && l2Clusters.length < tables; c++) l2Clusters.push(c);
+  for (let c = dataStart + dataClusters; l2Clusters.length < tables; c++) l2Clusters.push(c);
+  const end = Math.max(dataStart + dataClusters, l2Clusters.at(-1)! + 1);
+
+  // The refcount blocks: the old ones where they are, the new ones from `start`, in range order.
+  const blockAt: number[] = [];
+  let next = start;
+  const ranges = Math.ceil(end / perBlock);
+  for (let r = 0; r < Math.max(ranges, oldBlocks.length); r++) blockAt[r] = oldBlocks[r] ?? next++;
+  const blocks = new Map<number, Uint8Array>(blockAt.map((cluster) => [cluster, new Uint8Array(cs)]));
+  const count = (cluster: number) => setRefcount(blocks.get(blockAt[Math.floor(cluster / perBlock)]!)!, cluster % perBlock, h.refcountOrder, 1n);
+  for (let c = 0; c < end; c++) if (c < oldTableStart || c >= oldTableEnd || l2Clusters.includes(c)) count(c);
+
+  // Data (zeroes), L2 tables, refcount blocks and table; then the header switches tables, then the L1 entries.
+  const zeroes = new Uint8Array(Math.max(cs, ZERO_CHUNK - (ZERO_CHUNK % cs)));
+  for (let at = dataStart * cs; at < (dataStart + dataClusters) * cs; at += zeroes.length) {
+    await file.write(at, zeroes.subarray(0, Math.min(zeroes.length, (dataStart + dataClusters) * cs - at)));
+  }
+  const l1 = new Uint8Array(h.l1Size * 8);
+  const l1View = new DataView(l1.buffer);
+  for (let t = 0; t < tables; t++) {
+    const table = new Uint8Array(cs);
+    const view = new DataView(table.buffer);
+    for (let i = 0; i < l2Entries && t * l2Entries + i < dataClusters; i++) {
+      view.setBigUint64(i * entrySize, BigInt((dataStart + t * l2Entries + i) * cs) | COPIED);
+    }
+    await file.write(l2Clusters[t]! * cs, table);
+    l1View.setBigUint64(t * 8, BigInt(l2Clusters[t]! * cs) | COPIED);
+  }
+  for (const [cluster, block] of blocks) await file.write(cluster * cs, block);
+  const table = new Uint8Array(tableClusters * cs);
+  const tableView = new DataView(table.buffer);
+  blockAt.forEach((cluster, r) => tableView.setBigUint64(r * 8, BigInt(cluster * cs)));
+  await file.write(tableStart * cs, table);
+  await file.flush();
+  const place = new Uint8Array(12);
+  const placeView = new DataView(place.buffer);
+  placeView.setBigUint64(0, BigInt(tableStart * cs));
+  placeView.setUint32(8, tableClusters);
+  await file.write(48, place);
+  await file.flush();
+  await file.write(h.l1TableOffset, l1);
+  await file.flush();
+  void mode; // falloc and full both write the zeroes (see above)
 }
