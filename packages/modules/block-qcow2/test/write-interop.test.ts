@@ -263,11 +263,20 @@ describe('random writes through the driver', () => {
     },
   );
 
-  it('refuses to open for writing what it cannot write', async () => {
-    qemuImg('create', '-q', '-f', 'qcow2', 'snap.qcow2', '1M');
-    qemuImg('snapshot', '-c', 's1', 'snap.qcow2');
-    await expect(openImage(join(dir, 'snap.qcow2'), false)).rejects.toThrow(/internal snapshots/);
-    qemuImg('create', '-q', '-f', 'qcow2', '-o', 'data_file=df.bin', 'df.qcow2', '1M');
-    await expect(openImage(join(dir, 'df.qcow2'), false)).rejects.toThrow(/external data file/);
+  it('refuses to open for writing what it cannot write, and leaves the file as it was', async () => {
+    // Marked corrupt: the incompatible feature bit 1 (byte 79 of the header).
+    qemuImg('create', '-q', '-f', 'qcow2', 'corrupt.qcow2', '1M');
+    const corruptPath = join(dir, 'corrupt.qcow2');
+    const marked = readFileSync(corruptPath);
+    marked[79] = marked[79]! | 2;
+    writeFileSync(corruptPath, marked);
+    await expect(openImage(corruptPath, false)).rejects.toThrow(/marked corrupt.*check -r all/);
+    expect(readFileSync(corruptPath).equals(marked)).toBe(true);
+    // Persistent bitmaps are not kept up to date by the writer.
+    qemuImg('create', '-q', '-f', 'qcow2', 'bitmap.qcow2', '1M');
+    qemuImg('bitmap', '--add', 'bitmap.qcow2', 'b0');
+    const before = readFileSync(join(dir, 'bitmap.qcow2'));
+    await expect(openImage(join(dir, 'bitmap.qcow2'), false)).rejects.toThrow(/persistent bitmaps/);
+    expect(readFileSync(join(dir, 'bitmap.qcow2')).equals(before)).toBe(true);
   });
 });
