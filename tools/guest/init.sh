@@ -121,9 +121,18 @@ ping)
 	net_up
 	[ -n "$p_peer" ] || fail "tessera.peer= is required for test ping"
 	count=${p_count:-3}
-	out=$(ping -c "$count" -w "${p_timeout:-30}" "$p_peer" 2>&1)
-	received=$(echo "$out" | sed -n 's/.* \([0-9]*\) packets received.*/\1/p')
-	echo "$out"
+	# One echo at a time until $count are answered: the peer may still be booting, and it counts
+	# the requests it sees (pong), so no more are sent once enough have been answered.
+	deadline=$(($(cut -d. -f1 /proc/uptime) + ${p_timeout:-30}))
+	received=0
+	while [ "$received" -lt "$count" ] && [ "$(cut -d. -f1 /proc/uptime)" -lt "$deadline" ]; do
+		if ping -c 1 -W 5 "$p_peer" >/dev/null 2>&1; then
+			received=$((received + 1))
+		else
+			sleep 1
+		fi
+	done
+	echo "ping $p_peer: $received of $count echo requests answered"
 	if [ "${received:-0}" -ge "$count" ]; then
 		mark "ping ok received=$received/$count peer=$p_peer"
 	else
