@@ -99,13 +99,21 @@ describe('crash consistency of snapshot operations', () => {
     execFileSync('qemu-io', ['-f', 'qcow2', '-c', 'write -P 0x5c 0 6M', template], { cwd: dir });
     execFileSync('qemu-img', ['convert', '-O', 'raw', template, 'active.raw'], { cwd: dir });
     const same = (raw: string, image: string) => qemuImg(['compare', '-f', 'raw', '-F', 'qcow2', raw, image]).status === 0;
+    const operations = [['-a', 'base'], ['-c', 'new'], ['-d', 'base']];
+    // How long each operation takes here and now (machine load varies): the kills land inside it.
+    const durations = operations.map((args) => {
+      copyFileSync(join(dir, template), join(dir, 'ops-timing.qcow2'));
+      const started = Date.now();
+      img(['snapshot', ...args, 'ops-timing.qcow2']);
+      return Date.now() - started;
+    });
     let killed = 0;
     const rounds = 3;
     for (let round = 0; round < rounds; round++) {
-      for (const args of [['-a', 'base'], ['-c', 'new'], ['-d', 'base']]) {
+      for (const [index, args] of operations.entries()) {
         const image = `ops-${args[0]!.slice(1)}-${round}.qcow2`;
         copyFileSync(join(dir, template), join(dir, image));
-        if (await killedSnapshot(args, image, 250 + Math.floor(Math.random() * 900))) killed++;
+        if (await killedSnapshot(args, image, Math.floor(durations[index]! * (0.3 + 0.65 * Math.random())))) killed++;
         const check = qemuImg(['check', image]);
         const what = `${args.join(' ')}, round ${round}: ${check.stdout}${check.stderr}`;
         if (args[0] === '-a') {
