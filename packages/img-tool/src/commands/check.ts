@@ -3,7 +3,7 @@ import { ToolError, UsageError, errorMessage } from '../cli/errors.ts';
 import { checkCacheMode, parseOutputFormat } from '../cli/values.ts';
 import { humanCheckReport, jsonCheckReport, repairedReport } from '../image/check-report.ts';
 import { openImage } from '../image/open.ts';
-import { FORCE_SHARE, HELP, IMAGE_OPTS, OBJECT, formatConflict, objectsUnsupported } from './common.ts';
+import { FORCE_SHARE, HELP, IMAGE_OPTS, OBJECT, formatConflict, parseImageCommandOptions } from './common.ts';
 import type { Command } from './types.ts';
 
 /** Exit code for formats without a consistency check. */
@@ -22,27 +22,15 @@ export const checkCommand: Command = {
   },
 
   async run(context, args) {
-    let format: string | undefined;
-    let output: string | undefined;
     let repair: CheckRepair = 'none';
     let quiet = false;
-    let imageOpts = false;
-    let forceShare = false;
-    for (const option of args.options) {
+    const common = parseImageCommandOptions(args, (option) => {
       switch (option.key) {
-        case 'h':
-          return context.help();
-        case 'f':
-          format = option.value;
-          break;
         case 'r':
           if (option.value !== 'leaks' && option.value !== 'all') {
             throw new UsageError(`Unknown option value for -r (expecting 'leaks' or 'all'): ${option.value}`);
           }
           repair = option.value;
-          break;
-        case 'output':
-          output = option.value;
           break;
         case 'T':
           checkCacheMode(option.value!, true);
@@ -50,16 +38,10 @@ export const checkCommand: Command = {
         case 'q':
           quiet = true;
           break;
-        case 'U':
-          forceShare = true;
-          break;
-        case 'image-opts':
-          imageOpts = true;
-          break;
-        case 'object':
-          throw objectsUnsupported();
       }
-    }
+    });
+    if (common.help) return context.help();
+    const { format, output, imageOpts, forceShare } = common;
     const outputFormat = parseOutputFormat(output);
     if (args.operands.length !== 1) throw new UsageError('Expecting one image file name');
     if (imageOpts && format !== undefined) throw formatConflict();
