@@ -59,6 +59,7 @@ export class BlockLayer {
       const driver = format ?? (await this.probe(file));
       node = await driver.open(options.cacheUnsafe ? withoutFlushes(file) : file, {
         readOnly,
+        ...(options.cacheUnsafe ? { cacheUnsafe: true } : {}),
         driverOptions: options.formatOptions ?? {},
         openRelative: (name, o) =>
           o.protocolOnly

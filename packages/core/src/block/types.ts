@@ -144,6 +144,11 @@ export interface BlockOpenOptions {
   readonly driverOptions: Readonly<Record<string, string>>;
   /** Given to format drivers: open an image named relative to this one. */
   readonly openRelative?: OpenRelative;
+  /**
+   * Given to format drivers: qemu's cache=unsafe. The storage's flushes already do nothing; the
+   * driver may also keep metadata changes in memory until its own flush or close.
+   */
+  readonly cacheUnsafe?: boolean;
 }
 
 export interface BlockCreateOptions {

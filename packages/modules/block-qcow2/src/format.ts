@@ -21,7 +21,7 @@ export const qcow2Format: BlockFormatDriver = {
   create: createImage,
   measure: measureImage,
 
-  async open(file, { readOnly, openRelative }) {
+  async open(file, { readOnly, openRelative, cacheUnsafe }) {
     // The header and its extensions live in the first cluster (at most 2 MiB).
     const head = new Uint8Array(Math.min(file.size, 2 * 2 ** 20));
     await file.read(0, head);
@@ -54,7 +54,9 @@ export const qcow2Format: BlockFormatDriver = {
       await dataFile?.close();
       throw new Error(`Could not open backing file: ${(error as Error).message}`, { cause: error });
     }
-    const image = new Qcow2Image(file, header, new ClusterMap(header, l1, file), backing, dataFile);
+    // cache=unsafe: metadata changes stay in memory until flush or close, as in qemu's caches.
+    const map = new ClusterMap(header, l1, file, !readOnly && (cacheUnsafe ?? false));
+    const image = new Qcow2Image(file, header, map, backing, dataFile);
     try {
       image.snapshots = await readSnapshotTable(file, header);
     } catch (error) {

@@ -9,6 +9,7 @@ import type { SnapshotEntry } from './snapshot/table.ts';
 import { internalSnapshots } from './snapshot/internal-snapshots.ts';
 import { ReadWriteLock } from './lock.ts';
 import { ClusterWriter } from './cluster/writer.ts';
+import type { WriteTail } from './cluster/fresh-writes.ts';
 import { CompressedWriter } from './cluster/compressed-writer.ts';
 import { Refcounts } from './refcount/refcounts.ts';
 import { rebuildRefcounts } from './refcount/repair.ts';
@@ -27,7 +28,7 @@ export class Qcow2Image implements BlockNode {
   readonly driver = 'qcow2';
   /** The internal snapshot table, read at open (the snapshot operations keep it current). */
   snapshots: readonly SnapshotEntry[] = [];
-  readonly internalSnapshots: InternalSnapshots = internalSnapshots(this);
+  readonly internalSnapshots: InternalSnapshots = afterSettling(internalSnapshots(this), () => this.settled());
   // The parts below are shared with the maintenance operations (snapshot/, check/, …), which run
   // under the lock's write side.
   readonly lock = new ReadWriteLock();
@@ -53,7 +54,10 @@ export class Qcow2Image implements BlockNode {
     return this.writer === undefined;
   }
 
-  /** Open for writing: load the refcounts, and sync metadata steps unless refcounts are lazy. */
+  /**
+   * Open for writing: load the refcounts, and sync metadata steps unless refcounts are lazy. With
+   * the map's deferWrites (cache=unsafe), refcount changes are deferred too, until flush or close.
+   */
   async enableWrites(): Promise<void> {
     const h = this.header;
     this.lazy = (h.compatible & COMPAT_LAZY_REFCOUNTS) !== 0n;
@@ -73,6 +77,7 @@ export class Qcow2Image implements BlockNode {
         await this.child.write(48, bytes); // offset and size together, in one sector
         await this.child.flush();
       },
+      deferWrites: this.map.deferWrites,
     });
     if (h.incompatible & INCOMPAT_DIRTY) {
       // Not closed cleanly with lazy refcounts: rebuild them before anything else is written.
@@ -92,8 +97,9 @@ export class Qcow2Image implements BlockNode {
    * writer follow. The caller holds the write lock and has written both to disk.
    */
   replaceTables(header: Qcow2Header, l1: BigUint64Array): void {
+    if (this.map.hasDeferredWrites) throw new Error(`${this.filename}: internal error: tables replaced before deferred metadata was written`);
     this.header = header;
-    this.map = new ClusterMap(header, l1, this.child);
+    this.map = new ClusterMap(header, l1, this.child, this.map.deferWrites);
     if (this.refcounts) this.writer = this.newWriter(this.refcounts);
   }
 
@@ -108,7 +114,10 @@ export class Qcow2Image implements BlockNode {
     if (offset < 0 || offset + into.length > this.size) {
       throw new Error(`${this.filename}: read of ${into.length} bytes at ${offset} is beyond the end (${this.size})`);
     }
-    await this.lock.read(() => this.readUnlocked(offset, into));
+    await this.lock.read(async () => {
+      await this.writer?.settle(offset, into.length); // writes issued before this read are seen
+      await this.readUnlocked(offset, into);
+    });
   }
 
   /** Guest bytes, zeroes past the virtual size (a write's last cluster may reach beyond it). */
@@ -147,7 +156,13 @@ export class Qcow2Image implements BlockNode {
       throw new Error(`${this.filename}: write of ${data.length} bytes at ${offset} is beyond the end (${this.size})`);
     }
     if (data.length === 0) return;
-    await this.modify(() => writer.write(offset, data));
+    // A fresh write leaves the lock after allocating, so the next write allocates while its data
+    // is written (fresh-writes.ts); what is left of it is awaited here, outside the lock.
+    let rest: WriteTail | undefined;
+    await this.modify(async () => {
+      rest = await writer.start(offset, data);
+    });
+    await rest?.done;
   }
 
   /** Run a change of guest data under the write lock, the image marked dirty first when refcounts are lazy. */
@@ -171,7 +186,31 @@ export class Qcow2Image implements BlockNode {
   }
 
   async flush(): Promise<void> {
-    if (this.writer) await this.lock.write(() => this.child.flush());
+    if (this.writer) await this.lock.write(() => this.writeBackAndFlush());
+  }
+
+  /**
+   * Fresh writes under way finished, deferred metadata written (refcounts before the L2 entries
+   * that need them), then a flush. The caller holds the write lock.
+   */
+  private async writeBackAndFlush(): Promise<void> {
+    await this.writer?.drain();
+    await this.refcounts?.writeBack();
+    await this.map.writeBack();
+    await this.child.flush();
+  }
+
+  /**
+   * Before a maintenance operation, which reads metadata from the file: the writes under way
+   * finished and deferred changes written. (Without deferred writes no flush is forced.)
+   */
+  private async settled(): Promise<void> {
+    const writer = this.writer;
+    if (!writer) return;
+    await this.lock.write(async () => {
+      await writer.drain();
+      if (this.map.hasDeferredWrites || this.refcounts?.hasDeferredWrites) await this.writeBackAndFlush();
+    });
   }
 
   /** The header's incompatible feature bits (v3), synced. */
@@ -185,7 +224,7 @@ export class Qcow2Image implements BlockNode {
   async close(): Promise<void> {
     if (this.writer) {
       await this.lock.write(async () => {
-        await this.child.flush();
+        await this.writeBackAndFlush();
         if (this.markedDirty) await this.setIncompatible(this.header.incompatible & ~INCOMPAT_DIRTY);
       });
     }
@@ -195,27 +234,32 @@ export class Qcow2Image implements BlockNode {
   }
 
   /** qemu-img resize (resize.ts). */
-  resize(size: number, options: ResizeOptions): Promise<void> {
+  async resize(size: number, options: ResizeOptions): Promise<void> {
+    await this.settled();
     return resizeImage(this, size, options);
   }
 
   /** qemu-img amend (amend.ts). */
-  amend(options: Readonly<Record<string, string>>): Promise<void> {
+  async amend(options: Readonly<Record<string, string>>): Promise<void> {
+    await this.settled();
     return amendImage(this, options);
   }
 
   /** qemu-img rebase: record another backing file (backing.ts); the open backing node stays until reopened. */
-  setBacking(file: string | undefined, format: string | undefined): Promise<void> {
+  async setBacking(file: string | undefined, format: string | undefined): Promise<void> {
+    await this.settled();
     return setBackingFile(this, file, format);
   }
 
   /** qemu-img commit: unallocate every guest cluster (make-empty.ts). */
-  makeEmpty(): Promise<void> {
+  async makeEmpty(): Promise<void> {
+    await this.settled();
     return makeImageEmpty(this);
   }
 
   /** Consistency check (and repair, when opened for writing): see check/check.ts. */
-  check(repair: CheckRepair): Promise<CheckResult> {
+  async check(repair: CheckRepair): Promise<CheckResult> {
+    await this.settled();
     return this.lock.write(() => checkImage(this, repair));
   }
 
@@ -224,7 +268,10 @@ export class Qcow2Image implements BlockNode {
   }
 
   async blockStatus(offset: number, length: number): Promise<BlockStatus> {
-    const extent = await this.lock.read(() => this.map.lookup(offset, length));
+    const extent = await this.lock.read(async () => {
+      await this.writer?.settle(offset, length);
+      return this.map.lookup(offset, length);
+    });
     switch (extent.kind) {
       case 'data': {
         const file = (this.dataFile ?? this.child).filename;
@@ -304,4 +351,13 @@ export class Qcow2Image implements BlockNode {
     if (available > 0) await this.backing!.read(offset, into.subarray(0, available));
     into.fill(0, available);
   }
+}
+
+/** Snapshot operations that first write what metadata changes are still deferred. */
+function afterSettling(snapshots: InternalSnapshots, settled: () => Promise<void>): InternalSnapshots {
+  return {
+    create: async (name) => (await settled(), snapshots.create(name)),
+    apply: async (name) => (await settled(), snapshots.apply(name)),
+    delete: async (name) => (await settled(), snapshots.delete(name)),
+  };
 }

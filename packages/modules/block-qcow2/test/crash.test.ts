@@ -28,10 +28,15 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const img = (args: string[]) => execFileSync(process.execPath, [executable('img-tool', 'modular'), ...args], { cwd: dir, encoding: 'utf8' });
 
-/** Run `convert -n` into the image (rate-limited: about 1.5 s of writing) and kill it after `afterMs`; true when it was killed before it finished. */
+/**
+ * Run `convert -n` into the image (rate-limited: about 1.5 s of writing) and kill it after
+ * `afterMs`; true when it was killed before it finished. With `-t writeback`: convert's default,
+ * cache=unsafe, keeps metadata in memory until the end, as qemu-img does, so a killed one leaves
+ * its output incomplete by design; every other mode is crash consistent, which is what is tested.
+ */
 function killedWriter(image: string, afterMs: number, source = 'source.raw'): Promise<boolean> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [executable('img-tool', 'modular'), 'convert', '-n', '-r', '16M', '-O', 'qcow2', source, image], {
+    const child = spawn(process.execPath, [executable('img-tool', 'modular'), 'convert', '-n', '-t', 'writeback', '-r', '16M', '-O', 'qcow2', source, image], {
       cwd: dir,
       stdio: 'ignore',
     });

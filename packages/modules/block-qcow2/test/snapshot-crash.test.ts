@@ -44,10 +44,14 @@ const img = (args: string[]) => execFileSync(process.execPath, [executable('img-
 // (A killed operation can leave thousands of leaked clusters, one line each.)
 const qemuImg = (args: string[]) => spawnSync('qemu-img', args, { cwd: dir, encoding: 'utf8', maxBuffer: 64 * 2 ** 20 });
 
-/** `convert -n` of second.raw into the image (rate-limited: about 1.5 s), killed after `afterMs`; true when killed first. */
+/**
+ * `convert -n` of second.raw into the image (rate-limited: about 1.5 s), killed after `afterMs`;
+ * true when killed first. `-t writeback`: convert's default cache=unsafe defers metadata to the
+ * end (as qemu-img does), so only the other modes promise a consistent image after a kill.
+ */
 function killedWriter(image: string, afterMs: number): Promise<boolean> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [executable('img-tool', 'modular'), 'convert', '-n', '-r', '10M', '-O', 'qcow2', 'second.raw', image], {
+    const child = spawn(process.execPath, [executable('img-tool', 'modular'), 'convert', '-n', '-t', 'writeback', '-r', '10M', '-O', 'qcow2', 'second.raw', image], {
       cwd: dir,
       stdio: 'ignore',
     });

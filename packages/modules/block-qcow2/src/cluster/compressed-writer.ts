@@ -12,6 +12,7 @@ import { compressCluster } from '../compress.ts';
 import { COMPAT_LAZY_REFCOUNTS } from '../header/features.ts';
 import type { Qcow2Header } from '../header/header.ts';
 import type { Refcounts } from '../refcount/refcounts.ts';
+import type { ClusterMap } from './mapping.ts';
 import type { ClusterWriter } from './writer.ts';
 
 const COMPRESSED = 1n << 62n;
@@ -21,6 +22,7 @@ const SECTOR = 512;
 /** The parts of an image opened for writing that storing compressed clusters needs. */
 export interface CompressedTarget {
   readonly header: Qcow2Header;
+  readonly map: ClusterMap;
   readonly writer: ClusterWriter | undefined;
   readonly refcounts: Refcounts | undefined;
   readonly child: BlockNode;
@@ -59,6 +61,7 @@ export class CompressedWriter {
   private async store(offset: number, bytes: Uint8Array): Promise<void> {
     const { header, writer, refcounts, child } = this.image;
     if (!writer || !refcounts) throw new Error(`${child.filename}: the image is opened read-only`);
+    await writer.drain(); // a fresh write under way may hold this cluster, its entry not yet set
     const cs = header.clusterSize;
     const entrySize = header.extendedL2 ? 16 : 8;
     const l2Entries = cs / entrySize;
@@ -77,7 +80,7 @@ export class CompressedWriter {
     const extraSectors = BigInt(Math.floor((host + bytes.length - 1) / SECTOR) - Math.floor(host / SECTOR));
     view.setBigUint64(at, COMPRESSED | (extraSectors << offsetBits) | BigInt(host));
     if (header.extendedL2) view.setBigUint64(at + 8, 0n); // compressed: no subcluster bits
-    await child.write(l2Offset + at, table.subarray(at, at + entrySize));
+    await this.image.map.storeEntries(l2Offset, table, at, at + entrySize);
   }
 
   /** Host bytes for a compressed cluster of `length` bytes, the refcounts of their clusters raised. */

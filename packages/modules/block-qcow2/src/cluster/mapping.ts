@@ -14,7 +14,7 @@ export type Extent = ClusterMapping & {
 
 /** Guest offsets to host locations through the L1 and L2 tables. */
 export class ClusterMap {
-  private readonly l2Cache = new TableCache(L2_CACHE_BYTES);
+  private readonly l2Cache: TableCache;
   private readonly entrySize: number;
   private readonly l2Entries: number;
   private readonly unitSize: number; // a cluster, or a subcluster with extended L2
@@ -24,7 +24,13 @@ export class ClusterMap {
     /** The active L1 table (the writer updates it in place). */
     readonly l1: BigUint64Array,
     private readonly file: BlockNode,
+    /**
+     * Changed L2 entries stay in memory until writeBack() (qemu's metadata cache under
+     * cache=unsafe), instead of being written at once.
+     */
+    readonly deferWrites = false,
   ) {
+    this.l2Cache = new TableCache(L2_CACHE_BYTES, (offset, table) => this.file.write(offset, table));
     this.entrySize = header.extendedL2 ? 16 : 8;
     this.l2Entries = header.clusterSize / this.entrySize;
     this.unitSize = header.extendedL2 ? header.clusterSize / 32 : header.clusterSize;
@@ -40,7 +46,11 @@ export class ClusterMap {
     const l1Index = Math.floor(clusterIndex / this.l2Entries);
     const l1Entry = this.l1[l1Index] ?? 0n;
     const l2Offset = l2TableOffset(l1Entry);
-    if (l2Offset === 0) return { kind: 'unallocated', length: Math.min(maxLength, clusterSize - inCluster) };
+    if (l2Offset === 0) {
+      // No L2 table: its whole reach is unallocated.
+      const spanEnd = (l1Index + 1) * this.l2Entries * clusterSize;
+      return { kind: 'unallocated', length: Math.min(maxLength, spanEnd - offset) };
+    }
     const table = await this.l2Table(l2Offset);
     const view = new DataView(table.buffer, table.byteOffset, table.byteLength);
     const at = (clusterIndex % this.l2Entries) * this.entrySize;
@@ -51,14 +61,45 @@ export class ClusterMap {
       this.header.extensions.dataFile !== undefined,
       this.header.extendedL2 ? { bitmap: view.getBigUint64(at + 8), subcluster: Math.floor(inCluster / this.unitSize) } : undefined,
     );
-    if (mapping.kind !== 'compressed' && mapping.hostOffset !== undefined) {
-      if (mapping.hostOffset! % clusterSize !== 0) {
-        throw corrupt(this.file.filename, `data cluster offset ${mapping.hostOffset} is not cluster aligned`);
-      }
-      return { ...mapping, length, hostPosition: mapping.hostOffset! + inCluster };
-    }
     if (mapping.kind === 'compressed') return { ...mapping, length: Math.min(maxLength, clusterSize - inCluster) };
-    return { ...mapping, length };
+    if (mapping.hostOffset !== undefined && mapping.hostOffset % clusterSize !== 0) {
+      throw corrupt(this.file.filename, `data cluster offset ${mapping.hostOffset} is not cluster aligned`);
+    }
+    // The clusters after this one that map the same way (and, with a host offset, lie right after
+    // it on the host) are one extent: a caller reads or reports them in one step.
+    const more = this.header.extendedL2 || length >= maxLength ? 0 : this.sameAfter(view, clusterIndex, mapping, Math.ceil((maxLength - length) / clusterSize));
+    const runLength = Math.min(maxLength, length + more * clusterSize);
+    if (mapping.hostOffset !== undefined) return { ...mapping, length: runLength, hostPosition: mapping.hostOffset + inCluster };
+    return { ...mapping, length: runLength };
+  }
+
+  /**
+   * How many of the (at most `limit`) clusters after `clusterIndex`, in the same L2 table, map
+   * like it: the same kind, and host clusters that follow on. Standard L2 entries only.
+   */
+  private sameAfter(view: DataView, clusterIndex: number, first: ClusterMapping, limit: number): number {
+    const { clusterSize } = this.header;
+    const hasDataFile = this.header.extensions.dataFile !== undefined;
+    const start = clusterIndex % this.l2Entries;
+    const end = Math.min(this.l2Entries, start + 1 + limit);
+    let count = 0;
+    for (let index = start + 1; index < end; index++) {
+      // The entry as two 32-bit halves: no BigInt on this hot path.
+      const high = view.getUint32(index * 8);
+      const low = view.getUint32(index * 8 + 4);
+      if (high & 0x40000000) break; // compressed
+      const hostOffset = (high & 0x00ffffff) * 2 ** 32 + ((low & 0xfffffe00) >>> 0);
+      let kind: ClusterMapping['kind'];
+      if (low & 1) kind = 'zero';
+      else if (hostOffset !== 0 || (hasDataFile && high & 0x80000000)) kind = 'data';
+      else kind = 'unallocated';
+      if (kind !== first.kind) break;
+      const expected = first.hostOffset === undefined ? undefined : first.hostOffset + (count + 1) * clusterSize;
+      const actual = kind === 'data' || hostOffset !== 0 ? hostOffset : undefined;
+      if (actual !== expected) break;
+      count++;
+    }
+    return count;
   }
 
   /** The L2 table at `offset`, cached; the writer changes it in place and writes it through. */
@@ -70,6 +111,38 @@ export class ClusterMap {
   /** A new L2 table the writer placed at `offset` (possibly a freed cluster whose old table is cached). */
   adoptL2Table(offset: number, table: Uint8Array): void {
     this.l2Cache.set(offset, table);
+  }
+
+  /**
+   * Entries `[from, to)` (bytes) of the L2 table at `offset`, changed in `table`: written now, or
+   * left dirty in the cache when writes are deferred.
+   */
+  async storeEntries(offset: number, table: Uint8Array, from: number, to: number): Promise<void> {
+    if (this.deferWrites) {
+      this.l2Cache.markDirty(offset, table);
+      return;
+    }
+    await this.file.write(offset + from, table.subarray(from, to));
+    this.l2Cache.set(offset, table); // the cached copy, should it have been evicted meanwhile
+  }
+
+  /** Keep the L2 table at `offset` cached (a write under way will change it) until unpinned. */
+  pin(offset: number): void {
+    this.l2Cache.pin(offset);
+  }
+
+  unpin(offset: number): void {
+    this.l2Cache.unpin(offset);
+  }
+
+  /** L2 tables with deferred changes. */
+  get hasDeferredWrites(): boolean {
+    return this.l2Cache.hasDirty;
+  }
+
+  /** Write the deferred L2 tables. */
+  writeBack(): Promise<void> {
+    return this.l2Cache.writeBack();
   }
 
   private async readTable(offset: number): Promise<Uint8Array> {

@@ -17,6 +17,8 @@ import type { Qcow2Header } from '../header/header.ts';
 import type { Refcounts } from '../refcount/refcounts.ts';
 import { readHost } from '../host-read.ts';
 import { decodeL2Entry, l2TableOffset } from './l2-entry.ts';
+import { FreshWrites, type WriteTail } from './fresh-writes.ts';
+import { isZero } from './is-zero.ts';
 import type { ClusterMap } from './mapping.ts';
 
 const COPIED = 1n << 63n;
@@ -39,6 +41,7 @@ interface Plan {
 }
 
 export class ClusterWriter {
+  private readonly fresh: FreshWrites | undefined;
   private readonly clusterSize: number;
   private readonly entrySize: number;
   private readonly l2Entries: number;
@@ -64,9 +67,38 @@ export class ClusterWriter {
     this.entrySize = header.extendedL2 ? 16 : 8;
     this.l2Entries = this.clusterSize / this.entrySize;
     this.unitSize = header.extendedL2 ? this.clusterSize / 32 : this.clusterSize;
+    // External data files place clusters at their guest offsets: nothing to allocate early.
+    this.fresh = dataFile ? undefined : new FreshWrites(header, map, refcounts, file, sync);
   }
 
+  /**
+   * Start a guest write (the caller holds the image lock): returns what is left of it to await
+   * once the lock is released (a fresh write's data and entries), or undefined when it is done.
+   */
+  async start(offset: number, data: Uint8Array): Promise<WriteTail | undefined> {
+    const span = this.l2Entries * this.clusterSize;
+    if (this.fresh && (offset % span) + data.length <= span) {
+      const [l2Offset, table] = await this.l2For(Math.floor(offset / span));
+      const view = new DataView(table.buffer, table.byteOffset, table.byteLength);
+      if (this.fresh.applies(view, offset, data)) return this.fresh.start(l2Offset, table, offset, data);
+    }
+    await this.write(offset, data);
+    return undefined;
+  }
+
+  /** Wait for the fresh writes under way (the caller holds the image lock). */
+  drain(): Promise<void> {
+    return this.fresh?.drain() ?? Promise.resolve();
+  }
+
+  /** Wait for the fresh writes under way that overlap a guest range (the caller holds the read lock). */
+  settle(offset: number, length: number): Promise<void> {
+    return this.fresh?.settle(offset, length) ?? Promise.resolve();
+  }
+
+  /** A guest write, done when it resolves (the caller holds the image lock). */
   async write(offset: number, data: Uint8Array): Promise<void> {
+    await this.drain(); // a fresh write under way may hold clusters this one touches
     const span = this.l2Entries * this.clusterSize;
     let done = 0;
     while (done < data.length) {
@@ -252,7 +284,7 @@ export class ClusterWriter {
         view.setBigUint64(at, plan.zeroEntry ?? BigInt(plan.hostOffset!) | COPIED);
         if (plan.bitmap !== undefined) view.setBigUint64(at + 8, plan.bitmap);
       }
-      await this.file.write(l2Offset + low, table.subarray(low, high));
+      await this.map.storeEntries(l2Offset, table, low, high);
     }
     if (!this.dataFile) for (const plan of plans) if (plan.release) await this.refcounts.release(plan.release[0], plan.release[1]);
   }
@@ -284,16 +316,6 @@ export class ClusterWriter {
     content.set(piece, from - start);
     return content;
   }
-}
-
-function isZero(data: Uint8Array): boolean {
-  const words = data.byteOffset % 8 === 0 && data.length % 8 === 0 ? new BigUint64Array(data.buffer, data.byteOffset, data.length / 8) : undefined;
-  if (words) {
-    for (let i = 0; i < words.length; i++) if (words[i] !== 0n) return false;
-    return true;
-  }
-  for (let i = 0; i < data.length; i++) if (data[i] !== 0) return false;
-  return true;
 }
 
 function concat(parts: readonly Uint8Array[], length: number): Uint8Array {

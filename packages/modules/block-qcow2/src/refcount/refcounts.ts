@@ -15,7 +15,7 @@
 import type { BlockNode } from '@tessera/core';
 import { corrupt } from '../errors.ts';
 import { MAX_REFCOUNT_TABLE_BYTES } from '../limits.ts';
-import { entriesPerBlock, getRefcount, setRefcount } from './entries.ts';
+import { NARROWEST_WIDE_ORDER, entriesPerBlock, getRefcount, refcountAt, setRefcount, storeRefcount } from './entries.ts';
 
 const OFFSET_MASK = 0x00fffffffffffe00n;
 
@@ -28,6 +28,11 @@ export interface RefcountsOptions {
   readonly sync: () => Promise<void>;
   /** Point the header at a new refcount table. */
   readonly moveTable: (offset: number, clusters: number) => Promise<void>;
+  /**
+   * Refcount changes stay in memory until writeBack() (qemu's metadata cache under cache=unsafe),
+   * instead of being written at once. New blocks and tables are still written when made.
+   */
+  readonly deferWrites?: boolean;
 }
 
 export class Refcounts {
@@ -48,6 +53,8 @@ export class Refcounts {
   private sortedHoles: number[] | undefined;
   /** Clusters whose refcount fell to 0 since the last real flush. */
   private readonly pending = new Set<number>();
+  /** Deferred changes: byte ranges of refcount blocks (by table index) not written yet. */
+  private readonly deferred = new Map<number, [number, number]>();
 
   private constructor(
     private readonly file: BlockNode,
@@ -91,9 +98,14 @@ export class Refcounts {
     return block;
   }
 
+  /** The refcount block of range `t`: from memory without a turn of the event loop when loaded. */
+  private blockFor(t: number): Uint8Array | undefined | Promise<Uint8Array | undefined> {
+    return this.blocks.get(this.table[t] ?? 0) ?? this.block(t);
+  }
+
   /** The refcount of the cluster with this index (0 where no refcount block covers it). */
   async get(cluster: number): Promise<bigint> {
-    const block = await this.block(Math.floor(cluster / this.perBlock));
+    const block = await this.blockFor(Math.floor(cluster / this.perBlock));
     return block ? getRefcount(block, cluster % this.perBlock, this.order) : 0n;
   }
 
@@ -133,10 +145,28 @@ export class Refcounts {
   /** The first `count` clusters with refcount 0 from `end` on. */
   private async fromEnd(count: number): Promise<number[]> {
     const clusters: number[] = [];
-    for (let cluster = this.end; clusters.length < count; cluster++) {
-      if ((await this.get(cluster)) === 0n) clusters.push(cluster);
+    for (let cluster = this.end; clusters.length < count; ) {
+      const t = Math.floor(cluster / this.perBlock);
+      if (this.table[t] && !this.blocks.has(this.table[t]!)) await this.block(t);
+      cluster = this.freeInBlock(cluster, count, clusters);
     }
     return clusters;
+  }
+
+  /**
+   * Free clusters from `cluster` to the end of its refcount block's range (a loaded block, or
+   * none), appended to `out` until it holds `count`; returns where the scan stopped.
+   */
+  private freeInBlock(cluster: number, count: number, out: number[]): number {
+    const t = Math.floor(cluster / this.perBlock);
+    const block = this.blocks.get(this.table[t] ?? 0);
+    const end = (t + 1) * this.perBlock;
+    const narrow = this.order < NARROWEST_WIDE_ORDER;
+    for (; cluster < end && out.length < count; cluster++) {
+      const index = cluster % this.perBlock;
+      if (!block || (narrow ? refcountAt(block, index, this.order) === 0 : getRefcount(block, index, this.order) === 0n)) out.push(cluster);
+    }
+    return cluster;
   }
 
   /** The lowest run of `count` adjacent holes, if there is one (holes found on first use). */
@@ -169,11 +199,16 @@ export class Refcounts {
 
   /** Keep the holes current after a cluster's refcount went from `before` to `after`. */
   private noteChange(cluster: number, before: bigint, after: bigint): void {
-    if (after === 0n && before !== 0n) {
+    this.noteUse(cluster, before !== 0n, after !== 0n);
+  }
+
+  /** noteChange, told only whether the cluster was in use before and is after. */
+  private noteUse(cluster: number, before: boolean, after: boolean): void {
+    if (!after && before) {
       this.pending.add(cluster);
       this.holes?.add(cluster);
       this.sortedHoles = undefined;
-    } else if (before === 0n && after !== 0n && this.holes?.delete(cluster)) {
+    } else if (!before && after && this.holes?.delete(cluster)) {
       this.sortedHoles = undefined;
     }
   }
@@ -211,24 +246,84 @@ export class Refcounts {
   async change(clusters: readonly number[], delta: bigint): Promise<void> {
     // The reference being dropped was removed by writes issued before: they reach the disk first.
     if (delta < 0n) await this.options.sync();
-    const max = (1n << (1n << BigInt(this.order))) - 1n;
-    const dirty = new Map<number, [number, number]>();
+    // Blocks loaded first, so the change itself is one synchronous step.
+    for (let t = this.unloadedBlock(clusters); t !== -1; t = this.unloadedBlock(clusters)) await this.block(t);
+    const dirty = this.changeLoaded(clusters, delta);
+    if (this.options.deferWrites) {
+      for (const [t, [from, to]] of dirty) {
+        const span = this.deferred.get(t);
+        this.deferred.set(t, span ? [Math.min(span[0], from), Math.max(span[1], to)] : [from, to]);
+      }
+      return;
+    }
+    for (const [t, [from, to]] of dirty) await this.writeSpan(t, from, to);
+  }
+
+  /** A refcount block that covers one of `clusters` and is not in memory yet, or -1. */
+  private unloadedBlock(clusters: readonly number[]): number {
     for (const cluster of clusters) {
       const t = Math.floor(cluster / this.perBlock);
-      const block = await this.block(t);
-      if (!block) throw corrupt(this.file.filename, `cluster ${cluster} has no refcount block`);
-      const index = cluster % this.perBlock;
-      const before = getRefcount(block, index, this.order);
-      const value = before + delta;
-      if (value < 0n || value > max) throw corrupt(this.file.filename, `refcount of cluster ${cluster} would be ${value}`);
-      this.noteChange(cluster, before, value);
-      const [from, to] = setRefcount(block, index, this.order, value);
-      const span = dirty.get(t);
-      dirty.set(t, span ? [Math.min(span[0], from), Math.max(span[1], to)] : [from, to]);
+      if (this.table[t] && !this.blocks.has(this.table[t]!)) return t;
     }
-    for (const [t, [from, to]] of dirty) {
-      const block = (await this.block(t))!;
-      await this.file.write(this.table[t]! + from, block.subarray(from, to));
+    return -1;
+  }
+
+  /** change()'s arithmetic on loaded blocks; returns the changed byte range of each block. */
+  private changeLoaded(clusters: readonly number[], delta: bigint): Map<number, [number, number]> {
+    const max = (1n << (1n << BigInt(this.order))) - 1n;
+    const dirty = new Map<number, [number, number]>();
+    // Every cluster has a block before any count changes.
+    for (const cluster of clusters) {
+      const block = this.blocks.get(this.table[Math.floor(cluster / this.perBlock)] ?? 0);
+      if (!block) throw corrupt(this.file.filename, `cluster ${cluster} has no refcount block`);
+    }
+    const narrow = this.order < NARROWEST_WIDE_ORDER;
+    const step = Number(delta);
+    const maxNumber = Number(max);
+    for (const cluster of clusters) {
+      const t = Math.floor(cluster / this.perBlock);
+      const block = this.blocks.get(this.table[t]!)!;
+      const index = cluster % this.perBlock;
+      let from: number;
+      let to: number;
+      if (narrow) {
+        const before = refcountAt(block, index, this.order);
+        const value = before + step;
+        if (value < 0 || value > maxNumber) throw corrupt(this.file.filename, `refcount of cluster ${cluster} would be ${value}`);
+        this.noteUse(cluster, before !== 0, value !== 0);
+        [from, to] = storeRefcount(block, index, this.order, value);
+      } else {
+        const before = getRefcount(block, index, this.order);
+        const value = before + delta;
+        if (value < 0n || value > max) throw corrupt(this.file.filename, `refcount of cluster ${cluster} would be ${value}`);
+        this.noteChange(cluster, before, value);
+        [from, to] = setRefcount(block, index, this.order, value);
+      }
+      const span = dirty.get(t);
+      if (span) {
+        span[0] = Math.min(span[0], from);
+        span[1] = Math.max(span[1], to);
+      } else {
+        dirty.set(t, [from, to]);
+      }
+    }
+    return dirty;
+  }
+
+  private async writeSpan(t: number, from: number, to: number): Promise<void> {
+    const block = (await this.block(t))!;
+    await this.file.write(this.table[t]! + from, block.subarray(from, to));
+  }
+
+  get hasDeferredWrites(): boolean {
+    return this.deferred.size > 0;
+  }
+
+  /** Write the deferred refcount changes. */
+  async writeBack(): Promise<void> {
+    for (const [t, [from, to]] of [...this.deferred].sort((a, b) => a[0] - b[0])) {
+      this.deferred.delete(t);
+      await this.writeSpan(t, from, to);
     }
   }
 
