@@ -6,11 +6,18 @@ import type { BlockNode } from './types.ts';
  */
 export function withoutFlushes(node: BlockNode): BlockNode {
   const skip = async (): Promise<void> => {};
+  // Bound once per method: a hot path (every write) should not allocate a closure per call.
+  const bound = new Map<PropertyKey, { method: unknown; call: unknown }>();
   return new Proxy(node, {
     get(target, key) {
       if (key === 'flush') return skip;
       const value: unknown = Reflect.get(target, key, target);
-      return typeof value === 'function' ? value.bind(target) : value;
+      if (typeof value !== 'function') return value;
+      const known = bound.get(key);
+      if (known?.method === value) return known.call;
+      const call: unknown = value.bind(target);
+      bound.set(key, { method: value, call });
+      return call;
     },
   });
 }

@@ -3,6 +3,9 @@ import { CHUNK_SIZE, ReadError, pageAlignedBuffer } from './chunks.ts';
 import { dataRanges } from './sparse.ts';
 import { isZero } from './zero.ts';
 
+/** Chunks whose writes may be under way at once when writing in order. */
+const WRITE_WINDOW = 2;
+
 /** A write that failed, with where it was. */
 export class WriteError extends Error {
   constructor(
@@ -47,9 +50,9 @@ interface Piece {
 /**
  * Copy the sources one after the other onto the target (convert's data path), the way qemu-img
  * does it: `depth` workers each read a 2 MiB chunk and write what of it must be written. Reads
- * overlap freely; writes go in chunk order, one chunk after the other, unless `outOfOrder`, so a
- * growing format (qcow2) lays clusters out in guest order, as qemu-img does. With `outOfOrder`
- * each chunk is written as soon as it is read.
+ * overlap freely; writes are issued in chunk order unless `outOfOrder`, so a growing format
+ * (qcow2) lays clusters out in guest order, as qemu-img does. With `outOfOrder` each chunk is
+ * written as soon as it is read.
  */
 export async function copyImages(sources: readonly BlockNode[], target: BlockNode, options: CopyOptions): Promise<void> {
   const total = sources.reduce((sum, source) => sum + source.size, 0);
@@ -57,6 +60,7 @@ export async function copyImages(sources: readonly BlockNode[], target: BlockNod
   const chunks = Math.ceil(total / chunkSize);
   const started = Date.now();
   const turns = new Turns();
+  const inFlight: Promise<unknown>[] = [];
   let nextChunk = 0;
   let done = 0;
   let failure: unknown;
@@ -79,12 +83,18 @@ export async function copyImages(sources: readonly BlockNode[], target: BlockNod
           else await readPieces(pieces, data);
           ranges = await rangesToWrite(pieces, offset, data, options);
         }
-        if (!options.outOfOrder) await turns.wait(index);
+        if (!options.outOfOrder) {
+          await turns.wait(index);
+          // Issued in chunk order, at most WRITE_WINDOW chunks' writes at a time (more would only
+          // wait on the file's lock in the kernel, holding thread-pool threads that reads need).
+          // A growing format allocates in call order (qcow2 under its lock, compressed clusters in
+          // their queue), so clusters lie in guest order as qemu-img lays them out; with two under
+          // way, the next write is already waiting in the kernel when one finishes.
+          // (Compressed clusters are exempt: the driver queues them, and deflating overlaps.)
+          while (inFlight.length >= WRITE_WINDOW && options.compressClusterSize === undefined) await inFlight.shift();
+        }
         if (failure === undefined) writes = issueWrites(target, offset, data, ranges, options);
-        // In order, as qemu-img: the next chunk writes once this one is written (concurrent writes
-        // into one file cost the kernel more than they gain; reads still overlap). Compressed
-        // clusters are stored in call order by the driver: the next chunk may start deflating.
-        if (!options.outOfOrder && options.compressClusterSize === undefined) await Promise.allSettled(writes);
+        if (!options.outOfOrder && options.compressClusterSize === undefined && writes.length) inFlight.push(Promise.allSettled(writes));
       } catch (error) {
         failure ??= error;
       } finally {

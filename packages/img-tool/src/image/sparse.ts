@@ -17,6 +17,7 @@ import { isZero } from './zero.ts';
  * image) must be sector-aligned; `data.length` is a whole number of sectors.
  */
 export function dataRanges(data: Uint8Array, offset: number, sparseSize: number): Array<[number, number]> {
+  if (everySectorStartsNonZero(data)) return [[0, data.length]];
   if (isZero(data)) return [];
   const sectors = new ZeroMap(data);
   const firstSector = offset / SECTOR_SIZE;
@@ -62,6 +63,18 @@ export function dataRanges(data: Uint8Array, offset: number, sparseSize: number)
     at += used;
   }
   return ranges;
+}
+
+/**
+ * Whether each sector's first 32-bit word is non-zero: then every sector holds data and the chunk
+ * is written whole, without looking further (typical of data chunks; one read per sector).
+ */
+function everySectorStartsNonZero(data: Uint8Array): boolean {
+  if (data.byteOffset % 4 !== 0 || data.length % SECTOR_SIZE !== 0 || data.length === 0) return false;
+  const words = new Uint32Array(data.buffer, data.byteOffset, data.length / 4);
+  const stride = SECTOR_SIZE / 4;
+  for (let i = 0; i < words.length; i += stride) if (words[i] === 0) return false;
+  return true;
 }
 
 /** Zero-or-not of each sector of a buffer, computed once. */
