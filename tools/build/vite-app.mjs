@@ -27,6 +27,8 @@ export function appViteConfig(appRoot, mode) {
     plugins: [executableBit()],
     external: Object.keys(pkg.dependencies ?? {}),
   });
+  // Minified: V8 compiles the whole file at every start, and fewer bytes compile faster.
+  config.build.minify = true;
   config.resolve.alias = {
     '#module-list': join(appRoot, `src/generated/module-list.${configuration}.ts`),
   };

@@ -1,4 +1,5 @@
 import type { BlockNode, CheckRepair, CheckResult } from '@tessera/core';
+import type { Console } from '../cli/console.ts';
 import { ToolError, UsageError, errorMessage } from '../cli/errors.ts';
 import { checkCacheMode, parseOutputFormat } from '../cli/values.ts';
 import { humanCheckReport, jsonCheckReport, repairedReport } from '../image/check-report.ts';
@@ -54,11 +55,11 @@ export const checkCommand: Command = {
       const say = (text: string) => {
         if (!quiet) context.console.out(text);
       };
-      let result = await runCheck(image, repair);
+      let result = await runCheck(context.console, image, repair);
       if (result.corruptionsFixed || result.leaksFixed) {
         if (outputFormat === 'human') say(repairedReport(result));
         const fixed = { leaksFixed: result.leaksFixed, corruptionsFixed: result.corruptionsFixed };
-        result = { ...(await runCheck(image, 'none')), ...fixed };
+        result = { ...(await runCheck(context.console, image, 'none')), ...fixed };
       }
       say(outputFormat === 'human' ? humanCheckReport(result) : jsonCheckReport(result, filename, image.driver));
       if (result.checkErrors) throw new ToolError('Check failed');
@@ -70,19 +71,19 @@ export const checkCommand: Command = {
 };
 
 /** One pass of the format's check; its findings go to stderr as they do in qemu-img, whatever -q says. */
-async function runCheck(image: BlockNode, repair: CheckRepair): Promise<CheckResult> {
+async function runCheck(console: Console, image: BlockNode, repair: CheckRepair): Promise<CheckResult> {
   try {
     const result = await image.check!(repair);
-    printFindings(result.messages);
+    printFindings(console, result.messages);
     return result;
   } catch (error) {
     const messages = (error as { messages?: unknown }).messages;
-    if (Array.isArray(messages)) printFindings(messages.map(String));
+    if (Array.isArray(messages)) printFindings(console, messages.map(String));
     throw new ToolError(`Check failed: ${errorMessage(error)}`, 1, { cause: error });
   }
 }
 
-function printFindings(messages: readonly string[]): void {
+function printFindings(console: Console, messages: readonly string[]): void {
   // Unprefixed lines on stderr (qemu's driver prints them with fprintf).
-  if (messages.length) process.stderr.write(messages.map((line) => `${line}\n`).join(''));
+  if (messages.length) console.errorText(messages.map((line) => `${line}\n`).join(''));
 }
