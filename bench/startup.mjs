@@ -1,8 +1,11 @@
 #!/usr/bin/env node
 // Startup of `tessera-img info x.raw` against the floor for any Node program (`node -e 0`) and
 // against `qemu-img info`, then again with 50 extra loadable module files installed in the module
-// directory. Prints medians and ratios. Not a test: run it with `npm run bench`.
-//   node bench/startup.mjs [--runs N]
+// directory. Prints medians and ratios. Every command runs without NODE_EXTRA_CA_CERTS unless
+// --keep-env: when set, Node parses that whole certificate bundle at startup (about 90 ms on the
+// development machine), which would hide the tool's own startup cost in the ratio.
+// Not a test: run it with `npm run bench`.
+//   node bench/startup.mjs [--runs N] [--keep-env]
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,7 +13,9 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { modulesOutDir, workspaceRoot } from '../tools/build/paths.mjs';
 
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '40' } } });
+const { values } = parseArgs({ options: { runs: { type: 'string', default: '40' }, 'keep-env': { type: 'boolean', default: false } } });
+const baseEnv = { ...process.env };
+if (!values['keep-env']) delete baseEnv.NODE_EXTRA_CA_CERTS;
 const runs = Number(values.runs);
 const exe = join(workspaceRoot, 'packages/img-tool/dist/tessera-img.mjs');
 const scratch = mkdtempSync(join(tmpdir(), 'tessera-bench-'));
@@ -38,7 +43,7 @@ const cases = [
 
 function once({ command, env }) {
   const start = process.hrtime.bigint();
-  const result = spawnSync(command[0], command.slice(1), { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const result = spawnSync(command[0], command.slice(1), { env: { ...baseEnv, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const ms = Number(process.hrtime.bigint() - start) / 1e6;
   if (result.status !== 0) throw new Error(`${command.join(' ')} failed: ${result.stderr}`);
   return ms;
@@ -55,6 +60,9 @@ const floor = m['node -e 0'];
 const ours = m['tessera-img info x.raw'];
 const crowdedMs = m['tessera-img info x.raw, 50 extra modules installed'];
 console.log(`startup, median of ${runs} runs each (ms):`);
+if (process.env.NODE_EXTRA_CA_CERTS !== undefined) {
+  console.log(`  (NODE_EXTRA_CA_CERTS is set: ${values['keep-env'] ? 'kept, so every Node start includes parsing it' : 'removed for the runs; --keep-env keeps it'})`);
+}
 for (const [name, ms] of Object.entries(m)) console.log(`  ${name.padEnd(52)} ${ms.toFixed(1)}`);
 console.log('ratios:');
 console.log(`  tessera-img info / node -e 0                      ${(ours / floor).toFixed(2)}  (goal <= 1.20)`);
