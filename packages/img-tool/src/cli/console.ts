@@ -1,31 +1,12 @@
-import type { Writable } from 'node:stream';
 import { ToolError, UsageError, errorMessage } from './errors.ts';
+import { OutputSink } from './output-sink.ts';
 
-/**
- * Where a command's output goes: results on stdout, `program: message` errors on stderr. The
- * streams are taken on first use: creating one loads Node's stream modules (milliseconds at
- * startup), which a command that prints nothing (convert) does not need.
- */
+/** Where a command's output goes: results on stdout, `program: message` errors on stderr. */
 export class Console {
-  private out_: Writable | undefined;
-  private err_: Writable | undefined;
+  private readonly stdout = new OutputSink(1, () => process.stdout);
+  private readonly stderr = new OutputSink(2, () => process.stderr);
 
-  constructor(
-    readonly program: string,
-    stdout?: Writable,
-    stderr?: Writable,
-  ) {
-    this.out_ = stdout;
-    this.err_ = stderr;
-  }
-
-  private get stdout(): Writable {
-    return (this.out_ ??= process.stdout);
-  }
-
-  private get stderr(): Writable {
-    return (this.err_ ??= process.stderr);
-  }
+  constructor(readonly program: string) {}
 
   /** Write to stdout as it is (results, progress). */
   out(text: string): void {
@@ -59,13 +40,6 @@ export class Console {
 
   /** Resolves once everything written so far has been handed to the operating system. */
   async flush(): Promise<void> {
-    await Promise.all([this.out_ && drain(this.out_), this.err_ && drain(this.err_)]);
+    await Promise.all([this.stdout.flush(), this.stderr.flush()]);
   }
-}
-
-function drain(stream: Writable): Promise<void> {
-  return new Promise((resolve) => {
-    if (stream.writableLength === 0) resolve();
-    else stream.write('', () => resolve());
-  });
 }
