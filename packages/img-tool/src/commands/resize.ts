@@ -1,7 +1,7 @@
 import { ToolError, UsageError } from '../cli/errors.ts';
 import { openImage } from '../image/open.ts';
 import { MAX_SIZE, parseSize } from '../image/size.ts';
-import { HELP, IMAGE_OPTS, OBJECT, formatConflict, objectsUnsupported } from './common.ts';
+import { HELP, IMAGE_OPTS, OBJECT, formatConflict, parseImageCommandOptions } from './common.ts';
 import type { Command } from './types.ts';
 
 const PREALLOCATION_MODES = ['off', 'metadata', 'falloc', 'full'];
@@ -20,21 +20,11 @@ export const resizeCommand: Command = {
   lastWordIsOperand: true,
 
   async run(context, args) {
-    let format: string | undefined;
-    let imageOpts = false;
     let quiet = false;
     let shrink = false;
     let preallocation = 'off';
-    for (const option of args.options) {
+    const parsed = parseImageCommandOptions(args, (option) => {
       switch (option.key) {
-        case 'h':
-          return context.help();
-        case 'f':
-          format = option.value;
-          break;
-        case 'image-opts':
-          imageOpts = true;
-          break;
         case 'q':
           quiet = true;
           break;
@@ -45,10 +35,10 @@ export const resizeCommand: Command = {
           preallocation = option.value!;
           if (!PREALLOCATION_MODES.includes(preallocation)) throw new ToolError(`Invalid preallocation mode '${preallocation}'`);
           break;
-        case 'object':
-          throw objectsUnsupported();
       }
-    }
+    });
+    if (parsed.help) return context.help();
+    const { format, imageOpts } = parsed;
     if (args.operands.length !== 2) throw new UsageError('Expecting image file name and size');
     if (imageOpts && format !== undefined) throw formatConflict();
     const [filename, sizeText] = args.operands as [string, string];

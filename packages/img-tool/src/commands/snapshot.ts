@@ -2,7 +2,7 @@ import type { BlockNode } from '@tessera/core';
 import { ToolError, UsageError, errorMessage } from '../cli/errors.ts';
 import { openImage } from '../image/open.ts';
 import { snapshotTable } from '../image/snapshot-list.ts';
-import { FORCE_SHARE, HELP, IMAGE_OPTS, OBJECT, objectsUnsupported } from './common.ts';
+import { FORCE_SHARE, HELP, IMAGE_OPTS, OBJECT, parseImageCommandOptions } from './common.ts';
 import type { Command } from './types.ts';
 
 type Action = { readonly kind: 'l' } | { readonly kind: 'a' | 'c' | 'd'; readonly name: string };
@@ -15,12 +15,8 @@ export const snapshotCommand: Command = {
 
   async run(context, args) {
     let action: Action | undefined;
-    let imageOpts = false;
-    let forceShare = false;
-    for (const option of args.options) {
+    const parsed = parseImageCommandOptions(args, (option) => {
       switch (option.key) {
-        case 'h':
-          return context.help();
         case 'l':
         case 'a':
         case 'c':
@@ -28,18 +24,10 @@ export const snapshotCommand: Command = {
           if (action) throw new UsageError("Cannot mix '-l', '-a', '-c', '-d'");
           action = option.key === 'l' ? { kind: 'l' } : { kind: option.key, name: option.key === 'c' ? truncated(option.value ?? '') : (option.value ?? '') };
           break;
-        case 'image-opts':
-          imageOpts = true;
-          break;
-        case 'object':
-          throw objectsUnsupported();
-        case 'U':
-          forceShare = true;
-          break;
-        case 'q':
-          break;
       }
-    }
+    });
+    if (parsed.help) return context.help();
+    const { imageOpts, forceShare } = parsed;
     if (args.operands.length !== 1) throw new UsageError('Expecting one image file name');
     if (action === undefined) return 0; // qemu-img does nothing without an action
     const filename = args.operands[0]!;
