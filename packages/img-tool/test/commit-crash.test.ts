@@ -1,23 +1,16 @@
 // `commit` killed (SIGKILL) at random moments: the base and the top pass qemu-img check with
 // leaks at most (exit 0 or 3, never 2), and the top's guest content is never changed (the base
 // gets the top's data, synced, before the top lets go of its own).
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { cp } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { executable } from '../../../tools/test-support/executables.ts';
+import { runKilledAfter } from '../../../tools/test-support/killed-run.ts';
 import { MiB, qemuImg, random, tempDir, writeImage } from './helpers.ts';
 
 /** Run tessera-img commit and kill it after `delayMs` (or let it finish). */
-function commitKilledAfter(dir: string, delayMs: number): Promise<void> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [executable('img-tool', 'modular'), 'commit', '-q', 'top.qcow2'], { cwd: dir, stdio: 'ignore' });
-    const timer = setTimeout(() => child.kill('SIGKILL'), delayMs);
-    child.on('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
+async function commitKilledAfter(dir: string, delayMs: number): Promise<void> {
+  await runKilledAfter(['commit', '-q', 'top.qcow2'], dir, delayMs);
 }
 
 describe('commit crash', () => {

@@ -2,26 +2,18 @@
 // it grows (L1 table relocated), shrinks (clusters, L2 tables and refcount blocks freed) or
 // changes the refcount width; qemu-img check then finds leaks at most (exit 0 or 3), never
 // corruption, and the guest bytes that stay inside the size are the ones written before.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { executable } from '../../../tools/test-support/executables.ts';
+import { runKilledAfter } from '../../../tools/test-support/killed-run.ts';
 import { qemuImg, tempDir } from './helpers.ts';
 
 const ROUNDS = 8;
 
 /** Run the tool, killed after `delay` ms if it still runs; resolves to how long it ran. */
-function runKilled(args: readonly string[], delay: number, cwd: string): Promise<number> {
-  return new Promise((resolve) => {
-    const start = performance.now();
-    const child = spawn(process.execPath, [executable('img-tool', 'modular'), ...args], { stdio: 'ignore', cwd });
-    const timer = setTimeout(() => child.kill('SIGKILL'), delay);
-    child.on('exit', () => {
-      clearTimeout(timer);
-      resolve(performance.now() - start);
-    });
-  });
+async function runKilled(args: readonly string[], delay: number, cwd: string): Promise<number> {
+  return (await runKilledAfter(args, cwd, delay)).ranMs;
 }
 
 describe('resize and amend killed at random moments', () => {

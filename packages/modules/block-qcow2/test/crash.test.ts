@@ -1,12 +1,13 @@
 // A writer killed (SIGKILL) at random moments leaves an image that qemu-img check finds free of
 // corruption: at most leaked clusters (exit 3), never errors (exit 2). Bounded: a few rounds.
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { executable } from '../../../../tools/test-support/executables.ts';
+import { runKilledAfter } from '../../../../tools/test-support/killed-run.ts';
 
 let dir: string;
 const SIZE = 24 * 2 ** 20;
@@ -34,19 +35,8 @@ const img = (args: string[]) => execFileSync(process.execPath, [executable('img-
  * cache=unsafe, keeps metadata in memory until the end, as qemu-img does, so a killed one leaves
  * its output incomplete by design; every other mode is crash consistent, which is what is tested.
  */
-function killedWriter(image: string, afterMs: number, source = 'source.raw'): Promise<boolean> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [executable('img-tool', 'modular'), 'convert', '-n', '-t', 'writeback', '-r', '16M', '-O', 'qcow2', source, image], {
-      cwd: dir,
-      stdio: 'ignore',
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), afterMs);
-    child.on('error', reject);
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      resolve(signal === 'SIGKILL' || code !== 0);
-    });
-  });
+async function killedWriter(image: string, afterMs: number, source = 'source.raw'): Promise<boolean> {
+  return (await runKilledAfter(['convert', '-n', '-t', 'writeback', '-r', '16M', '-O', 'qcow2', source, image], dir, afterMs)).killed;
 }
 
 describe('crash consistency', () => {

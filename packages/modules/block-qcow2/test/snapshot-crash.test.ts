@@ -4,13 +4,14 @@
 // leaves leaks at most; create and delete may also leave the COPIED mismatches no order avoids
 // (see snapshot/create.ts), which `check -r all` repairs; the data is never touched. Bounded: a
 // few rounds.
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { executable } from '../../../../tools/test-support/executables.ts';
+import { runKilledAfter } from '../../../../tools/test-support/killed-run.ts';
 
 let dir: string;
 const SIZE = 16 * 2 ** 20;
@@ -23,16 +24,8 @@ beforeAll(() => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** `tessera-img snapshot ARGS image`, killed after `afterMs`; true when killed before it finished. */
-function killedSnapshot(args: readonly string[], image: string, afterMs: number): Promise<boolean> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [executable('img-tool', 'modular'), 'snapshot', ...args, image], { cwd: dir, stdio: 'ignore' });
-    const timer = setTimeout(() => child.kill('SIGKILL'), afterMs);
-    child.on('error', reject);
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      resolve(signal === 'SIGKILL' || code !== 0);
-    });
-  });
+async function killedSnapshot(args: readonly string[], image: string, afterMs: number): Promise<boolean> {
+  return (await runKilledAfter(['snapshot', ...args, image], dir, afterMs)).killed;
 }
 
 /** Everything `qemu-img check` reports besides leaks is a COPIED mismatch (never a refcount below its references). */
@@ -49,19 +42,8 @@ const qemuImg = (args: string[]) => spawnSync('qemu-img', args, { cwd: dir, enco
  * true when killed first. `-t writeback`: convert's default cache=unsafe defers metadata to the
  * end (as qemu-img does), so only the other modes promise a consistent image after a kill.
  */
-function killedWriter(image: string, afterMs: number): Promise<boolean> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [executable('img-tool', 'modular'), 'convert', '-n', '-t', 'writeback', '-r', '10M', '-O', 'qcow2', 'second.raw', image], {
-      cwd: dir,
-      stdio: 'ignore',
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), afterMs);
-    child.on('error', reject);
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      resolve(signal === 'SIGKILL' || code !== 0);
-    });
-  });
+async function killedWriter(image: string, afterMs: number): Promise<boolean> {
+  return (await runKilledAfter(['convert', '-n', '-t', 'writeback', '-r', '10M', '-O', 'qcow2', 'second.raw', image], dir, afterMs)).killed;
 }
 
 describe('crash consistency with internal snapshots', () => {
