@@ -24,6 +24,8 @@ export interface OpenImageOptions {
    * the host may leave the image inconsistent: only for images thrown away when the writer fails.
    */
   readonly cacheUnsafe?: boolean;
+  /** Opened for `check -r`: the format may accept for writing an image it refuses otherwise (marked corrupt). */
+  readonly forRepair?: boolean;
 }
 
 const PROBE_BYTES = 512;
@@ -60,6 +62,7 @@ export class BlockLayer {
       node = await driver.open(options.cacheUnsafe ? withoutFlushes(file) : file, {
         readOnly,
         ...(options.cacheUnsafe ? { cacheUnsafe: true } : {}),
+        ...(options.forRepair ? { forRepair: true } : {}),
         driverOptions: options.formatOptions ?? {},
         openRelative: (name, o) =>
           o.protocolOnly

@@ -149,6 +149,11 @@ export interface BlockOpenOptions {
    * driver may also keep metadata changes in memory until its own flush or close.
    */
   readonly cacheUnsafe?: boolean;
+  /**
+   * Given to format drivers: opened to be repaired (`check -r`). A driver may then accept for
+   * writing what it refuses otherwise, such as an image marked corrupt, as qemu's BDRV_O_CHECK.
+   */
+  readonly forRepair?: boolean;
 }
 
 export interface BlockCreateOptions {

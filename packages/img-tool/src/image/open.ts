@@ -11,6 +11,8 @@ export interface OpenOptions {
   readonly exitCode?: number;
   /** qemu's cache=unsafe for a written image: the format's flushes and syncs are skipped. */
   readonly cacheUnsafe?: boolean;
+  /** Opened for `check -r` (an image marked corrupt may be opened for writing, to be repaired). */
+  readonly forRepair?: boolean;
 }
 
 /**
@@ -21,7 +23,7 @@ export interface OpenOptions {
 export async function openImage(host: Host, source: ImageSource, options: OpenOptions): Promise<BlockNode> {
   try {
     const spec = resolveSource(source);
-    return sectorAligned(await openSpec(host, spec, options.readOnly, options.cacheUnsafe ?? false));
+    return sectorAligned(await openSpec(host, spec, options));
   } catch (error) {
     throw new ToolError(`Could not open '${source.filename}': ${errorMessage(error)}`, options.exitCode ?? 1, {
       cause: error,
@@ -41,7 +43,7 @@ function resolveSource(source: ImageSource): ImageSpec {
   };
 }
 
-async function openSpec(host: Host, spec: ImageSpec, readOnly: boolean, cacheUnsafe: boolean): Promise<BlockNode> {
+async function openSpec(host: Host, spec: ImageSpec, { readOnly, cacheUnsafe, forRepair }: OpenOptions): Promise<BlockNode> {
   if (spec.format !== undefined && protocolNames(host.list).includes(spec.format)) {
     // The storage itself, no format layer (`driver=file,filename=…`, `-f file`).
     const { filename, url, ...protocolOptions } = spec.formatOptions;
@@ -62,6 +64,7 @@ async function openSpec(host: Host, spec: ImageSpec, readOnly: boolean, cacheUns
     fileOptions: spec.fileOptions,
     formatOptions: spec.formatOptions,
     ...(cacheUnsafe ? { cacheUnsafe } : {}),
+    ...(forRepair ? { forRepair } : {}),
   });
   if (spec.format === undefined) {
     try {

@@ -21,7 +21,7 @@ export const qcow2Format: BlockFormatDriver = {
   create: createImage,
   measure: measureImage,
 
-  async open(file, { readOnly, openRelative, cacheUnsafe }) {
+  async open(file, { readOnly, openRelative, cacheUnsafe, forRepair }) {
     // The header and its extensions live in the first cluster (at most 2 MiB).
     const head = new Uint8Array(Math.min(file.size, 2 * 2 ** 20));
     await file.read(0, head);
@@ -29,7 +29,7 @@ export const qcow2Format: BlockFormatDriver = {
 
     const l1Bytes = new Uint8Array(header.l1Size * 8);
     if (l1Bytes.length) await file.read(header.l1TableOffset, l1Bytes);
-    if (!readOnly) checkWritable(header, file.filename);
+    if (!readOnly) checkWritable(header, file.filename, forRepair ?? false);
     const view = new DataView(l1Bytes.buffer);
     const l1 = new BigUint64Array(header.l1Size);
     for (let i = 0; i < header.l1Size; i++) l1[i] = view.getBigUint64(i * 8);
@@ -76,9 +76,12 @@ export const qcow2Format: BlockFormatDriver = {
   },
 };
 
-/** What the writer does not handle yet is refused up front, before anything is written. */
-function checkWritable(header: Qcow2Header, filename: string): void {
+/**
+ * What the writer does not handle yet is refused up front, before anything is written. An image
+ * marked corrupt is written only to be repaired (check -r clears the mark once it is consistent).
+ */
+function checkWritable(header: Qcow2Header, filename: string, forRepair: boolean): void {
   const refuse = (why: string) => new Error(`Could not open '${filename}' for writing: ${why}; open it read-only`);
-  if (header.incompatible & INCOMPAT_CORRUPT) throw refuse('the image is marked corrupt (repair it with qemu-img check -r all)');
+  if (header.incompatible & INCOMPAT_CORRUPT && !forRepair) throw refuse('the image is marked corrupt (repair it with check -r all)');
   if (header.extensions.hasBitmaps) throw refuse('writing images with persistent bitmaps is not supported');
 }

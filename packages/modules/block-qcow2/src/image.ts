@@ -260,7 +260,17 @@ export class Qcow2Image implements BlockNode {
   /** Consistency check (and repair, when opened for writing): see check/check.ts. */
   async check(repair: CheckRepair): Promise<CheckResult> {
     await this.settled();
-    return this.lock.write(() => checkImage(this, repair));
+    return this.lock.write(async () => {
+      const result = await checkImage(this, repair);
+      // As qemu-img: a repair that leaves no corruption (and no failed check) clears the corrupt mark.
+      const h = this.header;
+      if (repair !== 'none' && this.writer && !result.corruptions && !result.checkErrors && h.incompatible & INCOMPAT_CORRUPT) {
+        const bits = h.incompatible & ~INCOMPAT_CORRUPT;
+        await this.setIncompatible(bits);
+        this.header = { ...h, incompatible: bits };
+      }
+      return result;
+    });
   }
 
   async allocatedSize(): Promise<number | undefined> {

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { executable, run } from '../../../../tools/test-support/executables.ts';
-import { hostCluster, l1Entry, l2Entry, setRefcount } from './qcow2-edit.ts';
+import { hostCluster, l1Entry, l2Entry, markCorrupt, setRefcount } from './qcow2-edit.ts';
 
 let dir: string;
 const sh = (file: string, args: string[], cwd = dir) => execFileSync(file, args, { cwd, encoding: 'utf8' });
@@ -105,6 +105,8 @@ interface Damage {
   damage(image: string): void;
   /** qemu-img's `-r all` rebuilds the refcount structure here; ours sets the refcounts in place (same verdict, other layout). */
   readonly rebuilds?: boolean;
+  /** The corrupt bit set too: a repair opens it all the same, and clears the bit once it is consistent. */
+  readonly markedCorrupt?: boolean;
 }
 
 const COPIED = 1n << 63n;
@@ -135,10 +137,18 @@ const damages: Damage[] = [
   { name: 'a COPIED flag set on a shared cluster', snapshot: true, damage: (image) => void l2Entry(image, 5, l2Entry(image, 5) | COPIED) },
   { name: 'a COPIED flag set on a compressed cluster', compressed: true, damage: (image) => void l2Entry(image, 1, l2Entry(image, 1) | COPIED) },
   { name: 'a leak in a v2 image', options: 'compat=0.10', damage: (image) => setRefcount(image, hostCluster(image, 3), 2) },
+  { name: 'a leak in an image marked corrupt', markedCorrupt: true, damage: (image) => setRefcount(image, hostCluster(image, 3), 2) },
+  { name: 'a missing COPIED flag in an image marked corrupt', markedCorrupt: true, damage: (image) => void l2Entry(image, 2, l2Entry(image, 2) & ~COPIED) },
 ];
 
+/** The image's corrupt bit, as qemu-img info reports it. */
+function markedCorrupt(image: string, cwd: string): boolean {
+  const info = JSON.parse(execFileSync('qemu-img', ['info', '-U', '--output=json', image], { cwd, encoding: 'utf8' })) as { 'format-specific': { data: { corrupt?: boolean } } };
+  return info['format-specific'].data.corrupt === true;
+}
+
 describe('check of images damaged on purpose', () => {
-  it.each(damages)('$name: the same findings, verdict and exit code; repairs leave what qemu-img leaves', async ({ name, options, compressed, snapshot, damage, rebuilds }) => {
+  it.each(damages)('$name: the same findings, verdict and exit code; repairs leave what qemu-img leaves', async ({ name, options, compressed, snapshot, damage, rebuilds, markedCorrupt: corrupt }) => {
     const base = `damaged-${name.replace(/\W+/g, '-')}`;
     const image = `${base}.qcow2`;
     qemuImg('convert', ...(compressed ? ['-c'] : []), '-O', 'qcow2', '-o', options?.includes('cluster_size') ? options : `cluster_size=4k${options ? `,${options}` : ''}`, compressed ? 'text.raw' : 'data.raw', image);
@@ -147,6 +157,7 @@ describe('check of images damaged on purpose', () => {
       qemuIo(image, 'write -P 0x1 0 8k');
     }
     damage(join(dir, image));
+    if (corrupt) markCorrupt(join(dir, image));
     const verdict = await expectSameCheck(image);
     expect(verdict).not.toBe(0);
 
@@ -168,6 +179,7 @@ describe('check of images damaged on purpose', () => {
       const after = { qemu: qemuCheck([image], twins.qemu), ours: qemuCheck([image], twins.ours) };
       expect(after.ours.code).toBe(after.qemu.code);
       if (!rebuilds) expect(after.ours).toEqual(after.qemu);
+      expect(markedCorrupt(image, twins.ours)).toBe(markedCorrupt(image, twins.qemu));
     }
   });
 });

@@ -92,3 +92,13 @@ export function hostCluster(path: string, index: number): number {
   const clusterSize = withFile(path, (_read, _write, layout) => layout.clusterSize);
   return Number((l2Entry(path, index) & OFFSET_MASK) / BigInt(clusterSize));
 }
+
+/** Set the corrupt bit (incompatible feature bit 1), as QEMU does when it finds corruption. */
+export function markCorrupt(path: string): void {
+  withFile(path, (read, write) => {
+    const bits = read(72, 8).readBigUInt64BE(0) | 2n;
+    const bytes = Buffer.alloc(8);
+    bytes.writeBigUInt64BE(bits);
+    write(72, bytes);
+  });
+}
