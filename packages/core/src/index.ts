@@ -34,6 +34,7 @@ export type {
   OpenRelative,
   ResizeOptions,
   SnapshotInfo,
+  SnapshotSelector,
 } from './block/types.ts';
 export type { DisplayBackend, DisplaySession, MachineConsole, Screen, UiRegistrar } from './ui/types.ts';
 export type { NetBackend, NetPort, NetRegistrar } from './net/types.ts';

@@ -75,7 +75,15 @@ export interface InternalSnapshots {
   /** Make the image's content the snapshot's again (the snapshot stays). */
   apply(nameOrId: string): Promise<void>;
   delete(nameOrId: string): Promise<void>;
+  /**
+   * The snapshot's disk as a read-only node (qemu's temporarily loaded snapshot, `convert -l`),
+   * valid while the image is open; closing it closes nothing.
+   */
+  view?(selector: SnapshotSelector): Promise<BlockNode>;
 }
+
+/** Which snapshot: by id and/or name (`snapshot.id=…,snapshot.name=…`), or a word that is an id or else a name. */
+export type SnapshotSelector = { readonly id?: string; readonly name?: string } | { readonly idOrName: string };
 
 /** `none` only reports; `leaks` also frees leaked clusters; `all` also fixes refcount errors. */
 export type CheckRepair = 'none' | 'leaks' | 'all';

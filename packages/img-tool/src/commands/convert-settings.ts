@@ -1,4 +1,6 @@
+import type { SnapshotSelector } from '@tessera/core';
 import { ToolError } from '../cli/errors.ts';
+import { parseSnapshotParam } from '../image/snapshot-source.ts';
 import type { ParsedOption } from '../cli/getopt.ts';
 import { parseCInteger, parseSizeArgument } from '../cli/values.ts';
 import { isValidOptionList } from '../image/key-value.ts';
@@ -27,7 +29,8 @@ export interface ConvertSettings {
   compress: boolean;
   backingFile?: string;
   backingFormat?: string;
-  snapshot?: string;
+  /** `-l`: the source's internal snapshot to convert. */
+  snapshot?: SnapshotSelector;
   bitmaps: boolean;
   skipBrokenBitmaps: boolean;
   copyOffload: boolean;
@@ -84,7 +87,7 @@ export function parseSettings(context: CommandContext, options: readonly ParsedO
         settings.optionLists.push(value!);
         break;
       case 'l':
-        settings.snapshot = value;
+        settings.snapshot = parseSnapshotParam(value!);
         break;
       case 'S':
         settings.sparseSize = parseSparseSize(value!, context);

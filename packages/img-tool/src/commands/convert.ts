@@ -9,6 +9,7 @@ import { formatTraits, type FormatTraits } from '../image/formats.ts';
 import { asksForHelp, parseKeyValueList } from '../image/key-value.ts';
 import { openImage } from '../image/open.ts';
 import { Progress } from '../image/progress.ts';
+import { loadSnapshot } from '../image/snapshot-source.ts';
 import { HELP, IMAGE_OPTS, OBJECT } from './common.ts';
 import { checkCombinations, parseSettings, type ConvertSettings } from './convert-settings.ts';
 import type { Command, CommandContext } from './types.ts';
@@ -50,11 +51,14 @@ export const convertCommand: Command = {
     if (settings.cache !== undefined) checkCacheMode(settings.cache, false);
     if (settings.sourceCache !== undefined) checkCacheMode(settings.sourceCache, true);
 
+    if (settings.snapshot && inputs.length > 1) throw new ToolError('No support for concatenating multiple snapshot');
+    const opened: BlockNode[] = [];
     const sources: BlockNode[] = [];
     try {
       for (const filename of inputs) {
-        const source = { filename, format: settings.sourceFormat, imageOpts: settings.imageOpts };
-        sources.push(await openImage(context.host, source, { readOnly: true }));
+        const source = await openImage(context.host, { filename, format: settings.sourceFormat, imageOpts: settings.imageOpts }, { readOnly: true });
+        opened.push(source);
+        sources.push(settings.snapshot ? await loadSnapshot(source, settings.snapshot) : source);
       }
       const traits = await formatTraits(context.host, settings.outputFormat);
       checkOutputFormat(settings, traits);
@@ -67,7 +71,7 @@ export const convertCommand: Command = {
       }
       return 0;
     } finally {
-      await Promise.all(sources.map((source) => source.close()));
+      await Promise.all(opened.map((source) => source.close()));
     }
   },
 };
@@ -80,12 +84,6 @@ function checkOutputFormat(settings: ConvertSettings, traits: FormatTraits): voi
   }
   if (settings.backingFormat !== undefined && !traits.backingFile) {
     throw new ToolError(`Backing file format not supported for file format '${traits.name}'`);
-  }
-  if (settings.snapshot !== undefined) {
-    throw new ToolError(
-      `Failed to load snapshot: Block format '${settings.sourceFormat ?? 'raw'}' used by device '' ` +
-        'does not support temporarily loading internal snapshots',
-    );
   }
   if (settings.bitmaps) throw new ToolError('Source lacks bitmap support');
   if (settings.backingFile !== undefined && settings.backingFormat === undefined && !settings.skipCreate) {

@@ -1,4 +1,6 @@
+import type { SnapshotSelector } from '@tessera/core';
 import { ToolError, UsageError, errorMessage } from '../cli/errors.ts';
+import { loadSnapshot, parseSnapshotParam } from '../image/snapshot-source.ts';
 import { parseOutputFormat, parseSizeArgument } from '../cli/values.ts';
 import { parseCreateOptions } from '../image/create-options.ts';
 import { formatJson } from '../image/describe.ts';
@@ -21,7 +23,7 @@ export const measureCommand: Command = {
   async run(context, args) {
     let outputFormat = 'raw';
     const optionLists: string[] = [];
-    let snapshot: string | undefined;
+    let snapshot: SnapshotSelector | undefined;
     let size: bigint | undefined;
     const { help, format, imageOpts, output } = parseImageCommandOptions(args, (option) => {
       switch (option.key) {
@@ -33,7 +35,7 @@ export const measureCommand: Command = {
           optionLists.push(option.value!);
           break;
         case 'l':
-          snapshot = option.value;
+          snapshot = parseSnapshotParam(option.value!);
           break;
         case 'size':
           size = parseSizeArgument('image size', option.value!, context.console);
@@ -49,10 +51,10 @@ export const measureCommand: Command = {
     }
     if (filename !== undefined && size !== undefined) throw new ToolError('--size N cannot be used together with a filename.');
     if (filename === undefined && size === undefined) throw new ToolError('Either --size N or one filename must be specified.');
-    if (snapshot !== undefined) throw new ToolError('Measuring an internal snapshot (-l) is not supported');
 
-    const source = filename === undefined ? undefined : await openImage(context.host, { filename, format, imageOpts }, { readOnly: true });
+    const image = filename === undefined ? undefined : await openImage(context.host, { filename, format, imageOpts }, { readOnly: true });
     try {
+      const source = image && snapshot ? await loadSnapshot(image, snapshot) : image;
       const traits = await formatTraits(context.host, outputFormat);
       const driver = await context.host.block.formatDriver(outputFormat);
       if (!driver.create && outputFormat !== 'raw') throw new ToolError(`Format driver '${outputFormat}' does not support image creation`);
@@ -82,7 +84,7 @@ export const measureCommand: Command = {
         );
       }
     } finally {
-      await source?.close();
+      await image?.close();
     }
     return 0;
   },

@@ -103,6 +103,11 @@ export class Qcow2Image implements BlockNode {
     if (this.refcounts) this.writer = this.newWriter(this.refcounts);
   }
 
+  /** A read-only image over other tables (a snapshot's), sharing this one's files. Never closed itself. */
+  readOnlyView(header: Qcow2Header, l1: BigUint64Array): Qcow2Image {
+    return new Qcow2Image(this.child, header, new ClusterMap(header, l1, this.child), this.backing, this.dataFile);
+  }
+
   get filename(): string {
     return this.child.filename;
   }
@@ -369,5 +374,6 @@ function afterSettling(snapshots: InternalSnapshots, settled: () => Promise<void
     create: async (name) => (await settled(), snapshots.create(name)),
     apply: async (name) => (await settled(), snapshots.apply(name)),
     delete: async (name) => (await settled(), snapshots.delete(name)),
+    view: async (selector) => (await settled(), snapshots.view!(selector)),
   };
 }

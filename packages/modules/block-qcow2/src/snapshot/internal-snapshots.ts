@@ -3,6 +3,7 @@ import type { Qcow2Image } from '../image.ts';
 import { applySnapshot } from './apply.ts';
 import { createSnapshot } from './create.ts';
 import { deleteSnapshot } from './delete.ts';
+import { snapshotView } from './view.ts';
 
 /** The image's snapshot operations, each alone with the image (under the write lock). */
 export function internalSnapshots(image: Qcow2Image): InternalSnapshots {
@@ -16,5 +17,6 @@ export function internalSnapshots(image: Qcow2Image): InternalSnapshots {
     create: (name) => exclusive(() => createSnapshot(image, name)),
     apply: (idOrName) => exclusive(() => applySnapshot(image, idOrName)),
     delete: (idOrName) => exclusive(() => deleteSnapshot(image, idOrName)),
+    view: (selector) => image.lock.read(() => snapshotView(image, selector)),
   };
 }
