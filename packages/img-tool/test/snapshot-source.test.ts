@@ -59,6 +59,9 @@ describe.each(configurations)('an internal snapshot as the source (%s)', (config
     ['measure', '-O', 'qcow2', '-l', 'first', 'snap.qcow2'],
     ['measure', '-O', 'raw', '-l', 'second', 'snap.qcow2'],
     ['measure', '--output=json', '-O', 'qcow2', '-o', 'cluster_size=4k', '-l', 'snapshot.id=1', 'snap.qcow2'],
+    // A short backing-file extent followed by a zero cluster: only the extent's clusters count.
+    ['measure', '--output=json', '-O', 'qcow2', '-o', 'cluster_size=4k', '-l', 'snapshot.id=2', 'snap.qcow2'],
+    ['measure', '-O', 'qcow2', 'snap.qcow2'],
     ['measure', '-O', 'qcow2', '-l', 'third', 'snap.qcow2'],
     ['measure', '-O', 'qcow2', '-l', 'first', 'plain.raw'],
     ['measure', '-O', 'qcow2', '-l', 'snapshot.foo=1', 'snap.qcow2'],

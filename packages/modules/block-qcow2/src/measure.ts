@@ -99,8 +99,10 @@ const SCAN_CHUNK = 1024 * 1024;
 
 async function collectNonZero(node: BlockNode, from: number, to: number, clusterSize: number, clusters: Set<number>): Promise<void> {
   const buffer = new Uint8Array(Math.max(SCAN_CHUNK - (SCAN_CHUNK % clusterSize), clusterSize));
+  // Whole clusters around [from, to), but no further: what lies beyond is another extent's.
+  const end = Math.min(node.size, Math.ceil(to / clusterSize) * clusterSize);
   for (let at = from - (from % clusterSize); at < to; at += buffer.length) {
-    const length = Math.min(buffer.length, node.size - at);
+    const length = Math.min(buffer.length, end - at);
     if (length <= 0) break;
     const part = buffer.subarray(0, length);
     await node.read(at, part);
