@@ -147,7 +147,7 @@ export class Refcounts {
     const clusters: number[] = [];
     for (let cluster = this.end; clusters.length < count; ) {
       const t = Math.floor(cluster / this.perBlock);
-      if (this.table[t] && !this.blocks.has(this.table[t]!)) await this.block(t);
+      if (this.unloaded(t)) await this.block(t);
       cluster = this.freeInBlock(cluster, count, clusters);
     }
     return clusters;
@@ -231,8 +231,7 @@ export class Refcounts {
       const index = cluster % this.perBlock;
       this.noteChange(cluster, getRefcount(block, index, this.order), value);
       const [from, to] = setRefcount(block, index, this.order, value);
-      const span = dirty.get(t);
-      dirty.set(t, span ? [Math.min(span[0], from), Math.max(span[1], to)] : [from, to]);
+      widen(dirty, t, from, to);
     }
     for (const [t, [from, to]] of dirty) await this.file.write(this.table[t]! + from, (await this.block(t))!.subarray(from, to));
   }
@@ -250,10 +249,7 @@ export class Refcounts {
     for (let t = this.unloadedBlock(clusters); t !== -1; t = this.unloadedBlock(clusters)) await this.block(t);
     const dirty = this.changeLoaded(clusters, delta);
     if (this.options.deferWrites) {
-      for (const [t, [from, to]] of dirty) {
-        const span = this.deferred.get(t);
-        this.deferred.set(t, span ? [Math.min(span[0], from), Math.max(span[1], to)] : [from, to]);
-      }
+      for (const [t, [from, to]] of dirty) widen(this.deferred, t, from, to);
       return;
     }
     for (const [t, [from, to]] of dirty) await this.writeSpan(t, from, to);
@@ -263,9 +259,14 @@ export class Refcounts {
   private unloadedBlock(clusters: readonly number[]): number {
     for (const cluster of clusters) {
       const t = Math.floor(cluster / this.perBlock);
-      if (this.table[t] && !this.blocks.has(this.table[t]!)) return t;
+      if (this.unloaded(t)) return t;
     }
     return -1;
+  }
+
+  /** Range `t` has a refcount block that is not in memory yet. */
+  private unloaded(t: number): boolean {
+    return Boolean(this.table[t]) && !this.blocks.has(this.table[t]!);
   }
 
   /** change()'s arithmetic on loaded blocks; returns the changed byte range of each block. */
@@ -299,13 +300,7 @@ export class Refcounts {
         this.noteChange(cluster, before, value);
         [from, to] = setRefcount(block, index, this.order, value);
       }
-      const span = dirty.get(t);
-      if (span) {
-        span[0] = Math.min(span[0], from);
-        span[1] = Math.max(span[1], to);
-      } else {
-        dirty.set(t, [from, to]);
-      }
+      widen(dirty, t, from, to);
     }
     return dirty;
   }
@@ -388,5 +383,16 @@ export class Refcounts {
     this.tableClusters = clusters;
     for (let c = start; c < start + used; c++) this.noteChange(c, 0n, 1n);
     await this.release(oldOffset / this.clusterSize, oldClusters);
+  }
+}
+
+/** Grow the byte range recorded for block `t` to take in `[from, to)`. */
+function widen(spans: Map<number, [number, number]>, t: number, from: number, to: number): void {
+  const span = spans.get(t);
+  if (span) {
+    span[0] = Math.min(span[0], from);
+    span[1] = Math.max(span[1], to);
+  } else {
+    spans.set(t, [from, to]);
   }
 }
