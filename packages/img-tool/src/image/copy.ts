@@ -2,9 +2,13 @@ import type { BlockNode } from '@tessera/core';
 import { CHUNK_SIZE, ReadError, pageAlignedBuffer } from './chunks.ts';
 import { dataRanges } from './sparse.ts';
 import { isZero } from './zero.ts';
+import { ZeroTailScout, type ZeroTailSource } from './zero-tail.ts';
 
 /** Chunks whose writes may be under way at once when writing in order. */
 const WRITE_WINDOW = 2;
+
+/** Below this many chunks the workers reach the end soon enough: no zero-tail scout. */
+const MIN_CHUNKS_TO_SCOUT = 16;
 
 /** A write that failed, with where it was. */
 export class WriteError extends Error {
@@ -64,6 +68,9 @@ export async function copyImages(sources: readonly BlockNode[], target: BlockNod
   let nextChunk = 0;
   let done = 0;
   let failure: unknown;
+  const scout = zeroesNeedNoWrite(options) && chunks >= MIN_CHUNKS_TO_SCOUT
+    ? new ZeroTailScout(chunkSource(sources, total, chunkSize), chunks, pageAlignedBuffer(chunkSize), () => (failure === undefined ? nextChunk : chunks))
+    : undefined;
 
   const worker = async (): Promise<void> => {
     const buffer = pageAlignedBuffer(chunkSize);
@@ -71,6 +78,12 @@ export async function copyImages(sources: readonly BlockNode[], target: BlockNod
       const index = nextChunk++;
       const offset = index * chunkSize;
       const data = buffer.subarray(0, Math.min(chunkSize, total - offset));
+      if (scout?.isZero(index)) {
+        turns.done(index); // nothing to write: the chunk reads as zeroes, as the target does
+        done += data.length;
+        options.onProgress(done);
+        continue;
+      }
       let writes: Promise<void>[] = [];
       try {
         const pieces = piecesOf(sources, offset, data.length);
@@ -110,7 +123,24 @@ export async function copyImages(sources: readonly BlockNode[], target: BlockNod
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(options.depth, chunks)) }, worker));
+  await scout?.finished;
   if (failure !== undefined) throw failure;
+}
+
+/** Whether a chunk of zeroes is left out entirely: the target reads as zeroes and zeroes are skipped. */
+function zeroesNeedNoWrite(options: CopyOptions): boolean {
+  return options.targetIsZero && (options.sparseSize > 0 || options.compressClusterSize !== undefined);
+}
+
+/** The sources as chunks, for the zero-tail scout. */
+function chunkSource(sources: readonly BlockNode[], total: number, chunkSize: number): ZeroTailSource {
+  const piecesAt = (index: number) => piecesOf(sources, index * chunkSize, Math.min(chunkSize, total - index * chunkSize));
+  return {
+    knownZero: (index) => readsAsZero(piecesAt(index)),
+    read: (index, into) => readPieces(piecesAt(index), into),
+    lengthOf: (index) => Math.min(chunkSize, total - index * chunkSize),
+    isZero: (data) => isZero(data),
+  };
 }
 
 /** The sources' pieces that make up target range `[offset, offset + length)`. */
