@@ -16,7 +16,7 @@ import { closeSync, ftruncateSync, mkdtempSync, openSync, rmSync, statSync, writ
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { workspaceRoot } from '../tools/build/paths.mjs';
+import { executableFileName, workspaceRoot } from '../tools/build/paths.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -25,7 +25,7 @@ const { values } = parseArgs({
     'compress-runs': { type: 'string', default: '3' },
     sparse: { type: 'boolean', default: false },
     'keep-env': { type: 'boolean', default: false },
-    exe: { type: 'string', default: join(workspaceRoot, 'packages/img-tool/dist/tessera-img.mjs') },
+    exe: { type: 'string', default: join(workspaceRoot, 'packages/img-tool/dist', executableFileName(join(workspaceRoot, 'packages/img-tool'))) },
   },
 });
 const size = Number(values.size) * 2 ** 20;

@@ -11,13 +11,13 @@ import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { modulesOutDir, workspaceRoot } from '../tools/build/paths.mjs';
+import { executableFileName, modulesOutDir, workspaceRoot } from '../tools/build/paths.mjs';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '40' }, 'keep-env': { type: 'boolean', default: false } } });
 const baseEnv = { ...process.env };
 if (!values['keep-env']) delete baseEnv.NODE_EXTRA_CA_CERTS;
 const runs = Number(values.runs);
-const exe = join(workspaceRoot, 'packages/img-tool/dist/tessera-img.mjs');
+const exe = join(workspaceRoot, 'packages/img-tool/dist', executableFileName(join(workspaceRoot, 'packages/img-tool')));
 const scratch = mkdtempSync(join(tmpdir(), 'tessera-bench-'));
 const image = join(scratch, 'x.raw');
 writeFileSync(image, Buffer.alloc(0));

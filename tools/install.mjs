@@ -1,13 +1,13 @@
 #!/usr/bin/env node
 // Installs the built executables and loadable modules under a prefix, keeping the build tree's
 // relative layout so each executable finds its modules where it was built to look:
-//   PREFIX/bin/tessera-img -> ../lib/tessera/img-tool/dist/tessera-img.mjs
+//   PREFIX/bin/tessera-img -> ../lib/tessera/img-tool/dist/tessera-img.cjs
 //   PREFIX/lib/tessera/modules/dist/<module>.mjs
 // Usage: node tools/install.mjs --prefix DIR [--modules name,name]   (default: every built module)
 import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
-import { modulesOutDir, workspaceRoot } from './build/paths.mjs';
+import { executableFileName, modulesOutDir, workspaceRoot } from './build/paths.mjs';
 
 const APPS = [
   { dir: 'img-tool', executable: 'tessera-img' },
@@ -24,12 +24,13 @@ const bin = join(values.prefix, 'bin');
 mkdirSync(bin, { recursive: true });
 
 for (const app of APPS) {
-  const built = join(workspaceRoot, 'packages', app.dir, 'dist', `${app.executable}.mjs`);
+  const file = executableFileName(join(workspaceRoot, 'packages', app.dir));
+  const built = join(workspaceRoot, 'packages', app.dir, 'dist', file);
   if (!existsSync(built)) {
     process.stderr.write(`install: ${built} is not built; run npx nx build ${app.dir}\n`);
     process.exit(1);
   }
-  const target = join(lib, app.dir, 'dist', `${app.executable}.mjs`);
+  const target = join(lib, app.dir, 'dist', file);
   mkdirSync(join(target, '..'), { recursive: true });
   copyFileSync(built, target);
   const link = join(bin, app.executable);

@@ -1,8 +1,9 @@
-// Vite config for an executable: one ESM file with core, the builtin modules and the generated
-// module list of the configuration (`modular`, the default, or `static`).
+// Vite config for an executable: one file with core, the builtin modules and the generated
+// module list of the configuration (`modular`, the default, or `static`). CommonJS or ESM as the
+// file name its package.json `bin` gives says (`.cjs` or `.mjs`).
 import { chmodSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { appOutDir } from './paths.mjs';
+import { appOutDir, executableFileName } from './paths.mjs';
 import { nodeBundleConfig } from './vite-node.mjs';
 
 function executableBit() {
@@ -17,12 +18,14 @@ function executableBit() {
 export function appViteConfig(appRoot, mode) {
   const configuration = mode === 'static' ? 'static' : 'modular';
   const pkg = JSON.parse(readFileSync(join(appRoot, 'package.json'), 'utf8'));
-  const manifest = pkg.tessera;
+  const fileName = executableFileName(appRoot);
   const config = nodeBundleConfig({
     root: appRoot,
     entry: 'src/main.ts',
     outDir: appOutDir(appRoot, configuration),
-    fileName: `${manifest.executable}.mjs`,
+    fileName,
+    // CommonJS starts about 10 ms sooner: Node runs the main file without its ESM loader.
+    format: fileName.endsWith('.cjs') ? 'cjs' : 'es',
     emptyOutDir: true,
     plugins: [executableBit()],
     external: Object.keys(pkg.dependencies ?? {}),

@@ -1,4 +1,5 @@
-// Shared vite settings for one-file ESM bundles that run under Node 20 (executables and modules).
+// Shared vite settings for one-file bundles that run under Node 20: modules (ESM) and executables
+// (ESM or CommonJS).
 import { builtinModules } from 'node:module';
 import { esmExternalRequirePlugin } from 'vite';
 
@@ -20,7 +21,7 @@ function requireWithoutFileUrl() {
   };
 }
 
-export function nodeBundleConfig({ root, entry, outDir, fileName, banner, emptyOutDir, plugins = [], external = [] }) {
+export function nodeBundleConfig({ root, entry, outDir, fileName, format = 'es', banner, emptyOutDir, plugins = [], external = [] }) {
   return {
     root,
     logLevel: 'warn',
@@ -46,7 +47,7 @@ export function nodeBundleConfig({ root, entry, outDir, fileName, banner, emptyO
         // Runtime dependencies an executable declares stay outside the bundle (v86 ships a wasm file).
         external: external.length ? (id) => external.some((dep) => id === dep || id.startsWith(`${dep}/`)) : undefined,
         output: {
-          format: 'es',
+          format,
           // One file: a module or an executable is a single verified unit.
           codeSplitting: false,
           entryFileNames: fileName,

@@ -3,6 +3,8 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+// @ts-expect-error: build tools are plain .mjs
+import { executableFileName } from '../build/paths.mjs';
 
 export const workspaceRoot = fileURLToPath(new URL('../..', import.meta.url));
 export const modulesDir = `${workspaceRoot}packages/modules/dist`;
@@ -11,8 +13,8 @@ export type Configuration = 'modular' | 'static';
 export const configurations: readonly Configuration[] = ['modular', 'static'];
 
 export function executable(app: 'img-tool' | 'emulator', configuration: Configuration): string {
-  const name = app === 'img-tool' ? 'tessera-img' : 'tessera';
-  const path = `${workspaceRoot}packages/${app}/${configuration === 'static' ? 'dist-static' : 'dist'}/${name}.mjs`;
+  const name = (executableFileName as (appRoot: string) => string)(`${workspaceRoot}packages/${app}`);
+  const path = `${workspaceRoot}packages/${app}/${configuration === 'static' ? 'dist-static' : 'dist'}/${name}`;
   if (!existsSync(path)) {
     throw new Error(`${path} is missing: build it first (npx nx run-many -t build; npx nx run-many -t build -c static)`);
   }

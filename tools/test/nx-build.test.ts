@@ -33,7 +33,7 @@ function nx(...args: string[]) {
 }
 
 function httpModuleState() {
-  const exe = join(copy, 'packages/img-tool/dist/tessera-img.mjs');
+  const exe = join(copy, 'packages/img-tool/dist/tessera-img.cjs');
   const result = spawnSync(process.execPath, [exe, '--list-modules', '--output=json'], { encoding: 'utf8' });
   const report = JSON.parse(result.stdout) as { modules: { name: string; state: { status: string } }[] };
   return report.modules.find((m) => m.name === 'block-http')!.state.status;
@@ -63,7 +63,7 @@ describe('nx build img-tool', () => {
   });
 
   it('gives byte-identical outputs for two builds of one tree', () => {
-    const outputs = ['packages/img-tool/dist/tessera-img.mjs', 'packages/modules/dist/block-http.mjs'];
+    const outputs = ['packages/img-tool/dist/tessera-img.cjs', 'packages/modules/dist/block-http.mjs'];
     expect(nx('build', 'img-tool', '--skip-nx-cache').code).toBe(0);
     const first = outputs.map(sha);
     expect(nx('build', 'img-tool', '--skip-nx-cache').code).toBe(0);

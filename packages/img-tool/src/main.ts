@@ -5,10 +5,15 @@ import { moduleList } from '#module-list';
 import { Console } from './cli/console.ts';
 import { runTool } from './cli/program.ts';
 
-const host = new Host(moduleList, { executableUrl: import.meta.url });
-const terminal = new Console(moduleList.executable);
-const exitCode = await runTool(host, process.argv.slice(2), terminal);
-// Exit explicitly once the output is written: idle keep-alive connections of remote images
-// must not hold the process open.
-await terminal.flush();
-process.exit(exitCode);
+// No top-level await: the executable is built as CommonJS (package.json `bin`), which starts sooner.
+async function main(): Promise<void> {
+  const host = new Host(moduleList, { executableUrl: import.meta.url });
+  const terminal = new Console(moduleList.executable);
+  const exitCode = await runTool(host, process.argv.slice(2), terminal);
+  // Exit explicitly once the output is written: idle keep-alive connections of remote images
+  // must not hold the process open.
+  await terminal.flush();
+  process.exit(exitCode);
+}
+
+void main();
