@@ -28,37 +28,39 @@ function image(count: number, dataAt: number[], lastLength = CHUNK): Uint8Array[
   });
 }
 
+const buffers = (): [Uint8Array, Uint8Array] => [new Uint8Array(CHUNK), new Uint8Array(CHUNK)];
 const found = (scout: ZeroTailScout, count: number) => Array.from({ length: count }, (_, i) => i).filter((i) => scout.isZero(i));
 
 describe('ZeroTailScout', () => {
   it('finds the zero chunks at the end, from the last backwards, up to the first with data', async () => {
     const chunks = image(12, [2, 7]);
     const src = source(chunks);
-    const scout = new ZeroTailScout(src, 12, new Uint8Array(CHUNK), () => 0);
+    const scout = new ZeroTailScout(src, 12, buffers(), () => 0);
     await scout.finished;
     expect(found(scout, 12)).toEqual([8, 9, 10, 11]);
     expect(scout.tailChunks).toBe(4);
-    expect(src.reads).toEqual([11, 10, 9, 8, 7]);
+    // One chunk beyond is already being read when the data is found (two at a time).
+    expect(src.reads).toEqual([11, 10, 9, 8, 7, 6]);
   });
 
   it('a short last chunk is read at its own length', async () => {
     const chunks = image(5, [0], 1000);
-    const scout = new ZeroTailScout(source(chunks), 5, new Uint8Array(CHUNK), () => 0);
+    const scout = new ZeroTailScout(source(chunks), 5, buffers(), () => 0);
     await scout.finished;
     expect(found(scout, 5)).toEqual([1, 2, 3, 4]);
   });
 
-  it('finds nothing when the last chunk has data (one read)', async () => {
+  it('finds nothing when the last chunk has data (two reads: one was already under way)', async () => {
     const src = source(image(6, [5]));
-    const scout = new ZeroTailScout(src, 6, new Uint8Array(CHUNK), () => 0);
+    const scout = new ZeroTailScout(src, 6, buffers(), () => 0);
     await scout.finished;
     expect(found(scout, 6)).toEqual([]);
-    expect(src.reads).toEqual([5]);
+    expect(src.reads).toEqual([5, 4]);
   });
 
   it('does not read chunks that block status reports as zeroes', async () => {
     const src = source(image(8, [1]), new Set([5, 6, 7]));
-    const scout = new ZeroTailScout(src, 8, new Uint8Array(CHUNK), () => 0);
+    const scout = new ZeroTailScout(src, 8, buffers(), () => 0);
     await scout.finished;
     expect(found(scout, 8)).toEqual([2, 3, 4, 5, 6, 7]);
     expect(src.reads).toEqual([4, 3, 2, 1]);
@@ -74,17 +76,29 @@ describe('ZeroTailScout', () => {
       workersAt += 2;
       return read(index, into);
     };
-    const scout = new ZeroTailScout(src, 10, new Uint8Array(CHUNK), () => workersAt);
+    const scout = new ZeroTailScout(src, 10, buffers(), () => workersAt);
     await scout.finished;
     expect(Math.min(...src.reads)).toBeGreaterThan(0);
     for (const index of src.reads) expect(scout.isZero(index)).toBe(true);
     expect(found(scout, 10)).toEqual([7, 8, 9]);
   });
 
-  it('a read error ends the scouting quietly; what was found before stays', async () => {
+  it('a read error ends the scouting quietly; what was found before stays; no read outlives it', async () => {
     const src = source(image(6, []), new Set(), 3);
-    const scout = new ZeroTailScout(src, 6, new Uint8Array(CHUNK), () => 0);
+    let settled = 0;
+    const read = src.read;
+    src.read = async (index, into) => {
+      await new Promise((resolve) => setTimeout(resolve, index === 2 ? 30 : 1));
+      try {
+        return await read(index, into);
+      } finally {
+        settled++;
+      }
+    };
+    const scout = new ZeroTailScout(src, 6, buffers(), () => 0);
     await expect(scout.finished).resolves.toBeUndefined();
+    expect(settled).toBe(src.reads.length);
+    expect(src.reads).toEqual([5, 4, 3, 2]);
     expect(found(scout, 6)).toEqual([4, 5]);
   });
 });

@@ -69,7 +69,7 @@ export async function copyImages(sources: readonly BlockNode[], target: BlockNod
   let done = 0;
   let failure: unknown;
   const scout = zeroesNeedNoWrite(options) && chunks >= MIN_CHUNKS_TO_SCOUT
-    ? new ZeroTailScout(chunkSource(sources, total, chunkSize), chunks, pageAlignedBuffer(chunkSize), () => (failure === undefined ? nextChunk : chunks))
+    ? new ZeroTailScout(chunkSource(sources, total, chunkSize), chunks, [pageAlignedBuffer(chunkSize), pageAlignedBuffer(chunkSize)], () => (failure === undefined ? nextChunk : chunks))
     : undefined;
 
   const worker = async (): Promise<void> => {

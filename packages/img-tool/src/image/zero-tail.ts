@@ -4,7 +4,7 @@
  * space), which qemu-img reads and checks only when its in-order workers get there, after every
  * write before it. Writes to one file are serialized by the kernel, so that part of a convert is
  * bound by the writes while a core is free: the scout reads the tail backwards from the end in the
- * meantime, one chunk at a time, and the workers then skip the chunks it found.
+ * meantime, two chunks at a time, and the workers then skip the chunks it found.
  *
  * It stops at the first chunk with data, once the workers reach its position, or at a read error
  * (the workers read that chunk themselves and report it). A chunk is marked only after all of it
@@ -27,18 +27,18 @@ export class ZeroTailScout {
   readonly finished: Promise<void>;
 
   /**
-   * Start scouting chunks `[0, chunks)` backwards. `workersAt()` is the next chunk the workers
-   * will take: the scout stops before reaching it.
+   * Start scouting chunks `[0, chunks)` backwards into two chunk-sized buffers. `workersAt()` is
+   * the next chunk the workers will take: the scout stops before reaching it.
    */
   constructor(
     private readonly source: ZeroTailSource,
     private readonly chunks: number,
-    buffer: Uint8Array,
+    buffers: readonly [Uint8Array, Uint8Array],
     private readonly workersAt: () => number,
   ) {
     this.zero = new Uint8Array(chunks);
     this.lowest = chunks;
-    this.finished = this.run(buffer).catch(() => undefined);
+    this.finished = this.run(buffers).catch(() => undefined);
   }
 
   /** Whether the scout found chunk `index` to read as zeroes. */
@@ -51,15 +51,35 @@ export class ZeroTailScout {
     return this.chunks - this.lowest;
   }
 
-  private async run(buffer: Uint8Array): Promise<void> {
-    for (let index = this.chunks - 1; index > this.workersAt(); index--) {
-      if (!(await this.source.knownZero(index))) {
-        const data = buffer.subarray(0, this.source.lengthOf(index));
-        await this.source.read(index, data);
-        if (!this.source.isZero(data)) return;
+  /**
+   * Two chunks at a time: the next chunk is being read while the current one is checked. A read
+   * still under way when the scout stops is waited for, so nothing reads after `finished`.
+   */
+  private async run(buffers: readonly [Uint8Array, Uint8Array]): Promise<void> {
+    let index = this.chunks - 1;
+    let next = this.look(index, buffers[0]);
+    try {
+      for (let turn = 1; next; turn++) {
+        const current = next;
+        const at = index--;
+        next = this.look(index, buffers[turn % 2]!);
+        if (!(await current)) return;
+        this.zero[at] = 1;
+        this.lowest = at;
       }
-      this.zero[index] = 1;
-      this.lowest = index;
+    } finally {
+      await next?.catch(() => undefined);
     }
+  }
+
+  /** Whether chunk `index` reads as zeroes; undefined when the workers have got there. */
+  private look(index: number, buffer: Uint8Array): Promise<boolean> | undefined {
+    if (index <= this.workersAt()) return undefined;
+    return (async () => {
+      if (await this.source.knownZero(index)) return true;
+      const data = buffer.subarray(0, this.source.lengthOf(index));
+      await this.source.read(index, data);
+      return this.source.isZero(data);
+    })();
   }
 }
