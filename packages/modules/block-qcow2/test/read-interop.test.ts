@@ -1,7 +1,7 @@
 // qcow2 images made by qemu-img and qemu-io read here as qemu-img reads them: the same `info`
 // (human and JSON), the same `check` verdict and the same guest bytes (`qemu-img compare` against
 // our raw conversion).
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, openSync, rmSync, writeFileSync, writeSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -148,6 +148,26 @@ describe('untrusted qcow2 input', () => {
     const result = await run(exe(), ['info', image], { cwd: dir });
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(message);
+  });
+
+  // The refcount table of a new 1 MiB image is at 0x10000; its first entry points to 0x20000.
+  it('a refcount block offset above 4 GiB (beyond the file) is checked as qemu-img checks it', async () => {
+    const image = patched('refcount-high', 0x10000, [0, 0, 0, 0x01, 0, 0x02, 0, 0]);
+    const ours = await run(exe(), ['check', image], { cwd: dir });
+    const theirs = spawnSync('qemu-img', ['check', image], { cwd: dir, encoding: 'utf8' });
+    expect(ours.stderr).toContain('ERROR refcount block 0 is outside image');
+    expect({ code: ours.code, stdout: ours.stdout, stderr: ours.stderr }).toEqual({ code: theirs.status, stdout: theirs.stdout, stderr: theirs.stderr });
+    // Writing needs its refcounts: the block beyond the file counts nothing, so the write is refused.
+    const snapshot = await run(exe(), ['snapshot', '-c', 's1', image], { cwd: dir });
+    expect(snapshot.code).toBe(1);
+    expect(snapshot.stderr).toContain('qcow2 image is corrupt: cluster 4 is referenced 1 times more but its refcount is 0');
+  });
+
+  it('an unaligned refcount block offset is an error naming it', async () => {
+    const image = patched('refcount-unaligned', 0x10000, [0, 0, 0, 0, 0, 0x02, 0x02, 0]);
+    const result = await run(exe(), ['resize', image, '2M'], { cwd: dir });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('refcount block offset 131584 is not cluster aligned');
   });
 
   it('zstd compression is refused naming it', async () => {
