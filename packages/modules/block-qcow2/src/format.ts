@@ -68,8 +68,13 @@ export const qcow2Format: BlockFormatDriver = {
       try {
         await image.enableWrites();
       } catch (error) {
-        await backing?.close();
-        throw error;
+        // Opened to be repaired: the check still runs and reports what it finds (as qemu-img's
+        // does); it refuses only the repair.
+        if (forRepair) image.writesRefused = error as Error;
+        else {
+          await backing?.close();
+          throw error;
+        }
       }
     }
     return image;

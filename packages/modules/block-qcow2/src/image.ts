@@ -34,6 +34,8 @@ export class Qcow2Image implements BlockNode {
   readonly lock = new ReadWriteLock();
   writer: ClusterWriter | undefined;
   refcounts: Refcounts | undefined;
+  /** Opened for a repair whose refcounts could not be loaded (a broken refcount structure): why. */
+  writesRefused: Error | undefined;
   /** Lazy refcounts: the dirty bit is set before the first write and cleared at close. */
   private lazy = false;
   private markedDirty = false;

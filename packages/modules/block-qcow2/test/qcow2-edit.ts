@@ -87,6 +87,19 @@ export function l2Entry(path: string, index: number, value?: bigint, word = 0): 
   });
 }
 
+/** Refcount table entry `index`; with `value`, replaced. */
+export function refcountTableEntry(path: string, index: number, value?: bigint): bigint {
+  return withFile(path, (read, write, { refcountTableOffset }) => {
+    const old = read(refcountTableOffset + index * 8, 8).readBigUInt64BE();
+    if (value !== undefined) {
+      const buffer = Buffer.alloc(8);
+      buffer.writeBigUInt64BE(value);
+      write(refcountTableOffset + index * 8, buffer);
+    }
+    return old;
+  });
+}
+
 /** The host cluster of guest cluster `index` (under L1 entry 0, not compressed). */
 export function hostCluster(path: string, index: number): number {
   const clusterSize = withFile(path, (_read, _write, layout) => layout.clusterSize);

@@ -17,7 +17,7 @@ import { ClusterStatistics } from './statistics.ts';
 import { StoredRefcounts } from './stored-refcounts.ts';
 
 export async function checkImage(image: Qcow2Image, repair: CheckRepair): Promise<CheckResult> {
-  if (repair !== 'none' && image.readOnly) throw new Error(`${image.filename}: repairing needs the image opened for writing`);
+  if (repair !== 'none' && image.readOnly && !image.writesRefused) throw new Error(`${image.filename}: repairing needs the image opened for writing`);
   const tally = new CheckTally();
   try {
     return await checkPass(image, repair, tally);

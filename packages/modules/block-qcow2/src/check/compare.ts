@@ -8,7 +8,7 @@ import type { CheckTally } from './result.ts';
 import { UnreadableRefcount, type StoredRefcounts } from './stored-refcounts.ts';
 
 export interface Comparison {
-  /** The last cluster that is counted or referenced (-1: none). */
+  /** The last cluster that is counted or referenced; 0 when none could be read (as qemu-img reports it). */
   readonly highestCluster: number;
   /** A referenced cluster has refcount 0: QEMU rebuilds the refcount structure for that. */
   readonly needsRebuild: boolean;
@@ -29,7 +29,7 @@ export async function compareRefcounts(
   repair: CheckRepair,
   rebuildAll = false,
 ): Promise<Comparison> {
-  let highestCluster = -1;
+  let highestCluster = 0;
   let needsRebuild = false;
   const raise = new Map<number, bigint>();
   const lower = new Map<number, bigint>();

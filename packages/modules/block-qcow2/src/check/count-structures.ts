@@ -56,6 +56,11 @@ export function countRefcountBlocks(context: WalkContext, stored: StoredRefcount
       broken = true;
       return;
     }
+    if (offset % BigInt(header.clusterSize) !== 0n) {
+      tally.corrupt(`ERROR refcount block ${i} is not cluster aligned; refcount table entry corrupted`);
+      broken = true;
+      return;
+    }
     if (offset === 0n) return;
     const cluster = offset / BigInt(header.clusterSize);
     if (cluster >= BigInt(references.clusters)) {

@@ -8,7 +8,7 @@ export class CheckRepairs {
 
   private get refcounts() {
     const refcounts = this.image.refcounts;
-    if (!refcounts) throw new Error(`${this.image.filename}: repairing needs the image opened for writing`);
+    if (!refcounts) throw this.image.writesRefused ?? new Error(`${this.image.filename}: repairing needs the image opened for writing`);
     return refcounts;
   }
 
