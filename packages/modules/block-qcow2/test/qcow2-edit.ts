@@ -59,45 +59,37 @@ export function setRefcount(path: string, cluster: number, value: number): void 
   });
 }
 
-/** The L1 entry at `index`; with `value`, replaced. */
-export function l1Entry(path: string, index: number, value?: bigint): bigint {
-  return withFile(path, (read, write, { l1Offset }) => {
-    const old = read(l1Offset + index * 8, 8).readBigUInt64BE();
+/** The 64-bit big-endian entry at the offset `at` gives; with `value`, replaced. */
+function tableEntry(path: string, at: (layout: Layout, read: (at: number, length: number) => Buffer) => number, value?: bigint): bigint {
+  return withFile(path, (read, write, layout) => {
+    const offset = at(layout, read);
+    const old = read(offset, 8).readBigUInt64BE();
     if (value !== undefined) {
       const buffer = Buffer.alloc(8);
       buffer.writeBigUInt64BE(value);
-      write(l1Offset + index * 8, buffer);
+      write(offset, buffer);
     }
     return old;
   });
+}
+
+/** The L1 entry at `index`; with `value`, replaced. */
+export function l1Entry(path: string, index: number, value?: bigint): bigint {
+  return tableEntry(path, (layout) => layout.l1Offset + index * 8, value);
 }
 
 /** The L2 entry (word 0, or 1 for an extended entry's bitmap) for guest cluster `index` under L1 entry 0; with `value`, replaced. */
 export function l2Entry(path: string, index: number, value?: bigint, word = 0): bigint {
-  return withFile(path, (read, write, { l1Offset, extendedL2 }) => {
-    const l2 = Number(read(l1Offset, 8).readBigUInt64BE() & OFFSET_MASK);
-    const at = l2 + index * (extendedL2 ? 16 : 8) + word * 8;
-    const old = read(at, 8).readBigUInt64BE();
-    if (value !== undefined) {
-      const buffer = Buffer.alloc(8);
-      buffer.writeBigUInt64BE(value);
-      write(at, buffer);
-    }
-    return old;
-  });
+  return tableEntry(
+    path,
+    ({ l1Offset, extendedL2 }, read) => Number(read(l1Offset, 8).readBigUInt64BE() & OFFSET_MASK) + index * (extendedL2 ? 16 : 8) + word * 8,
+    value,
+  );
 }
 
 /** Refcount table entry `index`; with `value`, replaced. */
 export function refcountTableEntry(path: string, index: number, value?: bigint): bigint {
-  return withFile(path, (read, write, { refcountTableOffset }) => {
-    const old = read(refcountTableOffset + index * 8, 8).readBigUInt64BE();
-    if (value !== undefined) {
-      const buffer = Buffer.alloc(8);
-      buffer.writeBigUInt64BE(value);
-      write(refcountTableOffset + index * 8, buffer);
-    }
-    return old;
-  });
+  return tableEntry(path, (layout) => layout.refcountTableOffset + index * 8, value);
 }
 
 /** The host cluster of guest cluster `index` (under L1 entry 0, not compressed). */
