@@ -3,6 +3,7 @@
 // writes (same bytes for raw and qcow2, same map and content with -c), whether the tail is written
 // zeroes or a hole, ends in a short chunk, or has data in its last sector (the scout gives up).
 import { readFile } from 'node:fs/promises';
+import { executable, run } from '../../../tools/test-support/executables.ts';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { MiB, both, configurations, qemuImg, random, tempDir, twinDirs, writeImage, type Configuration } from './helpers.ts';
@@ -83,6 +84,24 @@ describe.each(configurations)('convert of an image ending in zeroes (%s)', (conf
     expect(await qemuMap(mine)).toEqual(await qemuMap(theirs));
     expect((await qemuImg(['compare', '-f', 'raw', join(fixture, 'tail.raw'), mine])).code).toBe(0);
     expect((await qemuImg(['check', mine])).code).toBe(0);
+  });
+
+  it('the scout reads the tail early; not with -m 1 (one request at a time) or -r (a rate limit)', async () => {
+    const lastChunk = `, ${SIZE % (2 * MiB)}, ${SIZE - (SIZE % (2 * MiB))}) = `;
+    const chunk20 = `, ${2 * MiB}, ${20 * 2 * MiB}) = `;
+    for (const [options, early] of [[[], true], [['-m', '1'], false], [['-r', '1G'], false]] as const) {
+      const dir = await twinDirs(fixture);
+      const trace = join(dir.ours, 'trace');
+      const wrapper = ['strace', '-f', '-qq', '-e', 'trace=pread64', '-e', 'read=none', '-s', '0', '-o', trace];
+      const result = await run(executable('img-tool', configuration), ['convert', ...options, '-O', 'qcow2', 'tail.raw', 'out.qcow2'], { cwd: dir.ours, wrapper });
+      expect(result.code).toBe(0);
+      // Completion order (strace writes a resumed call when it returns).
+      const lines = (await readFile(trace, 'utf8')).split('\n');
+      const last = lines.findIndex((line) => line.includes(lastChunk));
+      const twentieth = lines.findIndex((line) => line.includes(chunk20));
+      expect({ options, found: last >= 0 && twentieth >= 0 }).toEqual({ options, found: true });
+      expect({ options, tailFirst: last < twentieth }).toEqual({ options, tailFirst: early });
+    }
   });
 
   it('-n onto a target that is not zero: the zero tail is written (no scout), as qemu-img does', async () => {

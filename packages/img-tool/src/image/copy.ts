@@ -68,7 +68,9 @@ export async function copyImages(sources: readonly BlockNode[], target: BlockNod
   let nextChunk = 0;
   let done = 0;
   let failure: unknown;
-  const scout = zeroesNeedNoWrite(options) && chunks >= MIN_CHUNKS_TO_SCOUT
+  // Not with -m 1 (one request at a time asked for) or -r (the copy's rate limited): the scout
+  // would read beside either.
+  const scout = zeroesNeedNoWrite(options) && chunks >= MIN_CHUNKS_TO_SCOUT && options.depth > 1 && !options.rateLimit
     ? new ZeroTailScout(chunkSource(sources, total, chunkSize), chunks, [pageAlignedBuffer(chunkSize), pageAlignedBuffer(chunkSize)], () => (failure === undefined ? nextChunk : chunks))
     : undefined;
 
