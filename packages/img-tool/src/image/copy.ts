@@ -56,7 +56,8 @@ interface Piece {
  * does it: `depth` workers each read a 2 MiB chunk and write what of it must be written. Reads
  * overlap freely; writes are issued in chunk order unless `outOfOrder`, so a growing format
  * (qcow2) lays clusters out in guest order, as qemu-img does. With `outOfOrder` each chunk is
- * written as soon as it is read.
+ * written as soon as it is read. Where zero chunks need no write, a scout finds the source's zero
+ * tail meanwhile (zero-tail.ts), and the workers skip it.
  */
 export async function copyImages(sources: readonly BlockNode[], target: BlockNode, options: CopyOptions): Promise<void> {
   const total = sources.reduce((sum, source) => sum + source.size, 0);
