@@ -12,6 +12,7 @@ import { buildHeader } from './header/write-header.ts';
 import type { Qcow2Image } from './image.ts';
 import { setRefcount } from './refcount/entries.ts';
 import { resizeImage } from './resize.ts';
+import { readSnapshotL1 } from './snapshot/find.ts';
 
 const COPIED = 1n << 63n;
 const OFFSET_MASK = 0x00fffffffffffe00n;
@@ -81,7 +82,6 @@ export async function amendImage(image: Qcow2Image, options: Readonly<Record<str
     if (h.incompatible & INCOMPAT_DATA_FILE) throw new Error('Cannot downgrade an image with a data file');
     const features = h.incompatible & ~(INCOMPAT_DIRTY | INCOMPAT_CORRUPT);
     if (features) throw new Error(`Cannot downgrade an image with incompatible features 0x${features.toString(16)} set`);
-    if (h.nbSnapshots > 0) throw new Error('Downgrading an image with internal snapshots is not supported');
   }
 
   // Version 3 features first (an upgrade), then the size, then a downgrade, as QEMU orders them.
@@ -210,46 +210,60 @@ async function rewriteHeader(image: Qcow2Image, change: { version: 2 | 3; compat
 }
 
 /**
- * Zero clusters of the active L2 tables become version 2 entries: unallocated where that reads
- * as zeroes too (no backing file), else a data cluster of zeroes (a preallocated one is reused).
+ * Zero clusters of every L2 table (the active ones and the snapshots') become version 2 entries:
+ * unallocated where that reads as zeroes too (no backing file), else a data cluster of zeroes (a
+ * preallocated one is reused when no other table refers to it). An L2 table that several L1
+ * tables share is expanded once, and a new cluster in it gets the table's refcount. (qemu-img 7.2
+ * judges COPIED by the table's refcount and can leave a data cluster that a snapshot shares
+ * marked COPIED, which its own check then reports.)
  */
 async function expandZeroClusters(image: Qcow2Image): Promise<void> {
   const h = image.header;
   const cs = h.clusterSize;
+  const refcounts = image.refcounts!;
   const zeroes = new Uint8Array(cs);
-  for (const l1Entry of image.map.l1) {
-    const l2Offset = l2TableOffset(l1Entry);
-    if (l2Offset === 0) continue;
-    const table = await image.map.l2Table(l2Offset);
-    const view = new DataView(table.buffer, table.byteOffset, table.byteLength);
-    const changes: [number, bigint][] = [];
-    const released: number[] = [];
-    for (let at = 0; at < table.length; at += 8) {
-      const entry = view.getBigUint64(at);
-      if (decodeL2Entry(entry, h.clusterBits, false).kind !== 'zero') continue;
-      const offset = Number(entry & OFFSET_MASK);
-      if (offset !== 0) {
-        if (image.backing) {
-          await image.child.write(offset, zeroes);
-          changes.push([at, BigInt(offset) | COPIED]);
-        } else {
+  const l1Tables = [image.map.l1];
+  for (const snapshot of image.snapshots) l1Tables.push(await readSnapshotL1(image, snapshot));
+  const expanded = new Set<number>();
+  for (const l1 of l1Tables) {
+    for (const l1Entry of l1) {
+      const l2Offset = l2TableOffset(l1Entry);
+      if (l2Offset === 0 || expanded.has(l2Offset)) continue;
+      expanded.add(l2Offset);
+      const tableRefcount = await refcounts.get(l2Offset / cs);
+      const table = await image.map.l2Table(l2Offset);
+      const view = new DataView(table.buffer, table.byteOffset, table.byteLength);
+      const changes: [number, bigint][] = [];
+      const released: number[] = [];
+      for (let at = 0; at < table.length; at += 8) {
+        const entry = view.getBigUint64(at);
+        if (decodeL2Entry(entry, h.clusterBits, false).kind !== 'zero') continue;
+        const offset = Number(entry & OFFSET_MASK);
+        // A preallocated cluster is overwritten only when no other table refers to it: one that a
+        // snapshot shares may still hold the snapshot's data.
+        const reusable = offset !== 0 && (await refcounts.get(offset / cs)) === tableRefcount;
+        if (!image.backing) {
           changes.push([at, 0n]);
-          released.push(offset / cs);
+          if (offset !== 0) released.push(offset / cs);
+        } else if (reusable) {
+          await image.child.write(offset, zeroes);
+          changes.push([at, BigInt(offset) | (tableRefcount === 1n ? COPIED : 0n)]);
+        } else {
+          if (offset !== 0) released.push(offset / cs);
+          const [fresh] = (await refcounts.allocate(1)) as [number];
+          if (tableRefcount > 1n) await refcounts.change([fresh], tableRefcount - 1n);
+          await image.child.write(fresh, zeroes);
+          changes.push([at, BigInt(fresh) | (tableRefcount === 1n ? COPIED : 0n)]);
         }
-      } else if (image.backing) {
-        const [fresh] = (await image.refcounts!.allocate(1)) as [number];
-        await image.child.write(fresh, zeroes);
-        changes.push([at, BigInt(fresh) | COPIED]);
-      } else {
-        changes.push([at, 0n]);
       }
+      if (!changes.length) continue;
+      await image.child.flush();
+      for (const [at, entry] of changes) view.setBigUint64(at, entry);
+      await image.child.write(l2Offset, table);
+      await image.child.flush();
+      // Each L1 table that shares this L2 table counted its clusters once.
+      if (released.length) await refcounts.change(released, -tableRefcount);
     }
-    if (!changes.length) continue;
-    await image.child.flush();
-    for (const [at, entry] of changes) view.setBigUint64(at, entry);
-    await image.child.write(l2Offset, table);
-    await image.child.flush();
-    if (released.length) await image.refcounts!.change(released, -1n);
   }
   await image.child.flush();
 }

@@ -17,7 +17,7 @@ export function findSnapshot(records: readonly SnapshotRecord[], idOrName: strin
 }
 
 /** A snapshot's L1 table, its offset and size checked first. */
-export async function readSnapshotL1(image: Qcow2Image, record: SnapshotRecord): Promise<BigUint64Array> {
+export async function readSnapshotL1(image: Qcow2Image, record: Pick<SnapshotRecord, 'id' | 'l1TableOffset' | 'l1Size'>): Promise<BigUint64Array> {
   const file: BlockNode = image.child;
   const { l1TableOffset: offset, l1Size: size } = record;
   const bad = (what: string) => corrupt(file.filename, `snapshot ${record.id}: ${what}`);
