@@ -5,11 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { both, configurations, qemuImg, tempDir, tool, twinDirs, type Configuration } from './helpers.ts';
-
-function qemuIo(file: string, ...commands: string[]): void {
-  execFileSync('qemu-io', ['-f', 'qcow2', ...commands.flatMap((command) => ['-c', command]), file], { stdio: 'ignore' });
-}
+import { both, configurations, qemuImg, qemuIo, tempDir, tool, twinDirs, type Configuration } from './helpers.ts';
 
 describe.each(configurations)('amend (%s)', (configuration: Configuration) => {
   let fixture: string;

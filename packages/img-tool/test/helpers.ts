@@ -1,6 +1,6 @@
 // Shared pieces of the img-tool integration tests: temp dirs, image fixtures, and running
 // qemu-img (Debian's, the reference) next to the built tessera-img.
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { cp, mkdtemp, open, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -90,4 +90,14 @@ export async function qemuInfo(path: string, format = 'raw'): Promise<Record<str
   const result = await qemuImg(['info', '-f', format, '--output=json', path]);
   if (result.code !== 0) throw new Error(`qemu-img info ${path} failed: ${result.stderr}`);
   return JSON.parse(result.stdout) as Record<string, unknown>;
+}
+
+/** Run qemu-io commands on an image of the given format (its output is not needed). */
+export function qemuIoFormat(file: string, format: string, ...commands: string[]): void {
+  execFileSync('qemu-io', ['-f', format, ...commands.flatMap((command) => ['-c', command]), file], { stdio: 'ignore' });
+}
+
+/** Run qemu-io commands on a qcow2 image. */
+export function qemuIo(file: string, ...commands: string[]): void {
+  qemuIoFormat(file, 'qcow2', ...commands);
 }

@@ -4,11 +4,7 @@
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { both, configurations, tempDir, type Configuration } from './helpers.ts';
-
-function qemuIo(file: string, format: string, ...commands: string[]): void {
-  execFileSync('qemu-io', ['-f', format, ...commands.flatMap((command) => ['-c', command]), file], { stdio: 'ignore' });
-}
+import { both, configurations, qemuIoFormat, tempDir, type Configuration } from './helpers.ts';
 
 const NEW_IMAGES: string[][] = [];
 for (const size of ['0', '7777777', '100G', '3T']) {
@@ -24,12 +20,12 @@ describe.each(configurations)('measure (%s)', (configuration: Configuration) => 
     dir = await tempDir();
     const create = (...args: string[]) => execFileSync('qemu-img', ['create', '-q', ...args], { cwd: dir });
     create('-f', 'qcow2', '-o', 'cluster_size=4k', 'base.qcow2', '20M');
-    qemuIo(join(dir, 'base.qcow2'), 'qcow2', 'write -P 1 0 100k', 'write -z 1M 1M', 'write -P 3 5M 3k', 'write -c -P 4 8M 64k');
+    qemuIoFormat(join(dir, 'base.qcow2'), 'qcow2', 'write -P 1 0 100k', 'write -z 1M 1M', 'write -P 3 5M 3k', 'write -c -P 4 8M 64k');
     create('-f', 'qcow2', '-b', 'base.qcow2', '-F', 'qcow2', 'top.qcow2');
-    qemuIo(join(dir, 'top.qcow2'), 'qcow2', 'write -P 5 12M 200k', 'write -z 0 64k');
+    qemuIoFormat(join(dir, 'top.qcow2'), 'qcow2', 'write -P 5 12M 200k', 'write -z 0 64k');
     create('-f', 'raw', 'sparse.raw', '6M');
     // Data in the first cluster: qemu counts the block its raw creation allocates there, which reads as zeroes.
-    qemuIo(join(dir, 'sparse.raw'), 'raw', 'write -P 5 0 1k', 'write -P 6 1M 10k', 'write -P 7 4M 1M');
+    qemuIoFormat(join(dir, 'sparse.raw'), 'raw', 'write -P 5 0 1k', 'write -P 6 1M 10k', 'write -P 7 4M 1M');
   });
 
   async function same(args: string[]): Promise<void> {

@@ -4,11 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { both, configurations, qemuImg, tempDir, twinDirs, type Configuration, type RunResult } from './helpers.ts';
-
-function qemuIo(file: string, ...commands: string[]): void {
-  execFileSync('qemu-io', ['-f', 'qcow2', ...commands.flatMap((command) => ['-c', command]), file], { stdio: 'ignore' });
-}
+import { both, configurations, qemuImg, qemuIo, tempDir, twinDirs, type Configuration, type RunResult } from './helpers.ts';
 
 /** base <- mid <- top, each writing its own pattern; zero clusters in mid over base data. */
 async function chainFixture(): Promise<string> {

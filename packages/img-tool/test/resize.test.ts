@@ -4,11 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { both, configurations, qemuImg, tempDir, twinDirs, type Configuration } from './helpers.ts';
-
-function qemuIo(file: string, format: string, ...commands: string[]): void {
-  execFileSync('qemu-io', ['-f', format, ...commands.flatMap((command) => ['-c', command]), file], { stdio: 'ignore' });
-}
+import { both, configurations, qemuImg, qemuIoFormat, tempDir, twinDirs, type Configuration } from './helpers.ts';
 
 describe.each(configurations)('resize (%s)', (configuration: Configuration) => {
   let fixture: string;
@@ -17,7 +13,7 @@ describe.each(configurations)('resize (%s)', (configuration: Configuration) => {
     fixture = await tempDir();
     const image = (name: string, options: string, size: string, ...writes: string[]) => {
       execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-o', options, join(fixture, name), size]);
-      if (writes.length) qemuIo(join(fixture, name), 'qcow2', ...writes);
+      if (writes.length) qemuIoFormat(join(fixture, name), 'qcow2', ...writes);
     };
     image('small.qcow2', 'cluster_size=512', '1M', 'write -P 1 0 1M');
     image('big.qcow2', 'cluster_size=65536', '1G', 'write -P 1 0 1M', 'write -P 2 600M 1M', 'write -c -P 3 900M 64k', 'write -z 700M 128k');
@@ -27,7 +23,7 @@ describe.each(configurations)('resize (%s)', (configuration: Configuration) => {
     image('snap2.qcow2', 'compat=0.10', '1M');
     execFileSync('qemu-img', ['snapshot', '-c', 's1', join(fixture, 'snap2.qcow2')]);
     execFileSync('qemu-img', ['create', '-q', '-f', 'raw', join(fixture, 'disk.raw'), '1M']);
-    qemuIo(join(fixture, 'disk.raw'), 'raw', 'write -P 9 0 1M');
+    qemuIoFormat(join(fixture, 'disk.raw'), 'raw', 'write -P 9 0 1M');
     await writeFile(join(fixture, 'odd.raw'), new Uint8Array(100).fill(5));
   });
 
@@ -87,7 +83,7 @@ describe.each(configurations)('resize (%s)', (configuration: Configuration) => {
 
   it('a grown image takes writes past the old end (qemu-io), then still compares equal', async () => {
     const dirs = await sameAsQemu(['resize', 'small.qcow2', '64M'], 'small.qcow2');
-    for (const dir of [dirs.qemu, dirs.ours]) qemuIo(join(dir, 'small.qcow2'), 'qcow2', 'write -P 8 60M 1M', 'write -P 9 1020k 8k');
+    for (const dir of [dirs.qemu, dirs.ours]) qemuIoFormat(join(dir, 'small.qcow2'), 'qcow2', 'write -P 8 60M 1M', 'write -P 9 1020k 8k');
     const compare = await qemuImg(['compare', join(dirs.qemu, 'small.qcow2'), join(dirs.ours, 'small.qcow2')]);
     expect(compare.stdout).toBe('Images are identical.\n');
     expect((await qemuImg(['check', join(dirs.ours, 'small.qcow2')])).code).toBe(0);
@@ -97,9 +93,9 @@ describe.each(configurations)('resize (%s)', (configuration: Configuration) => {
     const dirs = await twinDirs(fixture);
     for (const dir of [dirs.qemu, dirs.ours]) {
       execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-o', 'cluster_size=4k', 'snap.qcow2', '4M'], { cwd: dir });
-      qemuIo(join(dir, 'snap.qcow2'), 'qcow2', 'write -P 1 0 4M');
+      qemuIoFormat(join(dir, 'snap.qcow2'), 'qcow2', 'write -P 1 0 4M');
       execFileSync('qemu-img', ['snapshot', '-c', 'a', 'snap.qcow2'], { cwd: dir });
-      qemuIo(join(dir, 'snap.qcow2'), 'qcow2', 'write -P 2 1M 1M');
+      qemuIoFormat(join(dir, 'snap.qcow2'), 'qcow2', 'write -P 2 1M 1M');
       execFileSync('qemu-img', ['snapshot', '-c', 'b', 'snap.qcow2'], { cwd: dir });
     }
     const args = ['resize', '--shrink', 'snap.qcow2', size];

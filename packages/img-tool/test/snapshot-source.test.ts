@@ -5,11 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { both, configurations, tempDir, twinDirs, type Configuration } from './helpers.ts';
-
-function qemuIo(file: string, ...commands: string[]): void {
-  execFileSync('qemu-io', ['-f', 'qcow2', ...commands.flatMap((command) => ['-c', command]), file], { stdio: 'ignore' });
-}
+import { both, configurations, qemuIo, tempDir, twinDirs, type Configuration } from './helpers.ts';
 
 describe.each(configurations)('an internal snapshot as the source (%s)', (configuration: Configuration) => {
   let fixture: string;
