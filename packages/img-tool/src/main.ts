@@ -1,7 +1,5 @@
 #!/usr/bin/env node
 // tessera-img: qemu-img's command line (info, create, convert, compare) on Tessera's block layer.
-// First, so that V8's tiering is set before other code runs.
-import './cli/jit-tiering.ts';
 import { Host } from '@tessera/core';
 import { moduleList } from '#module-list';
 import { Console } from './cli/console.ts';

@@ -5,6 +5,7 @@ import { formatNames, protocolNames } from '../image/drivers.ts';
 import type { Console } from './console.ts';
 import { ToolError, UsageError } from './errors.ts';
 import { getopt, type OptionSpec } from './getopt.ts';
+import { raiseTierUpBudget } from './jit-tiering.ts';
 import { helpText, versionText } from './help.ts';
 import { parseOutputFormat } from './values.ts';
 
@@ -72,5 +73,6 @@ async function dispatch(host: Host, argv: readonly string[], console: Console): 
   const parsed = getopt(rest, command.options);
   const args = tail.length ? { ...parsed, operands: [...parsed.operands, ...tail] } : parsed;
   const context: CommandContext = { host, console, help };
+  if (command.movesData) raiseTierUpBudget();
   return command.run(context, args);
 }

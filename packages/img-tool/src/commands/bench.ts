@@ -31,6 +31,7 @@ interface BenchSettings {
  */
 export const benchCommand: Command = {
   name: 'bench',
+  movesData: true,
   synopsis:
     'bench [-c count] [-d depth] [-f fmt] [--flush-interval=flush_interval] [-i aio] [-n] [--no-drain] [-o offset] [--pattern=pattern_number] [-q] [-s buffer_size] [-S step_size] [-t cache] [-U] [-w] filename',
   options: {

@@ -16,6 +16,7 @@ const NOT_SUPPORTED = 63;
  */
 export const checkCommand: Command = {
   name: 'check',
+  movesData: true,
   synopsis: 'check [--object objectdef] [--image-opts] [-q] [-f fmt] [--output=ofmt] [-r [leaks | all]] [-T src_cache] [-U] filename',
   options: {
     short: ':hf:r:T:qU',

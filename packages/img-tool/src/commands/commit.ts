@@ -15,6 +15,7 @@ import type { Command } from './types.ts';
  */
 export const commitCommand: Command = {
   name: 'commit',
+  movesData: true,
   synopsis: 'commit [--object objectdef] [--image-opts] [-q] [-f fmt] [-t cache] [-b base] [-r rate_limit] [-d] [-p] filename',
   options: { short: ':f:ht:b:dpqr:', long: [HELP, OBJECT, IMAGE_OPTS] },
 

@@ -18,6 +18,7 @@ const READ_FAILED = 4;
 /** `compare`: whether two images hold the same guest-visible content. */
 export const compareCommand: Command = {
   name: 'compare',
+  movesData: true,
   synopsis: 'compare [--image-opts] [-f fmt] [-F fmt] [-T src_cache] [-p] [-q] [-s] [-U] filename1 filename2',
   options: { short: ':hf:F:T:pqsU', long: [HELP, OBJECT, IMAGE_OPTS, FORCE_SHARE] },
 

@@ -17,6 +17,7 @@ import type { Command, CommandContext } from './types.ts';
 /** `convert`: copy one or more images (concatenated) into a new image, leaving zero blocks unwritten. */
 export const convertCommand: Command = {
   name: 'convert',
+  movesData: true,
   synopsis:
     'convert [--image-opts] [--target-image-opts] [--target-is-zero] [-U] [-C] [-p] [-q] [-n] [-f fmt] ' +
     '[-t cache] [-T src_cache] [-O output_fmt] [-o options] [-S sparse_size] [-r rate_limit] ' +

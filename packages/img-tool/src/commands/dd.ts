@@ -23,6 +23,7 @@ interface DdOperands {
  */
 export const ddCommand: Command = {
   name: 'dd',
+  movesData: true,
   synopsis: 'dd [--image-opts] [-U] [-f fmt] [-O output_fmt] [bs=block_size] [count=blocks] [skip=blocks] if=input of=output',
   options: { short: ':hf:O:U', long: [HELP, OBJECT, IMAGE_OPTS, FORCE_SHARE] },
 

@@ -16,6 +16,7 @@ import type { Command } from './types.ts';
  */
 export const rebaseCommand: Command = {
   name: 'rebase',
+  movesData: true,
   synopsis: 'rebase [--object objectdef] [--image-opts] [-U] [-q] [-f fmt] [-t cache] [-T src_cache] [-p] [-u] -b backing_file [-F backing_fmt] filename',
   options: { short: ':hf:F:b:upt:T:qU', long: [HELP, OBJECT, IMAGE_OPTS, FORCE_SHARE] },
 

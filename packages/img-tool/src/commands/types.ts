@@ -24,5 +24,7 @@ export interface Command {
    * the options are parsed (at least two words are needed), then appended to the operands.
    */
   readonly lastWordIsOperand?: boolean;
+  /** It reads, writes or walks a whole image (a long, I/O-bound run): see cli/jit-tiering.ts. */
+  readonly movesData?: boolean;
   run(context: CommandContext, args: ParsedArgs): Promise<number>;
 }
