@@ -2,6 +2,7 @@
 // Installs the built executables and loadable modules under a prefix, keeping the build tree's
 // relative layout so each executable finds its modules where it was built to look:
 //   PREFIX/bin/tessera-img -> ../lib/tessera/img-tool/dist/tessera-img.cjs
+//   (with the program and code cache it launches: tessera-img.<digest>.cjs, .code-cache)
 //   PREFIX/lib/tessera/modules/dist/<module>.mjs
 // Usage: node tools/install.mjs --prefix DIR [--modules name,name]   (default: every built module)
 import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
@@ -31,8 +32,13 @@ for (const app of APPS) {
     process.exit(1);
   }
   const target = join(lib, app.dir, 'dist', file);
+  rmSync(join(target, '..'), { recursive: true, force: true }); // no program of an older build stays
   mkdirSync(join(target, '..'), { recursive: true });
-  copyFileSync(built, target);
+  // The executable and what it launches: every file of its dist named after it.
+  const stem = file.slice(0, file.lastIndexOf('.'));
+  for (const name of readdirSync(join(built, '..'))) {
+    if (name === file || name.startsWith(`${stem}.`)) copyFileSync(join(built, '..', name), join(target, '..', name));
+  }
   const link = join(bin, app.executable);
   rmSync(link, { force: true });
   symlinkSync(relative(bin, target), link);

@@ -31,3 +31,9 @@ it('installed executables find their modules beside them, and report the ones no
   const http = report('tessera-img').modules.find((m) => m.name === 'block-http')!;
   expect(http.state).toEqual({ status: 'installed', path: join(moduleDir, 'block-http.mjs') });
 });
+
+it('installs the image tool with the program and code cache its launcher runs', () => {
+  execFileSync(process.execPath, [join(workspaceRoot, 'tools/install.mjs'), '--prefix', prefix]);
+  const result = spawnSync(join(prefix, 'bin', 'tessera-img'), ['--version'], { encoding: 'utf8', env: { ...process.env, TESSERA_REPORT_CODE_CACHE: '1' } });
+  expect(result).toMatchObject({ status: 0, stderr: 'code cache: used\n' });
+});
