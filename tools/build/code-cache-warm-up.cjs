@@ -22,8 +22,8 @@ process.exit = (code) => {
   else process.stderr.write(`code-cache warm-up: the program exited with ${code}; no cache written\n`);
   exit(code);
 };
-const v8 = require('node:v8');
-const requireForProgram = (id) => (id === 'node:v8' || id === 'v8' ? { ...v8, setFlagsFromString() {} } : require(id));
+// Node hands every require of a builtin the same object.
+require('node:v8').setFlagsFromString = () => {};
 process.argv = [process.argv[0], program, ...args];
 const importModule = (specifier) => import(specifier);
-script.runInThisContext()(module.exports, requireForProgram, module, program, dirname(program), importModule);
+script.runInThisContext()(module.exports, require, module, program, dirname(program), importModule);
