@@ -4,10 +4,9 @@
 // The program's process.exit writes the cache and exits. Its tier-up tuning (node:v8's
 // setFlagsFromString) is left out here: V8 refuses a cache made under other flags.
 'use strict';
-const { writeFileSync } = require('node:fs');
+const { readFileSync, writeFileSync } = require('node:fs');
 const { dirname } = require('node:path');
 const { Script } = require('node:vm');
-const { readFileSync } = require('node:fs');
 const { PREFIX, SUFFIX } = require('./program-wrapper.cjs');
 
 const [program, cache, separator, ...args] = process.argv.slice(2);
