@@ -6,7 +6,7 @@
 //   PREFIX/lib/tessera/modules/dist/<module>.mjs
 // Usage: node tools/install.mjs --prefix DIR [--modules name,name]   (default: every built module)
 import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { executableFileName, modulesOutDir, workspaceRoot } from './build/paths.mjs';
 
@@ -36,8 +36,8 @@ for (const app of APPS) {
   mkdirSync(join(target, '..'), { recursive: true });
   // The executable and what it launches: every file of its dist named after it.
   const stem = file.slice(0, file.lastIndexOf('.'));
-  for (const name of readdirSync(join(built, '..'))) {
-    if (name === file || name.startsWith(`${stem}.`)) copyFileSync(join(built, '..', name), join(target, '..', name));
+  for (const name of readdirSync(dirname(built))) {
+    if (name.startsWith(`${stem}.`)) copyFileSync(join(dirname(built), name), join(dirname(target), name));
   }
   const link = join(bin, app.executable);
   rmSync(link, { force: true });
