@@ -10,6 +10,7 @@ import { preallocate, preallocateFresh, type PreallocationMode } from './preallo
 import { buildHeader } from './header/write-header.ts';
 import { MAX_BACKING_NAME, MAX_L1_BYTES, MAX_REFCOUNT_TABLE_BYTES, MAX_VIRTUAL_SIZE } from './limits.ts';
 import { entriesPerBlock, setRefcount } from './refcount/entries.ts';
+import { readFirstCluster } from './header/first-cluster.ts';
 
 export const CREATE_OPTIONS = [
   'compat',
@@ -170,9 +171,7 @@ export async function createImage(file: BlockNode, { size, formatOptions }: Bloc
  * can leave the subclusters to the backing file.
  */
 async function preallocateNew(file: BlockNode, mode: PreallocationMode, size: number): Promise<void> {
-  const head = new Uint8Array(Math.min(file.size, 2 * 2 ** 20));
-  await file.read(0, head);
-  const header = parseHeader(head, file.size, file.filename);
+  const header = parseHeader(await readFirstCluster(file), file.size, file.filename);
   if (header.backingFile !== undefined && !header.extendedL2) {
     throw new Error('Backing file and preallocation can only be used at the same time if extended_l2 is on');
   }

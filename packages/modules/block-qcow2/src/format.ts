@@ -3,6 +3,7 @@ import { ClusterMap } from './cluster/mapping.ts';
 import { corrupt } from './errors.ts';
 import { CREATE_OPTIONS, createImage } from './create.ts';
 import { INCOMPAT_CORRUPT, INCOMPAT_DATA_FILE } from './header/features.ts';
+import { readFirstCluster } from './header/first-cluster.ts';
 import type { Qcow2Header } from './header/header.ts';
 import { parseHeader, QCOW2_MAGIC } from './header/header.ts';
 import { Qcow2Image } from './image.ts';
@@ -22,9 +23,7 @@ export const qcow2Format: BlockFormatDriver = {
   measure: measureImage,
 
   async open(file, { readOnly, openRelative, cacheUnsafe, forRepair }) {
-    // The header and its extensions live in the first cluster (at most 2 MiB).
-    const head = new Uint8Array(Math.min(file.size, 2 * 2 ** 20));
-    await file.read(0, head);
+    const head = await readFirstCluster(file);
     const header = parseHeader(head, file.size, file.filename);
 
     const l1Bytes = new Uint8Array(header.l1Size * 8);

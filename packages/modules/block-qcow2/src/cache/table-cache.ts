@@ -8,6 +8,8 @@ export class TableCache {
   private readonly dirty = new Set<number>();
   /** Tables that must stay (a write under way will change them): counts by offset. */
   private readonly pinned = new Map<number, number>();
+  /** Reads of tables under way, by offset. */
+  private readonly loading = new Map<number, Promise<Uint8Array>>();
   private bytes = 0;
 
   constructor(
@@ -68,9 +70,22 @@ export class TableCache {
       this.tables.set(offset, hit);
       return hit;
     }
+    // Callers that miss on the same table together share one read (the copy's workers all start
+    // on the first L2 table at once).
+    let loading = this.loading.get(offset);
+    if (!loading) {
+      loading = this.load(offset, load);
+      this.loading.set(offset, loading);
+      const settled = () => this.loading.delete(offset);
+      loading.then(settled, settled);
+    }
+    return loading;
+  }
+
+  private async load(offset: number, load: () => Promise<Uint8Array>): Promise<Uint8Array> {
     const table = await load();
     const raced = this.tables.get(offset);
-    if (raced) return raced; // loaded meanwhile by another caller, perhaps changed since: keep that one
+    if (raced) return raced; // set meanwhile (a table written there): keep that one
     this.tables.set(offset, table);
     this.bytes += table.length;
     await this.evict(offset);
