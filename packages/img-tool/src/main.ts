@@ -4,9 +4,11 @@ import { Host } from '@tessera/core';
 import { moduleList } from '#module-list';
 import { Console } from './cli/console.ts';
 import { runTool } from './cli/program.ts';
+import { sizeThreadPool } from './cli/thread-pool.ts';
 
 // No top-level await: the executable is built as CommonJS (package.json `bin`), which starts sooner.
 async function main(): Promise<void> {
+  sizeThreadPool();
   const host = new Host(moduleList, { executableUrl: import.meta.url });
   const terminal = new Console(moduleList.executable);
   const exitCode = await runTool(host, process.argv.slice(2), terminal);

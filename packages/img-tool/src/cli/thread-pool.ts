@@ -1,0 +1,20 @@
+/**
+ * Size libuv's thread pool to the CPUs this process may use, unless UV_THREADPOOL_SIZE is set.
+ *
+ * The pool's threads do the file reads and writes, that is the kernel's page-cache copies, and
+ * deflate for `-c`. libuv's default is four threads whatever the machine: on two CPUs, four
+ * copying threads starve the main thread that hands them their next chunk. With as many threads
+ * as CPUs, a 1 GiB convert took about 8% less time on a 2-CPU machine (medians of 15, raw to
+ * qcow2 and back). Never fewer than two, so a read can proceed beside a write.
+ *
+ * libuv reads the variable once, when the pool starts at the first asynchronous file operation:
+ * this must run before anything else.
+ */
+export function sizeThreadPool(): void {
+  if (process.env.UV_THREADPOOL_SIZE !== undefined) return;
+  const cpus = process.getBuiltinModule('node:os').availableParallelism();
+  process.env.UV_THREADPOOL_SIZE = String(Math.min(MAX_THREADS, Math.max(2, cpus)));
+}
+
+/** qemu's thread pool stops at 64; past 16 copies only contend for the same files' locks. */
+const MAX_THREADS = 16;
