@@ -58,12 +58,20 @@ describe('ZeroTailScout', () => {
     expect(src.reads).toEqual([5, 4]);
   });
 
-  it('does not read chunks that block status reports as zeroes', async () => {
+  it('does not scout a tail that block status reports as zeroes: the workers skip it unread', async () => {
     const src = source(image(8, [1]), new Set([5, 6, 7]));
     const scout = new ZeroTailScout(src, 8, buffers(), () => 0);
     await scout.finished;
+    expect(found(scout, 8)).toEqual([]);
+    expect(src.reads).toEqual([]);
+  });
+
+  it('marks chunks block status reports as zeroes inside a tail it reads, without reading them', async () => {
+    const src = source(image(8, [1]), new Set([4, 5]));
+    const scout = new ZeroTailScout(src, 8, buffers(), () => 0);
+    await scout.finished;
     expect(found(scout, 8)).toEqual([2, 3, 4, 5, 6, 7]);
-    expect(src.reads).toEqual([4, 3, 2, 1]);
+    expect(src.reads).toEqual([7, 6, 3, 2, 1]);
   });
 
   it('stops where the workers are: it never looks at a chunk they have taken', async () => {

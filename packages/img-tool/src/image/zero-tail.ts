@@ -9,6 +9,12 @@
  * It stops at the first chunk with data, once the workers reach its position, or at a read error
  * (the workers read that chunk themselves and report it). A chunk is marked only after all of it
  * was seen to be zero, so a worker either skips it or reads it itself: output is the same.
+ *
+ * A source whose last chunk block status reports as zeroes (a qcow2 image's unallocated end) is
+ * not scouted: the workers skip such chunks without reading them, and the data below was
+ * allocated by a writer, so reading it ahead would rarely find zeroes. Scouting it anyway cost a
+ * qcow2 -> raw convert two chunk reads beside the first ones, and a walk over the known zeroes
+ * that held up the start of the copy.
  */
 export interface ZeroTailSource {
   /** Whether chunk `index` is known to read as zeroes (block status) without reading it. */
@@ -57,6 +63,7 @@ export class ZeroTailScout {
    */
   private async run(buffers: readonly [Uint8Array, Uint8Array]): Promise<void> {
     let index = this.chunks - 1;
+    if (index <= this.workersAt() || (await this.source.knownZero(index))) return;
     let next = this.look(index, buffers[0]);
     try {
       for (let turn = 1; next; turn++) {
