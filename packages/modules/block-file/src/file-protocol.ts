@@ -100,9 +100,15 @@ class FileNode implements BlockNode {
     if (!this.readOnly) await this.tracked(syncData(this.fd));
   }
 
-  async close(): Promise<void> {
-    if (this.pending > 0) await new Promise<void>((resolve) => (this.drained = resolve));
-    await closeFile(this.fd);
+  /** Closing once, for every caller: a second close must not close a descriptor reused since. */
+  private closing: Promise<void> | undefined;
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      if (this.pending > 0) await new Promise<void>((resolve) => (this.drained = resolve));
+      await closeFile(this.fd);
+    })();
+    return this.closing;
   }
 
   /**

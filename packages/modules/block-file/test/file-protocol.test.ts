@@ -67,4 +67,25 @@ describe('file protocol', () => {
     expect(file.length).toBe(40 * MiB);
     expect(file.subarray(32 * MiB).equals(patch)).toBe(true);
   });
+
+  it('closes once when closed twice at once: both calls settle, and a descriptor reused since stays open', async () => {
+    const path = join(dir, 'twice.img');
+    writeFileSync(path, randomBytes(16 * MiB));
+    const node = await fileProtocol.open(path, { readOnly: true, driverOptions: {} });
+    const read = node.read(0, new Uint8Array(16 * MiB));
+    const first = node.close();
+    const second = node.close(); // while the read is under way, so both wait
+    await Promise.all([read, first, second]);
+    // The next open gets the lowest free descriptor, likely the one just closed: a second close
+    // of it would break this file.
+    const otherPath = join(dir, 'other.img');
+    const content = randomBytes(4096);
+    writeFileSync(otherPath, content);
+    const other = await fileProtocol.open(otherPath, { readOnly: true, driverOptions: {} });
+    await node.close();
+    const back = new Uint8Array(4096);
+    await other.read(0, back);
+    expect(Buffer.from(back).equals(content)).toBe(true);
+    await other.close();
+  });
 });
