@@ -73,6 +73,6 @@ async function dispatch(host: Host, argv: readonly string[], console: Console): 
   const parsed = getopt(rest, command.options);
   const args = tail.length ? { ...parsed, operands: [...parsed.operands, ...tail] } : parsed;
   const context: CommandContext = { host, console, help };
-  if (command.movesData) setImmediate(raiseTierUpBudget); // see jit-tiering.ts for why not at once
+  if (command.movesData) raiseTierUpBudget();
   return command.run(context, args);
 }

@@ -16,5 +16,5 @@ export function sizeThreadPool(): void {
   process.env.UV_THREADPOOL_SIZE = String(Math.min(MAX_THREADS, Math.max(2, cpus)));
 }
 
-/** qemu's thread pool stops at 64; past 16 copies only contend for the same files' locks. */
+/** An upper bound: convert keeps at most 16 requests under way (`-m` 16, as in qemu-img). */
 const MAX_THREADS = 16;
