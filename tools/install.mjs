@@ -32,8 +32,8 @@ for (const app of APPS) {
     process.exit(1);
   }
   const target = join(lib, app.dir, 'dist', file);
-  rmSync(join(target, '..'), { recursive: true, force: true }); // no program of an older build stays
-  mkdirSync(join(target, '..'), { recursive: true });
+  rmSync(dirname(target), { recursive: true, force: true }); // no program of an older build stays
+  mkdirSync(dirname(target), { recursive: true });
   // The executable and what it launches: every file of its dist named after it.
   const stem = file.slice(0, file.lastIndexOf('.'));
   for (const name of readdirSync(dirname(built))) {

@@ -50,7 +50,7 @@ const ZERO_CHUNK = 2 * 1024 * 1024;
 
 class FileNode implements BlockNode {
   readonly driver = 'file';
-  /** Operations under way: close waits for them, so that no read or write meets a reused descriptor. */
+  /** Operations (reads, writes, ...) under way: close waits for them, so that none meets a reused descriptor. */
   private pending = 0;
   private drained: (() => void) | undefined;
 
@@ -61,10 +61,11 @@ class FileNode implements BlockNode {
     readonly readOnly: boolean,
   ) {}
 
-  private async tracked<T>(operation: Promise<T>): Promise<T> {
+  /** Runs a whole operation, all its calls, as one under way (not each call: between two, close would see none). */
+  private async tracked<T>(operation: () => Promise<T>): Promise<T> {
     this.pending++;
     try {
-      return await operation;
+      return await operation();
     } finally {
       if (--this.pending === 0) this.drained?.();
     }
@@ -78,26 +79,27 @@ class FileNode implements BlockNode {
     if (offset < 0 || offset + into.length > this.currentSize) {
       throw new Error(`${this.filename}: read of ${into.length} bytes at ${offset} is beyond the end (${this.currentSize})`);
     }
-    let done = 0;
-    while (done < into.length) {
-      const bytesRead = await this.tracked(readAt(this.fd, into, done, into.length - done, offset + done));
-      if (bytesRead === 0) throw new Error(`${this.filename}: file shrank while reading at ${offset + done}`);
-      done += bytesRead;
-    }
+    await this.tracked(async () => {
+      let done = 0;
+      while (done < into.length) {
+        const bytesRead = await readAt(this.fd, into, done, into.length - done, offset + done);
+        if (bytesRead === 0) throw new Error(`${this.filename}: file shrank while reading at ${offset + done}`);
+        done += bytesRead;
+      }
+    });
   }
 
   async write(offset: number, data: Uint8Array): Promise<void> {
     if (this.readOnly) throw new Error(`${this.filename}: the image is opened read-only`);
-    let done = 0;
-    while (done < data.length) {
-      const bytesWritten = await this.tracked(writeAt(this.fd, data, done, data.length - done, offset + done));
-      done += bytesWritten;
-    }
+    await this.tracked(async () => {
+      let done = 0;
+      while (done < data.length) done += await writeAt(this.fd, data, done, data.length - done, offset + done);
+    });
     this.currentSize = Math.max(this.currentSize, offset + data.length);
   }
 
   async flush(): Promise<void> {
-    if (!this.readOnly) await this.tracked(syncData(this.fd));
+    if (!this.readOnly) await this.tracked(() => syncData(this.fd));
   }
 
   /** Closing once, for every caller: a second close must not close a descriptor reused since. */
@@ -119,16 +121,18 @@ class FileNode implements BlockNode {
     if (this.readOnly) throw new Error(`${this.filename}: the image is opened read-only`);
     const old = this.currentSize;
     if (size < old && !shrink) throw new Error('Use the --shrink option to perform a shrink operation.');
-    await this.tracked(truncateFile(this.fd, size));
-    this.currentSize = size;
-    if (size > old && (preallocation === 'falloc' || preallocation === 'full')) {
-      const zeroes = new Uint8Array(Math.min(size - old, ZERO_CHUNK));
-      for (let at = old; at < size; at += zeroes.length) await this.write(at, zeroes.subarray(0, Math.min(zeroes.length, size - at)));
-    }
+    await this.tracked(async () => {
+      await truncateFile(this.fd, size);
+      this.currentSize = size;
+      if (size > old && (preallocation === 'falloc' || preallocation === 'full')) {
+        const zeroes = new Uint8Array(Math.min(size - old, ZERO_CHUNK));
+        for (let at = old; at < size; at += zeroes.length) await this.write(at, zeroes.subarray(0, Math.min(zeroes.length, size - at)));
+      }
+    });
   }
 
   async allocatedSize(): Promise<number> {
-    return (await this.tracked(statFile(this.fd))).blocks * 512;
+    return (await this.tracked(() => statFile(this.fd))).blocks * 512;
   }
 
   async blockStatus(offset: number, length: number): Promise<BlockStatus> {
