@@ -4,6 +4,7 @@ import { decompressCluster } from './compress.ts';
 import { corrupt } from './errors.ts';
 import { COMPAT_LAZY_REFCOUNTS, INCOMPAT_CORRUPT, INCOMPAT_DIRTY, AUTOCLEAR_DATA_FILE_RAW } from './header/features.ts';
 import type { Qcow2Header } from './header/header.ts';
+import { writeRefcountTablePlace } from './header/refcount-table-place.ts';
 import { readHost } from './host-read.ts';
 import type { SnapshotEntry } from './snapshot/table.ts';
 import { internalSnapshots } from './snapshot/internal-snapshots.ts';
@@ -71,14 +72,7 @@ export class Qcow2Image implements BlockNode {
       tableOffset: h.refcountTableOffset,
       tableClusters: h.refcountTableClusters,
       sync,
-      moveTable: async (offset, clusters) => {
-        const bytes = new Uint8Array(12);
-        const view = new DataView(bytes.buffer);
-        view.setBigUint64(0, BigInt(offset));
-        view.setUint32(8, clusters);
-        await this.child.write(48, bytes); // offset and size together, in one sector
-        await this.child.flush();
-      },
+      moveTable: (offset, clusters) => writeRefcountTablePlace(this.child, offset, clusters),
       deferWrites: this.map.deferWrites,
     });
     if (h.incompatible & INCOMPAT_DIRTY) {
@@ -103,6 +97,16 @@ export class Qcow2Image implements BlockNode {
     this.header = header;
     this.map = new ClusterMap(header, l1, this.child, this.map.deferWrites);
     if (this.refcounts) this.writer = this.newWriter(this.refcounts);
+  }
+
+  /**
+   * A new refcount table (check's rebuild wrote it and pointed the header to it): the refcounts
+   * and the writer follow it. Writes refused over the old structure are allowed again.
+   */
+  async adoptRefcountTable(offset: number, clusters: number): Promise<void> {
+    this.replaceTables({ ...this.header, refcountTableOffset: offset, refcountTableClusters: clusters }, this.map.l1);
+    this.writesRefused = undefined;
+    await this.enableWrites();
   }
 
   /** A read-only image over other tables (a snapshot's), sharing this one's files. Never closed itself. */

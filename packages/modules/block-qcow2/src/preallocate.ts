@@ -8,6 +8,7 @@
 // is written and synced before the L1 entry points to it.
 import { l2TableOffset } from './cluster/l2-entry.ts';
 import { INCOMPAT_DATA_FILE } from './header/features.ts';
+import { writeRefcountTablePlace } from './header/refcount-table-place.ts';
 import type { Qcow2Image } from './image.ts';
 import type { BlockNode } from '@tessera/core';
 import { setRefcount } from './refcount/entries.ts';
@@ -165,12 +166,7 @@ export async function preallocateFresh(image: Qcow2Image, size: number, mode: Pr
   blockAt.forEach((cluster, r) => tableView.setBigUint64(r * 8, BigInt(cluster * cs)));
   await file.write(tableStart * cs, table);
   await file.flush();
-  const place = new Uint8Array(12);
-  const placeView = new DataView(place.buffer);
-  placeView.setBigUint64(0, BigInt(tableStart * cs));
-  placeView.setUint32(8, tableClusters);
-  await file.write(48, place);
-  await file.flush();
+  await writeRefcountTablePlace(file, tableStart * cs, tableClusters);
   await file.write(h.l1TableOffset, l1);
   await file.flush();
   void mode; // falloc and full both write the zeroes (see above)

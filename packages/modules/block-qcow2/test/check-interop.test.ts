@@ -103,8 +103,6 @@ interface Damage {
   readonly snapshot?: boolean;
   /** Edits the file; returns nothing. */
   damage(image: string): void;
-  /** qemu-img's `-r all` rebuilds the refcount structure here; ours sets the refcounts in place (same verdict, other layout). */
-  readonly rebuilds?: boolean;
   /** The corrupt bit set too: a repair opens it all the same, and clears the bit once it is consistent. */
   readonly markedCorrupt?: boolean;
 }
@@ -122,7 +120,11 @@ const damages: Damage[] = [
   { name: 'a leaked free cluster', damage: leakAtEnd },
   { name: 'a leak with 1-bit refcounts', options: 'refcount_bits=1', damage: leakAtEnd },
   { name: 'a leak with 64-bit refcounts', options: 'refcount_bits=64', damage: (image) => setRefcount(image, hostCluster(image, 2), 3) },
-  { name: 'a referenced cluster with refcount 0', rebuilds: true, damage: (image) => setRefcount(image, hostCluster(image, 4), 0) },
+  // Repaired by a rebuild of the refcount structure, in both tools, to the same layout.
+  { name: 'a referenced cluster with refcount 0', damage: (image) => setRefcount(image, hostCluster(image, 4), 0) },
+  { name: 'refcount 0 with 1-bit refcounts', options: 'refcount_bits=1', damage: (image) => setRefcount(image, hostCluster(image, 4), 0) },
+  { name: 'refcount 0 with 64-bit refcounts', options: 'refcount_bits=64', damage: (image) => setRefcount(image, hostCluster(image, 4), 0) },
+  { name: 'refcount 0 on a cluster a snapshot shares', snapshot: true, damage: (image) => setRefcount(image, hostCluster(image, 5), 0) },
   { name: 'the COPIED flag missing on a data cluster', damage: (image) => void l2Entry(image, 2, l2Entry(image, 2) & ~COPIED) },
   { name: 'the COPIED flag missing on an L2 table', damage: (image) => void l1Entry(image, 0, l1Entry(image, 0) & ~COPIED) },
   { name: 'an L2 entry far past the end of the file', damage: (image) => void l2Entry(image, 1, COPIED | 0x40000000n) },
@@ -148,7 +150,7 @@ function markedCorrupt(image: string, cwd: string): boolean {
 }
 
 describe('check of images damaged on purpose', () => {
-  it.each(damages)('$name: the same findings, verdict and exit code; repairs leave what qemu-img leaves', async ({ name, options, compressed, snapshot, damage, rebuilds, markedCorrupt: corrupt }) => {
+  it.each(damages)('$name: the same findings, verdict and exit code; repairs leave what qemu-img leaves', async ({ name, options, compressed, snapshot, damage, markedCorrupt: corrupt }) => {
     const base = `damaged-${name.replace(/\W+/g, '-')}`;
     const image = `${base}.qcow2`;
     qemuImg('convert', ...(compressed ? ['-c'] : []), '-O', 'qcow2', '-o', options?.includes('cluster_size') ? options : `cluster_size=4k${options ? `,${options}` : ''}`, compressed ? 'text.raw' : 'data.raw', image);
@@ -169,16 +171,9 @@ describe('check of images damaged on purpose', () => {
       }
       const theirs = qemuCheck(['-r', mode, image], twins.qemu);
       const ours = await ourCheck(['-r', mode, image], twins.ours);
-      if (rebuilds && mode === 'all') {
-        // Same verdict and the same clean image afterwards; qemu moved the refcount structure.
-        expect(ours.code).toBe(theirs.code);
-        expect(ours.stdout).toContain('Double checking the fixed image now...\nNo errors were found on the image.');
-      } else {
-        expect({ mode, ...ours }).toEqual({ mode, ...theirs });
-      }
+      expect({ mode, ...ours }).toEqual({ mode, ...theirs });
       const after = { qemu: qemuCheck([image], twins.qemu), ours: qemuCheck([image], twins.ours) };
-      expect(after.ours.code).toBe(after.qemu.code);
-      if (!rebuilds) expect(after.ours).toEqual(after.qemu);
+      expect(after.ours).toEqual(after.qemu);
       expect(markedCorrupt(image, twins.ours)).toBe(markedCorrupt(image, twins.qemu));
     }
   });
@@ -187,32 +182,91 @@ describe('check of images damaged on purpose', () => {
 /** qemu's block layer reports corruption events on stderr ("qcow2: Marking image as corrupt: …"); ours has none. */
 const withoutEvents = (outcome: Outcome): Outcome => ({ ...outcome, stderr: outcome.stderr.replace(/^qcow2: .*\n/gm, '') });
 
-const brokenStructures: { name: string; damage(image: string): void }[] = [
-  { name: 'an unaligned refcount block', damage: (image) => void refcountTableEntry(image, 0, refcountTableEntry(image, 0) + 0x200n) },
-  { name: 'a refcount table entry with reserved bits', damage: (image) => void refcountTableEntry(image, 0, refcountTableEntry(image, 0) | 0x100n) },
+/** The twin copies of `image` for each tool, in directories of their own (same file name, same output). */
+function twinsOf(image: string): { qemu: string; ours: string } {
+  const twins = { qemu: join(dir, `${image}-qemu`), ours: join(dir, `${image}-ours`) };
+  for (const twin of Object.values(twins)) {
+    mkdirSync(twin);
+    copyFileSync(join(dir, image), join(twin, image));
+  }
+  return twins;
+}
+
+/** A 4 KiB-cluster copy of data.raw with its refcount structure damaged. */
+function withBrokenStructure(name: string, damage: (image: string) => void, test: string): string {
+  const image = `refcount-structure-${test}-${name.replace(/\W+/g, '-')}.qcow2`;
+  qemuImg('convert', '-O', 'qcow2', '-o', 'cluster_size=4k', 'data.raw', image);
+  damage(join(dir, image));
+  return image;
+}
+
+// A refcount block past the end of the file (-r all grows the file to hold it, which then reads as
+// zeroes), and one that takes the place of an L2 table: qemu-img rebuilds the refcount structure.
+const rebuiltStructures: { name: string; damage(image: string): void }[] = [
+  { name: 'a refcount block past the end of the file', damage: (image) => void refcountTableEntry(image, 0, BigInt(statSync(image).size + 64 * 4096)) },
+  { name: 'a refcount block shared with an L2 table', damage: (image) => void refcountTableEntry(image, 0, BigInt(Number(l1Entry(image, 0) & 0xfffffffffe00n))) },
   { name: 'a refcount block shared with the L1 table', damage: (image) => void refcountTableEntry(image, 0, BigInt(Number(l1Entry(image, 0) & 0xfffffffffe00n) - 4096)) },
 ];
 
+// Entries no refcount block can be read through. qemu-img 7.2 sets out to rebuild here too, but its
+// own corruption guard (the image marked corrupt when the entry is met, or the write of a new block
+// refused as overlapping the old one) makes its repair fail; ours completes it.
+const unreadableStructures: { name: string; damage(image: string): void }[] = [
+  { name: 'an unaligned refcount block', damage: (image) => void refcountTableEntry(image, 0, refcountTableEntry(image, 0) + 0x200n) },
+  { name: 'a refcount table entry with reserved bits', damage: (image) => void refcountTableEntry(image, 0, refcountTableEntry(image, 0) | 0x100n) },
+];
+
+/** qemu-img compare of the repaired image with the data it was made from: the guest bytes are intact. */
+const sameGuestBytes = (image: string, cwd: string) => spawnSync('qemu-img', ['compare', '-f', 'raw', '-F', 'qcow2', join(dir, 'data.raw'), image], { cwd, encoding: 'utf8' }).status;
+
 describe('check of a broken refcount structure', () => {
-  it.each(brokenStructures)('$name: the same findings as qemu-img; -r leaks fails as in qemu-img; -r all is refused, the image untouched', async ({ name, damage }) => {
-    const image = `refcount-structure-${name.replace(/\W+/g, '-')}.qcow2`;
-    qemuImg('convert', '-O', 'qcow2', '-o', 'cluster_size=4k', 'data.raw', image);
-    damage(join(dir, image));
+  it.each([...rebuiltStructures, ...unreadableStructures])('$name: the same findings as qemu-img; -r leaks fails as in qemu-img, writing nothing', async ({ name, damage }) => {
+    const image = withBrokenStructure(name, damage, 'findings');
     for (const output of ['human', 'json']) {
       const args = [`--output=${output}`, image];
       expect({ args, ...(await ourCheck(args)) }).toEqual({ args, ...withoutEvents(qemuCheck(args)) });
     }
-    const twins = { qemu: join(dir, `${image}-qemu`), ours: join(dir, `${image}-ours`) };
-    for (const twin of Object.values(twins)) {
-      mkdirSync(twin);
-      copyFileSync(join(dir, image), join(twin, image));
-    }
-    expect(await ourCheck(['-r', 'leaks', image], twins.ours)).toEqual(withoutEvents(qemuCheck(['-r', 'leaks', image], twins.qemu)));
-    // qemu-img would rebuild the structure here (and in these cases fails to); ours refuses and writes nothing.
+    const twins = twinsOf(image);
     const before = readFileSync(join(twins.ours, image));
-    const all = await ourCheck(['-r', 'all', image], twins.ours);
-    expect(all.code).toBe(1);
-    expect(all.stderr).toContain('ERROR the refcount structure is broken; rebuilding it is not supported (copy the image with convert)\ntessera-img: Check failed: Operation not supported\n');
+    expect(await ourCheck(['-r', 'leaks', image], twins.ours)).toEqual(withoutEvents(qemuCheck(['-r', 'leaks', image], twins.qemu)));
     expect(Buffer.compare(readFileSync(join(twins.ours, image)), before)).toBe(0);
+  });
+
+  it.each(rebuiltStructures)('$name: -r all rebuilds the structure as qemu-img does, to the same layout', async ({ name, damage }) => {
+    const image = withBrokenStructure(name, damage, 'rebuilt');
+    const twins = twinsOf(image);
+    const ours = await ourCheck(['-r', 'all', image], twins.ours);
+    expect(ours).toEqual(withoutEvents(qemuCheck(['-r', 'all', image], twins.qemu)));
+    expect(ours.stderr).toContain('Rebuilding refcount structure\n');
+    expect(ours.code).toBe(0);
+    for (const output of ['human', 'json']) expect(qemuCheck([`--output=${output}`, image], twins.ours)).toEqual(qemuCheck([`--output=${output}`, image], twins.qemu));
+    expect(sameGuestBytes(image, twins.ours)).toBe(0);
+  });
+
+  it('a rebuild whose refcount table takes several clusters (512-byte clusters) has the layout qemu-img gives it', async () => {
+    writeFileSync(join(dir, 'large.raw'), randomBytes(12 * 2 ** 20));
+    const image = 'refcount-structure-several-table-clusters.qcow2';
+    qemuImg('convert', '-O', 'qcow2', '-o', 'cluster_size=512', 'large.raw', image);
+    setRefcount(join(dir, image), hostCluster(join(dir, image), 4), 0);
+    const twins = twinsOf(image);
+    const ours = await ourCheck(['-r', 'all', image], twins.ours);
+    expect(ours).toEqual(qemuCheck(['-r', 'all', image], twins.qemu));
+    expect(ours.code).toBe(0);
+    const tableClusters = (path: string) => readFileSync(path).readUInt32BE(56);
+    expect(tableClusters(join(twins.ours, image))).toBeGreaterThan(1);
+    expect(readFileSync(join(twins.ours, image)).subarray(0, 104)).toEqual(readFileSync(join(twins.qemu, image)).subarray(0, 104));
+    expect(qemuCheck(['--output=json', image], twins.ours)).toEqual(qemuCheck(['--output=json', image], twins.qemu));
+  });
+
+  it.each(unreadableStructures)('$name: -r all rebuilds the structure; qemu-img then finds the image clean, the guest bytes intact', async ({ name, damage }) => {
+    const image = withBrokenStructure(name, damage, 'unreadable');
+    const ours = await ourCheck(['-r', 'all', image]);
+    expect(ours.stderr).toContain('Rebuilding refcount structure\n');
+    expect(ours.stdout).toContain('Double checking the fixed image now...\nNo errors were found on the image.\n');
+    expect(ours.code).toBe(0);
+    const after = qemuCheck([image]);
+    expect(after.code, after.stdout + after.stderr).toBe(0);
+    expect(after.stderr).toBe('');
+    expect(sameGuestBytes(image, dir)).toBe(0);
   });
 });

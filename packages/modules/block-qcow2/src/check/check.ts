@@ -5,11 +5,12 @@
 // output can be compared line by line.
 import type { CheckRepair, CheckResult } from '@tessera/core';
 import type { Qcow2Image } from '../image.ts';
-import { compareRefcounts } from './compare.ts';
+import { compareRefcounts, type Comparison } from './compare.ts';
 import { checkCopiedFlags } from './copied-flags.ts';
 import { countBitmaps } from './count-bitmaps.ts';
 import { countRefcountBlocks, countSnapshots, snapshotTableBytes } from './count-structures.ts';
 import { countL1, type WalkContext } from './count-tables.ts';
+import { writeNewRefcountStructure } from '../refcount/rebuild-structure.ts';
 import { ReferenceCounts } from './reference-counts.ts';
 import { CheckRepairs } from './repair.ts';
 import { CheckFailure, CheckTally } from './result.ts';
@@ -29,54 +30,36 @@ export async function checkImage(image: Qcow2Image, repair: CheckRepair): Promis
 }
 
 async function checkPass(image: Qcow2Image, repair: CheckRepair, tally: CheckTally): Promise<CheckResult> {
-  const { header, child: file } = image;
-  const cs = header.clusterSize;
-  const references = new ReferenceCounts(cs, file.size, (1n << (1n << BigInt(header.refcountOrder))) - 1n, tally);
   const repairs = repair === 'none' ? undefined : new CheckRepairs(image);
-  const context: WalkContext = {
-    file,
-    header,
-    hasDataFile: header.extensions.dataFile !== undefined,
-    tally,
-    references,
-    repairs: repair === 'all' ? repairs : undefined,
-  };
   const statistics = new ClusterStatistics();
-
-  references.add(0n, cs);
-  await countL1(context, header.l1TableOffset, header.l1Size, statistics);
-  await countSnapshots(context, image.snapshots);
-  references.add(BigInt(header.snapshotsOffset), await snapshotTableBytes(file, header));
-  references.add(BigInt(header.refcountTableOffset), header.refcountTableClusters * cs);
-  await countBitmaps(context);
-  let stored = await StoredRefcounts.read(file, header);
-  const structureBroken = countRefcountBlocks(context, stored);
+  const counted = await countReferences(image, tally, repair === 'all' ? repairs : undefined, statistics);
+  const { references } = counted;
+  const order = image.header.refcountOrder;
 
   const before = tally.snapshot();
-  let comparison = await compareRefcounts(references, stored, header.refcountOrder, tally, 'none');
-  const rebuild = structureBroken || comparison.needsRebuild;
-  if (repair !== 'none' && rebuild) {
-    if (repair === 'leaks' || structureBroken) {
-      // QEMU rebuilds the whole refcount structure here (with -r all); we only set refcounts in place.
-      tally.messages.push(repair === 'leaks' ? 'ERROR need to rebuild refcount structures' : 'ERROR the refcount structure is broken; rebuilding it is not supported (copy the image with convert)');
+  let comparison = await compareRefcounts(references, counted.stored, order, tally, 'none');
+  const rebuild = counted.broken || comparison.needsRebuild;
+  if (repair === 'all' && rebuild) {
+    comparison = await rebuildRefcountStructure(image, references, tally);
+  } else if (repair !== 'none') {
+    if (rebuild) {
+      tally.messages.push('ERROR need to rebuild refcount structures');
       tally.checkErrors++;
-      throw new CheckFailure(repair === 'leaks' ? 'Input/output error' : 'Operation not supported', tally.messages);
+      throw new CheckFailure('Input/output error', tally.messages);
     }
-    // Referenced clusters with refcount 0: every refcount is set to what is referenced.
-    tally.restore(before);
-    comparison = await compareRefcounts(references, stored, header.refcountOrder, tally, repair, true);
-  } else if (repair !== 'none' && (tally.leaks || tally.corruptions)) {
-    tally.restore(before);
-    comparison = await compareRefcounts(references, stored, header.refcountOrder, tally, repair);
+    if (tally.leaks || tally.corruptions) {
+      tally.restore(before);
+      comparison = await compareRefcounts(references, counted.stored, order, tally, repair);
+    }
   }
-  if (repairs && (comparison.raise.size || comparison.lower.size)) {
-    await repairs.setRefcounts(comparison.raise, comparison.lower);
-    stored = await StoredRefcounts.read(file, header);
-  }
+  if (repairs && (comparison.raise.size || comparison.lower.size)) await repairs.setRefcounts(comparison.raise, comparison.lower);
 
   const fixCopied = repair === 'all' || (repair === 'leaks' && !tally.checkErrors && !tally.corruptions && !tally.leaks);
-  await checkCopiedFlags({ ...context, repairs: fixCopied ? repairs : undefined }, image.map.l1, stored, fixCopied);
+  const { header, child: file } = image;
+  const stored = await StoredRefcounts.read(file, header);
+  await checkCopiedFlags({ ...walkContext(image, tally, references, fixCopied ? repairs : undefined) }, image.map.l1, stored, fixCopied);
 
+  const cs = header.clusterSize;
   return {
     corruptions: tally.corruptions,
     leaks: tally.leaks,
@@ -90,4 +73,64 @@ async function checkPass(image: Qcow2Image, repair: CheckRepair, tally: CheckTal
     compressedClusters: statistics.compressed,
     messages: tally.messages,
   };
+}
+
+interface Counted {
+  readonly references: ReferenceCounts;
+  readonly stored: StoredRefcounts;
+  /** The refcount structure itself is broken: only a rebuild can fix it. */
+  readonly broken: boolean;
+}
+
+/**
+ * The references every cluster should have, from all metadata, and the stored refcounts to compare
+ * them with. With `repairs` (`-r all`), L2 entries are fixed on the way and a refcount block past
+ * the end of the file gets the file grown to hold it.
+ */
+async function countReferences(image: Qcow2Image, tally: CheckTally, repairs: CheckRepairs | undefined, statistics: ClusterStatistics): Promise<Counted> {
+  const { header, child: file } = image;
+  const cs = header.clusterSize;
+  const references = new ReferenceCounts(cs, file.size, (1n << (1n << BigInt(header.refcountOrder))) - 1n, tally);
+  const context = walkContext(image, tally, references, repairs);
+  references.add(0n, cs);
+  await countL1(context, header.l1TableOffset, header.l1Size, statistics);
+  await countSnapshots(context, image.snapshots);
+  references.add(BigInt(header.snapshotsOffset), await snapshotTableBytes(file, header));
+  references.add(BigInt(header.refcountTableOffset), header.refcountTableClusters * cs);
+  await countBitmaps(context);
+  const stored = await StoredRefcounts.read(file, header);
+  const growFile = repairs && file.resize ? (size: number) => file.resize!(size, { shrink: false }) : undefined;
+  const broken = await countRefcountBlocks(context, stored, growFile);
+  return { references, stored, broken };
+}
+
+function walkContext(image: Qcow2Image, tally: CheckTally, references: ReferenceCounts, repairs: CheckRepairs | undefined): WalkContext {
+  return { file: image.child, header: image.header, hasDataFile: image.header.extensions.dataFile !== undefined, tally, references, repairs };
+}
+
+/**
+ * `-r all` where the stored refcounts cannot be repaired in place (a referenced cluster counted 0,
+ * a broken block or table entry): a new refcount structure from the counted references, then
+ * everything counted again against it, and the old structure (now unreferenced) freed. The
+ * messages and the fixed counts follow qemu-img's: what the rebuild fixed counts as fixed, and
+ * leaks the rebuild itself left are reported.
+ */
+async function rebuildRefcountStructure(image: Qcow2Image, references: ReferenceCounts, tally: CheckTally): Promise<Comparison> {
+  tally.messages.push('Rebuilding refcount structure');
+  const old = { corruptions: tally.corruptions, leaks: tally.leaks };
+  const table = await writeNewRefcountStructure(image.child, image.header, references);
+  await image.adoptRefcountTable(table.offset, table.clusters);
+
+  tally.corruptions = 0;
+  tally.leaks = 0;
+  const counted = await countReferences(image, tally, undefined, new ClusterStatistics());
+  // The old structure's clusters are leaks now: freed, and not counted as fixed.
+  const scratch = new CheckTally();
+  const comparison = await compareRefcounts(counted.references, counted.stored, image.header.refcountOrder, scratch, 'leaks');
+  tally.messages.push(...scratch.messages);
+  if (counted.broken || comparison.needsRebuild) tally.messages.push('ERROR rebuilt refcount structure is still broken');
+  if (tally.corruptions < old.corruptions) tally.corruptionsFixed += old.corruptions - tally.corruptions;
+  if (tally.leaks < old.leaks) tally.leaksFixed += old.leaks - tally.leaks;
+  tally.leaks += scratch.leaks;
+  return comparison;
 }

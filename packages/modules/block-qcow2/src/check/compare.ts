@@ -19,7 +19,7 @@ export interface Comparison {
 
 /**
  * `repair` says what may be fixed: `leaks` lowers refcounts above the references, `all` also
- * raises those below; `rebuildAll` (a broken structure being repaired) fixes every difference.
+ * raises those below (a refcount of 0 below its references is left to a rebuild).
  */
 export async function compareRefcounts(
   references: ReferenceCounts,
@@ -27,7 +27,6 @@ export async function compareRefcounts(
   order: number,
   tally: CheckTally,
   repair: CheckRepair,
-  rebuildAll = false,
 ): Promise<Comparison> {
   let highestCluster = 0;
   let needsRebuild = false;
@@ -58,7 +57,7 @@ export async function compareRefcounts(
     if (refcount === counted) continue;
     if (refcount === 0n) needsRebuild = true;
     const leak = refcount > counted;
-    const fix = rebuildAll || (refcount !== 0n && (leak ? repair !== 'none' : repair === 'all'));
+    const fix = refcount !== 0n && (leak ? repair !== 'none' : repair === 'all');
     tally.messages.push(`${fix ? 'Repairing' : leak ? 'Leaked' : 'ERROR'} cluster ${cluster} refcount=${refcount} reference=${counted}`);
     if (fix) {
       (leak ? lower : raise).set(cluster, counted);

@@ -44,28 +44,45 @@ export async function snapshotTableBytes(file: BlockNode, header: Qcow2Header): 
 
 /**
  * The refcount blocks the table points to: each counted, and each must end up with exactly one
- * reference. Returns whether the refcount structure itself is broken (only a rebuild could fix it).
+ * reference. A block past the end of the file is a corruption; with `growFile` (`-r all`) the file
+ * is grown to hold it, as qemu-img does (it then reads as zeroes, which the comparison finds).
+ * Returns whether the refcount structure itself is broken (only a rebuild could fix it).
  */
-export function countRefcountBlocks(context: WalkContext, stored: StoredRefcounts): boolean {
+export async function countRefcountBlocks(context: WalkContext, stored: StoredRefcounts, growFile?: (size: number) => Promise<void>): Promise<boolean> {
   const { tally, references, header } = context;
   let broken = false;
-  stored.table.forEach((entry, i) => {
+  for (const [i, entry] of stored.table.entries()) {
     const offset = entry & REFTABLE_OFFSET_MASK;
     if (entry & REFTABLE_RESERVED_MASK) {
       tally.corrupt(`ERROR refcount table entry ${i} has reserved bits set`);
       broken = true;
-      return;
+      continue;
     }
     if (offset % BigInt(header.clusterSize) !== 0n) {
       tally.corrupt(`ERROR refcount block ${i} is not cluster aligned; refcount table entry corrupted`);
       broken = true;
-      return;
+      continue;
     }
-    if (offset === 0n) return;
+    if (offset === 0n) continue;
     const cluster = offset / BigInt(header.clusterSize);
     if (cluster >= BigInt(references.clusters)) {
-      tally.corrupt(`ERROR refcount block ${i} is outside image`);
-      return;
+      tally.corrupt(`${growFile ? 'Repairing' : 'ERROR'} refcount block ${i} is outside image`);
+      if (!growFile) continue;
+      const end = Number(offset) + header.clusterSize;
+      try {
+        // Not so far that the count of clusters could not follow (strerror(EFBIG), as C says it).
+        if (!Number.isSafeInteger(end) || !references.canGrowTo(end)) throw new Error('File too large');
+        await growFile(end);
+      } catch (error) {
+        tally.messages.push(`ERROR could not resize image: ${(error as Error).message}`);
+        broken = true;
+        continue;
+      }
+      tally.corruptions--;
+      tally.corruptionsFixed++;
+      references.fileGrew(end);
+      references.add(offset, header.clusterSize);
+      continue;
     }
     references.add(offset, header.clusterSize);
     const count = references.get(Number(cluster));
@@ -73,6 +90,6 @@ export function countRefcountBlocks(context: WalkContext, stored: StoredRefcount
       tally.corrupt(`ERROR refcount block ${i} refcount=${count}`);
       broken = true;
     }
-  });
+  }
   return broken;
 }

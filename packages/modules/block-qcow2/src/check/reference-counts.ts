@@ -14,7 +14,7 @@ export class ReferenceCounts {
 
   constructor(
     private readonly clusterSize: number,
-    private readonly fileSize: number,
+    private fileSize: number,
     /** The largest refcount the image's entry width can hold. */
     private readonly refcountMax: bigint,
     private readonly tally: CheckTally,
@@ -26,6 +26,34 @@ export class ReferenceCounts {
 
   get(cluster: number): number {
     return this.counts[cluster] ?? 0;
+  }
+
+  /** The file was grown to `size` (a repair made room for a refcount block that lay past its end). */
+  fileGrew(size: number): void {
+    this.fileSize = Math.max(this.fileSize, size);
+    this.ensure(Math.ceil(this.fileSize / this.clusterSize));
+  }
+
+  /** Whether a file of `size` bytes stays within the clusters a check can count. */
+  canGrowTo(size: number): boolean {
+    return Math.ceil(size / this.clusterSize) + 1 <= MAX_CHECKED_CLUSTERS;
+  }
+
+  /** Count a cluster nothing references as used once (a new refcount structure's). */
+  claim(cluster: number): void {
+    this.ensure(cluster + 1);
+    this.counts[cluster] = 1;
+  }
+
+  /** Room for `clusters` clusters, all compared. */
+  private ensure(clusters: number): void {
+    if (clusters + 1 > MAX_CHECKED_CLUSTERS) throw new Error(`the image file is too large to check (${clusters} clusters)`);
+    if (clusters + 1 > this.counts.length) {
+      const grown = new Uint32Array(Math.max(clusters + 1, Math.min(MAX_CHECKED_CLUSTERS, this.counts.length * 2)));
+      grown.set(this.counts);
+      this.counts = grown;
+    }
+    this.clusters = Math.max(this.clusters, clusters);
   }
 
   /** One more reference to every cluster that `[offset, offset + size)` touches. */
