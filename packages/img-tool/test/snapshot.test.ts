@@ -62,6 +62,26 @@ describe.each(configurations)('snapshot (%s)', (configuration) => {
     expect(compare).toEqual({ code: 0, stdout: 'Images are identical.\n', stderr: '' });
   });
 
+  it('an L1 table longer than one refcount block\'s range (512-byte clusters, 2 GiB) is copied in one run: -c, -a, -d as qemu-img', async () => {
+    const dirs = await twinDirs(fixture);
+    for (const dir of [dirs.qemu, dirs.ours]) {
+      execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-o', 'cluster_size=512', 'long.qcow2', '2G'], { cwd: dir });
+      qemuIo(join(dir, 'long.qcow2'), 'write -P 7 0 1M');
+      qemuIo(join(dir, 'long.qcow2'), 'write -P 8 1500M 1M');
+    }
+    for (const step of [['-c', 'one'], ['-c', 'two'], ['-a', 'one'], ['-d', 'two']]) {
+      const { qemu, ours } = await both(configuration, ['snapshot', ...step, 'long.qcow2'], dirs);
+      expect(ours, step.join(' ')).toEqual(qemu);
+      const check = await qemuImg(['check', join(dirs.ours, 'long.qcow2')]);
+      expect(check.code, check.stdout + check.stderr).toBe(0);
+      qemuIo(join(dirs.qemu, 'long.qcow2'), 'write -P 9 1000M 4k'); // changed after each step, in both
+      qemuIo(join(dirs.ours, 'long.qcow2'), 'write -P 9 1000M 4k');
+    }
+    expect(await listed(join(dirs.ours, 'long.qcow2'))).toEqual(await listed(join(dirs.qemu, 'long.qcow2')));
+    const compare = await qemuImg(['compare', join(dirs.ours, 'long.qcow2'), join(dirs.qemu, 'long.qcow2')]);
+    expect(compare).toEqual({ code: 0, stdout: 'Images are identical.\n', stderr: '' });
+  });
+
   it('a snapshot made here brings back the bytes at its creation (applied here or by qemu-img)', async () => {
     const dir = await tempDir();
     const image = join(dir, 'disk.qcow2');

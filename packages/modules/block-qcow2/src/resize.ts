@@ -79,7 +79,7 @@ async function grow(image: Qcow2Image, size: number): Promise<void> {
       // Room in the table's clusters: the new entries (zeroes) go right after the old ones.
       await image.child.write(h.l1TableOffset + h.l1Size * 8, table.subarray(h.l1Size * 8, Math.min(table.length, oldClusters * cs)));
     } else {
-      l1TableOffset = await allocateContiguous(image, Math.ceil(table.length / cs));
+      l1TableOffset = await image.refcounts!.allocateRun(Math.ceil(table.length / cs));
       await image.child.write(l1TableOffset, table);
     }
     await image.child.flush();
@@ -88,24 +88,6 @@ async function grow(image: Qcow2Image, size: number): Promise<void> {
   await writeSizeFields(image, header);
   if (l1TableOffset !== h.l1TableOffset && oldClusters > 0) await image.refcounts!.release(h.l1TableOffset / cs, oldClusters);
   image.replaceTables(header, l1);
-}
-
-/**
- * `count` clusters in a row. New refcount blocks sit at the start of the range they describe,
- * so a run that crossed into a new range is given back and the next one (after the block) taken;
- * a run longer than one block's range cannot be had that way and is refused.
- */
-async function allocateContiguous(image: Qcow2Image, count: number): Promise<number> {
-  const refcounts = image.refcounts!;
-  const cs = image.header.clusterSize;
-  const perBlock = (cs * 8) / 2 ** image.header.refcountOrder;
-  for (let attempt = 0; attempt < 4 && count < perBlock - 1; attempt++) {
-    const offsets = await refcounts.allocate(count);
-    if (offsets.every((offset, i) => offset === offsets[0]! + i * cs)) return offsets[0]!;
-    await refcounts.change(offsets.map((offset) => offset / cs), -1n);
-    await image.child.flush();
-  }
-  throw new Error(`The L1 table for this size needs ${count} contiguous clusters, more than this image's refcount layout can give (try a larger cluster size)`);
 }
 
 async function shrink(image: Qcow2Image, size: number): Promise<void> {

@@ -130,14 +130,80 @@ export class Refcounts {
         await this.createBlock(Math.floor(missing / this.perBlock), missing);
         continue;
       }
-      const reused = clusters.some((cluster) => this.pending.has(cluster));
-      await this.change(clusters, 1n);
-      if (reused) await this.flush();
-      else await this.options.sync();
+      await this.claim(clusters);
       // Everything from `end` to the last of these is in use now (what was skipped already was).
       if (!run) this.end = clusters.at(-1)! + 1;
       return clusters.map((cluster) => cluster * this.clusterSize);
     }
+  }
+
+  /**
+   * `count` adjacent clusters (a table must be contiguous), refcounts 1 and synced; returns the
+   * first one's host offset. The lowest run of holes whose ranges have refcount blocks, or else a
+   * run after everything in use, whatever its length: the new refcount blocks its ranges need go
+   * right before it (allocate() puts a new block inside its range, which would split a run longer
+   * than a range), counted by the first of them or by the block already there.
+   */
+  async allocateRun(count: number): Promise<number> {
+    await this.findHoles();
+    const run = this.holeRun(count);
+    if (run && run.every((cluster) => this.table[Math.floor(cluster / this.perBlock)])) {
+      await this.claim(run);
+      return run[0]! * this.clusterSize;
+    }
+    for (;;) {
+      // Everything from `top` on is free: past the end and past any block or table put there.
+      const metadata = new Set(this.metadata().map((offset) => offset / this.clusterSize));
+      let top = this.end;
+      for (const cluster of metadata) top = Math.max(top, cluster + 1);
+      // The ranges [top, top + blocks + count) touches that have no block, one new block for each.
+      let blocks = 0;
+      let missing: number[] = [];
+      for (;;) {
+        missing = [];
+        for (let t = Math.floor(top / this.perBlock); t <= Math.floor((top + blocks + count - 1) / this.perBlock); t++) if (!this.table[t]) missing.push(t);
+        if (missing.length === blocks) break;
+        blocks = missing.length;
+      }
+      const beyond = missing.find((t) => t >= this.capacity);
+      if (beyond !== undefined) {
+        await this.growTable(beyond); // the grown table lies after `top`: look again
+        continue;
+      }
+      const clusters = Array.from({ length: blocks + count }, (_, i) => top + i);
+      // Raised first where blocks exist already (a crash leaves leaks), then the new blocks, which
+      // count the rest, then the table entries that make them count.
+      await this.change(clusters.filter((cluster) => this.table[Math.floor(cluster / this.perBlock)]), 1n);
+      const newBlocks = missing.map((t, i) => {
+        const block = new Uint8Array(this.clusterSize);
+        for (const cluster of clusters) if (Math.floor(cluster / this.perBlock) === t) setRefcount(block, cluster % this.perBlock, this.order, 1n);
+        return { t, offset: (top + i) * this.clusterSize, block };
+      });
+      for (const { offset, block } of newBlocks) await this.file.write(offset, block);
+      await this.options.sync();
+      for (const { t, offset, block } of newBlocks) {
+        this.blocks.set(offset, block);
+        this.table[t] = offset;
+        const entry = new Uint8Array(8);
+        new DataView(entry.buffer).setBigUint64(0, BigInt(offset));
+        await this.file.write(this.tableOffset + t * 8, entry);
+      }
+      if (clusters.some((cluster) => this.pending.has(cluster))) await this.flush();
+      else await this.options.sync();
+      // Free clusters skipped between the end and the run are holes from now on.
+      for (let cluster = this.end; cluster < top; cluster++) if (!metadata.has(cluster)) this.holes?.add(cluster);
+      this.sortedHoles = undefined;
+      this.end = Math.max(this.end, top + blocks + count);
+      return (top + blocks) * this.clusterSize;
+    }
+  }
+
+  /** Clusters known free and covered by blocks: refcounts 1, synced (a real flush if one was freed since the last). */
+  private async claim(clusters: readonly number[]): Promise<void> {
+    const reused = clusters.some((cluster) => this.pending.has(cluster));
+    await this.change(clusters, 1n);
+    if (reused) await this.flush();
+    else await this.options.sync();
   }
 
   /** A real flush: freed clusters become safe to reuse. */

@@ -9,7 +9,6 @@
 import type { Qcow2Image } from '../image.ts';
 import { corrupt } from '../errors.ts';
 import { MAX_L1_BYTES } from '../limits.ts';
-import { allocateContiguous } from './allocate.ts';
 import { COPIED, syncCopiedFlags, writeL1 } from './copied.ts';
 import { findSnapshot, l1Clusters, readSnapshotL1 } from './find.ts';
 import { allClusters, checkRefcountChange, l1References } from './references.ts';
@@ -52,7 +51,7 @@ export async function applySnapshot(image: Qcow2Image, idOrName: string): Promis
     // A larger table: written elsewhere, then the header switched to it (size, L1 size and offset
     // in one write), then the old one freed.
     const cs = h.clusterSize;
-    const l1TableOffset = await allocateContiguous(refcounts, l1Clusters(l1Size, cs), cs);
+    const l1TableOffset = await refcounts.allocateRun(l1Clusters(l1Size, cs));
     await writeL1(image, l1TableOffset, l1);
     await image.child.flush();
     const fields = new Uint8Array(24);

@@ -8,7 +8,6 @@
 // writes copy first: no step order avoids that, since a flag and a refcount never change together.)
 import type { Qcow2Image } from '../image.ts';
 import { MAX_SNAPSHOTS } from '../limits.ts';
-import { allocateContiguous } from './allocate.ts';
 import { COPIED, writeL1 } from './copied.ts';
 import { l1Clusters } from './find.ts';
 import { allClusters, checkRefcountChange, l1References } from './references.ts';
@@ -30,7 +29,7 @@ export async function createSnapshot(image: Qcow2Image, name: string, now = Date
   // 1. The snapshot's L1 table: a copy of the active one (its COPIED flags mean nothing there).
   let l1TableOffset = 0;
   if (active.length > 0) {
-    l1TableOffset = await allocateContiguous(refcounts, l1Clusters(active.length, cs), cs);
+    l1TableOffset = await refcounts.allocateRun(l1Clusters(active.length, cs));
     await writeL1(image, l1TableOffset, active.map((entry) => entry & ~COPIED));
     await image.child.flush();
   }

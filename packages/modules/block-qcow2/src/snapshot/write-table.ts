@@ -2,7 +2,6 @@
 // nb_snapshots and snapshots_offset switched in one write (synced), then the old table freed. A
 // crash leaves either table in place and the other one leaked at most.
 import type { Qcow2Image } from '../image.ts';
-import { allocateContiguous } from './allocate.ts';
 import { MAX_SNAPSHOT_TABLE_BYTES, snapshotEntry, type SnapshotRecord, type SnapshotTable } from './table.ts';
 
 const FIXED = 40;
@@ -49,7 +48,7 @@ export async function installSnapshotTable(image: Qcow2Image, old: SnapshotTable
   if (bytes.length > MAX_SNAPSHOT_TABLE_BYTES) throw new Error('-27 (File too large)'); // what QEMU would refuse to read
   let offset = 0;
   if (bytes.length > 0) {
-    offset = await allocateContiguous(refcounts, Math.ceil(bytes.length / cs), cs);
+    offset = await refcounts.allocateRun(Math.ceil(bytes.length / cs));
     await image.child.write(offset, bytes);
     await image.child.flush();
   }
