@@ -10,7 +10,9 @@
 // when set, Node parses every certificate of that bundle at startup (about 90 ms here), which a
 // tool that never opens a TLS connection should not be charged for.
 // Not a test: run it with `npm run bench:convert`.
-//   node bench/convert.mjs [--size 1024] (MiB) [--runs 5] [--compress-runs 3] [--sparse] [--keep-env] [--exe path]
+// --cluster-size N gives both tools' qcow2 outputs that cluster size (small clusters weigh the
+// per-cluster costs, of -c above all).
+//   node bench/convert.mjs [--size 1024] (MiB) [--runs 5] [--compress-runs 3] [--sparse] [--cluster-size 65536] [--keep-env] [--exe path]
 import { spawnSync } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
 import { closeSync, ftruncateSync, mkdtempSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
@@ -25,6 +27,7 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '5' },
     'compress-runs': { type: 'string', default: '3' },
     sparse: { type: 'boolean', default: false },
+    'cluster-size': { type: 'string' },
     'keep-env': { type: 'boolean', default: false },
     exe: { type: 'string', default: join(workspaceRoot, 'packages/img-tool/dist', executableFileName(join(workspaceRoot, 'packages/img-tool'))) },
   },
@@ -32,6 +35,7 @@ const { values } = parseArgs({
 const size = Number(values.size) * 2 ** 20;
 const runs = Number(values.runs);
 const compressRuns = Number(values['compress-runs']);
+const clusterSize = values['cluster-size'] === undefined ? [] : ['-o', `cluster_size=${values['cluster-size']}`];
 const scratch = mkdtempSync(join(tmpdir(), 'tessera-bench-convert-'));
 
 const env = { ...process.env };
@@ -62,18 +66,18 @@ try {
   const raw = join(scratch, 'source.raw');
   const qcow2 = join(scratch, 'source.qcow2');
   makeImage(raw);
-  run(['qemu-img', 'convert', '-O', 'qcow2', raw, qcow2]);
+  run(['qemu-img', 'convert', '-O', 'qcow2', ...clusterSize, raw, qcow2]);
   const out = (name) => join(scratch, name);
   const cases = [
-    { name: 'raw -> qcow2', args: ['convert', '-O', 'qcow2', raw, out('out.qcow2')], runs },
+    { name: 'raw -> qcow2', args: ['convert', '-O', 'qcow2', ...clusterSize, raw, out('out.qcow2')], runs },
     { name: 'qcow2 -> raw', args: ['convert', '-O', 'raw', qcow2, out('out.raw')], runs },
-    { name: '-c raw -> qcow2', args: ['convert', '-c', '-O', 'qcow2', raw, out('out.qcow2')], runs: compressRuns },
+    { name: '-c raw -> qcow2', args: ['convert', '-c', '-O', 'qcow2', ...clusterSize, raw, out('out.qcow2')], runs: compressRuns },
   ];
   const tools = {
     'tessera-img': (args) => [process.execPath, values.exe, ...args],
     'qemu-img': (args) => ['qemu-img', ...args],
   };
-  console.log(`convert of a ${values.size} MiB image, half random, half zeroes${values.sparse ? ' (a hole)' : ''}; median ms`);
+  console.log(`convert of a ${values.size} MiB image, half random, half zeroes${values.sparse ? ' (a hole)' : ''}${values['cluster-size'] ? `, ${values['cluster-size']}-byte clusters` : ''}; median ms`);
   if (process.env.NODE_EXTRA_CA_CERTS !== undefined) {
     console.log(`  (NODE_EXTRA_CA_CERTS is set: ${values['keep-env'] ? 'kept, so Node startup includes parsing it' : 'removed for the runs; --keep-env keeps it'})`);
   }
