@@ -57,7 +57,7 @@ async function checkPass(image: Qcow2Image, repair: CheckRepair, tally: CheckTal
   const fixCopied = repair === 'all' || (repair === 'leaks' && !tally.checkErrors && !tally.corruptions && !tally.leaks);
   const { header, child: file } = image;
   const stored = await StoredRefcounts.read(file, header);
-  await checkCopiedFlags({ ...walkContext(image, tally, references, fixCopied ? repairs : undefined) }, image.map.l1, stored, fixCopied);
+  await checkCopiedFlags(walkContext(image, tally, references, fixCopied ? repairs : undefined), image.map.l1, stored, fixCopied);
 
   const cs = header.clusterSize;
   return {

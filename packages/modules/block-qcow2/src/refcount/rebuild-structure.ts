@@ -82,9 +82,10 @@ export async function writeNewRefcountStructure(file: BlockNode, header: Qcow2He
     return grown;
   };
 
-  let grown = await writeBlocks(0, counted.clusters);
+  await writeBlocks(0, counted.clusters);
   let tableCluster = 0;
   let tableClusters = 0;
+  let grown: boolean;
   // Placing the table may need new blocks, which may grow the table: then place it anew (the
   // clusters of the first place are left counted, a leak the check then frees, as qemu-img does).
   do {
