@@ -36,7 +36,6 @@ describe('check -r all killed while it rebuilds the refcount structure', () => {
     expect(whole.killed).toBe(false);
     expect(tableOffset('whole.qcow2')).not.toBe(tableOffset('damaged.qcow2'));
 
-    const outcomes = { untouched: 0, switched: 0 };
     for (let round = 0; round < ROUNDS; round++) {
       const image = `round-${round}.qcow2`;
       copyFileSync(join(dir, 'damaged.qcow2'), join(dir, image));
@@ -44,15 +43,12 @@ describe('check -r all killed while it rebuilds the refcount structure', () => {
       const check = qemuCheck(image);
       if (tableOffset(image) === tableOffset('damaged.qcow2')) {
         // Not switched yet: what was written lies beyond what the old structure describes.
-        outcomes.untouched++;
         expect({ round, code: check.status, stdout: check.stdout, stderr: check.stderr }).toEqual({ round, code: 2, stdout: damaged.stdout, stderr: damaged.stderr });
       } else {
-        outcomes.switched++;
         expect([0, 3], `round ${round}: ${check.stdout}${check.stderr}`).toContain(check.status);
         expect(check.stderr).not.toMatch(/ERROR/);
       }
       expect(spawnSync('qemu-img', ['compare', '-f', 'raw', '-F', 'qcow2', 'data.raw', image], { cwd: dir }).status, `round ${round}`).toBe(0);
     }
-    expect(outcomes.untouched + outcomes.switched).toBe(ROUNDS);
   });
 });

@@ -183,11 +183,11 @@ export class Refcounts {
       await this.options.sync();
       for (const { t, offset, block } of newBlocks) {
         this.blocks.set(offset, block);
-        this.table[t] = offset;
-        const entry = new Uint8Array(8);
-        new DataView(entry.buffer).setBigUint64(0, BigInt(offset));
-        await this.file.write(this.tableOffset + t * 8, entry);
+        await this.setTableEntry(t, offset);
       }
+      // Counted by the new blocks directly, not through change(): no longer free (a block dropped
+      // by a shrink may have left one of them among the holes).
+      for (const cluster of clusters) if (missing.includes(Math.floor(cluster / this.perBlock))) this.noteUse(cluster, false, true);
       if (clusters.some((cluster) => this.pending.has(cluster))) await this.flush();
       else await this.options.sync();
       // Free clusters skipped between the end and the run are holes from now on.
@@ -406,11 +406,16 @@ export class Refcounts {
     await this.options.sync();
     this.blocks.set(offset, block);
     this.noteChange(at, 0n, 1n);
+    await this.setTableEntry(t, offset);
+    await this.options.sync();
+  }
+
+  /** Refcount table entry `t` points to the block at `offset`, in memory and in the file (not synced). */
+  private async setTableEntry(t: number, offset: number): Promise<void> {
     this.table[t] = offset;
     const entry = new Uint8Array(8);
     new DataView(entry.buffer).setBigUint64(0, BigInt(offset));
     await this.file.write(this.tableOffset + t * 8, entry);
-    await this.options.sync();
   }
 
   /**
