@@ -10,12 +10,14 @@
 // when set, Node parses every certificate of that bundle at startup (about 90 ms here), which a
 // tool that never opens a TLS connection should not be charged for.
 // Not a test: run it with `npm run bench:convert`.
+// For qcow2 -> raw it also times Node's floor (node-copy-floor.mjs): a Node program that only copies
+// the data extents, told where they are. Its ratio to qemu-img is the best any Node tool could reach.
 // --cluster-size N gives both tools' qcow2 outputs that cluster size (small clusters weigh the
 // per-cluster costs, of -c above all).
 //   node bench/convert.mjs [--size 1024] (MiB) [--runs 5] [--compress-runs 3] [--sparse] [--cluster-size 65536] [--keep-env] [--exe path]
 import { spawnSync } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
-import { closeSync, ftruncateSync, mkdtempSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, ftruncateSync, mkdtempSync, openSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -68,9 +70,11 @@ try {
   makeImage(raw);
   run(['qemu-img', 'convert', '-O', 'qcow2', ...clusterSize, raw, qcow2]);
   const out = (name) => join(scratch, name);
+  const extents = join(scratch, 'extents.json');
+  writeFileSync(extents, spawnSync('qemu-img', ['map', '--output=json', qcow2], { encoding: 'utf8' }).stdout);
   const cases = [
     { name: 'raw -> qcow2', args: ['convert', '-O', 'qcow2', ...clusterSize, raw, out('out.qcow2')], runs },
-    { name: 'qcow2 -> raw', args: ['convert', '-O', 'raw', qcow2, out('out.raw')], runs },
+    { name: 'qcow2 -> raw', args: ['convert', '-O', 'raw', qcow2, out('out.raw')], runs, floor: [qcow2, extents, out('out.raw'), String(size)] },
     { name: '-c raw -> qcow2', args: ['convert', '-c', '-O', 'qcow2', ...clusterSize, raw, out('out.qcow2')], runs: compressRuns },
   ];
   const tools = {
@@ -83,12 +87,14 @@ try {
   }
   console.log(`  ${'case'.padEnd(18)} ${'tessera-img'.padStart(11)} ${'qemu-img'.padStart(9)}  ratio (goal <= 1.00)  fastest runs' ratio`);
   for (const c of cases.filter((c) => c.runs > 0)) {
-    const samples = { 'tessera-img': [], 'qemu-img': [] };
+    const samples = { 'tessera-img': [], 'qemu-img': [], floor: [] };
+    const command = (tool) => (tool === 'floor' ? [process.execPath, join(workspaceRoot, 'bench/node-copy-floor.mjs'), ...c.floor] : tools[tool](c.args));
     for (let i = 0; i < c.runs; i++) {
-      const order = i % 2 === 0 ? ['tessera-img', 'qemu-img'] : ['qemu-img', 'tessera-img'];
+      const order = c.floor ? ['tessera-img', 'qemu-img', 'floor'] : ['tessera-img', 'qemu-img'];
+      if (i % 2 === 1) order.reverse();
       for (const tool of order) {
         rmSync(c.args.at(-1), { force: true });
-        samples[tool].push(run(tools[tool](c.args)));
+        samples[tool].push(run(command(tool)));
       }
     }
     const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -98,6 +104,11 @@ try {
     const fastest = Math.min(...samples['tessera-img']) / Math.min(...samples['qemu-img']);
     const outSize = statSync(c.args.at(-1)).size;
     console.log(`  ${c.name.padEnd(18)} ${ours.toFixed(0).padStart(11)} ${theirs.toFixed(0).padStart(9)}  ${(ours / theirs).toFixed(2).padEnd(20)}  ${fastest.toFixed(2)}   (last output ${outSize} bytes)`);
+    if (c.floor) {
+      const floor = median(samples.floor);
+      const floorFastest = Math.min(...samples.floor) / Math.min(...samples['qemu-img']);
+      console.log(`  ${'  Node floor'.padEnd(18)} ${floor.toFixed(0).padStart(11)} ${theirs.toFixed(0).padStart(9)}  ${(floor / theirs).toFixed(2).padEnd(20)}  ${floorFastest.toFixed(2)}   (node-copy-floor.mjs: copies the data extents, nothing else)`);
+    }
   }
 } finally {
   rmSync(scratch, { recursive: true, force: true });
