@@ -22,9 +22,7 @@ export interface WriteTail {
 export class FreshWrites {
   private readonly clusterSize: number;
   private readonly l2Entries: number;
-  /** Guest clusters of the fresh writes under way. */
-  private readonly busy = new Set<number>();
-  /** What is left of each fresh write under way, with its guest range. */
+  /** What is left of each fresh write under way, with its guest range (its clusters are taken). */
   private readonly tails = new Map<Promise<void>, readonly [number, number]>();
 
   constructor(
@@ -50,10 +48,11 @@ export class FreshWrites {
     const first = firstCluster % this.l2Entries;
     const count = data.length / cs;
     if (first + count > this.l2Entries) return false;
+    // Ranges, not a set of clusters: a few writes are under way, of thousands of clusters each.
+    for (const [start, end] of this.tails.values()) if (start < offset + data.length && offset < end) return false;
     for (let i = 0; i < count; i++) {
       const at = (first + i) * 8;
       if (view.getUint32(at) !== 0 || view.getUint32(at + 4) !== 0) return false;
-      if (this.busy.has(firstCluster + i)) return false;
       if (isZero(data.subarray(i * cs, (i + 1) * cs))) return false;
     }
     return true;
@@ -64,14 +63,9 @@ export class FreshWrites {
    * awaited after the lock is released. `data` must stay untouched until it settles.
    */
   async start(l2Offset: number, table: Uint8Array, offset: number, data: Uint8Array): Promise<WriteTail> {
-    const cs = this.clusterSize;
-    const firstCluster = offset / cs;
-    const count = data.length / cs;
-    const hosts = await this.refcounts.allocate(count);
-    for (let i = 0; i < count; i++) this.busy.add(firstCluster + i);
+    const hosts = await this.refcounts.allocate(data.length / this.clusterSize);
     this.map.pin(l2Offset);
     const tail = this.finish(l2Offset, table, offset, data, hosts).finally(() => {
-      for (let i = 0; i < count; i++) this.busy.delete(firstCluster + i);
       this.map.unpin(l2Offset);
       this.tails.delete(tail);
     });

@@ -20,6 +20,12 @@ export function refcountAt(block: Uint8Array, index: number, order: number): num
 
 /** Store `value` at `index` of a block whose order is below 6; returns the byte range that changed. */
 export function storeRefcount(block: Uint8Array, index: number, order: number, value: number): [number, number] {
+  const at = writeRefcount(block, index, order, value);
+  return [at, at + refcountBytes(order)];
+}
+
+/** storeRefcount without the range: returns the first byte that changed (refcountBytes(order) of them). */
+export function writeRefcount(block: Uint8Array, index: number, order: number, value: number): number {
   const bits = 1 << order;
   if (bits < 8) {
     const perByte = 8 / bits;
@@ -27,7 +33,7 @@ export function storeRefcount(block: Uint8Array, index: number, order: number, v
     const shift = (index % perByte) * bits;
     const mask = ((1 << bits) - 1) << shift;
     block[at] = (block[at]! & ~mask) | ((value << shift) & mask);
-    return [at, at + 1];
+    return at;
   }
   const bytes = bits / 8;
   let v = value;
@@ -35,7 +41,12 @@ export function storeRefcount(block: Uint8Array, index: number, order: number, v
     block[index * bytes + i] = v % 256;
     v = Math.floor(v / 256);
   }
-  return [index * bytes, (index + 1) * bytes];
+  return index * bytes;
+}
+
+/** The bytes one refcount change touches: its byte, for widths below 8 bits. */
+export function refcountBytes(order: number): number {
+  return Math.max(1, (1 << order) / 8);
 }
 
 /** The refcount at `index` of a refcount block. */

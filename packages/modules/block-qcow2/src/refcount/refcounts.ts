@@ -15,7 +15,7 @@
 import type { BlockNode } from '@tessera/core';
 import { corrupt } from '../errors.ts';
 import { MAX_REFCOUNT_TABLE_BYTES } from '../limits.ts';
-import { NARROWEST_WIDE_ORDER, entriesPerBlock, getRefcount, refcountAt, setRefcount, storeRefcount } from './entries.ts';
+import { NARROWEST_WIDE_ORDER, entriesPerBlock, getRefcount, refcountAt, refcountBytes, setRefcount, writeRefcount } from './entries.ts';
 
 /** A refcount table entry's offset bits (0x00fffffffffffe00), as two 32-bit halves. */
 const OFFSET_HIGH_MASK = 0x00ffffff;
@@ -341,37 +341,54 @@ export class Refcounts {
 
   /** change()'s arithmetic on loaded blocks; returns the changed byte range of each block. */
   private changeLoaded(clusters: readonly number[], delta: bigint): Map<number, [number, number]> {
-    const max = (1n << (1n << BigInt(this.order))) - 1n;
     const dirty = new Map<number, [number, number]>();
     // Every cluster has a block before any count changes.
     for (const cluster of clusters) {
       const block = this.blocks.get(this.table[Math.floor(cluster / this.perBlock)] ?? 0);
       if (!block) throw corrupt(this.file.filename, `cluster ${cluster} has no refcount block`);
     }
-    const narrow = this.order < NARROWEST_WIDE_ORDER;
-    const step = Number(delta);
-    const maxNumber = Number(max);
-    for (const cluster of clusters) {
-      const t = Math.floor(cluster / this.perBlock);
-      const block = this.blocks.get(this.table[t]!)!;
-      const index = cluster % this.perBlock;
-      let from: number;
-      let to: number;
-      if (narrow) {
-        const before = refcountAt(block, index, this.order);
-        const value = before + step;
-        if (value < 0 || value > maxNumber) throw corrupt(this.file.filename, `refcount of cluster ${cluster} would be ${value}`);
-        this.noteUse(cluster, before !== 0, value !== 0);
-        [from, to] = storeRefcount(block, index, this.order, value);
-      } else {
+    if (this.order >= NARROWEST_WIDE_ORDER) {
+      const max = (1n << (1n << BigInt(this.order))) - 1n;
+      for (const cluster of clusters) {
+        const t = Math.floor(cluster / this.perBlock);
+        const block = this.blocks.get(this.table[t]!)!;
+        const index = cluster % this.perBlock;
         const before = getRefcount(block, index, this.order);
         const value = before + delta;
         if (value < 0n || value > max) throw corrupt(this.file.filename, `refcount of cluster ${cluster} would be ${value}`);
         this.noteChange(cluster, before, value);
-        [from, to] = setRefcount(block, index, this.order, value);
+        const [from, to] = setRefcount(block, index, this.order, value);
+        widen(dirty, t, from, to);
       }
-      widen(dirty, t, from, to);
+      return dirty;
     }
+    // Numbers, and the changed bytes tracked per run of clusters in one block: an allocation
+    // changes thousands of adjacent counts, and an object per count kept the collector busy.
+    const step = Number(delta);
+    const max = 2 ** (1 << this.order) - 1;
+    let t = -1;
+    let block: Uint8Array | undefined;
+    let from = Infinity;
+    let to = -Infinity;
+    for (const cluster of clusters) {
+      const blockIndex = Math.floor(cluster / this.perBlock);
+      if (blockIndex !== t) {
+        if (block) widen(dirty, t, from, to);
+        t = blockIndex;
+        block = this.blocks.get(this.table[t]!)!;
+        from = Infinity;
+        to = -Infinity;
+      }
+      const index = cluster - t * this.perBlock;
+      const before = refcountAt(block!, index, this.order);
+      const value = before + step;
+      if (value < 0 || value > max) throw corrupt(this.file.filename, `refcount of cluster ${cluster} would be ${value}`);
+      this.noteUse(cluster, before !== 0, value !== 0);
+      const at = writeRefcount(block!, index, this.order, value);
+      from = Math.min(from, at);
+      to = Math.max(to, at + refcountBytes(this.order));
+    }
+    if (block) widen(dirty, t, from, to);
     return dirty;
   }
 
