@@ -116,6 +116,43 @@ describe.each([false, true])('fresh writes (cache=unsafe: %s)', (cacheUnsafe) =>
   });
 });
 
+describe('writes across L2 tables (512-byte clusters: a table reaches 32 KiB)', () => {
+  const CS = 512;
+  const SPAN = 64 * CS;
+
+  it('each table the write fills takes the fresh path, the others the general one, and all land', async () => {
+    const image = join(dir, 'across-tables.qcow2');
+    qemuImg('create', '-q', '-f', 'qcow2', '-o', 'cluster_size=512', image, '4M');
+    const node = await open(image);
+    const reference = Buffer.alloc(4 * 2 ** 20);
+    // Table 1 has a data cluster already, table 2 a zero cluster: neither is fresh.
+    const early = randomBytes(CS);
+    early.copy(reference, SPAN + 3 * CS);
+    await node.write(SPAN + 3 * CS, early);
+    await node.write(2 * SPAN, new Uint8Array(CS));
+    // Eight tables' reach at once, one cluster of it all zeroes (nor is table 4 fresh). The last
+    // table is still being written fresh when the writes issued meanwhile get their turn: those
+    // must not take the clusters it holds.
+    const big = randomBytes(8 * SPAN);
+    big.fill(0, 4 * SPAN + 10 * CS, 4 * SPAN + 11 * CS);
+    big.copy(reference, 0);
+    const inside = randomBytes(4 * CS);
+    inside.copy(reference, 7 * SPAN + 8 * CS);
+    const overlap = randomBytes(SPAN);
+    overlap.copy(reference, 6 * SPAN + SPAN / 2);
+    const last = randomBytes(2 * CS);
+    last.copy(reference, 7 * SPAN);
+    // A write is done when it resolves: its buffer is the caller's again (convert reuses it).
+    const write = (at: number, data: Buffer) => node.write(at, data).then(() => data.fill(0xee));
+    await Promise.all([write(0, big), write(7 * SPAN + 8 * CS, inside), write(6 * SPAN + SPAN / 2, overlap), write(7 * SPAN, last)]);
+    const readBack = new Uint8Array(reference.length);
+    await node.read(0, readBack);
+    expect(Buffer.from(readBack).equals(reference)).toBe(true);
+    await node.close();
+    expectSound(image, reference);
+  });
+});
+
 describe('cache=unsafe keeps metadata in memory until flush or close', () => {
   it('the file shows no new mapping while open, and all of it after close', async () => {
     const image = join(dir, 'deferred.qcow2');

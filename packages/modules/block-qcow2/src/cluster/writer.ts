@@ -73,17 +73,28 @@ export class ClusterWriter {
 
   /**
    * Start a guest write (the caller holds the image lock): returns what is left of it to await
-   * once the lock is released (a fresh write's data and entries), or undefined when it is done.
+   * once the lock is released (fresh writes' data and entries), or undefined when it is done.
+   * Taken one L2 table's reach at a time, so that with small clusters (whose tables reach 32 KiB
+   * at 512 bytes) a long write still takes the fresh path for each table it fills.
    */
   async start(offset: number, data: Uint8Array): Promise<WriteTail | undefined> {
-    const span = this.l2Entries * this.clusterSize;
-    if (this.fresh && (offset % span) + data.length <= span) {
-      const [l2Offset, table] = await this.l2For(Math.floor(offset / span));
-      const view = new DataView(table.buffer, table.byteOffset, table.byteLength);
-      if (this.fresh.applies(view, offset, data)) return this.fresh.start(l2Offset, table, offset, data);
+    if (!this.fresh) {
+      await this.write(offset, data);
+      return undefined;
     }
-    await this.write(offset, data);
-    return undefined;
+    const span = this.l2Entries * this.clusterSize;
+    const tails: Promise<void>[] = [];
+    for (let done = 0; done < data.length; ) {
+      const at = offset + done;
+      const end = Math.min(data.length, done + span - (at % span));
+      const piece = data.subarray(done, end);
+      const [l2Offset, table] = await this.l2For(Math.floor(at / span));
+      const view = new DataView(table.buffer, table.byteOffset, table.byteLength);
+      if (this.fresh.applies(view, at, piece)) tails.push((await this.fresh.start(l2Offset, table, at, piece)).done);
+      else await this.write(at, piece); // (waits for the fresh writes under way first, these included)
+      done = end;
+    }
+    return tails.length ? { done: settledAll(tails) } : undefined;
   }
 
   /** Wait for the fresh writes under way (the caller holds the image lock). */
@@ -331,4 +342,10 @@ function concat(parts: readonly Uint8Array[], length: number): Uint8Array {
     at += part.length;
   }
   return out;
+}
+
+/** Wait for every promise, then fail with the first failure: the caller's data stays in use until all settle. */
+async function settledAll(promises: readonly Promise<void>[]): Promise<void> {
+  const failed = (await Promise.allSettled(promises)).find((result) => result.status === 'rejected');
+  if (failed) throw failed.reason;
 }
