@@ -327,9 +327,12 @@ export class Refcounts {
 
   /** A refcount block that covers one of `clusters` and is not in memory yet, or -1. */
   private unloadedBlock(clusters: readonly number[]): number {
+    let last = -1; // clusters come in runs: each block looked up once per run
     for (const cluster of clusters) {
       const t = Math.floor(cluster / this.perBlock);
+      if (t === last) continue;
       if (this.unloaded(t)) return t;
+      last = t;
     }
     return -1;
   }
@@ -343,9 +346,12 @@ export class Refcounts {
   private changeLoaded(clusters: readonly number[], delta: bigint): Map<number, [number, number]> {
     const dirty = new Map<number, [number, number]>();
     // Every cluster has a block before any count changes.
+    let last = -1;
     for (const cluster of clusters) {
-      const block = this.blocks.get(this.table[Math.floor(cluster / this.perBlock)] ?? 0);
-      if (!block) throw corrupt(this.file.filename, `cluster ${cluster} has no refcount block`);
+      const t = Math.floor(cluster / this.perBlock);
+      if (t === last) continue;
+      if (!this.blocks.get(this.table[t] ?? 0)) throw corrupt(this.file.filename, `cluster ${cluster} has no refcount block`);
+      last = t;
     }
     if (this.order >= NARROWEST_WIDE_ORDER) {
       const max = (1n << (1n << BigInt(this.order))) - 1n;
