@@ -20,8 +20,11 @@ const pieces = [];
 for (const { start, length, offset } of extents) {
   for (let at = 0; at < length; at += CHUNK) pieces.push({ guest: start + at, host: offset + at, length: Math.min(CHUNK, length - at) });
 }
+// A short read or write fails the run rather than making the floor look faster than it is.
 const io = (call, fd, buffer, length, position) =>
-  new Promise((resolve, reject) => call(fd, buffer, 0, length, position, (error) => (error ? reject(error) : resolve())));
+  new Promise((resolve, reject) =>
+    call(fd, buffer, 0, length, position, (error, bytes) => (error ? reject(error) : bytes !== length ? reject(new Error(`short I/O at ${position}`)) : resolve())),
+  );
 let next = 0;
 async function worker() {
   // WebAssembly memory starts on a page boundary; the kernel copies into such buffers fastest.
