@@ -34,7 +34,7 @@ export function generateModuleList({ root, app: appDir, configuration }) {
         `${app.project}: the built file of module ${m.name} (${path}) is not from this build's tree; rebuild it (nx build ${m.name})`,
       );
     }
-    return { ...m, file, sha256: createHash('sha256').update(bytes).digest('hex') };
+    return { ...m, file, sha256: createHash('sha256').update(bytes).digest('hex'), size: bytes.length };
   });
   const generatedDir = join(appRoot, 'src/generated');
   const source = `${generatedSource({ root, app, configuration, stamp, appRoot, moduleDir, withFiles, generatedDir })}`;

@@ -12,7 +12,8 @@ export interface ModuleHeader {
 }
 
 const HEADER = /^\/\*! tessera-module name=([a-z0-9-]+) stamp=([0-9a-f]{64}) \*\/\n/;
-const MAX_HEADER_BYTES = 256;
+/** A header is within a file's first bytes: no more need be read to find it. */
+export const MAX_HEADER_BYTES = 256;
 
 export function parseModuleHeader(bytes: Uint8Array): ModuleHeader | undefined {
   const head = new TextDecoder().decode(bytes.subarray(0, MAX_HEADER_BYTES));

@@ -1,10 +1,10 @@
-import { readFile } from 'node:fs';
 import { join } from 'node:path';
-import { ModuleError } from './errors.ts';
+import { ModuleError, type ModuleFileRefusal } from './errors.ts';
 import { executeModuleBytes } from './execute.ts';
 import type { InitQueue } from './init-queue.ts';
 import type { ModuleDirectory } from './directories.ts';
-import { verifyModuleBytes } from './verify.ts';
+import { readModuleFile } from './module-file.ts';
+import { verifyModuleBytes, wrongSizeRefusal } from './verify.ts';
 import type { Feature, LoadableModuleEntry, ModuleList, ModuleListEntry } from './types.ts';
 
 /** Where a module stands, without running any of its code. */
@@ -12,12 +12,12 @@ export type ModuleState =
   | { readonly status: 'builtin' }
   | { readonly status: 'installed'; readonly path: string }
   | { readonly status: 'missing' }
-  | { readonly status: 'refused'; readonly reason: string };
+  | ({ readonly status: 'refused' } & ModuleFileRefusal);
 
-interface FoundFile {
-  readonly path: string;
-  readonly bytes: Uint8Array;
-}
+type Found =
+  | { readonly status: 'verified'; readonly path: string; readonly bytes: Uint8Array }
+  | { readonly status: 'refused'; readonly refusal: ModuleFileRefusal }
+  | { readonly status: 'missing' };
 
 /**
  * Loads the modules on an executable's compiled-in list, and nothing else: a name must be on the
@@ -72,19 +72,18 @@ export class ModuleLoader {
   /** Report a module's state by reading and verifying its file; runs no module code. */
   async inspect(entry: ModuleListEntry): Promise<ModuleState> {
     if (entry.linkage === 'builtin') return { status: 'builtin' };
-    try {
-      const found = await this.findVerified(entry);
-      return found ? { status: 'installed', path: found.path } : { status: 'missing' };
-    } catch (error) {
-      return { status: 'refused', reason: (error as Error).message };
-    }
+    const found = await this.find(entry);
+    if (found.status === 'verified') return { status: 'installed', path: found.path };
+    if (found.status === 'refused') return { status: 'refused', ...found.refusal };
+    return { status: 'missing' };
   }
 
   private async loadOnce(entry: ModuleListEntry): Promise<void> {
     for (const dependency of entry.dependsOn) await this.load(dependency);
     if (entry.linkage === 'builtin') return;
-    const found = await this.findVerified(entry);
-    if (!found) {
+    const found = await this.find(entry);
+    if (found.status === 'refused') throw ModuleError.refused(entry.name, found.refusal);
+    if (found.status === 'missing') {
       const searched = this.directories.map((d) => d.path).join(', ');
       throw new ModuleError(
         'missing',
@@ -97,22 +96,29 @@ export class ModuleLoader {
     this.inits.add(entry.name, definition.inits);
   }
 
-  /** The first copy of the module's file in the module directories, verified; undefined if none. */
-  private async findVerified(entry: LoadableModuleEntry): Promise<FoundFile | undefined> {
+  /**
+   * The first copy of the module's file in the module directories, read and verified. The first
+   * copy found decides: a refused one is not passed over for a later directory's, so that a bad
+   * file where the user pointed TESSERA_MODULE_DIR is reported, never silently shadowed.
+   */
+  private async find(entry: LoadableModuleEntry): Promise<Found> {
     for (const directory of this.directories) {
       const path = join(directory.path, entry.file);
-      let bytes: Uint8Array;
-      try {
-        // node:fs's callback form: node:fs/promises would cost every start about 3 ms to load.
-        bytes = await new Promise<Uint8Array>((resolve, reject) => readFile(path, (error, data) => (error ? reject(error) : resolve(data))));
-      } catch (error) {
-        const code = (error as NodeJS.ErrnoException).code;
-        if (code === 'ENOENT' || code === 'ENOTDIR') continue;
-        throw new ModuleError('refused', entry.name, `module ${entry.name} (${path}) cannot be read: ${(error as Error).message}`);
+      const outcome = await readModuleFile(path, entry.size);
+      if (!outcome.found) continue;
+      if ('refusal' in outcome) {
+        const { refusal, head } = outcome;
+        return { status: 'refused', refusal: head ? wrongSizeRefusal(entry, this.list.stamp, refusal, head) : withAdvice(refusal, entry) };
       }
-      await verifyModuleBytes(entry, this.list.stamp, path, bytes);
-      return { path, bytes };
+      const refusal = await verifyModuleBytes(entry, this.list.stamp, path, outcome.bytes);
+      return refusal ? { status: 'refused', refusal } : { status: 'verified', path, bytes: outcome.bytes };
     }
-    return undefined;
+    return { status: 'missing' };
   }
+}
+
+/** Something other than a file where the module's file belongs: the module's package replaces it. */
+function withAdvice(refusal: ModuleFileRefusal, entry: LoadableModuleEntry): ModuleFileRefusal {
+  if (refusal.kind !== 'not-a-regular-file') return refusal;
+  return { ...refusal, reason: `${refusal.reason}; reinstall ${entry.package}` };
 }

@@ -67,6 +67,6 @@ function describeState(state: ModuleState): string {
     case 'installed':
       return `installed (${state.path})`;
     case 'refused':
-      return `refused: ${state.reason}`;
+      return `refused: ${state.path}: ${state.reason}`;
   }
 }

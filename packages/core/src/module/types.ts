@@ -59,6 +59,8 @@ export interface LoadableModuleEntry extends ModuleListEntryBase {
   readonly file: string;
   /** sha256 (hex) of the exact file the build produced. */
   readonly sha256: string;
+  /** Its size in bytes: the loader reads no more than this (plus one, to see a longer file). */
+  readonly size: number;
 }
 
 export type ModuleListEntry = BuiltinModuleEntry | LoadableModuleEntry;

@@ -1,38 +1,74 @@
-import { ModuleError } from './errors.ts';
+import type { ModuleFileRefusal } from './errors.ts';
 import { parseModuleHeader } from './header.ts';
 import type { LoadableModuleEntry } from './types.ts';
 
 /**
- * Decide whether `bytes`, read from `path`, is exactly the module file this build made.
- * Throws a `refused` ModuleError otherwise. Runs none of the module's code.
+ * Decide whether `bytes`, read from `path`, is exactly the module file this build made: the
+ * refusal when it is not, undefined when it is. Runs none of the module's code.
  */
 export async function verifyModuleBytes(
   entry: LoadableModuleEntry,
   buildStamp: string,
   path: string,
   bytes: Uint8Array,
-): Promise<void> {
-  const refuse = (why: string): never => {
-    throw new ModuleError('refused', entry.name, `module ${entry.name} (${path}) refused: ${why}`);
-  };
-  const header = parseModuleHeader(bytes);
-  if (!header) {
-    refuse(`it is not a Tessera module file (no tessera-module header); reinstall ${entry.package}`);
-  } else if (header.name !== entry.name) {
-    refuse(`the file holds module ${header.name}; reinstall ${entry.package}`);
-  } else if (header.stamp !== buildStamp) {
-    refuse(
-      `it is from another build (module stamp ${header.stamp}, this executable's stamp ${buildStamp}). ` +
-        `Only modules from the same build can be loaded: install the ${entry.package} built with this executable`,
-    );
-  }
+): Promise<ModuleFileRefusal | undefined> {
+  const byHeader = headerRefusal(entry, buildStamp, path, bytes);
+  if (byHeader) return byHeader;
   // Loaded here, not at startup: only a run that opens a module file pays for node:crypto.
   const { createHash } = await import('node:crypto');
   const actual = createHash('sha256').update(bytes).digest('hex');
   if (actual !== entry.sha256) {
-    refuse(
+    return notThisBuild(
+      path,
       `its contents changed after the build (expected sha256 ${entry.sha256}, actual sha256 ${actual}); ` +
         `reinstall ${entry.package}`,
     );
   }
+  return undefined;
+}
+
+/**
+ * Diagnose a regular file of the wrong size from its first bytes: the header tells a module of
+ * another build or another name; a file with this build's header was changed after the build.
+ */
+export function wrongSizeRefusal(
+  entry: LoadableModuleEntry,
+  buildStamp: string,
+  sizeRefusal: ModuleFileRefusal,
+  head: Uint8Array,
+): ModuleFileRefusal {
+  const header = parseModuleHeader(head);
+  if (!header) return { ...sizeRefusal, reason: `${sizeRefusal.reason}; reinstall ${entry.package}` };
+  return (
+    headerRefusal(entry, buildStamp, sizeRefusal.path, head) ?? {
+      ...sizeRefusal,
+      reason: `its contents changed after the build: ${sizeRefusal.reason}; reinstall ${entry.package}`,
+    }
+  );
+}
+
+/** The refusal the file's header alone justifies, or undefined when it names this module and build. */
+function headerRefusal(
+  entry: LoadableModuleEntry,
+  buildStamp: string,
+  path: string,
+  bytes: Uint8Array,
+): ModuleFileRefusal | undefined {
+  const header = parseModuleHeader(bytes);
+  if (!header) {
+    return notThisBuild(path, `it is not a Tessera module file (no tessera-module header); reinstall ${entry.package}`);
+  }
+  if (header.name !== entry.name) return notThisBuild(path, `the file holds module ${header.name}; reinstall ${entry.package}`);
+  if (header.stamp !== buildStamp) {
+    return notThisBuild(
+      path,
+      `it is from another build (module stamp ${header.stamp}, this executable's stamp ${buildStamp}). ` +
+        `Only modules from the same build can be loaded: install the ${entry.package} built with this executable`,
+    );
+  }
+  return undefined;
+}
+
+function notThisBuild(path: string, reason: string): ModuleFileRefusal {
+  return { kind: 'not-this-build', path, reason };
 }
