@@ -1,4 +1,8 @@
-import { describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, closeSync, copyFileSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
 import { configurations, executable, modulesDir, run } from '../../../tools/test-support/executables.ts';
 
 interface Report {
@@ -6,7 +10,7 @@ interface Report {
   configuration: string;
   stamp: string;
   directories: { path: string; origin: string }[];
-  modules: { name: string; category: string; linkage: string; state: { status: string } }[];
+  modules: { name: string; category: string; linkage: string; state: { status: string; kind?: string; path?: string; reason?: string } }[];
 }
 
 describe.each(configurations)('tessera (%s)', (configuration) => {
@@ -44,5 +48,76 @@ describe.each(configurations)('tessera (%s)', (configuration) => {
     const badOutput = await run(exe(), ['--list-modules', '--output=xml']);
     expect(badOutput.code).toBe(1);
     expect(badOutput.stderr).toContain("'xml'");
+  });
+});
+
+// Hostile module directories: whatever is named like a module is refused promptly, naming where
+// it was found and why, in bounded memory, and the executable's other modules stay installed.
+// Root reads every file whatever its mode, so as root the executable runs as nobody (setpriv)
+// for the unreadable file to be unreadable.
+describe('tessera (modular) with a hostile TESSERA_MODULE_DIR', () => {
+  const scratch = mkdtempSync(join(tmpdir(), 'tessera-hostile-'));
+  chmodSync(scratch, 0o755);
+  afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+  const asUser = process.getuid?.() === 0 ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'] : [];
+  let dirs = 0;
+
+  type Make = (path: string) => void;
+  const copy: Make = (p) => copyFileSync(join(modulesDir, p.slice(p.lastIndexOf('/') + 1)), p);
+  const fifo: Make = (p) => execFileSync('mkfifo', [p]);
+  const devZero: Make = (p) => symlinkSync('/dev/zero', p);
+  const sparse: Make = (p) => {
+    const fd = openSync(p, 'w');
+    ftruncateSync(fd, 2 ** 40);
+    closeSync(fd);
+  };
+  const oneByteMore: Make = (p) => writeFileSync(p, Buffer.concat([readFileSync(join(modulesDir, p.slice(p.lastIndexOf('/') + 1))), Buffer.from('\n')]));
+  const directory: Make = (p) => mkdirSync(p);
+  const loop: Make = (p) => {
+    symlinkSync(`${p}.other`, p);
+    symlinkSync(p, `${p}.other`);
+  };
+  const unreadable: Make = (p) => {
+    copy(p);
+    chmodSync(p, 0);
+  };
+
+  it.each([
+    [{ 'block-http': fifo, 'ui-web': devZero, 'net-socket': copy }, { 'block-http': /^it is a FIFO, not a regular file/, 'ui-web': /^it is a character device, not a regular file/ }],
+    [
+      { 'block-http': sparse, 'ui-web': oneByteMore, 'net-socket': directory },
+      {
+        'block-http': /^it is 1099511627776 bytes long, not the \d+ bytes of the module file this build made/,
+        'ui-web': /^its contents changed after the build: it is \d+ bytes long/,
+        'net-socket': /^it is a directory, not a regular file/,
+      },
+    ],
+    [{ 'block-http': loop, 'ui-web': unreadable, 'net-socket': copy }, { 'block-http': /\(ELOOP\)$/, 'ui-web': /^it cannot be opened: Permission denied \(EACCES\)$/ }],
+  ] as [Record<string, Make>, Record<string, RegExp>][])('case %#: each hostile file is refused promptly with its reason', async (files, reasons) => {
+    const dir = join(scratch, `dir-${dirs++}`);
+    mkdirSync(dir, { mode: 0o755 });
+    for (const [name, make] of Object.entries(files)) make(join(dir, `${name}.mjs`));
+    const rssFile = join(scratch, `rss-${dirs}`);
+    const started = performance.now();
+    const result = await run(executable('emulator', 'modular'), ['--list-modules', '--output=json'], {
+      env: { TESSERA_MODULE_DIR: dir },
+      wrapper: ['/usr/bin/time', '-f', '%M', '-o', rssFile, ...asUser],
+      timeoutMs: 20_000,
+    });
+    expect(result.code, result.stderr).toBe(0);
+    expect(performance.now() - started).toBeLessThan(10_000);
+    expect(Number(readFileSync(rssFile, 'utf8').trim().split('\n').at(-1)) * 1024).toBeLessThan(256 * 2 ** 20);
+    const report = JSON.parse(result.stdout) as Report;
+    for (const m of report.modules.filter((m) => m.linkage === 'loadable')) {
+      const path = join(dir, `${m.name}.mjs`);
+      if (reasons[m.name]) {
+        expect(m.state).toMatchObject({ status: 'refused', path });
+        expect(m.state.reason).toMatch(reasons[m.name]!);
+      } else {
+        expect(m.state).toEqual({ status: 'installed', path });
+      }
+    }
+    const human = await run(executable('emulator', 'modular'), ['--list-modules'], { env: { TESSERA_MODULE_DIR: dir }, wrapper: asUser, timeoutMs: 20_000 });
+    for (const name of Object.keys(reasons)) expect(human.stdout).toMatch(new RegExp(`^${name} .* refused: ${join(dir, name)}\\.mjs: it`, 'm'));
   });
 });
