@@ -86,7 +86,7 @@ describe('the build fails, naming the module, when', () => {
 });
 
 describe('the list', () => {
-  it('orders dependencies first and records linkage, file and sha256', async () => {
+  it('orders dependencies first and records linkage, file, sha256 and size', async () => {
     const w = workspace(
       [mod('block-top', ['block-mid']), mod('block-mid', ['block-base']), mod('block-base')],
       [imgApp({ 'block-top': 'loadable', 'block-mid': 'loadable', 'block-base': 'builtin' })],
@@ -101,7 +101,7 @@ describe('the list', () => {
     const top = list.modules[2]!;
     const bytes = readFileSync(join(w.modulesDir, 'block-top.mjs'));
     const sha = (await import('node:crypto')).createHash('sha256').update(bytes).digest('hex');
-    expect(top.linkage === 'loadable' && [top.file, top.sha256]).toEqual(['block-top.mjs', sha]);
+    expect(top.linkage === 'loadable' && [top.file, top.sha256, top.size]).toEqual(['block-top.mjs', sha, bytes.length]);
     expect(bytes.toString('utf8', 0, 200)).toContain(`stamp=${list.stamp}`);
 
     const statics = await w.list('img', 'static');

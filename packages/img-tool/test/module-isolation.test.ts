@@ -94,3 +94,35 @@ describe.each(configurations)('tessera-img (%s)', (configuration) => {
     else expect([...touched]).toEqual([]);
   });
 });
+
+describe('tessera-img (modular) with a FIFO named block-http.mjs in TESSERA_MODULE_DIR', () => {
+  let hostile: string;
+  beforeAll(() => {
+    hostile = join(scratch, 'hostile');
+    mkdirSync(hostile);
+    execFileSync('mkfifo', [join(hostile, 'block-http.mjs')]);
+  });
+
+  it('info of a local image opens no module file; an http URL and --list-modules refuse it at once, naming it', async () => {
+    const exe = executable('img-tool', 'modular');
+    const trace = join(scratch, 'trace-hostile');
+    const info = await run(exe, ['info', 'a.raw'], {
+      cwd: scratch,
+      env: { TESSERA_MODULE_DIR: hostile },
+      wrapper: ['strace', '-f', '-qq', '-e', 'trace=%file', '-o', trace],
+    });
+    expect(info.code).toBe(0);
+    expect(readFileSync(trace, 'utf8')).not.toContain('block-http.mjs');
+
+    const fifo = join(hostile, 'block-http.mjs');
+    const http = await run(exe, ['info', 'http://127.0.0.1:9/x.raw'], { env: { TESSERA_MODULE_DIR: hostile }, timeoutMs: 20_000 });
+    expect(http.code).toBe(1);
+    expect(http.stderr).toBe(
+      `tessera-img: Could not open 'http://127.0.0.1:9/x.raw': module block-http (${fifo}) refused: it is a FIFO, not a regular file; reinstall @tessera/block-http\n`,
+    );
+    const list = await run(exe, ['--list-modules'], { env: { TESSERA_MODULE_DIR: hostile }, timeoutMs: 20_000 });
+    expect(list.code).toBe(0);
+    expect(list.stdout).toMatch(new RegExp(`^block-raw +block +builtin +builtin$`, 'm'));
+    expect(list.stdout).toContain(`refused: ${fifo}: it is a FIFO, not a regular file`);
+  });
+});
