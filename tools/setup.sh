@@ -11,6 +11,7 @@ APT_PACKAGES=(
   seabios      # the emulator's default BIOS
   chromium     # the real browser for the web display tests (driven by playwright-core)
   mtools       # reads files out of the guest's FAT disk image in the emulator tests
+  time         # GNU time: peak memory of an executable facing a hostile module directory
 )
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
