@@ -72,7 +72,7 @@ const servers: Server[] = [];
 afterAll(() => servers.forEach((s) => s.close()));
 
 const cases: [string, (path: string) => void | Promise<void>, ModuleRefusalKind, RegExp][] = [
-  ['a FIFO (no writer: opening it for reading would block)', (p) => execFileSync('mkfifo', [p]), 'not-a-regular-file', /^it is a FIFO, not a regular file; reinstall @fixture\/block-victim$/],
+  ['a FIFO (no writer: opening it for reading would block)', (p) => void execFileSync('mkfifo', [p]), 'not-a-regular-file', /^it is a FIFO, not a regular file; reinstall @fixture\/block-victim$/],
   ['a symbolic link to /dev/zero', (p) => symlinkSync('/dev/zero', p), 'not-a-regular-file', /^it is a character device, not a regular file/],
   ['a directory', (p) => mkdirSync(p), 'not-a-regular-file', /^it is a directory, not a regular file/],
   [
@@ -141,7 +141,7 @@ describe('a hostile file named like a module', () => {
   it.skipIf(!isRoot)('a character device node (made with mknod) is refused without being read', async () => {
     let dir: string;
     try {
-      dir = await hostileDir((p) => execFileSync('mknod', [p, 'c', '1', '5'], { stdio: 'ignore' })); // /dev/zero's numbers
+      dir = await hostileDir((p) => void execFileSync('mknod', [p, 'c', '1', '5'], { stdio: 'ignore' })); // /dev/zero's numbers
     } catch {
       return; // mknod not permitted here (a container without CAP_MKNOD): the symlink case covers /dev/zero
     }

@@ -64,7 +64,7 @@ describe('tessera (modular) with a hostile TESSERA_MODULE_DIR', () => {
 
   type Make = (path: string) => void;
   const copy: Make = (p) => copyFileSync(join(modulesDir, p.slice(p.lastIndexOf('/') + 1)), p);
-  const fifo: Make = (p) => execFileSync('mkfifo', [p]);
+  const fifo: Make = (p) => void execFileSync('mkfifo', [p]);
   const devZero: Make = (p) => symlinkSync('/dev/zero', p);
   const sparse: Make = (p) => {
     const fd = openSync(p, 'w');

@@ -61,7 +61,7 @@ export async function readModuleFile(path: string, size: number): Promise<Module
       return { ...refused('wrong-size', reason), head: bytes };
     }
     if (bytes.length !== size) {
-      return refused('wrong-size', `its size changed while it was read (${bytes.length > size ? 'more than' : bytes.length} bytes, not ${size})`);
+      return refused('wrong-size', `its size changed while it was read: it is no longer the ${size} bytes of the module file this build made`);
     }
     return { found: true, bytes };
   } catch (error) {
