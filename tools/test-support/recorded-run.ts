@@ -16,6 +16,8 @@ export interface RecordedRunOptions {
   readonly powerLoss: boolean;
   /** States begin at the last opening of this file (convert: once the output was created). */
   readonly fromLastOpenOf?: string;
+  /** See CrashStateOptions.allowClearedCopiedFlags (snapshot -c). */
+  readonly allowClearedCopiedFlags?: boolean;
 }
 
 /** Run `tessera-img ARGS` in `dir` recording its writes, then check every crash state; the run must succeed. */
@@ -34,6 +36,7 @@ export async function recordAndCheck(dir: string, args: readonly string[], optio
     check,
     powerLoss: options.powerLoss,
     from,
+    ...(options.allowClearedCopiedFlags ? { allowClearedCopiedFlags: true } : {}),
     dataRanges: new Map(check.map((image) => [image, qcow2DataRanges(dir, image)])),
   });
   rmSync(logPath, { force: true });
@@ -42,5 +45,5 @@ export async function recordAndCheck(dir: string, args: readonly string[], optio
 
 /** One line for the test's output: the counts the closing note reports. */
 export function describeReport(name: string, report: CrashStateReport): string {
-  return `crash states: ${name}: ${report.states} enumerated (${report.processCrashStates} process crash, ${report.powerLossStates} power loss), ${report.checked} distinct checked, widest point ${report.widestPoint} operations, ${report.failureCount} failed`;
+  return `crash states: ${name}: ${report.states} enumerated (${report.processCrashStates} process crash, ${report.powerLossStates} power loss), ${report.checked} distinct checked, widest point ${report.widestPoint} operations, ${report.failureCount} failed${report.clearedCopiedFlagStates ? `, ${report.clearedCopiedFlagStates} with cleared COPIED flags only` : ''}`;
 }
