@@ -11,6 +11,7 @@ APT_PACKAGES=(
   seabios      # the emulator's default BIOS
   chromium     # the real browser for the web display tests (driven by playwright-core)
   mtools       # reads files out of the guest's FAT disk image in the emulator tests
+  qemu-system-x86  # qemu-system-i386: how the emulator must end on SIGINT/SIGTERM/SIGHUP (signal-stop test)
 )
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
