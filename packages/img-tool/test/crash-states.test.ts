@@ -36,6 +36,8 @@ beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'tessera-crash-states-'));
   writeFileSync(join(dir, 'source.raw'), fragmented(SIZE, 0));
   writeFileSync(join(dir, 'short.raw'), fragmented(SIZE / 3, 1));
+  // Two thirds data, in 64 KiB runs: enough clusters that the refcount table must grow.
+  writeFileSync(join(dir, 'dense.raw'), Buffer.concat(Array.from({ length: SIZE / 65_536 }, (_, i) => (i % 3 === 2 ? Buffer.alloc(65_536) : randomBytes(65_536)))));
   writeFileSync(join(dir, 'other.raw'), fragmented(SIZE, 3));
   writeFileSync(join(dir, 'backing.raw'), fragmented(SIZE, 5));
 });
@@ -70,7 +72,7 @@ describe('raw -> qcow2 convert, every cache mode', () => {
 
   it('-t default, 512-byte clusters, 64-bit refcounts (many L2 tables and refcount blocks, the refcount table grows)', async () => {
     rmSync(join(dir, 'small.qcow2'), { force: true });
-    const report = await recordAndCheck(dir, ['convert', '-O', 'qcow2', '-o', 'cluster_size=512,refcount_bits=64', 'source.raw', 'small.qcow2'], {
+    const report = await recordAndCheck(dir, ['convert', '-O', 'qcow2', '-o', 'cluster_size=512,refcount_bits=64', 'dense.raw', 'small.qcow2'], {
       writes: ['small.qcow2'],
       powerLoss: false,
       fromLastOpenOf: 'small.qcow2',
