@@ -70,6 +70,20 @@ describe('raw -> qcow2 convert, every cache mode', () => {
     expectConsistent(`convert -t ${mode}`, report);
   }, 300_000);
 
+  it.each([
+    ['compressed (-c)', ['-c', '-o', 'cluster_size=4k']],
+    ['extended L2 entries', ['-o', 'extended_l2=on,cluster_size=32k']],
+    ['lazy refcounts', ['-o', 'lazy_refcounts=on,cluster_size=4k']],
+  ])('-t default, %s', async (name, options) => {
+    rmSync(join(dir, 'variant.qcow2'), { force: true });
+    const report = await recordAndCheck(dir, ['convert', ...options, '-O', 'qcow2', 'short.raw', 'variant.qcow2'], {
+      writes: ['variant.qcow2'],
+      powerLoss: false,
+      fromLastOpenOf: 'variant.qcow2',
+    });
+    expectConsistent(`convert ${name}`, report);
+  }, 300_000);
+
   it('-t default, 512-byte clusters, 64-bit refcounts (many L2 tables and refcount blocks, the refcount table grows)', async () => {
     rmSync(join(dir, 'small.qcow2'), { force: true });
     const report = await recordAndCheck(dir, ['convert', '-O', 'qcow2', '-o', 'cluster_size=512,refcount_bits=64', 'dense.raw', 'small.qcow2'], {
