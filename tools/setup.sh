@@ -12,6 +12,7 @@ APT_PACKAGES=(
   chromium     # the real browser for the web display tests (driven by playwright-core)
   mtools       # reads files out of the guest's FAT disk image in the emulator tests
   time         # GNU time: peak memory of an executable facing a hostile module directory
+  qemu-system-x86  # qemu-system-i386: how the emulator must end on SIGINT/SIGTERM/SIGHUP (signal-stop test)
 )
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

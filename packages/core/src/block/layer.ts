@@ -3,6 +3,7 @@ import { BlockError } from './errors.ts';
 import { protocolOf, resolveRelative } from './location.ts';
 import { openSnapshotOverlay } from './snapshot-overlay.ts';
 import { withoutFlushes } from './unsafe-cache.ts';
+import { recordCreation, recordWrites, WriteLog } from './write-log.ts';
 import type { BlockDriverRegistry } from './registry.ts';
 import type { BlockFormatDriver, BlockNode, BlockProtocolDriver } from './types.ts';
 
@@ -37,6 +38,9 @@ const MAX_CHAIN_DEPTH = 64;
  * a loadable module loads only when the first image that needs it is opened.
  */
 export class BlockLayer {
+  /** TESSERA_WRITE_LOG: storage writes are logged for the crash tests (write-log.ts). */
+  private readonly writeLog = WriteLog.fromEnvironment();
+
   constructor(
     private readonly drivers: BlockDriverRegistry,
     /** Load the modules that provide a feature; false when no module on the list does. */
@@ -85,7 +89,8 @@ export class BlockLayer {
         throw new BlockError(`Block protocol '${protocol.name}' doesn't support the option '${key}'`);
       }
     }
-    return protocol.open(location, { readOnly: options.readOnly ?? false, driverOptions });
+    const node = await protocol.open(location, { readOnly: options.readOnly ?? false, driverOptions });
+    return this.writeLog ? recordWrites(node, this.writeLog) : node;
   }
 
   /** Create an image of `size` bytes in `format`. */
@@ -104,8 +109,10 @@ export class BlockLayer {
     const protocol = await this.protocolDriver(protocolOf(location));
     if (!protocol.create) throw new BlockError(`Protocol driver '${protocol.name}' does not support image creation`);
     await protocol.create(location, format.create ? 0 : size);
+    if (this.writeLog) recordCreation(this.writeLog, location, format.create ? 0 : size);
     if (!format.create) return;
-    const file = await protocol.open(location, { readOnly: false, driverOptions: {} });
+    const opened = await protocol.open(location, { readOnly: false, driverOptions: {} });
+    const file = this.writeLog ? recordWrites(opened, this.writeLog) : opened;
     try {
       await format.create(file, { size, formatOptions });
     } finally {

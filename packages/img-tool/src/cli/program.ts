@@ -4,6 +4,7 @@ import type { CommandContext } from '../commands/types.ts';
 import { formatNames, protocolNames } from '../image/drivers.ts';
 import type { Console } from './console.ts';
 import { ToolError, UsageError } from './errors.ts';
+import { StoppedError, type StopOnSignals } from './stop-signals.ts';
 import { getopt, type OptionSpec } from './getopt.ts';
 import { raiseTierUpBudget } from './jit-tiering.ts';
 import { helpText, versionText } from './help.ts';
@@ -22,16 +23,20 @@ const TOP_LEVEL: OptionSpec = {
   ],
 };
 
+/** Commands that may write an image: a signal lets them finish their step and close it (stop-signals.ts). */
+const WRITING_COMMANDS = new Set(['amend', 'check', 'commit', 'convert', 'create', 'rebase', 'resize', 'snapshot']);
+
 /** Run the tool on its command-line arguments; resolves to the exit code. Never rejects. */
-export async function runTool(host: Host, argv: readonly string[], console: Console): Promise<number> {
+export async function runTool(host: Host, argv: readonly string[], console: Console, stop?: StopOnSignals): Promise<number> {
   try {
-    return await dispatch(host, argv, console);
+    return await dispatch(host, argv, console, stop);
   } catch (error) {
+    if (error instanceof StoppedError) return 1; // no message: the process dies by the signal
     return console.report(error);
   }
 }
 
-async function dispatch(host: Host, argv: readonly string[], console: Console): Promise<number> {
+async function dispatch(host: Host, argv: readonly string[], console: Console, stop: StopOnSignals | undefined): Promise<number> {
   const help = (): number => {
     const drivers = [...new Set([...formatNames(host.list), ...protocolNames(host.list)])].sort();
     console.out(helpText(host.list, commands, drivers));
@@ -72,7 +77,9 @@ async function dispatch(host: Host, argv: readonly string[], console: Console): 
   const tail = command.lastWordIsOperand ? rest.splice(-1) : [];
   const parsed = getopt(rest, command.options);
   const args = tail.length ? { ...parsed, operands: [...parsed.operands, ...tail] } : parsed;
-  const context: CommandContext = { host, console, help };
+  // A command that writes images stops cleanly on SIGINT/SIGTERM/SIGHUP; the others die at once.
+  if (WRITING_COMMANDS.has(command.name)) stop?.install();
+  const context: CommandContext = { host, console, help, ...(stop ? { stop: stop.signal } : {}) };
   if (command.movesData) raiseTierUpBudget();
   return command.run(context, args);
 }

@@ -1,6 +1,7 @@
 import { isAbsolute, resolve } from 'node:path';
 import { protocolOf, resolveRelative, type BlockNode } from '@tessera/core';
 import { ToolError, UsageError } from '../cli/errors.ts';
+import { throwIfStopped } from '../cli/stop-signals.ts';
 import { checkCacheMode, parseSizeArgument } from '../cli/values.ts';
 import { CHUNK_SIZE } from '../image/chunks.ts';
 import { openImage } from '../image/open.ts';
@@ -74,7 +75,7 @@ export const commitCommand: Command = {
           if (!base.resize) throw new ToolError(`Could not resize '${base.filename}': Operation not supported`);
           await base.resize(top.size, { shrink: false });
         }
-        await copyAllocated(above, base, (done) => progress.set((100 * done) / Math.max(1, top.size)));
+        await copyAllocated(above, base, (done) => progress.set((100 * done) / Math.max(1, top.size)), context.stop);
         await base.flush();
         progress.set(100);
         progress.end();
@@ -106,10 +107,11 @@ function findInChain(top: BlockNode, name: string): BlockNode | undefined {
 }
 
 /** Every range some image in `above` allocates, read through the top image, written into `base` (in runs of up to a chunk). */
-async function copyAllocated(above: readonly BlockNode[], base: BlockNode, progress: (done: number) => void): Promise<void> {
+async function copyAllocated(above: readonly BlockNode[], base: BlockNode, progress: (done: number) => void, stop: AbortSignal | undefined): Promise<void> {
   const top = above[0]!;
   const buffer = new Uint8Array(CHUNK_SIZE);
   for (let offset = 0; offset < top.size; ) {
+    throwIfStopped(stop); // nothing is emptied then: the overlay still holds everything
     const limit = Math.min(CHUNK_SIZE, top.size - offset);
     const first = await allocatedAbove(above, offset, limit);
     let length = first.length;

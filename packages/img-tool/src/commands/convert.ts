@@ -160,6 +160,7 @@ async function copy(
       outOfOrder: settings.outOfOrder,
       ...(clusterSize !== undefined ? { compressClusterSize: clusterSize } : {}),
       rateLimit: settings.rateLimit,
+      ...(context.stop ? { stop: context.stop } : {}),
       onProgress: (done) => progress.set(totalSize === 0 ? 100 : (100 * done) / totalSize),
     });
     // With cache=unsafe (the default) flushes do nothing; other modes make the result durable.

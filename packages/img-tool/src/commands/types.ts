@@ -8,6 +8,8 @@ export interface CommandContext {
   readonly console: Console;
   /** Print the program's help (`-h` inside a command, like qemu-img); gives exit code 0. */
   help(): number;
+  /** Aborted when SIGINT/SIGTERM/SIGHUP arrived: long copies stop issuing writes (cli/stop-signals.ts). */
+  readonly stop?: AbortSignal;
 }
 
 /**

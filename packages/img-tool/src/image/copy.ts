@@ -42,6 +42,8 @@ export interface CopyOptions {
   readonly rateLimit?: number;
   /** Bytes copied so far, after each chunk. */
   readonly onProgress: (bytesDone: number) => void;
+  /** Aborted: no further chunk is started, and the copy fails with the abort's reason. */
+  readonly stop?: AbortSignal;
 }
 
 /** Where the bytes of a target range come from: the sources concatenated. */
@@ -78,6 +80,10 @@ export async function copyImages(sources: readonly BlockNode[], target: BlockNod
   const worker = async (): Promise<void> => {
     const buffer = pageAlignedBuffer(chunkSize);
     while (failure === undefined && nextChunk < chunks) {
+      if (options.stop?.aborted) {
+        failure ??= options.stop.reason;
+        break;
+      }
       const index = nextChunk++;
       const offset = index * chunkSize;
       const data = buffer.subarray(0, Math.min(chunkSize, total - offset));

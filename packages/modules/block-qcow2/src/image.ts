@@ -74,6 +74,7 @@ export class Qcow2Image implements BlockNode {
       sync,
       moveTable: (offset, clusters) => writeRefcountTablePlace(this.child, offset, clusters),
       deferWrites: this.map.deferWrites,
+      writeBackReferences: () => this.map.writeBack(),
     });
     if (h.incompatible & INCOMPAT_DIRTY) {
       // Not closed cleanly with lazy refcounts: rebuild them before anything else is written.
@@ -81,6 +82,7 @@ export class Qcow2Image implements BlockNode {
       await this.setIncompatible(h.incompatible & ~INCOMPAT_DIRTY);
     }
     this.refcounts = refcounts;
+    if (this.map.deferWrites) this.map.dependsOn(() => refcounts.writeBack());
     this.writer = this.newWriter(refcounts);
   }
 
@@ -96,7 +98,9 @@ export class Qcow2Image implements BlockNode {
     if (this.map.hasDeferredWrites) throw new Error(`${this.filename}: internal error: tables replaced before deferred metadata was written`);
     this.header = header;
     this.map = new ClusterMap(header, l1, this.child, this.map.deferWrites);
-    if (this.refcounts) this.writer = this.newWriter(this.refcounts);
+    const refcounts = this.refcounts;
+    if (refcounts && this.map.deferWrites) this.map.dependsOn(() => refcounts.writeBack());
+    if (refcounts) this.writer = this.newWriter(refcounts);
   }
 
   /**

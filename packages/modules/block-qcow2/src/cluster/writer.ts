@@ -129,6 +129,7 @@ export class ClusterWriter {
       const table = new Uint8Array(this.clusterSize);
       await this.file.write(offset, table);
       this.map.adoptL2Table(offset, table);
+      await this.refcounts.writeBack(); // its refcount, if deferred (cache=unsafe), before the L1 entry points to it
       await this.sync();
       const entry = BigInt(offset) | COPIED;
       const bytes = new Uint8Array(8);
@@ -159,6 +160,7 @@ export class ClusterWriter {
       [target] = (await this.refcounts.allocate(1)) as [number];
       await this.file.write(target, copy);
       this.map.adoptL2Table(target, copy);
+      await this.refcounts.writeBack(); // its refcount, if deferred (cache=unsafe)
       await this.file.flush(); // always: the copy is complete before anything points to it
     }
     const entry = BigInt(target) | COPIED;

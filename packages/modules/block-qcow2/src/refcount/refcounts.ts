@@ -35,6 +35,11 @@ export interface RefcountsOptions {
    * instead of being written at once. New blocks and tables are still written when made.
    */
   readonly deferWrites?: boolean;
+  /**
+   * With deferWrites: write the deferred L2 tables, before a refcount is lowered (the reference
+   * being dropped is removed on disk first, as QEMU's refcount cache then depends on its L2 cache).
+   */
+  readonly writeBackReferences?: () => Promise<void>;
 }
 
 export class Refcounts {
@@ -313,8 +318,12 @@ export class Refcounts {
 
   /** Add `delta` to the refcount of each cluster (a cluster listed twice changes twice); written, not synced. */
   async change(clusters: readonly number[], delta: bigint): Promise<void> {
-    // The reference being dropped was removed by writes issued before: they reach the disk first.
-    if (delta < 0n) await this.options.sync();
+    // The reference being dropped was removed by writes issued before: they reach the disk first
+    // (deferred ones written now).
+    if (delta < 0n) {
+      if (this.options.deferWrites) await this.options.writeBackReferences?.();
+      await this.options.sync();
+    }
     // Blocks loaded first, so the change itself is one synchronous step.
     for (let t = this.unloadedBlock(clusters); t !== -1; t = this.unloadedBlock(clusters)) await this.block(t);
     const dirty = this.changeLoaded(clusters, delta);
