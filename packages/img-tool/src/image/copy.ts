@@ -1,6 +1,8 @@
 import type { BlockNode } from '@tessera/core';
+import { errorMessage } from '../cli/errors.ts';
 import { CHUNK_SIZE, ReadError, pageAlignedBuffer } from './chunks.ts';
 import { dataRanges } from './sparse.ts';
+import { intersect, leaveOutZeroesTargetHas } from './target-holes.ts';
 import { isZero } from './zero.ts';
 import { ZeroTailScout, type ZeroTailSource } from './zero-tail.ts';
 
@@ -16,7 +18,7 @@ export class WriteError extends Error {
     readonly offset: number,
     cause: unknown,
   ) {
-    super(cause instanceof Error ? cause.message : String(cause), { cause });
+    super(errorMessage(cause), { cause });
     this.name = 'WriteError';
   }
 }
@@ -77,6 +79,7 @@ export async function copyImages(sources: readonly BlockNode[], target: BlockNod
 
   const worker = async (): Promise<void> => {
     const buffer = pageAlignedBuffer(chunkSize);
+    let scratch: Uint8Array | undefined;
     while (failure === undefined && nextChunk < chunks) {
       const index = nextChunk++;
       const offset = index * chunkSize;
@@ -94,10 +97,12 @@ export async function copyImages(sources: readonly BlockNode[], target: BlockNod
         // skips it; onto a target that reads as zeroes it is not even looked at.
         let ranges: Array<[number, number]> = [];
         const zero = await readsAsZero(pieces);
-        if (!zero || !options.targetIsZero) {
+        // With -S 0 every byte is written, zeroes included (the target ends up fully allocated).
+        if (!zero || !zeroesNeedNoWrite(options)) {
           if (zero) data.fill(0);
           else await readPieces(pieces, data);
           ranges = await rangesToWrite(pieces, offset, data, options);
+          if (keepsTargetHoles(options)) ranges = await leaveOutZeroesTargetHas(target, offset, data, ranges, options.sparseSize, (scratch ??= pageAlignedBuffer(chunkSize)));
         }
         if (!options.outOfOrder) {
           await turns.wait(index);
@@ -133,6 +138,11 @@ export async function copyImages(sources: readonly BlockNode[], target: BlockNod
 /** Whether a chunk of zeroes is left out entirely: the target reads as zeroes and zeroes are skipped. */
 function zeroesNeedNoWrite(options: CopyOptions): boolean {
   return options.targetIsZero && (options.sparseSize > 0 || options.compressClusterSize !== undefined);
+}
+
+/** Whether zero runs the target already reads as zeroes are left unwritten (`-n`, not `-S 0`). */
+function keepsTargetHoles(options: CopyOptions): boolean {
+  return !options.targetIsZero && options.sparseSize > 0 && options.compressClusterSize === undefined;
 }
 
 /** The sources as chunks, for the zero-tail scout. */
@@ -261,19 +271,6 @@ async function allocatedRanges(pieces: readonly Piece[]): Promise<Array<[number,
     base += length;
   }
   return ranges;
-}
-
-/** The parts of `a` that are also in `b` (both sorted, non-overlapping). */
-function intersect(a: ReadonlyArray<[number, number]>, b: ReadonlyArray<[number, number]>): Array<[number, number]> {
-  const out: Array<[number, number]> = [];
-  for (let i = 0, j = 0; i < a.length && j < b.length; ) {
-    const start = Math.max(a[i]![0], b[j]![0]);
-    const end = Math.min(a[i]![1], b[j]![1]);
-    if (start < end) out.push([start, end]);
-    if (a[i]![1] < b[j]![1]) i++;
-    else j++;
-  }
-  return out;
 }
 
 async function writeCompressed(target: BlockNode, offset: number, cluster: Uint8Array, clusterSize: number): Promise<void> {

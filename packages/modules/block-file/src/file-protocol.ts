@@ -1,50 +1,17 @@
 import type { BlockNode, BlockProtocolDriver, BlockStatus, ResizeOptions } from '@tessera/core';
-import { closeFile, openFile, readAt, statFile, syncData, truncateFile, writeAt } from './fd.ts';
+import { closeFile, readAt, statFile, syncData, truncateFile, writeAt } from './fd.ts';
+import { createStorage, openStorage } from './storage.ts';
 
 /** Local files through Node's asynchronous file API (libuv's thread pool): guest I/O never blocks. */
 export const fileProtocol: BlockProtocolDriver = {
   name: 'file',
   schemes: [],
   async open(path, { readOnly }) {
-    const fd = await openOrExplain(path, readOnly ? 'r' : 'r+');
-    const stat = await statFile(fd);
-    if (!stat.isFile() && !stat.isBlockDevice()) {
-      await closeFile(fd);
-      throw new Error(`Could not open '${path}': not a regular file or block device`);
-    }
-    return new FileNode(path, fd, stat.size, readOnly);
+    const { fd, size } = await openStorage(path, readOnly);
+    return new FileNode(path, fd, size, readOnly);
   },
-  async create(path, size) {
-    const fd = await openOrExplain(path, 'w');
-    try {
-      await truncateFile(fd, size);
-    } finally {
-      await closeFile(fd);
-    }
-  },
+  create: createStorage,
 };
-
-async function openOrExplain(path: string, flags: string): Promise<number> {
-  try {
-    return await openFile(path, flags);
-  } catch (error) {
-    throw new Error(`Could not open '${path}': ${describe(error as NodeJS.ErrnoException)}`, { cause: error });
-  }
-}
-
-function describe(error: NodeJS.ErrnoException): string {
-  switch (error.code) {
-    case 'ENOENT':
-      return 'No such file or directory';
-    case 'EACCES':
-    case 'EPERM':
-      return 'Permission denied';
-    case 'EISDIR':
-      return 'Is a directory';
-    default:
-      return error.message;
-  }
-}
 
 const ZERO_CHUNK = 2 * 1024 * 1024;
 
