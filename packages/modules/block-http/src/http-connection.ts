@@ -27,15 +27,19 @@ export class HttpConnection {
     const agent = new Agent({
       connections: MAX_CONNECTIONS,
       connect: { timeout: options.timeoutMs, rejectUnauthorized: options.sslVerify, ...(ca ? { ca } : {}) },
-      headersTimeout: options.timeoutMs,
-      bodyTimeout: options.timeoutMs,
+      // Waiting for the answer and for the body is bounded by each request's overall deadline
+      // (deadline.ts), as curl's CURLOPT_TIMEOUT bounds it; undici's own pause timers are off.
+      headersTimeout: 0,
+      bodyTimeout: 0,
     });
     const dispatcher = agent.compose(interceptors.redirect({ maxRedirections: MAX_REDIRECTS }));
     return new HttpConnection(url, agent, dispatcher, basicAuthorization(url));
   }
 
-  request(method: 'HEAD' | 'GET', headers: Record<string, string> = {}): Promise<HttpResponse> {
+  /** One request; `signal` aborts it (and its body) when its deadline passes. */
+  request(method: 'HEAD' | 'GET', headers: Record<string, string>, signal: AbortSignal): Promise<HttpResponse> {
     return this.dispatcher.request({
+      signal,
       origin: this.url.origin,
       path: `${this.url.pathname}${this.url.search}`,
       method,
