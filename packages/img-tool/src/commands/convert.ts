@@ -157,6 +157,7 @@ async function copy(
       // A new image reads as zeroes, unless a backing file shows through it or it is a block device.
       targetIsZero: settings.targetIsZero || (!settings.skipCreate && !backed && !showsBlockDevice(target)),
       onlySourceAllocations: backed,
+      keepTargetHoles: settings.skipCreate && !backed && (target.driver === 'raw' || target.driver === 'file'),
       depth: settings.coroutines,
       outOfOrder: settings.outOfOrder,
       ...(clusterSize !== undefined ? { compressClusterSize: clusterSize } : {}),

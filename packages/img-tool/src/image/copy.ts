@@ -40,6 +40,12 @@ export interface CopyOptions {
    * qemu-img does: it does not compare with the target's backing file.
    */
   readonly onlySourceAllocations?: boolean;
+  /**
+   * `-n` onto a raw image: zero runs the target already reads as zeroes are not written (its
+   * holes stay holes, as qemu-img keeps them by punching). Not for formats, where qemu-img's
+   * zero writes become zero clusters, which writing zeroes gives too.
+   */
+  readonly keepTargetHoles?: boolean;
   /** `-r`: bytes per second, when limited. */
   readonly rateLimit?: number;
   /** Bytes copied so far, after each chunk. */
@@ -153,9 +159,9 @@ function zeroesNeedNoWrite(options: CopyOptions): boolean {
   return options.targetIsZero && (options.sparseSize > 0 || options.compressClusterSize !== undefined);
 }
 
-/** Whether zero runs the target already reads as zeroes are left unwritten (`-n`, not `-S 0`). */
+/** Whether zero runs the target already reads as zeroes are left unwritten (`-n` onto raw, not with `-S 0`). */
 function keepsTargetHoles(options: CopyOptions): boolean {
-  return !options.targetIsZero && options.sparseSize > 0 && options.compressClusterSize === undefined;
+  return (options.keepTargetHoles ?? false) && !options.targetIsZero && options.sparseSize > 0 && options.compressClusterSize === undefined;
 }
 
 /** The sources as chunks, for the zero-tail scout. */
