@@ -84,6 +84,14 @@ describe.each(configurations)('%s: block devices', (configuration) => {
     expect(deviceBytes().equals(bytes)).toBe(true);
   });
 
+  it('keep their size: resize to it is accepted, to another refused, as qemu-img does', async (context) => {
+    if (!loop.device) return context.skip(loop.reason);
+    for (const args of [['resize', '-f', 'raw', loop.device, '+1M'], ['resize', '-f', 'raw', loop.device, `${DEVICE_SIZE}`], ['resize', '-f', 'raw', '--shrink', loop.device, '4M']]) {
+      expect(await tool(configuration, args), args.join(' ')).toEqual(asTessera(await qemuImg(args)));
+    }
+    expect(deviceBytes().length).toBe(DEVICE_SIZE);
+  });
+
   it('are read whole by convert and dd', async (context) => {
     if (!loop.device) return context.skip(loop.reason);
     const content = Buffer.from(random(DEVICE_SIZE));

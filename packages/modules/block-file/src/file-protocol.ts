@@ -7,8 +7,8 @@ export const fileProtocol: BlockProtocolDriver = {
   name: 'file',
   schemes: [],
   async open(path, { readOnly }) {
-    const { fd, size } = await openStorage(path, readOnly);
-    return new FileNode(path, fd, size, readOnly);
+    const { fd, size, device } = await openStorage(path, readOnly);
+    return new FileNode(path, fd, size, readOnly, device);
   },
   create: createStorage,
 };
@@ -26,6 +26,8 @@ class FileNode implements BlockNode {
     private readonly fd: number,
     private currentSize: number,
     readonly readOnly: boolean,
+    /** A block device: its size is fixed (qemu's host_device cannot resize it). */
+    private readonly device = false,
   ) {}
 
   /** Runs a whole operation, all its calls, as one under way (not each call: between two, close would see none). */
@@ -88,6 +90,10 @@ class FileNode implements BlockNode {
     if (this.readOnly) throw new Error(`${this.filename}: the image is opened read-only`);
     const old = this.currentSize;
     if (size < old && !shrink) throw new Error('Use the --shrink option to perform a shrink operation.');
+    if (this.device) {
+      if (size !== old) throw new Error('Cannot resize device files');
+      return;
+    }
     await this.tracked(async () => {
       await truncateFile(this.fd, size);
       this.currentSize = size;
