@@ -2,6 +2,7 @@ import type { Feature } from '../module/types.ts';
 import { BlockError } from './errors.ts';
 import { protocolOf, resolveRelative } from './location.ts';
 import { openSnapshotOverlay } from './snapshot-overlay.ts';
+import { UnopenedBacking } from './unopened-backing.ts';
 import { withoutFlushes } from './unsafe-cache.ts';
 import { recordCreation, recordWrites, WriteLog } from './write-log.ts';
 import type { BlockDriverRegistry } from './registry.ts';
@@ -27,6 +28,8 @@ export interface OpenImageOptions {
   readonly cacheUnsafe?: boolean;
   /** Opened for `check -r`: the format may accept for writing an image it refuses otherwise (marked corrupt). */
   readonly forRepair?: boolean;
+  /** Leave the backing file unopened (qemu-img info's BDRV_O_NO_BACKING); a data file is opened as usual. */
+  readonly withoutBacking?: boolean;
 }
 
 const PROBE_BYTES = 512;
@@ -71,7 +74,9 @@ export class BlockLayer {
         openRelative: (name, o) =>
           o.protocolOnly
             ? this.openFile(resolveRelative(location, name), { readOnly: o.readOnly })
-            : this.openInChain(resolveRelative(location, name), { ...(o.format ? { format: o.format } : {}), readOnly: o.readOnly }, depth + 1),
+            : options.withoutBacking
+              ? Promise.resolve(new UnopenedBacking(resolveRelative(location, name)))
+              : this.openInChain(resolveRelative(location, name), { ...(o.format ? { format: o.format } : {}), readOnly: o.readOnly }, depth + 1),
       });
     } catch (error) {
       await file.close();

@@ -1,3 +1,5 @@
+import { describeErrno } from '../image/errno.ts';
+
 /**
  * Failures a command reports to the user. Each message is printed as `tessera-img: <message>`
  * (continuation lines inside one message are printed as they are, like qemu-img's multi-line
@@ -26,7 +28,15 @@ export class UsageError extends ToolError {
   }
 }
 
-/** The text of any thrown value. */
+/**
+ * The text of any thrown value. A system call's failure as Node words it ("ENOSPC: no space left
+ * on device, write") is given the C library's text, as qemu-img prints it ("No space left on device").
+ */
 export function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+  if (!(error instanceof Error)) return String(error);
+  const { code, syscall } = error as NodeJS.ErrnoException;
+  if (typeof code === 'string' && typeof syscall === 'string' && error.message.startsWith(`${code}:`)) {
+    return describeErrno(code) ?? error.message;
+  }
+  return error.message;
 }

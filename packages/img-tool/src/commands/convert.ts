@@ -3,6 +3,7 @@ import { ToolError, errorMessage } from '../cli/errors.ts';
 import { checkCacheMode } from '../cli/values.ts';
 import { ReadError } from '../image/chunks.ts';
 import { WriteError, copyImages } from '../image/copy.ts';
+import { showsBlockDevice } from '../image/block-device.ts';
 import { CreationUnsupportedError, createImage } from '../image/create.ts';
 import { createOptionsHelp, parseCreateOptions } from '../image/create-options.ts';
 import { formatTraits, type FormatTraits } from '../image/formats.ts';
@@ -153,9 +154,10 @@ async function copy(
     const clusterSize = settings.compress ? target.describe?.().clusterSize : undefined;
     await copyImages(sources, target, {
       sparseSize: settings.sparseSize,
-      // A new image reads as zeroes, unless a backing file shows through it.
-      targetIsZero: settings.targetIsZero || (!settings.skipCreate && !backed),
+      // A new image reads as zeroes, unless a backing file shows through it or it is a block device.
+      targetIsZero: settings.targetIsZero || (!settings.skipCreate && !backed && !showsBlockDevice(target)),
       onlySourceAllocations: backed,
+      keepTargetHoles: settings.skipCreate && !backed && (target.driver === 'raw' || target.driver === 'file'),
       depth: settings.coroutines,
       outOfOrder: settings.outOfOrder,
       ...(clusterSize !== undefined ? { compressClusterSize: clusterSize } : {}),

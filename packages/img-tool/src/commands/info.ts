@@ -1,7 +1,8 @@
-import { UsageError } from '../cli/errors.ts';
+import { ToolError, UsageError } from '../cli/errors.ts';
 import { parseOutputFormat } from '../cli/values.ts';
-import { describeImage, formatJson, infoHuman, infoJson } from '../image/describe.ts';
+import { describeImage, formatJson, infoHuman, infoJson, type ImageInfo } from '../image/describe.ts';
 import { openImage } from '../image/open.ts';
+import type { ImageSource } from '../image/spec.ts';
 import { FORCE_SHARE, HELP, IMAGE_OPTS, OBJECT, formatConflict, parseImageCommandOptions } from './common.ts';
 import type { Command } from './types.ts';
 
@@ -32,15 +33,26 @@ export const infoCommand: Command = {
     const outputFormat = parseOutputFormat(output);
     if (imageOpts && format !== undefined) throw formatConflict();
 
-    const node = await openImage(context.host, { filename: args.operands[0]!, format, imageOpts }, { readOnly: true });
-    // With --backing-chain, every image down the chain, each described as it is opened.
-    const infos = [];
-    try {
-      for (let image: typeof node | undefined = node; image; image = chain ? image.backing : undefined) {
-        infos.push(await describeImage(image));
+    // Each image is opened without its backing file, as qemu-img does: a missing backing file
+    // (or one that must not be opened, a FIFO) leaves the image describable. With --backing-chain
+    // the backing files are then opened one by one, by the names the images give.
+    const infos: ImageInfo[] = [];
+    const seen = new Set<string>();
+    let next: ImageSource | undefined = { filename: args.operands[0]!, format, imageOpts };
+    while (next) {
+      const node = await openImage(context.host, next, { readOnly: true, withoutBacking: true });
+      let info: ImageInfo;
+      try {
+        info = await describeImage(node);
+      } finally {
+        await node.close();
       }
-    } finally {
-      await node.close();
+      infos.push(info);
+      seen.add(info.filename);
+      const backing = info.fullBackingFilename;
+      if (!chain || backing === undefined) break;
+      if (seen.has(backing)) throw new ToolError(`Backing file '${backing}' creates an infinite loop.`);
+      next = { filename: backing, format: info.backingFormat };
     }
     if (outputFormat === 'json') context.console.out(formatJson(chain ? infos.map(infoJson) : infoJson(infos[0]!)));
     else context.console.out(infos.map(infoHuman).join('\n'));

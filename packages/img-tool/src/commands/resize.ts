@@ -1,4 +1,4 @@
-import { ToolError, UsageError } from '../cli/errors.ts';
+import { ToolError, UsageError, errorMessage } from '../cli/errors.ts';
 import { openImage } from '../image/open.ts';
 import { MAX_SIZE, parseSize } from '../image/size.ts';
 import { HELP, IMAGE_OPTS, OBJECT, formatConflict, parseImageCommandOptions } from './common.ts';
@@ -62,7 +62,7 @@ export const resizeCommand: Command = {
         await image.resize(Number(total), { shrink, preallocation });
         await image.flush();
       } catch (error) {
-        throw new ToolError(error instanceof Error ? error.message : String(error), 1, { cause: error });
+        throw new ToolError(errorMessage(error), 1, { cause: error });
       }
     } finally {
       await image.close();

@@ -1,4 +1,5 @@
 import type { BlockNode } from '@tessera/core';
+import { errorMessage } from '../cli/errors.ts';
 
 /** 2 MiB: big enough for remote images (one range request each), small enough to keep a few in flight. */
 export const CHUNK_SIZE = 2 * 1024 * 1024;
@@ -33,7 +34,7 @@ export class ReadError extends Error {
     readonly offset: number,
     cause: unknown,
   ) {
-    super(cause instanceof Error ? cause.message : String(cause), { cause });
+    super(errorMessage(cause), { cause });
     this.name = 'ReadError';
   }
 }

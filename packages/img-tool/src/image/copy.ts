@@ -1,6 +1,8 @@
 import type { BlockNode } from '@tessera/core';
+import { errorMessage } from '../cli/errors.ts';
 import { CHUNK_SIZE, ReadError, pageAlignedBuffer } from './chunks.ts';
 import { dataRanges } from './sparse.ts';
+import { intersect, leaveOutZeroesTargetHas } from './target-holes.ts';
 import { isZero } from './zero.ts';
 import { ZeroTailScout, type ZeroTailSource } from './zero-tail.ts';
 
@@ -16,7 +18,7 @@ export class WriteError extends Error {
     readonly offset: number,
     cause: unknown,
   ) {
-    super(cause instanceof Error ? cause.message : String(cause), { cause });
+    super(errorMessage(cause), { cause });
     this.name = 'WriteError';
   }
 }
@@ -38,6 +40,12 @@ export interface CopyOptions {
    * qemu-img does: it does not compare with the target's backing file.
    */
   readonly onlySourceAllocations?: boolean;
+  /**
+   * `-n` onto a raw image: zero runs the target already reads as zeroes are not written (its
+   * holes stay holes, as qemu-img keeps them by punching). Not for formats, where qemu-img's
+   * zero writes become zero clusters, which writing zeroes gives too.
+   */
+  readonly keepTargetHoles?: boolean;
   /** `-r`: bytes per second, when limited. */
   readonly rateLimit?: number;
   /** Bytes copied so far, after each chunk. */
@@ -79,6 +87,7 @@ export async function copyImages(sources: readonly BlockNode[], target: BlockNod
 
   const worker = async (): Promise<void> => {
     const buffer = pageAlignedBuffer(chunkSize);
+    let scratch: Uint8Array | undefined;
     while (failure === undefined && nextChunk < chunks) {
       if (options.stop?.aborted) {
         failure ??= options.stop.reason;
@@ -99,11 +108,26 @@ export async function copyImages(sources: readonly BlockNode[], target: BlockNod
         // What the sources know to be zeroes (unallocated qcow2 clusters) is not read, as qemu-img
         // skips it; onto a target that reads as zeroes it is not even looked at.
         let ranges: Array<[number, number]> = [];
-        const zero = await readsAsZero(pieces);
-        if (!zero || !options.targetIsZero) {
+        const chunkEnd = offset + data.length;
+        const skipsZeroes = zeroesNeedNoWrite(options);
+        // Where zeroes need no write, the whole run of known zeroes is looked up at once and the
+        // chunks inside it are done without a turn each: work follows allocation, not size (a
+        // 1 TiB empty qcow2 has 512Ki chunks but a few thousand block-status runs).
+        const zeroEnd = await knownZeroEnd(sources, offset, skipsZeroes ? total : chunkEnd);
+        const zero = zeroEnd >= chunkEnd;
+        if (zero && skipsZeroes) {
+          const from = nextChunk;
+          const to = zeroEnd >= total ? chunks : Math.max(from, Math.floor(zeroEnd / chunkSize));
+          nextChunk = to;
+          turns.doneRun(from, to);
+          done += Math.min(total, to * chunkSize) - Math.min(total, from * chunkSize);
+        }
+        // With -S 0 every byte is written, zeroes included (the target ends up fully allocated).
+        if (!zero || !zeroesNeedNoWrite(options)) {
           if (zero) data.fill(0);
           else await readPieces(pieces, data);
           ranges = await rangesToWrite(pieces, offset, data, options);
+          if (keepsTargetHoles(options)) ranges = await leaveOutZeroesTargetHas(target, offset, data, ranges, options.sparseSize, (scratch ??= pageAlignedBuffer(chunkSize)));
         }
         if (!options.outOfOrder) {
           await turns.wait(index);
@@ -141,6 +165,11 @@ function zeroesNeedNoWrite(options: CopyOptions): boolean {
   return options.targetIsZero && (options.sparseSize > 0 || options.compressClusterSize !== undefined);
 }
 
+/** Whether zero runs the target already reads as zeroes are left unwritten (`-n` onto raw, not with `-S 0`). */
+function keepsTargetHoles(options: CopyOptions): boolean {
+  return (options.keepTargetHoles ?? false) && !options.targetIsZero && options.sparseSize > 0 && options.compressClusterSize === undefined;
+}
+
 /** The sources as chunks, for the zero-tail scout. */
 function chunkSource(sources: readonly BlockNode[], total: number, chunkSize: number): ZeroTailSource {
   const piecesAt = (index: number) => piecesOf(sources, index * chunkSize, Math.min(chunkSize, total - index * chunkSize));
@@ -163,6 +192,27 @@ function piecesOf(sources: readonly BlockNode[], offset: number, length: number)
     base += source.size;
   }
   return pieces;
+}
+
+/**
+ * Where the run of bytes the sources report as reading zeroes (block status) that starts at
+ * target offset `offset` ends, looking no further than `limit`; `offset` when there is none.
+ */
+async function knownZeroEnd(sources: readonly BlockNode[], offset: number, limit: number): Promise<number> {
+  let at = offset;
+  let base = 0;
+  for (const source of sources) {
+    const sourceEnd = Math.min(limit, base + source.size);
+    if (at < sourceEnd && !source.blockStatus) return at;
+    while (at < sourceEnd) {
+      const status = await source.blockStatus!(at - base, sourceEnd - at);
+      if (!status.zero || status.length <= 0) return at;
+      at += status.length;
+    }
+    base += source.size;
+    if (at >= limit) break;
+  }
+  return Math.min(at, limit);
 }
 
 /** Whether the sources report every piece as reading zeroes (block status), so nothing needs reading. */
@@ -269,19 +319,6 @@ async function allocatedRanges(pieces: readonly Piece[]): Promise<Array<[number,
   return ranges;
 }
 
-/** The parts of `a` that are also in `b` (both sorted, non-overlapping). */
-function intersect(a: ReadonlyArray<[number, number]>, b: ReadonlyArray<[number, number]>): Array<[number, number]> {
-  const out: Array<[number, number]> = [];
-  for (let i = 0, j = 0; i < a.length && j < b.length; ) {
-    const start = Math.max(a[i]![0], b[j]![0]);
-    const end = Math.min(a[i]![1], b[j]![1]);
-    if (start < end) out.push([start, end]);
-    if (a[i]![1] < b[j]![1]) i++;
-    else j++;
-  }
-  return out;
-}
-
 async function writeCompressed(target: BlockNode, offset: number, cluster: Uint8Array, clusterSize: number): Promise<void> {
   if (!target.writeCompressed) throw new Error('Compression not supported for this file format');
   // The image's last cluster may be partial: it is stored padded with zeroes, as qemu-img does.
@@ -308,7 +345,8 @@ async function guarded(offset: number, write: Promise<void>): Promise<void> {
 class Turns {
   private next = 0;
   private readonly waiting = new Map<number, () => void>();
-  private readonly finished = new Set<number>();
+  /** Runs of chunks done ahead of their turn: first index -> index after the last. */
+  private readonly finished = new Map<number, number>();
 
   wait(index: number): Promise<void> {
     if (index === this.next) return Promise.resolve();
@@ -316,10 +354,16 @@ class Turns {
   }
 
   done(index: number): void {
-    this.finished.add(index);
-    while (this.finished.has(this.next)) {
+    this.doneRun(index, index + 1);
+  }
+
+  /** Chunks `[from, to)` are done (a run of known zeroes skipped at once: one entry, not one per chunk). */
+  doneRun(from: number, to: number): void {
+    if (to <= from) return;
+    this.finished.set(from, to);
+    for (let end = this.finished.get(this.next); end !== undefined; end = this.finished.get(this.next)) {
       this.finished.delete(this.next);
-      this.next++;
+      this.next = end;
     }
     const wake = this.waiting.get(this.next);
     if (wake) {

@@ -1,5 +1,6 @@
 import { BlockError, protocolOf, resolveRelative, type Host } from '@tessera/core';
 import { errorMessage } from '../cli/errors.ts';
+import { isBlockDevice } from './block-device.ts';
 import { describeErrno, errnoCode } from './errno.ts';
 
 /** qemu's file driver writes the first block of a new raw image so its size can be probed later. */
@@ -47,7 +48,8 @@ export async function createImage(
   try {
     await host.block.create(location, format, Number(bytes), options.formatOptions ?? {});
     const driver = await host.block.formatDriver(format);
-    if (local && !driver.create && bytes > 0n) {
+    // A block device keeps what it holds (qemu's host_device): nothing is allocated or zeroed.
+    if (local && !driver.create && bytes > 0n && !isBlockDevice(location)) {
       // Without fallocate in Node, `falloc` allocates by writing zeroes, as `full` does.
       const length = preallocation === 'off' ? Math.min(FIRST_BLOCK, Number(bytes)) : Number(bytes);
       await writeZeroes(host, location, length);

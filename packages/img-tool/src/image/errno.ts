@@ -17,6 +17,8 @@ const MESSAGES: Readonly<Record<string, string>> = {
   EMFILE: 'Too many open files',
   EBUSY: 'Device or resource busy',
   ETXTBSY: 'Text file busy',
+  ENXIO: 'No such device or address',
+  ENOTBLK: 'Block device required',
 };
 
 /** The errno code of an error or of the error it wraps. */

@@ -1,6 +1,7 @@
 import { resolveRelative, type BlockNode, type Host } from '@tessera/core';
-import { ToolError, errorMessage } from '../cli/errors.ts';
+import { ToolError } from '../cli/errors.ts';
 import { formatNames } from './drivers.ts';
+import { couldNotOpen } from './open.ts';
 
 const PROBE_BYTES = 512;
 
@@ -25,7 +26,7 @@ export async function openWithoutBacking(host: Host, filename: string, format: s
       throw error;
     }
   } catch (error) {
-    throw new ToolError(`Could not open '${filename}': ${errorMessage(error)}`, 1, { cause: error });
+    throw new ToolError(couldNotOpen(filename, error), 1, { cause: error });
   }
 }
 

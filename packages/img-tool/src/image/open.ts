@@ -1,6 +1,7 @@
 import { protocolOf, type BlockNode, type Host } from '@tessera/core';
 import { ToolError, errorMessage } from '../cli/errors.ts';
 import { protocolNames } from './drivers.ts';
+import { errnoCode } from './errno.ts';
 import { parseImageOpts } from './image-opts.ts';
 import { sectorAligned } from './sector-view.ts';
 import type { ImageSource, ImageSpec } from './spec.ts';
@@ -13,6 +14,8 @@ export interface OpenOptions {
   readonly cacheUnsafe?: boolean;
   /** Opened for `check -r` (an image marked corrupt may be opened for writing, to be repaired). */
   readonly forRepair?: boolean;
+  /** Leave the backing file unopened, as `qemu-img info` does. */
+  readonly withoutBacking?: boolean;
 }
 
 /**
@@ -25,10 +28,21 @@ export async function openImage(host: Host, source: ImageSource, options: OpenOp
     const spec = resolveSource(source);
     return sectorAligned(await openSpec(host, spec, options));
   } catch (error) {
-    throw new ToolError(`Could not open '${source.filename}': ${errorMessage(error)}`, options.exitCode ?? 1, {
-      cause: error,
-    });
+    throw new ToolError(couldNotOpen(source.filename, error), options.exitCode ?? 1, { cause: error });
   }
+}
+
+/**
+ * "Could not open 'NAME': reason", once. A driver's own message may already say it (a corrupt
+ * qcow2 header, an http failure): it is not said twice. Only a local file the system refuses to
+ * open reads "Could not open 'NAME': Could not open 'NAME': No such file or directory", as
+ * qemu-img's does (its file driver and its block layer each say it).
+ */
+export function couldNotOpen(filename: string, error: unknown): string {
+  const message = errorMessage(error);
+  const prefix = `Could not open '${filename}': `;
+  const fromLocalOpen = errnoCode(error) !== undefined && protocolOf(filename) === 'file';
+  return message.startsWith(prefix) && !fromLocalOpen ? message : prefix + message;
 }
 
 function resolveSource(source: ImageSource): ImageSpec {
@@ -43,7 +57,7 @@ function resolveSource(source: ImageSource): ImageSpec {
   };
 }
 
-async function openSpec(host: Host, spec: ImageSpec, { readOnly, cacheUnsafe, forRepair }: OpenOptions): Promise<BlockNode> {
+async function openSpec(host: Host, spec: ImageSpec, { readOnly, cacheUnsafe, forRepair, withoutBacking }: OpenOptions): Promise<BlockNode> {
   if (spec.format !== undefined && protocolNames(host.list).includes(spec.format)) {
     // The storage itself, no format layer (`driver=file,filename=…`, `-f file`).
     const { filename, url, ...protocolOptions } = spec.formatOptions;
@@ -65,6 +79,7 @@ async function openSpec(host: Host, spec: ImageSpec, { readOnly, cacheUnsafe, fo
     formatOptions: spec.formatOptions,
     ...(cacheUnsafe ? { cacheUnsafe } : {}),
     ...(forRepair ? { forRepair } : {}),
+    ...(withoutBacking ? { withoutBacking } : {}),
   });
   if (spec.format === undefined) {
     try {

@@ -1,50 +1,17 @@
 import type { BlockNode, BlockProtocolDriver, BlockStatus, ResizeOptions } from '@tessera/core';
-import { closeFile, openFile, readAt, statFile, syncData, truncateFile, writeAt } from './fd.ts';
+import { closeFile, readAt, statFile, syncData, truncateFile, writeAt } from './fd.ts';
+import { createStorage, openStorage } from './storage.ts';
 
 /** Local files through Node's asynchronous file API (libuv's thread pool): guest I/O never blocks. */
 export const fileProtocol: BlockProtocolDriver = {
   name: 'file',
   schemes: [],
   async open(path, { readOnly }) {
-    const fd = await openOrExplain(path, readOnly ? 'r' : 'r+');
-    const stat = await statFile(fd);
-    if (!stat.isFile() && !stat.isBlockDevice()) {
-      await closeFile(fd);
-      throw new Error(`Could not open '${path}': not a regular file or block device`);
-    }
-    return new FileNode(path, fd, stat.size, readOnly);
+    const { fd, size, device } = await openStorage(path, readOnly);
+    return new FileNode(path, fd, size, readOnly, device);
   },
-  async create(path, size) {
-    const fd = await openOrExplain(path, 'w');
-    try {
-      await truncateFile(fd, size);
-    } finally {
-      await closeFile(fd);
-    }
-  },
+  create: createStorage,
 };
-
-async function openOrExplain(path: string, flags: string): Promise<number> {
-  try {
-    return await openFile(path, flags);
-  } catch (error) {
-    throw new Error(`Could not open '${path}': ${describe(error as NodeJS.ErrnoException)}`, { cause: error });
-  }
-}
-
-function describe(error: NodeJS.ErrnoException): string {
-  switch (error.code) {
-    case 'ENOENT':
-      return 'No such file or directory';
-    case 'EACCES':
-    case 'EPERM':
-      return 'Permission denied';
-    case 'EISDIR':
-      return 'Is a directory';
-    default:
-      return error.message;
-  }
-}
 
 const ZERO_CHUNK = 2 * 1024 * 1024;
 
@@ -59,6 +26,8 @@ class FileNode implements BlockNode {
     private readonly fd: number,
     private currentSize: number,
     readonly readOnly: boolean,
+    /** A block device: its size is fixed (qemu's host_device cannot resize it). */
+    private readonly device = false,
   ) {}
 
   /** Runs a whole operation, all its calls, as one under way (not each call: between two, close would see none). */
@@ -121,6 +90,10 @@ class FileNode implements BlockNode {
     if (this.readOnly) throw new Error(`${this.filename}: the image is opened read-only`);
     const old = this.currentSize;
     if (size < old && !shrink) throw new Error('Use the --shrink option to perform a shrink operation.');
+    if (this.device) {
+      if (size !== old) throw new Error('Cannot resize device files');
+      return;
+    }
     await this.tracked(async () => {
       await truncateFile(this.fd, size);
       this.currentSize = size;

@@ -46,7 +46,7 @@ describe('file protocol', () => {
     await expect(fileProtocol.open(join(dir, 'missing.img'), { readOnly: true, driverOptions: {} })).rejects.toThrow(`Could not open '${join(dir, 'missing.img')}': No such file or directory`);
     const sub = join(dir, 'a-directory');
     mkdirSync(sub);
-    await expect(fileProtocol.open(sub, { readOnly: true, driverOptions: {} })).rejects.toThrow(`Could not open '${sub}': not a regular file or block device`);
+    await expect(fileProtocol.open(sub, { readOnly: true, driverOptions: {} })).rejects.toThrow(`'file' driver requires '${sub}' to be a regular file`);
   });
 
   it('closes only once the reads and writes under way are done', async () => {

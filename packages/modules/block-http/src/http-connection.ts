@@ -1,4 +1,5 @@
-import { readFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
 import { Agent, interceptors, type Dispatcher } from 'undici';
 import type { HttpOptions } from './http-options.ts';
 
@@ -27,15 +28,19 @@ export class HttpConnection {
     const agent = new Agent({
       connections: MAX_CONNECTIONS,
       connect: { timeout: options.timeoutMs, rejectUnauthorized: options.sslVerify, ...(ca ? { ca } : {}) },
-      headersTimeout: options.timeoutMs,
-      bodyTimeout: options.timeoutMs,
+      // Waiting for the answer and for the body is bounded by each request's overall deadline
+      // (deadline.ts), as curl's CURLOPT_TIMEOUT bounds it; undici's own pause timers are off.
+      headersTimeout: 0,
+      bodyTimeout: 0,
     });
     const dispatcher = agent.compose(interceptors.redirect({ maxRedirections: MAX_REDIRECTS }));
     return new HttpConnection(url, agent, dispatcher, basicAuthorization(url));
   }
 
-  request(method: 'HEAD' | 'GET', headers: Record<string, string> = {}): Promise<HttpResponse> {
+  /** One request; `signal` aborts it (and its body) when its deadline passes. */
+  request(method: 'HEAD' | 'GET', headers: Record<string, string>, signal: AbortSignal): Promise<HttpResponse> {
     return this.dispatcher.request({
+      signal,
       origin: this.url.origin,
       path: `${this.url.pathname}${this.url.search}`,
       method,
@@ -53,12 +58,27 @@ export class HttpConnection {
   }
 }
 
+/** A CA bundle is a few hundred KiB at most: anything larger is not one. */
+const MAX_CA_FILE_BYTES = 16 * 1024 * 1024;
+
 async function readCaFile(path: string, shownUrl: string): Promise<Buffer> {
+  const fail = (reason: string, cause?: unknown) =>
+    new Error(`Could not open '${shownUrl}': cannot read ca-file '${path}': ${reason}`, cause === undefined ? undefined : { cause });
+  let handle: FileHandle;
   try {
-    return await readFile(path);
+    // O_NONBLOCK: a FIFO named as the ca-file must not hang the open; only a regular file is read.
+    handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (error) {
     const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'No such file or directory' : (error as Error).message;
-    throw new Error(`Could not open '${shownUrl}': cannot read ca-file '${path}': ${reason}`, { cause: error });
+    throw fail(reason, error);
+  }
+  try {
+    const stat = await handle.stat();
+    if (!stat.isFile()) throw fail('not a regular file');
+    if (stat.size > MAX_CA_FILE_BYTES) throw fail('larger than 16 MiB, which no CA bundle is');
+    return await handle.readFile();
+  } finally {
+    await handle.close();
   }
 }
 

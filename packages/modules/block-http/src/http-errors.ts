@@ -6,10 +6,20 @@ export function describeStatus(statusCode: number): string {
   return reason ? `HTTP ${statusCode} ${reason}` : `HTTP ${statusCode}`;
 }
 
-/** Turn a failed request (network, TLS, timeout) into words a user can act on. */
-export function describeRequestError(error: unknown, timeoutMs: number): string {
+/**
+ * Turn a failed request (network, TLS, timeout) into words a user can act on. `expired`: the
+ * request's overall deadline ran out while waiting for the answer or receiving the body.
+ */
+export function describeRequestError(error: unknown, timeoutMs: number, expired?: 'waiting' | 'receiving'): string {
   const { code, message } = error as { code?: string; message?: string };
   const timeout = `timeout=${timeoutMs / 1000}`;
+  if (expired === 'waiting') return `the server did not answer within ${timeoutMs / 1000} s (${timeout})`;
+  if (expired === 'receiving') {
+    return (
+      `the transfer did not finish within ${timeoutMs / 1000} s (${timeout} bounds each request as a whole, ` +
+      'as curl does; raise it for a slow server)'
+    );
+  }
   switch (code) {
     case 'UND_ERR_CONNECT_TIMEOUT':
       return `connecting timed out after ${timeoutMs / 1000} s (${timeout}; raise the timeout option for slow servers)`;

@@ -1,3 +1,4 @@
+import { withDeadline } from './deadline.ts';
 import type { HttpConnection } from './http-connection.ts';
 import { describeRequestError, describeStatus } from './http-errors.ts';
 import { contentLength, contentRange, discardBody, header } from './response-headers.ts';
@@ -11,11 +12,19 @@ export async function probeRemoteSize(connection: HttpConnection, shownUrl: stri
   const fail = (reason: string, cause?: unknown): never => {
     throw new Error(`Could not open '${shownUrl}': ${reason}`, cause === undefined ? undefined : { cause });
   };
-  const send = (method: 'HEAD' | 'GET', headers?: Record<string, string>) =>
-    connection.request(method, headers).catch((error: unknown) => fail(describeRequestError(error, timeoutMs), error));
+  // Each request, its (unwanted) body included, within its own deadline.
+  const send = (method: 'HEAD' | 'GET', headers: Record<string, string> = {}) =>
+    withDeadline(timeoutMs, async (deadline) => {
+      try {
+        const response = await connection.request(method, headers, deadline.signal);
+        await discardBody(response);
+        return response;
+      } catch (error) {
+        return fail(describeRequestError(error, timeoutMs, deadline.expired ? 'waiting' : undefined), error);
+      }
+    });
 
   const head = await send('HEAD');
-  await discardBody(head);
   const headOk = head.statusCode >= 200 && head.statusCode < 300;
   const length = contentLength(head);
   const ranges = header(head, 'accept-ranges')?.toLowerCase() ?? '';
@@ -24,7 +33,6 @@ export async function probeRemoteSize(connection: HttpConnection, shownUrl: stri
 
   // Some servers answer HEAD badly (405, no length, no Accept-Ranges) yet serve ranges fine.
   const probe = await send('GET', { range: 'bytes=0-0' });
-  await discardBody(probe);
   const range = contentRange(probe);
   if (probe.statusCode === 206) {
     if (range?.total === undefined) fail('the server does not report the image size (Content-Range without a total)');

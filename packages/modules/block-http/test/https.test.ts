@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -52,5 +53,13 @@ describe('https with a self-signed CA', () => {
     await expect(openImage(server.url, { 'ca-file': missing })).rejects.toThrow(
       `Could not open '${server.url}': cannot read ca-file '${missing}': No such file or directory`,
     );
+  });
+
+  it('refuses a ca-file that is a FIFO at once rather than waiting for a writer', async () => {
+    const fifo = join(certificates.dir, 'fifo.pem');
+    execFileSync('mkfifo', [fifo]);
+    const { error, seconds } = await rejectionOf(openImage(server.url, { 'ca-file': fifo }));
+    expect(error.message).toBe(`Could not open '${server.url}': cannot read ca-file '${fifo}': not a regular file`);
+    expect(seconds).toBeLessThan(2);
   });
 });

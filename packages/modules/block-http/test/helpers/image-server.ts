@@ -17,6 +17,8 @@ export interface ServerBehaviour {
   readonly readStatus?: number;
   /** For reads of more than one byte: send the headers and this many body bytes, then… */
   readonly partialBody?: { readonly bytes: number; readonly then: 'destroy' | 'stall' };
+  /** For reads of more than one byte: send one body byte every `trickleMs` (never a pause long enough for a pause timer). */
+  readonly trickleMs?: number;
   /** Path that redirects (302) to the image path. */
   readonly redirectFrom?: string;
   /** Authorization header value required, else 401. */
@@ -116,6 +118,19 @@ function serve(req: IncomingMessage, res: ServerResponse, image: Buffer, behavio
   }
   const body = image.subarray(first, end + 1);
   res.writeHead(206, { 'content-length': body.length, 'content-range': `bytes ${first}-${end}/${image.length}` });
+  if (isRead && behaviour.trickleMs !== undefined) {
+    let sent = 0;
+    const timer = setInterval(() => {
+      if (res.destroyed || sent >= body.length) {
+        clearInterval(timer);
+        if (!res.destroyed) res.end();
+        return;
+      }
+      res.write(body.subarray(sent, ++sent));
+    }, behaviour.trickleMs);
+    res.on('close', () => clearInterval(timer));
+    return;
+  }
   if (isRead && behaviour.partialBody) {
     const { bytes, then } = behaviour.partialBody;
     res.write(body.subarray(0, bytes), () => {
