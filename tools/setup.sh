@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
   qemu-utils   # qemu-img: the interop peer for image formats
+  qemu-block-extra  # qemu-img's curl driver: the http(s) tests compare against qemu-img on the same URLs
   strace       # traces file opens in the module-isolation test
   openssl      # makes the self-signed CA for the https tests
   seabios      # the emulator's default BIOS
