@@ -47,7 +47,12 @@ export async function openDrives(host: Host, drives: readonly DriveConfig[], onI
       } catch (error) {
         throw new StartupError(`${config.origin}: ${(error as Error).message}`, { cause: error });
       }
-      opened.push({ config, slot: slots[i]!, node, disk: new V86Disk(node, (error) => onIoError(new Error(`${config.origin}: ${error.message}`, { cause: error }))) });
+      const disk = new V86Disk(
+        node,
+        (error) => onIoError(new Error(`${config.origin}: ${error.message}`, { cause: error })),
+        (error) => process.stderr.write(`warning: ${config.origin}: guest write refused: ${error.message}\n`),
+      );
+      opened.push({ config, slot: slots[i]!, node, disk });
     }
   } catch (error) {
     await closeDrives(opened);
