@@ -92,7 +92,7 @@ describe.sequential('tessera boots the test guest', () => {
     expect(seen).toEqual(expect.arrayContaining(['attack written rc=0', 'test shell done', 'poweroff']));
     expect(result.code).toBe(0);
     expect(result.stderr).toContain(`WARNING: Image format was not specified for '${image}' and probing guessed raw.`);
-    expect(result.stderr).toMatch(/warning: -drive file=.*: guest write refused: Operation not permitted: the write would make the first sector of '.*' look like a qcow2 image/);
+    expect(result.stderr).toMatch(/warning: -drive file=.*: guest write refused \(further refusals on this drive are not reported\): Operation not permitted: the write would make the first sector of '.*' look like a qcow2 image/);
     // Sector 0 (the whole disk) is as before, so the next start opens it as raw, no backing file.
     expect(readFileSync(image).equals(before)).toBe(true);
     const info = await run(executable('img-tool', 'modular'), ['info', '--output=json', image]);
