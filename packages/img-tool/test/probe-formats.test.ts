@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { executable, run } from '../../../tools/test-support/executables.ts';
 import { configurations, MiB, qemuImg, tempDir, tool, type Configuration } from './helpers.ts';
 
 interface Fixture {
@@ -158,4 +159,15 @@ describe('convert refuses it too, creating nothing and changing nothing (modular
     expect(result.stderr).toMatch(/^tessera-img: Could not open 'over\.qcow2': Could not open backing file: Could not open '.*a\.vdi': the image is in vdi format/);
     expect(result.code).toBe(1);
   });
+});
+
+it('the emulator refuses such a drive by name before the machine starts, the image unchanged', async () => {
+  const before = sha(join(dir, 'sparse.vmdk'));
+  const result = await run(executable('emulator', 'modular'), ['-display', 'none', '-drive', 'file=sparse.vmdk,if=ide'], { cwd: dir });
+  expect(result.stderr).toBe(
+    "tessera: -drive file=sparse.vmdk,if=ide: the image is in vmdk format, which this program has no driver for; convert it with qemu-img " +
+      "(qemu-img convert -O qcow2 SOURCE TARGET.qcow2) and use the result, or specify the 'raw' format explicitly if it is a raw disk\n",
+  );
+  expect(result.code).toBe(1);
+  expect(sha(join(dir, 'sparse.vmdk'))).toBe(before);
 });
