@@ -2,7 +2,8 @@ import type { Feature } from '../module/types.ts';
 import { BlockError } from './errors.ts';
 import { protocolOf, resolveRelative } from './location.ts';
 import { probeFormat } from './probe/probe.ts';
-import { guardProbedRaw } from './probe/raw-guard.ts';
+import { guardProbedRaw, probedRawWarning } from './probe/raw-guard.ts';
+import { unsupportedFormat } from './probe/unsupported-format.ts';
 import { checkRemoteReference } from './remote-backing.ts';
 import { openSnapshotOverlay } from './snapshot-overlay.ts';
 import { withoutFlushes } from './unsafe-cache.ts';
@@ -90,13 +91,7 @@ export class BlockLayer {
 
   /** qemu's restrictions for a raw image whose format was probed: a warning when writable, a guarded first (and last) sector. */
   private guardProbedRaw(location: string, node: BlockNode, readOnly: boolean): BlockNode {
-    if (!readOnly) {
-      this.settings.warn?.(
-        `WARNING: Image format was not specified for '${location}' and probing guessed raw.\n` +
-          '         Automatically detecting the format is dangerous for raw images, write operations on block 0 will be restricted.\n' +
-          "         Specify the 'raw' format explicitly to remove the restrictions.\n",
-      );
-    }
+    if (!readOnly) this.settings.warn?.(probedRawWarning(location));
     return guardProbedRaw(node);
   }
 
@@ -179,11 +174,6 @@ export class BlockLayer {
     const name = await probeFormat(file);
     const driver = await this.findFormatDriver(name);
     if (driver) return driver;
-    throw new BlockError(
-      `${location !== undefined ? `Could not open '${location}': ` : ''}the image is in ${name} format, which this program has no driver for; ` +
-        `convert it with qemu-img (qemu-img convert -O qcow2 SOURCE TARGET.qcow2) and use the result, ` +
-        `or specify the 'raw' format explicitly if it is a raw disk`,
-      { code: 'unsupported-format' },
-    );
+    throw unsupportedFormat(name, location);
   }
 }

@@ -61,6 +61,15 @@ export function guardProbedRaw(node: BlockNode): BlockNode {
   });
 }
 
+/** qemu's warning, word for word, for a probed raw image opened for writing (its raw driver prints it on stderr). */
+export function probedRawWarning(location: string): string {
+  return (
+    `WARNING: Image format was not specified for '${location}' and probing guessed raw.\n` +
+    '         Automatically detecting the format is dangerous for raw images, write operations on block 0 will be restricted.\n' +
+    "         Specify the 'raw' format explicitly to remove the restrictions.\n"
+  );
+}
+
 /** The bytes [start, end) as they would be after writing `data` at `offset` (zeroes past the end). */
 async function sectorAfter(node: BlockNode, start: number, end: number, offset: number, data: Uint8Array): Promise<Uint8Array> {
   const sector = new Uint8Array(end - start);
