@@ -1,5 +1,6 @@
 import { BlockLayer } from './block/layer.ts';
 import { BlockDriverRegistry } from './block/registry.ts';
+import { ALLOW_LOCAL_BACKING_OF_REMOTE } from './block/remote-backing.ts';
 import { moduleDirectories } from './module/directories.ts';
 import { ModuleError } from './module/errors.ts';
 import { InitQueue, type InitFailure } from './module/init-queue.ts';
@@ -34,14 +35,18 @@ export class Host {
   ) {
     const requireFeature = (feature: Feature) => this.require(feature);
     const blockDrivers = new BlockDriverRegistry();
-    this.block = new BlockLayer(blockDrivers, requireFeature);
+    const env = options.env ?? process.env;
+    this.block = new BlockLayer(blockDrivers, requireFeature, {
+      warn: (text) => process.stderr.write(text),
+      allowLocalBackingOfRemote: env[ALLOW_LOCAL_BACKING_OF_REMOTE] === '1',
+    });
     this.ui = new UiLayer(requireFeature);
     this.net = new NetLayer(requireFeature);
     this.inits = new InitQueue(
       { block: blockDrivers, ui: this.ui, net: this.net },
       options.onInitFailure ?? reportInitFailure,
     );
-    const directories = moduleDirectories(list.moduleDirFromExecutable, options.executableUrl, options.env ?? process.env);
+    const directories = moduleDirectories(list.moduleDirFromExecutable, options.executableUrl, env);
     this.modules = new ModuleLoader(list, directories, this.inits);
   }
 

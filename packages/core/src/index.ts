@@ -15,7 +15,7 @@ export type {
   SubsystemApis,
   SubsystemName,
 } from './module/types.ts';
-export { BlockError } from './block/errors.ts';
+export { BlockError, type BlockErrorCode } from './block/errors.ts';
 export { protocolOf, resolveRelative } from './block/location.ts';
 export type { BlockLayer, OpenImageOptions } from './block/layer.ts';
 export type {

@@ -1,10 +1,11 @@
 // Real boots of the test guest (tools/guest) on the built executables. Boots are slow (20-50 s,
 // more under load) and use both cores: they run one after another, all in this file.
+import { execFileSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { configurations, executable, modulesDir } from '../../../tools/test-support/executables.ts';
+import { configurations, executable, modulesDir, run } from '../../../tools/test-support/executables.ts';
 import { boot, BOOT_TIMEOUT_MS, markers } from './support/boot.ts';
 import { diskCopy, fatFile, kernelArgs } from './support/guest.ts';
 
@@ -63,6 +64,41 @@ describe.sequential('tessera boots the test guest', () => {
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     expect(readFileSync(image).equals(before)).toBe(true);
+  }, BOOT_TIMEOUT_MS);
+
+  it('the sector-0 attack: a guest writing a qcow2 header (backing file: a host file) to its disk opened without format= is refused; the machine goes on, the disk stays raw', async () => {
+    const image = diskCopy();
+    const dir = mkdtempSync(join(tmpdir(), 'tessera-sector0-'));
+    const secret = join(dir, 'secret.txt');
+    writeFileSync(secret, 'tessera-host-secret\n');
+    const evil = join(dir, 'evil.qcow2');
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-o', 'compat=0.10', '-b', secret, '-F', 'raw', evil, '64M']);
+    const header = readFileSync(evil).subarray(0, 512);
+    let end = header.length;
+    while (end > 0 && header[end - 1] === 0) end--;
+    const octal = [...header.subarray(0, end)].map((byte) => `\\${byte.toString(8).padStart(3, '0')}`).join('');
+    const commands = [
+      'while [ ! -b /dev/sda ]; do usleep 100000; done',
+      `printf '${octal}' >/tmp/header`,
+      'dd if=/tmp/header of=/dev/sda bs=512 count=1 conv=fsync 2>/dev/null; echo "TESSERA-GUEST: attack written rc=$?"; sync',
+      'exit',
+    ];
+    const before = readFileSync(image);
+    const result = await boot(modular(), ['-nographic', '-drive', `file=${image},if=ide`, ...kernelArgs('shell')], {
+      when: { text: 'TESSERA-GUEST: shell', then: (stdin) => stdin.write(commands.join('\n') + '\n') },
+    });
+    const seen = markers(result.stdout);
+    // The machine went on after the refused write: the guest's shell finished and it powered off.
+    expect(seen).toEqual(expect.arrayContaining(['attack written rc=0', 'test shell done', 'poweroff']));
+    expect(result.code).toBe(0);
+    expect(result.stderr).toContain(`WARNING: Image format was not specified for '${image}' and probing guessed raw.`);
+    expect(result.stderr).toMatch(/warning: -drive file=.*: guest write refused \(further refusals on this drive are not reported\): Operation not permitted: the write would make the first sector of '.*' look like a qcow2 image/);
+    // Sector 0 (the whole disk) is as before, so the next start opens it as raw, no backing file.
+    expect(readFileSync(image).equals(before)).toBe(true);
+    const info = await run(executable('img-tool', 'modular'), ['info', '--output=json', image]);
+    const described = JSON.parse(info.stdout) as Record<string, unknown>;
+    expect(described.format).toBe('raw');
+    expect(described['backing-filename']).toBeUndefined();
   }, BOOT_TIMEOUT_MS);
 
   it('Ctrl-a x quits with exit 0', async () => {

@@ -1,7 +1,18 @@
+/**
+ * Codes of the block-layer failures a caller must tell apart:
+ * - `unsupported-format`: the image is in a format this program has no driver for;
+ * - `EPERM`: a write refused (a probed raw image's first or last sector would look like another format);
+ * - `local-backing-of-remote`: a remote image names a local file as its backing or data file.
+ */
+export type BlockErrorCode = 'unsupported-format' | 'EPERM' | 'local-backing-of-remote';
+
 /** A block-layer failure the user can act on (bad image, unknown driver, unreachable server). */
 export class BlockError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
+  readonly code: BlockErrorCode | undefined;
+
+  constructor(message: string, options?: { cause?: unknown; code?: BlockErrorCode }) {
     super(message, options);
     this.name = 'BlockError';
+    this.code = options?.code;
   }
 }

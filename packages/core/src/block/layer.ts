@@ -1,6 +1,10 @@
 import type { Feature } from '../module/types.ts';
 import { BlockError } from './errors.ts';
 import { protocolOf, resolveRelative } from './location.ts';
+import { probeFormat } from './probe/probe.ts';
+import { guardProbedRaw, probedRawWarning } from './probe/raw-guard.ts';
+import { unsupportedFormat } from './probe/unsupported-format.ts';
+import { checkRemoteReference } from './remote-backing.ts';
 import { openSnapshotOverlay } from './snapshot-overlay.ts';
 import { UnopenedBacking } from './unopened-backing.ts';
 import { withoutFlushes } from './unsafe-cache.ts';
@@ -32,8 +36,15 @@ export interface OpenImageOptions {
   readonly withoutBacking?: boolean;
 }
 
-const PROBE_BYTES = 512;
 const MAX_CHAIN_DEPTH = 64;
+
+/** How the layer reports to the user and what the user allowed (set by the Host). */
+export interface BlockLayerSettings {
+  /** Print a warning (qemu prints its block-layer warnings on stderr). */
+  readonly warn?: (text: string) => void;
+  /** The user allows remote images to name local backing and data files. */
+  readonly allowLocalBackingOfRemote?: boolean;
+}
 
 /**
  * Opens and creates images: a protocol node for the storage, a format node on top. Drivers come
@@ -48,6 +59,7 @@ export class BlockLayer {
     private readonly drivers: BlockDriverRegistry,
     /** Load the modules that provide a feature; false when no module on the list does. */
     private readonly requireFeature: (feature: Feature) => Promise<boolean>,
+    private readonly settings: BlockLayerSettings = {},
   ) {}
 
   open(location: string, options: OpenImageOptions = {}): Promise<BlockNode> {
@@ -65,7 +77,7 @@ export class BlockLayer {
     const file = await this.openFile(location, { ...options, readOnly });
     let node: BlockNode;
     try {
-      const driver = format ?? (await this.probe(file));
+      const driver = format ?? (await this.probeFormat(file, depth > 0 ? location : undefined));
       node = await driver.open(options.cacheUnsafe ? withoutFlushes(file) : file, {
         readOnly,
         ...(options.cacheUnsafe ? { cacheUnsafe: true } : {}),
@@ -73,16 +85,35 @@ export class BlockLayer {
         driverOptions: options.formatOptions ?? {},
         openRelative: (name, o) =>
           o.protocolOnly
-            ? this.openFile(resolveRelative(location, name), { readOnly: o.readOnly })
+            ? this.openRelativeFile(location, name, o.readOnly)
             : options.withoutBacking
               ? Promise.resolve(new UnopenedBacking(resolveRelative(location, name)))
-              : this.openInChain(resolveRelative(location, name), { ...(o.format ? { format: o.format } : {}), readOnly: o.readOnly }, depth + 1),
+              : this.openInChain(this.resolveReference(location, name, 'backing'), { ...(o.format ? { format: o.format } : {}), readOnly: o.readOnly }, depth + 1),
       });
     } catch (error) {
       await file.close();
       throw error;
     }
+    if (format === undefined && node.driver === 'raw') node = this.guardProbedRaw(location, node, readOnly);
     return options.snapshot ? openSnapshotOverlay(node) : node;
+  }
+
+  /** qemu's restrictions for a raw image whose format was probed: a warning when writable, a guarded first (and last) sector. */
+  private guardProbedRaw(location: string, node: BlockNode, readOnly: boolean): BlockNode {
+    if (!readOnly) this.settings.warn?.(probedRawWarning(location));
+    return guardProbedRaw(node);
+  }
+
+  /** Open the storage of a file an image names (its data file), relative to the image's location. */
+  async openRelativeFile(parent: string, name: string, readOnly: boolean): Promise<BlockNode> {
+    return this.openFile(this.resolveReference(parent, name, 'data'), { readOnly });
+  }
+
+  /** Where a name recorded in the image at `parent` points; a remote image may not name a local file. */
+  private resolveReference(parent: string, name: string, role: 'backing' | 'data'): string {
+    const resolved = resolveRelative(parent, name);
+    checkRemoteReference(parent, name, resolved, role, this.settings.allowLocalBackingOfRemote ?? false);
+    return resolved;
   }
 
   /** Open the storage alone (the image's protocol node). */
@@ -126,11 +157,16 @@ export class BlockLayer {
   }
 
   async formatDriver(name: string): Promise<BlockFormatDriver> {
-    const driver =
-      this.drivers.format(name) ??
-      ((await this.requireFeature(`block-format:${name}`)) ? this.drivers.format(name) : undefined);
+    const driver = await this.findFormatDriver(name);
     if (!driver) throw new BlockError(`Unknown driver '${name}'`);
     return driver;
+  }
+
+  private async findFormatDriver(name: string): Promise<BlockFormatDriver | undefined> {
+    return (
+      this.drivers.format(name) ??
+      ((await this.requireFeature(`block-format:${name}`)) ? this.drivers.format(name) : undefined)
+    );
   }
 
   private async protocolDriver(scheme: string): Promise<BlockProtocolDriver> {
@@ -141,17 +177,15 @@ export class BlockLayer {
     return driver;
   }
 
-  /** The registered format that claims the file most strongly. */
-  private async probe(file: BlockNode): Promise<BlockFormatDriver> {
-    const head = new Uint8Array(Math.min(PROBE_BYTES, file.size));
-    if (head.length > 0) await file.read(0, head);
-    let best: BlockFormatDriver | undefined;
-    let bestScore = 0;
-    for (const driver of this.drivers.allFormats()) {
-      const score = driver.probe?.(head, file.filename) ?? 0;
-      if (score > bestScore) [best, bestScore] = [driver, score];
-    }
-    if (!best) throw new BlockError('Could not determine the image format');
-    return best;
+  /**
+   * The driver for the format `file`'s content shows (core's signature table, as qemu-img
+   * probes, and stricter). An image in a format without a driver here is refused by name, never
+   * read as raw. `location` names the image in the message when it is not the one the user named.
+   */
+  async probeFormat(file: BlockNode, location?: string): Promise<BlockFormatDriver> {
+    const name = await probeFormat(file);
+    const driver = await this.findFormatDriver(name);
+    if (driver) return driver;
+    throw unsupportedFormat(name, location);
   }
 }

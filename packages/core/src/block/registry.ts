@@ -26,8 +26,4 @@ export class BlockDriverRegistry implements BlockRegistrar {
   format(name: string): BlockFormatDriver | undefined {
     return this.formats.get(name);
   }
-
-  allFormats(): BlockFormatDriver[] {
-    return [...this.formats.values()];
-  }
 }

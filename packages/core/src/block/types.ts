@@ -32,6 +32,11 @@ export interface BlockNode {
   readonly child?: BlockNode;
   /** The backing image, whose bytes show through where this one has none allocated. */
   readonly backing?: BlockNode;
+  /**
+   * The format was probed, not named (a raw image then refuses writes that would make it look
+   * like another format): reopen it with no format named to keep that guard.
+   */
+  readonly probed?: boolean;
   /** Fill `into` with the bytes at `offset`; reading past the end is an error. */
   read(offset: number, into: Uint8Array): Promise<void>;
   write(offset: number, data: Uint8Array): Promise<void>;
@@ -183,8 +188,6 @@ export interface BlockProtocolDriver {
 
 export interface BlockFormatDriver {
   readonly name: string;
-  /** How sure the driver is that `head` (the first bytes of the file) is its format: 0–100. */
-  probe?(head: Uint8Array, filename: string): number;
   open(file: BlockNode, options: BlockOpenOptions): Promise<BlockNode>;
   /** Lay the format's metadata onto freshly created storage. */
   create?(file: BlockNode, options: BlockCreateOptions): Promise<void>;

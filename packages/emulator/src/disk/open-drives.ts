@@ -47,7 +47,18 @@ export async function openDrives(host: Host, drives: readonly DriveConfig[], onI
       } catch (error) {
         throw new StartupError(`${config.origin}: ${(error as Error).message}`, { cause: error });
       }
-      opened.push({ config, slot: slots[i]!, node, disk: new V86Disk(node, (error) => onIoError(new Error(`${config.origin}: ${error.message}`, { cause: error }))) });
+      let refusalsTold = false;
+      const disk = new V86Disk(
+        node,
+        (error) => onIoError(new Error(`${config.origin}: ${error.message}`, { cause: error })),
+        (error) => {
+          // Once per drive: a guest retrying its write must not flood the terminal.
+          if (refusalsTold) return;
+          refusalsTold = true;
+          process.stderr.write(`warning: ${config.origin}: guest write refused (further refusals on this drive are not reported): ${error.message}\n`);
+        },
+      );
+      opened.push({ config, slot: slots[i]!, node, disk });
     }
   } catch (error) {
     await closeDrives(opened);

@@ -22,6 +22,11 @@ export class V86Disk {
     private readonly node: BlockNode,
     /** Told of a host I/O error: the guest cannot be given a meaningful result then. */
     private readonly onError: (error: Error) => void,
+    /**
+     * Told of a write the block layer refused (EPERM: it would make a probed raw image look like
+     * another format). The machine goes on; the sectors keep their old content.
+     */
+    private readonly onWriteRefused: (error: Error) => void = onError,
   ) {
     this.byteLength = node.size;
   }
@@ -43,7 +48,14 @@ export class V86Disk {
     const copy = data.slice();
     this.updateCache(offset, copy);
     this.enqueue(async () => {
-      await this.node.write(offset, copy);
+      try {
+        await this.node.write(offset, copy);
+      } catch (error) {
+        if ((error as { code?: unknown }).code !== 'EPERM') throw error;
+        // v86 has no way to fail a write (its PIO path completes before the data lands): the
+        // command completes, the data is dropped, the user is told.
+        this.onWriteRefused(error as Error);
+      }
       callback?.();
     });
   }

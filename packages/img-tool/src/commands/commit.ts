@@ -67,7 +67,8 @@ export const commitCommand: Command = {
       for (let node: BlockNode | undefined = top; node && node !== chainBase; node = node.backing) above.push(node);
 
       // The chain opened the base read-only; it is opened again, for writing, by its resolved name.
-      const base = await openImage(context.host, { filename: chainBase.filename, format: chainBase.driver }, { readOnly: false });
+      // A base whose format was probed is probed again, so that a raw one stays guarded (as qemu's).
+      const base = await openImage(context.host, { filename: chainBase.filename, format: chainBase.probed ? undefined : chainBase.driver }, { readOnly: false });
       try {
         const progress = new Progress(say, showProgress && !quiet);
         progress.start();

@@ -5,19 +5,13 @@ import { CREATE_OPTIONS, createImage } from './create.ts';
 import { INCOMPAT_CORRUPT, INCOMPAT_DATA_FILE } from './header/features.ts';
 import { readFirstCluster } from './header/first-cluster.ts';
 import type { Qcow2Header } from './header/header.ts';
-import { parseHeader, QCOW2_MAGIC } from './header/header.ts';
+import { parseHeader } from './header/header.ts';
 import { Qcow2Image } from './image.ts';
 import { measureImage } from './measure.ts';
 import { readSnapshotTable } from './snapshot/table.ts';
 
 export const qcow2Format: BlockFormatDriver = {
   name: 'qcow2',
-  probe(head) {
-    if (head.length < 8) return 0;
-    const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
-    return view.getUint32(0) === QCOW2_MAGIC && view.getUint32(4) >= 2 ? 100 : 0;
-  },
-
   createOptions: CREATE_OPTIONS,
   create: createImage,
   measure: measureImage,

@@ -3,8 +3,6 @@ import type { BlockFormatDriver, BlockNode, BlockStatus, MeasureResult, ResizeOp
 /** The raw format: guest bytes are the file's bytes. */
 export const rawFormat: BlockFormatDriver = {
   name: 'raw',
-  // Any file can be raw; every real format outbids this.
-  probe: () => 1,
   async open(file) {
     return new RawNode(file);
   },
