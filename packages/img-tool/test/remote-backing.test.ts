@@ -42,7 +42,11 @@ afterAll(() => Promise.all(servers.map((server) => server.close())));
 
 describe.each(configurations)('a remote image naming local files (%s)', (configuration: Configuration) => {
   it('a local backing file is refused, naming the image, the file and the switch; nothing is converted', async () => {
-    const info = await tool(configuration, ['info', localBacking.url], dir);
+    // info alone does not open backing files (as qemu-img): it names the local file and reads nothing.
+    const plain = await tool(configuration, ['info', localBacking.url], dir);
+    expect(plain.code).toBe(0);
+    expect(plain.stdout).toContain(`backing file: ${join(dir, 'secret.raw')}`);
+    const info = await tool(configuration, ['info', '--backing-chain', localBacking.url], dir);
     expect(info.stderr).toBe(
       `tessera-img: Could not open '${localBacking.url}': Could not open backing file: the remote image '${localBacking.url}' ` +
         `names the local file '${join(dir, 'secret.raw')}' as its backing file, which is refused (a server must not choose ` +
@@ -71,7 +75,7 @@ describe.each(configurations)('a remote image naming local files (%s)', (configu
 
   it('a relative backing name resolves against the URL and is fetched from the server (allowed)', async () => {
     relativeBacking.requests.length = 0;
-    const info = await tool(configuration, ['info', relativeBacking.url], dir);
+    const info = await tool(configuration, ['info', '--backing-chain', relativeBacking.url], dir);
     // The server has no base.img: the open fails at the server, not at the local-file rule.
     expect(info.stderr).not.toContain(ALLOW);
     expect(info.stderr).toContain(`${relativeBacking.origin}/base.img`);

@@ -109,6 +109,14 @@ export class BlockLayer {
     return this.openFile(this.resolveReference(parent, name, 'data'), { readOnly });
   }
 
+  /**
+   * Where the backing file named `name` by the image at `parent` is, for callers that open a chain
+   * one image at a time (info --backing-chain); a remote image may not name a local file.
+   */
+  backingLocation(parent: string, name: string): string {
+    return this.resolveReference(parent, name, 'backing');
+  }
+
   /** Where a name recorded in the image at `parent` points; a remote image may not name a local file. */
   private resolveReference(parent: string, name: string, role: 'backing' | 'data'): string {
     const resolved = resolveRelative(parent, name);

@@ -1,10 +1,10 @@
-import { ToolError, UsageError } from '../cli/errors.ts';
+import { ToolError, UsageError, errorMessage } from '../cli/errors.ts';
 import { parseOutputFormat } from '../cli/values.ts';
 import { describeImage, formatJson, infoHuman, infoJson, type ImageInfo } from '../image/describe.ts';
 import { openImage } from '../image/open.ts';
 import type { ImageSource } from '../image/spec.ts';
 import { FORCE_SHARE, HELP, IMAGE_OPTS, OBJECT, formatConflict, parseImageCommandOptions } from './common.ts';
-import type { Command } from './types.ts';
+import type { Command, CommandContext } from './types.ts';
 
 /** `info`: format, virtual size and allocation of an image; opens it read-only. */
 export const infoCommand: Command = {
@@ -49,8 +49,8 @@ export const infoCommand: Command = {
       }
       infos.push(info);
       seen.add(info.filename);
-      const backing = info.fullBackingFilename;
-      if (!chain || backing === undefined) break;
+      if (!chain || info.backingFilename === undefined) break;
+      const backing = backingLocation(context, info);
       if (seen.has(backing)) throw new ToolError(`Backing file '${backing}' creates an infinite loop.`);
       next = { filename: backing, format: info.backingFormat };
     }
@@ -59,3 +59,12 @@ export const infoCommand: Command = {
     return 0;
   },
 };
+
+/** Where the next image of the chain is: the layer's rule, so a remote image cannot make info open a local file. */
+function backingLocation(context: CommandContext, info: ImageInfo): string {
+  try {
+    return context.host.block.backingLocation(info.filename, info.backingFilename!);
+  } catch (error) {
+    throw new ToolError(`Could not open '${info.filename}': Could not open backing file: ${errorMessage(error)}`, 1, { cause: error });
+  }
+}
