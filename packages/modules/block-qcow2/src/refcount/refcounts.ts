@@ -35,6 +35,8 @@ export interface RefcountsOptions {
    * instead of being written at once. New blocks and tables are still written when made.
    */
   readonly deferWrites?: boolean;
+  /** A new refcount block or table was made (the overlap guard indexes it). */
+  readonly onNewStructure?: (offset: number, clusters: number, kind: 'refcount block' | 'refcount table') => void;
 }
 
 export class Refcounts {
@@ -291,6 +293,11 @@ export class Refcounts {
     return offsets;
   }
 
+  /** The refcount table's place and the blocks' offsets (0 where a range has none). */
+  structure(): { tableOffset: number; tableClusters: number; blocks: readonly number[] } {
+    return { tableOffset: this.tableOffset, tableClusters: this.tableClusters, blocks: this.table };
+  }
+
   /** Set refcounts outright (repair); every cluster must be covered by a refcount block already. */
   async set(values: ReadonlyMap<number, bigint>): Promise<void> {
     const dirty = new Map<number, [number, number]>();
@@ -436,6 +443,7 @@ export class Refcounts {
   /** Refcount table entry `t` points to the block at `offset`, in memory and in the file (not synced). */
   private async setTableEntry(t: number, offset: number): Promise<void> {
     this.table[t] = offset;
+    this.options.onNewStructure?.(offset, 1, 'refcount block');
     const entry = new Uint8Array(8);
     new DataView(entry.buffer).setBigUint64(0, BigInt(offset));
     await this.file.write(this.tableOffset + t * 8, entry);
@@ -479,6 +487,8 @@ export class Refcounts {
     for (let b = 0; b < blocks; b++) this.blocks.set((start + b) * this.clusterSize, newBlocks[b]!);
     this.tableOffset = tableOffset;
     this.tableClusters = clusters;
+    this.options.onNewStructure?.(start * this.clusterSize, blocks, 'refcount block');
+    this.options.onNewStructure?.(tableOffset, clusters, 'refcount table');
     for (let c = start; c < start + used; c++) this.noteChange(c, 0n, 1n);
     await this.release(oldOffset / this.clusterSize, oldClusters);
   }
