@@ -11,6 +11,7 @@ APT_PACKAGES=(
   seabios      # the emulator's default BIOS
   chromium     # the real browser for the web display tests (driven by playwright-core)
   mtools       # reads files out of the guest's FAT disk image in the emulator tests
+  time         # /usr/bin/time: CPU time and peak memory of tessera-img in the sparse-file test
 )
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

@@ -114,7 +114,8 @@ async function changeRefcountWidth(image: Qcow2Image, order: number): Promise<vo
   const h = image.header;
   const cs = h.clusterSize;
   const refcounts = image.refcounts!;
-  const used = Math.ceil(image.child.size / cs);
+  // After the last cluster in use, not at the file's end: a sparse file may reach far beyond it.
+  const used = refcounts.usedEnd;
   const max = (1n << (1n << BigInt(order))) - 1n;
   const values: bigint[] = [];
   for (let cluster = 0; cluster < used; cluster++) {

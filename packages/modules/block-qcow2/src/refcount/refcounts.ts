@@ -15,11 +15,9 @@
 import type { BlockNode } from '@tessera/core';
 import { corrupt } from '../errors.ts';
 import { MAX_REFCOUNT_TABLE_BYTES } from '../limits.ts';
+import { MAX_CLUSTER_OFFSET, refcountBlockOffset } from '../layout.ts';
 import { NARROWEST_WIDE_ORDER, entriesPerBlock, getRefcount, refcountAt, refcountBytes, setRefcount, writeRefcount } from './entries.ts';
 
-/** A refcount table entry's offset bits (0x00fffffffffffe00), as two 32-bit halves. */
-const OFFSET_HIGH_MASK = 0x00ffffff;
-const OFFSET_LOW_MASK = 0xfffffe00;
 
 export interface RefcountsOptions {
   readonly clusterSize: number;
@@ -49,7 +47,9 @@ export class Refcounts {
   private readonly order: number;
   /**
    * Clusters below this are in use or holes; from here on they are free unless their refcount
-   * says otherwise (a new refcount block or table may sit beyond it). Starts at the file's end.
+   * says otherwise (a new refcount block or table may sit beyond it). Starts after the last
+   * cluster in use (findEnd), not at the file's end: a sparse file may be far larger than what
+   * its metadata uses, and the holes are tracked one by one.
    */
   private end: number;
   /** Free clusters below `end`, known once the first allocation has scanned for them. */
@@ -80,11 +80,40 @@ export class Refcounts {
     // In two 32-bit halves, not as BigInt: every open reads the whole table (8192 entries per
     // 64 KiB), and a BigInt per entry made this loop one that V8 compiled at every start.
     for (let i = 0; i < bytes.length / 8; i++) {
-      const offset = (view.getUint32(i * 8) & OFFSET_HIGH_MASK) * 2 ** 32 + ((view.getUint32(i * 8 + 4) & OFFSET_LOW_MASK) >>> 0);
+      const offset = refcountBlockOffset(view.getUint32(i * 8), view.getUint32(i * 8 + 4));
       if (offset % options.clusterSize !== 0) throw corrupt(file.filename, `refcount block offset ${offset} is not cluster aligned`);
+      // (Bits 56–63 are part of the offset, as check and QEMU read them: never silently dropped.)
+      if (offset > MAX_CLUSTER_OFFSET) throw corrupt(file.filename, `refcount block offset 0x${offset.toString(16)} is invalid (repair it with qemu-img check -r all)`);
       refcounts.table.push(offset);
     }
+    await refcounts.findEnd();
     return refcounts;
+  }
+
+  /** One past the last cluster in use (by the stored refcounts, within the file). */
+  get usedEnd(): number {
+    return this.end;
+  }
+
+  /**
+   * Set `end` after the last cluster with a refcount, within the file: the blocks from the last
+   * one backwards (in a sane image the last block holds it), blocks past the file's end skipped
+   * (they would read as zeroes).
+   */
+  private async findEnd(): Promise<void> {
+    const fileEnd = this.end;
+    for (let t = Math.min(this.table.length, Math.ceil(fileEnd / this.perBlock)) - 1; t >= 0; t--) {
+      const offset = this.table[t]!;
+      if (offset === 0 || offset >= this.file.size) continue;
+      const block = (await this.block(t))!;
+      for (let i = Math.min(this.perBlock, fileEnd - t * this.perBlock) - 1; i >= 0; i--) {
+        if (getRefcount(block, i, this.order) !== 0n) {
+          this.end = t * this.perBlock + i + 1;
+          return;
+        }
+      }
+    }
+    this.end = 0;
   }
 
   private get capacity(): number {
