@@ -82,6 +82,7 @@ export class Qcow2Image implements BlockNode, GuardedImage {
       moveTable: (offset, clusters) => writeRefcountTablePlace(this.child, offset, clusters),
       deferWrites: this.map.deferWrites,
       onNewStructure: (offset, clusters, kind) => this.overlap.addRefcountStructure(offset, clusters, kind),
+      guardWrite: (offset, length, block) => this.overlap.check(offset, length, block, 'refcount block'),
     });
     if (h.incompatible & INCOMPAT_DIRTY) {
       // Not closed cleanly with lazy refcounts: rebuild them before anything else is written.
@@ -243,7 +244,9 @@ export class Qcow2Image implements BlockNode, GuardedImage {
   }
 
   async close(): Promise<void> {
-    if (this.writer) {
+    // After a refused write on metadata nothing more is written (as QEMU's node, made unusable):
+    // deferred metadata could only land on what the refusal protected.
+    if (this.writer && !this.overlap.signalled) {
       await this.lock.write(async () => {
         await this.writeBackAndFlush();
         if (this.markedDirty) await this.setIncompatible(this.header.incompatible & ~INCOMPAT_DIRTY);

@@ -11,7 +11,7 @@ import type { BlockNode } from '@tessera/core';
 import { withoutFlushes } from '../../../core/src/block/unsafe-cache.ts';
 import { fileProtocol } from '../../block-file/src/file-protocol.ts';
 import { qcow2Format } from '../src/format.ts';
-import { l1Entry, l2Entry, setRefcount } from './qcow2-edit.ts';
+import { l1Entry, l2Entry, refcountTableEntry, setRefcount } from './qcow2-edit.ts';
 
 const CS = 65536;
 const COPIED = 1n << 63n;
@@ -58,7 +58,8 @@ function base(name: string, snapshot = false): { path: string; snapshotL1: numbe
 
 const cases: {
   name: string;
-  kind: string;
+  /** The metadata QEMU's message names (with cache=unsafe: its own when it differs). */
+  kind: string | { readonly safe: string; readonly unsafe: string };
   snapshot?: boolean;
   /** Damage the image; returns the metadata cluster the write would land on. */
   craft: (path: string, image: { snapshotL1: number; snapshotTable: number }) => number;
@@ -88,6 +89,14 @@ const cases: {
   { name: 'an L1 entry at the refcount table (entries written there)', kind: 'refcount table', craft: (p) => (l1Entry(p, 0, 0x10000n | COPIED), 0x10000), write: [0, 512] },
   { name: 'refcounts that call the header free (a new data cluster)', kind: 'qcow2_header', craft: (p) => (setRefcount(p, 0, 0), 0), write: [CS, CS] },
   { name: 'refcounts that call the L1 table free (a partial write)', kind: 'active L1 table', craft: (p) => (setRefcount(p, 3, 0), 0x30000), write: [CS + 512, 512] },
+  {
+    // Refcount updates would land on the L1 table; under cache=unsafe they wait in memory, and the
+    // new cluster the bogus refcounts call free (the refcount table's) is refused first.
+    name: 'a refcount table entry at the L1 table',
+    kind: { safe: 'active L1 table', unsafe: 'refcount table' },
+    craft: (p) => (refcountTableEntry(p, 0, 0x30000n), 0x30000),
+    write: [CS, 512],
+  },
   { name: 'refcounts that call the refcount block free (a new L2 table)', kind: 'refcount block', craft: (p) => (setRefcount(p, 2, 0), 0x20000), write: [32 * 2 ** 20, CS], allocated: [4, 6] },
 ];
 
@@ -110,7 +119,8 @@ describe.each([false, true])('overlap check (cache=unsafe: %s)', (cacheUnsafe) =
       await expect(node.write(0, new Uint8Array(512))).rejects.toMatchObject({ code: 'EIO' });
       await node.close();
       const printed = stderr.mock.calls.map(([text]) => String(text));
-      expect(printed).toEqual([`qcow2: Marking image as corrupt: Preventing invalid write on metadata (overlaps with ${kind}); further corruption events will be suppressed\n`]);
+      const named = typeof kind === 'string' ? kind : cacheUnsafe ? kind.unsafe : kind.safe;
+      expect(printed).toEqual([`qcow2: Marking image as corrupt: Preventing invalid write on metadata (overlaps with ${named}); further corruption events will be suppressed\n`]);
     } finally {
       stderr.mockRestore();
     }

@@ -46,8 +46,12 @@ export class MetadataOverlapError extends Error {
 export class OverlapGuard {
   private index: MetadataClusters | undefined;
   private indexing: Promise<MetadataClusters> | undefined;
+  private corruptionSignalled = false;
+
   /** Corruption was signalled: the image takes no more writes (QEMU makes the node unusable). */
-  private signalled = false;
+  get signalled(): boolean {
+    return this.corruptionSignalled;
+  }
 
   constructor(private readonly image: GuardedImage) {}
 
@@ -69,16 +73,18 @@ export class OverlapGuard {
 
   /**
    * Refuse a write of `length` bytes at host `offset` of the image file that overlaps metadata.
-   * `ownTable`: the write is an L2 table's own entries, at that offset.
+   * `ownTable`: the write is the entries of the L2 table (or, with `ownKind`, the refcount block)
+   * at that offset.
    */
-  async check(offset: number, length: number, ownTable?: number): Promise<void> {
-    if (this.signalled) throw new MetadataOverlapError(undefined, offset, length);
+  async check(offset: number, length: number, ownTable?: number, ownKind: OverlapKind = 'active L2 table'): Promise<void> {
+    if (this.corruptionSignalled) throw new MetadataOverlapError(undefined, offset, length);
     if (length <= 0) return;
+    const own = ownTable === undefined ? undefined : { cluster: Math.floor(ownTable / this.image.header.clusterSize), kind: ownKind };
     const index = this.index ?? (await this.indexed());
-    if (index.find(...this.clusters(offset, length, ownTable)) === undefined) return;
+    if (index.find(...this.clusters(offset, length), own) === undefined) return;
     // Confirmed on a fresh index: the hit may be a cluster that was metadata once.
     this.invalidate();
-    const kind = (await this.indexed()).find(...this.clusters(offset, length, ownTable));
+    const kind = (await this.indexed()).find(...this.clusters(offset, length), own);
     if (kind === undefined) return;
     await this.signal(kind, offset, length);
   }
@@ -94,15 +100,14 @@ export class OverlapGuard {
     }
   }
 
-  private clusters(offset: number, length: number, ownTable: number | undefined): [number, number, number] {
+  private clusters(offset: number, length: number): [number, number] {
     const cs = this.image.header.clusterSize;
     const first = Math.floor(offset / cs);
-    const own = ownTable === undefined ? -1 : Math.floor(ownTable / cs);
-    return [first, Math.floor((offset + length - 1) / cs) - first + 1, own];
+    return [first, Math.floor((offset + length - 1) / cs) - first + 1];
   }
 
   private async signal(kind: OverlapKind, offset: number, length: number): Promise<never> {
-    this.signalled = true;
+    this.corruptionSignalled = true;
     const what = `Preventing invalid write on metadata (overlaps with ${kind})`;
     this.image.report(`qcow2: Marking image as corrupt: ${what}; further corruption events will be suppressed\n`);
     await this.image.markCorrupt();

@@ -16,7 +16,6 @@ export const OVERLAP_KINDS = [
 export type OverlapKind = (typeof OVERLAP_KINDS)[number];
 
 const BIT = new Map<OverlapKind, number>(OVERLAP_KINDS.map((kind, i) => [kind, 1 << i]));
-const ACTIVE_L2 = BIT.get('active L2 table')!;
 
 export class MetadataClusters {
   private readonly words = new Map<number, number>();
@@ -34,9 +33,12 @@ export class MetadataClusters {
 
   /**
    * The kind of metadata in clusters `[first, first + count)` that QEMU would report (its order),
-   * or undefined. `ownTable`: an L2 table's own cluster, which a write of its entries may touch.
+   * or undefined. `own`: a table's own cluster and kind (an L2 table or refcount block whose
+   * entries are being written), which the write may touch.
    */
-  find(first: number, count: number, ownTable = -1): OverlapKind | undefined {
+  find(first: number, count: number, own?: { cluster: number; kind: OverlapKind }): OverlapKind | undefined {
+    const ownCluster = own?.cluster ?? -1;
+    const ownBit = own ? BIT.get(own.kind)! : 0;
     let found = 0;
     const end = first + count;
     for (let cluster = first; cluster < end; ) {
@@ -46,7 +48,7 @@ export class MetadataClusters {
       if (bits !== undefined) {
         for (let c = cluster; c < wordEnd; c++) {
           if (((bits >>> (c - word * 32)) & 1) === 0) continue;
-          found |= c === ownTable ? this.kinds.get(c)! & ~ACTIVE_L2 : this.kinds.get(c)!;
+          found |= c === ownCluster ? this.kinds.get(c)! & ~ownBit : this.kinds.get(c)!;
         }
       }
       cluster = wordEnd;

@@ -35,6 +35,8 @@ export interface RefcountsOptions {
   readonly deferWrites?: boolean;
   /** A new refcount block or table was made (the overlap guard indexes it). */
   readonly onNewStructure?: (offset: number, clusters: number, kind: 'refcount block' | 'refcount table') => void;
+  /** Refuses a write into refcount block `block` (or a new one, without it) that would land on other metadata. */
+  readonly guardWrite?: (offset: number, length: number, block?: number) => Promise<void>;
 }
 
 export class Refcounts {
@@ -339,7 +341,10 @@ export class Refcounts {
       const [from, to] = setRefcount(block, index, this.order, value);
       widen(dirty, t, from, to);
     }
-    for (const [t, [from, to]] of dirty) await this.file.write(this.table[t]! + from, (await this.block(t))!.subarray(from, to));
+    for (const [t, [from, to]] of dirty) {
+      await this.options.guardWrite?.(this.table[t]! + from, to - from, this.table[t]!);
+      await this.file.write(this.table[t]! + from, (await this.block(t))!.subarray(from, to));
+    }
   }
 
   /** Drop one reference from each of `count` clusters from `cluster` on (the caller no longer references them). */
@@ -436,6 +441,7 @@ export class Refcounts {
 
   private async writeSpan(t: number, from: number, to: number): Promise<void> {
     const block = (await this.block(t))!;
+    await this.options.guardWrite?.(this.table[t]! + from, to - from, this.table[t]!);
     await this.file.write(this.table[t]! + from, block.subarray(from, to));
   }
 
@@ -461,6 +467,7 @@ export class Refcounts {
     const block = new Uint8Array(this.clusterSize);
     setRefcount(block, at - rangeStart, this.order, 1n);
     const offset = at * this.clusterSize;
+    await this.options.guardWrite?.(offset, this.clusterSize);
     await this.file.write(offset, block);
     await this.options.sync();
     this.blocks.set(offset, block);
