@@ -18,7 +18,6 @@ import { MAX_REFCOUNT_TABLE_BYTES } from '../limits.ts';
 import { MAX_CLUSTER_OFFSET, refcountBlockOffset } from '../layout.ts';
 import { NARROWEST_WIDE_ORDER, entriesPerBlock, getRefcount, refcountAt, refcountBytes, setRefcount, writeRefcount } from './entries.ts';
 
-
 export interface RefcountsOptions {
   readonly clusterSize: number;
   readonly refcountOrder: number;
@@ -83,9 +82,9 @@ export class Refcounts {
     // 64 KiB), and a BigInt per entry made this loop one that V8 compiled at every start.
     for (let i = 0; i < bytes.length / 8; i++) {
       const offset = refcountBlockOffset(view.getUint32(i * 8), view.getUint32(i * 8 + 4));
-      if (offset % options.clusterSize !== 0) throw corrupt(file.filename, `refcount block offset ${offset} is not cluster aligned`);
       // (Bits 56–63 are part of the offset, as check and QEMU read them: never silently dropped.)
       if (offset > MAX_CLUSTER_OFFSET) throw corrupt(file.filename, `refcount block offset 0x${offset.toString(16)} is invalid (repair it with qemu-img check -r all)`);
+      if (offset % options.clusterSize !== 0) throw corrupt(file.filename, `refcount block offset ${offset} is not cluster aligned`);
       refcounts.table.push(offset);
     }
     await refcounts.findEnd();
