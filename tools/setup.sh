@@ -12,7 +12,7 @@ APT_PACKAGES=(
   seabios      # the emulator's default BIOS
   chromium     # the real browser for the web display tests (driven by playwright-core)
   mtools       # reads files out of the guest's FAT disk image in the emulator tests
-  time         # GNU time: peak memory of an executable facing a hostile module directory
+  time         # GNU time: peak memory and CPU time of the executables (hostile module directory, sparse-file tests)
   qemu-system-x86  # qemu-system-i386: how the emulator must end on SIGINT/SIGTERM/SIGHUP (signal-stop test)
 )
 missing=()

@@ -1,9 +1,10 @@
 import { isAbsolute, resolve } from 'node:path';
 import { protocolOf, resolveRelative, type BlockNode } from '@tessera/core';
-import { ToolError, UsageError } from '../cli/errors.ts';
+import { ToolError, UsageError, errorMessage } from '../cli/errors.ts';
 import { throwIfStopped } from '../cli/stop-signals.ts';
 import { checkCacheMode, parseSizeArgument } from '../cli/values.ts';
 import { CHUNK_SIZE } from '../image/chunks.ts';
+import { errnoCode } from '../image/errno.ts';
 import { openImage } from '../image/open.ts';
 import { Progress } from '../image/progress.ts';
 import { FORCE_SHARE, HELP, IMAGE_OPTS, OBJECT, formatConflict, parseImageCommandOptions } from './common.ts';
@@ -76,7 +77,11 @@ export const commitCommand: Command = {
           if (!base.resize) throw new ToolError(`Could not resize '${base.filename}': Operation not supported`);
           await base.resize(top.size, { shrink: false });
         }
-        await copyAllocated(above, base, (done) => progress.set((100 * done) / Math.max(1, top.size)), context.stop);
+        await copyAllocated(above, base, (done) => progress.set((100 * done) / Math.max(1, top.size)), context.stop).catch((error: unknown) => {
+          // An I/O error (a driver's, with an errno code) ends qemu-img's commit job with this line.
+          if (errnoCode(error)) throw new ToolError(`Block job failed: ${errorMessage(error)}`, 1, { cause: error });
+          throw error;
+        });
         await base.flush();
         progress.set(100);
         progress.end();

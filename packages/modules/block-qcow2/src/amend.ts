@@ -114,7 +114,10 @@ async function changeRefcountWidth(image: Qcow2Image, order: number): Promise<vo
   const h = image.header;
   const cs = h.clusterSize;
   const refcounts = image.refcounts!;
-  const used = Math.ceil(image.child.size / cs);
+  // After the last cluster in use (and the refcount structure), not at the file's end: a sparse
+  // file may reach far beyond it.
+  let used = refcounts.usedEnd;
+  for (const offset of refcounts.metadata()) used = Math.max(used, offset / cs + 1);
   const max = (1n << (1n << BigInt(order))) - 1n;
   const values: bigint[] = [];
   for (let cluster = 0; cluster < used; cluster++) {

@@ -20,16 +20,21 @@ import { setBackingFile } from './backing.ts';
 import { makeImageEmpty } from './make-empty.ts';
 import { resizeImage } from './resize.ts';
 import { amendImage } from './amend.ts';
+import { OverlapGuard, type GuardedImage } from './overlap/guard.ts';
 
 /**
  * An open qcow2 image: guest reads through the cluster map, backing file and data file; writes
  * (when opened read-write) through the cluster writer and refcounts.
  */
-export class Qcow2Image implements BlockNode {
+export class Qcow2Image implements BlockNode, GuardedImage {
   readonly driver = 'qcow2';
   /** The internal snapshot table, read at open (the snapshot operations keep it current). */
   snapshots: readonly SnapshotEntry[] = [];
-  readonly internalSnapshots: InternalSnapshots = afterSettling(internalSnapshots(this), () => this.settled());
+  readonly internalSnapshots: InternalSnapshots = afterSettling(
+    internalSnapshots(this),
+    () => this.settled(),
+    () => this.overlap.invalidate(),
+  );
   // The parts below are shared with the maintenance operations (snapshot/, check/, …), which run
   // under the lock's write side.
   readonly lock = new ReadWriteLock();
@@ -37,6 +42,8 @@ export class Qcow2Image implements BlockNode {
   refcounts: Refcounts | undefined;
   /** Opened for a repair whose refcounts could not be loaded (a broken refcount structure): why. */
   writesRefused: Error | undefined;
+  /** Writes that would land on metadata are refused (overlap/guard.ts). */
+  readonly overlap = new OverlapGuard(this);
   /** Lazy refcounts: the dirty bit is set before the first write and cleared at close. */
   private lazy = false;
   private markedDirty = false;
@@ -75,6 +82,8 @@ export class Qcow2Image implements BlockNode {
       moveTable: (offset, clusters) => writeRefcountTablePlace(this.child, offset, clusters),
       deferWrites: this.map.deferWrites,
       writeBackReferences: () => this.map.writeBack(),
+      onNewStructure: (offset, clusters, kind) => this.overlap.addRefcountStructure(offset, clusters, kind),
+      guardWrite: (offset, length, block) => this.overlap.check(offset, length, block, 'refcount block'),
     });
     if (h.incompatible & INCOMPAT_DIRTY) {
       // Not closed cleanly with lazy refcounts: rebuild them before anything else is written.
@@ -84,10 +93,11 @@ export class Qcow2Image implements BlockNode {
     this.refcounts = refcounts;
     if (this.map.deferWrites) this.map.dependsOn(() => refcounts.writeBack());
     this.writer = this.newWriter(refcounts);
+    this.overlap.invalidate();
   }
 
   private newWriter(refcounts: Refcounts): ClusterWriter {
-    return new ClusterWriter(this.header, this.map, refcounts, this.child, (offset, into) => this.readClamped(offset, into), this.sync, this.backing !== undefined, this.dataFile);
+    return new ClusterWriter(this.header, this.map, refcounts, this.child, (offset, into) => this.readClamped(offset, into), this.sync, this.backing !== undefined, this.dataFile, this.overlap);
   }
 
   /**
@@ -101,6 +111,7 @@ export class Qcow2Image implements BlockNode {
     const refcounts = this.refcounts;
     if (refcounts && this.map.deferWrites) this.map.dependsOn(() => refcounts.writeBack());
     if (refcounts) this.writer = this.newWriter(refcounts);
+    this.overlap.invalidate();
   }
 
   /**
@@ -237,7 +248,9 @@ export class Qcow2Image implements BlockNode {
   }
 
   async close(): Promise<void> {
-    if (this.writer) {
+    // After a refused write on metadata nothing more is written (as QEMU's node, made unusable):
+    // deferred metadata could only land on what the refusal protected.
+    if (this.writer && !this.overlap.signalled) {
       await this.lock.write(async () => {
         await this.writeBackAndFlush();
         if (this.markedDirty) await this.setIncompatible(this.header.incompatible & ~INCOMPAT_DIRTY);
@@ -251,31 +264,31 @@ export class Qcow2Image implements BlockNode {
   /** qemu-img resize (resize.ts). */
   async resize(size: number, options: ResizeOptions): Promise<void> {
     await this.settled();
-    return resizeImage(this, size, options);
+    return this.maintained(() => resizeImage(this, size, options));
   }
 
   /** qemu-img amend (amend.ts). */
   async amend(options: Readonly<Record<string, string>>): Promise<void> {
     await this.settled();
-    return amendImage(this, options);
+    return this.maintained(() => amendImage(this, options));
   }
 
   /** qemu-img rebase: record another backing file (backing.ts); the open backing node stays until reopened. */
   async setBacking(file: string | undefined, format: string | undefined): Promise<void> {
     await this.settled();
-    return setBackingFile(this, file, format);
+    return this.maintained(() => setBackingFile(this, file, format));
   }
 
   /** qemu-img commit: unallocate every guest cluster (make-empty.ts). */
   async makeEmpty(): Promise<void> {
     await this.settled();
-    return makeImageEmpty(this);
+    return this.maintained(() => makeImageEmpty(this));
   }
 
   /** Consistency check (and repair, when opened for writing): see check/check.ts. */
   async check(repair: CheckRepair): Promise<CheckResult> {
     await this.settled();
-    return this.lock.write(async () => {
+    return this.maintained(() => this.lock.write(async () => {
       const result = await checkImage(this, repair);
       // As qemu-img: a repair that leaves no corruption (and no failed check) clears the corrupt mark.
       const h = this.header;
@@ -285,7 +298,29 @@ export class Qcow2Image implements BlockNode {
         this.header = { ...h, incompatible: bits };
       }
       return result;
-    });
+    }));
+  }
+
+  /** A maintenance operation, after which the metadata is indexed again for the overlap check. */
+  private async maintained<T>(operation: () => Promise<T>): Promise<T> {
+    try {
+      return await operation();
+    } finally {
+      this.overlap.invalidate();
+    }
+  }
+
+  /** The image found corrupt (the overlap check): the corrupt bit set (v2 headers have no room for it), synced. */
+  async markCorrupt(): Promise<void> {
+    const h = this.header;
+    if (h.version < 3 || h.incompatible & INCOMPAT_CORRUPT) return;
+    await this.setIncompatible(h.incompatible | INCOMPAT_CORRUPT);
+    this.header = { ...h, incompatible: h.incompatible | INCOMPAT_CORRUPT };
+  }
+
+  /** A driver message on stderr, unprefixed (QEMU's fprintf). */
+  report(message: string): void {
+    globalThis.process?.stderr.write(message);
   }
 
   async allocatedSize(): Promise<number | undefined> {
@@ -379,11 +414,11 @@ export class Qcow2Image implements BlockNode {
 }
 
 /** Snapshot operations that first write what metadata changes are still deferred. */
-function afterSettling(snapshots: InternalSnapshots, settled: () => Promise<void>): InternalSnapshots {
+function afterSettling(snapshots: InternalSnapshots, settled: () => Promise<void>, invalidate: () => void): InternalSnapshots {
   return {
-    create: async (name) => (await settled(), snapshots.create(name)),
-    apply: async (name) => (await settled(), snapshots.apply(name)),
-    delete: async (name) => (await settled(), snapshots.delete(name)),
+    create: async (name) => (await settled(), snapshots.create(name).finally(invalidate)),
+    apply: async (name) => (await settled(), snapshots.apply(name).finally(invalidate)),
+    delete: async (name) => (await settled(), snapshots.delete(name).finally(invalidate)),
     view: async (selector) => (await settled(), snapshots.view!(selector)),
   };
 }

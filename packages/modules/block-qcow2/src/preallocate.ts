@@ -6,6 +6,7 @@
 //
 // Order: refcounts (synced by allocate), then the zeroes, sync, then the entries; a new L2 table
 // is written and synced before the L1 entry points to it.
+import { refcountBlockOffsetOf } from './layout.ts';
 import { l2TableOffset } from './cluster/l2-entry.ts';
 import { INCOMPAT_DATA_FILE } from './header/features.ts';
 import { writeRefcountTablePlace } from './header/refcount-table-place.ts';
@@ -111,7 +112,7 @@ export async function preallocateFresh(image: Qcow2Image, size: number, mode: Pr
   const oldTableView = new DataView(oldTable.buffer);
   const oldBlocks: number[] = [];
   for (let i = 0; i < oldTable.length / 8; i++) {
-    const offset = Number(oldTableView.getBigUint64(i * 8) & 0x00fffffffffffe00n);
+    const offset = refcountBlockOffsetOf(oldTableView.getBigUint64(i * 8));
     if (offset) oldBlocks[i] = offset / cs;
   }
   const start = Math.ceil(file.size / cs); // every cluster before it is in use

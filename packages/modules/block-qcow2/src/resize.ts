@@ -6,6 +6,7 @@
 // (entries cleared and synced before their clusters' refcounts go down), L2 tables past the end
 // unlinked from the L1 table (whose size stays, as QEMU leaves it), the header's size written,
 // and the file cut after its last used cluster. A crash at any point leaves leaks at most.
+import { refcountBlockOffsetOf } from './layout.ts';
 import type { ResizeOptions } from '@tessera/core';
 import { decodeL2Entry, l2TableOffset } from './cluster/l2-entry.ts';
 import { AUTOCLEAR_DATA_FILE_RAW, INCOMPAT_DATA_FILE } from './header/features.ts';
@@ -148,8 +149,8 @@ async function shrink(image: Qcow2Image, size: number): Promise<void> {
 
   // The file ends after its last used cluster (QEMU cuts it there too).
   const clusters = Math.ceil(image.child.size / cs);
-  let last = clusters - 1;
   const current = image.refcounts!; // reloaded when refcount blocks were dropped
+  let last = Math.min(clusters, current.usedEnd) - 1; // (past it nothing is in use: a sparse tail)
   while (last > 0 && (await current.get(last)) === 0n) last--;
   if (last + 1 < clusters && image.child.resize) {
     await image.child.resize((last + 1) * cs, { shrink: true });
@@ -177,7 +178,7 @@ async function dropEmptyRefcountBlocks(image: Qcow2Image): Promise<void> {
   const block = new Uint8Array(cs);
   let dropped = 0;
   for (let i = 0; i < tableBytes.length / 8; i++) {
-    const offset = Number(table.getBigUint64(i * 8) & 0x00fffffffffffe00n);
+    const offset = refcountBlockOffsetOf(table.getBigUint64(i * 8));
     if (offset === 0 || offset + cs > image.child.size) continue;
     await image.child.read(offset, block);
     const self = offset / cs - i * perBlock; // the block's own entry

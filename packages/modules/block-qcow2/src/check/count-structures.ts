@@ -7,7 +7,8 @@ import type { SnapshotEntry } from '../snapshot/table.ts';
 import { MAX_L1_BYTES } from '../limits.ts';
 import { countL1, type WalkContext } from './count-tables.ts';
 import { hex } from './result.ts';
-import { REFTABLE_OFFSET_MASK, REFTABLE_RESERVED_MASK, type StoredRefcounts } from './stored-refcounts.ts';
+import type { StoredRefcounts } from './stored-refcounts.ts';
+import { REFT_OFFSET_MASK, REFT_RESERVED_MASK } from '../layout.ts';
 
 /** Every snapshot's L1 table, after the checks of its table entry. */
 export async function countSnapshots(context: WalkContext, snapshots: readonly SnapshotEntry[]): Promise<void> {
@@ -52,8 +53,8 @@ export async function countRefcountBlocks(context: WalkContext, stored: StoredRe
   const { tally, references, header } = context;
   let broken = false;
   for (const [i, entry] of stored.table.entries()) {
-    const offset = entry & REFTABLE_OFFSET_MASK;
-    if (entry & REFTABLE_RESERVED_MASK) {
+    const offset = entry & REFT_OFFSET_MASK;
+    if (entry & REFT_RESERVED_MASK) {
       tally.corrupt(`ERROR refcount table entry ${i} has reserved bits set`);
       broken = true;
       continue;

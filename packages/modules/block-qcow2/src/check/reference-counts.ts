@@ -20,8 +20,19 @@ export class ReferenceCounts {
     private readonly tally: CheckTally,
   ) {
     this.clusters = Math.ceil(fileSize / clusterSize);
-    if (this.clusters + 1 > MAX_CHECKED_CLUSTERS) throw new Error(`the image file is too large to check (${this.clusters} clusters)`);
-    this.counts = new Uint32Array(this.clusters + 1);
+    // Grown as references arrive: a sparse file may be far larger than what its metadata reaches.
+    this.counts = new Uint32Array(Math.min(this.clusters + 1, 65536));
+  }
+
+  /** One past the last cluster counted: beyond it, only stored refcounts can differ. */
+  counted = 0;
+
+  /** Whether any cluster in `[first, end)` is counted. */
+  anyIn(first: number, end: number): boolean {
+    if (first >= this.counted) return false;
+    const counts = this.counts;
+    for (let c = first, stop = Math.min(end, counts.length); c < stop; c++) if (counts[c] !== 0) return true;
+    return false;
   }
 
   get(cluster: number): number {
@@ -42,18 +53,24 @@ export class ReferenceCounts {
   /** Count a cluster nothing references as used once (a new refcount structure's). */
   claim(cluster: number): void {
     this.ensure(cluster + 1);
+    this.grow(cluster + 1);
     this.counts[cluster] = 1;
+    this.counted = Math.max(this.counted, cluster + 1);
   }
 
-  /** Room for `clusters` clusters, all compared. */
+  /** `clusters` clusters are compared (counters are made as references arrive). */
   private ensure(clusters: number): void {
-    if (clusters + 1 > MAX_CHECKED_CLUSTERS) throw new Error(`the image file is too large to check (${clusters} clusters)`);
+    this.clusters = Math.max(this.clusters, clusters);
+  }
+
+  /** Counters for `clusters` clusters (doubling, so a walk in order grows in few steps). */
+  private grow(clusters: number): void {
+    if (clusters + 1 > MAX_CHECKED_CLUSTERS) throw new Error(`the image's metadata reaches too far to check (${clusters} clusters)`);
     if (clusters + 1 > this.counts.length) {
       const grown = new Uint32Array(Math.max(clusters + 1, Math.min(MAX_CHECKED_CLUSTERS, this.counts.length * 2)));
       grown.set(this.counts);
       this.counts = grown;
     }
-    this.clusters = Math.max(this.clusters, clusters);
   }
 
   /** One more reference to every cluster that `[offset, offset + size)` touches. */
@@ -68,6 +85,7 @@ export class ReferenceCounts {
     }
     const first = Number(offset / cs);
     const last = Number((offset + BigInt(size) - 1n) / cs);
+    if (last >= this.counts.length) this.grow(last + 1);
     for (let cluster = first; cluster <= last; cluster++) {
       const value = this.counts[cluster]!;
       if (BigInt(value) >= this.refcountMax || value === 0xffffffff) {
@@ -78,6 +96,7 @@ export class ReferenceCounts {
         continue;
       }
       this.counts[cluster] = value + 1;
+      if (cluster >= this.counted) this.counted = cluster + 1;
       if (cluster >= this.clusters) this.clusters = cluster + 1;
     }
   }

@@ -4,9 +4,8 @@ import type { BlockNode } from '@tessera/core';
 import type { Qcow2Header } from '../header/header.ts';
 import { readHost } from '../host-read.ts';
 import { entriesPerBlock, getRefcount } from '../refcount/entries.ts';
+import { refcountBlockOffsetOf } from '../layout.ts';
 
-export const REFTABLE_OFFSET_MASK = 0xfffffffffffffe00n;
-export const REFTABLE_RESERVED_MASK = 0x1ffn;
 const CACHED_BLOCKS = 32;
 
 /** A refcount block that cannot be read (the table entry is not cluster aligned). */
@@ -48,7 +47,7 @@ export class StoredRefcounts {
   /** Refcount block `t` (undefined where none is allocated, so all its refcounts are 0). */
   async block(t: number): Promise<Uint8Array | undefined> {
     if (t >= this.table.length) return undefined;
-    const offset = Number(this.table[t]! & REFTABLE_OFFSET_MASK);
+    const offset = refcountBlockOffsetOf(this.table[t]!);
     if (offset === 0) return undefined;
     if (offset % this.header.clusterSize !== 0) throw new UnreadableRefcount('Input/output error');
     let block = this.blocks.get(offset);

@@ -14,6 +14,7 @@ import type { Qcow2Header } from '../header/header.ts';
 import type { Refcounts } from '../refcount/refcounts.ts';
 import type { ClusterMap } from './mapping.ts';
 import type { ClusterWriter } from './writer.ts';
+import type { OverlapGuard } from '../overlap/guard.ts';
 
 const COMPRESSED = 1n << 62n;
 const OFFSET_MASK = 0x00fffffffffffe00n;
@@ -27,6 +28,7 @@ export interface CompressedTarget {
   readonly refcounts: Refcounts | undefined;
   readonly child: BlockNode;
   readonly dataFile: BlockNode | undefined;
+  readonly overlap: Pick<OverlapGuard, 'check'>;
 }
 
 export class CompressedWriter {
@@ -73,6 +75,7 @@ export class CompressedWriter {
     if ((view.getBigUint64(at) & (OFFSET_MASK | COMPRESSED)) !== 0n) throw new Error('Input/output error');
 
     const host = await this.place(bytes.length);
+    await this.image.overlap.check(host, bytes.length);
     await child.write(host, bytes);
     if ((header.compatible & COMPAT_LAZY_REFCOUNTS) === 0n) await child.flush();
 

@@ -13,6 +13,7 @@ import type { Qcow2Header } from '../header/header.ts';
 import type { Refcounts } from '../refcount/refcounts.ts';
 import { isZero } from './is-zero.ts';
 import type { ClusterMap } from './mapping.ts';
+import type { OverlapGuard } from '../overlap/guard.ts';
 
 /** What is left of a write once it no longer needs the image lock (wrapped: a promise cannot hold a promise). */
 export interface WriteTail {
@@ -31,6 +32,7 @@ export class FreshWrites {
     private readonly refcounts: Refcounts,
     private readonly file: BlockNode,
     private readonly sync: () => Promise<void>,
+    private readonly guard?: OverlapGuard,
   ) {
     this.clusterSize = header.clusterSize;
     this.l2Entries = header.clusterSize / 8;
@@ -64,6 +66,7 @@ export class FreshWrites {
    */
   async start(l2Offset: number, table: Uint8Array, offset: number, data: Uint8Array): Promise<WriteTail> {
     const hosts = await this.refcounts.allocate(data.length / this.clusterSize);
+    await this.guard?.checkClusters(hosts); // refcounts that call metadata free must not hand it out
     this.map.pin(l2Offset);
     const tail = this.finish(l2Offset, table, offset, data, hosts).finally(() => {
       this.map.unpin(l2Offset);

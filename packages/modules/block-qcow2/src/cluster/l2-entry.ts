@@ -1,5 +1,6 @@
 // Decoding of L1 and L2 table entries (standard and extended L2).
-const OFFSET_MASK = 0x00fffffffffffe00n;
+import { L2E_OFFSET_MASK as OFFSET_MASK } from '../layout.ts';
+
 const COMPRESSED = 1n << 62n;
 const ZERO = 1n;
 const COPIED = 1n << 63n;

@@ -20,6 +20,7 @@ import { decodeL2Entry, l2TableOffset } from './l2-entry.ts';
 import { FreshWrites, type WriteTail } from './fresh-writes.ts';
 import { isZero } from './is-zero.ts';
 import type { ClusterMap } from './mapping.ts';
+import type { OverlapGuard } from '../overlap/guard.ts';
 
 const COPIED = 1n << 63n;
 const OFFSET_MASK = 0x00fffffffffffe00n;
@@ -62,13 +63,15 @@ export class ClusterWriter {
      * them), and are not refcounted; zeroes are written as data so a raw data file stays valid.
      */
     private readonly dataFile?: BlockNode,
+    /** Refuses writes that would land on metadata (a crafted or damaged image). */
+    private readonly guard?: OverlapGuard,
   ) {
     this.clusterSize = header.clusterSize;
     this.entrySize = header.extendedL2 ? 16 : 8;
     this.l2Entries = this.clusterSize / this.entrySize;
     this.unitSize = header.extendedL2 ? this.clusterSize / 32 : this.clusterSize;
     // External data files place clusters at their guest offsets: nothing to allocate early.
-    this.fresh = dataFile ? undefined : new FreshWrites(header, map, refcounts, file, sync);
+    this.fresh = dataFile ? undefined : new FreshWrites(header, map, refcounts, file, sync, guard);
   }
 
   /**
@@ -126,6 +129,7 @@ export class ClusterWriter {
     if (offset !== 0 && (this.map.l1[l1Index]! & COPIED) === 0n) offset = await this.unshareL2(l1Index, offset);
     if (offset === 0) {
       [offset] = (await this.refcounts.allocate(1)) as [number];
+      await this.guard?.check(offset, this.clusterSize);
       const table = new Uint8Array(this.clusterSize);
       await this.file.write(offset, table);
       this.map.adoptL2Table(offset, table);
@@ -136,7 +140,10 @@ export class ClusterWriter {
       new DataView(bytes.buffer).setBigUint64(0, entry);
       await this.file.write(this.header.l1TableOffset + l1Index * 8, bytes);
       this.map.l1[l1Index] = entry;
+      this.guard?.addL2Table(offset);
     }
+    // Its entries are about to change: the table must not lie on other metadata.
+    await this.guard?.check(offset, this.clusterSize, offset);
     return [offset, await this.map.l2Table(offset)];
   }
 
@@ -158,6 +165,7 @@ export class ClusterWriter {
         view.setBigUint64(at, exclusive ? entry | COPIED : entry & ~COPIED);
       }
       [target] = (await this.refcounts.allocate(1)) as [number];
+      await this.guard?.check(target, cs);
       await this.file.write(target, copy);
       this.map.adoptL2Table(target, copy);
       await this.refcounts.writeBack(); // its refcount, if deferred (cache=unsafe)
@@ -168,6 +176,7 @@ export class ClusterWriter {
     new DataView(bytes.buffer).setBigUint64(0, entry);
     await this.file.write(this.header.l1TableOffset + l1Index * 8, bytes);
     this.map.l1[l1Index] = entry;
+    this.guard?.addL2Table(target);
     if (!sole) {
       await this.file.flush();
       await this.refcounts.release(offset / cs, 1);
@@ -260,8 +269,9 @@ export class ClusterWriter {
       const offsets = this.dataFile ? fresh.map((plan) => tableStart + plan.index * cs) : await this.refcounts.allocate(fresh.length);
       fresh.forEach((plan, i) => (plan.hostOffset = offsets[i]));
     }
-    // Data: runs of plans that are contiguous on the host in one write each.
+    // Data: runs of plans that are contiguous on the host in one write each, all checked first.
     const withData = plans.filter((plan) => plan.zeroEntry === undefined);
+    const runs: [number, Uint8Array][] = [];
     for (let i = 0, plans = withData; i < plans.length; ) {
       let j = i + 1;
       let length = plans[i]!.data.length;
@@ -273,10 +283,12 @@ export class ClusterWriter {
         length += plans[j]!.data.length;
         j++;
       }
-      const run = j - i === 1 ? plans[i]!.data : concat(plans.slice(i, j).map((plan) => plan.data), length);
-      await (this.dataFile ?? this.file).write(plans[i]!.hostOffset! + plans[i]!.inCluster, run);
+      runs.push([plans[i]!.hostOffset! + plans[i]!.inCluster, j - i === 1 ? plans[i]!.data : concat(plans.slice(i, j).map((plan) => plan.data), length)]);
       i = j;
     }
+    // (Data file clusters hold guest data only: nothing to guard there, as in QEMU.)
+    if (this.guard && !this.dataFile) for (const [at, run] of runs) await this.guard.check(at, run.length);
+    for (const [at, run] of runs) await (this.dataFile ?? this.file).write(at, run);
 
     // Entries: only those that change.
     let low = Infinity;

@@ -15,11 +15,8 @@
 import type { BlockNode } from '@tessera/core';
 import { corrupt } from '../errors.ts';
 import { MAX_REFCOUNT_TABLE_BYTES } from '../limits.ts';
+import { MAX_CLUSTER_OFFSET, refcountBlockOffset } from '../layout.ts';
 import { NARROWEST_WIDE_ORDER, entriesPerBlock, getRefcount, refcountAt, refcountBytes, setRefcount, writeRefcount } from './entries.ts';
-
-/** A refcount table entry's offset bits (0x00fffffffffffe00), as two 32-bit halves. */
-const OFFSET_HIGH_MASK = 0x00ffffff;
-const OFFSET_LOW_MASK = 0xfffffe00;
 
 export interface RefcountsOptions {
   readonly clusterSize: number;
@@ -40,6 +37,10 @@ export interface RefcountsOptions {
    * being dropped is removed on disk first, as QEMU's refcount cache then depends on its L2 cache).
    */
   readonly writeBackReferences?: () => Promise<void>;
+  /** A new refcount block or table was made (the overlap guard indexes it). */
+  readonly onNewStructure?: (offset: number, clusters: number, kind: 'refcount block' | 'refcount table') => void;
+  /** Refuses a write into refcount block `block` (or a new one, without it) that would land on other metadata. */
+  readonly guardWrite?: (offset: number, length: number, block?: number) => Promise<void>;
 }
 
 export class Refcounts {
@@ -52,7 +53,9 @@ export class Refcounts {
   private readonly order: number;
   /**
    * Clusters below this are in use or holes; from here on they are free unless their refcount
-   * says otherwise (a new refcount block or table may sit beyond it). Starts at the file's end.
+   * says otherwise (a new refcount block or table may sit beyond it). Starts after the last
+   * cluster in use (findEnd), not at the file's end: a sparse file may be far larger than what
+   * its metadata uses, and the holes are tracked one by one.
    */
   private end: number;
   /** Free clusters below `end`, known once the first allocation has scanned for them. */
@@ -83,11 +86,40 @@ export class Refcounts {
     // In two 32-bit halves, not as BigInt: every open reads the whole table (8192 entries per
     // 64 KiB), and a BigInt per entry made this loop one that V8 compiled at every start.
     for (let i = 0; i < bytes.length / 8; i++) {
-      const offset = (view.getUint32(i * 8) & OFFSET_HIGH_MASK) * 2 ** 32 + ((view.getUint32(i * 8 + 4) & OFFSET_LOW_MASK) >>> 0);
+      const offset = refcountBlockOffset(view.getUint32(i * 8), view.getUint32(i * 8 + 4));
+      // (Bits 56–63 are part of the offset, as check and QEMU read them: never silently dropped.)
+      if (offset > MAX_CLUSTER_OFFSET) throw corrupt(file.filename, `refcount block offset 0x${offset.toString(16)} is invalid (repair it with qemu-img check -r all)`);
       if (offset % options.clusterSize !== 0) throw corrupt(file.filename, `refcount block offset ${offset} is not cluster aligned`);
       refcounts.table.push(offset);
     }
+    await refcounts.findEnd();
     return refcounts;
+  }
+
+  /** One past the last cluster in use (by the stored refcounts, within the file). */
+  get usedEnd(): number {
+    return this.end;
+  }
+
+  /**
+   * Set `end` after the last cluster with a refcount, within the file: the blocks from the last
+   * one backwards (in a sane image the last block holds it), blocks past the file's end skipped
+   * (they would read as zeroes).
+   */
+  private async findEnd(): Promise<void> {
+    const fileEnd = this.end;
+    for (let t = Math.min(this.table.length, Math.ceil(fileEnd / this.perBlock)) - 1; t >= 0; t--) {
+      const offset = this.table[t]!;
+      if (offset === 0 || offset >= this.file.size) continue;
+      const block = (await this.block(t))!;
+      for (let i = Math.min(this.perBlock, fileEnd - t * this.perBlock) - 1; i >= 0; i--) {
+        if (getRefcount(block, i, this.order) !== 0n) {
+          this.end = t * this.perBlock + i + 1;
+          return;
+        }
+      }
+    }
+    this.end = 0;
   }
 
   private get capacity(): number {
@@ -296,6 +328,11 @@ export class Refcounts {
     return offsets;
   }
 
+  /** The refcount table's place and the blocks' offsets (0 where a range has none). */
+  structure(): { tableOffset: number; tableClusters: number; blocks: readonly number[] } {
+    return { tableOffset: this.tableOffset, tableClusters: this.tableClusters, blocks: this.table };
+  }
+
   /** Set refcounts outright (repair); every cluster must be covered by a refcount block already. */
   async set(values: ReadonlyMap<number, bigint>): Promise<void> {
     const dirty = new Map<number, [number, number]>();
@@ -308,7 +345,10 @@ export class Refcounts {
       const [from, to] = setRefcount(block, index, this.order, value);
       widen(dirty, t, from, to);
     }
-    for (const [t, [from, to]] of dirty) await this.file.write(this.table[t]! + from, (await this.block(t))!.subarray(from, to));
+    for (const [t, [from, to]] of dirty) {
+      await this.options.guardWrite?.(this.table[t]! + from, to - from, this.table[t]!);
+      await this.file.write(this.table[t]! + from, (await this.block(t))!.subarray(from, to));
+    }
   }
 
   /** Drop one reference from each of `count` clusters from `cluster` on (the caller no longer references them). */
@@ -409,6 +449,7 @@ export class Refcounts {
 
   private async writeSpan(t: number, from: number, to: number): Promise<void> {
     const block = (await this.block(t))!;
+    await this.options.guardWrite?.(this.table[t]! + from, to - from, this.table[t]!);
     await this.file.write(this.table[t]! + from, block.subarray(from, to));
   }
 
@@ -434,6 +475,7 @@ export class Refcounts {
     const block = new Uint8Array(this.clusterSize);
     setRefcount(block, at - rangeStart, this.order, 1n);
     const offset = at * this.clusterSize;
+    await this.options.guardWrite?.(offset, this.clusterSize);
     await this.file.write(offset, block);
     await this.options.sync();
     this.blocks.set(offset, block);
@@ -445,6 +487,7 @@ export class Refcounts {
   /** Refcount table entry `t` points to the block at `offset`, in memory and in the file (not synced). */
   private async setTableEntry(t: number, offset: number): Promise<void> {
     this.table[t] = offset;
+    this.options.onNewStructure?.(offset, 1, 'refcount block');
     const entry = new Uint8Array(8);
     new DataView(entry.buffer).setBigUint64(0, BigInt(offset));
     await this.file.write(this.tableOffset + t * 8, entry);
@@ -488,6 +531,8 @@ export class Refcounts {
     for (let b = 0; b < blocks; b++) this.blocks.set((start + b) * this.clusterSize, newBlocks[b]!);
     this.tableOffset = tableOffset;
     this.tableClusters = clusters;
+    this.options.onNewStructure?.(start * this.clusterSize, blocks, 'refcount block');
+    this.options.onNewStructure?.(tableOffset, clusters, 'refcount table');
     for (let c = start; c < start + used; c++) this.noteChange(c, 0n, 1n);
     await this.release(oldOffset / this.clusterSize, oldClusters);
   }

@@ -53,7 +53,9 @@ export async function rebuildRefcounts(file: BlockNode, header: Qcow2Header, l1:
     const entries = new DataView(bytes.buffer);
     await countL1(BigUint64Array.from({ length: size }, (_, i) => entries.getBigUint64(i * 8)));
   }
-  let last = Math.ceil(file.size / cs);
+  // Past the refcounts' last cluster in use only counted clusters can differ (a sparse file's
+  // size says nothing about what its metadata uses).
+  let last = Math.min(Math.ceil(file.size / cs), refcounts.usedEnd);
   for (const cluster of counts.keys()) last = Math.max(last, cluster + 1);
   const raise = new Map<number, bigint>();
   const lower = new Map<number, bigint>();
