@@ -74,7 +74,8 @@ describe.each(['SIGINT', 'SIGTERM', 'SIGHUP'] as const)('%s', (signal) => {
       spawnSync('qemu-img', ['create', '-q', '-f', 'qcow2', 'base.qcow2', '64M'], { cwd: dir });
       spawnSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', 'base.qcow2', '-F', 'qcow2', 'overlay.qcow2'], { cwd: dir });
       spawnSync('qemu-img', ['convert', '-n', '-O', 'qcow2', 'large.raw', 'overlay.qcow2'], { cwd: dir });
-      const ending = await tessera(['commit', 'overlay.qcow2'], signal, afterMs);
+      // -r: the copy lasts about 2 s, so every moment above is mid-copy.
+      const ending = await tessera(['commit', '-r', '24M', 'overlay.qcow2'], signal, afterMs);
       expectClean('base.qcow2');
       expectClean('overlay.qcow2');
       const compare = (image: string) => spawnSync('qemu-img', ['compare', '-f', 'raw', '-F', 'qcow2', 'large.raw', image], { cwd: dir, encoding: 'utf8' }).stdout;

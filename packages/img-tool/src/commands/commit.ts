@@ -7,6 +7,7 @@ import { CHUNK_SIZE } from '../image/chunks.ts';
 import { errnoCode } from '../image/errno.ts';
 import { openImage } from '../image/open.ts';
 import { Progress } from '../image/progress.ts';
+import { throttle } from '../image/throttle.ts';
 import { FORCE_SHARE, HELP, IMAGE_OPTS, OBJECT, formatConflict, parseImageCommandOptions } from './common.ts';
 import type { Command } from './types.ts';
 
@@ -27,6 +28,7 @@ export const commitCommand: Command = {
     let showProgress = false;
     let quiet = false;
     let cache: string | undefined;
+    let rateLimit: number | undefined;
     const common = parseImageCommandOptions(args, (option) => {
       switch (option.key) {
         case 'b':
@@ -45,8 +47,7 @@ export const commitCommand: Command = {
           cache = option.value;
           break;
         case 'r':
-          // Rate limits only slow a copy down; the value is checked as qemu-img checks it.
-          parseSizeArgument('rate limit', option.value!, context.console);
+          rateLimit = Number(parseSizeArgument('rate limit', option.value!, context.console));
           break;
       }
     });
@@ -77,7 +78,7 @@ export const commitCommand: Command = {
           if (!base.resize) throw new ToolError(`Could not resize '${base.filename}': Operation not supported`);
           await base.resize(top.size, { shrink: false });
         }
-        await copyAllocated(above, base, (done) => progress.set((100 * done) / Math.max(1, top.size)), context.stop).catch((error: unknown) => {
+        await copyAllocated(above, base, (done) => progress.set((100 * done) / Math.max(1, top.size)), context.stop, rateLimit).catch((error: unknown) => {
           // An I/O error (a driver's, with an errno code) ends qemu-img's commit job with this line.
           if (errnoCode(error)) throw new ToolError(`Block job failed: ${errorMessage(error)}`, 1, { cause: error });
           throw error;
@@ -113,9 +114,17 @@ function findInChain(top: BlockNode, name: string): BlockNode | undefined {
 }
 
 /** Every range some image in `above` allocates, read through the top image, written into `base` (in runs of up to a chunk). */
-async function copyAllocated(above: readonly BlockNode[], base: BlockNode, progress: (done: number) => void, stop: AbortSignal | undefined): Promise<void> {
+async function copyAllocated(
+  above: readonly BlockNode[],
+  base: BlockNode,
+  progress: (done: number) => void,
+  stop: AbortSignal | undefined,
+  rateLimit: number | undefined,
+): Promise<void> {
   const top = above[0]!;
   const buffer = new Uint8Array(CHUNK_SIZE);
+  const started = Date.now();
+  let copied = 0;
   for (let offset = 0; offset < top.size; ) {
     throwIfStopped(stop); // nothing is emptied then: the overlay still holds everything
     const limit = Math.min(CHUNK_SIZE, top.size - offset);
@@ -131,6 +140,8 @@ async function copyAllocated(above: readonly BlockNode[], base: BlockNode, progr
       const data = buffer.subarray(0, length);
       await top.read(offset, data);
       await base.write(offset, data);
+      copied += length;
+      if (rateLimit) await throttle(started, copied, rateLimit); // -r: bytes copied per second, as qemu's block job counts them
     }
     offset += length;
     progress(offset);

@@ -3,6 +3,7 @@ import { errorMessage } from '../cli/errors.ts';
 import { CHUNK_SIZE, ReadError, pageAlignedBuffer } from './chunks.ts';
 import { dataRanges } from './sparse.ts';
 import { intersect, leaveOutZeroesTargetHas } from './target-holes.ts';
+import { throttle } from './throttle.ts';
 import { isZero } from './zero.ts';
 import { ZeroTailScout, type ZeroTailSource } from './zero-tail.ts';
 
@@ -373,9 +374,3 @@ class Turns {
   }
 }
 
-/** Sleep until `done` bytes are within the rate limit. */
-async function throttle(started: number, done: number, bytesPerSecond: number): Promise<void> {
-  const due = started + (done / bytesPerSecond) * 1000;
-  const wait = due - Date.now();
-  if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-}
