@@ -1,10 +1,11 @@
 import type { Feature } from '../module/types.ts';
 import { BlockError } from './errors.ts';
 import { protocolOf, resolveRelative } from './location.ts';
+import { backingPermissions, defaultPermissions, sharingAll, storagePermissions } from './permissions.ts';
 import { openSnapshotOverlay } from './snapshot-overlay.ts';
 import { withoutFlushes } from './unsafe-cache.ts';
 import type { BlockDriverRegistry } from './registry.ts';
-import type { BlockFormatDriver, BlockNode, BlockProtocolDriver } from './types.ts';
+import type { BlockFormatDriver, BlockNode, BlockPermissions, BlockProtocolDriver } from './types.ts';
 
 export interface OpenImageOptions {
   /** Format name (`-f`); probed from the file's first bytes when absent. */
@@ -26,6 +27,14 @@ export interface OpenImageOptions {
   readonly cacheUnsafe?: boolean;
   /** Opened for `check -r`: the format may accept for writing an image it refuses otherwise (marked corrupt). */
   readonly forRepair?: boolean;
+  /**
+   * Image locks (QEMU's): what this opener does with the image and forbids others meanwhile.
+   * Default: read, and write unless read-only; forbid nothing. A format with metadata adds its own
+   * needs on its file; backing files get what QEMU gives them (permissions.ts).
+   */
+  readonly permissions?: BlockPermissions;
+  /** `-U`: forbid nothing to other users of the image and its backing files (read-only opens only). */
+  readonly forceShare?: boolean;
 }
 
 const PROBE_BYTES = 512;
@@ -53,12 +62,20 @@ export class BlockLayer {
       throw new BlockError(`Could not open '${location}': backing chain is deeper than ${MAX_CHAIN_DEPTH} images (a loop?)`);
     }
     const readOnly = (options.readOnly ?? false) || (options.snapshot ?? false);
+    if (options.forceShare && !readOnly) throw new BlockError('force-share=on can only be used with read-only images');
     const formatName = options.format;
     const format = formatName === undefined ? undefined : await this.formatDriver(formatName);
-    const file = await this.openFile(location, { ...options, readOnly });
+    const asked = options.permissions ?? defaultPermissions(options.readOnly ?? false);
+    // With snapshot=on the image is the backing file of a temporary overlay, as in QEMU.
+    const user = options.snapshot ? backingPermissions(asked) : asked;
+    const storage = (name: string) => storagePermissions(user, name, readOnly);
+    // A probed format's needs are known only after the probe (which only reads): locks are taken
+    // as for raw at open, and raised to the format's once it is known.
+    const file = await this.openFile(location, { ...options, readOnly, permissions: storage(format?.name ?? 'raw') });
     let node: BlockNode;
     try {
       const driver = format ?? (await this.probe(file));
+      if (!format && driver.name !== 'raw') await file.setPermissions?.(options.forceShare ? sharingAll(storage(driver.name)) : storage(driver.name));
       node = await driver.open(options.cacheUnsafe ? withoutFlushes(file) : file, {
         readOnly,
         ...(options.cacheUnsafe ? { cacheUnsafe: true } : {}),
@@ -66,8 +83,16 @@ export class BlockLayer {
         driverOptions: options.formatOptions ?? {},
         openRelative: (name, o) =>
           o.protocolOnly
-            ? this.openFile(resolveRelative(location, name), { readOnly: o.readOnly })
-            : this.openInChain(resolveRelative(location, name), { ...(o.format ? { format: o.format } : {}), readOnly: o.readOnly }, depth + 1),
+            ? this.openFile(resolveRelative(location, name), { readOnly: o.readOnly, permissions: storage(driver.name), forceShare: options.forceShare ?? false })
+            : this.openInChain(
+                resolveRelative(location, name),
+                {
+                  ...(o.format ? { format: o.format } : {}),
+                  readOnly: o.readOnly,
+                  ...(o.readOnly ? { permissions: backingPermissions(user), forceShare: options.forceShare ?? false } : {}),
+                },
+                depth + 1,
+              ),
       });
     } catch (error) {
       await file.close();
@@ -85,7 +110,8 @@ export class BlockLayer {
         throw new BlockError(`Block protocol '${protocol.name}' doesn't support the option '${key}'`);
       }
     }
-    return protocol.open(location, { readOnly: options.readOnly ?? false, driverOptions });
+    const permissions = options.permissions ?? defaultPermissions(options.readOnly ?? false);
+    return protocol.open(location, { readOnly: options.readOnly ?? false, driverOptions, permissions: options.forceShare ? sharingAll(permissions) : permissions });
   }
 
   /** Create an image of `size` bytes in `format`. */
@@ -105,7 +131,7 @@ export class BlockLayer {
     if (!protocol.create) throw new BlockError(`Protocol driver '${protocol.name}' does not support image creation`);
     await protocol.create(location, format.create ? 0 : size);
     if (!format.create) return;
-    const file = await protocol.open(location, { readOnly: false, driverOptions: {} });
+    const file = await protocol.open(location, { readOnly: false, driverOptions: {}, permissions: storagePermissions(defaultPermissions(false), format.name, false) });
     try {
       await format.create(file, { size, formatOptions });
     } finally {

@@ -66,6 +66,8 @@ export const commitCommand: Command = {
       for (let node: BlockNode | undefined = top; node && node !== chainBase; node = node.backing) above.push(node);
 
       // The chain opened the base read-only; it is opened again, for writing, by its resolved name.
+      // Its read-only open first stops forbidding writes (as QEMU's reopen of the base for writing).
+      await chainBase.child?.setPermissions?.({ use: ['consistent read'], unshare: [] });
       const base = await openImage(context.host, { filename: chainBase.filename, format: chainBase.driver }, { readOnly: false });
       try {
         const progress = new Progress(say, showProgress && !quiet);

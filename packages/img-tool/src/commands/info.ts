@@ -1,7 +1,7 @@
 import { UsageError } from '../cli/errors.ts';
 import { parseOutputFormat } from '../cli/values.ts';
 import { describeImage, formatJson, infoHuman, infoJson } from '../image/describe.ts';
-import { openImage } from '../image/open.ts';
+import { METADATA_ONLY, openImage } from '../image/open.ts';
 import { FORCE_SHARE, HELP, IMAGE_OPTS, OBJECT, formatConflict, parseImageCommandOptions } from './common.ts';
 import type { Command } from './types.ts';
 
@@ -24,7 +24,7 @@ export const infoCommand: Command = {
 
   async run(context, args) {
     let chain = false;
-    const { help, format, imageOpts, output } = parseImageCommandOptions(args, (option) => {
+    const { help, format, imageOpts, output, forceShare } = parseImageCommandOptions(args, (option) => {
       if (option.key === 'backing-chain') chain = true;
     });
     if (help) return context.help();
@@ -32,7 +32,7 @@ export const infoCommand: Command = {
     const outputFormat = parseOutputFormat(output);
     if (imageOpts && format !== undefined) throw formatConflict();
 
-    const node = await openImage(context.host, { filename: args.operands[0]!, format, imageOpts }, { readOnly: true });
+    const node = await openImage(context.host, { filename: args.operands[0]!, format, imageOpts }, { readOnly: true, permissions: METADATA_ONLY, forceShare });
     // With --backing-chain, every image down the chain, each described as it is opened.
     const infos = [];
     try {

@@ -8,7 +8,7 @@ function call<T>(start: (done: Callback<T>) => void): Promise<T> {
   return new Promise((resolve, reject) => start((error, value) => (error ? reject(error) : resolve(value))));
 }
 
-export const openFile = (path: string, flags: string): Promise<number> => call((done) => open(path, flags, done));
+export const openFile = (path: string, flags: string | number): Promise<number> => call((done) => open(path, flags, done));
 export const statFile = (fd: number): Promise<Stats> => call((done) => fstat(fd, done));
 export const readAt = (fd: number, into: Uint8Array, offset: number, length: number, position: number): Promise<number> =>
   call((done) => read(fd, into, offset, length, position, done));

@@ -1,22 +1,38 @@
-import type { BlockNode, BlockProtocolDriver, BlockStatus, ResizeOptions } from '@tessera/core';
+import { constants } from 'node:fs';
+import type { BlockNode, BlockPermission, BlockPermissions, BlockProtocolDriver, BlockStatus, ResizeOptions } from '@tessera/core';
 import { closeFile, openFile, readAt, statFile, syncData, truncateFile, writeAt } from './fd.ts';
+import { ImageLocks } from './image-locks.ts';
+
+const READ: BlockPermission[] = ['consistent read'];
+const READ_WRITE: BlockPermission[] = ['consistent read', 'write'];
+/** What QEMU's file driver holds while it creates a file: it writes and resizes, and lets no one else resize. */
+const CREATING: BlockPermissions = { use: ['write', 'resize'], unshare: ['resize'] };
 
 /** Local files through Node's asynchronous file API (libuv's thread pool): guest I/O never blocks. */
 export const fileProtocol: BlockProtocolDriver = {
   name: 'file',
   schemes: [],
-  async open(path, { readOnly }) {
+  async open(path, { readOnly, permissions }) {
     const fd = await openOrExplain(path, readOnly ? 'r' : 'r+');
-    const stat = await statFile(fd);
-    if (!stat.isFile() && !stat.isBlockDevice()) {
+    const locks = new ImageLocks(fd, path);
+    try {
+      const stat = await statFile(fd);
+      if (!stat.isFile() && !stat.isBlockDevice()) throw new Error(`Could not open '${path}': not a regular file or block device`);
+      // Locked before the node exists, so nothing reads a header another process is rewriting.
+      locks.set(permissions ?? { use: readOnly ? READ : READ_WRITE, unshare: [] });
+      return new FileNode(path, fd, stat.size, readOnly, locks);
+    } catch (error) {
       await closeFile(fd);
-      throw new Error(`Could not open '${path}': not a regular file or block device`);
+      throw error;
     }
-    return new FileNode(path, fd, stat.size, readOnly);
   },
   async create(path, size) {
-    const fd = await openOrExplain(path, 'w');
+    // Not O_TRUNC: an existing file is emptied only once this process holds its locks, so a file
+    // in use (by QEMU, by another tessera, or as this command's own input) loses nothing.
+    const fd = await openOrExplain(path, constants.O_RDWR | constants.O_CREAT);
     try {
+      new ImageLocks(fd, path).set(CREATING);
+      await truncateFile(fd, 0);
       await truncateFile(fd, size);
     } finally {
       await closeFile(fd);
@@ -24,7 +40,7 @@ export const fileProtocol: BlockProtocolDriver = {
   },
 };
 
-async function openOrExplain(path: string, flags: string): Promise<number> {
+async function openOrExplain(path: string, flags: string | number): Promise<number> {
   try {
     return await openFile(path, flags);
   } catch (error) {
@@ -59,7 +75,13 @@ class FileNode implements BlockNode {
     private readonly fd: number,
     private currentSize: number,
     readonly readOnly: boolean,
+    private readonly locks: ImageLocks,
   ) {}
+
+  /** Change the image locks held (the format on top decided what it needs); throws, keeping the old ones, on a conflict. */
+  async setPermissions(permissions: BlockPermissions): Promise<void> {
+    this.locks.set(permissions);
+  }
 
   /** Runs a whole operation, all its calls, as one under way (not each call: between two, close would see none). */
   private async tracked<T>(operation: () => Promise<T>): Promise<T> {
