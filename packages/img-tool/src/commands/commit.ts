@@ -1,6 +1,6 @@
 import { isAbsolute, resolve } from 'node:path';
 import { protocolOf, resolveRelative, type BlockNode } from '@tessera/core';
-import { ToolError, UsageError } from '../cli/errors.ts';
+import { ToolError, errorMessage, UsageError } from '../cli/errors.ts';
 import { checkCacheMode, parseSizeArgument } from '../cli/values.ts';
 import { CHUNK_SIZE } from '../image/chunks.ts';
 import { openImage } from '../image/open.ts';
@@ -68,7 +68,11 @@ export const commitCommand: Command = {
       // The chain opened the base read-only; it is opened again, for writing, by its resolved name.
       // Its read-only open first stops forbidding writes (as QEMU's reopen of the base for writing).
       await chainBase.child?.setPermissions?.({ use: ['consistent read'], unshare: [] });
-      const base = await openImage(context.host, { filename: chainBase.filename, format: chainBase.driver }, { readOnly: false });
+      const base = await openImage(context.host, { filename: chainBase.filename, format: chainBase.driver }, { readOnly: false }).catch((error: unknown) => {
+        // qemu-img reopens the base for writing and reports a lock conflict bare, not as an open failure.
+        const cause = (error as { cause?: { code?: unknown } }).cause;
+        throw cause?.code === 'image-locked' ? new ToolError(errorMessage(cause)) : error;
+      });
       try {
         const progress = new Progress(say, showProgress && !quiet);
         progress.start();
