@@ -11,6 +11,8 @@ APT_PACKAGES=(
   seabios      # the emulator's default BIOS
   chromium     # the real browser for the web display tests (driven by playwright-core)
   mtools       # reads files out of the guest's FAT disk image in the emulator tests
+  qemu-system-x86  # qemu-system-i386: a lock peer in the image-locking tests
+  python3 make g++ # node-gyp builds block-file's image-lock addon (native/ofd-lock.c)
 )
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
