@@ -11,7 +11,8 @@ const PROBE_BYTES = 512;
  */
 export async function openWithoutBacking(host: Host, filename: string, format: string | undefined): Promise<BlockNode> {
   try {
-    const file = await host.block.openFile(filename, { readOnly: false });
+    // The image locks of a writable image with metadata (the formats with backing files have some).
+    const file = await host.block.openFile(filename, { readOnly: false, permissions: { use: ['consistent read', 'write', 'resize'], unshare: ['write', 'resize'] } });
     try {
       const driver = await host.block.formatDriver(format ?? (await probe(host, file)));
       return await driver.open(file, {
