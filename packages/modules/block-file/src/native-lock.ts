@@ -2,7 +2,6 @@
 // places it next to the executable and compiles in its sha256; the loader reads the file once
 // through a descriptor, checks that digest, and then loads that same open file
 // (/proc/self/fd/N), so the bytes it runs are the bytes it checked.
-import { createHash } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
@@ -48,6 +47,8 @@ function load(): OfdLocks {
       if (got === 0) break;
       at += got;
     }
+    // node:crypto is loaded here, not at startup: only a run that locks an image pays for it.
+    const { createHash } = process.getBuiltinModule('node:crypto');
     const digest = createHash('sha256').update(bytes).digest('hex');
     if (digest !== addon.sha256) {
       throw new LockingUnavailableError(`image locking is not available: ${path} is not the file this build made (sha256 ${digest}, expected ${addon.sha256}); reinstall tessera`);
