@@ -1,4 +1,6 @@
+import { existsSync } from 'node:fs';
 import { defineConfig } from 'vitest/config';
+import { ofdLockAddon, ofdLockAddonPath } from './tools/build/ofd-lock-addon.mjs';
 
 const conditions = ['tessera-source', 'node', 'import', 'module', 'default'];
 const project = (name: string, root: string) => ({
@@ -6,7 +8,11 @@ const project = (name: string, root: string) => ({
   test: { name, root, include: ['test/**/*.test.ts'] },
 });
 
+// Tests that run block-file from source lock images with the built addon, checked as the executables check theirs.
+const ofdLock = existsSync(ofdLockAddonPath) ? ofdLockAddon() : undefined;
+
 export default defineConfig({
+  define: { __TESSERA_OFD_LOCK__: JSON.stringify(ofdLock && { file: ofdLock.path, sha256: ofdLock.sha256 }) },
   resolve: { conditions },
   ssr: { resolve: { conditions } },
   test: {

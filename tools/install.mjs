@@ -2,7 +2,8 @@
 // Installs the built executables and loadable modules under a prefix, keeping the build tree's
 // relative layout so each executable finds its modules where it was built to look:
 //   PREFIX/bin/tessera-img -> ../lib/tessera/img-tool/dist/tessera-img.cjs
-//   (with the program and code cache it launches: tessera-img.<digest>.cjs, .code-cache)
+//   (with the program and code cache it launches: tessera-img.<digest>.cjs, .code-cache, and its
+//   image-lock addon tessera-img.ofd-lock.node, whose sha256 the executable checks before loading it)
 //   PREFIX/lib/tessera/modules/dist/<module>.mjs
 // Usage: node tools/install.mjs --prefix DIR [--modules name,name]   (default: every built module)
 import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, symlinkSync } from 'node:fs';

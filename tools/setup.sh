@@ -13,7 +13,8 @@ APT_PACKAGES=(
   chromium     # the real browser for the web display tests (driven by playwright-core)
   mtools       # reads files out of the guest's FAT disk image in the emulator tests
   time         # GNU time: peak memory and CPU time of the executables (hostile module directory, sparse-file tests)
-  qemu-system-x86  # qemu-system-i386: how the emulator must end on SIGINT/SIGTERM/SIGHUP (signal-stop test)
+  qemu-system-x86  # qemu-system-i386: a lock peer, and how the emulator must end on SIGINT/SIGTERM/SIGHUP
+  python3 make g++ # node-gyp builds block-file's image-lock addon (native/ofd-lock.c)
 )
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

@@ -5,6 +5,7 @@
 import { chmodSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { codeCachedLauncher } from './code-cache.mjs';
+import { ofdLockAddonPlugin } from './ofd-lock-addon.mjs';
 import { appOutDir, executableFileName } from './paths.mjs';
 import { nodeBundleConfig } from './vite-node.mjs';
 
@@ -34,7 +35,8 @@ export function appViteConfig(appRoot, mode, { warmUp } = {}) {
     // CommonJS starts about 10 ms sooner: Node runs the main file without its ESM loader.
     format: commonJs ? 'cjs' : 'es',
     emptyOutDir: true,
-    plugins: [executableBit(), ...(commonJs && warmUp ? [codeCachedLauncher({ fileName, warmUp })] : [])],
+    // The image-lock addon first: the code-cache warm-up runs the executable, which locks images.
+    plugins: [ofdLockAddonPlugin(fileName.slice(0, fileName.lastIndexOf('.'))), executableBit(), ...(commonJs && warmUp ? [codeCachedLauncher({ fileName, warmUp })] : [])],
     external: Object.keys(pkg.dependencies ?? {}),
   });
   // Minified: V8 compiles the whole file at every start, and fewer bytes compile faster.

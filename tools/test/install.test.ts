@@ -1,7 +1,7 @@
 // An installed tree (tools/install.mjs) keeps the build tree's relative layout, so an installed
 // executable finds the modules installed with it, and only those.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
@@ -36,4 +36,15 @@ it('installs the image tool with the program and code cache its launcher runs', 
   execFileSync(process.execPath, [join(workspaceRoot, 'tools/install.mjs'), '--prefix', prefix]);
   const result = spawnSync(join(prefix, 'bin', 'tessera-img'), ['--version'], { encoding: 'utf8', env: { ...process.env, TESSERA_REPORT_CODE_CACHE: '1' } });
   expect(result).toMatchObject({ status: 0, stderr: 'code cache: used\n' });
+});
+
+it('installs each executable with its image-lock addon, which the installed executable loads (it checks its digest)', () => {
+  execFileSync(process.execPath, [join(workspaceRoot, 'tools/install.mjs'), '--prefix', prefix]);
+  expect(existsSync(join(prefix, 'lib/tessera/img-tool/dist/tessera-img.ofd-lock.node'))).toBe(true);
+  expect(existsSync(join(prefix, 'lib/tessera/emulator/dist/tessera.ofd-lock.node'))).toBe(true);
+  const image = join(prefix, 'locked.qcow2');
+  execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', image, '1M']);
+  // info of a qcow2 takes image locks: it fails if the addon is missing or not the build's.
+  const result = spawnSync(join(prefix, 'bin', 'tessera-img'), ['info', image], { encoding: 'utf8' });
+  expect(result).toMatchObject({ status: 0, stderr: '' });
 });

@@ -23,6 +23,8 @@ export type {
   BlockFormatDriver,
   BlockNode,
   BlockOpenOptions,
+  BlockPermission,
+  BlockPermissions,
   BlockProtocolDriver,
   BlockRegistrar,
   BlockStatus,

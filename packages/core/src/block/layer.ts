@@ -5,12 +5,13 @@ import { probeFormat } from './probe/probe.ts';
 import { guardProbedRaw, probedRawWarning } from './probe/raw-guard.ts';
 import { unsupportedFormat } from './probe/unsupported-format.ts';
 import { checkRemoteReference } from './remote-backing.ts';
+import { backingPermissions, defaultPermissions, sharingAll, storagePermissions } from './permissions.ts';
 import { openSnapshotOverlay } from './snapshot-overlay.ts';
 import { UnopenedBacking } from './unopened-backing.ts';
 import { withoutFlushes } from './unsafe-cache.ts';
 import { recordCreation, recordWrites, WriteLog } from './write-log.ts';
 import type { BlockDriverRegistry } from './registry.ts';
-import type { BlockFormatDriver, BlockNode, BlockProtocolDriver } from './types.ts';
+import type { BlockFormatDriver, BlockNode, BlockPermissions, BlockProtocolDriver } from './types.ts';
 
 export interface OpenImageOptions {
   /** Format name (`-f`); probed from the file's first bytes when absent. */
@@ -34,6 +35,14 @@ export interface OpenImageOptions {
   readonly forRepair?: boolean;
   /** Leave the backing file unopened (qemu-img info's BDRV_O_NO_BACKING); a data file is opened as usual. */
   readonly withoutBacking?: boolean;
+  /**
+   * Image locks (QEMU's): what this opener does with the image and forbids others meanwhile.
+   * Default: read, and write unless read-only; forbid nothing. A format with metadata adds its own
+   * needs on its file; backing files get what QEMU gives them (permissions.ts).
+   */
+  readonly permissions?: BlockPermissions;
+  /** `-U`: forbid nothing to other users of the image and its backing files (read-only opens only). */
+  readonly forceShare?: boolean;
 }
 
 const MAX_CHAIN_DEPTH = 64;
@@ -72,12 +81,20 @@ export class BlockLayer {
       throw new BlockError(`Could not open '${location}': backing chain is deeper than ${MAX_CHAIN_DEPTH} images (a loop?)`);
     }
     const readOnly = (options.readOnly ?? false) || (options.snapshot ?? false);
+    if (options.forceShare && !readOnly) throw new BlockError('force-share=on can only be used with read-only images');
     const formatName = options.format;
     const format = formatName === undefined ? undefined : await this.formatDriver(formatName);
-    const file = await this.openFile(location, { ...options, readOnly });
+    const asked = options.permissions ?? defaultPermissions(options.readOnly ?? false);
+    // With snapshot=on the image is the backing file of a temporary overlay, as in QEMU.
+    const user = options.snapshot ? backingPermissions(asked) : asked;
+    const storage = (name: string) => storagePermissions(user, name, readOnly);
+    // A probed format's needs are known only after the probe (which only reads): locks are taken
+    // as for raw at open, and raised to the format's once it is known.
+    const file = await this.openFile(location, { ...options, readOnly, permissions: storage(format?.name ?? 'raw') });
     let node: BlockNode;
     try {
       const driver = format ?? (await this.probeFormat(file, depth > 0 ? location : undefined));
+      if (!format && driver.name !== 'raw') await file.setPermissions?.(options.forceShare ? sharingAll(storage(driver.name)) : storage(driver.name));
       node = await driver.open(options.cacheUnsafe ? withoutFlushes(file) : file, {
         readOnly,
         ...(options.cacheUnsafe ? { cacheUnsafe: true } : {}),
@@ -85,10 +102,18 @@ export class BlockLayer {
         driverOptions: options.formatOptions ?? {},
         openRelative: (name, o) =>
           o.protocolOnly
-            ? this.openRelativeFile(location, name, o.readOnly)
+            ? this.openRelativeFile(location, name, o.readOnly, { permissions: storage(driver.name), forceShare: options.forceShare ?? false })
             : options.withoutBacking
               ? Promise.resolve(new UnopenedBacking(resolveRelative(location, name)))
-              : this.openInChain(this.resolveReference(location, name, 'backing'), { ...(o.format ? { format: o.format } : {}), readOnly: o.readOnly }, depth + 1),
+              : this.openInChain(
+                  this.resolveReference(location, name, 'backing'),
+                  {
+                    ...(o.format ? { format: o.format } : {}),
+                    readOnly: o.readOnly,
+                    ...(o.readOnly ? { permissions: backingPermissions(user), forceShare: options.forceShare ?? false } : {}),
+                  },
+                  depth + 1,
+                ),
       });
     } catch (error) {
       await file.close();
@@ -105,8 +130,13 @@ export class BlockLayer {
   }
 
   /** Open the storage of a file an image names (its data file), relative to the image's location. */
-  async openRelativeFile(parent: string, name: string, readOnly: boolean): Promise<BlockNode> {
-    return this.openFile(this.resolveReference(parent, name, 'data'), { readOnly });
+  async openRelativeFile(
+    parent: string,
+    name: string,
+    readOnly: boolean,
+    locking: Pick<OpenImageOptions, 'permissions' | 'forceShare'> = {},
+  ): Promise<BlockNode> {
+    return this.openFile(this.resolveReference(parent, name, 'data'), { readOnly, ...locking });
   }
 
   /**
@@ -133,7 +163,8 @@ export class BlockLayer {
         throw new BlockError(`Block protocol '${protocol.name}' doesn't support the option '${key}'`);
       }
     }
-    const node = await protocol.open(location, { readOnly: options.readOnly ?? false, driverOptions });
+    const permissions = options.permissions ?? defaultPermissions(options.readOnly ?? false);
+    const node = await protocol.open(location, { readOnly: options.readOnly ?? false, driverOptions, permissions: options.forceShare ? sharingAll(permissions) : permissions });
     return this.writeLog ? recordWrites(node, this.writeLog) : node;
   }
 
@@ -155,7 +186,7 @@ export class BlockLayer {
     await protocol.create(location, format.create ? 0 : size);
     if (this.writeLog) recordCreation(this.writeLog, location, format.create ? 0 : size);
     if (!format.create) return;
-    const opened = await protocol.open(location, { readOnly: false, driverOptions: {} });
+    const opened = await protocol.open(location, { readOnly: false, driverOptions: {}, permissions: storagePermissions(defaultPermissions(false), format.name, false) });
     const file = this.writeLog ? recordWrites(opened, this.writeLog) : opened;
     try {
       await format.create(file, { size, formatOptions });

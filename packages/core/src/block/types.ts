@@ -20,6 +20,19 @@ export interface BlockStatus {
   readonly file?: string;
 }
 
+/** QEMU's block permissions that image locks enforce, named as its messages name them. */
+export type BlockPermission = 'consistent read' | 'write' | 'write unchanged' | 'resize';
+
+/**
+ * What an opener of storage does with it (`use`) and what it forbids every other opener meanwhile
+ * (`unshare`): QEMU's perm and the complement of its shared perm, which the file protocol turns
+ * into QEMU's image locks.
+ */
+export interface BlockPermissions {
+  readonly use: readonly BlockPermission[];
+  readonly unshare: readonly BlockPermission[];
+}
+
 export interface BlockNode {
   /** Driver name as qemu-img prints it (`file`, `raw`, `http`). */
   readonly driver: string;
@@ -66,6 +79,8 @@ export interface BlockNode {
   check?(repair: CheckRepair): Promise<CheckResult>;
   /** Change format options in place (`amend`): the same `-o` keys as creation. */
   amend?(options: Readonly<Record<string, string>>): Promise<void>;
+  /** Storage that locks (the file protocol): hold the locks for these permissions instead; throws on a conflict. */
+  setPermissions?(permissions: BlockPermissions): Promise<void>;
 }
 
 export interface ResizeOptions {
@@ -153,6 +168,8 @@ export type OpenRelative = (
 /** Options given to a driver: fixed flags plus the driver-specific `key=value` options. */
 export interface BlockOpenOptions {
   readonly readOnly: boolean;
+  /** Given to protocol drivers: the image locks to take (default: read, plus write unless read-only; unshare nothing). */
+  readonly permissions?: BlockPermissions;
   /** Driver options (`--image-opts file.sslverify=off`, …), already split from their prefix. */
   readonly driverOptions: Readonly<Record<string, string>>;
   /** Given to format drivers: open an image named relative to this one. */

@@ -1,7 +1,15 @@
-import type { BlockNode, Host } from '@tessera/core';
+import type { BlockNode, BlockPermissions, Host } from '@tessera/core';
 import type { DriveConfig } from '../machine/config.ts';
 import { StartupError } from '../machine/startup-error.ts';
 import { V86Disk } from './v86-disk.ts';
+
+/**
+ * Image locks as qemu-system's disk devices take them (share-rw=off): a guest's disk is written by
+ * no one else; a read-only one (the CD-ROM) is neither written nor resized under the guest. The
+ * same file given twice conflicts with itself, so it is refused before the guest runs.
+ */
+const WRITABLE_DEVICE: BlockPermissions = { use: ['consistent read', 'write'], unshare: ['write'] };
+const READ_ONLY_DEVICE: BlockPermissions = { use: ['consistent read'], unshare: ['write', 'resize'] };
 
 /** v86's IDE slots: primary master and slave are hard disks, secondary master the CD-ROM. */
 export type IdeSlot = 'hda' | 'hdb' | 'cdrom';
@@ -41,6 +49,7 @@ export async function openDrives(host: Host, drives: readonly DriveConfig[], onI
         node = await host.block.open(config.file, {
           ...(config.format !== undefined ? { format: config.format } : {}),
           readOnly: config.readOnly,
+          permissions: config.readOnly ? READ_ONLY_DEVICE : WRITABLE_DEVICE,
           snapshot: config.snapshot,
           fileOptions: config.fileOptions,
         });

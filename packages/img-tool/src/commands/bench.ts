@@ -99,7 +99,7 @@ export const benchCommand: Command = {
     }
     if (b.step === 0) b.step = b.bufferSize;
 
-    const image = await openImage(context.host, { filename, format: common.format, imageOpts: common.imageOpts }, { readOnly: !b.write });
+    const image = await openImage(context.host, { filename, format: common.format, imageOpts: common.imageOpts }, { readOnly: !b.write, forceShare: common.forceShare });
     try {
       context.console.out(
         `Sending ${b.count} ${b.write ? 'write' : 'read'} requests, ${b.bufferSize} bytes each, ${b.depth} in parallel ` +

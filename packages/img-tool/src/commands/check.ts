@@ -50,7 +50,7 @@ export const checkCommand: Command = {
     const filename = args.operands[0]!;
     if (forceShare && repair !== 'none') throw new ToolError(`Could not open '${filename}': force-share=on can only be used with read-only images`);
 
-    const image = await openImage(context.host, { filename, format, imageOpts }, { readOnly: repair === 'none', forRepair: repair !== 'none' });
+    const image = await openImage(context.host, { filename, format, imageOpts }, { readOnly: repair === 'none', forRepair: repair !== 'none', forceShare });
     try {
       if (!image.check) throw new ToolError('This image format does not support checks', NOT_SUPPORTED);
       const say = (text: string) => {

@@ -69,8 +69,14 @@ export const commitCommand: Command = {
       for (let node: BlockNode | undefined = top; node && node !== chainBase; node = node.backing) above.push(node);
 
       // The chain opened the base read-only; it is opened again, for writing, by its resolved name.
+      // Its read-only open first stops forbidding writes (as QEMU's reopen of the base for writing).
+      await chainBase.child?.setPermissions?.({ use: ['consistent read'], unshare: [] });
       // A base whose format was probed is probed again, so that a raw one stays guarded (as qemu's).
-      const base = await openImage(context.host, { filename: chainBase.filename, format: chainBase.probed ? undefined : chainBase.driver }, { readOnly: false });
+      const base = await openImage(context.host, { filename: chainBase.filename, format: chainBase.probed ? undefined : chainBase.driver }, { readOnly: false }).catch((error: unknown) => {
+        // qemu-img reopens the base for writing and reports a lock conflict bare, not as an open failure.
+        const cause = (error as { cause?: { code?: unknown } }).cause;
+        throw cause?.code === 'image-locked' ? new ToolError(errorMessage(cause)) : error;
+      });
       try {
         const progress = new Progress(say, showProgress && !quiet);
         progress.start();

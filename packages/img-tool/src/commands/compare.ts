@@ -62,7 +62,7 @@ export const compareCommand: Command = {
       if (!quiet) context.console.out(text);
     };
     const progress = new Progress(say, showProgress && !quiet);
-    const open = { readOnly: true, exitCode: OPEN_FAILED };
+    const open = { readOnly: true, exitCode: OPEN_FAILED, forceShare: common.forceShare };
     const first = await openImage(context.host, { filename: filename1, format: format1, imageOpts }, open);
     let second: BlockNode;
     try {

@@ -16,6 +16,8 @@ const DEFAULT_COROUTINES = 8;
 
 /** convert's options, checked as qemu-img checks them while parsing. */
 export interface ConvertSettings {
+  /** `-U`: the sources forbid nothing to others (their image locks share everything). */
+  forceShare?: boolean;
   sourceFormat?: string;
   outputFormat: string;
   optionLists: string[];
@@ -139,7 +141,9 @@ export function parseSettings(context: CommandContext, options: readonly ParsedO
         break;
       case 'object':
         throw objectsUnsupported();
-      // -U (shared locks): nothing to do.
+      case 'U':
+        settings.forceShare = true; // sources only: they are the read-only images
+        break;
     }
   }
   return settings;

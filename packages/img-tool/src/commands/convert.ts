@@ -8,7 +8,7 @@ import { CreationUnsupportedError, createImage } from '../image/create.ts';
 import { createOptionsHelp, parseCreateOptions } from '../image/create-options.ts';
 import { formatTraits, type FormatTraits } from '../image/formats.ts';
 import { asksForHelp, parseKeyValueList } from '../image/key-value.ts';
-import { openImage } from '../image/open.ts';
+import { STABLE_SOURCE, openImage } from '../image/open.ts';
 import { Progress } from '../image/progress.ts';
 import { loadSnapshot } from '../image/snapshot-source.ts';
 import { HELP, IMAGE_OPTS, OBJECT } from './common.ts';
@@ -58,7 +58,11 @@ export const convertCommand: Command = {
     const sources: BlockNode[] = [];
     try {
       for (const filename of inputs) {
-        const source = await openImage(context.host, { filename, format: settings.sourceFormat, imageOpts: settings.imageOpts }, { readOnly: true });
+        const source = await openImage(
+          context.host,
+          { filename, format: settings.sourceFormat, imageOpts: settings.imageOpts },
+          { readOnly: true, permissions: STABLE_SOURCE, forceShare: settings.forceShare ?? false },
+        );
         opened.push(source);
         sources.push(settings.snapshot ? await loadSnapshot(source, settings.snapshot) : source);
       }

@@ -1,4 +1,6 @@
-import { resolveRelative, type Host } from '@tessera/core';
+import { statSync } from 'node:fs';
+import { resolve as resolvePath } from 'node:path';
+import { protocolOf, resolveRelative, type Host } from '@tessera/core';
 import { ToolError, UsageError, errorMessage } from '../cli/errors.ts';
 import { parseSizeArgument } from '../cli/values.ts';
 import { CreationUnsupportedError, createImage } from '../image/create.ts';
@@ -69,6 +71,9 @@ export const createCommand: Command = {
         ...(backingFile !== undefined ? { backing_file: backingFile } : {}),
         ...(backingFormat !== undefined ? { backing_fmt: backingFormat } : {}),
       };
+      if (formatOptions.backing_file !== undefined && sameFile(filename, resolveRelative(filename, formatOptions.backing_file))) {
+        throw new Error('Error: Trying to create an image with the same filename as the backing file');
+      }
       const size =
         checkCreation(traits, optionSize, positionalSize, formatOptions.backing_file, formatOptions.backing_fmt) ??
         (await backingSize(context.host, filename, formatOptions.backing_file!, formatOptions.backing_fmt));
@@ -119,7 +124,13 @@ function checkCreation(
 async function backingSize(host: Host, filename: string, backingFile: string, backingFormat: string | undefined): Promise<bigint> {
   let backing;
   try {
-    backing = await host.block.open(resolveRelative(filename, backingFile), { readOnly: true, ...(backingFormat ? { format: backingFormat } : {}) });
+    // Only its size is read: as qemu-img, no image lock (it may be in use).
+    backing = await host.block.open(resolveRelative(filename, backingFile), {
+      readOnly: true,
+      permissions: { use: [], unshare: [] },
+      forceShare: true,
+      ...(backingFormat ? { format: backingFormat } : {}),
+    });
   } catch (error) {
     throw new Error(`Could not open backing image: ${errorMessage(error)}`, { cause: error });
   }
@@ -128,4 +139,15 @@ async function backingSize(host: Host, filename: string, backingFile: string, ba
   } finally {
     await backing.close();
   }
+}
+
+/**
+ * Whether the new image would be its own backing file: qemu-img compares the names; here also the
+ * resolved paths and, when the backing file exists, the file itself (a link or another spelling).
+ */
+function sameFile(filename: string, backing: string): boolean {
+  if (protocolOf(filename) !== 'file' || protocolOf(backing) !== 'file') return filename === backing;
+  if (resolvePath(filename) === resolvePath(backing)) return true;
+  const [a, b] = [statSync(filename, { throwIfNoEntry: false }), statSync(backing, { throwIfNoEntry: false })];
+  return a !== undefined && b !== undefined && a.dev === b.dev && a.ino === b.ino;
 }

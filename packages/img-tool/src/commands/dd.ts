@@ -1,7 +1,7 @@
 import type { BlockNode } from '@tessera/core';
 import { ToolError, errorMessage } from '../cli/errors.ts';
 import { createImage } from '../image/create.ts';
-import { openImage } from '../image/open.ts';
+import { STABLE_SOURCE, openImage } from '../image/open.ts';
 import { FORCE_SHARE, HELP, IMAGE_OPTS, OBJECT, boundedSize, formatConflict, parseImageCommandOptions } from './common.ts';
 import type { Command } from './types.ts';
 
@@ -37,7 +37,9 @@ export const ddCommand: Command = {
     if (dd.input === undefined || dd.output === undefined) throw new ToolError('Must specify both input and output files');
     if (common.imageOpts && common.format !== undefined) throw formatConflict();
 
-    const input = await openImage(context.host, { filename: dd.input, format: common.format, imageOpts: common.imageOpts }, { readOnly: true });
+    const input = await openImage(context.host, { filename: dd.input, format: common.format, imageOpts: common.imageOpts }, // Beyond qemu-img (whose dd source forbids nothing): the input is kept from change, so `of=` naming
+    // the input is refused before the output is created over it.
+    { readOnly: true, permissions: STABLE_SOURCE, forceShare: common.forceShare });
     try {
       try {
         await context.host.block.formatDriver(outputFormat);

@@ -1,7 +1,7 @@
 import { ToolError, UsageError, errorMessage } from '../cli/errors.ts';
 import { parseOutputFormat } from '../cli/values.ts';
 import { describeImage, formatJson, infoHuman, infoJson, type ImageInfo } from '../image/describe.ts';
-import { openImage } from '../image/open.ts';
+import { METADATA_ONLY, openImage } from '../image/open.ts';
 import type { ImageSource } from '../image/spec.ts';
 import { FORCE_SHARE, HELP, IMAGE_OPTS, OBJECT, formatConflict, parseImageCommandOptions } from './common.ts';
 import type { Command, CommandContext } from './types.ts';
@@ -25,7 +25,7 @@ export const infoCommand: Command = {
 
   async run(context, args) {
     let chain = false;
-    const { help, format, imageOpts, output } = parseImageCommandOptions(args, (option) => {
+    const { help, format, imageOpts, output, forceShare } = parseImageCommandOptions(args, (option) => {
       if (option.key === 'backing-chain') chain = true;
     });
     if (help) return context.help();
@@ -40,7 +40,7 @@ export const infoCommand: Command = {
     const seen = new Set<string>();
     let next: ImageSource | undefined = { filename: args.operands[0]!, format, imageOpts };
     while (next) {
-      const node = await openImage(context.host, next, { readOnly: true, withoutBacking: true });
+      const node = await openImage(context.host, next, { readOnly: true, withoutBacking: true, permissions: METADATA_ONLY, forceShare });
       let info: ImageInfo;
       try {
         info = await describeImage(node);

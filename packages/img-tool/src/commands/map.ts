@@ -28,7 +28,7 @@ export const mapCommand: Command = {
   async run(context, args) {
     let startOffset = 0;
     let maxLength = Number.MAX_SAFE_INTEGER;
-    const { help, format, imageOpts, output } = parseImageCommandOptions(args, (option) => {
+    const { help, format, imageOpts, output, forceShare } = parseImageCommandOptions(args, (option) => {
       if (option.key === 'start-offset') startOffset = offsetValue(option.value!, 'start offset');
       else if (option.key === 'max-length') maxLength = offsetValue(option.value!, 'max length');
     });
@@ -37,7 +37,7 @@ export const mapCommand: Command = {
     const outputFormat = parseOutputFormat(output);
     if (imageOpts && format !== undefined) throw formatConflict();
 
-    const image = await openImage(context.host, { filename: args.operands[0]!, format, imageOpts }, { readOnly: true });
+    const image = await openImage(context.host, { filename: args.operands[0]!, format, imageOpts }, { readOnly: true, forceShare });
     const out: string[] = [];
     try {
       const end = Math.min(image.size, startOffset + maxLength);

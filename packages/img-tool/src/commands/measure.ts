@@ -25,7 +25,7 @@ export const measureCommand: Command = {
     const optionLists: string[] = [];
     let snapshot: SnapshotSelector | undefined;
     let size: bigint | undefined;
-    const { help, format, imageOpts, output } = parseImageCommandOptions(args, (option) => {
+    const { help, format, imageOpts, output, forceShare } = parseImageCommandOptions(args, (option) => {
       switch (option.key) {
         case 'O':
           outputFormat = option.value!;
@@ -52,7 +52,7 @@ export const measureCommand: Command = {
     if (filename !== undefined && size !== undefined) throw new ToolError('--size N cannot be used together with a filename.');
     if (filename === undefined && size === undefined) throw new ToolError('Either --size N or one filename must be specified.');
 
-    const image = filename === undefined ? undefined : await openImage(context.host, { filename, format, imageOpts }, { readOnly: true });
+    const image = filename === undefined ? undefined : await openImage(context.host, { filename, format, imageOpts }, { readOnly: true, forceShare });
     try {
       const source = image && snapshot ? await loadSnapshot(image, snapshot) : image;
       const traits = await formatTraits(context.host, outputFormat);

@@ -72,7 +72,7 @@ export const rebaseCommand: Command = {
       if (!unsafe) {
         const progress = new Progress((text) => context.console.out(text), showProgress && !quiet);
         progress.start();
-        const next = name === '' ? undefined : await openNewBacking(context.host, image, name, backingFormat);
+        const next = name === '' ? undefined : await openNewBacking(context.host, image, name, backingFormat, common.forceShare);
         try {
           await copyDifferences(image, image.backing, next, (done) => progress.set((100 * done) / Math.max(1, image.size)));
         } finally {
@@ -105,9 +105,9 @@ async function checkFormatName(host: Host, format: string): Promise<void> {
 }
 
 /** The new backing file, named relative to the image as it will be recorded. */
-async function openNewBacking(host: Host, image: BlockNode, name: string, format: string | undefined): Promise<BlockNode> {
+async function openNewBacking(host: Host, image: BlockNode, name: string, format: string | undefined, forceShare: boolean): Promise<BlockNode> {
   try {
-    return await openImage(host, { filename: resolveRelative(image.filename, name), format }, { readOnly: true });
+    return await openImage(host, { filename: resolveRelative(image.filename, name), format }, { readOnly: true, forceShare });
   } catch (error) {
     const reason = error instanceof ToolError && error.cause !== undefined ? errorMessage(error.cause) : errorMessage(error);
     throw new ToolError(`Could not open new backing file '${name}': ${reason}`, 1, { cause: error });

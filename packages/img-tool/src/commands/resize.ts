@@ -1,5 +1,8 @@
 import { ToolError, UsageError, errorMessage } from '../cli/errors.ts';
 import { openImage } from '../image/open.ts';
+
+/** qemu-img resize reads, writes and resizes its image (and forbids nothing of its own; a format with metadata does). */
+const RESIZING = { use: ['consistent read', 'write', 'resize'], unshare: [] } as const;
 import { MAX_SIZE, parseSize } from '../image/size.ts';
 import { HELP, IMAGE_OPTS, OBJECT, formatConflict, parseImageCommandOptions } from './common.ts';
 import type { Command } from './types.ts';
@@ -45,7 +48,7 @@ export const resizeCommand: Command = {
     const relative = sizeText.startsWith('+') ? 1n : sizeText.startsWith('-') ? -1n : 0n;
     const amount = parseSizeOption(relative === 0n ? sizeText : sizeText.slice(1));
 
-    const image = await openImage(context.host, { filename, format, imageOpts }, { readOnly: false });
+    const image = await openImage(context.host, { filename, format, imageOpts }, { readOnly: false, permissions: RESIZING });
     try {
       const current = BigInt(image.size);
       const total = relative === 0n ? amount : current + relative * amount;

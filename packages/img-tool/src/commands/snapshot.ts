@@ -34,7 +34,7 @@ export const snapshotCommand: Command = {
     if (action.kind !== 'l' && forceShare) {
       throw new ToolError(`Could not open '${filename}': force-share=on can only be used with read-only images`);
     }
-    const image = await openImage(context.host, { filename, format: undefined, imageOpts }, { readOnly: action.kind === 'l' });
+    const image = await openImage(context.host, { filename, format: undefined, imageOpts }, { readOnly: action.kind === 'l', forceShare });
     try {
       if (action.kind === 'l') {
         const snapshots = image.describe?.().snapshots ?? [];

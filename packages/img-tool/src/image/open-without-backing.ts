@@ -10,6 +10,7 @@ import { couldNotOpen } from './open.ts';
  */
 export async function openWithoutBacking(host: Host, filename: string, format: string | undefined): Promise<BlockNode> {
   try {
+    // Through the layer's open: the image locks of a writable image of its format.
     return await host.block.open(filename, { ...(format !== undefined ? { format } : {}), readOnly: false, withoutBacking: true });
   } catch (error) {
     throw new ToolError(couldNotOpen(filename, error), 1, { cause: error });

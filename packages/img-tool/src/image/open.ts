@@ -1,4 +1,4 @@
-import { protocolOf, type BlockNode, type Host } from '@tessera/core';
+import { protocolOf, type BlockNode, type BlockPermissions, type Host } from '@tessera/core';
 import { ToolError, errorMessage } from '../cli/errors.ts';
 import { protocolNames } from './drivers.ts';
 import { errnoCode } from './errno.ts';
@@ -16,7 +16,16 @@ export interface OpenOptions {
   readonly forRepair?: boolean;
   /** Leave the backing file unopened, as `qemu-img info` does. */
   readonly withoutBacking?: boolean;
+  /** Image locks: what the command does with the image and forbids others (qemu-img's, per command); default: read (and write), forbid nothing. */
+  readonly permissions?: BlockPermissions;
+  /** `-U`: forbid nothing to others. */
+  readonly forceShare?: boolean;
 }
+
+/** qemu-img `info`: reads no data (QEMU's BDRV_O_NO_IO), so it locks only what the format forbids others. */
+export const METADATA_ONLY: BlockPermissions = { use: [], unshare: [] };
+/** A `convert` source: nobody may change it while it is copied. */
+export const STABLE_SOURCE: BlockPermissions = { use: ['consistent read'], unshare: ['write', 'resize'] };
 
 /**
  * Open an image named on the command line: format node over protocol node, or the protocol
@@ -57,13 +66,14 @@ function resolveSource(source: ImageSource): ImageSpec {
   };
 }
 
-async function openSpec(host: Host, spec: ImageSpec, { readOnly, cacheUnsafe, forRepair, withoutBacking }: OpenOptions): Promise<BlockNode> {
+async function openSpec(host: Host, spec: ImageSpec, { readOnly, cacheUnsafe, forRepair, withoutBacking, permissions, forceShare }: OpenOptions): Promise<BlockNode> {
+  const locking = { ...(permissions ? { permissions } : {}), ...(forceShare ? { forceShare } : {}) };
   if (spec.format !== undefined && protocolNames(host.list).includes(spec.format)) {
     // The storage itself, no format layer (`driver=file,filename=…`, `-f file`).
     const { filename, url, ...protocolOptions } = spec.formatOptions;
     const location = spec.location ?? filename ?? url;
     if (location === undefined) throw new Error(`The '${spec.format}' block driver requires a file name`);
-    return host.block.openFile(location, { protocol: spec.format, readOnly, fileOptions: protocolOptions });
+    return host.block.openFile(location, { protocol: spec.format, readOnly, fileOptions: protocolOptions, ...locking });
   }
   if (spec.location === undefined) throw new Error('A block device must be specified for "file"');
   const scheme = protocolOf(spec.location);
@@ -80,6 +90,7 @@ async function openSpec(host: Host, spec: ImageSpec, { readOnly, cacheUnsafe, fo
     ...(cacheUnsafe ? { cacheUnsafe } : {}),
     ...(forRepair ? { forRepair } : {}),
     ...(withoutBacking ? { withoutBacking } : {}),
+    ...locking,
   });
   if (spec.format === undefined) {
     try {

@@ -1,14 +1,26 @@
-import type { BlockNode, BlockProtocolDriver, BlockStatus, ResizeOptions } from '@tessera/core';
+import type { BlockNode, BlockPermission, BlockPermissions, BlockProtocolDriver, BlockStatus, ResizeOptions } from '@tessera/core';
 import { closeFile, readAt, statFile, syncData, truncateFile, writeAt } from './fd.ts';
+import { ImageLocks } from './image-locks.ts';
 import { createStorage, openStorage } from './storage.ts';
+
+const READ: BlockPermission[] = ['consistent read'];
+const READ_WRITE: BlockPermission[] = ['consistent read', 'write'];
 
 /** Local files through Node's asynchronous file API (libuv's thread pool): guest I/O never blocks. */
 export const fileProtocol: BlockProtocolDriver = {
   name: 'file',
   schemes: [],
-  async open(path, { readOnly }) {
+  async open(path, { readOnly, permissions }) {
     const { fd, size, device } = await openStorage(path, readOnly);
-    return new FileNode(path, fd, size, readOnly, device);
+    try {
+      // Locked before the node exists, so nothing reads a header another process is rewriting.
+      const locks = new ImageLocks(fd, path);
+      locks.set(permissions ?? { use: readOnly ? READ : READ_WRITE, unshare: [] });
+      return new FileNode(path, fd, size, readOnly, locks, device);
+    } catch (error) {
+      await closeFile(fd);
+      throw error;
+    }
   },
   create: createStorage,
 };
@@ -26,9 +38,15 @@ class FileNode implements BlockNode {
     private readonly fd: number,
     private currentSize: number,
     readonly readOnly: boolean,
+    private readonly locks: ImageLocks,
     /** A block device: its size is fixed (qemu's host_device cannot resize it). */
     private readonly device = false,
   ) {}
+
+  /** Change the image locks held (the format on top decided what it needs); throws, keeping the old ones, on a conflict. */
+  async setPermissions(permissions: BlockPermissions): Promise<void> {
+    this.locks.set(permissions);
+  }
 
   /** Runs a whole operation, all its calls, as one under way (not each call: between two, close would see none). */
   private async tracked<T>(operation: () => Promise<T>): Promise<T> {

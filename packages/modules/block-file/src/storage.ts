@@ -1,5 +1,7 @@
 import { constants, readFile, type Stats } from 'node:fs';
+import type { BlockPermissions } from '@tessera/core';
 import { closeFile, openFile, readAt, statFile, truncateFile } from './fd.ts';
+import { ImageLocks } from './image-locks.ts';
 
 /** What a path names, once opened: a regular file or a block device (qemu's file and host_device). */
 export interface OpenStorage {
@@ -8,7 +10,10 @@ export interface OpenStorage {
   readonly device: boolean;
 }
 
-const { O_RDONLY, O_RDWR, O_WRONLY, O_CREAT, O_NONBLOCK } = constants;
+const { O_RDONLY, O_RDWR, O_CREAT, O_NONBLOCK } = constants;
+
+/** What QEMU's file driver holds while it creates a file: it writes and resizes, and lets no one else resize. */
+const CREATING: BlockPermissions = { use: ['write', 'resize'], unshare: ['resize'] };
 
 /**
  * Open a path as storage. O_NONBLOCK so that open(2) itself never waits (a FIFO without a
@@ -34,15 +39,19 @@ export async function openStorage(path: string, readOnly: boolean): Promise<Open
  * smaller than `size` is refused as qemu refuses it.
  */
 export async function createStorage(path: string, size: number): Promise<void> {
-  const fd = await openOrExplain(path, O_WRONLY | O_CREAT | O_NONBLOCK, 'create');
+  // Not O_TRUNC: an existing file is emptied only once this process holds its locks, so a file in
+  // use (by QEMU, by another tessera, or as this command's own input) loses nothing. Read and
+  // write: the shared locks need a descriptor open for reading.
+  const fd = await openOrExplain(path, O_RDWR | O_CREAT | O_NONBLOCK, 'create');
   try {
     const stat = await statFile(fd);
+    if (stat.isFile() || stat.isBlockDevice()) new ImageLocks(fd, path).set(CREATING);
     if (stat.isBlockDevice()) {
       if ((await deviceSize(fd, stat)) < size) throw new Error('Cannot grow device files');
       return;
     }
     if (!stat.isFile()) throw notStorage(path);
-    // Emptied first (what O_TRUNC would do, had it been safe to pass before the fstat), then sized.
+    // Emptied first (what O_TRUNC would have done before the locks were held), then sized.
     await truncateFile(fd, 0);
     await truncateFile(fd, size);
   } finally {

@@ -1,0 +1,68 @@
+// Open file description (OFD) byte-range locks for Node, which has no fcntl: the two calls QEMU's
+// file driver makes for image locking. Node-API only, so one build serves every Node version.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <node_api.h>
+
+static napi_value throw_errno(napi_env env, const char *call, int error) {
+  napi_value code, message, exception;
+  napi_create_string_utf8(env, strerror(error), NAPI_AUTO_LENGTH, &message);
+  napi_create_int32(env, error, &code);
+  napi_create_error(env, NULL, message, &exception);
+  napi_set_named_property(env, exception, "errno", code);
+  napi_value syscall;
+  napi_create_string_utf8(env, call, NAPI_AUTO_LENGTH, &syscall);
+  napi_set_named_property(env, exception, "syscall", syscall);
+  napi_throw(env, exception);
+  return NULL;
+}
+
+/** Reads (fd, byte) as integers; false with an exception pending when they are not. */
+static int fd_and_byte(napi_env env, napi_callback_info info, size_t want, napi_value *args, int32_t *fd, int64_t *byte) {
+  size_t argc = want;
+  if (napi_get_cb_info(env, info, &argc, args, NULL, NULL) != napi_ok || argc < want ||
+      napi_get_value_int32(env, args[0], fd) != napi_ok || napi_get_value_int64(env, args[1], byte) != napi_ok || *byte < 0) {
+    napi_throw_type_error(env, NULL, "expected (fd, byte)");
+    return 0;
+  }
+  return 1;
+}
+
+/** lock(fd, byte, shared): take a shared lock on one byte (shared true) or release it (false). */
+static napi_value lock(napi_env env, napi_callback_info info) {
+  napi_value args[3];
+  int32_t fd;
+  int64_t byte;
+  bool shared;
+  if (!fd_and_byte(env, info, 3, args, &fd, &byte)) return NULL;
+  if (napi_get_value_bool(env, args[2], &shared) != napi_ok) {
+    napi_throw_type_error(env, NULL, "expected a boolean");
+    return NULL;
+  }
+  struct flock fl = { .l_type = shared ? F_RDLCK : F_UNLCK, .l_whence = SEEK_SET, .l_start = byte, .l_len = 1 };
+  if (fcntl(fd, F_OFD_SETLK, &fl) == -1) return throw_errno(env, "fcntl(F_OFD_SETLK)", errno);
+  return NULL;
+}
+
+/** conflicts(fd, byte): whether another open file description holds a lock on the byte (as QEMU tests, with a write lock). */
+static napi_value conflicts(napi_env env, napi_callback_info info) {
+  napi_value args[2], result;
+  int32_t fd;
+  int64_t byte;
+  if (!fd_and_byte(env, info, 2, args, &fd, &byte)) return NULL;
+  struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = byte, .l_len = 1 };
+  if (fcntl(fd, F_OFD_GETLK, &fl) == -1) return throw_errno(env, "fcntl(F_OFD_GETLK)", errno);
+  napi_get_boolean(env, fl.l_type != F_UNLCK, &result);
+  return result;
+}
+
+NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
+  napi_property_descriptor functions[] = {
+    { "lock", NULL, lock, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "conflicts", NULL, conflicts, NULL, NULL, NULL, napi_enumerable, NULL },
+  };
+  napi_define_properties(env, exports, 2, functions);
+  return exports;
+}

@@ -1,0 +1,2 @@
+export declare const ofdLockAddonPath: string;
+export declare function ofdLockAddon(): { readonly path: string; readonly sha256: string };
