@@ -12,7 +12,7 @@ const project = (name: string, root: string) => ({
 const ofdLock = existsSync(ofdLockAddonPath) ? ofdLockAddon() : undefined;
 
 export default defineConfig({
-  define: { __TESSERA_OFD_LOCK__: JSON.stringify(ofdLock && { file: ofdLock.path, sha256: ofdLock.sha256 }) },
+  define: { __TESSERA_OFD_LOCK__: JSON.stringify(ofdLock && { file: ofdLock.path, bytes: ofdLock.bytes }) },
   resolve: { conditions },
   ssr: { resolve: { conditions } },
   test: {

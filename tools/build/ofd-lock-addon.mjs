@@ -1,6 +1,7 @@
 // The OFD-lock addon of block-file (packages/modules/block-file/native): built with node-gyp
 // against the headers of the Node that runs the build (no download: --nodedir), copied next to
-// each executable, its sha256 compiled into the executable, which checks it before loading it.
+// each executable, a copy of its bytes compiled into the executable, which compares the file with
+// it before loading it.
 //   node tools/build/ofd-lock-addon.mjs    builds it (block-file's build-native target)
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -13,19 +14,20 @@ import { workspaceRoot } from './paths.mjs';
 const addonDir = join(workspaceRoot, 'packages/modules/block-file/native');
 export const ofdLockAddonPath = join(addonDir, 'build/Release/ofd_lock.node');
 
-/** The built addon's path and sha256; a clear error when it is not built. */
+/** The built addon's path, bytes (base64) and sha256; a clear error when it is not built. */
 export function ofdLockAddon() {
   if (!existsSync(ofdLockAddonPath)) {
     throw new Error(`${ofdLockAddonPath} is not built; run: npx nx run block-file:build-native`);
   }
-  return { path: ofdLockAddonPath, sha256: createHash('sha256').update(readFileSync(ofdLockAddonPath)).digest('hex') };
+  const bytes = readFileSync(ofdLockAddonPath);
+  return { path: ofdLockAddonPath, bytes: bytes.toString('base64'), sha256: createHash('sha256').update(bytes).digest('hex') };
 }
 
 /** The executable's name for its copy of the addon (install.mjs copies every `<stem>.*` file of a dist). */
 export const addonFileName = (stem) => `${stem}.ofd-lock.node`;
 
 /**
- * Vite plugin for an executable: compiles in where its addon is (next to it) and its digest, and
+ * Vite plugin for an executable: compiles in where its addon is (next to it) and its bytes, and
  * puts the addon there before anything runs the executable (the code-cache warm-up does).
  */
 export function ofdLockAddonPlugin(stem) {
@@ -33,7 +35,7 @@ export function ofdLockAddonPlugin(stem) {
   const file = addonFileName(stem);
   return {
     name: 'tessera-ofd-lock-addon',
-    config: () => ({ define: { __TESSERA_OFD_LOCK__: JSON.stringify({ file: `./${file}`, sha256: addon.sha256 }) } }),
+    config: () => ({ define: { __TESSERA_OFD_LOCK__: JSON.stringify({ file: `./${file}`, bytes: addon.bytes }) } }),
     writeBundle: {
       sequential: true,
       order: 'pre',
