@@ -1,9 +1,11 @@
 // Open file description (OFD) byte-range locks for Node, which has no fcntl: the two calls QEMU's
-// file driver makes for image locking. Node-API only, so one build serves every Node version.
+// file driver makes for image locking; and lseek(SEEK_DATA/SEEK_HOLE), which Node lacks too, for
+// finding a sparse file's holes. Node-API only, so one build serves every Node version.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <unistd.h>
 #include <node_api.h>
 
 static napi_value throw_errno(napi_env env, const char *call, int error) {
@@ -58,11 +60,28 @@ static napi_value conflicts(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/** seek(fd, offset, whence): lseek with SEEK_DATA or SEEK_HOLE only; -1 for ENXIO (none at or past offset). */
+static napi_value seek(napi_env env, napi_callback_info info) {
+  napi_value args[3], result;
+  int32_t fd, whence;
+  int64_t offset;
+  if (!fd_and_byte(env, info, 3, args, &fd, &offset)) return NULL;
+  if (napi_get_value_int32(env, args[2], &whence) != napi_ok || (whence != SEEK_DATA && whence != SEEK_HOLE)) {
+    napi_throw_type_error(env, NULL, "expected SEEK_DATA (3) or SEEK_HOLE (4)");
+    return NULL;
+  }
+  off_t at = lseek(fd, (off_t)offset, whence);
+  if (at == -1 && errno != ENXIO) return throw_errno(env, "lseek", errno);
+  napi_create_int64(env, at == -1 ? -1 : (int64_t)at, &result);
+  return result;
+}
+
 NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   napi_property_descriptor functions[] = {
     { "lock", NULL, lock, NULL, NULL, NULL, napi_enumerable, NULL },
     { "conflicts", NULL, conflicts, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "seek", NULL, seek, NULL, NULL, NULL, napi_enumerable, NULL },
   };
-  napi_define_properties(env, exports, 2, functions);
+  napi_define_properties(env, exports, 3, functions);
   return exports;
 }

@@ -1,6 +1,7 @@
 import type { BlockNode, BlockPermission, BlockPermissions, BlockProtocolDriver, BlockStatus, ResizeOptions } from '@tessera/core';
 import { closeFile, readAt, statFile, syncData, truncateFile, writeAt } from './fd.ts';
 import { ImageLocks } from './image-locks.ts';
+import { LockingUnavailableError, ofdLocks, type OfdLocks } from './native-lock.ts';
 import { createStorage, openStorage } from './storage.ts';
 
 const READ: BlockPermission[] = ['consistent read'];
@@ -26,6 +27,10 @@ export const fileProtocol: BlockProtocolDriver = {
 };
 
 const ZERO_CHUNK = 2 * 1024 * 1024;
+const SEEK_DATA = 3;
+const SEEK_HOLE = 4;
+const EINVAL = 22;
+const EOPNOTSUPP = 95;
 
 class FileNode implements BlockNode {
   readonly driver = 'file';
@@ -41,7 +46,10 @@ class FileNode implements BlockNode {
     private readonly locks: ImageLocks,
     /** A block device: its size is fixed (qemu's host_device cannot resize it). */
     private readonly device = false,
-  ) {}
+  ) {
+    // A block device's "holes" are not the file's: reported as data, as before.
+    this.seeksHoles = !device;
+  }
 
   /** Change the image locks held (the format on top decided what it needs); throws, keeping the old ones, on a conflict. */
   async setPermissions(permissions: BlockPermissions): Promise<void> {
@@ -126,9 +134,45 @@ class FileNode implements BlockNode {
     return (await this.tracked(() => statFile(this.fd))).blocks * 512;
   }
 
+  /** Whether lseek(SEEK_DATA) is worth asking: false once the file system said it cannot (or no addon). */
+  private seeksHoles: boolean;
+
+  /**
+   * Data or hole from `offset`, as qemu's file driver finds it (file-posix.c's find_allocation):
+   * both kinds are allocated at their own offset in this file; a hole reads as zeroes. Where the
+   * file system cannot tell (or for a block device), the whole range is data.
+   */
   async blockStatus(offset: number, length: number): Promise<BlockStatus> {
-    // Node has no SEEK_DATA/SEEK_HOLE: a file reports its whole range as data, as qemu does
-    // on filesystems without hole reporting.
-    return { length: Math.min(length, this.currentSize - offset), zero: false, data: true, offset, allocated: true, file: this.filename };
+    length = Math.min(length, this.currentSize - offset);
+    const extent = this.seeksHoles ? this.extentAt(offset) : undefined;
+    const data = extent?.data ?? true;
+    const end = extent?.end ?? offset + length;
+    return { length: Math.max(0, Math.min(length, end - offset)), zero: !data, data, offset, allocated: true, file: this.filename };
+  }
+
+  /** The extent holding `offset`: data or hole, and where it ends; undefined when the file system cannot say. */
+  private extentAt(offset: number): { data: boolean; end: number } | undefined {
+    let seek: OfdLocks['seek'];
+    try {
+      seek = ofdLocks().seek;
+    } catch (error) {
+      if (!(error instanceof LockingUnavailableError)) throw error;
+      this.seeksHoles = false; // no addon (a build without one): every byte is data, as before
+      return undefined;
+    }
+    try {
+      const dataAt = seek(this.fd, offset, SEEK_DATA);
+      if (dataAt === -1) return { data: false, end: Infinity }; // a trailing hole
+      if (dataAt > offset) return { data: false, end: dataAt };
+      if (dataAt < offset) return undefined; // not a valid answer: as qemu, learn nothing
+      const holeAt = seek(this.fd, offset, SEEK_HOLE);
+      // ENXIO here: truncated behind our back; a hole at offset: dug since. Either way, data is safe.
+      return holeAt > offset ? { data: true, end: holeAt } : undefined;
+    } catch (error) {
+      // EINVAL/EOPNOTSUPP: a file system without hole reporting; asked no more.
+      const code = (error as { errno?: number }).errno;
+      if (code === EINVAL || code === EOPNOTSUPP) this.seeksHoles = false;
+      return undefined;
+    }
   }
 }

@@ -14,6 +14,8 @@ export interface OfdLocks {
   lock(fd: number, byte: number, shared: boolean): void;
   /** Whether another open file description holds a lock on the byte. */
   conflicts(fd: number, byte: number): boolean;
+  /** lseek(fd, offset, whence) for SEEK_DATA (3) or SEEK_HOLE (4); -1 where there is none at or past offset (ENXIO). */
+  seek(fd: number, offset: number, whence: 3 | 4): number;
 }
 
 /** Why image locking is unavailable: the addon missing, altered, or not loadable. */

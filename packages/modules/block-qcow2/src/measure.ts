@@ -63,8 +63,9 @@ function refcountMetadataSize(clusters: number, clusterSize: number, refcountOrd
 
 /**
  * Bytes of whole clusters (of the new image) that hold data in the source, its backing chain
- * included; ranges that read as zeroes do not count. Below formats (raw, a file) report every byte
- * as data, so there a cluster of zeroes counts as a hole, as QEMU sees a sparse file's holes.
+ * included; ranges that read as zeroes do not count. A raw file's holes are zeroes (its file
+ * node finds them with SEEK_DATA/SEEK_HOLE); its written bytes are data, zeroes or not, as qemu
+ * counts them.
  */
 async function allocatedData(source: BlockNode, clusterSize: number): Promise<number> {
   const clusters = new Set<number>();
@@ -76,7 +77,7 @@ async function collectData(node: BlockNode, from: number, to: number, clusterSiz
   const mark = (start: number, end: number) => {
     for (let c = Math.floor(start / clusterSize); c * clusterSize < end; c++) clusters.add(c);
   };
-  if (!node.blockStatus || node.driver === 'raw' || node.driver === 'file') {
+  if (!node.blockStatus) {
     await collectNonZero(node, from, to, clusterSize, clusters);
     return;
   }
