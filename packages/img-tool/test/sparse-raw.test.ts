@@ -41,6 +41,19 @@ describe.each(configurations)('a 1 TiB sparse raw image (%s)', (configuration) =
     }
   });
 
+  it('maps files of odd sizes as qemu-img: the tail past the end reads as a hole', async () => {
+    const odd = join(dir, `${configuration}-odd.raw`);
+    const cases: Array<[number, Array<[number, Uint8Array]>]> = [[1000, [[0, random(1000)]]], [MiB + 100, [[8192, random(3)]]], [MiB + 1, [[MiB, random(1)]]]];
+    for (const [size, writes] of cases) {
+      await writeImage(odd, size, writes);
+      for (const output of ['human', 'json']) {
+        const args = ['map', '-f', 'raw', `--output=${output}`, odd];
+        expect(await timed(configuration, args)).toEqual(asTessera(await qemuImg(args)));
+      }
+      expect(await timed(configuration, ['compare', '-s', odd, odd])).toEqual(asTessera(await qemuImg(['compare', '-s', odd, odd])));
+    }
+  });
+
   it('compares as qemu-img compares it', async () => {
     for (const pair of [[empty(), empty()], [scattered(), scattered()], [empty(), scattered()], [scattered(), other()], [scattered(), other(), '-s']]) {
       const args = ['compare', ...pair.filter((a) => a === '-s'), '-f', 'raw', '-F', 'raw', ...pair.filter((a) => a !== '-s')];

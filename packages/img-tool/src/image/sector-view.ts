@@ -75,7 +75,14 @@ class SectorAlignedNode implements BlockNode {
 
   async blockStatus(offset: number, length: number): Promise<BlockStatus> {
     const end = Math.min(offset + length, this.size);
-    if (offset >= this.inner.size) return { length: end - offset, zero: true, data: false };
+    if (offset >= this.inner.size) {
+      // Past a raw file's end: qemu's file driver reports it as the file's trailing hole would be
+      // (zeroes, allocated at that offset), so it merges with one.
+      const direct = this.inner.driver === 'raw' || this.inner.driver === 'file';
+      return direct
+        ? { length: end - offset, zero: true, data: false, allocated: true, offset, file: this.inner.filename }
+        : { length: end - offset, zero: true, data: false };
+    }
     const storedLength = Math.min(end, this.inner.size) - offset;
     return this.inner.blockStatus?.(offset, storedLength) ?? { length: storedLength, zero: false, data: true, offset };
   }
