@@ -117,10 +117,8 @@ describe('QEMU holding an image, tessera-img refused as qemu-img is', () => {
       ['compare', '-U', 'base.qcow2', 'disk.raw'],
     ]);
     expect((await tool('modular', ['info', 'base.qcow2'], dir)).stderr).toBe(SHARED_WRITE_LOCK('base.qcow2'));
-    // qemu-img opens each image of the chain on its own here; tessera-img names the overlay too.
-    expect((await tool('modular', ['info', '--backing-chain', 'top.qcow2'], dir)).stderr).toBe(
-      `tessera-img: Could not open 'top.qcow2': Could not open backing file: Failed to get shared "write" lock\nIs another process using the image [base.qcow2]?\n`,
-    );
+    // Each image of the chain is opened on its own, as qemu-img does: the locked one is named.
+    expect((await tool('modular', ['info', '--backing-chain', 'top.qcow2'], dir)).stderr).toBe(SHARED_WRITE_LOCK('base.qcow2'));
     expect((await tool('modular', ['resize', 'base.qcow2', '8M'], dir)).stderr).toBe(WRITE_LOCK('base.qcow2'));
     // -U reads while qemu writes; tessera-img's copy is the data.
     expect((await tool('modular', ['convert', '-U', '-O', 'raw', 'base.qcow2', 'copy.raw'], dir)).code).toBe(0);

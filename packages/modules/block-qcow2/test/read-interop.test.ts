@@ -200,8 +200,12 @@ describe('untrusted qcow2 input', () => {
     qemuImg('create', '-q', '-f', 'qcow2', 'loop-a.qcow2', '1M');
     qemuImg('create', '-q', '-f', 'qcow2', '-u', '-b', 'loop-a.qcow2', '-F', 'qcow2', 'loop-b.qcow2', '1M');
     qemuImg('rebase', '-u', '-f', 'qcow2', '-b', 'loop-b.qcow2', '-F', 'qcow2', 'loop-a.qcow2');
-    const result = await run(exe(), ['info', 'loop-a.qcow2'], { cwd: dir });
+    // Reading through the chain (info alone opens no backing file, as qemu-img's).
+    const result = await run(exe(), ['convert', '-O', 'raw', 'loop-a.qcow2', 'loop.raw'], { cwd: dir });
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/backing chain is deeper than 64 images/);
+    const chain = await run(exe(), ['info', '--backing-chain', 'loop-a.qcow2'], { cwd: dir });
+    expect(chain.code).toBe(1);
+    expect(chain.stderr).toMatch(/Backing file '.*loop-a\.qcow2' creates an infinite loop\./);
   });
 });

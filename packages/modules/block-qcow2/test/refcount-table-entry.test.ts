@@ -20,7 +20,11 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 async function open(path: string, readOnly: boolean) {
   const file = await fileProtocol.open(path, { readOnly, driverOptions: {} });
-  return qcow2Format.open(file, { readOnly, driverOptions: {} });
+  // A refused open closes its file, as the block layer does: its image locks go with it.
+  return qcow2Format.open(file, { readOnly, driverOptions: {} }).catch(async (error: unknown) => {
+    await file.close();
+    throw error;
+  });
 }
 
 describe('refcount table entries', () => {
