@@ -1,12 +1,13 @@
 // tessera on SIGINT, SIGTERM and SIGHUP ends as qemu-system-i386 does: "terminating on signal N"
 // on stderr, exit status 0, its disks flushed and closed (a qcow2 disk with lazy refcounts, whose
 // dirty bit only a clean close clears, passes qemu-img check with nothing to repair).
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { executable } from '../../../tools/test-support/executables.ts';
+import { runAndSignal } from '../../../tools/test-support/signalled-run.ts';
 
 let dir: string;
 beforeAll(() => {
@@ -21,18 +22,10 @@ interface Ending {
   readonly message: string;
 }
 
-function runAndSignal(command: string, args: readonly string[], signal: NodeJS.Signals, afterMs: number): Promise<Ending> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
-    const timer = setTimeout(() => child.kill(signal), afterMs);
-    child.on('error', reject);
-    child.on('close', (code, killedBy) => {
-      clearTimeout(timer);
-      resolve({ code, signal: killedBy, message: stderr.replace(/^(tessera|qemu-system-i386): /, '').replace(/ from pid \d+ \(.*\)$/m, '') });
-    });
-  });
+/** The ending, with the program name and the sender (which Node cannot learn) left out of stderr. */
+async function ending(command: string, args: readonly string[], signal: NodeJS.Signals, afterMs: number): Promise<Ending> {
+  const { code, signal: killedBy, stderr } = await runAndSignal(command, args, dir, signal, afterMs);
+  return { code, signal: killedBy, message: stderr.replace(/^(tessera|qemu-system-i386): /, '').replace(/ from pid \d+ \(.*\)$/m, '') };
 }
 
 describe.each([
@@ -44,8 +37,8 @@ describe.each([
     const image = `disk-${number}.qcow2`;
     spawnSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-o', 'lazy_refcounts=on', image, '64M'], { cwd: dir });
     const drive = ['-display', 'none', '-m', '32', '-drive', `file=${image},format=qcow2,if=ide`];
-    const qemu = await runAndSignal('qemu-system-i386', ['-nodefaults', ...drive], signal, 1500);
-    const tessera = await runAndSignal(process.execPath, [executable('emulator', 'modular'), ...drive], signal, 3000);
+    const qemu = await ending('qemu-system-i386', ['-nodefaults', ...drive], signal, 1500);
+    const tessera = await ending(process.execPath, [executable('emulator', 'modular'), ...drive], signal, 3000);
     expect(qemu).toEqual({ code: 0, signal: null, message: `terminating on signal ${number}\n` });
     expect(tessera).toEqual(qemu);
     const check = spawnSync('qemu-img', ['check', image], { cwd: dir, encoding: 'utf8' });

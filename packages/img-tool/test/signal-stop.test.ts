@@ -1,13 +1,14 @@
 // SIGINT, SIGTERM and SIGHUP sent at many moments of a real run: tessera-img stops cleanly (the
 // image it wrote is consistent: qemu-img check finds no error, nothing leaked) and ends as the
 // real qemu-img does for the same signal, killed by it, no message.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { executable } from '../../../tools/test-support/executables.ts';
+import { runAndSignal } from '../../../tools/test-support/signalled-run.ts';
 
 let dir: string;
 
@@ -21,28 +22,8 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-interface Ending {
-  readonly code: number | null;
-  readonly signal: NodeJS.Signals | null;
-  readonly stderr: string;
-}
 
-/** Run `command args` in the test directory and send `signal` after `afterMs`. */
-function signalled(command: string, args: readonly string[], signal: NodeJS.Signals, afterMs: number): Promise<Ending> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
-    const timer = setTimeout(() => child.kill(signal), afterMs);
-    child.on('error', reject);
-    child.on('close', (code, killedBy) => {
-      clearTimeout(timer);
-      resolve({ code, signal: killedBy, stderr });
-    });
-  });
-}
-
-const tessera = (args: readonly string[], signal: NodeJS.Signals, afterMs: number) => signalled(process.execPath, [executable('img-tool', 'modular'), ...args], signal, afterMs);
+const tessera = (args: readonly string[], signal: NodeJS.Signals, afterMs: number) => runAndSignal(process.execPath, [executable('img-tool', 'modular'), ...args], dir, signal, afterMs);
 
 function expectClean(image: string): void {
   if (!existsSync(join(dir, image))) return; // signalled before the command began: nothing written, as with qemu-img
@@ -54,7 +35,7 @@ describe.each(['SIGINT', 'SIGTERM', 'SIGHUP'] as const)('%s', (signal) => {
   it('convert (default cache mode, and -t writeback): stopped at many moments, a clean image, the ending of qemu-img', async () => {
     const args = (cache: readonly string[], out: string) => ['convert', ...cache, '-r', '8M', '-O', 'qcow2', '-o', 'cluster_size=4k', 'source.raw', out];
     rmSync(join(dir, 'qemu.qcow2'), { force: true });
-    const qemu = await signalled('qemu-img', args([], 'qemu.qcow2'), signal, 700);
+    const qemu = await runAndSignal('qemu-img', args([], 'qemu.qcow2'), dir, signal, 700);
     expect(qemu.signal).toBe(signal); // (what qemu-img does here: killed by the signal, silently)
     for (const [i, afterMs] of [150, 500, 900, 1300].entries()) {
       for (const cache of [[], ['-t', 'writeback']]) {
