@@ -1,7 +1,8 @@
 // Vite config for a loadable module: one self-contained ESM file with its third-party
 // dependencies bundled in, headed by the module's name and the build stamp.
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { moduleHeader } from './module-header.mjs';
 import { moduleFileName, modulesOutDir, workspaceRoot } from './paths.mjs';
 import { computeBuildStamp } from './stamp.mjs';
@@ -24,8 +25,39 @@ function coreTypesOnly(name) {
   };
 }
 
+/**
+ * The module's npm package ships the very file the build made (byte for byte: executables check
+ * its sha256), so the build copies it into the package's own dist/, which package.json `files`
+ * publishes, with the licences of the third-party code bundled into it.
+ */
+function intoPackage(moduleRoot, pkg, fileName) {
+  return {
+    name: 'tessera-module-into-package',
+    writeBundle(options) {
+      const dist = join(moduleRoot, 'dist');
+      mkdirSync(dist, { recursive: true });
+      copyFileSync(join(options.dir, fileName), join(dist, fileName));
+      const bundled = Object.keys(pkg.devDependencies ?? {}).filter((dep) => !dep.startsWith('@tessera/'));
+      if (bundled.length === 0) return;
+      const require = createRequire(join(moduleRoot, 'package.json'));
+      const texts = bundled.map((dep) => {
+        const dir = dirname(require.resolve(`${dep}/package.json`));
+        const { version } = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
+        return `${dep} ${version}\n\n${readFileSync(join(dir, 'LICENSE'), 'utf8').trim()}\n`;
+      });
+      writeFileSync(
+        join(dist, 'THIRD-PARTY-LICENSES.txt'),
+        `${fileName} bundles the following packages, under these licences.\n\n${texts.join('\n---\n\n')}`,
+      );
+    },
+  };
+}
+
 export function moduleViteConfig(moduleRoot, { root = workspaceRoot, outDir = modulesOutDir(root) } = {}) {
-  const manifest = JSON.parse(readFileSync(join(moduleRoot, 'package.json'), 'utf8')).tessera;
+  const pkg = JSON.parse(readFileSync(join(moduleRoot, 'package.json'), 'utf8'));
+  const manifest = pkg.tessera;
+  // Only the project's own build fills the package; a test's build into another directory does not.
+  const ownBuild = outDir === modulesOutDir(workspaceRoot);
   const stamp = computeBuildStamp({ root, configuration: 'modular' });
   return nodeBundleConfig({
     root: moduleRoot,
@@ -34,6 +66,6 @@ export function moduleViteConfig(moduleRoot, { root = workspaceRoot, outDir = mo
     fileName: moduleFileName(manifest.name),
     banner: moduleHeader(manifest.name, stamp),
     emptyOutDir: false,
-    plugins: [coreTypesOnly(manifest.name)],
+    plugins: [coreTypesOnly(manifest.name), ...(ownBuild ? [intoPackage(moduleRoot, pkg, moduleFileName(manifest.name))] : [])],
   });
 }

@@ -5,7 +5,7 @@ import { join, relative } from 'node:path';
 
 /**
  * @typedef {{name: string, category: string, dependsOn: string[], provides: string[],
- *   package: string, dir: string}} ModuleManifest
+ *   package: string, version: string, dir: string}} ModuleManifest
  */
 
 /** @returns {ModuleManifest[]} */
@@ -23,6 +23,7 @@ export function readModuleManifests(root) {
       dependsOn: t.dependsOn ?? [],
       provides: t.provides ?? [],
       package: pkg.name,
+      version: pkg.version,
       dir: relative(root, join(modulesDir, entry.name)),
     });
   }

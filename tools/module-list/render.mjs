@@ -22,6 +22,7 @@ export function renderModuleList({ executable, version, configuration, stamp, mo
       `dependsOn: ${JSON.stringify(m.dependsOn)}`,
       `provides: ${JSON.stringify(m.provides)}`,
       `package: ${JSON.stringify(m.package)}`,
+      `version: ${JSON.stringify(m.version)}`,
       `linkage: ${JSON.stringify(m.linkage)}`,
     ];
     const specific =

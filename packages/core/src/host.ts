@@ -1,7 +1,7 @@
 import { BlockLayer } from './block/layer.ts';
 import { BlockDriverRegistry } from './block/registry.ts';
 import { ALLOW_LOCAL_BACKING_OF_REMOTE } from './block/remote-backing.ts';
-import { moduleDirectories } from './module/directories.ts';
+import { moduleSearch } from './module/directories.ts';
 import { ModuleError } from './module/errors.ts';
 import { InitQueue, type InitFailure } from './module/init-queue.ts';
 import { ModuleLoader } from './module/loader.ts';
@@ -11,7 +11,7 @@ import { NetLayer } from './net/layer.ts';
 import { UiLayer } from './ui/layer.ts';
 
 export interface HostOptions {
-  /** `import.meta.url` of the executable: the build-time module directory is relative to it. */
+  /** `import.meta.url` of the executable: module packages and the distribution directory are found from it. */
   readonly executableUrl: string;
   readonly env?: Readonly<Record<string, string | undefined>>;
   /** Told of an init function that threw; the program goes on without that module. */
@@ -46,8 +46,7 @@ export class Host {
       { block: blockDrivers, ui: this.ui, net: this.net },
       options.onInitFailure ?? reportInitFailure,
     );
-    const directories = moduleDirectories(list.moduleDirFromExecutable, options.executableUrl, env);
-    this.modules = new ModuleLoader(list, directories, this.inits);
+    this.modules = new ModuleLoader(list, moduleSearch(list.moduleDirFromExecutable, options.executableUrl, env), this.inits);
   }
 
   /** Run the init functions of a subsystem's modules (once); executables call this as they start it. */

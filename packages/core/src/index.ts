@@ -4,7 +4,7 @@ export { ModuleError, type ModuleErrorCode, type ModuleFileRefusal, type ModuleR
 export { formatModuleReport, type ModuleReport, type ModuleReportEntry } from './module/report.ts';
 export type { ModuleState } from './module/loader.ts';
 export type { InitFailure } from './module/init-queue.ts';
-export type { ModuleDirectory } from './module/directories.ts';
+export type { ModuleOrigin, ModuleSource } from './module/directories.ts';
 export type {
   Feature,
   ModuleCategory,

@@ -133,6 +133,7 @@ describe('a hostile file named like a module', () => {
     expect(report.modules.find((m) => m.name === 'block-bystander')!.state).toEqual({
       status: 'installed',
       path: join(dir, 'block-bystander.mjs'),
+      origin: 'TESSERA_MODULE_DIR',
     });
     expect(performance.now() - started).toBeLessThan(2_000);
     expect(process.memoryUsage().rss - rssBefore).toBeLessThan(64 * 2 ** 20);
@@ -167,6 +168,7 @@ describe('a hostile file named like a module', () => {
     expect((await h.listModules()).modules.find((m) => m.name === VICTIM)!.state).toEqual({
       status: 'installed',
       path: join(dir, `${VICTIM}.mjs`),
+      origin: 'TESSERA_MODULE_DIR',
     });
     expect(await h.require('block-protocol:victim')).toBe(true);
   });
@@ -176,6 +178,7 @@ describe('a hostile file named like a module', () => {
     expect((await host(dir).listModules()).modules.find((m) => m.name === VICTIM)!.state).toEqual({
       status: 'installed',
       path: join(workspace.modulesDir, `${VICTIM}.mjs`),
+      origin: 'distribution',
     });
   });
 });

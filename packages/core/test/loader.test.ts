@@ -132,11 +132,12 @@ describe('loading', () => {
     const elsewhere = mkdtempSync(join(tmpdir(), 'tessera-moddir-'));
     copyFileSync(join(workspace.modulesDir, 'block-alpha.mjs'), join(elsewhere, 'block-alpha.mjs'));
     const h = host({ TESSERA_MODULE_DIR: elsewhere });
-    expect(h.modules.directories.map((d) => d.origin)).toEqual(['TESSERA_MODULE_DIR', 'executable']);
+    expect(h.modules.directories.map((d) => d.origin)).toEqual(['TESSERA_MODULE_DIR', 'distribution']);
     const report = await h.listModules();
     expect(report.modules.find((m) => m.name === 'block-alpha')!.state).toEqual({
       status: 'installed',
       path: join(elsewhere, 'block-alpha.mjs'),
+      origin: 'TESSERA_MODULE_DIR',
     });
     rmSync(elsewhere, { recursive: true });
   });
@@ -206,7 +207,11 @@ describe('missing and failing modules', () => {
     const h = host();
     await h.require('block-protocol:alpha');
     const report = await h.listModules();
-    expect(report.modules.find((m) => m.name === 'block-gone')!.state).toEqual({ status: 'missing' });
+    expect(report.modules.find((m) => m.name === 'block-gone')!.state).toEqual({
+      status: 'missing',
+      searched: [join(workspace.modulesDir, 'block-gone.mjs')],
+      install: 'npm install @fixture/block-gone@1.0.0',
+    });
     const error = await rejection(h.require('block-protocol:gone'));
     expect(error.code).toBe('missing');
     expect(error.message).toContain('block-gone');

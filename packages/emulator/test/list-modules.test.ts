@@ -114,10 +114,10 @@ describe('tessera (modular) with a hostile TESSERA_MODULE_DIR', () => {
         expect(m.state).toMatchObject({ status: 'refused', path });
         expect(m.state.reason).toMatch(reasons[m.name]!);
       } else {
-        expect(m.state).toEqual({ status: 'installed', path });
+        expect(m.state).toEqual({ status: 'installed', path, origin: 'TESSERA_MODULE_DIR' });
       }
     }
     const human = await run(executable('emulator', 'modular'), ['--list-modules'], { env: { TESSERA_MODULE_DIR: dir }, wrapper: asUser, timeoutMs: 20_000 });
-    for (const name of Object.keys(reasons)) expect(human.stdout).toMatch(new RegExp(`^${name} .* refused: ${join(dir, name)}\\.mjs: it`, 'm'));
+    for (const name of Object.keys(reasons)) expect(human.stdout).toMatch(new RegExp(`^${name} .* refused: ${join(dir, name)}\\.mjs \\(from TESSERA_MODULE_DIR\\): it`, 'm'));
   });
 });

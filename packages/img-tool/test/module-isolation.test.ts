@@ -123,6 +123,6 @@ describe('tessera-img (modular) with a FIFO named block-http.mjs in TESSERA_MODU
     const list = await run(exe, ['--list-modules'], { env: { TESSERA_MODULE_DIR: hostile }, timeoutMs: 20_000 });
     expect(list.code).toBe(0);
     expect(list.stdout).toMatch(new RegExp(`^block-raw +block +builtin +builtin$`, 'm'));
-    expect(list.stdout).toContain(`refused: ${fifo}: it is a FIFO, not a regular file`);
+    expect(list.stdout).toContain(`refused: ${fifo} (from TESSERA_MODULE_DIR): it is a FIFO, not a regular file`);
   });
 });

@@ -1,29 +1,38 @@
-import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { distributionSource } from './sources/distribution-source.ts';
+import { envSource } from './sources/env-source.ts';
+import { npmInstallCommand, npmLayout } from './sources/npm-layout.ts';
+import { packageSource } from './sources/package-source.ts';
+import type { ModuleSource } from './sources/source.ts';
+import type { LoadableModuleEntry } from './types.ts';
 
-export interface ModuleDirectory {
-  readonly path: string;
-  /** Why it is searched: the environment variable, or the executable's build-time default. */
-  readonly origin: 'TESSERA_MODULE_DIR' | 'executable';
+export type { ModuleOrigin, ModuleSource } from './sources/source.ts';
+
+/** Where an executable looks for its loadable modules, and what to tell a user who has none. */
+export interface ModuleSearch {
+  /** In search order; the first copy of a module found decides. */
+  readonly sources: readonly ModuleSource[];
+  /** The exact command that installs this build's package of a module where it will be found. */
+  installCommand(entry: LoadableModuleEntry): string;
 }
 
 /**
- * Where an executable looks for its loadable modules, in order: `TESSERA_MODULE_DIR` when set,
- * then the directory fixed at build time relative to the executable file, so that a build tree
- * and an installed tree (which keep the same relative layout) both work.
+ * The search order: 1. `TESSERA_MODULE_DIR` when set; 2. module packages npm installed beside the
+ * executable's package; 3. the distribution directory fixed at build time relative to the
+ * executable. Each source is one small function (sources/), so changing one stays local.
  */
-export function moduleDirectories(
+export function moduleSearch(
   moduleDirFromExecutable: string,
   executableUrl: string,
   env: Readonly<Record<string, string | undefined>>,
-): ModuleDirectory[] {
-  const directories: ModuleDirectory[] = [];
-  const fromEnv = env.TESSERA_MODULE_DIR;
-  if (fromEnv) directories.push({ path: resolve(fromEnv), origin: 'TESSERA_MODULE_DIR' });
-  const base = fileURLToPath(new URL('.', executableUrl));
-  const fixed = isAbsolute(moduleDirFromExecutable)
-    ? moduleDirFromExecutable
-    : resolve(base, moduleDirFromExecutable);
-  if (!directories.some((d) => d.path === fixed)) directories.push({ path: fixed, origin: 'executable' });
-  return directories;
+): ModuleSearch {
+  const executableDir = fileURLToPath(new URL('.', executableUrl));
+  const layout = npmLayout(executableDir);
+  const candidates = [envSource(env), layout && packageSource(layout), distributionSource(moduleDirFromExecutable, executableDir)];
+  const sources: ModuleSource[] = [];
+  for (const source of candidates) {
+    // The same directory twice (TESSERA_MODULE_DIR naming the distribution directory) is searched once.
+    if (source && !sources.some((s) => s.path === source.path)) sources.push(source);
+  }
+  return { sources, installCommand: (entry) => npmInstallCommand(entry, layout) };
 }

@@ -1,22 +1,22 @@
-import { join } from 'node:path';
 import { ModuleError, type ModuleFileRefusal } from './errors.ts';
 import { executeModuleBytes } from './execute.ts';
 import type { InitQueue } from './init-queue.ts';
-import type { ModuleDirectory } from './directories.ts';
-import { readModuleFile } from './module-file.ts';
+import type { ModuleOrigin, ModuleSearch, ModuleSource } from './directories.ts';
+import { readModuleFile, type ModuleFileOutcome } from './module-file.ts';
 import { verifyModuleBytes, wrongSizeRefusal } from './verify.ts';
 import type { Feature, LoadableModuleEntry, ModuleList, ModuleListEntry } from './types.ts';
 
 /** Where a module stands, without running any of its code. */
 export type ModuleState =
   | { readonly status: 'builtin' }
-  | { readonly status: 'installed'; readonly path: string }
-  | { readonly status: 'missing' }
-  | ({ readonly status: 'refused' } & ModuleFileRefusal);
+  | { readonly status: 'installed'; readonly path: string; readonly origin: ModuleOrigin }
+  /** Not in any source: `searched` says where it was looked for, `install` the command that fixes it. */
+  | { readonly status: 'missing'; readonly searched: readonly string[]; readonly install: string }
+  | ({ readonly status: 'refused'; readonly origin: ModuleOrigin } & ModuleFileRefusal);
 
 type Found =
-  | { readonly status: 'verified'; readonly path: string; readonly bytes: Uint8Array }
-  | { readonly status: 'refused'; readonly refusal: ModuleFileRefusal }
+  | { readonly status: 'verified'; readonly path: string; readonly origin: ModuleOrigin; readonly bytes: Uint8Array }
+  | { readonly status: 'refused'; readonly origin: ModuleOrigin; readonly refusal: ModuleFileRefusal }
   | { readonly status: 'missing' };
 
 /**
@@ -28,12 +28,15 @@ type Found =
 export class ModuleLoader {
   private readonly entries: ReadonlyMap<string, ModuleListEntry>;
   private readonly loads = new Map<string, Promise<void>>();
+  /** The sources searched, in order. */
+  readonly directories: readonly ModuleSource[];
 
   constructor(
     private readonly list: ModuleList,
-    readonly directories: readonly ModuleDirectory[],
+    private readonly search: ModuleSearch,
     private readonly inits: InitQueue,
   ) {
+    this.directories = search.sources;
     this.entries = new Map(list.modules.map((entry) => [entry.name, entry]));
     // Builtin modules are linked in: their inits queue at once, in list (dependency) order.
     for (const entry of list.modules) {
@@ -73,9 +76,9 @@ export class ModuleLoader {
   async inspect(entry: ModuleListEntry): Promise<ModuleState> {
     if (entry.linkage === 'builtin') return { status: 'builtin' };
     const found = await this.find(entry);
-    if (found.status === 'verified') return { status: 'installed', path: found.path };
-    if (found.status === 'refused') return { status: 'refused', ...found.refusal };
-    return { status: 'missing' };
+    if (found.status === 'verified') return { status: 'installed', path: found.path, origin: found.origin };
+    if (found.status === 'refused') return { status: 'refused', origin: found.origin, ...found.refusal };
+    return { status: 'missing', searched: this.directories.map((s) => s.fileOf(entry)), install: this.search.installCommand(entry) };
   }
 
   private async loadOnce(entry: ModuleListEntry): Promise<void> {
@@ -84,12 +87,12 @@ export class ModuleLoader {
     const found = await this.find(entry);
     if (found.status === 'refused') throw ModuleError.refused(entry.name, found.refusal);
     if (found.status === 'missing') {
-      const searched = this.directories.map((d) => d.path).join(', ');
+      const searched = this.directories.map((s) => s.fileOf(entry)).join(', ');
       throw new ModuleError(
         'missing',
         entry.name,
-        `module ${entry.name} is not installed: install the npm package ${entry.package} ` +
-          `(file ${entry.file}; searched ${searched})`,
+        `module ${entry.name} is not installed: install the package ${entry.package} ${entry.version} of this build: ` +
+          `${this.search.installCommand(entry)} (searched ${searched})`,
       );
     }
     const definition = await executeModuleBytes(entry.name, found.bytes);
@@ -102,23 +105,36 @@ export class ModuleLoader {
    * file where the user pointed TESSERA_MODULE_DIR is reported, never silently shadowed.
    */
   private async find(entry: LoadableModuleEntry): Promise<Found> {
-    for (const directory of this.directories) {
-      const path = join(directory.path, entry.file);
+    for (const source of this.directories) {
+      const path = source.fileOf(entry);
       const outcome = await readModuleFile(path, entry.size);
       if (!outcome.found) continue;
-      if ('refusal' in outcome) {
-        const { refusal, head } = outcome;
-        return { status: 'refused', refusal: head ? wrongSizeRefusal(entry, this.list.stamp, refusal, head) : withAdvice(refusal, entry) };
-      }
-      const refusal = await verifyModuleBytes(entry, this.list.stamp, path, outcome.bytes);
-      return refusal ? { status: 'refused', refusal } : { status: 'verified', path, bytes: outcome.bytes };
+      // Judged once with the general advice; a source that knows better (an installed package of
+      // another version) is asked only when there is something to advise about.
+      const judge = (advice?: string) => this.judge(entry, path, outcome, advice);
+      let refusal = await judge();
+      if (refusal && source.adviceFor) refusal = await judge(await source.adviceFor(entry, this.list));
+      if (refusal) return { status: 'refused', origin: source.origin, refusal };
+      return { status: 'verified', path, origin: source.origin, bytes: (outcome as { bytes: Uint8Array }).bytes };
     }
     return { status: 'missing' };
+  }
+
+  private async judge(
+    entry: LoadableModuleEntry,
+    path: string,
+    outcome: Exclude<ModuleFileOutcome, { found: false }>,
+    advice: string | undefined,
+  ): Promise<ModuleFileRefusal | undefined> {
+    if (!('refusal' in outcome)) return verifyModuleBytes(entry, this.list.stamp, path, outcome.bytes, advice);
+    const { refusal, head } = outcome;
+    if (head) return wrongSizeRefusal(entry, this.list.stamp, refusal, head, advice);
+    return withAdvice(refusal, entry, advice);
   }
 }
 
 /** Something other than a file where the module's file belongs: the module's package replaces it. */
-function withAdvice(refusal: ModuleFileRefusal, entry: LoadableModuleEntry): ModuleFileRefusal {
+function withAdvice(refusal: ModuleFileRefusal, entry: LoadableModuleEntry, advice = `reinstall ${entry.package}`): ModuleFileRefusal {
   if (refusal.kind !== 'not-a-regular-file') return refusal;
-  return { ...refusal, reason: `${refusal.reason}; reinstall ${entry.package}` };
+  return { ...refusal, reason: `${refusal.reason}; ${advice}` };
 }

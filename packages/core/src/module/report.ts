@@ -1,4 +1,4 @@
-import type { ModuleDirectory } from './directories.ts';
+import type { ModuleOrigin, ModuleSource } from './directories.ts';
 import type { ModuleState } from './loader.ts';
 import type { Linkage, ModuleCategory, ModuleList } from './types.ts';
 
@@ -16,13 +16,14 @@ export interface ModuleReport {
   readonly version: string;
   readonly configuration: string;
   readonly stamp: string;
-  readonly directories: readonly ModuleDirectory[];
+  /** The module sources, in search order. */
+  readonly directories: readonly { readonly origin: ModuleOrigin; readonly path: string }[];
   readonly modules: readonly ModuleReportEntry[];
 }
 
 export function moduleReport(
   list: ModuleList,
-  directories: readonly ModuleDirectory[],
+  sources: readonly ModuleSource[],
   states: readonly ModuleState[],
 ): ModuleReport {
   return {
@@ -30,7 +31,7 @@ export function moduleReport(
     version: list.version,
     configuration: list.configuration,
     stamp: list.stamp,
-    directories,
+    directories: sources.map(({ origin, path }) => ({ origin, path })),
     modules: list.modules.map((entry, i) => ({
       name: entry.name,
       category: entry.category,
@@ -50,8 +51,8 @@ export function formatModuleReport(report: ModuleReport, output: 'human' | 'json
   return [
     `${report.executable} ${report.version} (configuration ${report.configuration})`,
     `build stamp: ${report.stamp}`,
-    'module directories:',
-    ...report.directories.map((d) => `  ${d.path} (${d.origin === 'executable' ? 'next to the executable' : d.origin})`),
+    'module search order:',
+    ...report.directories.map((d, i) => `  ${i + 1}. ${d.path} (${ORIGIN_TEXT[d.origin]})`),
     '',
     line(header),
     ...rows.map(line),
@@ -59,14 +60,21 @@ export function formatModuleReport(report: ModuleReport, output: 'human' | 'json
   ].join('\n');
 }
 
+const ORIGIN_TEXT: Readonly<Record<ModuleOrigin, string>> = {
+  TESSERA_MODULE_DIR: 'TESSERA_MODULE_DIR',
+  package: 'module packages installed beside this executable\'s package',
+  distribution: 'the distribution directory, next to the executable',
+};
+
 function describeState(state: ModuleState): string {
   switch (state.status) {
     case 'builtin':
-    case 'missing':
       return state.status;
+    case 'missing':
+      return `missing: not installed; to install it: ${state.install}`;
     case 'installed':
-      return `installed (${state.path})`;
+      return `installed (${state.path}; from ${ORIGIN_TEXT[state.origin]})`;
     case 'refused':
-      return `refused: ${state.path}: ${state.reason}`;
+      return `refused: ${state.path} (from ${ORIGIN_TEXT[state.origin]}): ${state.reason}`;
   }
 }

@@ -46,6 +46,8 @@ interface ModuleListEntryBase {
   readonly provides: readonly Feature[];
   /** The npm package that ships the module. */
   readonly package: string;
+  /** That package's version in this build (the one `npm install <package>@<version>` fetches). */
+  readonly version: string;
 }
 
 export interface BuiltinModuleEntry extends ModuleListEntryBase {
@@ -72,7 +74,7 @@ export interface ModuleList {
   readonly configuration: string;
   /** Derived from the build's inputs; a loadable module carries the stamp of the build that made it. */
   readonly stamp: string;
-  /** Module directory relative to the executable file, fixed at build time. */
+  /** The distribution's module directory relative to the executable file, fixed at build time. */
   readonly moduleDirFromExecutable: string;
   readonly modules: readonly ModuleListEntry[];
 }

@@ -11,8 +11,10 @@ export async function verifyModuleBytes(
   buildStamp: string,
   path: string,
   bytes: Uint8Array,
+  /** What to tell the user instead of "reinstall <package>". */
+  advice?: string,
 ): Promise<ModuleFileRefusal | undefined> {
-  const byHeader = headerRefusal(entry, buildStamp, path, bytes);
+  const byHeader = headerRefusal(entry, buildStamp, path, bytes, advice);
   if (byHeader) return byHeader;
   // Loaded here, not at startup: only a run that opens a module file pays for node:crypto.
   const { createHash } = await import('node:crypto');
@@ -21,7 +23,7 @@ export async function verifyModuleBytes(
     return notThisBuild(
       path,
       `its contents changed after the build (expected sha256 ${entry.sha256}, actual sha256 ${actual}); ` +
-        `reinstall ${entry.package}`,
+        (advice ?? `reinstall ${entry.package}`),
     );
   }
   return undefined;
@@ -36,13 +38,14 @@ export function wrongSizeRefusal(
   buildStamp: string,
   sizeRefusal: ModuleFileRefusal,
   head: Uint8Array,
+  advice = `reinstall ${entry.package}`,
 ): ModuleFileRefusal {
   const header = parseModuleHeader(head);
-  if (!header) return { ...sizeRefusal, reason: `${sizeRefusal.reason}; reinstall ${entry.package}` };
+  if (!header) return { ...sizeRefusal, reason: `${sizeRefusal.reason}; ${advice}` };
   return (
-    headerRefusal(entry, buildStamp, sizeRefusal.path, head) ?? {
+    headerRefusal(entry, buildStamp, sizeRefusal.path, head, advice) ?? {
       ...sizeRefusal,
-      reason: `its contents changed after the build: ${sizeRefusal.reason}; reinstall ${entry.package}`,
+      reason: `its contents changed after the build: ${sizeRefusal.reason}; ${advice}`,
     }
   );
 }
@@ -53,17 +56,19 @@ function headerRefusal(
   buildStamp: string,
   path: string,
   bytes: Uint8Array,
+  advice?: string,
 ): ModuleFileRefusal | undefined {
+  const reinstall = advice ?? `reinstall ${entry.package}`;
   const header = parseModuleHeader(bytes);
   if (!header) {
-    return notThisBuild(path, `it is not a Tessera module file (no tessera-module header); reinstall ${entry.package}`);
+    return notThisBuild(path, `it is not a Tessera module file (no tessera-module header); ${reinstall}`);
   }
-  if (header.name !== entry.name) return notThisBuild(path, `the file holds module ${header.name}; reinstall ${entry.package}`);
+  if (header.name !== entry.name) return notThisBuild(path, `the file holds module ${header.name}; ${reinstall}`);
   if (header.stamp !== buildStamp) {
     return notThisBuild(
       path,
       `it is from another build (module stamp ${header.stamp}, this executable's stamp ${buildStamp}). ` +
-        `Only modules from the same build can be loaded: install the ${entry.package} built with this executable`,
+        `Only modules from the same build can be loaded: ${advice ?? `install the ${entry.package} built with this executable`}`,
     );
   }
   return undefined;
