@@ -64,9 +64,13 @@ let packing: Promise<Map<string, string>> | undefined;
 /** The tarball of every package of the current build, by package name (`@tessera/block-http` → path). */
 export function packedTarballs(): Promise<Map<string, string>> {
   packing ??= (async () => {
-    const dir = await cachedDirectory(join(workspaceRoot, '.cache/packed', packedInputsDigest()), async (into) => {
+    const parent = join(workspaceRoot, '.cache/packed');
+    const digest = packedInputsDigest();
+    const dir = await cachedDirectory(join(parent, digest), async (into) => {
       const workspaces = PACKAGE_DIRS.flatMap((d) => ['-w', d]);
       await run('npm', ['pack', '--silent', '--pack-destination', into, ...workspaces], { cwd: workspaceRoot });
+      // Tarballs of earlier builds are of no further use.
+      for (const old of readdirSync(parent)) if (!old.startsWith(digest)) rmSync(join(parent, old), { recursive: true, force: true });
     });
     return new Map(
       PACKAGE_DIRS.map((d) => {
