@@ -2,7 +2,7 @@
 // an empty project (and globally, with `npm install -g --prefix`), run with the machine's Node and
 // with the official Node 24 and 26 binaries from the registry.
 import { execFile, execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -18,7 +18,7 @@ const IMAGE_SIZE = 2 * 2 ** 20;
 interface ListedModule {
   name: string;
   package: string;
-  state: { status: string; origin?: string; path?: string; reason?: string; install?: string; kind?: string };
+  state: { status: string; origin?: string; path?: string; reason?: string; install?: string; searched?: string[]; kind?: string };
 }
 interface Report {
   stamp: string;
@@ -141,11 +141,18 @@ describe('tessera-img installed from its tarball into an empty project', () => {
 
   it('alone: brings no undici; block-http is not installed, and http:// fails naming the package and the npm command', async () => {
     expect(directoriesNamed(nodeModules, 'undici')).toEqual([]);
+    // A good block-http in a node_modules above the project: Node's resolution would walk up to
+    // it; the executable looks only beside its own package, so it stays "not installed".
+    mkdirSync(join(scratch, 'node_modules/@tessera'), { recursive: true });
+    execFileSync('tar', ['xzf', tarball('@tessera/block-http'), '-C', join(scratch, 'node_modules/@tessera')]);
+    renameSync(join(scratch, 'node_modules/@tessera/package'), join(scratch, 'node_modules/@tessera/block-http'));
     const install = `cd ${project} && npm install @tessera/block-http@${VERSION}`;
     const report = await listModules(process.execPath, imgTool(nodeModules));
     expect(report.directories.map((d) => d.origin)).toEqual(['package', 'distribution']);
     expect(report.directories[0]!.path).toBe(nodeModules);
     expect(moduleOf(report, 'block-http').state).toMatchObject({ status: 'missing', install });
+    expect(moduleOf(report, 'block-http').state.searched![0]).toBe(join(nodeModules, '@tessera/block-http/dist/block-http.mjs'));
+    expect(moduleOf(report, 'block-http').state.searched!.filter((p) => p.startsWith(join(scratch, 'node_modules')))).toEqual([]);
     const human = await runWith(process.execPath, imgTool(nodeModules), ['--list-modules']);
     expect(human.stdout).toMatch(new RegExp(`^block-http +block +loadable +missing: not installed; to install it: ${install.replace(/[.]/g, '\\.')}$`, 'm'));
 

@@ -17,9 +17,12 @@ export function packageSource(layout: NpmLayout): ModuleSource {
     fileOf: (entry) => join(packageDir(entry), 'dist', entry.file),
     async adviceFor(entry, list) {
       const installed = await installedVersion(join(packageDir(entry), 'package.json'));
-      const which = installed ? `${entry.package} ${installed}` : `the installed ${entry.package} (of unknown version)`;
+      const which =
+        installed === entry.version
+          ? `this ${entry.package} ${installed} is from another build of ${installed}, not`
+          : `${installed ? `${entry.package} ${installed}` : `the installed ${entry.package} (of unknown version)`} is not`;
       return (
-        `${which} is not the ${entry.package} ${entry.version} of this ${list.executable} ${list.version}'s build, ` +
+        `${which} the ${entry.package} ${entry.version} of this ${list.executable} ${list.version}'s build, ` +
         `the only one it loads; install that one: ${npmInstallCommand(entry, layout)}`
       );
     },
