@@ -1,6 +1,6 @@
 // The packages as a user gets them: `npm pack` of every package, installed from the tarballs into
 // an empty project (and globally, with `npm install -g --prefix`), run with the machine's Node and
-// with the official Node 24 and 26 binaries from the registry.
+// with the official Node 22, 24 and 26 binaries from the registry.
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -203,7 +203,7 @@ describe('tessera-img installed from its tarball into an empty project', () => {
 
   // The same install on the maintained Node lines: the code cache Node 20 made is refused
   // cleanly (V8 checks its version), the image-lock addon (Node-API) loads, modules load.
-  describe.each([24, 26])('on Node %i', (major) => {
+  describe.each([22, 24, 26])('on Node %i', (major) => {
     let node: string;
     beforeAll(async () => {
       node = await nodeBinary(major);

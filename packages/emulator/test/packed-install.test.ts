@@ -55,7 +55,7 @@ describe('tessera installed from its tarball with ui-web and net-socket', () => 
     expect(existsSync(join(nodeModules, 'v86/package.json'))).toBe(true);
     expect(directoriesNamed(nodeModules, 'ws')).toEqual([]);
     // Node 20 here, and the maintained lines from the registry: the same report.
-    for (const node of [process.execPath, await nodeBinary(24), await nodeBinary(26)]) {
+    for (const node of [process.execPath, await nodeBinary(22), await nodeBinary(24), await nodeBinary(26)]) {
       const states = Object.fromEntries(listModules(node).modules.map((m) => [m.name, m.state]));
       for (const name of ['ui-web', 'net-socket']) {
         expect(states[name]).toEqual({ status: 'installed', origin: 'package', path: join(nodeModules, `@tessera/${name}/dist/${name}.mjs`) });
