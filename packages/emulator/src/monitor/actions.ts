@@ -13,6 +13,7 @@ export class MachineActions {
     readonly events: EventHub,
   ) {
     machine.onGuestReset(() => events.emit('RESET', { guest: true, reason: 'guest-reset' }));
+    machine.onTrayMoved((device, id, open) => events.emit('DEVICE_TRAY_MOVED', { device, 'tray-open': open, id }));
   }
 
   async stop(): Promise<void> {

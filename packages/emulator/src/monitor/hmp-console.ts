@@ -13,6 +13,7 @@ export class HmpConsole {
   private lastWasCr = false;
   private escape: 'none' | 'esc' | 'csi' = 'none';
   private queue: Promise<void> = Promise.resolve();
+  private readonly pending: number[] = [];
 
   constructor(
     private readonly context: MonitorContext,
@@ -32,8 +33,15 @@ export class HmpConsole {
     this.write(`${PROMPT}${this.line}`);
   }
 
+  /** Typed bytes. A command runs to its end before the bytes after it are read (and echoed). */
   input(data: Uint8Array): void {
-    for (const byte of data) {
+    this.pending.push(...data);
+    this.queue = this.queue.then(() => this.pump());
+  }
+
+  private async pump(): Promise<void> {
+    while (this.pending.length > 0) {
+      const byte = this.pending.shift()!;
       const wasCr = this.lastWasCr;
       this.lastWasCr = byte === 0x0d;
       if (this.escape === 'esc') {
@@ -50,7 +58,7 @@ export class HmpConsole {
         const command = this.line;
         this.line = '';
         if (this.echo) this.write('\r\n');
-        this.queue = this.queue.then(() => this.run(command));
+        await this.run(command);
       } else if (byte === 0x7f || byte === 0x08) {
         if (this.line.length > 0) {
           this.line = this.line.slice(0, -1);

@@ -56,4 +56,6 @@ export interface MachineControl {
   changeMedium(device: string, filename: string, format: string | undefined, readOnlyMode: string | undefined): Promise<void>;
   /** Guest-side resets (the guest rebooting), so the monitors can send RESET events. */
   onGuestReset(listener: () => void): void;
+  /** The CD-ROM tray opened or closed (eject, change), for DEVICE_TRAY_MOVED. */
+  onTrayMoved(listener: (device: string, qdev: string, open: boolean) => void): void;
 }

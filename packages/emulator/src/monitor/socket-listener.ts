@@ -49,9 +49,11 @@ export class SocketListener {
 
   /** Stop listening, flush what was written to clients and close them; the unix socket file goes. */
   async close(): Promise<void> {
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    // The server's close waits for its connections: end them (flushing what was written) first.
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     await Promise.all([...this.all].map((socket) => new Promise<void>((resolve) => socket.end(() => resolve()))));
     for (const socket of this.all) socket.destroy();
+    await closed;
     if (this.endpoint.kind === 'unix') await unlink(this.endpoint.path).catch(() => {});
   }
 

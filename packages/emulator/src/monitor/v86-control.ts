@@ -59,6 +59,7 @@ export class V86Control implements MachineControl {
   private trayOpen = false;
   private hostReset = false;
   private readonly resetListeners: (() => void)[] = [];
+  private readonly trayListeners: ((device: string, qdev: string, open: boolean) => void)[] = [];
   private screenSize = { width: 0, height: 0 };
 
   constructor(private readonly options: V86ControlOptions) {
@@ -108,6 +109,16 @@ export class V86Control implements MachineControl {
     this.resetListeners.push(listener);
   }
 
+  onTrayMoved(listener: (device: string, qdev: string, open: boolean) => void): void {
+    this.trayListeners.push(listener);
+  }
+
+  private moveTray(open: boolean): void {
+    if (this.trayOpen === open) return;
+    this.trayOpen = open;
+    for (const listener of this.trayListeners) listener(DEVICES.cdrom.device, DEVICES.cdrom.qdev, open);
+  }
+
   async screendump(filename: string, format: 'ppm' | 'png'): Promise<void> {
     const image = this.captureScreen();
     const bytes = format === 'png' ? encodePng(image) : encodePpm(image);
@@ -144,7 +155,7 @@ export class V86Control implements MachineControl {
 
   async eject(device: string, _force: boolean): Promise<void> {
     this.removableDevice(device);
-    this.trayOpen = true;
+    this.moveTray(true);
     const index = this.options.drives.findIndex((d) => d.slot === 'cdrom');
     if (index < 0) return;
     const [old] = this.options.drives.splice(index, 1);
@@ -179,7 +190,7 @@ export class V86Control implements MachineControl {
       disk,
     });
     this.emulator.v86.cpu.devices.cdrom?.set_cdrom(disk);
-    this.trayOpen = false;
+    this.moveTray(false);
   }
 
   /** Only the CD-ROM takes media; anything else is QEMU's DeviceNotFound or "not removable". */
