@@ -1,15 +1,12 @@
 // QMP end to end: the same script against qemu-system-i386 and tessera, answers compared by
-// shape (keys and types); a real QMP client from npm (qemu-qmp) on both; and a booted guest whose
-// text screen is dumped and whose own power-off arrives as QEMU's SHUTDOWN event.
+// shape (keys and types), and a real QMP client from npm (qemu-qmp) on both. QMP on a booted
+// guest (its screendump, its own power-off as SHUTDOWN) is in monitor.test.ts, which boots once.
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import QMP from 'qemu-qmp';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { executable } from '../../../tools/test-support/executables.ts';
-import { BOOT_TIMEOUT_MS } from './support/boot.ts';
-import { kernelArgs } from './support/guest.ts';
 import { decodePng, decodePpm, litPixels } from './support/images.ts';
 import { MachineProcess } from './support/machine-process.ts';
 import { fillEmpty, RawQmp, shape, type Message } from './support/qmp-client.ts';
@@ -168,54 +165,4 @@ describe.sequential('QMP, the same script on qemu-system-i386 and tessera', () =
     }
     expect(results.tessera.stderr).toBe('');
   });
-});
-
-/** A free TCP port on loopback. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-describe.sequential('QMP on a booted guest (-chardev socket,host=,port= + -mon mode=control)', () => {
-  let machine: MachineProcess;
-  let client: RawQmp;
-
-  beforeAll(async () => {
-    const port = await freePort();
-    // Kernel messages go to the VGA text screen and COM1; the guest then reads a line from COM1.
-    const args = kernelArgs('echo', 'tessera.modules=none console=tty0 console=ttyS0');
-    machine = MachineProcess.tessera(
-      executable('emulator', 'static'),
-      ['-display', 'none', '-m', '128', '-chardev', `socket,id=qmp0,host=127.0.0.1,port=${port},server=on,wait=off`, '-mon', 'chardev=qmp0,mode=control', ...args],
-      BOOT_TIMEOUT_MS - 10_000,
-    );
-    ({ client } = await RawQmp.open({ host: '127.0.0.1', port }));
-    expect(await client.execute('qmp_capabilities')).toEqual({ return: {}, id: 'qmp_capabilities' });
-    await machine.waitFor('TESSERA-GUEST: echo ready', BOOT_TIMEOUT_MS - 30_000);
-  }, BOOT_TIMEOUT_MS);
-
-  afterAll(() => machine?.kill());
-
-  it('screendump (PNG) shows the kernel\'s messages on the text screen', async () => {
-    const file = join(dir, 'guest.png');
-    expect(await client.execute('screendump', { filename: file, format: 'png' })).toEqual({ return: {}, id: 'screendump' });
-    const png = decodePng(readFileSync(file));
-    expect([png.width, png.height]).toEqual([720, 400]);
-    // The log has scrolled over the whole screen: text on most of the 25 rows.
-    const rowsWithText = Array.from({ length: 25 }, (_, row) => litPixels(png, row * 16, row * 16 + 16)).filter((n) => n > 50).length;
-    expect(rowsWithText).toBeGreaterThan(15);
-  });
-
-  it('the guest powering itself off ends the machine: SHUTDOWN (guest-shutdown) and exit 0', async () => {
-    machine.write('from-the-test\n');
-    const shutdown = await client.event('SHUTDOWN', 60_000);
-    expect(shutdown.data).toEqual({ guest: true, reason: 'guest-shutdown' });
-    expect(shutdown.timestamp).toEqual({ seconds: expect.any(Number), microseconds: expect.any(Number) });
-    await client.closedByServer();
-    expect(await machine.exited).toBe(0);
-    expect(machine.stdout).toContain('TESSERA-GUEST: echo=from-the-test');
-  }, 90_000);
 });

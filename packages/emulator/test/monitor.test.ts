@@ -1,0 +1,174 @@
+// The human monitor end to end: `-monitor stdio` with the same commands on qemu-system-i386 and
+// tessera (outputs compared line for line), and one booted guest with `-serial mon:stdio`, where
+// Ctrl-a c switches the terminal between the guest's COM1 and the monitor, and QMP on a
+// -chardev socket (TCP) + -mon: the guest's text screen dumped, its power-off as SHUTDOWN.
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { executable } from '../../../tools/test-support/executables.ts';
+import { BOOT_TIMEOUT_MS, markers } from './support/boot.ts';
+import { kernelArgs } from './support/guest.ts';
+import { decodePng, decodePpm, litPixels } from './support/images.ts';
+import { MachineProcess } from './support/machine-process.ts';
+import { RawQmp } from './support/qmp-client.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'tessera-monitor-test-'));
+const cdImage = join(dir, 'cd.iso');
+writeFileSync(cdImage, Buffer.alloc(16 * 2048));
+const PROMPT = '(qemu) ';
+
+/** Type one command and return what the monitor answered (up to the next prompt). */
+async function command(machine: MachineProcess, line: string, from: number): Promise<{ output: string; next: number }> {
+  machine.write(`${line}\n`);
+  const next = await machine.waitFor(PROMPT, 30_000, from);
+  // The echo of the line (QEMU redraws it key by key with escape sequences) ends at the first CR LF.
+  const answer = machine.stdout.slice(from, next - PROMPT.length);
+  const lineEnd = answer.indexOf('\r\n');
+  return { output: lineEnd < 0 ? '' : answer.slice(lineEnd + 2), next };
+}
+
+const SCRIPT = [
+  'info status',
+  'stop',
+  'info status',
+  'cont',
+  'info status',
+  'eject no-such-device',
+  `change ide1-cd0 ${join(dir, 'missing.iso')}`,
+  `change ide1-cd0 ${cdImage}`,
+  'info block',
+  'eject ide1-cd0',
+  'info block',
+  'screendump',
+  `screendump ${join(dir, 'missing-dir', 'x.ppm')}`,
+  'no-such-command',
+  'info no-such-thing',
+  'info version',
+  'system_reset',
+];
+
+describe.sequential('-monitor stdio, the same commands on qemu-system-i386 and tessera', () => {
+  const outputs: Record<string, string[]> = {};
+  const exits: Record<string, number | null> = {};
+  const banners: Record<string, string> = {};
+
+  beforeAll(async () => {
+    for (const name of ['qemu', 'tessera'] as const) {
+      const args = ['-display', 'none', '-m', '64', '-monitor', 'stdio'];
+      const machine = name === 'qemu' ? new MachineProcess('qemu-system-i386', args, 120_000) : MachineProcess.tessera(executable('emulator', 'modular'), args, 120_000);
+      try {
+        let at = await machine.waitFor(PROMPT, 60_000);
+        banners[name] = machine.stdout.slice(0, at);
+        await new Promise((r) => setTimeout(r, 3000)); // the BIOS reaches its text screen
+        ({ next: at } = await command(machine, `screendump ${join(dir, `${name}.ppm`)}`, at));
+        ({ next: at } = await command(machine, `screendump ${join(dir, `${name}.png`)} -f png`, at));
+        outputs[name] = [];
+        for (const line of SCRIPT) {
+          const result = await command(machine, line, at);
+          outputs[name].push(result.output);
+          at = result.next;
+        }
+        machine.write('quit\n');
+        exits[name] = await machine.exited;
+      } finally {
+        machine.kill();
+      }
+    }
+  }, 240_000);
+
+  it("answers as QEMU's monitor does, line for line", () => {
+    const normalize = (name: string) =>
+      outputs[name]!.map((output, i) => {
+        if (SCRIPT[i] === 'info version') return /^\d+\.\d+\.\d+/.test(output) ? 'a version number' : output;
+        // QEMU's pc machine has more block devices (floppy0, sd0) after the CD-ROM; node names are counters.
+        if (SCRIPT[i] === 'info block') return output.split('\r\n\r\n')[0]!.replace(/#block\d+/, '#blockN').replace(/\r\n$/, '');
+        return output;
+      });
+    expect(normalize('tessera')).toEqual(normalize('qemu'));
+    // And the answers are the ones that mean something (not two empty lists).
+    const ours = outputs.tessera!;
+    expect(ours.slice(0, 5)).toEqual(['VM status: running\r\n', '', 'VM status: paused\r\n', '', 'VM status: running\r\n']);
+    expect(ours[8]).toBe(`ide1-cd0 (#block1): ${cdImage} (raw, read-only)\r\n    Attached to:      /machine/unattached/device[23]\r\n    Removable device: not locked, tray closed\r\n    Cache mode:       writeback\r\n`);
+    expect(ours[10]).toBe('ide1-cd0: [not inserted]\r\n    Attached to:      /machine/unattached/device[23]\r\n    Removable device: not locked, tray open\r\n');
+    expect(ours[11]).toBe('screendump: filename expected\r\nTry "help screendump" for more information\r\n');
+  });
+
+  it('greets with the banner and prompt; quit exits 0', () => {
+    expect(banners.tessera).toMatch(/^tessera \d+\.\d+\.\d+ monitor - type 'help' for more information\r\n\(qemu\) $/);
+    expect(exits).toEqual({ qemu: 0, tessera: 0 });
+  });
+
+  it('screendump writes the text screen as PPM and PNG (720x400)', () => {
+    const ppm = decodePpm(readFileSync(join(dir, 'tessera.ppm')));
+    const png = decodePng(readFileSync(join(dir, 'tessera.png')));
+    expect([ppm.width, ppm.height, png.width, png.height]).toEqual([720, 400, 720, 400]);
+    expect(litPixels(ppm, 0, 16)).toBeGreaterThan(200); // SeaBIOS's banner
+    for (const name of ['qemu', 'tessera']) expect(litPixels(decodePpm(readFileSync(join(dir, `${name}.ppm`))))).toBeGreaterThan(0);
+  });
+});
+
+/** A free TCP port on loopback. */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+describe.sequential('a booted guest: -serial mon:stdio (Ctrl-a c) and QMP on -chardev socket,host=,port= + -mon', () => {
+  let machine: MachineProcess;
+  let qmp: RawQmp;
+
+  beforeAll(async () => {
+    const port = await freePort();
+    // Kernel messages go to the VGA text screen and COM1; the guest then reads a line from COM1.
+    const args = kernelArgs('echo', 'tessera.modules=none console=tty0 console=ttyS0');
+    const qmpArgs = ['-chardev', `socket,id=qmp0,host=127.0.0.1,port=${port},server=on,wait=off`, '-mon', 'chardev=qmp0,mode=control'];
+    machine = MachineProcess.tessera(executable('emulator', 'static'), ['-display', 'none', '-m', '128', '-serial', 'mon:stdio', ...qmpArgs, ...args], BOOT_TIMEOUT_MS - 10_000);
+    ({ client: qmp } = await RawQmp.open({ host: '127.0.0.1', port }));
+    expect(await qmp.execute('qmp_capabilities')).toEqual({ return: {}, id: 'qmp_capabilities' });
+    await machine.waitFor('TESSERA-GUEST: echo ready', BOOT_TIMEOUT_MS - 30_000);
+  }, BOOT_TIMEOUT_MS);
+
+  afterAll(() => machine?.kill());
+
+  it("QMP screendump (PNG) shows the kernel's messages on the text screen", async () => {
+    const file = join(dir, 'guest.png');
+    expect(await qmp.execute('screendump', { filename: file, format: 'png' })).toEqual({ return: {}, id: 'screendump' });
+    const png = decodePng(readFileSync(file));
+    expect([png.width, png.height]).toEqual([720, 400]);
+    // The log has scrolled over the whole screen: text on most of the 25 rows.
+    const rowsWithText = Array.from({ length: 25 }, (_, row) => litPixels(png, row * 16, row * 16 + 16)).filter((n) => n > 50).length;
+    expect(rowsWithText).toBeGreaterThan(15);
+  });
+
+  it('the monitor answers while the guest waits, its commands never reach the guest; the guest powering off is SHUTDOWN and exit 0', async () => {
+    let at = machine.stdout.length;
+    machine.write('\x01c'); // to the monitor
+    at = await machine.waitFor(PROMPT, 30_000, at);
+    expect(machine.stdout.slice(0, at)).toMatch(/monitor - type 'help' for more information\r\n\(qemu\) $/);
+    let result = await command(machine, 'info status', at);
+    expect(result.output).toBe('VM status: running\r\n');
+    result = await command(machine, 'stop', result.next);
+    result = await command(machine, 'info status', result.next);
+    expect(result.output).toBe('VM status: paused\r\n');
+    result = await command(machine, 'cont', result.next);
+    expect((await qmp.event('STOP')).event).toBe('STOP'); // the human monitor's stop, seen on QMP
+    await qmp.event('RESUME');
+    at = result.next;
+    machine.write('\x01h');
+    at = await machine.waitFor('C-a c    switch between console and monitor', 10_000, at);
+    machine.write('\x01c'); // back to the guest's COM1
+    machine.write('from-the-test\n');
+    const shutdown = await qmp.event('SHUTDOWN', 60_000);
+    expect(shutdown.data).toEqual({ guest: true, reason: 'guest-shutdown' });
+    expect(shutdown.timestamp).toEqual({ seconds: expect.any(Number), microseconds: expect.any(Number) });
+    await qmp.closedByServer();
+    expect(await machine.exited).toBe(0);
+    expect(markers(machine.stdout)).toEqual(expect.arrayContaining(['echo=from-the-test', 'poweroff']));
+    expect(machine.stderr).toBe('');
+  }, 120_000);
+});
