@@ -8,6 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { executable } from '../../../tools/test-support/executables.ts';
+import { OptionError } from '../src/cli/errors.ts';
+import { parseCommandLine } from '../src/cli/parse.ts';
+import type { MachineConfig } from '../src/machine/config.ts';
 import { BOOT_TIMEOUT_MS, markers } from './support/boot.ts';
 import { kernelArgs } from './support/guest.ts';
 import { decodePng, decodePpm, litPixels } from './support/images.ts';
@@ -28,6 +31,51 @@ async function command(machine: MachineProcess, line: string, from: number): Pro
   const lineEnd = answer.indexOf('\r\n');
   return { output: lineEnd < 0 ? '' : answer.slice(lineEnd + 2), next };
 }
+
+describe('monitor options', () => {
+  const machine = (...args: string[]): MachineConfig => {
+    const command = parseCommandLine(args);
+    if (command.kind !== 'run') throw new Error(command.kind);
+    return command.machine;
+  };
+  const refusal = (...args: string[]) => {
+    try {
+      parseCommandLine(args);
+    } catch (error) {
+      if (error instanceof OptionError) return `${error.where}${error.message}`;
+      throw error;
+    }
+    return 'accepted';
+  };
+
+  it("reads QEMU's forms: -qmp unix:/tcp:, -chardev socket + -mon, -monitor stdio, -serial mon:stdio, -nographic", () => {
+    expect(machine('-qmp', 'unix:/run/q.sock,server=on,wait=off').monitors).toEqual([
+      { mode: 'control', label: 'compat_monitor0', endpoint: { kind: 'unix', path: '/run/q.sock' }, origin: '-qmp unix:/run/q.sock,server=on,wait=off' },
+    ]);
+    expect(machine('-qmp', 'tcp:localhost:4444,server,nowait').monitors[0]!.endpoint).toEqual({ kind: 'tcp', host: 'localhost', port: 4444 });
+    // -mon may come before its -chardev.
+    const mon = machine('-mon', 'chardev=c0,mode=control', '-chardev', 'socket,id=c0,host=127.0.0.1,port=5555,server=on,wait=off');
+    expect(mon.monitors).toEqual([{ mode: 'control', label: 'c0', endpoint: { kind: 'tcp', host: '127.0.0.1', port: 5555 }, origin: '-mon chardev=c0,mode=control' }]);
+    // A monitor alone on stdio takes the terminal from COM1; mon:stdio and -nographic share it.
+    expect(machine('-monitor', 'stdio')).toMatchObject({ serial: 'none', monitors: [{ mode: 'readline', endpoint: { kind: 'stdio' } }] });
+    expect(machine('-serial', 'mon:stdio')).toMatchObject({ serial: 'stdio', monitors: [{ mode: 'readline', endpoint: { kind: 'mux-stdio' } }] });
+    expect(machine('-nographic')).toMatchObject({ serial: 'stdio', monitors: [{ endpoint: { kind: 'mux-stdio' } }] });
+    expect(machine('-nographic', '-serial', 'stdio').monitors).toEqual([]);
+    expect(machine('-display', 'none').monitors).toEqual([]);
+  });
+
+  it("refuses what it cannot do with QEMU's messages, or says what to add", () => {
+    expect(refusal('-mon', 'chardev=nope')).toBe('-mon chardev=nope: chardev "nope" not found');
+    expect(refusal('-monitor', 'stdio', '-serial', 'stdio')).toBe('-serial stdio: cannot use stdio by multiple character devices');
+    expect(refusal('-qmp', 'bogus:x')).toBe("-qmp bogus:x: 'bogus:x' is not a valid char driver");
+    expect(refusal('-chardev', 'socket,path=/tmp/x')).toBe('-chardev socket,path=/tmp/x: chardev: no id specified');
+    expect(refusal('-mon', 'chardev=c,mode=bad')).toBe("-mon chardev=c,mode=bad: Parameter 'mode' does not accept value 'bad'");
+    expect(refusal('-qmp', 'unix:/tmp/q')).toBe('-qmp unix:/tmp/q: a monitor socket must be a listening one here: add server=on,wait=off');
+    expect(refusal('-qmp', 'unix:/tmp/q,server=on')).toBe('-qmp unix:/tmp/q,server=on: waiting for a monitor client before the machine starts is not supported: add wait=off');
+    expect(refusal('-qmp', 'tcp:127.0.0.1:x,server=on,wait=off')).toBe("-qmp tcp:127.0.0.1:x,server=on,wait=off: port 'x' is not a valid TCP port");
+    expect(refusal('-serial', 'mon:stdio', '-monitor', 'stdio')).toBe('-monitor stdio: cannot use stdio by multiple character devices');
+  });
+});
 
 const SCRIPT = [
   'info status',

@@ -230,7 +230,7 @@ function finish(m: Mutable): MachineConfig {
   }
   // A monitor alone on stdio takes the terminal: COM1 goes nowhere unless asked for, and then it is QEMU's error.
   const plainStdio = monitors.find((mon) => mon.endpoint.kind === 'stdio');
-  if (plainStdio && m.serial === 'stdio') throw new OptionError(undefined, undefined, 'cannot use stdio by multiple character devices');
+  if (plainStdio && m.serial === 'stdio') throw new OptionError('-serial', 'stdio', 'cannot use stdio by multiple character devices');
   if (plainStdio && m.serial === undefined) m.serial = 'none';
   return {
     memoryBytes: m.memoryBytes,

@@ -39,7 +39,7 @@ export class MonitorOptions {
     const kv = parseKeyValues(argument, 'backend');
     const backend = kv.get('backend') ?? '';
     const id = kv.get('id');
-    if (!id) throw new Error("Parameter 'id' is missing");
+    if (!id) throw new Error('chardev: no id specified');
     if (this.chardevs.has(id)) throw new Error(`attempt to add duplicate property '${id}' to object (type 'container')`);
     let endpoint: MonitorEndpoint;
     if (backend === 'socket') {
@@ -90,7 +90,7 @@ export class MonitorOptions {
 function parseChardevUri(text: string): MonitorEndpoint {
   if (text === 'stdio') return { kind: 'stdio' };
   const match = /^(unix|tcp):(.*)$/.exec(text);
-  if (!match) throw new Error(`'${text}' is not a valid char driver (this machine's monitors support unix:PATH, tcp:HOST:PORT and stdio)`);
+  if (!match) throw new Error(`'${text}' is not a valid char driver`);
   const [address, ...rest] = match[2]!.split(',');
   const kv = parseKeyValues(rest.join(','));
   for (const key of kv.keys()) if (!['server', 'wait', 'nowait', 'nodelay'].includes(key)) throw new Error(`Invalid parameter '${key}'`);
