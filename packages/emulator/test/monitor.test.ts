@@ -11,6 +11,7 @@ import { executable } from '../../../tools/test-support/executables.ts';
 import { OptionError } from '../src/cli/errors.ts';
 import { parseCommandLine } from '../src/cli/parse.ts';
 import type { MachineConfig } from '../src/machine/config.ts';
+import { JsonStream } from '../src/monitor/json-stream.ts';
 import { BOOT_TIMEOUT_MS, markers } from './support/boot.ts';
 import { kernelArgs } from './support/guest.ts';
 import { decodePng, decodePpm, litPixels } from './support/images.ts';
@@ -74,6 +75,22 @@ describe('monitor options', () => {
     expect(refusal('-qmp', 'unix:/tmp/q,server=on')).toBe('-qmp unix:/tmp/q,server=on: waiting for a monitor client before the machine starts is not supported: add wait=off');
     expect(refusal('-qmp', 'tcp:127.0.0.1:x,server=on,wait=off')).toBe("-qmp tcp:127.0.0.1:x,server=on,wait=off: port 'x' is not a valid TCP port");
     expect(refusal('-serial', 'mon:stdio', '-monitor', 'stdio')).toBe('-monitor stdio: cannot use stdio by multiple character devices');
+  });
+});
+
+describe('QMP framing', () => {
+  it('splits messages by balanced braces (no newline needed), resynchronises after garbage, bounds what it holds', () => {
+    const messages: string[] = [];
+    const strays: string[] = [];
+    const stream = new JsonStream((m) => messages.push(m), (s) => strays.push(s));
+    stream.push('{"execute":"a"}{"execute":"b","arguments":{"x":"}{"}}');
+    stream.push('  garbage here\n{"execute"');
+    stream.push(':"c"}\n');
+    expect(messages).toEqual(['{"execute":"a"}', '{"execute":"b","arguments":{"x":"}{"}}', '{"execute":"c"}']);
+    expect(strays).toEqual(['garbage here\n']);
+    stream.push(`{"x":"${'y'.repeat(2 << 20)}"}\n{"execute":"d"}`);
+    expect(messages.at(-1)).toBe('{"execute":"d"}');
+    expect(strays.at(-1)!.length).toBeLessThanOrEqual(65);
   });
 });
 

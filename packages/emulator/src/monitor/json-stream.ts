@@ -3,6 +3,9 @@
  * braces and brackets outside strings, so messages need no newline between them. A stray
  * character outside any object is reported as an error and skipped to the next line.
  */
+/** A client cannot make the emulator hold more than this of one unfinished message (QEMU caps its tokens too). */
+const MAX_MESSAGE_BYTES = 1 << 20;
+
 export class JsonStream {
   private buffer = '';
   private depth = 0;
@@ -24,7 +27,7 @@ export class JsonStream {
           this.onStray(this.buffer + char);
           this.buffer = '';
           this.stray = false;
-        } else this.buffer += char;
+        } else if (this.buffer.length < 64) this.buffer += char; // enough to name it in the error
         continue;
       }
       if (this.depth === 0) {
@@ -38,6 +41,15 @@ export class JsonStream {
         continue;
       }
       this.buffer += char;
+      if (this.buffer.length > MAX_MESSAGE_BYTES || this.depth > 1024) {
+        // Too large or too deeply nested: drop it and resynchronise at the next line, as after a stray character.
+        this.depth = 0;
+        this.inString = false;
+        this.escaped = false;
+        this.buffer = '';
+        this.stray = true;
+        continue;
+      }
       if (this.inString) {
         if (this.escaped) this.escaped = false;
         else if (char === '\\') this.escaped = true;
