@@ -84,6 +84,8 @@ export class HmpConsole {
     } catch (error) {
       output = `Error: ${(error as Error).message}\r\n`;
     }
-    this.write(`${output}${PROMPT}`);
+    // After quit the machine is going away: no new prompt (as QEMU).
+    const quitting = /^(quit|q)$/.test(command.trim().split(/\s+/)[0] ?? '');
+    this.write(quitting ? output : `${output}${PROMPT}`);
   }
 }
