@@ -114,7 +114,8 @@ export async function runMachine(host: Host, machine: MachineConfig): Promise<nu
 
   const end = await ended;
   stopWatching();
-  await monitors?.shutdown(end.kind === 'poweroff' ? 'guest-shutdown' : end.kind === 'error' ? 'host-error' : end.kind === 'quit' ? 'host-ui' : end.kind === 'signal' ? 'host-signal' : 'host-qmp-quit');
+  // QEMU's reasons; Ctrl-a x is `host-qmp-quit` there too.
+  await monitors?.shutdown(end.kind === 'poweroff' ? 'guest-shutdown' : end.kind === 'error' ? 'host-error' : end.kind === 'signal' ? 'host-signal' : 'host-qmp-quit');
   for (const signal of Object.keys(SIGNAL_NUMBERS) as NodeJS.Signals[]) process.off(signal, onSignal);
   await emulator.stop().catch(() => {});
   serial?.close();

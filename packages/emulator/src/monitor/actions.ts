@@ -1,5 +1,5 @@
 import type { EventHub } from './events.ts';
-import type { MachineControl } from './machine-control.ts';
+import type { MachineControl, ShutdownReason } from './machine-control.ts';
 
 /**
  * The state-changing commands shared by QMP and the human monitor, each with the event QEMU
@@ -44,7 +44,7 @@ export class MachineActions {
   }
 
   /** The SHUTDOWN event, once, whoever ends the machine. */
-  shutdown(reason: string): void {
+  shutdown(reason: ShutdownReason): void {
     if (this.shutdownSent) return;
     this.shutdownSent = true;
     this.events.emit('SHUTDOWN', { guest: reason === 'guest-shutdown', reason });

@@ -37,7 +37,7 @@ export interface ChardevInfo {
 }
 
 /** Why the machine stops for good, as QEMU's SHUTDOWN event says it. */
-export type ShutdownReason = 'guest-shutdown' | 'host-qmp-quit' | 'host-signal' | 'host-ui' | 'host-error';
+export type ShutdownReason = 'guest-shutdown' | 'host-qmp-quit' | 'host-signal' | 'host-error';
 
 export interface MachineControl {
   readonly name: string | undefined;

@@ -3,7 +3,7 @@ import type { MonitorConfig } from './config.ts';
 import type { MonitorContext } from './context.ts';
 import { EventHub } from './events.ts';
 import { HmpConsole } from './hmp-console.ts';
-import type { ChardevInfo, MachineControl } from './machine-control.ts';
+import type { ChardevInfo, MachineControl, ShutdownReason } from './machine-control.ts';
 import { QmpSession } from './qmp-session.ts';
 import { SerialMonitorMux } from './serial-mux.ts';
 import { SocketListener, type MonitorConnection } from './socket-listener.ts';
@@ -13,7 +13,7 @@ export interface RunningMonitors {
   /** For `-serial mon:stdio`: routes the terminal between COM1 and the monitor. */
   readonly mux: SerialMonitorMux | undefined;
   /** Send SHUTDOWN (once), answer what is pending, close every monitor. */
-  shutdown(reason: string): Promise<void>;
+  shutdown(reason: ShutdownReason): Promise<void>;
 }
 
 /** What the serial port is, for `query-chardev`. */
