@@ -2,11 +2,13 @@ import type { Command, DisplayConfig, DriveConfig, MachineConfig, NetdevConfig, 
 import { OptionError } from './errors.ts';
 import { parseKeyValues, parseOnOff } from './key-value.ts';
 import { parseMemorySize } from './memory-size.ts';
+import { MonitorOptions } from '../monitor/parse-options.ts';
 
 /** Options that take an argument; every other known option is a flag. */
 const WITH_ARGUMENT = new Set([
   '-m', '-kernel', '-initrd', '-append', '-drive', '-hda', '-hdb', '-cdrom', '-boot', '-bios',
   '-serial', '-display', '-netdev', '-device', '-nic', '-output',
+  '-qmp', '-monitor', '-chardev', '-mon',
 ]);
 const FLAGS = new Set(['-nographic', '-snapshot', '-version', '-help', '-h', '-list-modules']);
 const DEFAULT_MEMORY = 128 * 2 ** 20;
@@ -27,11 +29,12 @@ interface Mutable {
   snapshot: boolean;
   netdevs: NetdevConfig[];
   nics: NicConfig[];
+  monitors: MonitorOptions;
 }
 
 /** Parse `tessera`'s command line (QEMU's syntax: single or double dash, `-opt arg`). */
 export function parseCommandLine(argv: readonly string[]): Command {
-  const m: Mutable = { memoryBytes: DEFAULT_MEMORY, drives: [], nographic: false, snapshot: false, netdevs: [], nics: [] };
+  const m: Mutable = { memoryBytes: DEFAULT_MEMORY, drives: [], nographic: false, snapshot: false, netdevs: [], nics: [], monitors: new MonitorOptions() };
   let listModules = false;
   let output: 'human' | 'json' = 'human';
 
@@ -84,7 +87,16 @@ export function parseCommandLine(argv: readonly string[]): Command {
         m.bootOrder = order;
         break;
       }
+      case '-qmp': attempt(() => m.monitors.qmp(arg)); break;
+      case '-monitor': attempt(() => m.monitors.monitor(arg)); break;
+      case '-chardev': attempt(() => m.monitors.chardev(arg)); break;
+      case '-mon': attempt(() => m.monitors.mon(arg)); break;
       case '-serial':
+        if (arg === 'mon:stdio') {
+          m.serial = 'stdio';
+          m.monitors.serialMux();
+          break;
+        }
         if (arg !== 'stdio' && arg !== 'none' && arg !== 'null') fail(`'${arg}' is not a valid char driver`);
         m.serial = arg === 'stdio' ? 'stdio' : 'none';
         break;
@@ -207,6 +219,19 @@ function finish(m: Mutable): MachineConfig {
   }
   const display = m.display ?? { type: 'none', options: {}, origin: '-display none' };
   if (m.nographic && display.type !== 'none') throw new OptionError(undefined, undefined, '-nographic cannot be used with -display');
+  // As QEMU: -nographic puts the human monitor on the terminal with COM1 (Ctrl-a c) unless told otherwise.
+  if (m.nographic && m.serial === undefined) m.monitors.nographicDefault();
+  let monitors;
+  try {
+    monitors = m.monitors.resolve();
+  } catch (error) {
+    const [option, ...rest] = ((error as { origin?: string }).origin ?? '').split(' ');
+    throw new OptionError(option || undefined, rest.length > 0 ? rest.join(' ') : undefined, (error as Error).message);
+  }
+  // A monitor alone on stdio takes the terminal: COM1 goes nowhere unless asked for, and then it is QEMU's error.
+  const plainStdio = monitors.find((mon) => mon.endpoint.kind === 'stdio');
+  if (plainStdio && m.serial === 'stdio') throw new OptionError('-serial', 'stdio', 'cannot use stdio by multiple character devices');
+  if (plainStdio && m.serial === undefined) m.serial = 'none';
   return {
     memoryBytes: m.memoryBytes,
     ...(m.kernel !== undefined ? { kernel: m.kernel } : {}),
@@ -219,5 +244,6 @@ function finish(m: Mutable): MachineConfig {
     display,
     netdevs: m.netdevs,
     nics: m.nics,
+    monitors,
   };
 }

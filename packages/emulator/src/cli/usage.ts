@@ -29,6 +29,16 @@ Display and serial:
                          a display module, e.g. web (default none)
   -nographic             no display; the serial console on stdio
   -serial stdio|none     COM1 (default stdio); Ctrl-a x quits, Ctrl-a h helps
+  -serial mon:stdio      COM1 and the human monitor on stdio; Ctrl-a c switches
+
+Monitors:
+  -qmp unix:PATH,server=on,wait=off | tcp:HOST:PORT,server=on,wait=off
+                         a QMP server
+  -chardev socket,id=ID,path=PATH|host=H,port=P,server=on,wait=off
+  -mon chardev=ID[,mode=control|readline]
+                         QMP or the human monitor on a chardev
+  -monitor stdio|unix:…|tcp:…|none
+                         the human monitor
 
 Network:
   -netdev TYPE,id=ID[,OPTION=VALUE...]

@@ -7,7 +7,10 @@ export const ESCAPE_HELP =
   'C-a x    exit emulator\n' +
   'C-a C-a  sends C-a\n';
 
-export type EscapeAction = { kind: 'guest'; data: Uint8Array } | { kind: 'quit' } | { kind: 'help' };
+/** The help line for Ctrl-a c, shown when a monitor shares the terminal (`-serial mon:stdio`). */
+export const ESCAPE_HELP_MONITOR = 'C-a c    switch between console and monitor\n';
+
+export type EscapeAction = { kind: 'guest'; data: Uint8Array } | { kind: 'quit' } | { kind: 'help' } | { kind: 'switch' };
 
 /**
  * Splits what the user types into bytes for the guest and escape commands. Keeps the state of a
@@ -38,8 +41,11 @@ export class EscapeDecoder {
       } else if (byte === 0x68 /* h */) {
         flush();
         actions.push({ kind: 'help' });
+      } else if (byte === 0x63 /* c */) {
+        flush();
+        actions.push({ kind: 'switch' });
       }
-      // other escape keys (QEMU's monitor, break, timestamps) are not offered: ignored like unknown ones
+      // other escape keys (break, timestamps) are not offered: ignored like unknown ones
     }
     flush();
     return actions;

@@ -1,10 +1,12 @@
-import { ESCAPE_HELP, EscapeDecoder } from './escape-keys.ts';
+import { ESCAPE_HELP, ESCAPE_HELP_MONITOR, EscapeDecoder } from './escape-keys.ts';
 
 export interface SerialStdioOptions {
   /** Bytes typed for the guest's COM1. */
   readonly toGuest: (data: Uint8Array) => void;
   /** The user pressed Ctrl-a x. */
   readonly onQuit: () => void;
+  /** The user pressed Ctrl-a c (only offered when a monitor shares the terminal). */
+  readonly onSwitch?: () => void;
 }
 
 /**
@@ -51,7 +53,8 @@ export class SerialStdio {
   private input(chunk: Buffer): void {
     for (const action of this.decoder.decode(chunk)) {
       if (action.kind === 'guest') this.options.toGuest(action.data);
-      else if (action.kind === 'help') process.stdout.write(ESCAPE_HELP);
+      else if (action.kind === 'help') process.stdout.write(ESCAPE_HELP + (this.options.onSwitch ? ESCAPE_HELP_MONITOR : ''));
+      else if (action.kind === 'switch') this.options.onSwitch?.();
       else this.options.onQuit();
     }
   }

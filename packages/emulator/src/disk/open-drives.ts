@@ -9,7 +9,7 @@ import { V86Disk } from './v86-disk.ts';
  * same file given twice conflicts with itself, so it is refused before the guest runs.
  */
 const WRITABLE_DEVICE: BlockPermissions = { use: ['consistent read', 'write'], unshare: ['write'] };
-const READ_ONLY_DEVICE: BlockPermissions = { use: ['consistent read'], unshare: ['write', 'resize'] };
+export const READ_ONLY_DEVICE: BlockPermissions = { use: ['consistent read'], unshare: ['write', 'resize'] };
 
 /** v86's IDE slots: primary master and slave are hard disks, secondary master the CD-ROM. */
 export type IdeSlot = 'hda' | 'hdb' | 'cdrom';

@@ -1,4 +1,5 @@
 /** What the command line asks of the machine, after parsing and checking. */
+import type { MonitorConfig } from '../monitor/config.ts';
 
 export interface DriveConfig {
   readonly file: string;
@@ -51,6 +52,8 @@ export interface MachineConfig {
   readonly netdevs: readonly NetdevConfig[];
   /** The NICs (ne2k_pci), each tied to a netdev id. */
   readonly nics: readonly NicConfig[];
+  /** QMP and human monitors (-qmp, -monitor, -chardev + -mon, -serial mon:stdio). */
+  readonly monitors: readonly MonitorConfig[];
 }
 
 export type Command =

@@ -8,6 +8,8 @@ import { openNics, type OpenNic } from '../net/attach-nics.ts';
 import { defaultMac, setNicMac } from '../net/nic-mac.ts';
 import { loadBootFiles, v86BootOrder } from './boot-files.ts';
 import type { MachineConfig } from './config.ts';
+import { startMonitors, type RunningMonitors } from '../monitor/start-monitors.ts';
+import { V86Control } from '../monitor/v86-control.ts';
 import { loadFirmware } from './firmware.ts';
 import { loadV86 } from './load-v86.ts';
 import { watchForPowerOff } from './power-off.ts';
@@ -16,7 +18,7 @@ import { StartupError } from './startup-error.ts';
 import type { V86Emulator } from './v86-internals.ts';
 
 /** Why the machine stopped. */
-type Ending = { kind: 'poweroff' } | { kind: 'quit' } | { kind: 'signal'; signal: NodeJS.Signals } | { kind: 'error'; error: Error };
+type Ending = { kind: 'poweroff' } | { kind: 'quit' } | { kind: 'monitor-quit' } | { kind: 'signal'; signal: NodeJS.Signals } | { kind: 'error'; error: Error };
 
 const SIGNAL_NUMBERS: Partial<Record<NodeJS.Signals, number>> = { SIGINT: 2, SIGTERM: 15, SIGHUP: 1 };
 
@@ -42,7 +44,8 @@ export async function runMachine(host: Host, machine: MachineConfig): Promise<nu
   }
 
   const { V86, wasmPath } = await loadV86();
-  if (displayBackend) installImageDataPolyfill();
+  // A monitor's screendump of a graphics screen needs the VGA's framebuffer too.
+  if (displayBackend || machine.monitors.length > 0) installImageDataPolyfill();
   const slot = (name: string) => drives.find((d) => d.slot === name)?.disk;
   const emulator = new V86({
     wasm_path: wasmPath,
@@ -65,7 +68,30 @@ export async function runMachine(host: Host, machine: MachineConfig): Promise<nu
   prepareDevices(emulator, drives, machine.nics[0]?.mac ?? defaultMac(0));
 
   const console = new V86MachineConsole(emulator, displayBackend !== undefined);
-  const serial = machine.serial === 'stdio' ? new SerialStdio({ toGuest: (data) => console.sendSerialInput(data), onQuit: () => ending({ kind: 'quit' }) }) : undefined;
+  let monitors: RunningMonitors | undefined;
+  if (machine.monitors.length > 0) {
+    const control = new V86Control({
+      host, emulator, drives, name: (machine as { name?: string }).name,
+      quit: () => ending({ kind: 'monitor-quit' }),
+      onIoError: (error) => ending({ kind: 'error', error: new Error(`disk I/O error: ${error.message}`, { cause: error }) }),
+    });
+    monitors = await startMonitors(machine.monitors, control, { filename: machine.serial === 'stdio' ? 'stdio' : undefined }).catch(async (error: Error) => {
+      await emulator.destroy().catch(() => {});
+      await closeNics(nics);
+      await closeDrives(drives).catch(() => {});
+      throw new StartupError(error.message, { cause: error });
+    });
+  }
+  const mux = monitors?.mux;
+  const toGuest = (data: Uint8Array) => console.sendSerialInput(data);
+  const serial =
+    machine.serial === 'stdio'
+      ? new SerialStdio({
+          toGuest: mux ? (data) => mux.fromTerminal(data, toGuest) : toGuest,
+          onQuit: () => ending({ kind: 'quit' }),
+          ...(mux ? { onSwitch: () => mux.switchFocus() } : {}),
+        })
+      : undefined;
   if (serial) emulator.add_listener('serial0-output-byte', (byte: number) => serial.output(byte));
   for (const nic of nics) {
     emulator.add_listener(`net${nic.index}-send`, (frame: Uint8Array) => nic.port.send(frame));
@@ -88,6 +114,8 @@ export async function runMachine(host: Host, machine: MachineConfig): Promise<nu
 
   const end = await ended;
   stopWatching();
+  // QEMU's reasons; Ctrl-a x is `host-qmp-quit` there too.
+  await monitors?.shutdown(end.kind === 'poweroff' ? 'guest-shutdown' : end.kind === 'error' ? 'host-error' : end.kind === 'signal' ? 'host-signal' : 'host-qmp-quit');
   for (const signal of Object.keys(SIGNAL_NUMBERS) as NodeJS.Signals[]) process.off(signal, onSignal);
   await emulator.stop().catch(() => {});
   serial?.close();
