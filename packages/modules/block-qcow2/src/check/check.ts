@@ -16,16 +16,24 @@ import { CheckRepairs } from './repair.ts';
 import { CheckFailure, CheckTally } from './result.ts';
 import { ClusterStatistics } from './statistics.ts';
 import { StoredRefcounts } from './stored-refcounts.ts';
+import { MetadataOverlapError } from '../overlap/guard.ts';
 
 export async function checkImage(image: Qcow2Image, repair: CheckRepair): Promise<CheckResult> {
   if (repair !== 'none' && image.readOnly && !image.writesRefused) throw new Error(`${image.filename}: repairing needs the image opened for writing`);
   const tally = new CheckTally();
+  // A refused write's report goes among the findings, where qemu-img prints it (they are printed
+  // after the check).
+  const report = image.report;
+  image.report = (message) => void tally.messages.push(message.replace(/\n$/, ''));
   try {
     return await checkPass(image, repair, tally);
   } catch (error) {
     if (error instanceof CheckFailure) throw error;
+    if (error instanceof MetadataOverlapError) throw new CheckFailure('Input/output error', tally.messages);
     tally.messages.push(`ERROR ${(error as Error).message}`);
     throw new CheckFailure('Input/output error', tally.messages);
+  } finally {
+    image.report = report;
   }
 }
 
@@ -118,7 +126,7 @@ function walkContext(image: Qcow2Image, tally: CheckTally, references: Reference
 async function rebuildRefcountStructure(image: Qcow2Image, references: ReferenceCounts, tally: CheckTally): Promise<Comparison> {
   tally.messages.push('Rebuilding refcount structure');
   const old = { corruptions: tally.corruptions, leaks: tally.leaks };
-  const table = await writeNewRefcountStructure(image.child, image.header, references);
+  const table = await writeNewRefcountStructure(image.child, image.header, references, (offset, bytes) => image.overlap.write(offset, bytes));
   await image.adoptRefcountTable(table.offset, table.clusters);
 
   tally.corruptions = 0;
