@@ -126,7 +126,11 @@ function walkContext(image: Qcow2Image, tally: CheckTally, references: Reference
 async function rebuildRefcountStructure(image: Qcow2Image, references: ReferenceCounts, tally: CheckTally): Promise<Comparison> {
   tally.messages.push('Rebuilding refcount structure');
   const old = { corruptions: tally.corruptions, leaks: tally.leaks };
-  const table = await writeNewRefcountStructure(image.child, image.header, references, (offset, bytes) => image.overlap.write(offset, bytes));
+  // The new structure goes to clusters nothing counted references: it may land on no metadata but
+  // the old refcount blocks it replaces (one whose table entry is invalid is counted as a leak;
+  // qemu-img's check refuses to write there, and cannot repair such an image).
+  const replaced = (offset: number, bytes: Uint8Array) => image.overlap.write(offset, bytes, { kind: 'refcount block', offset, length: bytes.length });
+  const table = await writeNewRefcountStructure(image.child, image.header, references, replaced);
   await image.adoptRefcountTable(table.offset, table.clusters);
 
   tally.corruptions = 0;

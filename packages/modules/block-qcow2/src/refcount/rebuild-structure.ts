@@ -28,10 +28,7 @@ export interface NewRefcountTable {
   readonly clusters: number;
 }
 
-/**
- * `write`: a write to the image file through the overlap guard (each block and the table are new
- * structures: they may land on no metadata).
- */
+/** `write`: a write to the image file through the overlap guard. */
 export async function writeNewRefcountStructure(
   file: BlockNode,
   header: Qcow2Header,
