@@ -118,9 +118,17 @@ async function shrink(image: Qcow2Image, size: number): Promise<void> {
     const view = new DataView(table.buffer, table.byteOffset, table.byteLength);
     const from = (firstGone % l2Entries) * entrySize;
     for (let at = from; at < table.length; at += entrySize) collect(view.getBigUint64(at), h, ownsData, releases);
-    table.fill(0, from);
-    await image.overlap.write(l2Offset + from, table.subarray(from), l2Table(h, l2Offset));
-    await image.child.flush();
+    // Only the entries that change are written (as QEMU discards only what is allocated): an
+    // unchanged table is not written at all.
+    let low = from;
+    let high = table.length;
+    while (low < high && table[low] === 0) low++;
+    while (high > low && table[high - 1] === 0) high--;
+    if (low < high) {
+      table.fill(0, low, high);
+      await image.overlap.write(l2Offset + low, table.subarray(low, high), l2Table(h, l2Offset));
+      await image.child.flush();
+    }
   }
   // Whole L2 tables past the end: unlinked, then released with (when not shared) their clusters.
   const dropped: bigint[] = [];
