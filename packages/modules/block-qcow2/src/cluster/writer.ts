@@ -140,7 +140,7 @@ export class ClusterWriter {
       const bytes = new Uint8Array(8);
       new DataView(bytes.buffer).setBigUint64(0, entry);
       await this.guard?.checkWrite(this.header.l1TableOffset + l1Index * 8, 8, activeL1(this.header));
-    await this.file.write(this.header.l1TableOffset + l1Index * 8, bytes);
+      await this.file.write(this.header.l1TableOffset + l1Index * 8, bytes);
       this.map.l1[l1Index] = entry;
       this.guard?.addL2Table(offset);
     }
@@ -176,6 +176,7 @@ export class ClusterWriter {
     const entry = BigInt(target) | COPIED;
     const bytes = new Uint8Array(8);
     new DataView(bytes.buffer).setBigUint64(0, entry);
+    await this.guard?.checkWrite(this.header.l1TableOffset + l1Index * 8, 8, activeL1(this.header));
     await this.file.write(this.header.l1TableOffset + l1Index * 8, bytes);
     this.map.l1[l1Index] = entry;
     this.guard?.addL2Table(target);
