@@ -13,6 +13,8 @@ import type { Qcow2Image } from './image.ts';
 import { setRefcount } from './refcount/entries.ts';
 import { resizeImage } from './resize.ts';
 import { readSnapshotL1 } from './snapshot/find.ts';
+import { inStep } from './overlap/guard.ts';
+import { HEADER, l2Table } from './overlap/structures.ts';
 
 const COPIED = 1n << 63n;
 const OFFSET_MASK = 0x00fffffffffffe00n;
@@ -95,7 +97,10 @@ export async function amendImage(image: Qcow2Image, options: Readonly<Record<str
       }),
     );
   }
-  if (refcountOrder !== h.refcountOrder) await image.lock.write(() => changeRefcountWidth(image, refcountOrder));
+  if (refcountOrder !== h.refcountOrder) {
+    // (qemu-img's message when a write of the new structure is refused.)
+    await image.lock.write(() => inStep((reason) => `Overlap check failed: ${reason}`, () => changeRefcountWidth(image, refcountOrder)));
+  }
   if (size !== undefined && size !== image.header.size) await resizeImage(image, size, { shrink: true });
   if (version === 2 && h.version === 3) {
     await image.lock.write(async () => {
@@ -148,8 +153,9 @@ async function changeRefcountWidth(image: Qcow2Image, order: number): Promise<vo
   const tableView = new DataView(table.buffer);
   for (let b = 0; b < blocks; b++) tableView.setBigUint64(b * 8, BigInt((used + b) * cs));
   const tableOffset = (used + blocks) * cs;
-  await image.child.write(used * cs, blockBytes);
-  await image.child.write(tableOffset, table);
+  // New structures after everything in use: refcounts that call metadata free must not put them on it.
+  await image.overlap.write(used * cs, blockBytes);
+  await image.overlap.write(tableOffset, table);
   await image.child.flush();
   // Bytes 48–99 (table offset and size, snapshots, features, refcount order) in one write.
   const fields = new Uint8Array(52);
@@ -158,7 +164,7 @@ async function changeRefcountWidth(image: Qcow2Image, order: number): Promise<vo
   view.setBigUint64(0, BigInt(tableOffset));
   view.setUint32(8, tableClusters);
   view.setUint32(48, order);
-  await image.child.write(48, fields);
+  await image.overlap.write(48, fields, HEADER);
   await image.child.flush();
   image.replaceTables({ ...h, refcountOrder: order, refcountTableOffset: tableOffset, refcountTableClusters: tableClusters }, image.map.l1);
   await image.enableWrites();
@@ -206,7 +212,7 @@ async function rewriteHeader(image: Qcow2Image, change: { version: 2 | 3; compat
     ...(next.extensions.dataFile !== undefined && next.version === 3 ? { dataFile: next.extensions.dataFile } : {}),
   });
   await image.child.flush();
-  await image.child.write(0, bytes);
+  await image.overlap.write(0, bytes, HEADER);
   await image.child.flush();
   image.replaceTables(next, image.map.l1);
   await image.enableWrites(); // lazy refcounts on or off: the write path follows the header
@@ -228,7 +234,7 @@ async function expandZeroClusters(image: Qcow2Image): Promise<void> {
   const l1Tables = [image.map.l1];
   for (const snapshot of image.snapshots) l1Tables.push(await readSnapshotL1(image, snapshot));
   const expanded = new Set<number>();
-  for (const l1 of l1Tables) {
+  for (const [n, l1] of l1Tables.entries()) {
     for (const l1Entry of l1) {
       const l2Offset = l2TableOffset(l1Entry);
       if (l2Offset === 0 || expanded.has(l2Offset)) continue;
@@ -249,20 +255,20 @@ async function expandZeroClusters(image: Qcow2Image): Promise<void> {
           changes.push([at, 0n]);
           if (offset !== 0) released.push(offset / cs);
         } else if (reusable) {
-          await image.child.write(offset, zeroes);
+          await image.overlap.write(offset, zeroes);
           changes.push([at, BigInt(offset) | (tableRefcount === 1n ? COPIED : 0n)]);
         } else {
           if (offset !== 0) released.push(offset / cs);
           const [fresh] = (await refcounts.allocate(1)) as [number];
           if (tableRefcount > 1n) await refcounts.change([fresh], tableRefcount - 1n);
-          await image.child.write(fresh, zeroes);
+          await image.overlap.write(fresh, zeroes);
           changes.push([at, BigInt(fresh) | (tableRefcount === 1n ? COPIED : 0n)]);
         }
       }
       if (!changes.length) continue;
       await image.child.flush();
       for (const [at, entry] of changes) view.setBigUint64(at, entry);
-      await image.child.write(l2Offset, table);
+      await image.overlap.write(l2Offset, table, l2Table(h, l2Offset, n > 0));
       await image.child.flush();
       // Each L1 table that shares this L2 table counted its clusters once.
       if (released.length) await refcounts.change(released, -tableRefcount);

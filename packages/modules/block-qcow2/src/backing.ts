@@ -4,6 +4,7 @@
 import { parseHeader } from './header/header.ts';
 import type { Qcow2Image } from './image.ts';
 import { MAX_BACKING_NAME } from './limits.ts';
+import { HEADER } from './overlap/structures.ts';
 
 const END = 0x00000000;
 const BACKING_FORMAT = 0xe2792aca;
@@ -60,7 +61,7 @@ export async function setBackingFile(image: Qcow2Image, file: string | undefined
     }
     // Parsed before anything is written: what is written must read back as a valid header.
     const header = parseHeader(out, image.child.size, image.filename);
-    await image.child.write(0, out.subarray(0, Math.max(at, usedLength(cluster, h.headerLength, h.backingFileOffset + h.backingFileSize))));
+    await image.overlap.write(0, out.subarray(0, Math.max(at, usedLength(cluster, h.headerLength, h.backingFileOffset + h.backingFileSize))), HEADER);
     await image.child.flush();
     image.header = header;
   });

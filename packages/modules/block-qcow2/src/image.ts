@@ -83,7 +83,7 @@ export class Qcow2Image implements BlockNode, GuardedImage {
       deferWrites: this.map.deferWrites,
       writeBackReferences: () => this.map.writeBack(),
       onNewStructure: (offset, clusters, kind) => this.overlap.addRefcountStructure(offset, clusters, kind),
-      guardWrite: (offset, length, block) => this.overlap.check(offset, length, block, 'refcount block'),
+      guardWrite: (offset, length, own) => this.overlap.checkWrite(offset, length, own),
     });
     if (h.incompatible & INCOMPAT_DIRTY) {
       // Not closed cleanly with lazy refcounts: rebuild them before anything else is written.

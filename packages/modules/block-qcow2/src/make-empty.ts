@@ -7,6 +7,7 @@
 // share keep theirs.
 import { decodeL2Entry, l2TableOffset } from './cluster/l2-entry.ts';
 import type { Qcow2Image } from './image.ts';
+import { activeL1 } from './overlap/structures.ts';
 
 const OFFSET_MASK = 0x00fffffffffffe00n;
 
@@ -44,7 +45,7 @@ export async function makeImageEmpty(image: Qcow2Image): Promise<void> {
     }
     if (released.length === 0 && l1.every((entry) => entry === 0n)) return;
 
-    await image.child.write(h.l1TableOffset, new Uint8Array(l1.length * 8));
+    await image.overlap.write(h.l1TableOffset, new Uint8Array(l1.length * 8), activeL1(h));
     await image.child.flush();
     l1.fill(0n);
     await refcounts.change(released, -1n);

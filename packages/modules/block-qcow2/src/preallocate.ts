@@ -13,6 +13,7 @@ import { writeRefcountTablePlace } from './header/refcount-table-place.ts';
 import type { Qcow2Image } from './image.ts';
 import type { BlockNode } from '@tessera/core';
 import { setRefcount } from './refcount/entries.ts';
+import { activeL1, l2Table } from './overlap/structures.ts';
 
 const COPIED = 1n << 63n;
 const ZERO_CHUNK = 2 * 1024 * 1024;
@@ -35,12 +36,12 @@ export async function preallocate(image: Qcow2Image, from: number, to: number, m
     let l2Offset = l2TableOffset(image.map.l1[l1Index]!);
     if (l2Offset === 0) {
       [l2Offset] = (await refcounts.allocate(1)) as [number];
-      await image.child.write(l2Offset, new Uint8Array(cs));
+      await image.overlap.write(l2Offset, new Uint8Array(cs));
       await image.child.flush();
       const entry = BigInt(l2Offset) | COPIED;
       const bytes = new Uint8Array(8);
       new DataView(bytes.buffer).setBigUint64(0, entry);
-      await image.child.write(h.l1TableOffset + l1Index * 8, bytes);
+      await image.overlap.write(h.l1TableOffset + l1Index * 8, bytes, activeL1(h));
       image.map.l1[l1Index] = entry;
       fileEnd = Math.max(fileEnd, l2Offset + cs);
     }
@@ -62,13 +63,15 @@ export async function preallocate(image: Qcow2Image, from: number, to: number, m
       // In an external data file a cluster's host offset is its guest offset, and not refcounted.
       const offsets = external ? guest : await refcounts.allocate(empty.length);
       const target = external ? image.dataFile : image.child;
+      // Clusters the refcounts call free must hold no metadata, written (falloc, full) or only mapped (metadata).
+      if (!external) await image.overlap.checkClusters(offsets);
       if (mode !== 'metadata' && target) await writeZeroes(target, offsets, cs);
       await target?.flush();
       // Extended L2: the host cluster is the entry's, its subclusters stay unallocated (as QEMU leaves them).
       empty.forEach((at, i) => view.setBigUint64(at, BigInt(offsets[i]!) | COPIED));
       const low = empty[0]!;
       const high = empty.at(-1)! + entrySize;
-      await image.child.write(l2Offset + low, table.subarray(low, high));
+      await image.overlap.write(l2Offset + low, table.subarray(low, high), l2Table(h, l2Offset));
       if (!external) fileEnd = Math.max(fileEnd, offsets.at(-1)! + cs);
     }
     cluster = spanEnd;

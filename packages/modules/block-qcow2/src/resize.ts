@@ -15,6 +15,8 @@ import type { Qcow2Image } from './image.ts';
 import { MAX_L1_BYTES, MAX_VIRTUAL_SIZE } from './limits.ts';
 import { preallocate } from './preallocate.ts';
 import { getRefcount } from './refcount/entries.ts';
+import { inStep } from './overlap/guard.ts';
+import { HEADER, activeL1, l2Table } from './overlap/structures.ts';
 
 const COPIED = 1n << 63n;
 
@@ -36,7 +38,7 @@ export async function resizeImage(image: Qcow2Image, size: number, options: Resi
       if (image.dataFile?.resize) await image.dataFile.resize(size, { shrink: true });
     } else if (size > h.size) {
       const old = h.size;
-      await grow(image, size);
+      await inStep((reason) => `Failed to grow the L1 table: ${reason}`, () => grow(image, size));
       if (image.dataFile?.resize) await image.dataFile.resize(size, { shrink: false });
       // A raw data file has every guest cluster mapped (QEMU preallocates metadata for it).
       const raw = (h.autoclear & AUTOCLEAR_DATA_FILE_RAW) !== 0n && (h.incompatible & INCOMPAT_DATA_FILE) !== 0n;
@@ -59,7 +61,7 @@ async function writeSizeFields(image: Qcow2Image, h: Qcow2Header): Promise<void>
   view.setUint32(8, h.cryptMethod);
   view.setUint32(12, h.l1Size);
   view.setBigUint64(16, BigInt(h.l1TableOffset));
-  await image.child.write(24, bytes);
+  await image.overlap.write(24, bytes, HEADER);
   await image.child.flush();
 }
 
@@ -78,10 +80,11 @@ async function grow(image: Qcow2Image, size: number): Promise<void> {
     l1.forEach((entry, i) => view.setBigUint64(i * 8, entry));
     if (h.l1Size > 0 && l1Size * 8 <= oldClusters * cs) {
       // Room in the table's clusters: the new entries (zeroes) go right after the old ones.
-      await image.child.write(h.l1TableOffset + h.l1Size * 8, table.subarray(h.l1Size * 8, Math.min(table.length, oldClusters * cs)));
+      await image.overlap.write(h.l1TableOffset + h.l1Size * 8, table.subarray(h.l1Size * 8, Math.min(table.length, oldClusters * cs)), activeL1(h, l1Size));
     } else {
+      // A new table: it may land on no metadata (refcounts that call metadata free would hand it out).
       l1TableOffset = await image.refcounts!.allocateRun(Math.ceil(table.length / cs));
-      await image.child.write(l1TableOffset, table);
+      await image.overlap.write(l1TableOffset, table);
     }
     await image.child.flush();
   }
@@ -115,16 +118,24 @@ async function shrink(image: Qcow2Image, size: number): Promise<void> {
     const view = new DataView(table.buffer, table.byteOffset, table.byteLength);
     const from = (firstGone % l2Entries) * entrySize;
     for (let at = from; at < table.length; at += entrySize) collect(view.getBigUint64(at), h, ownsData, releases);
-    table.fill(0, from);
-    await image.child.write(l2Offset + from, table.subarray(from));
-    await image.child.flush();
+    // Only the entries that change are written (as QEMU discards only what is allocated): an
+    // unchanged table is not written at all.
+    let low = from;
+    let high = table.length;
+    while (low < high && table[low] === 0) low++;
+    while (high > low && table[high - 1] === 0) high--;
+    if (low < high) {
+      table.fill(0, low, high);
+      await image.overlap.write(l2Offset + low, table.subarray(low, high), l2Table(h, l2Offset));
+      await image.child.flush();
+    }
   }
   // Whole L2 tables past the end: unlinked, then released with (when not shared) their clusters.
   const dropped: bigint[] = [];
   for (let i = keepL1; i < h.l1Size; i++) if (l1[i]) dropped.push(l1[i]!);
   if (dropped.length) {
     const zeroes = new Uint8Array((h.l1Size - keepL1) * 8);
-    await image.child.write(h.l1TableOffset + keepL1 * 8, zeroes);
+    await image.overlap.write(h.l1TableOffset + keepL1 * 8, zeroes, activeL1(h));
     await image.child.flush();
     for (const entry of dropped) {
       const l2Offset = l2TableOffset(entry);
@@ -189,7 +200,7 @@ async function dropEmptyRefcountBlocks(image: Qcow2Image): Promise<void> {
       empty = value === 0n || (e === self && value === 1n);
     }
     if (!empty) continue;
-    await image.child.write(tableOffset + i * 8, new Uint8Array(8));
+    await image.overlap.write(tableOffset + i * 8, new Uint8Array(8), { kind: 'refcount table', offset: tableOffset, length: tableBytes.length });
     dropped++;
   }
   if (dropped === 0) return;
@@ -214,12 +225,12 @@ async function unshareL2(image: Qcow2Image, l1Index: number, keepBytes: number, 
   for (let at = keepBytes; at < copy.length; at += entrySize) collect(view.getBigUint64(at), h, ownsData, releases);
   copy.fill(0, keepBytes);
   const [newOffset] = (await refcounts.allocate(1)) as [number];
-  await image.child.write(newOffset, copy);
+  await image.overlap.write(newOffset, copy);
   await image.child.flush();
   const entry = BigInt(newOffset) | COPIED;
   const bytes = new Uint8Array(8);
   new DataView(bytes.buffer).setBigUint64(0, entry);
-  await image.child.write(h.l1TableOffset + l1Index * 8, bytes);
+  await image.overlap.write(h.l1TableOffset + l1Index * 8, bytes, activeL1(h));
   await image.child.flush();
   image.map.l1[l1Index] = entry;
   releases.push(oldOffset / cs);

@@ -11,7 +11,7 @@ import type { BlockNode } from '@tessera/core';
 import { withoutFlushes } from '../../../core/src/block/unsafe-cache.ts';
 import { fileProtocol } from '../../block-file/src/file-protocol.ts';
 import { qcow2Format } from '../src/format.ts';
-import { l1Entry, l2Entry, refcountTableEntry, setRefcount } from './qcow2-edit.ts';
+import { field64, l1Entry, l2Entry, refcountTableEntry, setRefcount } from './qcow2-edit.ts';
 
 const CS = 65536;
 const COPIED = 1n << 63n;
@@ -85,6 +85,15 @@ const cases: {
     snapshot: true,
     craft: (p, { snapshotL1 }) => (l2Entry(p, 1, BigInt(snapshotL1) | COPIED), snapshotL1),
     write: [CS, CS],
+  },
+  {
+    // The active L1 table is the snapshot's (its entry without COPIED): the writer's private copy
+    // of the shared L2 table is new, but pointing the L1 entry at it would write into the snapshot's.
+    name: "the active L1 table on a snapshot's (an L1 entry rewritten)",
+    kind: 'inactive L1 table',
+    snapshot: true,
+    craft: (p, { snapshotL1 }) => (field64(p, 40, BigInt(snapshotL1)), field64(p, snapshotL1, 0x40000n), snapshotL1),
+    write: [0, 512],
   },
   { name: 'an L1 entry at the refcount table (entries written there)', kind: 'refcount table', craft: (p) => (l1Entry(p, 0, 0x10000n | COPIED), 0x10000), write: [0, 512] },
   { name: 'refcounts that call the header free (a new data cluster)', kind: 'qcow2_header', craft: (p) => (setRefcount(p, 0, 0), 0), write: [CS, CS] },

@@ -107,3 +107,8 @@ export function markCorrupt(path: string): void {
     write(72, bytes);
   });
 }
+
+/** The 64-bit big-endian field at byte `at` of the file (a header field, a snapshot table's); with `value`, replaced. */
+export function field64(path: string, at: number, value?: bigint): bigint {
+  return tableEntry(path, () => at, value);
+}

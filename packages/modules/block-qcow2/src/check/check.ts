@@ -16,16 +16,24 @@ import { CheckRepairs } from './repair.ts';
 import { CheckFailure, CheckTally } from './result.ts';
 import { ClusterStatistics } from './statistics.ts';
 import { StoredRefcounts } from './stored-refcounts.ts';
+import { MetadataOverlapError } from '../overlap/guard.ts';
 
 export async function checkImage(image: Qcow2Image, repair: CheckRepair): Promise<CheckResult> {
   if (repair !== 'none' && image.readOnly && !image.writesRefused) throw new Error(`${image.filename}: repairing needs the image opened for writing`);
   const tally = new CheckTally();
+  // A refused write's report goes among the findings, where qemu-img prints it (they are printed
+  // after the check).
+  const report = image.report;
+  image.report = (message) => void tally.messages.push(message.replace(/\n$/, ''));
   try {
     return await checkPass(image, repair, tally);
   } catch (error) {
     if (error instanceof CheckFailure) throw error;
+    if (error instanceof MetadataOverlapError) throw new CheckFailure('Input/output error', tally.messages);
     tally.messages.push(`ERROR ${(error as Error).message}`);
     throw new CheckFailure('Input/output error', tally.messages);
+  } finally {
+    image.report = report;
   }
 }
 
@@ -118,7 +126,11 @@ function walkContext(image: Qcow2Image, tally: CheckTally, references: Reference
 async function rebuildRefcountStructure(image: Qcow2Image, references: ReferenceCounts, tally: CheckTally): Promise<Comparison> {
   tally.messages.push('Rebuilding refcount structure');
   const old = { corruptions: tally.corruptions, leaks: tally.leaks };
-  const table = await writeNewRefcountStructure(image.child, image.header, references);
+  // The new structure goes to clusters nothing counted references: it may land on no metadata but
+  // the old refcount blocks it replaces (one whose table entry is invalid is counted as a leak;
+  // qemu-img's check refuses to write there, and cannot repair such an image).
+  const replaced = (offset: number, bytes: Uint8Array) => image.overlap.write(offset, bytes, { kind: 'refcount block', offset, length: bytes.length });
+  const table = await writeNewRefcountStructure(image.child, image.header, references, replaced);
   await image.adoptRefcountTable(table.offset, table.clusters);
 
   tally.corruptions = 0;

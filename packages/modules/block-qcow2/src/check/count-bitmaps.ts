@@ -56,7 +56,7 @@ export async function countBitmaps(context: WalkContext): Promise<void> {
 }
 
 /** The bitmaps header extension's directory location, when the image has bitmaps. */
-async function bitmapDirectory(file: BlockNode, header: Qcow2Header): Promise<{ offset: number; size: number } | undefined> {
+export async function bitmapDirectory(file: BlockNode, header: Qcow2Header): Promise<{ offset: number; size: number } | undefined> {
   if (!header.extensions.hasBitmaps) return undefined;
   const head = new Uint8Array(header.clusterSize);
   await readHost(file, 0, head);

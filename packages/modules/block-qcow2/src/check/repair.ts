@@ -2,6 +2,7 @@
 // check goes on, and refcounts are raised before others are lowered, so an interrupted repair
 // leaves at most leaks.
 import type { Qcow2Image } from '../image.ts';
+import { activeL1, l2Table } from '../overlap/structures.ts';
 
 export class CheckRepairs {
   constructor(private readonly image: Qcow2Image) {}
@@ -30,7 +31,7 @@ export class CheckRepairs {
     const entrySize = this.image.header.extendedL2 ? 16 : 8;
     const table = await this.image.map.l2Table(l2Offset);
     new DataView(table.buffer, table.byteOffset, table.byteLength).setBigUint64(index * entrySize, entry);
-    await this.image.child.write(l2Offset + index * entrySize, table.subarray(index * entrySize, (index + 1) * entrySize));
+    await this.image.overlap.write(l2Offset + index * entrySize, table.subarray(index * entrySize, (index + 1) * entrySize), l2Table(this.image.header, l2Offset));
     await this.image.child.flush();
   }
 
@@ -38,7 +39,7 @@ export class CheckRepairs {
   async setL1Entry(index: number, entry: bigint): Promise<void> {
     const bytes = new Uint8Array(8);
     new DataView(bytes.buffer).setBigUint64(0, entry);
-    await this.image.child.write(this.image.header.l1TableOffset + index * 8, bytes);
+    await this.image.overlap.write(this.image.header.l1TableOffset + index * 8, bytes, activeL1(this.image.header));
     await this.image.child.flush();
     this.image.map.l1[index] = entry;
   }

@@ -21,6 +21,7 @@ import { FreshWrites, type WriteTail } from './fresh-writes.ts';
 import { isZero } from './is-zero.ts';
 import type { ClusterMap } from './mapping.ts';
 import type { OverlapGuard } from '../overlap/guard.ts';
+import { activeL1 } from '../overlap/structures.ts';
 
 const COPIED = 1n << 63n;
 const OFFSET_MASK = 0x00fffffffffffe00n;
@@ -138,6 +139,7 @@ export class ClusterWriter {
       const entry = BigInt(offset) | COPIED;
       const bytes = new Uint8Array(8);
       new DataView(bytes.buffer).setBigUint64(0, entry);
+      await this.guard?.checkWrite(this.header.l1TableOffset + l1Index * 8, 8, activeL1(this.header));
       await this.file.write(this.header.l1TableOffset + l1Index * 8, bytes);
       this.map.l1[l1Index] = entry;
       this.guard?.addL2Table(offset);
@@ -174,6 +176,7 @@ export class ClusterWriter {
     const entry = BigInt(target) | COPIED;
     const bytes = new Uint8Array(8);
     new DataView(bytes.buffer).setBigUint64(0, entry);
+    await this.guard?.checkWrite(this.header.l1TableOffset + l1Index * 8, 8, activeL1(this.header));
     await this.file.write(this.header.l1TableOffset + l1Index * 8, bytes);
     this.map.l1[l1Index] = entry;
     this.guard?.addL2Table(target);

@@ -2,7 +2,11 @@
 // 32 clusters, in a map), so a write's run of clusters is checked a word at a time, and the kind of
 // each marked cluster for the message. Lookups never scan the tables.
 
-/** QEMU's names for the kinds of metadata (metadata_ol_names), in the order its check reports them. */
+/**
+ * QEMU's overlap classes (metadata_ol_names), in the order its check reports them. A metadata
+ * write declares which of them it is; inactive L2 tables are never indexed (QEMU's default,
+ * overlap-check=cached, leaves them out too), but a write to one declares that kind.
+ */
 export const OVERLAP_KINDS = [
   'qcow2_header',
   'active L1 table',
@@ -11,11 +15,14 @@ export const OVERLAP_KINDS = [
   'inactive L1 table',
   'active L2 table',
   'refcount block',
+  'inactive L2 table',
+  'bitmap directory',
 ] as const;
 
 export type OverlapKind = (typeof OVERLAP_KINDS)[number];
 
 const BIT = new Map<OverlapKind, number>(OVERLAP_KINDS.map((kind, i) => [kind, 1 << i]));
+const L2_BITS = BIT.get('active L2 table')! | BIT.get('inactive L2 table')!;
 
 export class MetadataClusters {
   private readonly words = new Map<number, number>();
@@ -33,12 +40,14 @@ export class MetadataClusters {
 
   /**
    * The kind of metadata in clusters `[first, first + count)` that QEMU would report (its order),
-   * or undefined. `own`: a table's own cluster and kind (an L2 table or refcount block whose
-   * entries are being written), which the write may touch.
+   * or undefined. `own`: the structure the write is meant to overwrite (its clusters and kind),
+   * which the write may touch; any other metadata in those clusters still counts.
    */
-  find(first: number, count: number, own?: { cluster: number; kind: OverlapKind }): OverlapKind | undefined {
-    const ownCluster = own?.cluster ?? -1;
-    const ownBit = own ? BIT.get(own.kind)! : 0;
+  find(first: number, count: number, own?: { first: number; count: number; kind: OverlapKind }): OverlapKind | undefined {
+    const ownFirst = own?.first ?? -1;
+    const ownEnd = own ? own.first + own.count : -1;
+    // An L2 table is an L2 table whichever L1 table reaches it (QEMU's repairs ignore both classes).
+    const ownBit = !own ? 0 : own.kind === 'active L2 table' || own.kind === 'inactive L2 table' ? L2_BITS : BIT.get(own.kind)!;
     let found = 0;
     const end = first + count;
     for (let cluster = first; cluster < end; ) {
@@ -48,7 +57,7 @@ export class MetadataClusters {
       if (bits !== undefined) {
         for (let c = cluster; c < wordEnd; c++) {
           if (((bits >>> (c - word * 32)) & 1) === 0) continue;
-          found |= c === ownCluster ? this.kinds.get(c)! & ~ownBit : this.kinds.get(c)!;
+          found |= c >= ownFirst && c < ownEnd ? this.kinds.get(c)! & ~ownBit : this.kinds.get(c)!;
         }
       }
       cluster = wordEnd;

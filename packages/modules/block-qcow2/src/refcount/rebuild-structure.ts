@@ -28,7 +28,13 @@ export interface NewRefcountTable {
   readonly clusters: number;
 }
 
-export async function writeNewRefcountStructure(file: BlockNode, header: Qcow2Header, counted: CountedClusters): Promise<NewRefcountTable> {
+/** `write`: a write to the image file through the overlap guard. */
+export async function writeNewRefcountStructure(
+  file: BlockNode,
+  header: Qcow2Header,
+  counted: CountedClusters,
+  write: (offset: number, bytes: Uint8Array) => Promise<void>,
+): Promise<NewRefcountTable> {
   const cs = header.clusterSize;
   const order = header.refcountOrder;
   const perBlock = entriesPerBlock(cs, order);
@@ -76,7 +82,7 @@ export async function writeNewRefcountStructure(file: BlockNode, header: Qcow2He
         offset = blockCluster * cs;
         table[index] = offset;
       }
-      await file.write(offset, blockOf(counted, start, perBlock, cs, order));
+      await write(offset, blockOf(counted, start, perBlock, cs, order));
       cluster = start + perBlock - 1; // the rest of this range is in the block just written
     }
     return grown;
@@ -97,7 +103,7 @@ export async function writeNewRefcountStructure(file: BlockNode, header: Qcow2He
   const bytes = new Uint8Array(table.length * 8);
   const view = new DataView(bytes.buffer);
   table.forEach((offset, i) => view.setBigUint64(i * 8, BigInt(offset)));
-  await file.write(tableCluster * cs, bytes);
+  await write(tableCluster * cs, bytes);
   await file.flush();
   await writeRefcountTablePlace(file, tableCluster * cs, tableClusters);
   return { offset: tableCluster * cs, clusters: tableClusters };

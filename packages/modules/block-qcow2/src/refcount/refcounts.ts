@@ -16,6 +16,7 @@ import type { BlockNode } from '@tessera/core';
 import { corrupt } from '../errors.ts';
 import { MAX_REFCOUNT_TABLE_BYTES } from '../limits.ts';
 import { MAX_CLUSTER_OFFSET, refcountBlockOffset } from '../layout.ts';
+import type { MetadataStructure } from '../overlap/guard.ts';
 import { NARROWEST_WIDE_ORDER, entriesPerBlock, getRefcount, refcountAt, refcountBytes, setRefcount, writeRefcount } from './entries.ts';
 
 export interface RefcountsOptions {
@@ -39,8 +40,11 @@ export interface RefcountsOptions {
   readonly writeBackReferences?: () => Promise<void>;
   /** A new refcount block or table was made (the overlap guard indexes it). */
   readonly onNewStructure?: (offset: number, clusters: number, kind: 'refcount block' | 'refcount table') => void;
-  /** Refuses a write into refcount block `block` (or a new one, without it) that would land on other metadata. */
-  readonly guardWrite?: (offset: number, length: number, block?: number) => Promise<void>;
+  /**
+   * Refuses a write that would land on metadata other than `own`, the structure it rewrites (a
+   * refcount block, the refcount table); without `own`, a new structure that may land on none.
+   */
+  readonly guardWrite?: (offset: number, length: number, own?: MetadataStructure) => Promise<void>;
 }
 
 export class Refcounts {
@@ -216,7 +220,7 @@ export class Refcounts {
         for (const cluster of clusters) if (Math.floor(cluster / this.perBlock) === t) setRefcount(block, cluster % this.perBlock, this.order, 1n);
         return { t, offset: (top + i) * this.clusterSize, block };
       });
-      for (const { offset, block } of newBlocks) await this.file.write(offset, block);
+      for (const { offset, block } of newBlocks) await this.write(offset, block);
       await this.options.sync();
       for (const { t, offset, block } of newBlocks) {
         this.blocks.set(offset, block);
@@ -345,10 +349,7 @@ export class Refcounts {
       const [from, to] = setRefcount(block, index, this.order, value);
       widen(dirty, t, from, to);
     }
-    for (const [t, [from, to]] of dirty) {
-      await this.options.guardWrite?.(this.table[t]! + from, to - from, this.table[t]!);
-      await this.file.write(this.table[t]! + from, (await this.block(t))!.subarray(from, to));
-    }
+    for (const [t, [from, to]] of dirty) await this.write(this.table[t]! + from, (await this.block(t))!.subarray(from, to), this.ownBlock(t));
   }
 
   /** Drop one reference from each of `count` clusters from `cluster` on (the caller no longer references them). */
@@ -449,8 +450,18 @@ export class Refcounts {
 
   private async writeSpan(t: number, from: number, to: number): Promise<void> {
     const block = (await this.block(t))!;
-    await this.options.guardWrite?.(this.table[t]! + from, to - from, this.table[t]!);
-    await this.file.write(this.table[t]! + from, block.subarray(from, to));
+    await this.write(this.table[t]! + from, block.subarray(from, to), this.ownBlock(t));
+  }
+
+  /** The refcount block of range `t`, as the structure its writes rewrite. */
+  private ownBlock(t: number): MetadataStructure {
+    return { kind: 'refcount block', offset: this.table[t]!, length: this.clusterSize };
+  }
+
+  /** A write to the file, through the overlap guard (`own`: the structure it rewrites; none for a new one). */
+  private async write(offset: number, bytes: Uint8Array, own?: MetadataStructure): Promise<void> {
+    await this.options.guardWrite?.(offset, bytes.length, own);
+    await this.file.write(offset, bytes);
   }
 
   get hasDeferredWrites(): boolean {
@@ -475,8 +486,7 @@ export class Refcounts {
     const block = new Uint8Array(this.clusterSize);
     setRefcount(block, at - rangeStart, this.order, 1n);
     const offset = at * this.clusterSize;
-    await this.options.guardWrite?.(offset, this.clusterSize);
-    await this.file.write(offset, block);
+    await this.write(offset, block);
     await this.options.sync();
     this.blocks.set(offset, block);
     this.noteChange(at, 0n, 1n);
@@ -490,7 +500,7 @@ export class Refcounts {
     this.options.onNewStructure?.(offset, 1, 'refcount block');
     const entry = new Uint8Array(8);
     new DataView(entry.buffer).setBigUint64(0, BigInt(offset));
-    await this.file.write(this.tableOffset + t * 8, entry);
+    await this.write(this.tableOffset + t * 8, entry, { kind: 'refcount table', offset: this.tableOffset, length: this.tableClusters * this.clusterSize });
   }
 
   /**
@@ -521,9 +531,9 @@ export class Refcounts {
     const newTable = [...this.table];
     for (let b = 0; b < blocks; b++) newTable[t + b] = (start + b) * this.clusterSize;
     newTable.forEach((offset, i) => view.setBigUint64(i * 8, BigInt(offset ?? 0)));
-    for (let b = 0; b < blocks; b++) await this.file.write((start + b) * this.clusterSize, newBlocks[b]!);
+    for (let b = 0; b < blocks; b++) await this.write((start + b) * this.clusterSize, newBlocks[b]!);
     const tableOffset = (start + blocks) * this.clusterSize;
-    await this.file.write(tableOffset, table);
+    await this.write(tableOffset, table);
     await this.options.sync();
     await this.options.moveTable(tableOffset, clusters);
     const [oldOffset, oldClusters] = [this.tableOffset, this.tableClusters];

@@ -13,8 +13,15 @@ import { COPIED, syncCopiedFlags, writeL1 } from './copied.ts';
 import { findSnapshot, l1Clusters, readSnapshotL1 } from './find.ts';
 import { allClusters, checkRefcountChange, l1References } from './references.ts';
 import { readSnapshotRecords } from './table.ts';
+import { inStep } from '../overlap/guard.ts';
+import { HEADER, activeL1 } from '../overlap/structures.ts';
 
-export async function applySnapshot(image: Qcow2Image, idOrName: string): Promise<void> {
+/** A refused write fails as qemu-img's apply reports it. */
+export function applySnapshot(image: Qcow2Image, idOrName: string): Promise<void> {
+  return inStep((reason) => `Failed to load snapshot: ${reason}`, () => apply(image, idOrName));
+}
+
+async function apply(image: Qcow2Image, idOrName: string): Promise<void> {
   const refcounts = image.refcounts!;
   const h = image.header;
   const { records } = await readSnapshotRecords(image.child, h);
@@ -37,13 +44,13 @@ export async function applySnapshot(image: Qcow2Image, idOrName: string): Promis
   snapshotL1.forEach((entry, i) => (l1[i] = entry & ~COPIED));
   if (l1Size === h.l1Size) {
     // The usual case (QEMU never shrinks an L1 table): overwritten in place.
-    await writeL1(image, h.l1TableOffset, l1);
+    await writeL1(image, h.l1TableOffset, l1, activeL1(h));
     await image.child.flush();
     active.set(l1);
     if (size !== h.size) {
       const bytes = new Uint8Array(8);
       new DataView(bytes.buffer).setBigUint64(0, BigInt(size));
-      await image.child.write(24, bytes);
+      await image.overlap.write(24, bytes, HEADER);
       await image.child.flush();
       image.header = { ...image.header, size };
     }
@@ -60,7 +67,7 @@ export async function applySnapshot(image: Qcow2Image, idOrName: string): Promis
     view.setUint32(8, h.cryptMethod);
     view.setUint32(12, l1Size);
     view.setBigUint64(16, BigInt(l1TableOffset));
-    await image.child.write(24, fields);
+    await image.overlap.write(24, fields, HEADER);
     await image.child.flush();
     image.replaceTables({ ...image.header, size, l1Size, l1TableOffset }, l1);
     if (h.l1Size > 0) await refcounts.release(h.l1TableOffset / cs, l1Clusters(h.l1Size, cs));

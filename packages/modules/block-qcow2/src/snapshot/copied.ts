@@ -2,6 +2,8 @@
 // place". After snapshot operations changed refcounts, the flags are made to match them again.
 import { decodeL2Entry, l2TableOffset } from '../cluster/l2-entry.ts';
 import type { Qcow2Image } from '../image.ts';
+import type { MetadataStructure } from '../overlap/guard.ts';
+import { activeL1, l2Table } from '../overlap/structures.ts';
 
 export const COPIED = 1n << 63n;
 const OFFSET_MASK = 0x00fffffffffffe00n;
@@ -37,18 +39,18 @@ export async function syncCopiedFlags(image: Qcow2Image): Promise<void> {
       low = Math.min(low, at);
       high = Math.max(high, at + 8);
     }
-    if (low < high) await image.child.write(l2 + low, table.subarray(low, high));
+    if (low < high) await image.overlap.write(l2 + low, table.subarray(low, high), l2Table(image.header, l2));
     l1[i] = await flagged(l1[i]!, l2);
   }
-  await writeL1(image, l1TableOffset, l1);
+  await writeL1(image, l1TableOffset, l1, activeL1(image.header));
   await image.child.flush();
 }
 
-/** The whole L1 table at `offset` (big-endian entries). */
-export async function writeL1(image: Qcow2Image, offset: number, l1: BigUint64Array): Promise<void> {
+/** The whole L1 table at `offset` (big-endian entries): `own` when it rewrites one, else a new table. */
+export async function writeL1(image: Qcow2Image, offset: number, l1: BigUint64Array, own?: MetadataStructure): Promise<void> {
   if (l1.length === 0) return;
   const bytes = new Uint8Array(l1.length * 8);
   const view = new DataView(bytes.buffer);
   l1.forEach((entry, i) => view.setBigUint64(i * 8, entry));
-  await image.child.write(offset, bytes);
+  await image.overlap.write(offset, bytes, own);
 }

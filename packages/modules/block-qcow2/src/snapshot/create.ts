@@ -13,8 +13,15 @@ import { l1Clusters } from './find.ts';
 import { allClusters, checkRefcountChange, l1References } from './references.ts';
 import { readSnapshotRecords, type SnapshotRecord } from './table.ts';
 import { installSnapshotTable } from './write-table.ts';
+import { inStep } from '../overlap/guard.ts';
+import { activeL1, l2Table } from '../overlap/structures.ts';
 
-export async function createSnapshot(image: Qcow2Image, name: string, now = Date.now()): Promise<void> {
+/** A refused write fails as qemu-img reports bdrv_snapshot_create's errno. */
+export function createSnapshot(image: Qcow2Image, name: string, now = Date.now()): Promise<void> {
+  return inStep((reason) => `-5 (${reason})`, () => create(image, name, now));
+}
+
+async function create(image: Qcow2Image, name: string, now: number): Promise<void> {
   const refcounts = image.refcounts!;
   const h = image.header;
   const cs = h.clusterSize;
@@ -40,7 +47,7 @@ export async function createSnapshot(image: Qcow2Image, name: string, now = Date
     await clearCopiedInTable(image, Number(active[i]! & 0x00fffffffffffe00n));
   }
   for (let i = 0; i < active.length; i++) active[i] = active[i]! & ~COPIED;
-  await writeL1(image, h.l1TableOffset, active);
+  await writeL1(image, h.l1TableOffset, active, activeL1(h));
   await image.child.flush();
 
   // 3. The new references.
@@ -90,5 +97,5 @@ async function clearCopiedInTable(image: Qcow2Image, offset: number): Promise<vo
     low = Math.min(low, at);
     high = Math.max(high, at + 8);
   }
-  if (low < high) await image.child.write(offset + low, table.subarray(low, high));
+  if (low < high) await image.overlap.write(offset + low, table.subarray(low, high), l2Table(image.header, offset));
 }

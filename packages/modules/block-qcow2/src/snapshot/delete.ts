@@ -9,6 +9,7 @@ import { findSnapshot, l1Clusters, readSnapshotL1 } from './find.ts';
 import { allClusters, checkRefcountChange, l1References } from './references.ts';
 import { readSnapshotRecords } from './table.ts';
 import { installSnapshotTable } from './write-table.ts';
+import { inStep } from '../overlap/guard.ts';
 
 export async function deleteSnapshot(image: Qcow2Image, idOrName: string): Promise<void> {
   const refcounts = image.refcounts!;
@@ -19,10 +20,14 @@ export async function deleteSnapshot(image: Qcow2Image, idOrName: string): Promi
   const references = allClusters(await l1References(image, l1));
   await checkRefcountChange(image, references, -1n);
 
-  await installSnapshotTable(image, table, table.records.filter((other) => other !== record));
-
-  await refcounts.change(references, -1n);
-  if (l1.length > 0) await refcounts.release(record.l1TableOffset / cs, l1Clusters(l1.length, cs));
-  await image.child.flush();
-  await syncCopiedFlags(image);
+  // A refused write fails with qemu-img's message for the step it was part of.
+  await inStep((reason) => `Failed to remove snapshot from snapshot list: ${reason}`, () =>
+    installSnapshotTable(image, table, table.records.filter((other) => other !== record)),
+  );
+  await inStep((reason) => `Failed to free the cluster and L1 table: ${reason}`, async () => {
+    await refcounts.change(references, -1n);
+    if (l1.length > 0) await refcounts.release(record.l1TableOffset / cs, l1Clusters(l1.length, cs));
+    await image.child.flush();
+  });
+  await inStep((reason) => `Failed to update snapshot status in disk: ${reason}`, () => syncCopiedFlags(image));
 }

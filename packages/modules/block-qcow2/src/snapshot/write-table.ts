@@ -2,6 +2,7 @@
 // nb_snapshots and snapshots_offset switched in one write (synced), then the old table freed. A
 // crash leaves either table in place and the other one leaked at most.
 import type { Qcow2Image } from '../image.ts';
+import { HEADER } from '../overlap/structures.ts';
 import { MAX_SNAPSHOT_TABLE_BYTES, snapshotEntry, type SnapshotRecord, type SnapshotTable } from './table.ts';
 
 const FIXED = 40;
@@ -49,14 +50,14 @@ export async function installSnapshotTable(image: Qcow2Image, old: SnapshotTable
   let offset = 0;
   if (bytes.length > 0) {
     offset = await refcounts.allocateRun(Math.ceil(bytes.length / cs));
-    await image.child.write(offset, bytes);
+    await image.overlap.write(offset, bytes); // a new table: it may land on no metadata
     await image.child.flush();
   }
   const fields = new Uint8Array(12);
   const view = new DataView(fields.buffer);
   view.setUint32(0, records.length);
   view.setBigUint64(4, BigInt(offset));
-  await image.child.write(60, fields); // nb_snapshots and snapshots_offset: one write, one sector
+  await image.overlap.write(60, fields, HEADER); // nb_snapshots and snapshots_offset: one write, one sector
   await image.child.flush();
   const oldOffset = image.header.snapshotsOffset;
   image.header = { ...image.header, nbSnapshots: records.length, snapshotsOffset: offset };
