@@ -11,7 +11,7 @@ import { UnopenedBacking } from './unopened-backing.ts';
 import { withoutFlushes } from './unsafe-cache.ts';
 import { recordCreation, recordWrites, WriteLog } from './write-log.ts';
 import type { BlockDriverRegistry } from './registry.ts';
-import type { BlockFormatDriver, BlockNode, BlockPermissions, BlockProtocolDriver } from './types.ts';
+import type { BlockFormatDriver, BlockNode, BlockPermissions, BlockProtocolDriver, WriteZeroesOptions } from './types.ts';
 
 export interface OpenImageOptions {
   /** Format name (`-f`); probed from the file's first bytes when absent. */
@@ -46,6 +46,23 @@ export interface OpenImageOptions {
 }
 
 const MAX_CHAIN_DEPTH = 64;
+
+/** Largest zero buffer the write-zeroes fallback writes at once. */
+const ZERO_BUFFER_SIZE = 1 << 20;
+
+/**
+ * Make `[offset, offset + length)` of `node` read as zeroes (qemu's write-zeroes): the node's own
+ * way when it has one (zero clusters, holes), else zero buffers through its `write`, as qemu's
+ * block layer falls back to a bounce buffer.
+ */
+export async function writeZeroes(node: BlockNode, offset: number, length: number, options: WriteZeroesOptions): Promise<void> {
+  if (length <= 0) return;
+  if (node.writeZeroes) return node.writeZeroes(offset, length, options);
+  const zeroes = new Uint8Array(Math.min(length, ZERO_BUFFER_SIZE));
+  for (let done = 0; done < length; done += zeroes.length) {
+    await node.write(offset + done, zeroes.subarray(0, Math.min(zeroes.length, length - done)));
+  }
+}
 
 /** How the layer reports to the user and what the user allowed (set by the Host). */
 export interface BlockLayerSettings {

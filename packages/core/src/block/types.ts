@@ -52,7 +52,14 @@ export interface BlockNode {
   readonly probed?: boolean;
   /** Fill `into` with the bytes at `offset`; reading past the end is an error. */
   read(offset: number, into: Uint8Array): Promise<void>;
+  /** Store `data` (zeroes included: a write of zero bytes allocates, as in qemu without detect-zeroes). */
   write(offset: number, data: Uint8Array): Promise<void>;
+  /**
+   * Make a range read as zeroes without writing data, as qemu's write-zeroes: a qcow2 v3 image
+   * records zero clusters, a file may leave holes. Optional: the block layer's `writeZeroes`
+   * writes zero buffers through `write` for nodes without it.
+   */
+  writeZeroes?(offset: number, length: number, options: WriteZeroesOptions): Promise<void>;
   flush(): Promise<void>;
   close(): Promise<void>;
   /** Bytes the node occupies on its storage, when the storage can tell (qemu-img's "disk size"). */
@@ -81,6 +88,11 @@ export interface BlockNode {
   amend?(options: Readonly<Record<string, string>>): Promise<void>;
   /** Storage that locks (the file protocol): hold the locks for these permissions instead; throws on a conflict. */
   setPermissions?(permissions: BlockPermissions): Promise<void>;
+}
+
+export interface WriteZeroesOptions {
+  /** The range may be deallocated (qemu's BDRV_REQ_MAY_UNMAP): a zero cluster gives its host cluster back. */
+  readonly mayUnmap: boolean;
 }
 
 export interface ResizeOptions {

@@ -1,6 +1,8 @@
 // Guest writes: L2 tables allocated on demand, new data clusters for unallocated, zero and
 // compressed clusters (filled with the old guest content around the write: copy-on-write from
 // the backing file, zeroes or the inflated cluster), L2 entries and subcluster bitmaps updated.
+// A write of zero bytes stores them (allocated, as qemu's qcow2 without detect-zeroes); zero
+// clusters come only from writeZeroes (qemu's write-zeroes), which v2 images lack.
 //
 // Order on disk, so a crash leaves at most leaked clusters: refcounts first (Refcounts.allocate
 // syncs them), then the data, sync, then the L2 entries; a new L2 table is written and synced
@@ -18,11 +20,11 @@ import type { Refcounts } from '../refcount/refcounts.ts';
 import { readHost } from '../host-read.ts';
 import { decodeL2Entry, l2TableOffset } from './l2-entry.ts';
 import { FreshWrites, type WriteTail } from './fresh-writes.ts';
-import { isZero } from './is-zero.ts';
 import type { ClusterMap } from './mapping.ts';
 import type { OverlapGuard } from '../overlap/guard.ts';
 
 const COPIED = 1n << 63n;
+const ZERO_FLAG = 1n;
 const OFFSET_MASK = 0x00fffffffffffe00n;
 
 interface Plan {
@@ -56,8 +58,8 @@ export class ClusterWriter {
     /** The guest's current bytes (through the backing file), for copy-on-write. */
     private readonly readGuest: (offset: number, into: Uint8Array) => Promise<void>,
     private readonly sync: () => Promise<void>,
-    /** Unallocated clusters read from a backing file (rather than as zeroes). */
-    private readonly hasBacking: boolean,
+    /** Unallocated clusters read from a backing file (rather than as zeroes); zero clusters hide it either way. */
+    _hasBacking: boolean,
     /**
      * An external data file: data clusters go there, each at its guest offset (as QEMU places
      * them), and are not refcounted; zeroes are written as data so a raw data file stays valid.
@@ -121,6 +123,57 @@ export class ClusterWriter {
       await this.writeInTable(at, data.subarray(done, end));
       done = end;
     }
+  }
+
+  /**
+   * Make a guest range read as zeroes (the caller holds the image lock): whole clusters become
+   * zero clusters (v3; with `mayUnmap` their host clusters are given back, as qemu's zeroize);
+   * what is left, partial clusters and every cluster of a v2 image or one with a data file, is
+   * written as zero data, as qemu's block layer falls back to writing a zero buffer.
+   */
+  async writeZeroes(offset: number, length: number, mayUnmap: boolean): Promise<void> {
+    await this.drain();
+    const cs = this.clusterSize;
+    const end = offset + length;
+    const first = Math.ceil(offset / cs) * cs;
+    const last = Math.max(first, Math.floor(end / cs) * cs);
+    const zeroClusters = this.header.version >= 3 && !this.dataFile && first < last;
+    if (!zeroClusters) return this.writeZeroData(offset, end);
+    await this.writeZeroData(offset, Math.min(end, first));
+    const span = this.l2Entries * cs;
+    for (let at = first; at < last; ) {
+      const stop = Math.min(last, (Math.floor(at / span) + 1) * span);
+      await this.zeroClustersInTable(at, (stop - at) / cs, mayUnmap);
+      at = stop;
+    }
+    await this.writeZeroData(Math.max(last, offset), end);
+  }
+
+  /** Zero bytes written as data over `[from, to)`, a cluster at a time (one zero buffer). */
+  private async writeZeroData(from: number, to: number): Promise<void> {
+    if (to <= from) return;
+    const zeroes = new Uint8Array(Math.min(to - from, this.clusterSize));
+    for (let at = from; at < to; ) {
+      const stop = Math.min(to, (Math.floor(at / this.clusterSize) + 1) * this.clusterSize);
+      await this.write(at, zeroes.subarray(0, stop - at));
+      at = stop;
+    }
+  }
+
+  /** `count` whole clusters from guest offset `offset`, all in one L2 table, made zero clusters. */
+  private async zeroClustersInTable(offset: number, count: number, mayUnmap: boolean): Promise<void> {
+    const cs = this.clusterSize;
+    const firstCluster = offset / cs;
+    const [l2Offset, table] = await this.l2For(Math.floor(firstCluster / this.l2Entries));
+    const view = new DataView(table.buffer, table.byteOffset, table.byteLength);
+    const plans: Plan[] = [];
+    for (let i = 0; i < count; i++) {
+      const index = (firstCluster + i) % this.l2Entries;
+      const entry = view.getBigUint64(index * this.entrySize);
+      const old = decodeL2Entry(entry, this.header.clusterBits, false);
+      plans.push(this.zeroPlan(index, old.kind, entry, Number(entry & OFFSET_MASK), old.kind === 'compressed' ? compressedRelease(old, cs) : undefined, mayUnmap));
+    }
+    await this.apply(l2Offset, table, plans, firstCluster);
   }
 
   /** The L2 table for L1 index `l1Index`, allocated (zeroed) when there is none, copied when shared. */
@@ -204,20 +257,7 @@ export class ClusterWriter {
       const old = decodeL2Entry(entry, this.header.clusterBits, this.dataFile !== undefined);
       const entryOffset = Number(entry & OFFSET_MASK);
       // The old entry's clusters, when the new entry will not use them.
-      let release: [number, number] | undefined;
-      if (old.kind === 'compressed') {
-        const end = old.hostOffset + old.compressedLength;
-        const first = Math.floor(old.hostOffset / cs);
-        release = [first, Math.floor((end - 1) / cs) - first + 1];
-      }
-      // A whole cluster of zeroes: a zero cluster (v3), or nothing at all where it reads as zeroes already.
-      if (!this.dataFile && piece.length === cs && isZero(piece)) {
-        const zeroPlan = this.zeroPlan(index, old.kind, entry, entryOffset, release);
-        if (zeroPlan !== undefined) {
-          if (zeroPlan !== 'nothing') plans.push(zeroPlan);
-          continue;
-        }
-      }
+      let release = old.kind === 'compressed' ? compressedRelease(old, cs) : undefined;
       if (!this.header.extendedL2) {
         // (Data file clusters are not refcounted: never shared.)
         if (old.kind === 'data' && ((entry & COPIED) !== 0n || this.dataFile)) {
@@ -236,7 +276,7 @@ export class ClusterWriter {
       const bitmap = view.getBigUint64(index * this.entrySize + 8);
       if (old.kind === 'compressed') {
         const content = await this.around(clusterStart, cs, from, piece);
-        plans.push({ index, data: content, inCluster: 0, hostOffset: undefined, bitmap: 0xffffffffn, release: release! });
+        plans.push({ index, data: content, inCluster: 0, hostOffset: undefined, bitmap: 0xffffffffn, ...(release ? { release } : {}) });
         continue;
       }
       const firstUnit = Math.floor((from - clusterStart) / this.unitSize);
@@ -262,7 +302,16 @@ export class ClusterWriter {
         bitmap: newBitmap,
       });
     }
+    await this.apply(l2Offset, table, plans, firstCluster);
+  }
 
+  /**
+   * Carry out the plans for entries of one L2 table: new clusters allocated, the data written,
+   * sync, the entries that change stored, and the clusters old entries no longer use released.
+   */
+  private async apply(l2Offset: number, table: Uint8Array, plans: Plan[], firstCluster: number): Promise<void> {
+    const cs = this.clusterSize;
+    const view = new DataView(table.buffer, table.byteOffset, table.byteLength);
     const fresh = plans.filter((plan) => plan.hostOffset === undefined && plan.zeroEntry === undefined);
     if (fresh.length) {
       const tableStart = (firstCluster - (firstCluster % this.l2Entries)) * cs;
@@ -315,22 +364,18 @@ export class ClusterWriter {
   }
 
   /**
-   * How a cluster written with zeroes only is recorded, or undefined to write the zeroes as data
-   * (v2 images have no zero clusters).
+   * How a whole cluster made zero is recorded (v3), as qemu's zeroize: a compressed cluster's
+   * space is always given back; an allocated host cluster only with `mayUnmap` (else the entry
+   * keeps it, flagged zero, or with extended L2 every subcluster zero).
    */
-  private zeroPlan(index: number, kind: string, entry: bigint, entryOffset: number, release: [number, number] | undefined): Plan | 'nothing' | undefined {
+  private zeroPlan(index: number, kind: string, entry: bigint, entryOffset: number, compressed: [number, number] | undefined, mayUnmap: boolean): Plan {
     const cs = this.clusterSize;
     const base = { index, data: new Uint8Array(0), inCluster: 0, hostOffset: undefined };
-    if (this.header.extendedL2) {
-      // All subclusters zero; an allocated host cluster stays with the entry.
-      const keep = kind === 'compressed' ? 0n : entry;
-      return { ...base, zeroEntry: keep, bitmap: 0xffffffffn << 32n, ...(release ? { release } : {}) };
-    }
-    if (this.header.version === 3) {
-      const old = kind === 'data' || (kind === 'zero' && entryOffset !== 0) ? ([entryOffset / cs, 1] as [number, number]) : release;
-      return { ...base, zeroEntry: 1n, ...(old ? { release: old } : {}) };
-    }
-    return kind === 'unallocated' && !this.hasBacking ? 'nothing' : undefined;
+    const unmap = kind === 'compressed' || (mayUnmap && entryOffset !== 0);
+    const release = kind === 'compressed' ? compressed : unmap ? ([entryOffset / cs, 1] as [number, number]) : undefined;
+    const kept = unmap ? 0n : entry;
+    if (this.header.extendedL2) return { ...base, zeroEntry: kept, bitmap: 0xffffffffn << 32n, ...(release ? { release } : {}) };
+    return { ...base, zeroEntry: kept | ZERO_FLAG, ...(release ? { release } : {}) };
   }
 
   /** The guest bytes of `[start, start + length)` with `piece` (at guest offset `from`) written over them. */
@@ -341,6 +386,13 @@ export class ClusterWriter {
     content.set(piece, from - start);
     return content;
   }
+}
+
+/** The host clusters a compressed cluster's bytes touch: [first cluster, count]. */
+function compressedRelease(old: { readonly hostOffset: number; readonly compressedLength: number }, cs: number): [number, number] {
+  const end = old.hostOffset + old.compressedLength;
+  const first = Math.floor(old.hostOffset / cs);
+  return [first, Math.floor((end - 1) / cs) - first + 1];
 }
 
 function concat(parts: readonly Uint8Array[], length: number): Uint8Array {
