@@ -38,6 +38,11 @@ export interface BlockNode {
   readonly driver: string;
   /** The name it was opened by (a path or a URL). */
   readonly filename: string;
+  /**
+   * What the storage is, whatever name it was opened by (a file's device and inode); the block
+   * layer tells a backing chain that loops by it. Absent: the filename (a URL) is taken.
+   */
+  readonly identity?: string;
   /** Size in bytes (the virtual size for a format node). */
   readonly size: number;
   readonly readOnly: boolean;
@@ -211,6 +216,11 @@ export interface BlockProtocolDriver {
   /** Driver options this protocol understands (others are rejected before opening). */
   readonly options?: readonly string[];
   open(location: string, options: BlockOpenOptions): Promise<BlockNode>;
+  /**
+   * The identity a node opened from `location` would have (BlockNode.identity), found without
+   * opening it (so without taking its locks); undefined when it cannot be told.
+   */
+  identify?(location: string): Promise<string | undefined>;
   /** Create empty storage of `size` bytes (truncating what was there). */
   create?(location: string, size: number): Promise<void>;
 }
