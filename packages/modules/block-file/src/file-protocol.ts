@@ -129,7 +129,12 @@ class FileNode implements BlockNode {
       this.currentSize = size;
       if (size > old && (preallocation === 'falloc' || preallocation === 'full')) {
         const zeroes = new Uint8Array(Math.min(size - old, ZERO_CHUNK));
-        for (let at = old; at < size; at += zeroes.length) await this.write(at, zeroes.subarray(0, Math.min(zeroes.length, size - at)));
+        try {
+          for (let at = old; at < size; at += zeroes.length) await this.write(at, zeroes.subarray(0, Math.min(zeroes.length, size - at)));
+        } catch (error) {
+          // qemu's file driver words it so (the file keeps its new length, as there).
+          throw new Error(`Could not write zeros for preallocation: ${(error as Error).message}`, { cause: error });
+        }
       }
     });
   }
