@@ -1,7 +1,7 @@
 // Which clusters `convert` allocates, beside qemu-img as the oracle: -S 0 allocates every
 // cluster (zeroes are data), the default -S makes zero runs write-zeroes (qcow2 zero clusters) on
-// a target that does not read as zeroes, with -n, -c and -o preallocation; and commit keeps zero
-// clusters. Each case runs both tools on the same input and compares `qemu-img map` (without host
+// a target that does not read as zeroes, with -n, -c and -o preallocation; what the sources
+// report as zeroes is never data, whatever -S; and commit keeps zero clusters. Each case runs both tools on the same input and compares `qemu-img map` (without host
 // offsets), `qemu-img check`'s cluster counts and the bytes.
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -29,6 +29,9 @@ const cases: Case[] = [
   { source: 'raw', target: 'new', args: ['-S', '0', '-O', 'qcow2', '-o', 'preallocation=metadata'] },
   { source: 'qcow2', target: 'new', args: ['-S', '0', '-O', 'qcow2', '-o', 'preallocation=falloc'] },
   { source: 'qcow2', target: 'new', args: ['-O', 'qcow2', '-o', 'preallocation=metadata'] },
+  // A sparse size longer than the sources' zero clusters and holes: those are still zeroes, not data.
+  { source: 'qcow2', target: 'new', args: ['-S', '1M', '-O', 'qcow2'] },
+  { source: 'raw', target: 'qcow2-full', args: ['-n', '-S', '1M', '-O', 'qcow2'] },
   { source: 'qcow2', target: 'qcow2-empty', args: ['-n', '-S', '0', '-O', 'qcow2'] },
   { source: 'raw', target: 'qcow2-full', args: ['-n', '-O', 'qcow2'] },
   { source: 'qcow2', target: 'qcow2-full', args: ['-n', '-O', 'qcow2'] },

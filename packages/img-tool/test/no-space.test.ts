@@ -40,20 +40,20 @@ async function onFullDisk(args: readonly string[], prepare?: () => Promise<unkno
 }
 
 describe('out of space', () => {
-  it.each([
+  it.for([
     [['create', '-q', '-f', 'raw', '-o', 'preallocation=full', 'small/p.raw', '8M']],
     [['create', '-q', '-f', 'qcow2', '-o', 'preallocation=full', 'small/p.qcow2', '8M']],
-  ])('%j: as qemu-img', async (args, context) => {
+  ] as const)('%j: as qemu-img', async ([args], context) => {
     if (unmountable) return context.skip(unmountable);
     const { qemu, ours } = await onFullDisk(args);
     expect(qemu.code).toBe(1);
     expect(ours).toEqual(qemu);
   });
 
-  it.each([
+  it.for([
     ['raw', ['resize', '-f', 'raw', '--preallocation=full', 'small/r.img', '8M']],
     ['qcow2', ['resize', '-f', 'qcow2', '--preallocation=full', 'small/r.img', '8M']],
-  ])('resize %s --preallocation=full: as qemu-img', async (format, args, context) => {
+  ] as const)('resize %s --preallocation=full: as qemu-img', async ([format, args], context) => {
     if (unmountable) return context.skip(unmountable);
     const { qemu, ours } = await onFullDisk(args, () => qemuImg(['create', '-q', '-f', format, join(mount, 'r.img'), '1M']));
     expect(qemu.code).toBe(1);

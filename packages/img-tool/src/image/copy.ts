@@ -1,6 +1,7 @@
 import { writeZeroes, type BlockNode } from '@tessera/core';
 import { errorMessage } from '../cli/errors.ts';
 import { CHUNK_SIZE, ReadError, pageAlignedBuffer } from './chunks.ts';
+import { SECTOR_SIZE } from './sector-view.ts';
 import { dataRanges } from './sparse.ts';
 import { complement, intersect, leaveOutZeroesTargetHas } from './target-holes.ts';
 import { throttle } from './throttle.ts';
@@ -312,7 +313,7 @@ async function rangesToWrite(pieces: readonly Piece[], offset: number, data: Uin
   let written: Array<[number, number]>;
   if (data === undefined) written = [];
   else if (options.compressClusterSize !== undefined || options.sparseSize === 0) written = whole;
-  else written = dataRanges(data, offset, options.sparseSize);
+  else written = await sparseDataRanges(pieces, offset, data, options.sparseSize);
   let zeroes = options.targetIsZero && options.sparseSize > 0 ? [] : complement(written, length);
   if (options.onlySourceAllocations) {
     const allocated = await allocatedRanges(pieces);
@@ -321,6 +322,47 @@ async function rangesToWrite(pieces: readonly Piece[], offset: number, data: Uin
   }
   if (options.compressClusterSize !== undefined) written = wholeClusters(written, options.compressClusterSize, length);
   return { data: written, zeroes };
+}
+
+/**
+ * The data runs `-S` finds in a chunk, looked for within each run the sources report as data
+ * (block status), as qemu-img looks at each extent: what they report as zeroes is never data,
+ * however short (a zero cluster, a hole), and the sparse size counts within an extent only.
+ */
+async function sparseDataRanges(pieces: readonly Piece[], offset: number, data: Uint8Array, sparseSize: number): Promise<Array<[number, number]>> {
+  const runs = await dataRuns(pieces);
+  if (runs.length === 1 && runs[0]![0] === 0 && runs[0]![1] === data.length) return dataRanges(data, offset, sparseSize);
+  const ranges: Array<[number, number]> = [];
+  for (const [start, end] of runs) {
+    for (const [from, to] of dataRanges(data.subarray(start, end), offset + start, sparseSize)) ranges.push([start + from, start + to]);
+  }
+  return ranges;
+}
+
+/**
+ * Where the sources do not report zeroes, relative to the chunk (sector-aligned runs; the whole
+ * chunk when a boundary is not, or a source cannot tell).
+ */
+async function dataRuns(pieces: readonly Piece[]): Promise<Array<[number, number]>> {
+  const length = pieces.reduce((sum, piece) => sum + piece.length, 0);
+  const runs: Array<[number, number]> = [];
+  let base = 0;
+  for (const { source, sourceOffset, length: pieceLength } of pieces) {
+    if (!source.blockStatus) return [[0, length]];
+    for (let at = 0; at < pieceLength; ) {
+      const status = await source.blockStatus(sourceOffset + at, pieceLength - at);
+      if (status.length <= 0) return [[0, length]];
+      const step = Math.min(status.length, pieceLength - at);
+      if (!status.zero) {
+        const last = runs.at(-1);
+        if (last && last[1] === base + at) last[1] = base + at + step;
+        else runs.push([base + at, base + at + step]);
+      }
+      at += step;
+    }
+    base += pieceLength;
+  }
+  return runs.every(([start, end]) => start % SECTOR_SIZE === 0 && (end % SECTOR_SIZE === 0 || end === length)) ? runs : [[0, length]];
 }
 
 /** `ranges` grown to whole clusters (compressed clusters are written whole), merged where they meet. */
