@@ -88,6 +88,15 @@ describe('convert allocates as qemu-img', () => {
     expect((await qemuImg(['compare', '-q', '-f', format, '-F', format, outputs.qemu, outputs.ours])).code).toBe(0);
   });
 
+  it('-n onto a raw target full of other data: its zero runs become zeroes (written, where qemu-img punches holes)', async () => {
+    const dir = await tempDir();
+    const out = join(dir, 'out.raw');
+    await makeTarget(out, 'raw-full');
+    const ours = await tool(configuration, ['convert', '-n', '-f', 'qcow2', join(fixtures, 'src.qcow2'), '-O', 'raw', out]);
+    expect(ours.code, ours.stderr).toBe(0);
+    expect((await qemuImg(['compare', '-q', '-f', 'qcow2', '-F', 'raw', join(fixtures, 'src.qcow2'), out])).code).toBe(0);
+  });
+
   it('commit keeps the overlay zero clusters as zero clusters, its zero data as data', async () => {
     const dirs = { qemu: await tempDir(), ours: await tempDir() };
     for (const dir of Object.values(dirs)) {
