@@ -12,7 +12,7 @@ import { configurations, qemuImg, qemuIoFormat, tempDir, tool } from './helpers.
 const configuration = configurations[0]!;
 
 /** How the target exists before a `-n` convert: made by qemu-img, empty or full of other data. */
-type Target = 'new' | 'qcow2-empty' | 'qcow2-full' | 'raw-empty' | 'raw-full';
+type Target = 'new' | 'qcow2-empty' | 'qcow2-full' | 'raw-empty' | 'raw-full' | 'v2-full' | 'extl2-full';
 
 interface Case {
   readonly source: 'raw' | 'qcow2';
@@ -37,6 +37,9 @@ const cases: Case[] = [
   { source: 'qcow2', target: 'qcow2-full', args: ['-n', '-O', 'qcow2'] },
   { source: 'qcow2', target: 'qcow2-full', args: ['-n', '-S', '0', '-O', 'qcow2'] },
   { source: 'qcow2', target: 'qcow2-full', args: ['-n', '--target-is-zero', '-O', 'qcow2'] },
+  // Zeroes a v2 image records by discarding (no backing file), an extended-L2 one as zero subclusters.
+  { source: 'qcow2', target: 'v2-full', args: ['-n', '-O', 'qcow2'] },
+  { source: 'qcow2', target: 'extl2-full', args: ['-n', '-O', 'qcow2'] },
   { source: 'qcow2', target: 'raw-empty', args: ['-n', '-O', 'raw'] },
   { source: 'qcow2', target: 'raw-full', args: ['-n', '-S', '0', '-O', 'raw'] },
 ];
@@ -54,8 +57,10 @@ beforeAll(async () => {
 
 /** The existing target of a `-n` case, made by qemu-img (copying a file would not keep its holes). */
 async function makeTarget(file: string, target: Exclude<Target, 'new'>): Promise<void> {
-  const [format, content] = target.split('-') as [string, string];
-  await qemuImg(['create', '-q', '-f', format, file, '4M']);
+  const [kind, content] = target.split('-') as [string, string];
+  const format = kind === 'raw' ? 'raw' : 'qcow2';
+  const options = { v2: ['-o', 'compat=0.10'], extl2: ['-o', 'extended_l2=on'] }[kind] ?? [];
+  await qemuImg(['create', '-q', '-f', format, ...options, file, '4M']);
   if (content === 'full') qemuIoFormat(file, format, 'write -P 0x33 0 4M');
 }
 

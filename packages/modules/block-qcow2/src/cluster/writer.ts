@@ -58,8 +58,8 @@ export class ClusterWriter {
     /** The guest's current bytes (through the backing file), for copy-on-write. */
     private readonly readGuest: (offset: number, into: Uint8Array) => Promise<void>,
     private readonly sync: () => Promise<void>,
-    /** Unallocated clusters read from a backing file (rather than as zeroes); zero clusters hide it either way. */
-    _hasBacking: boolean,
+    /** Unallocated clusters read from a backing file (rather than as zeroes): v2 cannot discard to zero then. */
+    private readonly hasBacking: boolean,
     /**
      * An external data file: data clusters go there, each at its guest offset (as QEMU places
      * them), and are not refcounted; zeroes are written as data so a raw data file stays valid.
@@ -126,24 +126,26 @@ export class ClusterWriter {
   }
 
   /**
-   * Make a guest range read as zeroes (the caller holds the image lock): whole clusters become
-   * zero clusters (v3; with `mayUnmap` their host clusters are given back, as qemu's zeroize);
-   * what is left, partial clusters and every cluster of a v2 image or one with a data file, is
-   * written as zero data, as qemu's block layer falls back to writing a zero buffer.
+   * Make a guest range read as zeroes (the caller holds the image lock), as qemu's zeroize:
+   * whole clusters become zero clusters (v3; with `mayUnmap` their host clusters are given back),
+   * with extended L2 whole subclusters become zero subclusters, and a v2 image without a backing
+   * file has its whole clusters discarded (unallocated reads as zeroes there). What is left
+   * (partial clusters or subclusters, compressed clusters partly zeroed, v2 with a backing file,
+   * an external data file) is written as zero data, as qemu's block layer falls back to a buffer.
    */
   async writeZeroes(offset: number, length: number, mayUnmap: boolean): Promise<void> {
     await this.drain();
-    const cs = this.clusterSize;
+    const unit = this.unitSize;
     const end = offset + length;
-    const first = Math.ceil(offset / cs) * cs;
-    const last = Math.max(first, Math.floor(end / cs) * cs);
-    const zeroClusters = this.header.version >= 3 && !this.dataFile && first < last;
-    if (!zeroClusters) return this.writeZeroData(offset, end);
+    const first = Math.ceil(offset / unit) * unit;
+    const last = Math.max(first, Math.floor(end / unit) * unit);
+    const recordable = !this.dataFile && (this.header.version >= 3 || !this.hasBacking);
+    if (!recordable || first >= last) return this.writeZeroData(offset, end);
     await this.writeZeroData(offset, Math.min(end, first));
-    const span = this.l2Entries * cs;
+    const span = this.l2Entries * this.clusterSize;
     for (let at = first; at < last; ) {
       const stop = Math.min(last, (Math.floor(at / span) + 1) * span);
-      await this.zeroClustersInTable(at, (stop - at) / cs, mayUnmap);
+      await this.zeroUnitsInTable(at, stop, mayUnmap);
       at = stop;
     }
     await this.writeZeroData(Math.max(last, offset), end);
@@ -160,20 +162,38 @@ export class ClusterWriter {
     }
   }
 
-  /** `count` whole clusters from guest offset `offset`, all in one L2 table, made zero clusters. */
-  private async zeroClustersInTable(offset: number, count: number, mayUnmap: boolean): Promise<void> {
+  /** Guest range `[start, stop)` (whole units, within one L2 table's reach) recorded as zeroes. */
+  private async zeroUnitsInTable(start: number, stop: number, mayUnmap: boolean): Promise<void> {
     const cs = this.clusterSize;
-    const firstCluster = offset / cs;
-    const [l2Offset, table] = await this.l2For(Math.floor(firstCluster / this.l2Entries));
+    const firstCluster = Math.floor(start / cs);
+    const l1Index = Math.floor(firstCluster / this.l2Entries);
+    // A v2 discard where nothing is allocated has nothing to do (and needs no L2 table).
+    if (this.header.version < 3 && l2TableOffset(this.map.l1[l1Index]!) === 0) return;
+    const [l2Offset, table] = await this.l2For(l1Index);
     const view = new DataView(table.buffer, table.byteOffset, table.byteLength);
     const plans: Plan[] = [];
-    for (let i = 0; i < count; i++) {
-      const index = (firstCluster + i) % this.l2Entries;
+    const asData: Array<[number, number]> = [];
+    for (let cluster = firstCluster; cluster * cs < stop; cluster++) {
+      const index = cluster % this.l2Entries;
       const entry = view.getBigUint64(index * this.entrySize);
       const old = decodeL2Entry(entry, this.header.clusterBits, false);
-      plans.push(this.zeroPlan(index, old.kind, entry, Number(entry & OFFSET_MASK), old.kind === 'compressed' ? compressedRelease(old, cs) : undefined, mayUnmap));
+      const compressed = old.kind === 'compressed' ? compressedRelease(old, cs) : undefined;
+      const from = Math.max(start, cluster * cs);
+      const to = Math.min(stop, (cluster + 1) * cs);
+      if (to - from === cs) {
+        plans.push(this.zeroPlan(index, old.kind, entry, Number(entry & OFFSET_MASK), compressed, mayUnmap));
+      } else if (old.kind === 'compressed') {
+        asData.push([from, to]); // (its subclusters cannot be zeroed one by one)
+      } else {
+        // Extended L2: the subclusters become zero ones, no longer allocated; the others keep their state.
+        let mask = 0n;
+        for (let u = (from - cluster * cs) / this.unitSize; u < (to - cluster * cs) / this.unitSize; u++) mask |= 1n << BigInt(u);
+        const bitmap = view.getBigUint64(index * this.entrySize + 8);
+        plans.push({ index, data: new Uint8Array(0), inCluster: 0, hostOffset: undefined, zeroEntry: entry, bitmap: (bitmap & ~mask) | (mask << 32n) });
+      }
     }
     await this.apply(l2Offset, table, plans, firstCluster);
+    for (const [from, to] of asData) await this.writeZeroData(from, to);
   }
 
   /** The L2 table for L1 index `l1Index`, allocated (zeroed) when there is none, copied when shared. */
@@ -364,16 +384,18 @@ export class ClusterWriter {
   }
 
   /**
-   * How a whole cluster made zero is recorded (v3), as qemu's zeroize: a compressed cluster's
-   * space is always given back; an allocated host cluster only with `mayUnmap` (else the entry
-   * keeps it, flagged zero, or with extended L2 every subcluster zero).
+   * How a whole cluster made zero is recorded, as qemu's zeroize: v2 (no backing file) discards
+   * it; v3 gives back a compressed cluster's space always, an allocated host cluster only with
+   * `mayUnmap` (else the entry keeps it, flagged zero; with extended L2 every subcluster zero).
    */
   private zeroPlan(index: number, kind: string, entry: bigint, entryOffset: number, compressed: [number, number] | undefined, mayUnmap: boolean): Plan {
     const cs = this.clusterSize;
     const base = { index, data: new Uint8Array(0), inCluster: 0, hostOffset: undefined };
-    const unmap = kind === 'compressed' || (mayUnmap && entryOffset !== 0);
-    const release = kind === 'compressed' ? compressed : unmap ? ([entryOffset / cs, 1] as [number, number]) : undefined;
+    const v2 = this.header.version < 3;
+    const unmap = v2 || kind === 'compressed' || (mayUnmap && entryOffset !== 0);
+    const release = kind === 'compressed' ? compressed : unmap && entryOffset !== 0 ? ([entryOffset / cs, 1] as [number, number]) : undefined;
     const kept = unmap ? 0n : entry;
+    if (v2) return { ...base, zeroEntry: 0n, ...(release ? { release } : {}) };
     if (this.header.extendedL2) return { ...base, zeroEntry: kept, bitmap: 0xffffffffn << 32n, ...(release ? { release } : {}) };
     return { ...base, zeroEntry: kept | ZERO_FLAG, ...(release ? { release } : {}) };
   }
