@@ -17,7 +17,7 @@ export type {
 } from './module/types.ts';
 export { BlockError, type BlockErrorCode } from './block/errors.ts';
 export { protocolOf, resolveRelative } from './block/location.ts';
-export type { BlockLayer, OpenImageOptions } from './block/layer.ts';
+export { writeZeroes, type BlockLayer, type OpenImageOptions } from './block/layer.ts';
 export type {
   BlockCreateOptions,
   BlockFormatDriver,
@@ -37,6 +37,7 @@ export type {
   ResizeOptions,
   SnapshotInfo,
   SnapshotSelector,
+  WriteZeroesOptions,
 } from './block/types.ts';
 export type { DisplayBackend, DisplaySession, MachineConsole, Screen, UiRegistrar } from './ui/types.ts';
 export type { NetBackend, NetPort, NetRegistrar } from './net/types.ts';

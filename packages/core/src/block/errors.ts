@@ -2,9 +2,10 @@
  * Codes of the block-layer failures a caller must tell apart:
  * - `unsupported-format`: the image is in a format this program has no driver for;
  * - `EPERM`: a write refused (a probed raw image's first or last sector would look like another format);
- * - `local-backing-of-remote`: a remote image names a local file as its backing or data file.
+ * - `local-backing-of-remote`: a remote image names a local file as its backing or data file;
+ * - `backing-loop`: an image's backing chain leads back to an image of the chain.
  */
-export type BlockErrorCode = 'unsupported-format' | 'EPERM' | 'local-backing-of-remote';
+export type BlockErrorCode = 'unsupported-format' | 'EPERM' | 'local-backing-of-remote' | 'backing-loop';
 
 /** A block-layer failure the user can act on (bad image, unknown driver, unreachable server). */
 export class BlockError extends Error {

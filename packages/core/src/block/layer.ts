@@ -11,7 +11,7 @@ import { UnopenedBacking } from './unopened-backing.ts';
 import { withoutFlushes } from './unsafe-cache.ts';
 import { recordCreation, recordWrites, WriteLog } from './write-log.ts';
 import type { BlockDriverRegistry } from './registry.ts';
-import type { BlockFormatDriver, BlockNode, BlockPermissions, BlockProtocolDriver } from './types.ts';
+import type { BlockFormatDriver, BlockNode, BlockPermissions, BlockProtocolDriver, WriteZeroesOptions } from './types.ts';
 
 export interface OpenImageOptions {
   /** Format name (`-f`); probed from the file's first bytes when absent. */
@@ -47,6 +47,34 @@ export interface OpenImageOptions {
 
 const MAX_CHAIN_DEPTH = 64;
 
+/** qemu-img's words for a backing chain that comes back to one of its images. */
+function backingLoop(location: string): BlockError {
+  return new BlockError(`Backing file '${location}' creates an infinite loop.`, { code: 'backing-loop' });
+}
+
+/** The backing-loop failure an error was caused by, if any. */
+function backingLoopIn(error: unknown): BlockError | undefined {
+  for (let at = error; at instanceof Error; at = at.cause) if (at instanceof BlockError && at.code === 'backing-loop') return at;
+  return undefined;
+}
+
+/** Largest zero buffer the write-zeroes fallback writes at once. */
+const ZERO_BUFFER_SIZE = 1 << 20;
+
+/**
+ * Make `[offset, offset + length)` of `node` read as zeroes (qemu's write-zeroes): the node's own
+ * way when it has one (zero clusters, holes), else zero buffers through its `write`, as qemu's
+ * block layer falls back to a bounce buffer.
+ */
+export async function writeZeroes(node: BlockNode, offset: number, length: number, options: WriteZeroesOptions): Promise<void> {
+  if (length <= 0) return;
+  if (node.writeZeroes) return node.writeZeroes(offset, length, options);
+  const zeroes = new Uint8Array(Math.min(length, ZERO_BUFFER_SIZE));
+  for (let done = 0; done < length; done += zeroes.length) {
+    await node.write(offset + done, zeroes.subarray(0, Math.min(zeroes.length, length - done)));
+  }
+}
+
 /** How the layer reports to the user and what the user allowed (set by the Host). */
 export interface BlockLayerSettings {
   /** Print a warning (qemu prints its block-layer warnings on stderr). */
@@ -72,11 +100,19 @@ export class BlockLayer {
   ) {}
 
   open(location: string, options: OpenImageOptions = {}): Promise<BlockNode> {
-    return this.openInChain(location, options, 0);
+    return this.openInChain(location, options, []);
   }
 
-  /** `depth`: how many images opened this one as their backing file (a loop must end somewhere). */
-  private async openInChain(location: string, options: OpenImageOptions, depth: number): Promise<BlockNode> {
+  /**
+   * `above`: the storage identities of the images that opened this one as their backing file,
+   * nearest last. A chain that comes back to one of them is refused once, by name, as qemu-img
+   * info --backing-chain refuses it (and not by exhausting a depth limit).
+   */
+  private async openInChain(location: string, options: OpenImageOptions, above: readonly string[]): Promise<BlockNode> {
+    const depth = above.length;
+    // Told before opening: opening would take the image's locks, which the image above in the
+    // chain (the same file, opened for writing) may forbid.
+    if (depth > 0 && above.includes((await this.identify(location, options.protocol)) ?? '')) throw backingLoop(location);
     if (depth > MAX_CHAIN_DEPTH) {
       throw new BlockError(`Could not open '${location}': backing chain is deeper than ${MAX_CHAIN_DEPTH} images (a loop?)`);
     }
@@ -91,8 +127,10 @@ export class BlockLayer {
     // A probed format's needs are known only after the probe (which only reads): locks are taken
     // as for raw at open, and raised to the format's once it is known.
     const file = await this.openFile(location, { ...options, readOnly, permissions: storage(format?.name ?? 'raw') });
+    const identity = file.identity ?? file.filename;
     let node: BlockNode;
     try {
+      if (above.includes(identity)) throw backingLoop(location);
       const driver = format ?? (await this.probeFormat(file, depth > 0 ? location : undefined));
       if (!format && driver.name !== 'raw') await file.setPermissions?.(options.forceShare ? sharingAll(storage(driver.name)) : storage(driver.name));
       node = await driver.open(options.cacheUnsafe ? withoutFlushes(file) : file, {
@@ -112,12 +150,13 @@ export class BlockLayer {
                     readOnly: o.readOnly,
                     ...(o.readOnly ? { permissions: backingPermissions(user), forceShare: options.forceShare ?? false } : {}),
                   },
-                  depth + 1,
+                  [...above, identity],
                 ),
       });
     } catch (error) {
       await file.close();
-      throw error;
+      // Said once: not wrapped in every image's "Could not open backing file" on the way up.
+      throw backingLoopIn(error) ?? error;
     }
     if (format === undefined && node.driver === 'raw') node = this.guardProbedRaw(location, node, readOnly);
     return options.snapshot ? openSnapshotOverlay(node) : node;
@@ -152,6 +191,12 @@ export class BlockLayer {
     const resolved = resolveRelative(parent, name);
     checkRemoteReference(parent, name, resolved, role, this.settings.allowLocalBackingOfRemote ?? false);
     return resolved;
+  }
+
+  /** The identity storage at `location` has (BlockNode.identity), without opening it: a URL is its own. */
+  private async identify(location: string, protocol: string | undefined): Promise<string | undefined> {
+    const driver = await this.protocolDriver(protocol ?? protocolOf(location));
+    return driver.identify ? driver.identify(location) : location;
   }
 
   /** Open the storage alone (the image's protocol node). */

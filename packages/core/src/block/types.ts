@@ -38,6 +38,11 @@ export interface BlockNode {
   readonly driver: string;
   /** The name it was opened by (a path or a URL). */
   readonly filename: string;
+  /**
+   * What the storage is, whatever name it was opened by (a file's device and inode); the block
+   * layer tells a backing chain that loops by it. Absent: the filename (a URL) is taken.
+   */
+  readonly identity?: string;
   /** Size in bytes (the virtual size for a format node). */
   readonly size: number;
   readonly readOnly: boolean;
@@ -52,7 +57,14 @@ export interface BlockNode {
   readonly probed?: boolean;
   /** Fill `into` with the bytes at `offset`; reading past the end is an error. */
   read(offset: number, into: Uint8Array): Promise<void>;
+  /** Store `data` (zeroes included: a write of zero bytes allocates, as in qemu without detect-zeroes). */
   write(offset: number, data: Uint8Array): Promise<void>;
+  /**
+   * Make a range read as zeroes without writing data, as qemu's write-zeroes: a qcow2 v3 image
+   * records zero clusters, a file may leave holes. Optional: the block layer's `writeZeroes`
+   * writes zero buffers through `write` for nodes without it.
+   */
+  writeZeroes?(offset: number, length: number, options: WriteZeroesOptions): Promise<void>;
   flush(): Promise<void>;
   close(): Promise<void>;
   /** Bytes the node occupies on its storage, when the storage can tell (qemu-img's "disk size"). */
@@ -81,6 +93,11 @@ export interface BlockNode {
   amend?(options: Readonly<Record<string, string>>): Promise<void>;
   /** Storage that locks (the file protocol): hold the locks for these permissions instead; throws on a conflict. */
   setPermissions?(permissions: BlockPermissions): Promise<void>;
+}
+
+export interface WriteZeroesOptions {
+  /** The range may be deallocated (qemu's BDRV_REQ_MAY_UNMAP): a zero cluster gives its host cluster back. */
+  readonly mayUnmap: boolean;
 }
 
 export interface ResizeOptions {
@@ -199,6 +216,11 @@ export interface BlockProtocolDriver {
   /** Driver options this protocol understands (others are rejected before opening). */
   readonly options?: readonly string[];
   open(location: string, options: BlockOpenOptions): Promise<BlockNode>;
+  /**
+   * The identity a node opened from `location` would have (BlockNode.identity), found without
+   * opening it (so without taking its locks); undefined when it cannot be told.
+   */
+  identify?(location: string): Promise<string | undefined>;
   /** Create empty storage of `size` bytes (truncating what was there). */
   create?(location: string, size: number): Promise<void>;
 }

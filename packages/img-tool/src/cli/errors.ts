@@ -38,5 +38,20 @@ export function errorMessage(error: unknown): string {
   if (typeof code === 'string' && typeof syscall === 'string' && error.message.startsWith(`${code}:`)) {
     return describeErrno(code) ?? error.message;
   }
+  return withErrnoText(error);
+}
+
+/**
+ * A message that quotes a wrapped system call's failure as Node words it ("…: ENOSPC: no space
+ * left on device, write"), with the C library's text in its place.
+ */
+function withErrnoText(error: Error): string {
+  for (let cause = error.cause; cause instanceof Error; cause = cause.cause) {
+    const { code, syscall } = cause as NodeJS.ErrnoException;
+    const text = typeof code === 'string' && typeof syscall === 'string' ? describeErrno(code) : undefined;
+    if (text !== undefined && cause.message.startsWith(`${code}:`) && error.message.includes(cause.message)) {
+      return error.message.replace(cause.message, text);
+    }
+  }
   return error.message;
 }

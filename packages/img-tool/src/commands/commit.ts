@@ -1,5 +1,5 @@
 import { isAbsolute, resolve } from 'node:path';
-import { protocolOf, resolveRelative, type BlockNode } from '@tessera/core';
+import { protocolOf, resolveRelative, writeZeroes, type BlockNode } from '@tessera/core';
 import { ToolError, UsageError, errorMessage } from '../cli/errors.ts';
 import { throwIfStopped } from '../cli/stop-signals.ts';
 import { checkCacheMode, parseSizeArgument } from '../cli/values.ts';
@@ -139,10 +139,14 @@ async function copyAllocated(
     // Neighbours alike join the run: one write allocates many clusters at once.
     while (length < limit) {
       const next = await allocatedAbove(above, offset + length, limit - length);
-      if (next.allocated !== first.allocated) break;
+      if (next.allocated !== first.allocated || next.zero !== first.zero) break;
       length += next.length;
     }
-    if (first.allocated) {
+    if (first.allocated && first.zero) {
+      // Zeroes an image records as such stay zeroes (zero clusters), as qemu-img's commit job writes them.
+      await writeZeroes(base, offset, length, { mayUnmap: true });
+      copied += length;
+    } else if (first.allocated) {
       const data = buffer.subarray(0, length);
       await top.read(offset, data);
       await base.write(offset, data);
@@ -155,13 +159,13 @@ async function copyAllocated(
 }
 
 /** Whether some image in `above` allocates the bytes from `offset`, and for how many (at most `length`). */
-async function allocatedAbove(above: readonly BlockNode[], offset: number, length: number): Promise<{ allocated: boolean; length: number }> {
+async function allocatedAbove(above: readonly BlockNode[], offset: number, length: number): Promise<{ allocated: boolean; zero: boolean; length: number }> {
   for (const node of above) {
     if (offset >= node.size) continue;
     const status = await node.blockStatus?.(offset, Math.min(length, node.size - offset));
-    if (!status) return { allocated: true, length };
+    if (!status) return { allocated: true, zero: false, length };
     length = Math.min(length, status.length);
-    if (status.allocated !== false) return { allocated: true, length };
+    if (status.allocated !== false) return { allocated: true, zero: status.zero && !status.data, length };
   }
-  return { allocated: false, length };
+  return { allocated: false, zero: false, length };
 }

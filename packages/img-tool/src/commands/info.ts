@@ -1,3 +1,4 @@
+import type { BlockNode } from '@tessera/core';
 import { ToolError, UsageError, errorMessage } from '../cli/errors.ts';
 import { parseOutputFormat } from '../cli/values.ts';
 import { describeImage, formatJson, infoHuman, infoJson, type ImageInfo } from '../image/describe.ts';
@@ -38,20 +39,28 @@ export const infoCommand: Command = {
     // the backing files are then opened one by one, by the names the images give.
     const infos: ImageInfo[] = [];
     const seen = new Set<string>();
+    // By name first (qemu-img's way, so its message names the same file), then by the storage's
+    // identity: names through links differ at every step of some loops (a dir linked to itself).
+    const seenStorage = new Set<string>();
     let next: ImageSource | undefined = { filename: args.operands[0]!, format, imageOpts };
     while (next) {
       const node = await openImage(context.host, next, { readOnly: true, withoutBacking: true, permissions: METADATA_ONLY, forceShare });
       let info: ImageInfo;
+      const identity = storageIdentity(node);
+      // A file met again: refused once its own backing name is known (which qemu-img would name).
+      const again = identity !== undefined && seenStorage.has(identity) ? next.filename : undefined;
       try {
         info = await describeImage(node);
       } finally {
         await node.close();
       }
+      if (identity !== undefined) seenStorage.add(identity);
       infos.push(info);
       seen.add(info.filename);
       if (!chain || info.backingFilename === undefined) break;
       const backing = backingLocation(context, info);
       if (seen.has(backing)) throw new ToolError(`Backing file '${backing}' creates an infinite loop.`);
+      if (again !== undefined) throw new ToolError(`Backing file '${again}' creates an infinite loop.`);
       next = { filename: backing, format: info.backingFormat };
     }
     if (outputFormat === 'json') context.console.out(formatJson(chain ? infos.map(infoJson) : infoJson(infos[0]!)));
@@ -59,6 +68,12 @@ export const infoCommand: Command = {
     return 0;
   },
 };
+
+/** What storage a node reads (its protocol node's identity), when the storage tells. */
+function storageIdentity(node: BlockNode): string | undefined {
+  for (let at: BlockNode | undefined = node; at; at = at.child) if (at.identity !== undefined) return at.identity;
+  return undefined;
+}
 
 /** Where the next image of the chain is: the layer's rule, so a remote image cannot make info open a local file. */
 function backingLocation(context: CommandContext, info: ImageInfo): string {

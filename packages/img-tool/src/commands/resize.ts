@@ -1,5 +1,6 @@
 import { ToolError, UsageError, errorMessage } from '../cli/errors.ts';
 import { openImage } from '../image/open.ts';
+import { describeErrno, errnoCode } from '../image/errno.ts';
 
 /** qemu-img resize reads, writes and resizes its image (and forbids nothing of its own; a format with metadata does). */
 const RESIZING = { use: ['consistent read', 'write', 'resize'], unshare: [] } as const;
@@ -65,7 +66,7 @@ export const resizeCommand: Command = {
         await image.resize(Number(total), { shrink, preallocation });
         await image.flush();
       } catch (error) {
-        throw new ToolError(errorMessage(error), 1, { cause: error });
+        throw new ToolError(resizeFailure(error, image.driver, preallocation), 1, { cause: error });
       }
     } finally {
       await image.close();
@@ -88,4 +89,14 @@ function parseSizeOption(text: string): bigint {
         ]
       : `Value '${text}' is out of range for parameter 'size'`,
   );
+}
+
+/** qemu-img's words: a format image growing its file says so before the file driver's reason. */
+function resizeFailure(error: unknown, driver: string, preallocation: string): string {
+  const code = errnoCode(error);
+  const outOfSpace = code === 'ENOSPC' || code === 'EDQUOT';
+  if (outOfSpace && driver !== 'raw' && driver !== 'file' && (preallocation === 'falloc' || preallocation === 'full')) {
+    return `Failed to resize underlying file: Could not write zeros for preallocation: ${describeErrno(code!)}`;
+  }
+  return errorMessage(error);
 }

@@ -1,8 +1,9 @@
-import type { BlockNode } from '@tessera/core';
+import { writeZeroes, type BlockNode } from '@tessera/core';
 import { errorMessage } from '../cli/errors.ts';
 import { CHUNK_SIZE, ReadError, pageAlignedBuffer } from './chunks.ts';
+import { SECTOR_SIZE } from './sector-view.ts';
 import { dataRanges } from './sparse.ts';
-import { intersect, leaveOutZeroesTargetHas } from './target-holes.ts';
+import { complement, intersect, leaveOutZeroesTargetHas } from './target-holes.ts';
 import { throttle } from './throttle.ts';
 import { isZero } from './zero.ts';
 import { ZeroTailScout, type ZeroTailSource } from './zero-tail.ts';
@@ -25,7 +26,11 @@ export class WriteError extends Error {
 }
 
 export interface CopyOptions {
-  /** `-S`: zero runs of at least this many bytes are not written; 0 writes everything. */
+  /**
+   * `-S`: zero runs of at least this many bytes are not written as data (left out where the
+   * target reads as zeroes, written as zeroes, qemu's write-zeroes, where not); 0 writes every
+   * byte as data, so the target ends up fully allocated.
+   */
   readonly sparseSize: number;
   /** The target reads as zeroes already (freshly created, or `--target-is-zero`), so zero runs may be skipped. */
   readonly targetIsZero: boolean;
@@ -43,8 +48,8 @@ export interface CopyOptions {
   readonly onlySourceAllocations?: boolean;
   /**
    * `-n` onto a raw image: zero runs the target already reads as zeroes are not written (its
-   * holes stay holes, as qemu-img keeps them by punching). Not for formats, where qemu-img's
-   * zero writes become zero clusters, which writing zeroes gives too.
+   * holes stay holes, as qemu-img keeps them by punching). Not for formats, where write-zeroes
+   * makes zero clusters.
    */
   readonly keepTargetHoles?: boolean;
   /** `-r`: bytes per second, when limited. */
@@ -108,7 +113,7 @@ export async function copyImages(sources: readonly BlockNode[], target: BlockNod
         const pieces = piecesOf(sources, offset, data.length);
         // What the sources know to be zeroes (unallocated qcow2 clusters) is not read, as qemu-img
         // skips it; onto a target that reads as zeroes it is not even looked at.
-        let ranges: Array<[number, number]> = [];
+        let ranges: ChunkWrites = { data: [], zeroes: [] };
         const chunkEnd = offset + data.length;
         const skipsZeroes = zeroesNeedNoWrite(options);
         // Where zeroes need no write, the whole run of known zeroes is looked up at once and the
@@ -123,12 +128,16 @@ export async function copyImages(sources: readonly BlockNode[], target: BlockNod
           turns.doneRun(from, to);
           done += Math.min(total, to * chunkSize) - Math.min(total, from * chunkSize);
         }
-        // With -S 0 every byte is written, zeroes included (the target ends up fully allocated).
+        // With -S 0 every byte is written as data, zeroes included (the target ends up fully allocated).
         if (!zero || !zeroesNeedNoWrite(options)) {
-          if (zero) data.fill(0);
-          else await readPieces(pieces, data);
-          ranges = await rangesToWrite(pieces, offset, data, options);
-          if (keepsTargetHoles(options)) ranges = await leaveOutZeroesTargetHas(target, offset, data, ranges, options.sparseSize, (scratch ??= pageAlignedBuffer(chunkSize)));
+          if (zero && options.sparseSize > 0) {
+            ranges = await rangesToWrite(pieces, offset, undefined, options);
+          } else {
+            if (zero) data.fill(0);
+            else await readPieces(pieces, data);
+            ranges = await rangesToWrite(pieces, offset, data, options);
+          }
+          if (keepsTargetHoles(options)) ranges.zeroes = await leaveOutZeroesTargetHas(target, offset, ranges.zeroes, (scratch ??= pageAlignedBuffer(chunkSize)));
         }
         if (!options.outOfOrder) {
           await turns.wait(index);
@@ -161,14 +170,23 @@ export async function copyImages(sources: readonly BlockNode[], target: BlockNod
   if (failure !== undefined) throw failure;
 }
 
-/** Whether a chunk of zeroes is left out entirely: the target reads as zeroes and zeroes are skipped. */
+/**
+ * Whether a chunk of zeroes is left out entirely: the target reads as zeroes and zeroes are
+ * skipped (not with -S 0, which allocates everything, compressed or not, as qemu-img does).
+ */
 function zeroesNeedNoWrite(options: CopyOptions): boolean {
-  return options.targetIsZero && (options.sparseSize > 0 || options.compressClusterSize !== undefined);
+  return options.targetIsZero && options.sparseSize > 0;
 }
 
 /** Whether zero runs the target already reads as zeroes are left unwritten (`-n` onto raw, not with `-S 0`). */
 function keepsTargetHoles(options: CopyOptions): boolean {
   return (options.keepTargetHoles ?? false) && !options.targetIsZero && options.sparseSize > 0 && options.compressClusterSize === undefined;
+}
+
+/** What of a chunk is written: `[start, end)` ranges relative to the chunk, as data and as write-zeroes. */
+interface ChunkWrites {
+  data: Array<[number, number]>;
+  zeroes: Array<[number, number]>;
 }
 
 /** The sources as chunks, for the zero-tail scout. */
@@ -249,21 +267,31 @@ function issueWrites(
   target: BlockNode,
   offset: number,
   data: Uint8Array,
-  ranges: ReadonlyArray<[number, number]>,
+  ranges: ChunkWrites,
   options: CopyOptions,
 ): Promise<void>[] {
   const writes: Promise<void>[] = [];
   const clusterSize = options.compressClusterSize;
-  for (const [start, end] of ranges) {
+  // In offset order, so that a growing format still allocates in guest order.
+  const all = [...ranges.data.map((range) => [...range, 1] as const), ...ranges.zeroes.map((range) => [...range, 0] as const)];
+  if (ranges.zeroes.length) all.sort((a, b) => a[0] - b[0]);
+  const zeroes = (at: number, length: number) => guarded(offset + at, writeZeroes(target, offset + at, length, { mayUnmap: true }));
+  for (const [start, end, isData] of all) {
+    if (!isData) {
+      writes.push(zeroes(start, end - start));
+      continue;
+    }
     if (clusterSize === undefined) {
       writes.push(guarded(offset + start, target.write(offset + start, data.subarray(start, end))));
       continue;
     }
     for (let at = start; at < end; at += clusterSize) {
       const cluster = data.subarray(at, Math.min(end, at + clusterSize));
-      if (isZero(cluster)) {
-        // Zeroes are not compressed: left out, or written as zeroes (a zero cluster in qcow2).
-        if (!options.targetIsZero) writes.push(guarded(offset + at, target.write(offset + at, cluster)));
+      // Zeroes are not compressed (but with -S 0): left out, or written as zeroes (a zero cluster in qcow2).
+      if (options.sparseSize > 0 && isZero(cluster)) {
+        // After the compressed writes before it: if one fails (a target already allocated), nothing after it is changed, as in qemu-img.
+        const before = Promise.all(writes);
+        if (!options.targetIsZero) writes.push(before.then(() => zeroes(at, cluster.length)));
         continue;
       }
       writes.push(guarded(offset + at, writeCompressed(target, offset + at, cluster, clusterSize)));
@@ -272,19 +300,69 @@ function issueWrites(
   return writes;
 }
 
-/** What of a chunk is written: `[start, end)` ranges relative to `data`, cluster aligned when compressing. */
-async function rangesToWrite(pieces: readonly Piece[], offset: number, data: Uint8Array, options: CopyOptions): Promise<Array<[number, number]>> {
-  let ranges: Array<[number, number]>;
-  if (options.compressClusterSize !== undefined) {
-    ranges = [[0, data.length]]; // zero clusters are left out one by one
-  } else if (options.targetIsZero && options.sparseSize > 0) {
-    ranges = dataRanges(data, offset, options.sparseSize);
-  } else {
-    ranges = [[0, data.length]];
+/**
+ * What of a chunk is written, as qemu-img decides: with -S 0 all of it as data; else the data
+ * runs `-S` finds (sparse.ts) as data and the zero runs between them as write-zeroes, these left
+ * out where the target reads as zeroes. `data` undefined: the sources know the chunk is zeroes.
+ * Ranges are relative to the chunk, cluster aligned when compressing (each cluster is then
+ * compressed or zero, told apart when issued).
+ */
+async function rangesToWrite(pieces: readonly Piece[], offset: number, data: Uint8Array | undefined, options: CopyOptions): Promise<ChunkWrites> {
+  const length = pieces.reduce((sum, piece) => sum + piece.length, 0);
+  const whole: Array<[number, number]> = [[0, length]];
+  let written: Array<[number, number]>;
+  if (data === undefined) written = [];
+  else if (options.compressClusterSize !== undefined || options.sparseSize === 0) written = whole;
+  else written = await sparseDataRanges(pieces, offset, data, options.sparseSize);
+  let zeroes = options.targetIsZero && options.sparseSize > 0 ? [] : complement(written, length);
+  if (options.onlySourceAllocations) {
+    const allocated = await allocatedRanges(pieces);
+    written = intersect(written, allocated);
+    zeroes = intersect(zeroes, allocated);
   }
-  if (options.onlySourceAllocations) ranges = intersect(ranges, await allocatedRanges(pieces));
-  if (options.compressClusterSize !== undefined) ranges = wholeClusters(ranges, options.compressClusterSize, data.length);
+  if (options.compressClusterSize !== undefined) written = wholeClusters(written, options.compressClusterSize, length);
+  return { data: written, zeroes };
+}
+
+/**
+ * The data runs `-S` finds in a chunk, looked for within each run the sources report as data
+ * (block status), as qemu-img looks at each extent: what they report as zeroes is never data,
+ * however short (a zero cluster, a hole), and the sparse size counts within an extent only.
+ */
+async function sparseDataRanges(pieces: readonly Piece[], offset: number, data: Uint8Array, sparseSize: number): Promise<Array<[number, number]>> {
+  const runs = await dataRuns(pieces);
+  if (runs.length === 1 && runs[0]![0] === 0 && runs[0]![1] === data.length) return dataRanges(data, offset, sparseSize);
+  const ranges: Array<[number, number]> = [];
+  for (const [start, end] of runs) {
+    for (const [from, to] of dataRanges(data.subarray(start, end), offset + start, sparseSize)) ranges.push([start + from, start + to]);
+  }
   return ranges;
+}
+
+/**
+ * Where the sources do not report zeroes, relative to the chunk (sector-aligned runs; the whole
+ * chunk when a boundary is not, or a source cannot tell).
+ */
+async function dataRuns(pieces: readonly Piece[]): Promise<Array<[number, number]>> {
+  const length = pieces.reduce((sum, piece) => sum + piece.length, 0);
+  const runs: Array<[number, number]> = [];
+  let base = 0;
+  for (const { source, sourceOffset, length: pieceLength } of pieces) {
+    if (!source.blockStatus) return [[0, length]];
+    for (let at = 0; at < pieceLength; ) {
+      const status = await source.blockStatus(sourceOffset + at, pieceLength - at);
+      if (status.length <= 0) return [[0, length]];
+      const step = Math.min(status.length, pieceLength - at);
+      if (!status.zero) {
+        const last = runs.at(-1);
+        if (last && last[1] === base + at) last[1] = base + at + step;
+        else runs.push([base + at, base + at + step]);
+      }
+      at += step;
+    }
+    base += pieceLength;
+  }
+  return runs.every(([start, end]) => start % SECTOR_SIZE === 0 && (end % SECTOR_SIZE === 0 || end === length)) ? runs : [[0, length]];
 }
 
 /** `ranges` grown to whole clusters (compressed clusters are written whole), merged where they meet. */

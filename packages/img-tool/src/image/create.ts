@@ -52,14 +52,28 @@ export async function createImage(
     if (local && !driver.create && bytes > 0n && !isBlockDevice(location)) {
       // Without fallocate in Node, `falloc` allocates by writing zeroes, as `full` does.
       const length = preallocation === 'off' ? Math.min(FIRST_BLOCK, Number(bytes)) : Number(bytes);
-      await writeZeroes(host, location, length);
+      try {
+        await writeZeroes(host, location, length);
+      } catch (error) {
+        if (preallocation === 'off') throw error;
+        throw new PreallocationError(`Could not write zeros for preallocation: ${reasonOf(error)}`, { cause: error });
+      }
     }
   } catch (error) {
     if (error instanceof BlockError && /does not support image creation/.test(error.message)) {
       throw new CreationUnsupportedError(error.message, { cause: error });
     }
-    throw new Error(creationFailure(error, location, format), { cause: error });
+    throw new Error(creationFailure(error, location, format, options.formatOptions?.preallocation ?? 'off'), { cause: error });
   }
+}
+
+/** Zeroes could not be written where preallocation asked for them: its message is qemu's, final. */
+class PreallocationError extends Error {}
+
+/** A failure's reason as the C library words it, when it is a system call's. */
+function reasonOf(error: unknown): string {
+  const code = errnoCode(error);
+  return (code !== undefined ? describeErrno(code) : undefined) ?? errorMessage(error);
 }
 
 /** Allocate `[0, length)` of the new file by writing zeroes there. */
@@ -75,8 +89,13 @@ async function writeZeroes(host: Host, location: string, length: number): Promis
   }
 }
 
-function creationFailure(error: unknown, location: string, format: string): string {
+function creationFailure(error: unknown, location: string, format: string, preallocation: string): string {
+  if (error instanceof PreallocationError) return error.message;
   const code = errnoCode(error);
+  // A format that preallocates (qcow2 falloc/full) out of space: qemu's words for its image growing.
+  if ((code === 'ENOSPC' || code === 'EDQUOT') && (preallocation === 'falloc' || preallocation === 'full')) {
+    return `Could not resize image: Failed to resize underlying file: Could not write zeros for preallocation: ${describeErrno(code)}`;
+  }
   if (code === undefined) return errorMessage(error);
   const reason = describeErrno(code) ?? errorMessage(error);
   // The file driver reports failures to open the file wrapped; truncating fails bare.

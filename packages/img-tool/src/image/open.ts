@@ -49,6 +49,8 @@ export async function openImage(host: Host, source: ImageSource, options: OpenOp
  */
 export function couldNotOpen(filename: string, error: unknown): string {
   const message = errorMessage(error);
+  // Said as qemu-img info --backing-chain says it, alone.
+  if ((error as { code?: unknown }).code === 'backing-loop') return message;
   const prefix = `Could not open '${filename}': `;
   const fromLocalOpen = errnoCode(error) !== undefined && protocolOf(filename) === 'file';
   return message.startsWith(prefix) && !fromLocalOpen ? message : prefix + message;

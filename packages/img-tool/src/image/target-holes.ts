@@ -1,30 +1,24 @@
 import type { BlockNode } from '@tessera/core';
-import { dataRanges } from './sparse.ts';
 import { isZero } from './zero.ts';
 
 /**
- * `convert -n` onto an existing target: of the chunk's zero runs (as long as the sparse size, as
- * `-S` counts them), those the target already reads as zeroes are left out of `ranges`, so holes
- * of a thin target stay holes. qemu-img writes zeroes there with "may unmap", which punches holes;
- * Node has no fallocate, so reading what is there is the way to keep from allocating.
- * `scratch` holds at least `data.length` bytes.
+ * `convert -n` onto an existing raw target: of the chunk's zero runs (written as write-zeroes),
+ * those the target already reads as zeroes are left out, so holes of a thin target stay holes.
+ * qemu-img writes zeroes there with "may unmap", which punches holes; Node has no fallocate, so
+ * reading what is there is the way to keep from allocating. `zeroes` are ranges relative to the
+ * chunk at `offset`; `scratch` holds at least the chunk's length.
  */
 export async function leaveOutZeroesTargetHas(
   target: BlockNode,
   offset: number,
-  data: Uint8Array,
-  ranges: ReadonlyArray<[number, number]>,
-  sparseSize: number,
+  zeroes: ReadonlyArray<[number, number]>,
   scratch: Uint8Array,
 ): Promise<Array<[number, number]>> {
-  const keep = dataRanges(data, offset, sparseSize);
-  let at = 0;
-  for (const [start, end] of [...keep, [data.length, data.length] as [number, number]]) {
-    if (start > at && !(await targetReadsZero(target, offset + at, scratch.subarray(at, start)))) keep.push([at, start]);
-    at = end;
+  const needed: Array<[number, number]> = [];
+  for (const [start, end] of zeroes) {
+    if (!(await targetReadsZero(target, offset + start, scratch.subarray(start, end)))) needed.push([start, end]);
   }
-  keep.sort((a, b) => a[0] - b[0]);
-  return intersect(ranges, keep);
+  return needed;
 }
 
 async function targetReadsZero(target: BlockNode, offset: number, into: Uint8Array): Promise<boolean> {
@@ -51,5 +45,17 @@ export function intersect(a: ReadonlyArray<[number, number]>, b: ReadonlyArray<[
     if (a[i]![1] < b[j]![1]) i++;
     else j++;
   }
+  return out;
+}
+
+/** The parts of `[0, length)` not in `ranges` (sorted, non-overlapping). */
+export function complement(ranges: ReadonlyArray<[number, number]>, length: number): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  let at = 0;
+  for (const [start, end] of ranges) {
+    if (start > at) out.push([at, start]);
+    at = Math.max(at, end);
+  }
+  if (at < length) out.push([at, length]);
   return out;
 }

@@ -2,7 +2,7 @@ import type { BlockNode, BlockPermission, BlockPermissions, BlockProtocolDriver,
 import { closeFile, readAt, statFile, syncData, truncateFile, writeAt } from './fd.ts';
 import { ImageLocks } from './image-locks.ts';
 import { LockingUnavailableError, ofdLocks, type OfdLocks } from './native-lock.ts';
-import { createStorage, openStorage } from './storage.ts';
+import { createStorage, openStorage, storageIdentity } from './storage.ts';
 
 const READ: BlockPermission[] = ['consistent read'];
 const READ_WRITE: BlockPermission[] = ['consistent read', 'write'];
@@ -12,18 +12,21 @@ export const fileProtocol: BlockProtocolDriver = {
   name: 'file',
   schemes: [],
   async open(path, { readOnly, permissions }) {
-    const { fd, size, device } = await openStorage(path, readOnly);
+    const { fd, size, device, identity } = await openStorage(path, readOnly);
     try {
       // Locked before the node exists, so nothing reads a header another process is rewriting.
       const locks = new ImageLocks(fd, path);
       locks.set(permissions ?? { use: readOnly ? READ : READ_WRITE, unshare: [] });
-      return new FileNode(path, fd, size, readOnly, locks, device);
+      return new FileNode(path, fd, size, readOnly, locks, device, identity);
     } catch (error) {
       await closeFile(fd);
       throw error;
     }
   },
   create: createStorage,
+  async identify(path) {
+    return storageIdentity(path);
+  },
 };
 
 const ZERO_CHUNK = 2 * 1024 * 1024;
@@ -46,6 +49,7 @@ class FileNode implements BlockNode {
     private readonly locks: ImageLocks,
     /** A block device: its size is fixed (qemu's host_device cannot resize it). */
     private readonly device = false,
+    readonly identity?: string,
   ) {
     // A block device's "holes" are not the file's: reported as data, as before.
     this.seeksHoles = !device;
@@ -125,7 +129,12 @@ class FileNode implements BlockNode {
       this.currentSize = size;
       if (size > old && (preallocation === 'falloc' || preallocation === 'full')) {
         const zeroes = new Uint8Array(Math.min(size - old, ZERO_CHUNK));
-        for (let at = old; at < size; at += zeroes.length) await this.write(at, zeroes.subarray(0, Math.min(zeroes.length, size - at)));
+        try {
+          for (let at = old; at < size; at += zeroes.length) await this.write(at, zeroes.subarray(0, Math.min(zeroes.length, size - at)));
+        } catch (error) {
+          // qemu's file driver words it so (the file keeps its new length, as there).
+          throw new Error(`Could not write zeros for preallocation: ${(error as Error).message}`, { cause: error });
+        }
       }
     });
   }

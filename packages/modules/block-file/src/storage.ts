@@ -1,4 +1,5 @@
 import { constants, readFile, type Stats } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import type { BlockPermissions } from '@tessera/core';
 import { closeFile, openFile, readAt, statFile, truncateFile } from './fd.ts';
 import { ImageLocks } from './image-locks.ts';
@@ -8,6 +9,8 @@ export interface OpenStorage {
   readonly fd: number;
   readonly size: number;
   readonly device: boolean;
+  /** Device and inode: the same file under any name. */
+  readonly identity: string;
 }
 
 const { O_RDONLY, O_RDWR, O_CREAT, O_NONBLOCK } = constants;
@@ -24,12 +27,27 @@ export async function openStorage(path: string, readOnly: boolean): Promise<Open
   const fd = await openOrExplain(path, (readOnly ? O_RDONLY : O_RDWR) | O_NONBLOCK);
   try {
     const stat = await statFile(fd);
-    if (stat.isFile()) return { fd, size: stat.size, device: false };
-    if (stat.isBlockDevice()) return { fd, size: await deviceSize(fd, stat), device: true };
+    const identity = identityOf(stat);
+    if (stat.isFile()) return { fd, size: stat.size, device: false, identity };
+    if (stat.isBlockDevice()) return { fd, size: await deviceSize(fd, stat), device: true, identity };
     throw notStorage(path);
   } catch (error) {
     await closeFile(fd);
     throw error;
+  }
+}
+
+/** Device and inode, as BlockNode.identity: the same file under any name or link. */
+function identityOf(stat: { readonly dev: number; readonly ino: number }): string {
+  return `${stat.dev}:${stat.ino}`;
+}
+
+/** The identity of the file at `path` (followed through links), or undefined when it cannot be read. */
+export async function storageIdentity(path: string): Promise<string | undefined> {
+  try {
+    return identityOf(await stat(path));
+  } catch {
+    return undefined;
   }
 }
 

@@ -191,6 +191,16 @@ export class Qcow2Image implements BlockNode, GuardedImage {
     await rest?.done;
   }
 
+  /** qemu's write-zeroes: zero clusters where whole clusters are covered (ClusterWriter.writeZeroes). */
+  async writeZeroes(offset: number, length: number, options: { readonly mayUnmap: boolean }): Promise<void> {
+    const writer = this.writer;
+    if (!writer) throw new Error(`${this.filename}: the image is opened read-only`);
+    if (offset < 0 || offset + length > this.size) {
+      throw new Error(`${this.filename}: write of ${length} bytes at ${offset} is beyond the end (${this.size})`);
+    }
+    if (length > 0) await this.modify(() => writer.writeZeroes(offset, length, options.mayUnmap));
+  }
+
   /** Run a change of guest data under the write lock, the image marked dirty first when refcounts are lazy. */
   private modify(body: () => Promise<void>): Promise<void> {
     return this.lock.write(async () => {

@@ -203,7 +203,7 @@ describe('untrusted qcow2 input', () => {
     // Reading through the chain (info alone opens no backing file, as qemu-img's).
     const result = await run(exe(), ['convert', '-O', 'raw', 'loop-a.qcow2', 'loop.raw'], { cwd: dir });
     expect(result.code).toBe(1);
-    expect(result.stderr).toMatch(/backing chain is deeper than 64 images/);
+    expect(result.stderr).toMatch(/^tessera-img: Backing file 'loop-a\.qcow2' creates an infinite loop\.\n$/);
     const chain = await run(exe(), ['info', '--backing-chain', 'loop-a.qcow2'], { cwd: dir });
     expect(chain.code).toBe(1);
     expect(chain.stderr).toMatch(/Backing file '.*loop-a\.qcow2' creates an infinite loop\./);

@@ -11,7 +11,6 @@
 import type { BlockNode } from '@tessera/core';
 import type { Qcow2Header } from '../header/header.ts';
 import type { Refcounts } from '../refcount/refcounts.ts';
-import { isZero } from './is-zero.ts';
 import type { ClusterMap } from './mapping.ts';
 import type { OverlapGuard } from '../overlap/guard.ts';
 
@@ -40,8 +39,8 @@ export class FreshWrites {
 
   /**
    * Whether writing `data` at `offset` is a fresh write, given the L2 table it falls in: standard
-   * L2 entries, whole clusters, every entry zero (never allocated), no cluster all zeroes (those
-   * become zero clusters on the general path) and none taken by a fresh write under way.
+   * L2 entries, whole clusters, every entry zero (never allocated) and none taken by a fresh
+   * write under way. (Clusters of zeroes are data too: zero clusters come from writeZeroes.)
    */
   applies(view: DataView, offset: number, data: Uint8Array): boolean {
     const cs = this.clusterSize;
@@ -55,7 +54,6 @@ export class FreshWrites {
     for (let i = 0; i < count; i++) {
       const at = (first + i) * 8;
       if (view.getUint32(at) !== 0 || view.getUint32(at + 4) !== 0) return false;
-      if (isZero(data.subarray(i * cs, (i + 1) * cs))) return false;
     }
     return true;
   }

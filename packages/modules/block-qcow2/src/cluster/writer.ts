@@ -1,6 +1,8 @@
 // Guest writes: L2 tables allocated on demand, new data clusters for unallocated, zero and
 // compressed clusters (filled with the old guest content around the write: copy-on-write from
 // the backing file, zeroes or the inflated cluster), L2 entries and subcluster bitmaps updated.
+// A write of zero bytes stores them (allocated, as qemu's qcow2 without detect-zeroes); zero
+// clusters come only from writeZeroes (qemu's write-zeroes), which v2 images lack.
 //
 // Order on disk, so a crash leaves at most leaked clusters: refcounts first (Refcounts.allocate
 // syncs them), then the data, sync, then the L2 entries; a new L2 table is written and synced
@@ -18,12 +20,12 @@ import type { Refcounts } from '../refcount/refcounts.ts';
 import { readHost } from '../host-read.ts';
 import { decodeL2Entry, l2TableOffset } from './l2-entry.ts';
 import { FreshWrites, type WriteTail } from './fresh-writes.ts';
-import { isZero } from './is-zero.ts';
 import type { ClusterMap } from './mapping.ts';
 import type { OverlapGuard } from '../overlap/guard.ts';
 import { activeL1 } from '../overlap/structures.ts';
 
 const COPIED = 1n << 63n;
+const ZERO_FLAG = 1n;
 const OFFSET_MASK = 0x00fffffffffffe00n;
 
 interface Plan {
@@ -57,7 +59,7 @@ export class ClusterWriter {
     /** The guest's current bytes (through the backing file), for copy-on-write. */
     private readonly readGuest: (offset: number, into: Uint8Array) => Promise<void>,
     private readonly sync: () => Promise<void>,
-    /** Unallocated clusters read from a backing file (rather than as zeroes). */
+    /** Unallocated clusters read from a backing file (rather than as zeroes): v2 cannot discard to zero then. */
     private readonly hasBacking: boolean,
     /**
      * An external data file: data clusters go there, each at its guest offset (as QEMU places
@@ -122,6 +124,77 @@ export class ClusterWriter {
       await this.writeInTable(at, data.subarray(done, end));
       done = end;
     }
+  }
+
+  /**
+   * Make a guest range read as zeroes (the caller holds the image lock), as qemu's zeroize:
+   * whole clusters become zero clusters (v3; with `mayUnmap` their host clusters are given back),
+   * with extended L2 whole subclusters become zero subclusters, and a v2 image without a backing
+   * file has its whole clusters discarded (unallocated reads as zeroes there). What is left
+   * (partial clusters or subclusters, compressed clusters partly zeroed, v2 with a backing file,
+   * an external data file) is written as zero data, as qemu's block layer falls back to a buffer.
+   */
+  async writeZeroes(offset: number, length: number, mayUnmap: boolean): Promise<void> {
+    await this.drain();
+    const unit = this.unitSize;
+    const end = offset + length;
+    const first = Math.ceil(offset / unit) * unit;
+    const last = Math.max(first, Math.floor(end / unit) * unit);
+    const recordable = !this.dataFile && (this.header.version >= 3 || !this.hasBacking);
+    if (!recordable || first >= last) return this.writeZeroData(offset, end);
+    await this.writeZeroData(offset, Math.min(end, first));
+    const span = this.l2Entries * this.clusterSize;
+    for (let at = first; at < last; ) {
+      const stop = Math.min(last, (Math.floor(at / span) + 1) * span);
+      await this.zeroUnitsInTable(at, stop, mayUnmap);
+      at = stop;
+    }
+    await this.writeZeroData(Math.max(last, offset), end);
+  }
+
+  /** Zero bytes written as data over `[from, to)`, a cluster at a time (one zero buffer). */
+  private async writeZeroData(from: number, to: number): Promise<void> {
+    if (to <= from) return;
+    const zeroes = new Uint8Array(Math.min(to - from, this.clusterSize));
+    for (let at = from; at < to; ) {
+      const stop = Math.min(to, (Math.floor(at / this.clusterSize) + 1) * this.clusterSize);
+      await this.write(at, zeroes.subarray(0, stop - at));
+      at = stop;
+    }
+  }
+
+  /** Guest range `[start, stop)` (whole units, within one L2 table's reach) recorded as zeroes. */
+  private async zeroUnitsInTable(start: number, stop: number, mayUnmap: boolean): Promise<void> {
+    const cs = this.clusterSize;
+    const firstCluster = Math.floor(start / cs);
+    const l1Index = Math.floor(firstCluster / this.l2Entries);
+    // A v2 discard where nothing is allocated has nothing to do (and needs no L2 table).
+    if (this.header.version < 3 && l2TableOffset(this.map.l1[l1Index]!) === 0) return;
+    const [l2Offset, table] = await this.l2For(l1Index);
+    const view = new DataView(table.buffer, table.byteOffset, table.byteLength);
+    const plans: Plan[] = [];
+    const asData: Array<[number, number]> = [];
+    for (let cluster = firstCluster; cluster * cs < stop; cluster++) {
+      const index = cluster % this.l2Entries;
+      const entry = view.getBigUint64(index * this.entrySize);
+      const old = decodeL2Entry(entry, this.header.clusterBits, false);
+      const compressed = old.kind === 'compressed' ? compressedRelease(old, cs) : undefined;
+      const from = Math.max(start, cluster * cs);
+      const to = Math.min(stop, (cluster + 1) * cs);
+      if (to - from === cs) {
+        plans.push(this.zeroPlan(index, old.kind, entry, Number(entry & OFFSET_MASK), compressed, mayUnmap));
+      } else if (old.kind === 'compressed') {
+        asData.push([from, to]); // (its subclusters cannot be zeroed one by one)
+      } else {
+        // Extended L2: the subclusters become zero ones, no longer allocated; the others keep their state.
+        let mask = 0n;
+        for (let u = (from - cluster * cs) / this.unitSize; u < (to - cluster * cs) / this.unitSize; u++) mask |= 1n << BigInt(u);
+        const bitmap = view.getBigUint64(index * this.entrySize + 8);
+        plans.push({ index, data: new Uint8Array(0), inCluster: 0, hostOffset: undefined, zeroEntry: entry, bitmap: (bitmap & ~mask) | (mask << 32n) });
+      }
+    }
+    await this.apply(l2Offset, table, plans, firstCluster);
+    for (const [from, to] of asData) await this.writeZeroData(from, to);
   }
 
   /** The L2 table for L1 index `l1Index`, allocated (zeroed) when there is none, copied when shared. */
@@ -207,20 +280,7 @@ export class ClusterWriter {
       const old = decodeL2Entry(entry, this.header.clusterBits, this.dataFile !== undefined);
       const entryOffset = Number(entry & OFFSET_MASK);
       // The old entry's clusters, when the new entry will not use them.
-      let release: [number, number] | undefined;
-      if (old.kind === 'compressed') {
-        const end = old.hostOffset + old.compressedLength;
-        const first = Math.floor(old.hostOffset / cs);
-        release = [first, Math.floor((end - 1) / cs) - first + 1];
-      }
-      // A whole cluster of zeroes: a zero cluster (v3), or nothing at all where it reads as zeroes already.
-      if (!this.dataFile && piece.length === cs && isZero(piece)) {
-        const zeroPlan = this.zeroPlan(index, old.kind, entry, entryOffset, release);
-        if (zeroPlan !== undefined) {
-          if (zeroPlan !== 'nothing') plans.push(zeroPlan);
-          continue;
-        }
-      }
+      let release = old.kind === 'compressed' ? compressedRelease(old, cs) : undefined;
       if (!this.header.extendedL2) {
         // (Data file clusters are not refcounted: never shared.)
         if (old.kind === 'data' && ((entry & COPIED) !== 0n || this.dataFile)) {
@@ -239,7 +299,7 @@ export class ClusterWriter {
       const bitmap = view.getBigUint64(index * this.entrySize + 8);
       if (old.kind === 'compressed') {
         const content = await this.around(clusterStart, cs, from, piece);
-        plans.push({ index, data: content, inCluster: 0, hostOffset: undefined, bitmap: 0xffffffffn, release: release! });
+        plans.push({ index, data: content, inCluster: 0, hostOffset: undefined, bitmap: 0xffffffffn, ...(release ? { release } : {}) });
         continue;
       }
       const firstUnit = Math.floor((from - clusterStart) / this.unitSize);
@@ -265,7 +325,16 @@ export class ClusterWriter {
         bitmap: newBitmap,
       });
     }
+    await this.apply(l2Offset, table, plans, firstCluster);
+  }
 
+  /**
+   * Carry out the plans for entries of one L2 table: new clusters allocated, the data written,
+   * sync, the entries that change stored, and the clusters old entries no longer use released.
+   */
+  private async apply(l2Offset: number, table: Uint8Array, plans: Plan[], firstCluster: number): Promise<void> {
+    const cs = this.clusterSize;
+    const view = new DataView(table.buffer, table.byteOffset, table.byteLength);
     const fresh = plans.filter((plan) => plan.hostOffset === undefined && plan.zeroEntry === undefined);
     if (fresh.length) {
       const tableStart = (firstCluster - (firstCluster % this.l2Entries)) * cs;
@@ -318,22 +387,20 @@ export class ClusterWriter {
   }
 
   /**
-   * How a cluster written with zeroes only is recorded, or undefined to write the zeroes as data
-   * (v2 images have no zero clusters).
+   * How a whole cluster made zero is recorded, as qemu's zeroize: v2 (no backing file) discards
+   * it; v3 gives back a compressed cluster's space always, an allocated host cluster only with
+   * `mayUnmap` (else the entry keeps it, flagged zero; with extended L2 every subcluster zero).
    */
-  private zeroPlan(index: number, kind: string, entry: bigint, entryOffset: number, release: [number, number] | undefined): Plan | 'nothing' | undefined {
+  private zeroPlan(index: number, kind: string, entry: bigint, entryOffset: number, compressed: [number, number] | undefined, mayUnmap: boolean): Plan {
     const cs = this.clusterSize;
     const base = { index, data: new Uint8Array(0), inCluster: 0, hostOffset: undefined };
-    if (this.header.extendedL2) {
-      // All subclusters zero; an allocated host cluster stays with the entry.
-      const keep = kind === 'compressed' ? 0n : entry;
-      return { ...base, zeroEntry: keep, bitmap: 0xffffffffn << 32n, ...(release ? { release } : {}) };
-    }
-    if (this.header.version === 3) {
-      const old = kind === 'data' || (kind === 'zero' && entryOffset !== 0) ? ([entryOffset / cs, 1] as [number, number]) : release;
-      return { ...base, zeroEntry: 1n, ...(old ? { release: old } : {}) };
-    }
-    return kind === 'unallocated' && !this.hasBacking ? 'nothing' : undefined;
+    const v2 = this.header.version < 3;
+    const unmap = v2 || kind === 'compressed' || (mayUnmap && entryOffset !== 0);
+    const release = kind === 'compressed' ? compressed : unmap && entryOffset !== 0 ? ([entryOffset / cs, 1] as [number, number]) : undefined;
+    const kept = unmap ? 0n : entry;
+    if (v2) return { ...base, zeroEntry: 0n, ...(release ? { release } : {}) };
+    if (this.header.extendedL2) return { ...base, zeroEntry: kept, bitmap: 0xffffffffn << 32n, ...(release ? { release } : {}) };
+    return { ...base, zeroEntry: kept | ZERO_FLAG, ...(release ? { release } : {}) };
   }
 
   /** The guest bytes of `[start, start + length)` with `piece` (at guest offset `from`) written over them. */
@@ -344,6 +411,13 @@ export class ClusterWriter {
     content.set(piece, from - start);
     return content;
   }
+}
+
+/** The host clusters a compressed cluster's bytes touch: [first cluster, count]. */
+function compressedRelease(old: { readonly hostOffset: number; readonly compressedLength: number }, cs: number): [number, number] {
+  const end = old.hostOffset + old.compressedLength;
+  const first = Math.floor(old.hostOffset / cs);
+  return [first, Math.floor((end - 1) / cs) - first + 1];
 }
 
 function concat(parts: readonly Uint8Array[], length: number): Uint8Array {
