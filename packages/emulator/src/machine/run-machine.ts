@@ -2,9 +2,13 @@ import type { DisplaySession, Host } from '@tessera/core';
 import { findDisplay } from '../console/open-display.ts';
 import { installImageDataPolyfill } from '../console/image-data-polyfill.ts';
 import { V86MachineConsole } from '../console/machine-console.ts';
-import { SerialStdio } from '../console/serial-stdio.ts';
 import { closeDrives, openDrives, type OpenDrive } from '../disk/open-drives.ts';
+import { setFloppyReadOnly } from '../machine-options/floppy.ts';
+import { interceptGuestReset } from '../machine-options/guest-reset.ts';
+import { RunState } from '../machine-options/run-state.ts';
 import { openNics, type OpenNic } from '../net/attach-nics.ts';
+import { openSerial } from '../serial/open-serial.ts';
+import type { SerialPort } from '../serial/serial-port.ts';
 import { defaultMac, setNicMac } from '../net/nic-mac.ts';
 import { loadBootFiles, v86BootOrder } from './boot-files.ts';
 import type { MachineConfig } from './config.ts';
@@ -16,7 +20,7 @@ import { StartupError } from './startup-error.ts';
 import type { V86Emulator } from './v86-internals.ts';
 
 /** Why the machine stopped. */
-type Ending = { kind: 'poweroff' } | { kind: 'quit' } | { kind: 'signal'; signal: NodeJS.Signals } | { kind: 'error'; error: Error };
+type Ending = { kind: 'poweroff' } | { kind: 'reset' } | { kind: 'quit' } | { kind: 'signal'; signal: NodeJS.Signals } | { kind: 'error'; error: Error };
 
 const SIGNAL_NUMBERS: Partial<Record<NodeJS.Signals, number>> = { SIGINT: 2, SIGTERM: 15, SIGHUP: 1 };
 
@@ -24,7 +28,12 @@ const SIGNAL_NUMBERS: Partial<Record<NodeJS.Signals, number>> = { SIGINT: 2, SIG
  * Set up the machine, run it until it powers off or the user quits, tear it down. Resolves with
  * the exit code; StartupError (or an OptionError-like message) is thrown for setup failures.
  */
-export async function runMachine(host: Host, machine: MachineConfig): Promise<number> {
+export interface MachineHooks {
+  /** The machine is set up and its CPU runs (or waits for `cont` under -S): -daemonize's parent may exit now. */
+  readonly onStarted?: (state: RunState) => void;
+}
+
+export async function runMachine(host: Host, machine: MachineConfig, hooks: MachineHooks = {}): Promise<number> {
   for (const subsystem of ['block', 'ui', 'net'] as const) host.initialize(subsystem);
   const firmware = await loadFirmware(machine.bios);
   const bootFiles = await loadBootFiles(machine);
@@ -39,6 +48,16 @@ export async function runMachine(host: Host, machine: MachineConfig): Promise<nu
   } catch (error) {
     await closeNics(nics);
     throw error;
+  }
+  // COM1's backend is opened before the guest exists; its input reaches the guest once it does.
+  let toGuest: (data: Uint8Array) => void = () => {};
+  let serial: SerialPort | undefined;
+  try {
+    serial = await openSerial(machine.serial, { toGuest: (data) => toGuest(data), onQuit: () => ending({ kind: 'quit' }) });
+  } catch (error) {
+    await closeNics(nics);
+    await closeDrives(drives).catch(() => {});
+    throw new StartupError((error as Error).message, { cause: error });
   }
 
   const { V86, wasmPath } = await loadV86();
@@ -55,6 +74,8 @@ export async function runMachine(host: Host, machine: MachineConfig): Promise<nu
     ...(slot('hda') ? { hda: slot('hda') } : {}),
     ...(slot('hdb') ? { hdb: slot('hdb') } : {}),
     ...(slot('cdrom') ? { cdrom: slot('cdrom') } : {}),
+    ...(slot('fda') ? { fda: slot('fda') } : {}),
+    ...(slot('fdb') ? { fdb: slot('fdb') } : {}),
     boot_order: v86BootOrder(machine.bootOrder),
     net_device: { type: 'ne2k' },
     autostart: false, // started once the devices are adjusted below
@@ -65,8 +86,10 @@ export async function runMachine(host: Host, machine: MachineConfig): Promise<nu
   prepareDevices(emulator, drives, machine.nics[0]?.mac ?? defaultMac(0));
 
   const console = new V86MachineConsole(emulator, displayBackend !== undefined);
-  const serial = machine.serial === 'stdio' ? new SerialStdio({ toGuest: (data) => console.sendSerialInput(data), onQuit: () => ending({ kind: 'quit' }) }) : undefined;
+  toGuest = (data) => console.sendSerialInput(data);
   if (serial) emulator.add_listener('serial0-output-byte', (byte: number) => serial.output(byte));
+  const runState = new RunState(emulator);
+  if (machine.process.noReboot) interceptGuestReset(emulator.v86.cpu, () => ending({ kind: 'reset' }));
   for (const nic of nics) {
     emulator.add_listener(`net${nic.index}-send`, (frame: Uint8Array) => nic.port.send(frame));
     nic.port.onReceive((frame) => emulator.bus.send(`net${nic.index}-receive`, frame));
@@ -75,13 +98,16 @@ export async function runMachine(host: Host, machine: MachineConfig): Promise<nu
   for (const signal of Object.keys(SIGNAL_NUMBERS) as NodeJS.Signals[]) process.on(signal, onSignal);
 
   let session: DisplaySession | undefined;
-  const stopWatching = watchForPowerOff(emulator.v86.cpu, () => ending({ kind: 'poweroff' }));
+  // -no-shutdown: a power-off stops the CPU and the process stays (for the monitor, or a signal).
+  const onPowerOff = () => (machine.process.noShutdown ? void runState.shutdown() : ending({ kind: 'poweroff' }));
+  const stopWatching = watchForPowerOff(emulator.v86.cpu, onPowerOff);
   try {
     if (displayBackend) {
       session = await displayBackend.open(console, machine.display.options);
       if (session.message) process.stderr.write(`${session.message}\n`);
     }
-    await emulator.run();
+    if (!machine.process.startPaused) await runState.resume(); // -S: prelaunch until `cont`
+    hooks.onStarted?.(runState);
   } catch (error) {
     ending({ kind: 'error', error: error as Error });
   }
@@ -90,7 +116,7 @@ export async function runMachine(host: Host, machine: MachineConfig): Promise<nu
   stopWatching();
   for (const signal of Object.keys(SIGNAL_NUMBERS) as NodeJS.Signals[]) process.off(signal, onSignal);
   await emulator.stop().catch(() => {});
-  serial?.close();
+  await serial?.close();
   if (end.kind === 'quit') process.stderr.write('tessera: Terminated\n');
   if (end.kind === 'signal') process.stderr.write(`tessera: terminating on signal ${SIGNAL_NUMBERS[end.signal]}\n`);
   const failures: string[] = [];
@@ -109,6 +135,10 @@ function prepareDevices(emulator: V86Emulator, drives: readonly OpenDrive[], mac
   const devices = emulator.v86.cpu.devices;
   for (const drive of drives) {
     if (drive.slot === 'cdrom' || !drive.config.readOnly) continue; // ATAPI has no write command in v86
+    if (drive.slot === 'fda' || drive.slot === 'fdb') {
+      setFloppyReadOnly(emulator.v86.cpu, drive.slot === 'fda' ? 0 : 1);
+      continue;
+    }
     const channel = devices.ide?.primary;
     const ide = drive.slot === 'hda' ? channel?.master : channel?.slave;
     if (!ide) throw new StartupError(`${drive.config.origin}: internal error: v86 has no IDE device for ${drive.slot}`);
