@@ -282,7 +282,8 @@ function finish(m: Mutable): MachineConfig {
 /** QEMU's rules for -daemonize: nothing may use the terminal the parent leaves. */
 function checkDaemonize(m: Mutable): void {
   if (!m.daemonize) return;
-  if (m.nographic) throw new OptionError(undefined, undefined, '-nographic cannot be used with -daemonize');
+  // -nographic's default serial and monitor would be on stdio; with -nodefaults there are none (as QEMU).
+  if (m.nographic && !m.nodefaults) throw new OptionError(undefined, undefined, '-nographic cannot be used with -daemonize');
   if (m.serial?.kind === 'stdio') throw new OptionError('-serial', 'stdio', 'cannot use stdio with -daemonize');
 }
 

@@ -112,7 +112,10 @@ export async function runMachine(host: Host, machine: MachineConfig, hooks: Mach
     ending({ kind: 'error', error: error as Error });
   }
 
+  // A stopped CPU (-S, -no-shutdown) leaves nothing pending in Node: the process must stay until told.
+  const keepAlive = setInterval(() => {}, 2 ** 30);
   const end = await ended;
+  clearInterval(keepAlive);
   stopWatching();
   for (const signal of Object.keys(SIGNAL_NUMBERS) as NodeJS.Signals[]) process.off(signal, onSignal);
   await emulator.stop().catch(() => {});
