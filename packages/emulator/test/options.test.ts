@@ -83,6 +83,8 @@ describe.concurrent('refused values: what qemu-system-i386 says, or what this ma
   });
 
   it('-machine help and -cpu help list what is accepted (exit 0); accepted values start nothing by themselves', async () => {
+    const help = await run(exe(), ['-help']);
+    for (const option of ['-fda', '-no-reboot', '-no-shutdown', '-S ', '-name', '-pidfile', '-daemonize', '-nodefaults', '-vga', '-machine', '-cpu', '-smp', 'file:PATH', 'tcp:']) expect(help.stdout).toContain(option);
     const machines = await run(exe(), ['-machine', 'help']);
     expect(machines.code).toBe(0);
     expect(machines.stdout).toMatch(/^Supported machines are:\npc +Standard PC \(i440FX \+ PIIX, 1996\)/);
@@ -154,6 +156,25 @@ describe.sequential('options on a running machine (a one-sector floppy guest)', 
     expect(await plain.exit).toEqual({ code: 0, signal: null });
     expect(plain.stdout).toBe(HELLO);
     expect(plain.stderr).toBe('');
+  }, 60_000);
+
+  it('guest writes to the floppy reach the image through the block layer; readonly=on and -snapshot keep it unchanged', async () => {
+    const writable = floppyGuest('write', dir);
+    const readOnly = floppyGuest('write', dir);
+    const snapshot = floppyGuest('write', dir);
+    const before = readFileSync(readOnly);
+    // Three machines at once (each a second of SeaBIOS): the writes land, or are refused, or go to an overlay.
+    const machines = [
+      start([...floppy(writable), '-display', 'none']),
+      start(['-drive', `if=floppy,file=${readOnly},format=raw,readonly=on`, '-display', 'none']),
+      start(['-snapshot', ...floppy(snapshot), '-display', 'none']),
+    ];
+    for (const machine of machines) expect(await machine.exit).toEqual({ code: 0, signal: null });
+    expect(machines.map((m) => m.stdout)).toEqual([`${HELLO}W`, `${HELLO}E`, `${HELLO}W`]);
+    const written = readFileSync(writable);
+    expect(written.subarray(512, 1024).equals(written.subarray(0, 512))).toBe(true); // its boot sector, copied to sector 2
+    expect(readFileSync(readOnly).equals(before)).toBe(true);
+    expect(readFileSync(snapshot).equals(before)).toBe(true);
   }, 60_000);
 
   it('a guest reset reboots the machine; under -no-reboot it ends the process with exit 0', async () => {
