@@ -53,8 +53,12 @@ export function runDaemonParent(args: readonly string[]): Promise<number> {
  * QEMU's daemon does (stderr to nowhere, working directory /). Paths were resolved at start-up.
  */
 export function reportDaemonStarted(): void {
-  writeSync(STATUS_FD, STARTED);
-  closeSync(STATUS_FD);
+  try {
+    writeSync(STATUS_FD, STARTED);
+    closeSync(STATUS_FD);
+  } catch {
+    // The parent is gone (killed while waiting): the machine runs on regardless, as QEMU's daemon.
+  }
   // QEMU points fds 0-2 at /dev/null here; Node cannot dup2, so later messages are dropped instead
   // (the parent's end of the pipe is gone).
   process.stderr.write = (() => true) as typeof process.stderr.write;
