@@ -22,6 +22,8 @@ describe('option parsing into the machine configuration', () => {
     expect(machine('-serial', 'tcp:localhost:22').serial).toMatchObject({ host: 'localhost', port: 22, server: false, wait: false });
     expect(() => machine('-serial', 'tcp:localhost:99999')).toThrow("could not connect serial device to character backend 'tcp:localhost:99999'");
     expect(() => machine('-serial', 'tcp::1')).toThrow('a client needs a host');
+    expect(machine('-serial', 'unix:/run/s.sock,server,wait=off').serial).toMatchObject({ kind: 'unix', path: '/run/s.sock', server: true, wait: false });
+    expect(() => machine('-serial', 'unix:/run/s.sock,mode=0600')).toThrow("Invalid parameter 'mode'");
   });
 
   it('floppies: -fda/-fdb and -drive if=floppy are drives A: and B:, apart from the IDE indexes; boot from A: when it is the only drive', () => {

@@ -54,6 +54,7 @@ describe.concurrent('refused values: what qemu-system-i386 says, or what this ma
     [['-drive', 'if=floppy,file=/nonexistent/a.img'], "-drive if=floppy,file=/nonexistent/a.img: Could not open '/nonexistent/a.img': No such file or directory"],
     [['-serial', 'file:/nonexistent/x'], "-serial file:/nonexistent/x: Could not open '/nonexistent/x': No such file or directory"],
     [['-serial', 'tcp:127.0.0.1:1'], "-serial tcp:127.0.0.1:1: Failed to connect to '127.0.0.1:1': Connection refused"],
+    [['-serial', 'unix:/nonexistent/x.sock'], "-serial unix:/nonexistent/x.sock: Failed to connect to '/nonexistent/x.sock': No such file or directory"],
     [['-netdev', 'user'], "-netdev user: Parameter 'id' is missing"],
   ])('%j: both refuse with "%s"', async (args, text) => {
     expect(qemuRefuses(args)).toContain(text);
@@ -210,19 +211,25 @@ describe.sequential('options on a running machine (a one-sector floppy guest)', 
     expect(fileText(paused)).toBe('');
   }, 60_000);
 
-  it('-serial tcp: server (wait=off, and wait=on which holds the machine until a client comes) and client, both ways', async () => {
+  it('-serial tcp:/unix: server (wait=off, and wait=on which holds the machine until a client comes) and client, both ways', async () => {
     const image = floppyGuest('echo', dir);
     const port = await freePort();
-    const server = start([...floppy(image), '-display', 'none', '-serial', `tcp:127.0.0.1:${port},server=on,wait=off`]);
-    const socket = await connectWhenListening(port);
-    let received = '';
-    socket.setEncoding('latin1').on('data', (chunk: string) => (received += chunk));
-    await until('the guest line over TCP', () => received === HELLO);
-    socket.write('abc');
-    await until('the echo', () => received === `${HELLO}abc`);
-    socket.write('p'); // the guest powers off
-    expect(await server.exit).toEqual({ code: 0, signal: null });
-    socket.destroy();
+    const unixPath = join(dir, 'serial.sock');
+    // A TCP and a Unix socket server at once.
+    const servers = [
+      start([...floppy(image), '-display', 'none', '-serial', `tcp:127.0.0.1:${port},server=on,wait=off`]),
+      start([...floppy(floppyGuest('echo', dir)), '-display', 'none', '-serial', `unix:${unixPath},server=on,wait=off`]),
+    ];
+    for (const socket of [await connectWhenListening(port), await connectWhenListening(unixPath)]) {
+      let received = '';
+      socket.setEncoding('latin1').on('data', (chunk: string) => (received += chunk));
+      await until('the guest line over the socket', () => received === HELLO);
+      socket.write('abc');
+      await until('the echo', () => received === `${HELLO}abc`);
+      socket.write('p'); // the guest powers off
+      socket.on('error', () => {});
+    }
+    for (const server of servers) expect(await server.exit).toEqual({ code: 0, signal: null });
 
     // wait=on (QEMU's default for a server): QEMU's line, and nothing runs until the client connects.
     const waitingPort = await freePort();
@@ -307,11 +314,12 @@ function freePort(): Promise<number> {
   });
 }
 
-async function connectWhenListening(port: number): Promise<Socket> {
+/** A connection to 127.0.0.1:PORT or a Unix socket's path, once something listens there. */
+async function connectWhenListening(where: number | string): Promise<Socket> {
   for (let attempt = 0; ; attempt++) {
     try {
       return await new Promise<Socket>((resolve, reject) => {
-        const socket = connect(port, '127.0.0.1', () => resolve(socket));
+        const socket = typeof where === 'number' ? connect(where, '127.0.0.1', () => resolve(socket)) : connect(where, () => resolve(socket));
         socket.once('error', reject);
       });
     } catch (error) {

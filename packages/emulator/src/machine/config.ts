@@ -65,7 +65,8 @@ export interface MachineConfig {
 export type SerialConfig =
   | { readonly kind: 'stdio' | 'none' | 'pty' }
   | { readonly kind: 'file'; readonly path: string }
-  | { readonly kind: 'tcp'; readonly host: string; readonly port: number; readonly server: boolean; readonly wait: boolean; readonly origin: string };
+  | { readonly kind: 'tcp'; readonly host: string; readonly port: number; readonly server: boolean; readonly wait: boolean; readonly origin: string }
+  | { readonly kind: 'unix'; readonly path: string; readonly server: boolean; readonly wait: boolean; readonly origin: string };
 
 export interface ProcessConfig {
   /** `-name NAME`: the guest's name (QMP query-name); `process=` names the process (its title). */

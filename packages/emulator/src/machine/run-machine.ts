@@ -24,15 +24,15 @@ type Ending = { kind: 'poweroff' } | { kind: 'reset' } | { kind: 'quit' } | { ki
 
 const SIGNAL_NUMBERS: Partial<Record<NodeJS.Signals, number>> = { SIGINT: 2, SIGTERM: 15, SIGHUP: 1 };
 
+export interface MachineHooks {
+  /** The machine is set up and its CPU runs (or waits for `cont` under -S): -daemonize's parent may exit now, the monitor gets the run state. */
+  readonly onStarted?: (state: RunState) => void;
+}
+
 /**
  * Set up the machine, run it until it powers off or the user quits, tear it down. Resolves with
  * the exit code; StartupError (or an OptionError-like message) is thrown for setup failures.
  */
-export interface MachineHooks {
-  /** The machine is set up and its CPU runs (or waits for `cont` under -S): -daemonize's parent may exit now. */
-  readonly onStarted?: (state: RunState) => void;
-}
-
 export async function runMachine(host: Host, machine: MachineConfig, hooks: MachineHooks = {}): Promise<number> {
   for (const subsystem of ['block', 'ui', 'net'] as const) host.initialize(subsystem);
   const firmware = await loadFirmware(machine.bios);

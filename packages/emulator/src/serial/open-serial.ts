@@ -6,7 +6,7 @@ import { TcpSerial } from './tcp-serial.ts';
 
 /** Where `-serial` said, opened before the guest runs; an error names the option (`-serial file:X: …`). */
 export async function openSerial(config: SerialConfig, callbacks: SerialCallbacks): Promise<SerialPort | undefined> {
-  const origin = config.kind === 'file' ? `-serial file:${config.path}` : config.kind === 'tcp' ? config.origin : `-serial ${config.kind}`;
+  const origin = config.kind === 'file' ? `-serial file:${config.path}` : config.kind === 'tcp' || config.kind === 'unix' ? config.origin : `-serial ${config.kind}`;
   try {
     switch (config.kind) {
       case 'none':
@@ -18,6 +18,7 @@ export async function openSerial(config: SerialConfig, callbacks: SerialCallback
       case 'file':
         return new FileSerial(config.path);
       case 'tcp':
+      case 'unix':
         return await TcpSerial.open(
           { ...config, onWaiting: (address) => process.stderr.write(`tessera: ${origin}: info: QEMU waiting for connection on: ${address}\n`) },
           callbacks,

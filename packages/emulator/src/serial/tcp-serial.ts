@@ -1,10 +1,13 @@
+import { lstatSync, rmSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { errnoText } from './errno-text.ts';
 import { ByteBatcher, type SerialCallbacks, type SerialPort } from './serial-port.ts';
 
 export interface TcpSerialOptions {
-  readonly host: string;
-  readonly port: number;
+  /** A TCP address, or a Unix socket's path (`unix:`). */
+  readonly host?: string;
+  readonly port?: number;
+  readonly path?: string;
   readonly server: boolean;
   /** Server only: wait for the first client before the guest runs (QEMU's default for server=on). */
   readonly wait: boolean;
@@ -13,7 +16,7 @@ export interface TcpSerialOptions {
 }
 
 /**
- * `-serial tcp:HOST:PORT[,server=on][,wait=off]`: COM1 over one TCP connection. As a server it
+ * `-serial tcp:HOST:PORT[,server=on][,wait=off]` (and `unix:PATH,…`): COM1 over one stream connection. As a server it
  * takes one client at a time (a later one waits in the backlog until the first leaves, as QEMU);
  * while nobody is connected the guest's output is dropped.
  */
@@ -56,6 +59,8 @@ export class TcpSerial implements SerialPort {
 
   private async listen(options: TcpSerialOptions): Promise<void> {
     const host = options.host || '0.0.0.0';
+    const where = options.path !== undefined ? `unix:${options.path}` : `tcp:${host}:${options.port}`;
+    if (options.path !== undefined) removeStaleSocket(options.path);
     let firstClient: () => void = () => {};
     const connected = new Promise<void>((resolve) => (firstClient = resolve));
     const server = createServer({ pauseOnConnect: false }, (socket) => {
@@ -68,12 +73,14 @@ export class TcpSerial implements SerialPort {
     });
     this.server = server;
     await new Promise<void>((resolve, reject) => {
-      server.once('error', (error) => reject(new Error(`Failed to bind socket: ${errnoText(error)}`, { cause: error })));
-      server.listen(options.port, host, () => resolve());
+      const to = options.path !== undefined ? ` to ${options.path}` : '';
+      server.once('error', (error) => reject(new Error(`Failed to bind socket${to}: ${errnoText(error)}`, { cause: error })));
+      if (options.path !== undefined) server.listen(options.path, () => resolve());
+      else server.listen(options.port, host, () => resolve());
     });
     server.unref(); // the machine, not the listener, keeps the process alive
     if (options.wait) {
-      options.onWaiting?.(`disconnected:tcp:${host}:${options.port},server=on`);
+      options.onWaiting?.(`disconnected:${where},server=on`);
       server.ref();
       await connected;
       server.unref();
@@ -81,11 +88,24 @@ export class TcpSerial implements SerialPort {
   }
 
   private async connect(options: TcpSerialOptions): Promise<void> {
-    const socket = createConnection({ host: options.host, port: options.port });
+    const socket = options.path !== undefined ? createConnection({ path: options.path }) : createConnection({ host: options.host!, port: options.port! });
+    const where = options.path ?? `${options.host}:${options.port}`;
     await new Promise<void>((resolve, reject) => {
       socket.once('connect', () => resolve());
-      socket.once('error', (error) => reject(new Error(`Failed to connect to '${options.host}:${options.port}': ${errnoText(error)}`, { cause: error })));
+      socket.once('error', (error) => reject(new Error(`Failed to connect to '${where}': ${errnoText(error)}`, { cause: error })));
     });
     this.attach(socket);
+  }
+}
+
+/**
+ * QEMU removes whatever is at a Unix socket's path before binding; this removes only a socket
+ * (left by an earlier run), so a mistyped path cannot delete a file: binding then fails instead.
+ */
+function removeStaleSocket(path: string): void {
+  try {
+    if (lstatSync(path).isSocket()) rmSync(path);
+  } catch {
+    // nothing there
   }
 }
