@@ -1,0 +1,87 @@
+// The option parsers and the run state on their own (no executable, no guest).
+import { describe, expect, it } from 'vitest';
+import { parseCommandLine } from '../src/cli/parse.ts';
+import type { MachineConfig } from '../src/machine/config.ts';
+import { RunState, RunStateError } from '../src/machine-options/run-state.ts';
+
+function machine(...args: string[]): MachineConfig {
+  const command = parseCommandLine(args);
+  if (command.kind !== 'run') throw new Error(`not a run: ${command.kind}`);
+  return command.machine;
+}
+
+describe('option parsing into the machine configuration', () => {
+  it('-serial backends, with QEMU\'s defaults (a server waits unless wait=off; -nodefaults and -daemonize leave stdio alone)', () => {
+    expect(machine().serial).toEqual({ kind: 'stdio' });
+    expect(machine('-nodefaults').serial).toEqual({ kind: 'none' });
+    expect(machine('-daemonize').serial).toEqual({ kind: 'none' });
+    expect(machine('-serial', 'null').serial).toEqual({ kind: 'none' });
+    expect(machine('-serial', 'file:/tmp/a,b').serial).toEqual({ kind: 'file', path: '/tmp/a,b' });
+    expect(machine('-serial', 'tcp::4555,server').serial).toMatchObject({ kind: 'tcp', host: '', port: 4555, server: true, wait: true });
+    expect(machine('-serial', 'tcp:[::1]:4555,server=on,wait=off').serial).toMatchObject({ host: '::1', server: true, wait: false });
+    expect(machine('-serial', 'tcp:localhost:22').serial).toMatchObject({ host: 'localhost', port: 22, server: false, wait: false });
+    expect(() => machine('-serial', 'tcp:localhost:99999')).toThrow("could not connect serial device to character backend 'tcp:localhost:99999'");
+    expect(() => machine('-serial', 'tcp::1')).toThrow('a client needs a host');
+    expect(machine('-serial', 'unix:/run/s.sock,server,wait=off').serial).toMatchObject({ kind: 'unix', path: '/run/s.sock', server: true, wait: false });
+    expect(() => machine('-serial', 'unix:/run/s.sock,mode=0600')).toThrow("Invalid parameter 'mode'");
+  });
+
+  it('floppies: -fda/-fdb and -drive if=floppy are drives A: and B:, apart from the IDE indexes; boot from A: when it is the only drive', () => {
+    const m = machine('-fda', 'a.img', '-drive', 'if=floppy,file=b.img,readonly=on', '-hda', 'c.img');
+    expect(m.drives.map((d) => [d.interface ?? 'ide', d.index, d.file, d.readOnly])).toEqual([
+      ['floppy', 0, 'a.img', false],
+      ['floppy', 1, 'b.img', true],
+      ['ide', 0, 'c.img', false],
+    ]);
+    expect(m.bootOrder).toBe('c');
+    expect(machine('-fda', 'a.img').bootOrder).toBe('a');
+    expect(machine('-fdb', 'b.img', '-drive', 'if=floppy,file=a.img').drives.map((d) => d.index)).toEqual([1, 0]);
+  });
+
+  it('process options land on the configuration (-name for QMP\'s query-name)', () => {
+    expect(machine('-name', 'guest=vm1,process=p1', '-pidfile', 'x.pid', '-S', '-no-reboot', '-no-shutdown').process).toEqual({
+      name: 'vm1',
+      processName: 'p1',
+      pidfile: 'x.pid',
+      daemonize: false,
+      startPaused: true,
+      noReboot: true,
+      noShutdown: true,
+    });
+    expect(machine('-name', 'plain').process.name).toBe('plain');
+    expect(machine('-cpu', 'pentium').warnings).toEqual(["-cpu pentium: warning: the guest sees v86's CPU (Pentium 4 class, SSE3), a superset of pentium"]);
+    expect(machine('-cpu', 'qemu32').warnings).toEqual([]);
+  });
+});
+
+describe('run state', () => {
+  function engine() {
+    const calls: string[] = [];
+    return { calls, run: async () => void calls.push('run'), stop: async () => void calls.push('stop') };
+  }
+
+  it('prelaunch → running → paused → running; shutdown needs a reset (to prelaunch) before it runs again, as QEMU\'s cont', async () => {
+    const e = engine();
+    const state = new RunState(e);
+    const seen: string[] = [];
+    state.onChange((status, previous) => seen.push(`${previous}>${status}`));
+    expect(state.status).toBe('prelaunch');
+    await state.pause(); // nothing runs yet: nothing to stop
+    await state.resume();
+    await state.resume(); // already running: no second run()
+    await state.pause();
+    await state.resume();
+    await state.shutdown();
+    await expect(state.resume()).rejects.toThrow(new RunStateError('needs-reset', 'Resetting the Virtual Machine is required'));
+    state.afterReset(); // QEMU: a reset machine that is not running is prelaunch again
+    await state.resume();
+    await state.pause();
+    await state.shutdown(); // not running (-no-reboot's system_reset of a stopped machine): stays paused, as QEMU
+    state.afterReset();
+    expect(seen).toEqual([
+      'prelaunch>running', 'running>paused', 'paused>running', 'running>shutdown', 'shutdown>prelaunch', 'prelaunch>running',
+      'running>paused', 'paused>prelaunch',
+    ]);
+    expect(e.calls).toEqual(['run', 'stop', 'run', 'stop', 'run', 'stop']);
+  });
+});
