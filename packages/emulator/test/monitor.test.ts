@@ -58,9 +58,14 @@ describe('monitor options', () => {
     const mon = machine('-mon', 'chardev=c0,mode=control', '-chardev', 'socket,id=c0,host=127.0.0.1,port=5555,server=on,wait=off');
     expect(mon.monitors).toEqual([{ mode: 'control', label: 'c0', endpoint: { kind: 'tcp', host: '127.0.0.1', port: 5555 }, origin: '-mon chardev=c0,mode=control' }]);
     // A monitor alone on stdio takes the terminal from COM1; mon:stdio and -nographic share it.
-    expect(machine('-monitor', 'stdio')).toMatchObject({ serial: 'none', monitors: [{ mode: 'readline', endpoint: { kind: 'stdio' } }] });
-    expect(machine('-serial', 'mon:stdio')).toMatchObject({ serial: 'stdio', monitors: [{ mode: 'readline', endpoint: { kind: 'mux-stdio' } }] });
-    expect(machine('-nographic')).toMatchObject({ serial: 'stdio', monitors: [{ endpoint: { kind: 'mux-stdio' } }] });
+    expect(machine('-monitor', 'stdio')).toMatchObject({ serial: { kind: 'none' }, monitors: [{ mode: 'readline', endpoint: { kind: 'stdio' } }] });
+    expect(machine('-serial', 'mon:stdio')).toMatchObject({ serial: { kind: 'stdio', monitor: true }, monitors: [{ mode: 'readline', endpoint: { kind: 'mux-stdio' } }] });
+    expect(machine('-nographic')).toMatchObject({ serial: { kind: 'stdio', monitor: true }, monitors: [{ endpoint: { kind: 'mux-stdio' } }] });
+    // -nodefaults: no default monitor (and no default COM1), as QEMU.
+    expect(machine('-nographic', '-nodefaults')).toMatchObject({ serial: { kind: 'none' }, monitors: [] });
+    // mon:stdio is one of -serial's backends: given once, refused with -daemonize as stdio is.
+    expect(refusal('-serial', 'mon:stdio', '-serial', 'file:/tmp/x')).toBe('-serial file:/tmp/x: this machine has one serial port (COM1): give -serial once');
+    expect(refusal('-serial', 'mon:stdio', '-daemonize')).toBe('-serial mon:stdio: cannot use stdio with -daemonize');
     expect(machine('-nographic', '-serial', 'stdio').monitors).toEqual([]);
     expect(machine('-display', 'none').monitors).toEqual([]);
   });

@@ -9,6 +9,7 @@ import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configurations, executable, run } from '../../../tools/test-support/executables.ts';
 import { floppyGuest, HELLO } from './support/floppy-guest.ts';
+import { RawQmp } from './support/qmp-client.ts';
 
 const exe = () => executable('emulator', 'modular');
 /** A floppy as -drive with its format named (no probing warning on stderr). */
@@ -75,7 +76,7 @@ describe.concurrent('refused values: what qemu-system-i386 says, or what this ma
     [['-nic', 'user'], "-nic user: user-mode networking (QEMU's slirp) is not available in tessera: it needs a TCP/IP stack on the host side"],
     [['-netdev', 'user,id=n0', '-device', 'ne2k_pci,netdev=n0'], "-netdev user,id=n0: user-mode networking (QEMU's slirp) is not available in tessera"],
     [['-serial', 'pty'], "-serial pty: char device backend 'pty' is not available in tessera: Node.js cannot open a pseudo-terminal without a native helper; use tcp:"],
-    [['-serial', 'vc'], "-serial vc: char device backend 'vc' is not available in tessera; use one of stdio, none, null, file:PATH, tcp:"],
+    [['-serial', 'vc'], "-serial vc: char device backend 'vc' is not available in tessera; use one of stdio, mon:stdio, none, null, file:PATH, tcp:"],
     [['-serial', 'none', '-serial', 'stdio'], '-serial stdio: this machine has one serial port (COM1): give -serial once'],
     [['-drive', 'if=floppy,file=a.img,index=2'], 'index 2 is out of range (0-1 for a floppy: A: and B:)'],
     [['-fda', 'a.img', '-drive', 'if=floppy,file=b.img,index=0'], 'drive with bus=0, unit=0 (index=0) exists'],
@@ -186,7 +187,14 @@ describe.sequential('options on a running machine (a one-sector floppy guest)', 
   it('a guest reset reboots the machine; under -no-reboot it ends the process with exit 0', async () => {
     const image = floppyGuest('reset', dir);
     const once = join(dir, 'no-reboot.txt');
-    const noReboot = start(['-no-reboot', '-fda', image, '-serial', `file:${once}`, '-display', 'none']);
+    // Held by -S until QMP's cont, so that the client sees the reset's SHUTDOWN (QEMU's: guest-reset, no RESET).
+    const qmpSocket = join(dir, 'no-reboot.qmp');
+    const noReboot = start(['-S', '-no-reboot', '-fda', image, '-serial', `file:${once}`, '-display', 'none', '-qmp', `unix:${qmpSocket},server=on,wait=off`]);
+    const { client } = await RawQmp.open({ path: qmpSocket });
+    await client.execute('qmp_capabilities');
+    expect((await client.execute('cont')).return).toEqual({});
+    await client.closedByServer();
+    expect(client.events.map((e) => [e.event, e.data])).toEqual([['RESUME', undefined], ['SHUTDOWN', { guest: true, reason: 'guest-reset' }]]);
     expect(await noReboot.exit).toEqual({ code: 0, signal: null });
     expect(noReboot.stderr).not.toMatch(/terminating/);
     expect(fileText(once)).toBe(HELLO);
@@ -198,16 +206,32 @@ describe.sequential('options on a running machine (a one-sector floppy guest)', 
     expect(await rebooting.exit).toEqual({ code: 0, signal: null });
   }, 60_000);
 
-  it('-no-shutdown: the guest powers off, the process stays until told; -S: the CPU does not run', async () => {
+  it('-no-shutdown: the guest powers off, the process stays until told, QMP sees it as QEMU; -S: the CPU does not run (its cont: the -no-reboot case)', async () => {
     const off = join(dir, 'no-shutdown.txt');
-    const noShutdown = start(['-no-shutdown', ...floppy(floppyGuest('poweroff', dir)), '-serial', `file:${off}`, '-display', 'none']);
+    const offSocket = join(dir, 'no-shutdown.qmp');
+    const noShutdown = start(['-no-shutdown', ...floppy(floppyGuest('poweroff', dir)), '-serial', `file:${off}`, '-display', 'none', '-qmp', `unix:${offSocket},server=on,wait=off`]);
     const paused = join(dir, 'paused.txt');
     const startPaused = start(['-S', ...floppy(floppyGuest('poweroff', dir)), '-serial', `file:${paused}`, '-display', 'none']);
+    const { client } = await RawQmp.open({ path: offSocket });
+    await client.execute('qmp_capabilities');
     await until('the guest line', () => fileText(off) === HELLO);
     await sleep(3000); // power-off is seen after about a second of halt: well past it
     expect(noShutdown.child.exitCode).toBeNull();
     expect(startPaused.child.exitCode).toBeNull();
     expect(fileText(paused)).toBe(''); // the floppy guest would have printed in about a second
+    // QEMU's sequence under -no-shutdown: SHUTDOWN then STOP, status `shutdown`, cont refused until
+    // system_reset (RESET, then `prelaunch`), cont runs the guest again, whose power-off is seen again.
+    const log = () => client.events.map((e) => [e.event, e.data]);
+    expect(log()).toEqual([['SHUTDOWN', { guest: true, reason: 'guest-shutdown' }], ['STOP', undefined]]);
+    expect((await client.execute('query-status')).return).toEqual({ status: 'shutdown', singlestep: false, running: false });
+    expect((await client.execute('cont')).error).toEqual({ class: 'GenericError', desc: 'Resetting the Virtual Machine is required' });
+    expect((await client.execute('system_reset')).return).toEqual({});
+    expect((await client.execute('query-status')).return).toEqual({ status: 'prelaunch', singlestep: false, running: false });
+    expect((await client.execute('cont')).return).toEqual({});
+    await until('the guest line again', () => fileText(off) === HELLO + HELLO);
+    await until('the second power-off', () => client.events.length >= 6, 20_000);
+    expect(log().slice(2)).toEqual([['RESET', { guest: false, reason: 'host-qmp-system-reset' }], ['RESUME', undefined], ['SHUTDOWN', { guest: true, reason: 'guest-shutdown' }], ['STOP', undefined]]);
+    client.close();
     for (const machine of [noShutdown, startPaused]) {
       machine.child.kill('SIGTERM');
       expect(await machine.exit).toEqual({ code: 0, signal: null });

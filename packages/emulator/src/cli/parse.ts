@@ -308,7 +308,7 @@ function checkDaemonize(m: Mutable): void {
   if (!m.daemonize) return;
   // -nographic's default serial and monitor would be on stdio; with -nodefaults there are none (as QEMU).
   if (m.nographic && !m.nodefaults) throw new OptionError(undefined, undefined, '-nographic cannot be used with -daemonize');
-  if (m.serial?.kind === 'stdio') throw new OptionError('-serial', 'stdio', 'cannot use stdio with -daemonize');
+  if (m.serial?.kind === 'stdio') throw new OptionError('-serial', m.serial.monitor ? 'mon:stdio' : 'stdio', 'cannot use stdio with -daemonize');
 }
 
 /** Without -boot: a hard disk first; a machine with only a CD-ROM or only a floppy boots from it. */
