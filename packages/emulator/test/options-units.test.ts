@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { parseCommandLine } from '../src/cli/parse.ts';
 import type { MachineConfig } from '../src/machine/config.ts';
 import { RunState, RunStateError } from '../src/machine-options/run-state.ts';
+import { serialFilename } from '../src/serial/chardev-name.ts';
 
 function machine(...args: string[]): MachineConfig {
   const command = parseCommandLine(args);
@@ -83,5 +84,17 @@ describe('run state', () => {
       'running>paused', 'paused>prelaunch',
     ]);
     expect(e.calls).toEqual(['run', 'stop', 'run', 'stop', 'run', 'stop']);
+  });
+});
+
+describe('COM1 in query-chardev', () => {
+  it("names each -serial backend as qemu-system-i386 does (a server before its first client)", () => {
+    const name = (spec: string) => serialFilename(machine('-serial', spec).serial);
+    expect(name('stdio')).toBe('stdio');
+    expect(name('mon:stdio')).toBe('stdio');
+    expect(name('file:/tmp/x')).toBe('file');
+    expect(name('tcp:127.0.0.1:4444,server=on,wait=off')).toBe('disconnected:tcp:127.0.0.1:4444,server=on');
+    expect(name('unix:/tmp/s.sock,server=on,wait=off')).toBe('disconnected:unix:/tmp/s.sock,server=on');
+    expect(name('none')).toBeUndefined(); // QEMU lists no serial0 either
   });
 });

@@ -7,11 +7,12 @@ import { setFloppyReadOnly } from '../machine-options/floppy.ts';
 import { interceptGuestReset } from '../machine-options/guest-reset.ts';
 import { RunState } from '../machine-options/run-state.ts';
 import { openNics, type OpenNic } from '../net/attach-nics.ts';
+import { serialFilename } from '../serial/chardev-name.ts';
 import { openSerial } from '../serial/open-serial.ts';
 import type { SerialPort } from '../serial/serial-port.ts';
 import { defaultMac, setNicMac } from '../net/nic-mac.ts';
 import { loadBootFiles, v86BootOrder } from './boot-files.ts';
-import type { MachineConfig, SerialConfig } from './config.ts';
+import type { MachineConfig } from './config.ts';
 import { startMonitors, type RunningMonitors } from '../monitor/start-monitors.ts';
 import { V86Control } from '../monitor/v86-control.ts';
 import type { ShutdownReason } from '../monitor/machine-control.ts';
@@ -198,15 +199,4 @@ function prepareDevices(emulator: V86Emulator, drives: readonly OpenDrive[], mac
 
 async function closeNics(nics: readonly OpenNic[]): Promise<void> {
   await Promise.allSettled(nics.map((nic) => nic.port.close()));
-}
-
-/** COM1 as QEMU's query-chardev names its backend. */
-function serialFilename(serial: SerialConfig): string | undefined {
-  switch (serial.kind) {
-    case 'stdio': return 'stdio';
-    case 'file': return `file:${serial.path}`;
-    case 'tcp': return `${serial.server ? 'disconnected:' : ''}tcp:${serial.host}:${serial.port}${serial.server ? ',server=on' : ''}`;
-    case 'unix': return `${serial.server ? 'disconnected:' : ''}unix:${serial.path}${serial.server ? ',server=on' : ''}`;
-    default: return undefined;
-  }
 }
