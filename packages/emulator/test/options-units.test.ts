@@ -1,9 +1,11 @@
 // The option parsers and the run state on their own (no executable, no guest).
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { parseCommandLine } from '../src/cli/parse.ts';
 import type { MachineConfig } from '../src/machine/config.ts';
 import { RunState, RunStateError } from '../src/machine-options/run-state.ts';
 import { serialFilename } from '../src/serial/chardev-name.ts';
+import { watchForPowerOff } from '../src/machine/power-off.ts';
+import type { V86Cpu } from '../src/machine/v86-internals.ts';
 
 function machine(...args: string[]): MachineConfig {
   const command = parseCommandLine(args);
@@ -96,5 +98,33 @@ describe('COM1 in query-chardev', () => {
     expect(name('tcp:127.0.0.1:4444,server=on,wait=off')).toBe('disconnected:tcp:127.0.0.1:4444,server=on');
     expect(name('unix:/tmp/s.sock,server=on,wait=off')).toBe('disconnected:unix:/tmp/s.sock,server=on');
     expect(name('none')).toBeUndefined(); // QEMU lists no serial0 either
+  });
+});
+
+describe('power-off watch and the run state', () => {
+  // A CPU's two fields the watch reads, set by hand: the race it guards against (the monitor's
+  // stop landing while the guest sits in `cli; hlt` for a moment) cannot be caused on demand.
+  it('a stopped CPU halted with interrupts off is no power-off; a running one is, again after a reset', () => {
+    vi.useFakeTimers();
+    try {
+      const cpu = { in_hlt: new Uint8Array([1]), flags: new Int32Array([0]) } as unknown as V86Cpu; // hlt, IF clear
+      let running = false;
+      let powerOffs = 0;
+      const stop = watchForPowerOff(cpu, () => running, () => powerOffs++);
+      vi.advanceTimersByTime(5000);
+      expect(powerOffs).toBe(0); // paused (or -S): however long it stays so
+      running = true;
+      vi.advanceTimersByTime(1000);
+      expect(powerOffs).toBe(1);
+      running = false; // -no-shutdown: the machine stops in `shutdown`
+      vi.advanceTimersByTime(5000);
+      expect(powerOffs).toBe(1);
+      running = true; // system_reset, cont, and the guest powers off again
+      vi.advanceTimersByTime(1000);
+      expect(powerOffs).toBe(2);
+      stop();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
