@@ -119,6 +119,21 @@ const SCRIPT = [
   'system_reset',
 ];
 
+describe('-S -serial mon:stdio, input typed before the machine is up', () => {
+  // Piped input arrives at once, while v86 still loads: it must wait for the machine and its
+  // monitor, not be lost. -S: nothing boots, the CPU never runs.
+  it('reaches the monitor in order: Ctrl-a c, info status (prelaunch), cont, info status, quit', async () => {
+    const machine = MachineProcess.tessera(executable('emulator', 'modular'), ['-S', '-serial', 'mon:stdio', '-display', 'none', '-m', '32'], 30_000);
+    try {
+      machine.write('\x01cinfo status\ncont\ninfo status\nquit\n');
+      expect(await machine.exited).toBe(0);
+      expect(machine.stdout).toMatch(/VM status: paused \(prelaunch\)\r\n[^]*\(qemu\) cont\r\n[^]*VM status: running\r\n/);
+    } finally {
+      machine.kill();
+    }
+  }, 60_000);
+});
+
 describe.sequential('-monitor stdio, the same commands on qemu-system-i386 and tessera', () => {
   const outputs: Record<string, string[]> = {};
   const exits: Record<string, number | null> = {};

@@ -56,13 +56,16 @@ export async function runMachine(host: Host, machine: MachineConfig, hooks: Mach
   // COM1's backend is opened before the guest exists; its input reaches the guest once it does.
   let toGuest: (data: Uint8Array) => void = () => {};
   let switchFocus: () => void = () => {};
+  // What is typed before the machine and its monitor are up (piped input, say) waits for them, in order.
+  let early: (() => void)[] | undefined = [];
+  const whenUp = (action: () => void) => (early ? early.push(action) : action());
   let serial: SerialPort | undefined;
   try {
     serial = await openSerial(machine.serial, {
-      toGuest: (data) => toGuest(data),
+      toGuest: (data) => whenUp(() => toGuest(data)),
       onQuit: () => ending({ kind: 'quit' }),
       // Ctrl-a c is offered only where the monitor shares the terminal.
-      ...(machine.serial.kind === 'stdio' && machine.serial.monitor ? { onSwitch: () => switchFocus() } : {}),
+      ...(machine.serial.kind === 'stdio' && machine.serial.monitor ? { onSwitch: () => whenUp(() => switchFocus()) } : {}),
     });
   } catch (error) {
     await closeNics(nics);
@@ -130,6 +133,8 @@ export async function runMachine(host: Host, machine: MachineConfig, hooks: Mach
   // -serial mon:stdio: what is typed goes to COM1 or to the monitor, whichever has the terminal.
   toGuest = mux ? (data) => mux.fromTerminal(data, sendToGuest) : sendToGuest;
   switchFocus = () => mux?.switchFocus();
+  for (const action of early.splice(0)) action();
+  early = undefined;
   if (serial) emulator.add_listener('serial0-output-byte', (byte: number) => serial.output(byte));
   for (const nic of nics) {
     emulator.add_listener(`net${nic.index}-send`, (frame: Uint8Array) => nic.port.send(frame));
