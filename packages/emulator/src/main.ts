@@ -20,6 +20,9 @@ async function main(args: readonly string[]): Promise<number> {
     case 'help':
       process.stdout.write(USAGE);
       return 0;
+    case 'print':
+      process.stdout.write(command.text);
+      return 0;
     case 'version':
       process.stdout.write(`tessera emulator version ${moduleList.version} (build stamp ${moduleList.stamp})\n`);
       return 0;
@@ -31,12 +34,24 @@ async function main(args: readonly string[]): Promise<number> {
     case 'run': {
       // The machine (and v86 with it) loads only now: the informational options stay fast.
       const { runMachine } = await import('./machine/run-machine.ts');
+      const { setUpProcess } = await import('./process/process-options.ts');
       const host = new Host(moduleList, { executableUrl: import.meta.url });
+      let setup: Awaited<ReturnType<typeof setUpProcess>>;
       try {
-        return await runMachine(host, command.machine);
+        setup = await setUpProcess(command.machine.process, args); // -daemonize, -pidfile, -name process=
       } catch (error) {
         process.stderr.write(`tessera: ${(error as Error).message}\n`);
         return 1;
+      }
+      if (typeof setup === 'number') return setup; // the -daemonize parent: the child runs the machine
+      for (const warning of command.machine.warnings) process.stderr.write(`tessera: ${warning}\n`);
+      try {
+        return await runMachine(host, command.machine, { onStarted: setup.started });
+      } catch (error) {
+        process.stderr.write(`tessera: ${(error as Error).message}\n`);
+        return 1;
+      } finally {
+        setup.finish();
       }
     }
   }

@@ -58,9 +58,14 @@ describe('monitor options', () => {
     const mon = machine('-mon', 'chardev=c0,mode=control', '-chardev', 'socket,id=c0,host=127.0.0.1,port=5555,server=on,wait=off');
     expect(mon.monitors).toEqual([{ mode: 'control', label: 'c0', endpoint: { kind: 'tcp', host: '127.0.0.1', port: 5555 }, origin: '-mon chardev=c0,mode=control' }]);
     // A monitor alone on stdio takes the terminal from COM1; mon:stdio and -nographic share it.
-    expect(machine('-monitor', 'stdio')).toMatchObject({ serial: 'none', monitors: [{ mode: 'readline', endpoint: { kind: 'stdio' } }] });
-    expect(machine('-serial', 'mon:stdio')).toMatchObject({ serial: 'stdio', monitors: [{ mode: 'readline', endpoint: { kind: 'mux-stdio' } }] });
-    expect(machine('-nographic')).toMatchObject({ serial: 'stdio', monitors: [{ endpoint: { kind: 'mux-stdio' } }] });
+    expect(machine('-monitor', 'stdio')).toMatchObject({ serial: { kind: 'none' }, monitors: [{ mode: 'readline', endpoint: { kind: 'stdio' } }] });
+    expect(machine('-serial', 'mon:stdio')).toMatchObject({ serial: { kind: 'stdio', monitor: true }, monitors: [{ mode: 'readline', endpoint: { kind: 'mux-stdio' } }] });
+    expect(machine('-nographic')).toMatchObject({ serial: { kind: 'stdio', monitor: true }, monitors: [{ endpoint: { kind: 'mux-stdio' } }] });
+    // -nodefaults: no default monitor (and no default COM1), as QEMU.
+    expect(machine('-nographic', '-nodefaults')).toMatchObject({ serial: { kind: 'none' }, monitors: [] });
+    // mon:stdio is one of -serial's backends: given once, refused with -daemonize as stdio is.
+    expect(refusal('-serial', 'mon:stdio', '-serial', 'file:/tmp/x')).toBe('-serial file:/tmp/x: this machine has one serial port (COM1): give -serial once');
+    expect(refusal('-serial', 'mon:stdio', '-daemonize')).toBe('-serial mon:stdio: cannot use stdio with -daemonize');
     expect(machine('-nographic', '-serial', 'stdio').monitors).toEqual([]);
     expect(machine('-display', 'none').monitors).toEqual([]);
   });
@@ -113,6 +118,21 @@ const SCRIPT = [
   'info version',
   'system_reset',
 ];
+
+describe('-S -serial mon:stdio, input typed before the machine is up', () => {
+  // Piped input arrives at once, while v86 still loads: it must wait for the machine and its
+  // monitor, not be lost. -S: nothing boots, the CPU never runs.
+  it('reaches the monitor in order: Ctrl-a c, info status (prelaunch), cont, info status, quit', async () => {
+    const machine = MachineProcess.tessera(executable('emulator', 'modular'), ['-S', '-serial', 'mon:stdio', '-display', 'none', '-m', '32'], 30_000);
+    try {
+      machine.write('\x01cinfo status\ncont\ninfo status\nquit\n');
+      expect(await machine.exited).toBe(0);
+      expect(machine.stdout).toMatch(/VM status: paused \(prelaunch\)\r\n[^]*\(qemu\) cont\r\n[^]*VM status: running\r\n/);
+    } finally {
+      machine.kill();
+    }
+  }, 60_000);
+});
 
 describe.sequential('-monitor stdio, the same commands on qemu-system-i386 and tessera', () => {
   const outputs: Record<string, string[]> = {};

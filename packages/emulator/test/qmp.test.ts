@@ -1,6 +1,9 @@
 // QMP end to end: the same script against qemu-system-i386 and tessera, answers compared by
 // shape (keys and types), and a real QMP client from npm (qemu-qmp) on both. QMP on a booted
 // guest (its screendump, its own power-off as SHUTDOWN) is in monitor.test.ts, which boots once.
+// A second, short script runs on a machine started with -S -no-reboot -no-shutdown (nothing
+// boots: the CPU never runs before `cont`): prelaunch, cont, a reset that shuts down, the
+// `shutdown` state.
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,20 +27,23 @@ interface Step {
   readonly events: Message[];
 }
 
-/** The script: every command, errors included, with the events each must cause. */
-async function runScript(client: RawQmp, greeting: Message, screenFile: (format: string) => string): Promise<Step[]> {
-  const steps: Step[] = [{ label: 'greeting', answer: greeting, events: [] }];
+/** Steps of a script: a request, its answer and the events it must cause (in the order expected). */
+function scriptSteps(client: RawQmp, steps: Step[]) {
   const step = async (label: string, request: Message | string, expectEvents: string[] = []) => {
     const before = client.events.length;
     const answer = await client.send(request);
     const events: Message[] = [];
-    for (const name of expectEvents) {
-      await client.event(name);
-      events.push(client.events.slice(before).find((e) => e.event === name)!);
-    }
+    for (const name of expectEvents) events.push(await client.event(name, 30_000, before));
     steps.push({ label, answer, events });
   };
   const run = (command: string, args?: Message, events?: string[]) => step(`${command}(${Object.entries(args ?? {}).map(([k, v]) => (k === 'filename' ? k : `${k}=${String(v)}`)).join(',')})`, { execute: command, ...(args ? { arguments: args } : {}), id: command }, events);
+  return { step, run };
+}
+
+/** The script: every command, errors included, with the events each must cause. */
+async function runScript(client: RawQmp, greeting: Message, screenFile: (format: string) => string): Promise<Step[]> {
+  const steps: Step[] = [{ label: 'greeting', answer: greeting, events: [] }];
+  const { step, run } = scriptSteps(client, steps);
   await run('query-status'); // before negotiation: refused
   await run('qmp_capabilities');
   await run('qmp_capabilities'); // twice: refused
@@ -68,11 +74,62 @@ async function runScript(client: RawQmp, greeting: Message, screenFile: (format:
   await step('execute not a string', '{"execute": 5}\n');
   await run('system_reset', undefined, ['RESET']);
   await run('system_powerdown', undefined, ['POWERDOWN']);
+  // A reset of a stopped machine makes it `prelaunch` again (QEMU); cont runs it.
+  await run('stop', undefined, ['STOP']);
+  await run('system_reset', undefined, ['RESET']);
+  await run('query-status');
+  await run('cont', undefined, ['RESUME']);
   return steps;
 }
 
+/** On -S -no-reboot -no-shutdown -name: the run states QEMU goes through, ending with quit. */
+async function runLifecycleScript(client: RawQmp): Promise<Step[]> {
+  const steps: Step[] = [];
+  const { run } = scriptSteps(client, steps);
+  await run('qmp_capabilities');
+  await run('query-status'); // prelaunch
+  await run('query-name');
+  await run('human-monitor-command', { 'command-line': 'info status' });
+  await run('stop'); // not running: no STOP
+  await run('cont', undefined, ['RESUME']);
+  await run('query-status');
+  await run('system_reset', undefined, ['SHUTDOWN', 'STOP']); // -no-reboot: a shutdown; -no-shutdown: it stops
+  await run('query-status'); // shutdown
+  await run('human-monitor-command', { 'command-line': 'info status' });
+  await run('cont'); // refused until a reset
+  await run('quit', undefined, ['SHUTDOWN']);
+  return steps;
+}
+
+const lifecycleArgs = (socket: string) => ['-display', 'none', '-m', '64', '-S', '-no-reboot', '-no-shutdown', '-name', 'guest-1', '-qmp', `unix:${socket},server=on,wait=off`];
+
+/** The events' names and data in the order they came, for the whole session. */
+const eventLog = (client: RawQmp) => client.events.map((e) => `${String(e.event)} ${JSON.stringify(e.data ?? {})}`);
+
+/** Compare two scripts' steps: labels, answer shapes, error classes, events (shape and data). */
+function expectSameShapes(ours: Step[], theirs: Step[]): void {
+  expect(ours.map((s) => s.label)).toEqual(theirs.map((s) => s.label));
+  for (const [i, mine] of ours.entries()) {
+    const other = theirs[i]!;
+    let [a, b] = [mine.answer, other.answer];
+    if (mine.label.startsWith('query-block')) {
+      // QEMU's pc machine also lists floppy0 and sd0; compare the CD-ROM each has.
+      const cd = (m: Message) => ({ ...m, return: (m.return as Message[]).filter((d) => d.device === 'ide1-cd0') });
+      [a, b] = [cd(a), cd(b)];
+    }
+    expect({ step: mine.label, shape: fillEmpty(shape(a), shape(b)) }).toEqual({ step: other.label, shape: shape(b) });
+    // Error classes are values clients branch on: they must be QEMU's exactly.
+    expect({ step: mine.label, class: (a.error as Message | undefined)?.class }).toEqual({ step: other.label, class: (b.error as Message | undefined)?.class });
+    expect(mine.events.map(shape)).toEqual(other.events.map(shape));
+    expect({ step: mine.label, events: mine.events.map((e) => [e.event, e.data]) }).toEqual({ step: other.label, events: other.events.map((e) => [e.event, e.data]) });
+    // The run state is a value clients act on: query-status and `info status` say what QEMU says.
+    if ((mine.label.startsWith('query-status') || mine.label.includes('info status')) && 'return' in b) expect({ step: mine.label, answer: a }).toEqual({ step: other.label, answer: b });
+  }
+}
+
 describe.sequential('QMP, the same script on qemu-system-i386 and tessera', () => {
-  const results: Record<'qemu' | 'tessera', { steps: Step[]; exit: number | null; stderr: string; shutdown: Message }> = {} as never;
+  const results: Record<'qemu' | 'tessera', { steps: Step[]; exit: number | null; stderr: string; shutdown: Message; events: string[] }> = {} as never;
+  const lifecycle: Record<'qemu' | 'tessera', { steps: Step[]; exit: number | null; stderr: string; events: string[] }> = {} as never;
 
   beforeAll(async () => {
     for (const name of ['qemu', 'tessera'] as const) {
@@ -88,6 +145,7 @@ describe.sequential('QMP, the same script on qemu-system-i386 and tessera', () =
         // Let the BIOS reach its text screen before the screendumps.
         await new Promise((r) => setTimeout(r, 3000));
         const steps = await runScript(client, greeting, (format) => join(dir, `${name}.${format}`));
+        const events = eventLog(client);
         client.close();
         // A second client, QEMU's kind of user: the qemu-qmp package from npm, ending with quit.
         const shutdown = await new Promise<Message>((resolve, reject) => {
@@ -101,30 +159,44 @@ describe.sequential('QMP, the same script on qemu-system-i386 and tessera', () =
             });
           });
         });
-        results[name] = { steps, exit: await machine.exited, stderr: machine.stderr, shutdown };
+        results[name] = { steps, exit: await machine.exited, stderr: machine.stderr, shutdown, events };
       } finally {
         machine.kill();
       }
+      // -S -no-reboot -no-shutdown: started, never booted.
+      const lifecycleSocket = join(dir, `${name}-lifecycle.qmp`);
+      const paused =
+        name === 'qemu'
+          ? new MachineProcess('qemu-system-i386', lifecycleArgs(lifecycleSocket), 60_000)
+          : MachineProcess.tessera(executable('emulator', 'modular'), lifecycleArgs(lifecycleSocket), 60_000);
+      try {
+        const { client } = await RawQmp.open({ path: lifecycleSocket });
+        const steps = await runLifecycleScript(client);
+        await client.closedByServer();
+        lifecycle[name] = { steps, exit: await paused.exited, stderr: paused.stderr, events: eventLog(client) };
+      } finally {
+        paused.kill();
+      }
     }
-  }, 240_000);
+  }, 300_000);
 
   it('negotiation, every command, its errors and events have QEMU\'s shapes', () => {
-    const { qemu, tessera } = results;
-    expect(tessera.steps.map((s) => s.label)).toEqual(qemu.steps.map((s) => s.label));
-    for (const [i, ours] of tessera.steps.entries()) {
-      const theirs = qemu.steps[i]!;
-      let [a, b] = [ours.answer, theirs.answer];
-      if (ours.label.startsWith('query-block')) {
-        // QEMU's pc machine also lists floppy0 and sd0; compare the CD-ROM each has.
-        const cd = (m: Message) => ({ ...m, return: (m.return as Message[]).filter((d) => d.device === 'ide1-cd0') });
-        [a, b] = [cd(a), cd(b)];
-      }
-      expect({ step: ours.label, shape: fillEmpty(shape(a), shape(b)) }).toEqual({ step: theirs.label, shape: shape(b) });
-      // Error classes are values clients branch on: they must be QEMU's exactly.
-      expect({ step: ours.label, class: (a.error as Message | undefined)?.class }).toEqual({ step: theirs.label, class: (b.error as Message | undefined)?.class });
-      expect(ours.events.map(shape)).toEqual(theirs.events.map(shape));
-      expect(ours.events.map((e) => e.data)).toEqual(theirs.events.map((e) => e.data));
-    }
+    expectSameShapes(results.tessera.steps, results.qemu.steps);
+    // Every event once, in QEMU's order (STOP/RESUME come from the run state, whoever changes it).
+    expect(results.tessera.events).toEqual(results.qemu.events);
+  });
+
+  it('-S -no-reboot -no-shutdown: prelaunch, cont, a reset that shuts down and stops, cont refused, quit — as QEMU', () => {
+    expectSameShapes(lifecycle.tessera.steps, lifecycle.qemu.steps);
+    expect(lifecycle.tessera.events).toEqual(lifecycle.qemu.events);
+    const answer = (label: string, n = 0) => lifecycle.tessera.steps.filter((s) => s.label.startsWith(label))[n]!.answer;
+    expect(answer('query-status', 0).return).toEqual({ status: 'prelaunch', singlestep: false, running: false });
+    expect(answer('query-status', 2).return).toEqual({ status: 'shutdown', singlestep: false, running: false });
+    expect(answer('query-name').return).toEqual({ name: 'guest-1' });
+    expect(answer('human-monitor-command', 1).return).toBe('VM status: paused (shutdown)\r\n');
+    expect(answer('cont', 1).error).toEqual({ class: 'GenericError', desc: 'Resetting the Virtual Machine is required' });
+    for (const name of ['qemu', 'tessera'] as const) expect(lifecycle[name].exit).toBe(0);
+    expect(lifecycle.tessera.stderr).toBe('');
   });
 
   it('answers carry the machine\'s state: paused after stop, the name, the inserted medium', () => {

@@ -1,19 +1,29 @@
-import type { Command, DisplayConfig, DriveConfig, MachineConfig, NetdevConfig, NicConfig } from '../machine/config.ts';
+import type { Command, DisplayConfig, DriveConfig, MachineConfig, NetdevConfig, NicConfig, SerialConfig } from '../machine/config.ts';
 import { OptionError } from './errors.ts';
 import { parseKeyValues, parseOnOff } from './key-value.ts';
 import { parseMemorySize } from './memory-size.ts';
 import { MonitorOptions } from '../monitor/parse-options.ts';
+import { CPU_HELP, MACHINE_HELP, checkCpu, checkMachine, checkSmp, checkVga } from './options/machine-type.ts';
+import { refuseUserNetworking } from './options/network.ts';
+import { parseName } from './options/process.ts';
+import { parseSerial } from './options/serial.ts';
+import { floppyDrive, parseFloppyShorthand } from './options/floppy.ts';
 
 /** Options that take an argument; every other known option is a flag. */
 const WITH_ARGUMENT = new Set([
   '-m', '-kernel', '-initrd', '-append', '-drive', '-hda', '-hdb', '-cdrom', '-boot', '-bios',
   '-serial', '-display', '-netdev', '-device', '-nic', '-output',
   '-qmp', '-monitor', '-chardev', '-mon',
+  // QEMU's everyday options (src/cli/options/)
+  '-fda', '-fdb', '-name', '-pidfile', '-vga', '-machine', '-M', '-cpu', '-smp',
 ]);
-const FLAGS = new Set(['-nographic', '-snapshot', '-version', '-help', '-h', '-list-modules']);
+const FLAGS = new Set([
+  '-nographic', '-snapshot', '-version', '-help', '-h', '-list-modules',
+  '-no-reboot', '-no-shutdown', '-daemonize', '-S', '-nodefaults',
+]);
 const DEFAULT_MEMORY = 128 * 2 ** 20;
 const NIC_MODELS = ['ne2k_pci'];
-const DRIVE_KEYS = new Set(['file', 'format', 'if', 'media', 'index', 'readonly', 'read-only', 'snapshot']);
+const DRIVE_KEYS = new Set(['file', 'format', 'if', 'media', 'index', 'unit', 'readonly', 'read-only', 'snapshot']);
 
 interface Mutable {
   memoryBytes: number;
@@ -23,18 +33,30 @@ interface Mutable {
   bios?: string;
   drives: DriveConfig[];
   bootOrder?: string;
-  serial?: 'stdio' | 'none';
+  serial?: SerialConfig;
   display?: DisplayConfig;
   nographic: boolean;
   snapshot: boolean;
   netdevs: NetdevConfig[];
   nics: NicConfig[];
   monitors: MonitorOptions;
+  name?: string;
+  processName?: string;
+  pidfile?: string;
+  daemonize: boolean;
+  startPaused: boolean;
+  noReboot: boolean;
+  noShutdown: boolean;
+  nodefaults: boolean;
+  warnings: string[];
 }
 
 /** Parse `tessera`'s command line (QEMU's syntax: single or double dash, `-opt arg`). */
 export function parseCommandLine(argv: readonly string[]): Command {
-  const m: Mutable = { memoryBytes: DEFAULT_MEMORY, drives: [], nographic: false, snapshot: false, netdevs: [], nics: [], monitors: new MonitorOptions() };
+  const m: Mutable = {
+    memoryBytes: DEFAULT_MEMORY, drives: [], nographic: false, snapshot: false, netdevs: [], nics: [], monitors: new MonitorOptions(),
+    daemonize: false, startPaused: false, noReboot: false, noShutdown: false, nodefaults: false, warnings: [],
+  };
   let listModules = false;
   let output: 'human' | 'json' = 'human';
 
@@ -92,14 +114,28 @@ export function parseCommandLine(argv: readonly string[]): Command {
       case '-chardev': attempt(() => m.monitors.chardev(arg)); break;
       case '-mon': attempt(() => m.monitors.mon(arg)); break;
       case '-serial':
-        if (arg === 'mon:stdio') {
-          m.serial = 'stdio';
-          m.monitors.serialMux();
-          break;
-        }
-        if (arg !== 'stdio' && arg !== 'none' && arg !== 'null') fail(`'${arg}' is not a valid char driver`);
-        m.serial = arg === 'stdio' ? 'stdio' : 'none';
+        if (m.serial !== undefined) fail('this machine has one serial port (COM1): give -serial once');
+        m.serial = attempt(() => parseSerial(arg));
+        if (m.serial.kind === 'stdio' && m.serial.monitor) m.monitors.serialMux();
         break;
+      // QEMU's everyday options: each parsed in src/cli/options/, kept here as one line apiece.
+      case '-fda': case '-fdb': m.drives.push(attempt(() => parseFloppyShorthand(arg, name === '-fda' ? 0 : 1, m.drives))); break;
+      case '-name': Object.assign(m, attempt(() => parseName(arg))); break;
+      case '-pidfile': m.pidfile = arg; break;
+      case '-daemonize': m.daemonize = true; break;
+      case '-S': m.startPaused = true; break;
+      case '-no-reboot': m.noReboot = true; break;
+      case '-no-shutdown': m.noShutdown = true; break;
+      case '-nodefaults': m.nodefaults = true; break;
+      case '-vga': attempt(() => checkVga(arg)); break;
+      case '-machine': case '-M': if (attempt(() => checkMachine(arg)) === 'help') return { kind: 'print', text: MACHINE_HELP }; break;
+      case '-smp': attempt(() => checkSmp(arg)); break;
+      case '-cpu': {
+        const cpu = attempt(() => checkCpu(arg));
+        if (cpu.help) return { kind: 'print', text: CPU_HELP };
+        if (cpu.warning) m.warnings.push(`${name} ${arg}: warning: ${cpu.warning}`);
+        break;
+      }
       case '-display': {
         const kv = parseKeyValues(arg, 'type');
         const type = kv.get('type') ?? '';
@@ -114,6 +150,7 @@ export function parseCommandLine(argv: readonly string[]): Command {
         const id = kv.get('id');
         if (!/^[a-z][a-z0-9-]*$/.test(type)) fail(`Parameter 'type' does not accept value '${type}'`);
         if (!id) fail("Parameter 'id' is missing");
+        attempt(() => refuseUserNetworking(type));
         if (m.netdevs.some((n) => n.id === id)) fail(`Duplicate ID '${id}' for netdev`);
         kv.delete('type');
         kv.delete('id');
@@ -139,6 +176,7 @@ export function parseCommandLine(argv: readonly string[]): Command {
         const type = kv.get('type') ?? '';
         const model = kv.get('model') ?? 'ne2k_pci';
         if (type === 'none') break; // `-nic none`: no network
+        attempt(() => refuseUserNetworking(type));
         if (!/^[a-z][a-z0-9-]*$/.test(type)) fail(`Parameter 'type' does not accept value '${type}'`);
         if (!NIC_MODELS.includes(model)) fail(`'${model}' is not a valid device model name`);
         const mac = attempt(() => parseMacProperty(kv.get('mac'), model));
@@ -173,12 +211,12 @@ function parseMacProperty(text: string | undefined, model: string): Uint8Array |
 
 function nextIndex(m: Mutable): number {
   let index = 0;
-  while (m.drives.some((d) => d.index === index)) index++;
+  while (m.drives.some((d) => d.interface === undefined && d.index === index)) index++;
   return index;
 }
 
 function addDrive(m: Mutable, drive: { file: string; media: 'disk' | 'cdrom'; index: number; origin: string }): void {
-  if (m.drives.some((d) => d.index === drive.index)) {
+  if (m.drives.some((d) => d.interface === undefined && d.index === drive.index)) {
     throw new OptionError(undefined, undefined, `drive with bus=0, unit=${drive.index} (index=${drive.index}) exists`);
   }
   m.drives.push({ ...drive, readOnly: drive.media === 'cdrom', snapshot: false, fileOptions: {} });
@@ -194,7 +232,9 @@ function parseDrive(argument: string, m: Mutable): DriveConfig {
   const file = kv.get('file');
   if (!file) throw new Error('A block device must be specified for "file"');
   const bus = kv.get('if') ?? 'ide';
+  if (bus === 'floppy') return floppyDrive(kv, argument, m.drives);
   if (bus !== 'ide') throw new Error(`unsupported bus type '${bus}'`);
+  if (kv.has('unit')) throw new Error("Invalid parameter 'unit'");
   const media = kv.get('media') ?? 'disk';
   if (media !== 'disk' && media !== 'cdrom') throw new Error(`'${media}' invalid media`);
   const readOnlyText = kv.get('readonly') ?? kv.get('read-only');
@@ -203,7 +243,7 @@ function parseDrive(argument: string, m: Mutable): DriveConfig {
   const indexText = kv.get('index');
   const index = indexText === undefined ? (media === 'cdrom' ? 2 : nextIndex(m)) : Number(indexText);
   if (!Number.isInteger(index) || index < 0 || index > 3) throw new Error(`index ${indexText} is out of range (0-3 for IDE)`);
-  if (m.drives.some((d) => d.index === index)) throw new Error(`drive with bus=${index >> 1}, unit=${index & 1} (index=${index}) exists`);
+  if (m.drives.some((d) => d.interface === undefined && d.index === index)) throw new Error(`drive with bus=${index >> 1}, unit=${index & 1} (index=${index}) exists`);
   const format = kv.get('format');
   return { file, ...(format ? { format } : {}), media, index, readOnly, snapshot, fileOptions, origin: `-drive ${argument}` };
 }
@@ -220,7 +260,8 @@ function finish(m: Mutable): MachineConfig {
   const display = m.display ?? { type: 'none', options: {}, origin: '-display none' };
   if (m.nographic && display.type !== 'none') throw new OptionError(undefined, undefined, '-nographic cannot be used with -display');
   // As QEMU: -nographic puts the human monitor on the terminal with COM1 (Ctrl-a c) unless told otherwise.
-  if (m.nographic && m.serial === undefined) m.monitors.nographicDefault();
+  // -nodefaults: no default monitor either (as QEMU).
+  if (m.nographic && m.serial === undefined && !m.nodefaults) m.monitors.nographicDefault();
   let monitors;
   try {
     monitors = m.monitors.resolve();
@@ -230,8 +271,10 @@ function finish(m: Mutable): MachineConfig {
   }
   // A monitor alone on stdio takes the terminal: COM1 goes nowhere unless asked for, and then it is QEMU's error.
   const plainStdio = monitors.find((mon) => mon.endpoint.kind === 'stdio');
-  if (plainStdio && m.serial === 'stdio') throw new OptionError('-serial', 'stdio', 'cannot use stdio by multiple character devices');
-  if (plainStdio && m.serial === undefined) m.serial = 'none';
+  if (plainStdio && m.serial?.kind === 'stdio') throw new OptionError('-serial', 'stdio', 'cannot use stdio by multiple character devices');
+  if (plainStdio && m.serial === undefined) m.serial = { kind: 'none' };
+  if (monitors.some((mon) => mon.endpoint.kind === 'mux-stdio')) m.serial = { kind: 'stdio', monitor: true };
+  checkDaemonize(m);
   return {
     memoryBytes: m.memoryBytes,
     ...(m.kernel !== undefined ? { kernel: m.kernel } : {}),
@@ -239,11 +282,39 @@ function finish(m: Mutable): MachineConfig {
     ...(m.append !== undefined ? { append: m.append } : {}),
     ...(m.bios !== undefined ? { bios: m.bios } : {}),
     drives: m.drives.map((d) => (m.snapshot ? { ...d, snapshot: true } : d)),
-    bootOrder: m.bootOrder ?? (m.drives.some((d) => d.media === 'cdrom') && !m.drives.some((d) => d.media === 'disk') ? 'd' : 'c'),
-    serial: m.serial ?? 'stdio',
+    bootOrder: m.bootOrder ?? defaultBootOrder(m.drives),
+    // QEMU's default serial is its graphical console; here stdio, unless nothing may own the terminal.
+    serial: m.serial ?? { kind: m.nodefaults || m.daemonize ? 'none' : 'stdio' },
     display,
     netdevs: m.netdevs,
     nics: m.nics,
     monitors,
+    nodefaults: m.nodefaults,
+    warnings: m.warnings,
+    process: {
+      ...(m.name !== undefined ? { name: m.name } : {}),
+      ...(m.processName !== undefined ? { processName: m.processName } : {}),
+      ...(m.pidfile !== undefined ? { pidfile: m.pidfile } : {}),
+      daemonize: m.daemonize,
+      startPaused: m.startPaused,
+      noReboot: m.noReboot,
+      noShutdown: m.noShutdown,
+    },
   };
+}
+
+/** QEMU's rules for -daemonize: nothing may use the terminal the parent leaves. */
+function checkDaemonize(m: Mutable): void {
+  if (!m.daemonize) return;
+  // -nographic's default serial and monitor would be on stdio; with -nodefaults there are none (as QEMU).
+  if (m.nographic && !m.nodefaults) throw new OptionError(undefined, undefined, '-nographic cannot be used with -daemonize');
+  if (m.serial?.kind === 'stdio') throw new OptionError('-serial', m.serial.monitor ? 'mon:stdio' : 'stdio', 'cannot use stdio with -daemonize');
+}
+
+/** Without -boot: a hard disk first; a machine with only a CD-ROM or only a floppy boots from it. */
+function defaultBootOrder(drives: readonly DriveConfig[]): string {
+  const ide = drives.filter((d) => d.interface === undefined);
+  if (ide.some((d) => d.media === 'disk')) return 'c';
+  if (ide.some((d) => d.media === 'cdrom')) return 'd';
+  return drives.length > 0 ? 'a' : 'c';
 }

@@ -17,6 +17,7 @@ Block devices:
                          FILE may be a path or an http(s) URL
   -hda FILE, -hdb FILE   first / second IDE hard disk
   -cdrom FILE            IDE CD-ROM (secondary master)
+  -fda FILE, -fdb FILE   floppy drives A: and B: (also -drive if=floppy,file=FILE)
   -snapshot              write to temporary overlays, never to the images
 
 Linux boot:
@@ -28,7 +29,8 @@ Display and serial:
   -display none|TYPE[,OPTION=VALUE...]
                          a display module, e.g. web (default none)
   -nographic             no display; the serial console on stdio
-  -serial stdio|none     COM1 (default stdio); Ctrl-a x quits, Ctrl-a h helps
+  -serial stdio|none|file:PATH|tcp:[HOST]:PORT[,server=on][,wait=off]|unix:PATH[,server=on][,wait=off]
+                         COM1 (default stdio); on stdio Ctrl-a x quits, Ctrl-a h helps
   -serial mon:stdio      COM1 and the human monitor on stdio; Ctrl-a c switches
 
 Monitors:
@@ -47,4 +49,16 @@ Network:
                          the NE2000 NIC, plugged into netdev ID
   -nic TYPE[,model=ne2k_pci][,OPTION=VALUE...] | -nic none
                          a netdev and its NIC in one
+
+Machine and process (QEMU's everyday options):
+  -machine pc[,accel=tcg] | -M pc, -cpu qemu32|max, -smp 1, -vga std
+                         what this machine is (help lists: -machine help, -cpu help)
+  -nodefaults            no default devices (COM1 not on stdio unless -serial says)
+  -name NAME[,process=PNAME]
+                         the guest's name; process= names the process
+  -S                     do not start the CPU (until the monitor's cont)
+  -no-reboot             exit instead of rebooting when the guest resets
+  -no-shutdown           stop (do not exit) when the guest powers off
+  -pidfile FILE          write the pid to FILE (locked, removed at exit)
+  -daemonize             run in the background once the machine has started
 `;

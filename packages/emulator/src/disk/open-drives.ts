@@ -1,6 +1,7 @@
 import type { BlockNode, BlockPermissions, Host } from '@tessera/core';
 import type { DriveConfig } from '../machine/config.ts';
 import { StartupError } from '../machine/startup-error.ts';
+import { checkFloppySize } from '../machine-options/floppy.ts';
 import { V86Disk } from './v86-disk.ts';
 
 /**
@@ -12,7 +13,7 @@ const WRITABLE_DEVICE: BlockPermissions = { use: ['consistent read', 'write'], u
 export const READ_ONLY_DEVICE: BlockPermissions = { use: ['consistent read'], unshare: ['write', 'resize'] };
 
 /** v86's IDE slots: primary master and slave are hard disks, secondary master the CD-ROM. */
-export type IdeSlot = 'hda' | 'hdb' | 'cdrom';
+export type IdeSlot = 'hda' | 'hdb' | 'cdrom' | 'fda' | 'fdb';
 
 export interface OpenDrive {
   readonly config: DriveConfig;
@@ -23,6 +24,7 @@ export interface OpenDrive {
 
 /** Which v86 slot an IDE index maps to; v86 has no secondary slave and no hard disk on the secondary channel. */
 function slotOf(drive: DriveConfig): IdeSlot {
+  if (drive.interface === 'floppy') return drive.index === 0 ? 'fda' : 'fdb';
   if (drive.media === 'cdrom') {
     if (drive.index !== 2) throw new StartupError(`${drive.origin}: the CD-ROM can only be index=2 (secondary master) on this machine`);
     return 'cdrom';
@@ -38,6 +40,9 @@ function slotOf(drive: DriveConfig): IdeSlot {
  */
 export async function openDrives(host: Host, drives: readonly DriveConfig[], onIoError: (error: Error) => void): Promise<OpenDrive[]> {
   const slots = drives.map(slotOf);
+  if (slots.includes('fdb') && !slots.includes('fda')) {
+    throw new StartupError(`${drives[slots.indexOf('fdb')]!.origin}: a second floppy drive (B:) needs a first one (A:) on this machine`);
+  }
   if (slots.includes('hdb') && !slots.includes('hda')) {
     throw new StartupError(`${drives[slots.indexOf('hdb')]!.origin}: a second hard disk (index=1) needs a first one (index=0) on this machine`);
   }
@@ -55,6 +60,11 @@ export async function openDrives(host: Host, drives: readonly DriveConfig[], onI
         });
       } catch (error) {
         throw new StartupError(`${config.origin}: ${(error as Error).message}`, { cause: error });
+      }
+      const badFloppy = config.interface === 'floppy' ? checkFloppySize(node.size) : undefined;
+      if (badFloppy) {
+        await node.close();
+        throw new StartupError(`${config.origin}: ${badFloppy}`);
       }
       let refusalsTold = false;
       const disk = new V86Disk(

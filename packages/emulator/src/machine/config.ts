@@ -5,6 +5,8 @@ export interface DriveConfig {
   readonly file: string;
   readonly format?: string;
   readonly media: 'disk' | 'cdrom';
+  /** The controller: IDE (absent) or the floppy controller (`-fda`, `-drive if=floppy`; index 0 = A:, 1 = B:). */
+  readonly interface?: 'floppy';
   /** IDE position: 0 = primary master (hda), 1 = primary slave (hdb); the CD sits on the secondary channel. */
   readonly index: number;
   readonly readOnly: boolean;
@@ -47,17 +49,48 @@ export interface MachineConfig {
   readonly drives: readonly DriveConfig[];
   /** Boot devices in order: `c` hard disk, `d` CD-ROM, `a` floppy. */
   readonly bootOrder: string;
-  readonly serial: 'stdio' | 'none';
+  readonly serial: SerialConfig;
   readonly display: DisplayConfig;
   readonly netdevs: readonly NetdevConfig[];
   /** The NICs (ne2k_pci), each tied to a netdev id. */
   readonly nics: readonly NicConfig[];
   /** QMP and human monitors (-qmp, -monitor, -chardev + -mon, -serial mon:stdio). */
   readonly monitors: readonly MonitorConfig[];
+  /** `-nodefaults`: no default devices (here: COM1 is not put on stdio unless -serial says so). */
+  readonly nodefaults: boolean;
+  /** Notes for stderr before the machine starts (e.g. `-cpu pentium` runs v86's CPU). */
+  readonly warnings: readonly string[];
+  /** Process and lifecycle options (-name, -pidfile, -daemonize, -S, -no-reboot, -no-shutdown). */
+  readonly process: ProcessConfig;
+}
+
+/** COM1's character backend (`-serial`). */
+export type SerialConfig =
+  | { readonly kind: 'none' | 'pty' }
+  /** `monitor`: `-serial mon:stdio`, the human monitor shares the terminal (Ctrl-a c switches). */
+  | { readonly kind: 'stdio'; readonly monitor?: boolean }
+  | { readonly kind: 'file'; readonly path: string }
+  | { readonly kind: 'tcp'; readonly host: string; readonly port: number; readonly server: boolean; readonly wait: boolean; readonly origin: string }
+  | { readonly kind: 'unix'; readonly path: string; readonly server: boolean; readonly wait: boolean; readonly origin: string };
+
+export interface ProcessConfig {
+  /** `-name NAME`: the guest's name (QMP query-name); `process=` names the process (its title). */
+  readonly name?: string;
+  readonly processName?: string;
+  readonly pidfile?: string;
+  readonly daemonize: boolean;
+  /** `-S`: the CPU does not run until resumed (QMP `cont`). */
+  readonly startPaused: boolean;
+  /** `-no-reboot`: a guest reset ends the process (exit 0) instead of resetting the machine. */
+  readonly noReboot: boolean;
+  /** `-no-shutdown`: a guest power-off stops the machine; the process stays. */
+  readonly noShutdown: boolean;
 }
 
 export type Command =
   | { readonly kind: 'run'; readonly machine: MachineConfig }
   | { readonly kind: 'list-modules'; readonly output: 'human' | 'json' }
   | { readonly kind: 'version' }
+  /** Text for stdout, exit 0 (`-machine help`, `-cpu help`). */
+  | { readonly kind: 'print'; readonly text: string }
   | { readonly kind: 'help' };

@@ -8,15 +8,17 @@ const IF_FLAG = 0x200;
 /**
  * v86 has no ACPI power-off: a guest that powers off ends up halted with interrupts disabled,
  * from which nothing but a reset can wake it. Treat that state, seen steadily for a second, as
- * the machine switching itself off. Returns a function that stops watching.
+ * the machine switching itself off. Only while `isRunning()`: a CPU the monitor stopped (or -S
+ * holds) keeps whatever state it had, which is no power-off. The watch goes on after a power-off,
+ * for a machine that is reset and runs again (-no-shutdown). Returns a function that stops watching.
  */
-export function watchForPowerOff(cpu: V86Cpu, onPowerOff: () => void): () => void {
+export function watchForPowerOff(cpu: V86Cpu, isRunning: () => boolean, onPowerOff: () => void): () => void {
   let steady = 0;
   const timer = setInterval(() => {
-    const halted = cpu.in_hlt[0] === 1 && (cpu.flags[0]! & IF_FLAG) === 0;
+    const halted = isRunning() && cpu.in_hlt[0] === 1 && (cpu.flags[0]! & IF_FLAG) === 0;
     steady = halted ? steady + 1 : 0;
     if (steady >= STEADY_POLLS) {
-      clearInterval(timer);
+      steady = 0;
       onPowerOff();
     }
   }, POLL_MS);

@@ -2,14 +2,20 @@ import type { DisplaySession, Host } from '@tessera/core';
 import { findDisplay } from '../console/open-display.ts';
 import { installImageDataPolyfill } from '../console/image-data-polyfill.ts';
 import { V86MachineConsole } from '../console/machine-console.ts';
-import { SerialStdio } from '../console/serial-stdio.ts';
 import { closeDrives, openDrives, type OpenDrive } from '../disk/open-drives.ts';
+import { setFloppyReadOnly } from '../machine-options/floppy.ts';
+import { interceptGuestReset } from '../machine-options/guest-reset.ts';
+import { RunState } from '../machine-options/run-state.ts';
 import { openNics, type OpenNic } from '../net/attach-nics.ts';
+import { serialFilename } from '../serial/chardev-name.ts';
+import { openSerial } from '../serial/open-serial.ts';
+import type { SerialPort } from '../serial/serial-port.ts';
 import { defaultMac, setNicMac } from '../net/nic-mac.ts';
 import { loadBootFiles, v86BootOrder } from './boot-files.ts';
 import type { MachineConfig } from './config.ts';
 import { startMonitors, type RunningMonitors } from '../monitor/start-monitors.ts';
 import { V86Control } from '../monitor/v86-control.ts';
+import type { ShutdownReason } from '../monitor/machine-control.ts';
 import { loadFirmware } from './firmware.ts';
 import { loadV86 } from './load-v86.ts';
 import { watchForPowerOff } from './power-off.ts';
@@ -18,15 +24,20 @@ import { StartupError } from './startup-error.ts';
 import type { V86Emulator } from './v86-internals.ts';
 
 /** Why the machine stopped. */
-type Ending = { kind: 'poweroff' } | { kind: 'quit' } | { kind: 'monitor-quit' } | { kind: 'signal'; signal: NodeJS.Signals } | { kind: 'error'; error: Error };
+type Ending = { kind: 'poweroff' } | { kind: 'reset' } | { kind: 'quit' } | { kind: 'monitor-quit' } | { kind: 'signal'; signal: NodeJS.Signals } | { kind: 'error'; error: Error };
 
 const SIGNAL_NUMBERS: Partial<Record<NodeJS.Signals, number>> = { SIGINT: 2, SIGTERM: 15, SIGHUP: 1 };
+
+export interface MachineHooks {
+  /** The machine is set up and its CPU runs (or waits for `cont` under -S): -daemonize's parent may exit now, the monitor gets the run state. */
+  readonly onStarted?: (state: RunState) => void;
+}
 
 /**
  * Set up the machine, run it until it powers off or the user quits, tear it down. Resolves with
  * the exit code; StartupError (or an OptionError-like message) is thrown for setup failures.
  */
-export async function runMachine(host: Host, machine: MachineConfig): Promise<number> {
+export async function runMachine(host: Host, machine: MachineConfig, hooks: MachineHooks = {}): Promise<number> {
   for (const subsystem of ['block', 'ui', 'net'] as const) host.initialize(subsystem);
   const firmware = await loadFirmware(machine.bios);
   const bootFiles = await loadBootFiles(machine);
@@ -41,6 +52,25 @@ export async function runMachine(host: Host, machine: MachineConfig): Promise<nu
   } catch (error) {
     await closeNics(nics);
     throw error;
+  }
+  // COM1's backend is opened before the guest exists; its input reaches the guest once it does.
+  let toGuest: (data: Uint8Array) => void = () => {};
+  let switchFocus: () => void = () => {};
+  // What is typed before the machine and its monitor are up (piped input, say) waits for them, in order.
+  let early: (() => void)[] | undefined = [];
+  const whenUp = (action: () => void) => (early ? early.push(action) : action());
+  let serial: SerialPort | undefined;
+  try {
+    serial = await openSerial(machine.serial, {
+      toGuest: (data) => whenUp(() => toGuest(data)),
+      onQuit: () => ending({ kind: 'quit' }),
+      // Ctrl-a c is offered only where the monitor shares the terminal.
+      ...(machine.serial.kind === 'stdio' && machine.serial.monitor ? { onSwitch: () => whenUp(() => switchFocus()) } : {}),
+    });
+  } catch (error) {
+    await closeNics(nics);
+    await closeDrives(drives).catch(() => {});
+    throw new StartupError((error as Error).message, { cause: error });
   }
 
   const { V86, wasmPath } = await loadV86();
@@ -58,6 +88,8 @@ export async function runMachine(host: Host, machine: MachineConfig): Promise<nu
     ...(slot('hda') ? { hda: slot('hda') } : {}),
     ...(slot('hdb') ? { hdb: slot('hdb') } : {}),
     ...(slot('cdrom') ? { cdrom: slot('cdrom') } : {}),
+    ...(slot('fda') ? { fda: slot('fda') } : {}),
+    ...(slot('fdb') ? { fdb: slot('fdb') } : {}),
     boot_order: v86BootOrder(machine.bootOrder),
     net_device: { type: 'ne2k' },
     autostart: false, // started once the devices are adjusted below
@@ -68,30 +100,41 @@ export async function runMachine(host: Host, machine: MachineConfig): Promise<nu
   prepareDevices(emulator, drives, machine.nics[0]?.mac ?? defaultMac(0));
 
   const console = new V86MachineConsole(emulator, displayBackend !== undefined);
+  const runState = new RunState(emulator);
+  // A guest power-off, a guest reset under -no-reboot, system_reset under -no-reboot: SHUTDOWN at
+  // once (as QEMU), then the end of the process, or under -no-shutdown the `shutdown` state.
+  const requestShutdown = (reason: ShutdownReason, end: Ending) => {
+    monitors?.actions.emitShutdown(reason);
+    if (machine.process.noShutdown) void runState.shutdown();
+    else ending(end);
+  };
+  // Before the monitors' control wraps reboot_internal, so that their wrapper sees -no-reboot's hook.
+  if (machine.process.noReboot) interceptGuestReset(emulator.v86.cpu, () => requestShutdown('guest-reset', { kind: 'reset' }));
   let monitors: RunningMonitors | undefined;
   if (machine.monitors.length > 0) {
     const control = new V86Control({
-      host, emulator, drives, name: (machine as { name?: string }).name,
+      host, emulator, drives, runState,
+      name: machine.process.name,
+      noReboot: machine.process.noReboot,
+      requestShutdown: (reason) => requestShutdown(reason, { kind: 'reset' }),
       quit: () => ending({ kind: 'monitor-quit' }),
       onIoError: (error) => ending({ kind: 'error', error: new Error(`disk I/O error: ${error.message}`, { cause: error }) }),
     });
-    monitors = await startMonitors(machine.monitors, control, { filename: machine.serial === 'stdio' ? 'stdio' : undefined }).catch(async (error: Error) => {
+    monitors = await startMonitors(machine.monitors, control, { filename: serialFilename(machine.serial) }).catch(async (error: Error) => {
       await emulator.destroy().catch(() => {});
+      await serial?.close().catch(() => {});
       await closeNics(nics);
       await closeDrives(drives).catch(() => {});
       throw new StartupError(error.message, { cause: error });
     });
   }
   const mux = monitors?.mux;
-  const toGuest = (data: Uint8Array) => console.sendSerialInput(data);
-  const serial =
-    machine.serial === 'stdio'
-      ? new SerialStdio({
-          toGuest: mux ? (data) => mux.fromTerminal(data, toGuest) : toGuest,
-          onQuit: () => ending({ kind: 'quit' }),
-          ...(mux ? { onSwitch: () => mux.switchFocus() } : {}),
-        })
-      : undefined;
+  const sendToGuest = (data: Uint8Array) => console.sendSerialInput(data);
+  // -serial mon:stdio: what is typed goes to COM1 or to the monitor, whichever has the terminal.
+  toGuest = mux ? (data) => mux.fromTerminal(data, sendToGuest) : sendToGuest;
+  switchFocus = () => mux?.switchFocus();
+  for (const action of early.splice(0)) action();
+  early = undefined;
   if (serial) emulator.add_listener('serial0-output-byte', (byte: number) => serial.output(byte));
   for (const nic of nics) {
     emulator.add_listener(`net${nic.index}-send`, (frame: Uint8Array) => nic.port.send(frame));
@@ -101,24 +144,33 @@ export async function runMachine(host: Host, machine: MachineConfig): Promise<nu
   for (const signal of Object.keys(SIGNAL_NUMBERS) as NodeJS.Signals[]) process.on(signal, onSignal);
 
   let session: DisplaySession | undefined;
-  const stopWatching = watchForPowerOff(emulator.v86.cpu, () => ending({ kind: 'poweroff' }));
+  // -no-shutdown: a power-off stops the CPU and the process stays (for the monitor, or a signal).
+  const onPowerOff = () => requestShutdown('guest-shutdown', { kind: 'poweroff' });
+  // Only a running CPU can power off: a stopped one may sit in `cli; hlt` for as long as it likes.
+  const stopWatching = watchForPowerOff(emulator.v86.cpu, () => runState.running, onPowerOff);
   try {
     if (displayBackend) {
       session = await displayBackend.open(console, machine.display.options);
       if (session.message) process.stderr.write(`${session.message}\n`);
     }
-    await emulator.run();
+    if (!machine.process.startPaused) await runState.resume(); // -S: prelaunch until `cont`
+    hooks.onStarted?.(runState);
   } catch (error) {
     ending({ kind: 'error', error: error as Error });
   }
 
+  // A stopped CPU (-S, -no-shutdown) leaves nothing pending in Node: the process must stay until told.
+  const keepAlive = setInterval(() => {}, 2 ** 30);
   const end = await ended;
+  clearInterval(keepAlive);
   stopWatching();
   // QEMU's reasons; Ctrl-a x is `host-qmp-quit` there too.
-  await monitors?.shutdown(end.kind === 'poweroff' ? 'guest-shutdown' : end.kind === 'error' ? 'host-error' : end.kind === 'signal' ? 'host-signal' : 'host-qmp-quit');
+  // (A power-off, a -no-reboot reset and `quit` sent theirs when asked for.)
+  const alreadySent = end.kind === 'poweroff' || end.kind === 'reset' || end.kind === 'monitor-quit';
+  await monitors?.shutdown(alreadySent ? undefined : end.kind === 'error' ? 'host-error' : end.kind === 'signal' ? 'host-signal' : 'host-qmp-quit');
   for (const signal of Object.keys(SIGNAL_NUMBERS) as NodeJS.Signals[]) process.off(signal, onSignal);
   await emulator.stop().catch(() => {});
-  serial?.close();
+  await serial?.close();
   if (end.kind === 'quit') process.stderr.write('tessera: Terminated\n');
   if (end.kind === 'signal') process.stderr.write(`tessera: terminating on signal ${SIGNAL_NUMBERS[end.signal]}\n`);
   const failures: string[] = [];
@@ -137,6 +189,10 @@ function prepareDevices(emulator: V86Emulator, drives: readonly OpenDrive[], mac
   const devices = emulator.v86.cpu.devices;
   for (const drive of drives) {
     if (drive.slot === 'cdrom' || !drive.config.readOnly) continue; // ATAPI has no write command in v86
+    if (drive.slot === 'fda' || drive.slot === 'fdb') {
+      setFloppyReadOnly(emulator.v86.cpu, drive.slot === 'fda' ? 0 : 1);
+      continue;
+    }
     const channel = devices.ide?.primary;
     const ide = drive.slot === 'hda' ? channel?.master : channel?.slave;
     if (!ide) throw new StartupError(`${drive.config.origin}: internal error: v86 has no IDE device for ${drive.slot}`);

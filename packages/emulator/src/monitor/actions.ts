@@ -1,36 +1,44 @@
+import { RunStateError } from '../machine-options/run-state.ts';
 import type { EventHub } from './events.ts';
-import type { MachineControl, ShutdownReason } from './machine-control.ts';
+import { MonitorError, type MachineControl, type ShutdownReason } from './machine-control.ts';
 
 /**
  * The state-changing commands shared by QMP and the human monitor, each with the event QEMU
  * sends for it (STOP, RESUME, RESET, POWERDOWN, SHUTDOWN), so both monitors behave alike.
+ * STOP and RESUME come from the run state's changes, whoever made them (a monitor, -S's end,
+ * a -no-shutdown power-off), once each.
  */
 export class MachineActions {
-  private shutdownSent = false;
-
   constructor(
     readonly machine: MachineControl,
     readonly events: EventHub,
   ) {
+    machine.runState.onChange((status, previous) => {
+      if (status === 'running') events.emit('RESUME');
+      else if (previous === 'running') events.emit('STOP');
+    });
     machine.onGuestReset(() => events.emit('RESET', { guest: true, reason: 'guest-reset' }));
     machine.onTrayMoved((device, id, open) => events.emit('DEVICE_TRAY_MOVED', { device, 'tray-open': open, id }));
   }
 
+  /** QEMU: stopping a machine that does not run is a no-op without an event. */
   async stop(): Promise<void> {
-    if (!this.machine.isRunning()) return; // QEMU: stopping a paused machine is a no-op without an event
-    await this.machine.stop();
-    this.events.emit('STOP');
+    await this.machine.runState.pause();
   }
 
+  /** From prelaunch (-S) or paused; a machine in the `shutdown` state needs system_reset first. */
   async cont(): Promise<void> {
-    if (this.machine.isRunning()) return;
-    await this.machine.cont();
-    this.events.emit('RESUME');
+    try {
+      await this.machine.runState.resume();
+    } catch (error) {
+      if (error instanceof RunStateError) throw new MonitorError('GenericError', error.message);
+      throw error;
+    }
   }
 
+  /** Under -no-reboot the machine shuts down instead (its SHUTDOWN is sent by the machine), no RESET. */
   reset(): void {
-    this.machine.reset();
-    this.events.emit('RESET', { guest: false, reason: 'host-qmp-system-reset' });
+    if (this.machine.reset() === 'reset') this.events.emit('RESET', { guest: false, reason: 'host-qmp-system-reset' });
   }
 
   powerdown(): void {
@@ -39,14 +47,12 @@ export class MachineActions {
   }
 
   quit(): void {
-    this.shutdown('host-qmp-quit');
+    this.emitShutdown('host-qmp-quit');
     this.machine.quit();
   }
 
-  /** The SHUTDOWN event, once, whoever ends the machine. */
-  shutdown(reason: ShutdownReason): void {
-    if (this.shutdownSent) return;
-    this.shutdownSent = true;
-    this.events.emit('SHUTDOWN', { guest: reason === 'guest-shutdown', reason });
+  /** The SHUTDOWN event, sent when the shutdown is asked for (a -no-shutdown machine may have several). */
+  emitShutdown(reason: ShutdownReason): void {
+    this.events.emit('SHUTDOWN', { guest: reason.startsWith('guest-'), reason });
   }
 }

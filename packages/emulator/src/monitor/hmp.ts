@@ -1,3 +1,4 @@
+import type { RunStatus } from '../machine-options/run-state.ts';
 import type { MonitorContext } from './context.ts';
 import type { BlockDeviceInfo } from './machine-control.ts';
 import { MonitorError } from './machine-control.ts';
@@ -22,7 +23,7 @@ const INFO: readonly InfoCommand[] = [
   { name: 'block', help: 'show info of one block device or all block devices', run: async ({ actions }) => formatBlockInfo(await actions.machine.blockDevices()) },
   { name: 'chardev', help: 'show the character devices', run: (context) => context.chardevs().map((c) => `${c.label}: filename=${c.filename}\n`).join('') },
   { name: 'name', help: 'show the current VM name', run: ({ actions }) => (actions.machine.name !== undefined ? `${actions.machine.name}\n` : '') },
-  { name: 'status', help: 'show the current VM status (running|paused)', run: ({ actions }) => `VM status: ${actions.machine.isRunning() ? 'running' : 'paused'}\n` },
+  { name: 'status', help: 'show the current VM status (running|paused)', run: ({ actions }) => vmStatus(actions.machine.runState.status) },
   {
     name: 'version',
     help: 'show the version of QEMU',
@@ -150,4 +151,10 @@ export async function executeHmp(context: MonitorContext, line: string): Promise
     }
   }
   return output.replace(/\r?\n/g, '\r\n');
+}
+
+/** QEMU's `info status`: `running`, `paused`, or `paused (prelaunch)` / `paused (shutdown)`. */
+function vmStatus(status: RunStatus): string {
+  if (status === 'running' || status === 'paused') return `VM status: ${status}\n`;
+  return `VM status: paused (${status})\n`;
 }

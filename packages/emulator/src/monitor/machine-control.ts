@@ -1,4 +1,5 @@
 /** What the monitors (QMP and human) can see and do to the running machine. */
+import type { RunState } from '../machine-options/run-state.ts';
 
 /** QEMU's error classes that clients tell apart (`GenericError` for everything else). */
 export type QmpErrorClass = 'GenericError' | 'CommandNotFound' | 'DeviceNotFound' | 'DeviceNotActive' | 'KVMMissingCap';
@@ -37,14 +38,14 @@ export interface ChardevInfo {
 }
 
 /** Why the machine stops for good, as QEMU's SHUTDOWN event says it. */
-export type ShutdownReason = 'guest-shutdown' | 'host-qmp-quit' | 'host-signal' | 'host-error';
+export type ShutdownReason = 'guest-shutdown' | 'guest-reset' | 'host-qmp-quit' | 'host-qmp-system-reset' | 'host-signal' | 'host-error';
 
 export interface MachineControl {
   readonly name: string | undefined;
-  isRunning(): boolean;
-  stop(): Promise<void>;
-  cont(): Promise<void>;
-  reset(): void;
+  /** The machine's one run state (prelaunch, running, paused, shutdown): stop/cont/status go through it. */
+  readonly runState: RunState;
+  /** `system_reset`: `reset`, or under -no-reboot `shutdown` (the machine shuts down instead, as QEMU). */
+  reset(): 'reset' | 'shutdown';
   /** Press the power button (ACPI), as far as the machine has one. */
   powerdown(): void;
   /** End the emulator (exit 0), as `quit`. */

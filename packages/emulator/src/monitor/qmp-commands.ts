@@ -54,8 +54,8 @@ export const QMP_COMMANDS: Readonly<Record<string, QmpCommand>> = {
   'query-status': {
     args: empty,
     run: ({ actions }) => {
-      const running = actions.machine.isRunning();
-      return { status: running ? 'running' : 'paused', singlestep: false, running };
+      const status = actions.machine.runState.status;
+      return { status, singlestep: false, running: status === 'running' };
     },
   },
   'query-version': { args: empty, run: () => monitorVersion() },

@@ -12,8 +12,8 @@ export interface RunningMonitors {
   readonly actions: MachineActions;
   /** For `-serial mon:stdio`: routes the terminal between COM1 and the monitor. */
   readonly mux: SerialMonitorMux | undefined;
-  /** Send SHUTDOWN (once), answer what is pending, close every monitor. */
-  shutdown(reason: ShutdownReason): Promise<void>;
+  /** Send SHUTDOWN (unless `reason` is undefined: it was sent when asked for), answer what is pending, close every monitor. */
+  shutdown(reason: ShutdownReason | undefined): Promise<void>;
 }
 
 /** What the serial port is, for `query-chardev`. */
@@ -87,7 +87,7 @@ export async function startMonitors(configs: readonly MonitorConfig[], machine: 
     actions,
     mux,
     shutdown: async (reason) => {
-      actions.shutdown(reason);
+      if (reason !== undefined) actions.emitShutdown(reason);
       await Promise.all(consoles.map((c) => c.idle()));
       stdinUser?.();
       await Promise.all([...listeners.values()].map((l) => l.close()));

@@ -3,9 +3,10 @@ import type { Host } from '@tessera/core';
 import { Framebuffer } from '../console/framebuffer.ts';
 import { closeDrives, READ_ONLY_DEVICE, type OpenDrive } from '../disk/open-drives.ts';
 import { V86Disk } from '../disk/v86-disk.ts';
+import type { RunState } from '../machine-options/run-state.ts';
 import type { V86Emulator, VgaLayer } from '../machine/v86-internals.ts';
 import { encodePng, encodePpm, type RgbImage } from './image-encode.ts';
-import { MonitorError, type BlockDeviceInfo, type MachineControl } from './machine-control.ts';
+import { MonitorError, type BlockDeviceInfo, type MachineControl, type ShutdownReason } from './machine-control.ts';
 import { renderTextMode, type VgaTextState } from './text-mode-render.ts';
 
 /** The parts of v86 0.5.462 beyond machine/v86-internals.ts that the monitors use. */
@@ -46,6 +47,11 @@ export interface V86ControlOptions {
   /** The machine's open drives; changing the CD-ROM's medium replaces its entry (closed at exit with the rest). */
   readonly drives: OpenDrive[];
   readonly name: string | undefined;
+  /** The machine's run state (the CPU runs and stops only through it). */
+  readonly runState: RunState;
+  /** -no-reboot: resets become shutdowns (`requestShutdown`), guest resets send no RESET. */
+  readonly noReboot: boolean;
+  readonly requestShutdown: (reason: ShutdownReason) => void;
   /** End the emulator as `quit` does (exit 0). */
   readonly quit: () => void;
   /** Guest I/O errors on a newly inserted medium. */
@@ -55,6 +61,7 @@ export interface V86ControlOptions {
 /** MachineControl on a v86 machine. */
 export class V86Control implements MachineControl {
   readonly name: string | undefined;
+  readonly runState: RunState;
   private readonly emulator: MonitoredV86 & V86Emulator;
   private trayOpen = false;
   private hostReset = false;
@@ -64,6 +71,7 @@ export class V86Control implements MachineControl {
 
   constructor(private readonly options: V86ControlOptions) {
     this.name = options.name;
+    this.runState = options.runState;
     this.emulator = options.emulator as MonitoredV86 & V86Emulator;
     this.emulator.add_listener('screen-set-size', ([width, height]: [number, number, number]) => (this.screenSize = { width, height }));
     // Guest reboots (keyboard controller, triple fault) go through reboot_internal too: tell them apart.
@@ -71,29 +79,23 @@ export class V86Control implements MachineControl {
     const reboot = cpu.reboot_internal.bind(cpu);
     cpu.reboot_internal = () => {
       reboot();
-      if (!this.hostReset) for (const listener of this.resetListeners) listener();
+      if (!this.hostReset && !options.noReboot) for (const listener of this.resetListeners) listener();
     };
   }
 
-  isRunning(): boolean {
-    return this.emulator.is_running();
-  }
-
-  async stop(): Promise<void> {
-    await this.emulator.stop();
-  }
-
-  async cont(): Promise<void> {
-    await this.emulator.run();
-  }
-
-  reset(): void {
+  reset(): 'reset' | 'shutdown' {
+    if (this.options.noReboot) {
+      this.options.requestShutdown('host-qmp-system-reset');
+      return 'shutdown';
+    }
     this.hostReset = true;
     try {
       this.emulator.restart();
     } finally {
       this.hostReset = false;
     }
+    this.runState.afterReset();
+    return 'reset';
   }
 
   powerdown(): void {

@@ -62,11 +62,11 @@ export class RawQmp {
     return this.send({ execute: command, ...(args ? { arguments: args } : {}), id });
   }
 
-  /** The first event named `name` received so far or later. */
-  async event(name: string, timeoutMs = 30_000): Promise<Message> {
+  /** The first event named `name` received so far or later (from the `from`th event on). */
+  async event(name: string, timeoutMs = 30_000, from = 0): Promise<Message> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const found = this.events.find((e) => e.event === name);
+      const found = this.events.slice(from).find((e) => e.event === name);
       if (found) return found;
       if (this.closed || Date.now() > deadline) throw new Error(`no ${name} event (got ${this.events.map((e) => e.event).join(', ')})`);
       await new Promise<void>((resolve) => {
