@@ -9,6 +9,7 @@ import { defaultMac, setNicMac } from '../net/nic-mac.ts';
 import { loadBootFiles, v86BootOrder } from './boot-files.ts';
 import type { MachineConfig } from './config.ts';
 import { loadFirmware } from './firmware.ts';
+import { catchEngineFailures, engineFailureMessage } from './engine-failure.ts';
 import { loadV86 } from './load-v86.ts';
 import { watchForPowerOff } from './power-off.ts';
 import { refuseWrites } from './read-only-ide.ts';
@@ -41,11 +42,23 @@ export async function runMachine(host: Host, machine: MachineConfig): Promise<nu
     throw error;
   }
 
-  const { V86, wasmPath } = await loadV86();
+  const { V86, wasmPath, wasmFn } = await loadV86().catch(async (error: Error) => {
+    await closeNics(nics);
+    await closeDrives(drives).catch(() => {});
+    throw new StartupError(`could not load the emulator engine: ${error.message}`, { cause: error });
+  });
   if (displayBackend) installImageDataPolyfill();
   const slot = (name: string) => drives.find((d) => d.slot === name)?.disk;
+  // v86 runs the guest from timers: an internal error of the engine would reach Node's top level
+  // (a stack trace, exit 7). Caught here, it stops the machine with the guest's state instead.
+  let running: V86Emulator | undefined;
+  const engineFailures = catchEngineFailures((error) => {
+    if (!running) return; // while starting: reported by the start-up race below
+    ending({ kind: 'error', error: new Error(engineFailureMessage(error, running.v86.cpu), { cause: error }) });
+  });
   const emulator = new V86({
     wasm_path: wasmPath,
+    wasm_fn: wasmFn,
     bios: { buffer: firmware.bios },
     vga_bios: { buffer: firmware.vgaBios },
     memory_size: machine.memoryBytes,
@@ -61,7 +74,18 @@ export async function runMachine(host: Host, machine: MachineConfig): Promise<nu
     disable_speaker: true,
     disable_mouse: true,
   });
-  await new Promise<void>((resolve) => emulator.add_listener('emulator-loaded', () => resolve()));
+  const started = await Promise.race([
+    new Promise<true>((resolve) => emulator.add_listener('emulator-loaded', () => resolve(true))),
+    engineFailures.first,
+  ]);
+  if (started !== true) {
+    engineFailures.dispose();
+    await settleWithin(emulator.destroy());
+    await closeNics(nics);
+    await closeDrives(drives).catch(() => {});
+    throw new StartupError(`the machine could not start: the emulator engine failed: ${started.message}`, { cause: started });
+  }
+  running = emulator;
   prepareDevices(emulator, drives, machine.nics[0]?.mac ?? defaultMac(0));
 
   const console = new V86MachineConsole(emulator, displayBackend !== undefined);
@@ -87,9 +111,10 @@ export async function runMachine(host: Host, machine: MachineConfig): Promise<nu
   }
 
   const end = await ended;
+  engineFailures.dispose();
   stopWatching();
   for (const signal of Object.keys(SIGNAL_NUMBERS) as NodeJS.Signals[]) process.off(signal, onSignal);
-  await emulator.stop().catch(() => {});
+  await settleWithin(emulator.stop());
   serial?.close();
   if (end.kind === 'quit') process.stderr.write('tessera: Terminated\n');
   if (end.kind === 'signal') process.stderr.write(`tessera: terminating on signal ${SIGNAL_NUMBERS[end.signal]}\n`);
@@ -98,7 +123,7 @@ export async function runMachine(host: Host, machine: MachineConfig): Promise<nu
   console.close();
   await closeNics(nics);
   await closeDrives(drives).catch((error: Error) => failures.push(error.message));
-  await emulator.destroy().catch(() => {});
+  await settleWithin(emulator.destroy());
   if (end.kind === 'error') failures.unshift(end.error.message);
   for (const failure of failures) process.stderr.write(`tessera: ${failure}\n`);
   return failures.length > 0 ? 1 : 0;
@@ -120,4 +145,14 @@ function prepareDevices(emulator: V86Emulator, drives: readonly OpenDrive[], mac
 
 async function closeNics(nics: readonly OpenNic[]): Promise<void> {
   await Promise.allSettled(nics.map((nic) => nic.port.close()));
+}
+
+/**
+ * v86's stop() waits for its main loop to come round, which never happens once the engine has
+ * failed: give it a moment, then go on (the process exits right after).
+ */
+async function settleWithin(promise: Promise<unknown>, ms = 1000): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([promise.catch(() => {}), new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
 }

@@ -30,6 +30,15 @@ export interface V86Cpu {
   /** Views into the wasm memory: the CPU's HLT state and EFLAGS. */
   in_hlt: Uint8Array;
   flags: Int32Array;
+  /** Linear address of the next instruction (CS base + EIP); the last instruction started. */
+  instruction_pointer: Int32Array;
+  previous_ip: Int32Array;
+  /** Segment bases (ES, CS, SS, DS, FS, GS), selectors, CR0-CR7, and whether CS is 32-bit. */
+  segment_offsets: Int32Array;
+  sreg: Uint16Array;
+  cr: Int32Array;
+  protected_mode: Int32Array;
+  is_32: Int32Array;
   devices: {
     ide?: { primary?: IdeChannel; secondary?: IdeChannel };
     net?: Ne2k;
