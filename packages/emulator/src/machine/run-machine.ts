@@ -13,6 +13,7 @@ import { catchEngineFailures, engineFailureMessage } from './engine-failure.ts';
 import { loadV86 } from './load-v86.ts';
 import { watchForPowerOff } from './power-off.ts';
 import { refuseWrites } from './read-only-ide.ts';
+import { failRefusedDmaWrites } from './refused-write-ide.ts';
 import { StartupError } from './startup-error.ts';
 import type { V86Emulator } from './v86-internals.ts';
 
@@ -129,15 +130,16 @@ export async function runMachine(host: Host, machine: MachineConfig): Promise<nu
   return failures.length > 0 ? 1 : 0;
 }
 
-/** v86 adjustments that must happen before the guest runs: read-only disks, NIC MACs. */
+/** v86 adjustments that must happen before the guest runs: read-only disks, refused DMA writes, NIC MACs. */
 function prepareDevices(emulator: V86Emulator, drives: readonly OpenDrive[], mac: Uint8Array): void {
   const devices = emulator.v86.cpu.devices;
   for (const drive of drives) {
-    if (drive.slot === 'cdrom' || !drive.config.readOnly) continue; // ATAPI has no write command in v86
+    if (drive.slot === 'cdrom') continue; // ATAPI has no write command in v86
     const channel = devices.ide?.primary;
     const ide = drive.slot === 'hda' ? channel?.master : channel?.slave;
     if (!ide) throw new StartupError(`${drive.config.origin}: internal error: v86 has no IDE device for ${drive.slot}`);
-    refuseWrites(ide);
+    if (drive.config.readOnly) refuseWrites(ide);
+    else failRefusedDmaWrites(ide);
   }
   // Deterministic like QEMU's, whether or not a netdev is attached (v86 always has the NE2000).
   if (devices.net) setNicMac(devices.net, mac);

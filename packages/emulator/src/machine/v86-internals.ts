@@ -7,8 +7,16 @@
 export interface IdeInterface {
   is_atapi: boolean;
   current_command: number;
+  status_reg: number;
+  error_reg: number;
+  /** The disk object given as hda/hdb (tessera's V86Disk). */
+  buffer: unknown;
+  channel: { dma_status: number };
   ata_command(command: number): void;
   ata_abort_command(): void;
+  /** Runs a DMA write: reads the guest's PRD table and hands the data to `buffer.set`. */
+  do_ata_write_sectors_dma(): void;
+  push_irq(): void;
 }
 
 export interface IdeChannel {
