@@ -15,7 +15,7 @@ import { watchForPowerOff } from './power-off.ts';
 import { refuseWrites } from './read-only-ide.ts';
 import { failRefusedDmaWrites } from './refused-write-ide.ts';
 import { StartupError } from './startup-error.ts';
-import type { V86Emulator } from './v86-internals.ts';
+import type { V86Constructor, V86Emulator } from './v86-internals.ts';
 
 /** Why the machine stopped. */
 type Ending = { kind: 'poweroff' } | { kind: 'quit' } | { kind: 'signal'; signal: NodeJS.Signals } | { kind: 'error'; error: Error };
@@ -57,7 +57,13 @@ export async function runMachine(host: Host, machine: MachineConfig): Promise<nu
     if (!running) return; // while starting: reported by the start-up race below
     ending({ kind: 'error', error: new Error(engineFailureMessage(error, running.v86.cpu), { cause: error }) });
   });
-  const emulator = new V86({
+  const startFailed = async (error: Error): Promise<never> => {
+    engineFailures.dispose();
+    await closeNics(nics);
+    await closeDrives(drives).catch(() => {});
+    throw new StartupError(`the machine could not start: the emulator engine failed: ${error.message}`, { cause: error });
+  };
+  const emulator = newEmulator(V86, {
     wasm_path: wasmPath,
     wasm_fn: wasmFn,
     bios: { buffer: firmware.bios },
@@ -75,16 +81,14 @@ export async function runMachine(host: Host, machine: MachineConfig): Promise<nu
     disable_speaker: true,
     disable_mouse: true,
   });
+  if (emulator instanceof Error) return startFailed(emulator);
   const started = await Promise.race([
     new Promise<true>((resolve) => emulator.add_listener('emulator-loaded', () => resolve(true))),
     engineFailures.first,
   ]);
   if (started !== true) {
-    engineFailures.dispose();
     await settleWithin(emulator.destroy());
-    await closeNics(nics);
-    await closeDrives(drives).catch(() => {});
-    throw new StartupError(`the machine could not start: the emulator engine failed: ${started.message}`, { cause: started });
+    return startFailed(started);
   }
   running = emulator;
   prepareDevices(emulator, drives, machine.nics[0]?.mac ?? defaultMac(0));
@@ -115,7 +119,9 @@ export async function runMachine(host: Host, machine: MachineConfig): Promise<nu
   engineFailures.dispose();
   stopWatching();
   for (const signal of Object.keys(SIGNAL_NUMBERS) as NodeJS.Signals[]) process.off(signal, onSignal);
-  await settleWithin(emulator.stop());
+  // After a failure v86's main loop may never come round to stop: do not wait for it long.
+  if (end.kind === 'error') await settleWithin(emulator.stop());
+  else await emulator.stop().catch(() => {});
   serial?.close();
   if (end.kind === 'quit') process.stderr.write('tessera: Terminated\n');
   if (end.kind === 'signal') process.stderr.write(`tessera: terminating on signal ${SIGNAL_NUMBERS[end.signal]}\n`);
@@ -147,6 +153,15 @@ function prepareDevices(emulator: V86Emulator, drives: readonly OpenDrive[], mac
 
 async function closeNics(nics: readonly OpenNic[]): Promise<void> {
   await Promise.allSettled(nics.map((nic) => nic.port.close()));
+}
+
+/** The V86 instance, or the error its constructor threw (bad options, no memory for the guest's RAM). */
+function newEmulator(V86: V86Constructor, options: Record<string, unknown>): V86Emulator | Error {
+  try {
+    return new V86(options);
+  } catch (error) {
+    return error instanceof Error ? error : new Error(String(error));
+  }
 }
 
 /**
