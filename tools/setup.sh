@@ -15,6 +15,10 @@ APT_PACKAGES=(
   time         # GNU time: peak memory and CPU time of the executables (hostile module directory, sparse-file tests)
   qemu-system-x86  # qemu-system-i386: a lock peer, and how the emulator must end on SIGINT/SIGTERM/SIGHUP
   python3 make g++ # node-gyp builds block-file's image-lock addon (native/ofd-lock.c)
+  # Stock i386 boot media the emulator boots in its tests (boot-media.test.ts), and the tools that
+  # make an ISOLINUX CD and a SYSLINUX disk at test time
+  ipxe memtest86+ grub-rescue-pc isolinux syslinux syslinux-common debian-installer-12-netboot-i386
+  xorriso dosfstools
 )
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

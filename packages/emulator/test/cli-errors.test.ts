@@ -51,7 +51,7 @@ describe('tessera command-line errors', () => {
     await fails(['-kernel', '/nonexistent/vmlinuz'], "tessera: could not open kernel file '/nonexistent/vmlinuz': No such file or directory");
     await fails(['-append', 'quiet'], 'tessera: -append only allowed with -kernel option');
     const g = guest();
-    await fails(['-m', '64', '-kernel', g.vmlinuz, '-initrd', g.initrd], /tessera: -m 64M is too small for -initrd: .* use -m \d+ or more/);
+    await fails(['-m', '64', '-kernel', g.vmlinuz, '-initrd', g.initrd], /tessera: could not load initial ram disk '.*': the file is too large \(\d+ bytes\): this machine loads the initrd at 64 MiB, use -m \d+ or more/);
   });
 
   it('unknown display and netdev types', async () => {

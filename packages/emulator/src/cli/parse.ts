@@ -22,6 +22,8 @@ const FLAGS = new Set([
   '-no-reboot', '-no-shutdown', '-daemonize', '-S', '-nodefaults',
 ]);
 const DEFAULT_MEMORY = 128 * 2 ** 20;
+/** v86's RAM is one block from address 0; its VGA memory is mapped at 3.5 GiB. */
+const MAX_MEMORY = 3 * 2 ** 30;
 const NIC_MODELS = ['ne2k_pci'];
 const DRIVE_KEYS = new Set(['file', 'format', 'if', 'media', 'index', 'unit', 'readonly', 'read-only', 'snapshot']);
 
@@ -92,6 +94,7 @@ export function parseCommandLine(argv: readonly string[]): Command {
         const size = parseKeyValues(arg, 'size').get('size') ?? '';
         m.memoryBytes = attempt(() => parseMemorySize(size));
         if (m.memoryBytes < 2 ** 20) fail('memory size must be at least 1 MiB');
+        if (m.memoryBytes > MAX_MEMORY) fail(`ram size too large: this machine has at most ${MAX_MEMORY / 2 ** 30} GiB of RAM (v86 addresses 32 bits, its PCI memory sits above), use -m ${MAX_MEMORY / 2 ** 30}G or less`);
         break;
       }
       case '-kernel': m.kernel = arg; break;

@@ -17,6 +17,12 @@ export class V86Disk {
   private readonly cache = new Map<number, Uint8Array>();
   private queue: Promise<unknown> = Promise.resolve();
   private failure: Error | undefined;
+  /**
+   * Set by the IDE device while it hands this disk a DMA write (src/machine/refused-write-ide.ts):
+   * completes that write with an error if the block layer refuses it. (A PIO write has completed
+   * for the guest before its data gets here, so it cannot fail.)
+   */
+  failNextWrite: (() => void) | undefined;
 
   constructor(
     private readonly node: BlockNode,
@@ -44,6 +50,7 @@ export class V86Disk {
   }
 
   set(offset: number, data: Uint8Array, callback?: () => void): void {
+    const fail = this.failNextWrite;
     // v86 may reuse its buffer as soon as this returns: keep a copy for the deferred write.
     const copy = data.slice();
     this.updateCache(offset, copy);
@@ -52,9 +59,10 @@ export class V86Disk {
         await this.node.write(offset, copy);
       } catch (error) {
         if ((error as { code?: unknown }).code !== 'EPERM') throw error;
-        // v86 has no way to fail a write (its PIO path completes before the data lands): the
-        // command completes, the data is dropped, the user is told.
+        // The user is told; a DMA write ends with an error the guest sees (ERR/ABRT). A PIO write
+        // has already completed for the guest (v86 finishes it before the data lands): dropped.
         this.onWriteRefused(error as Error);
+        if (fail) return fail();
       }
       callback?.();
     });

@@ -17,11 +17,13 @@ import { startMonitors, type RunningMonitors } from '../monitor/start-monitors.t
 import { V86Control } from '../monitor/v86-control.ts';
 import type { ShutdownReason } from '../monitor/machine-control.ts';
 import { loadFirmware } from './firmware.ts';
+import { catchEngineFailures, engineFailureMessage } from './engine-failure.ts';
 import { loadV86 } from './load-v86.ts';
 import { watchForPowerOff } from './power-off.ts';
 import { refuseWrites } from './read-only-ide.ts';
+import { failRefusedDmaWrites } from './refused-write-ide.ts';
 import { StartupError } from './startup-error.ts';
-import type { V86Emulator } from './v86-internals.ts';
+import type { V86Constructor, V86Emulator } from './v86-internals.ts';
 
 /** Why the machine stopped. */
 type Ending = { kind: 'poweroff' } | { kind: 'reset' } | { kind: 'quit' } | { kind: 'monitor-quit' } | { kind: 'signal'; signal: NodeJS.Signals } | { kind: 'error'; error: Error };
@@ -73,12 +75,32 @@ export async function runMachine(host: Host, machine: MachineConfig, hooks: Mach
     throw new StartupError((error as Error).message, { cause: error });
   }
 
-  const { V86, wasmPath } = await loadV86();
+  const { V86, wasmPath, wasmFn } = await loadV86().catch(async (error: Error) => {
+    await serial?.close().catch(() => {});
+    await closeNics(nics);
+    await closeDrives(drives).catch(() => {});
+    throw new StartupError(`could not load the emulator engine: ${error.message}`, { cause: error });
+  });
   // A monitor's screendump of a graphics screen needs the VGA's framebuffer too.
   if (displayBackend || machine.monitors.length > 0) installImageDataPolyfill();
   const slot = (name: string) => drives.find((d) => d.slot === name)?.disk;
-  const emulator = new V86({
+  // v86 runs the guest from timers: an internal error of the engine would reach Node's top level
+  // (a stack trace, exit 7). Caught here, it stops the machine with the guest's state instead.
+  let running: V86Emulator | undefined;
+  const engineFailures = catchEngineFailures((error) => {
+    if (!running) return; // while starting: reported by the start-up race below
+    ending({ kind: 'error', error: new Error(engineFailureMessage(error, running.v86.cpu), { cause: error }) });
+  });
+  const startFailed = async (error: Error): Promise<never> => {
+    engineFailures.dispose();
+    await serial?.close().catch(() => {});
+    await closeNics(nics);
+    await closeDrives(drives).catch(() => {});
+    throw new StartupError(`the machine could not start: the emulator engine failed: ${error.message}`, { cause: error });
+  };
+  const emulator = newEmulator(V86, {
     wasm_path: wasmPath,
+    wasm_fn: wasmFn,
     bios: { buffer: firmware.bios },
     vga_bios: { buffer: firmware.vgaBios },
     memory_size: machine.memoryBytes,
@@ -96,7 +118,16 @@ export async function runMachine(host: Host, machine: MachineConfig, hooks: Mach
     disable_speaker: true,
     disable_mouse: true,
   });
-  await new Promise<void>((resolve) => emulator.add_listener('emulator-loaded', () => resolve()));
+  if (emulator instanceof Error) return startFailed(emulator);
+  const started = await Promise.race([
+    new Promise<true>((resolve) => emulator.add_listener('emulator-loaded', () => resolve(true))),
+    engineFailures.first,
+  ]);
+  if (started !== true) {
+    await settleWithin(emulator.destroy());
+    return startFailed(started);
+  }
+  running = emulator;
   prepareDevices(emulator, drives, machine.nics[0]?.mac ?? defaultMac(0));
 
   const console = new V86MachineConsole(emulator, displayBackend !== undefined);
@@ -121,7 +152,8 @@ export async function runMachine(host: Host, machine: MachineConfig, hooks: Mach
       onIoError: (error) => ending({ kind: 'error', error: new Error(`disk I/O error: ${error.message}`, { cause: error }) }),
     });
     monitors = await startMonitors(machine.monitors, control, { filename: serialFilename(machine.serial) }).catch(async (error: Error) => {
-      await emulator.destroy().catch(() => {});
+      engineFailures.dispose();
+      await settleWithin(emulator.destroy());
       await serial?.close().catch(() => {});
       await closeNics(nics);
       await closeDrives(drives).catch(() => {});
@@ -163,13 +195,16 @@ export async function runMachine(host: Host, machine: MachineConfig, hooks: Mach
   const keepAlive = setInterval(() => {}, 2 ** 30);
   const end = await ended;
   clearInterval(keepAlive);
+  engineFailures.dispose();
   stopWatching();
   // QEMU's reasons; Ctrl-a x is `host-qmp-quit` there too.
   // (A power-off, a -no-reboot reset and `quit` sent theirs when asked for.)
   const alreadySent = end.kind === 'poweroff' || end.kind === 'reset' || end.kind === 'monitor-quit';
   await monitors?.shutdown(alreadySent ? undefined : end.kind === 'error' ? 'host-error' : end.kind === 'signal' ? 'host-signal' : 'host-qmp-quit');
   for (const signal of Object.keys(SIGNAL_NUMBERS) as NodeJS.Signals[]) process.off(signal, onSignal);
-  await emulator.stop().catch(() => {});
+  // After a failure v86's main loop may never come round to stop: do not wait for it long.
+  if (end.kind === 'error') await settleWithin(emulator.stop());
+  else await emulator.stop().catch(() => {});
   await serial?.close();
   if (end.kind === 'quit') process.stderr.write('tessera: Terminated\n');
   if (end.kind === 'signal') process.stderr.write(`tessera: terminating on signal ${SIGNAL_NUMBERS[end.signal]}\n`);
@@ -178,25 +213,26 @@ export async function runMachine(host: Host, machine: MachineConfig, hooks: Mach
   console.close();
   await closeNics(nics);
   await closeDrives(drives).catch((error: Error) => failures.push(error.message));
-  await emulator.destroy().catch(() => {});
+  await settleWithin(emulator.destroy());
   if (end.kind === 'error') failures.unshift(end.error.message);
   for (const failure of failures) process.stderr.write(`tessera: ${failure}\n`);
   return failures.length > 0 ? 1 : 0;
 }
 
-/** v86 adjustments that must happen before the guest runs: read-only disks, NIC MACs. */
+/** v86 adjustments that must happen before the guest runs: read-only disks, refused DMA writes, NIC MACs. */
 function prepareDevices(emulator: V86Emulator, drives: readonly OpenDrive[], mac: Uint8Array): void {
   const devices = emulator.v86.cpu.devices;
   for (const drive of drives) {
-    if (drive.slot === 'cdrom' || !drive.config.readOnly) continue; // ATAPI has no write command in v86
+    if (drive.slot === 'cdrom') continue; // ATAPI has no write command in v86
     if (drive.slot === 'fda' || drive.slot === 'fdb') {
-      setFloppyReadOnly(emulator.v86.cpu, drive.slot === 'fda' ? 0 : 1);
+      if (drive.config.readOnly) setFloppyReadOnly(emulator.v86.cpu, drive.slot === 'fda' ? 0 : 1);
       continue;
     }
     const channel = devices.ide?.primary;
     const ide = drive.slot === 'hda' ? channel?.master : channel?.slave;
     if (!ide) throw new StartupError(`${drive.config.origin}: internal error: v86 has no IDE device for ${drive.slot}`);
-    refuseWrites(ide);
+    if (drive.config.readOnly) refuseWrites(ide);
+    else failRefusedDmaWrites(ide);
   }
   // Deterministic like QEMU's, whether or not a netdev is attached (v86 always has the NE2000).
   if (devices.net) setNicMac(devices.net, mac);
@@ -204,4 +240,23 @@ function prepareDevices(emulator: V86Emulator, drives: readonly OpenDrive[], mac
 
 async function closeNics(nics: readonly OpenNic[]): Promise<void> {
   await Promise.allSettled(nics.map((nic) => nic.port.close()));
+}
+
+/** The V86 instance, or the error its constructor threw (bad options, no memory for the guest's RAM). */
+function newEmulator(V86: V86Constructor, options: Record<string, unknown>): V86Emulator | Error {
+  try {
+    return new V86(options);
+  } catch (error) {
+    return error instanceof Error ? error : new Error(String(error));
+  }
+}
+
+/**
+ * v86's stop() waits for its main loop to come round, which never happens once the engine has
+ * failed: give it a moment, then go on (the process exits right after).
+ */
+async function settleWithin(promise: Promise<unknown>, ms = 1000): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([promise.catch(() => {}), new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
 }

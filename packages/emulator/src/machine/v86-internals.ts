@@ -7,8 +7,16 @@
 export interface IdeInterface {
   is_atapi: boolean;
   current_command: number;
+  status_reg: number;
+  error_reg: number;
+  /** The disk object given as hda/hdb (tessera's V86Disk). */
+  buffer: unknown;
+  channel: { dma_status: number };
   ata_command(command: number): void;
   ata_abort_command(): void;
+  /** Runs a DMA write: reads the guest's PRD table and hands the data to `buffer.set`. */
+  do_ata_write_sectors_dma(): void;
+  push_irq(): void;
 }
 
 export interface IdeChannel {
@@ -30,6 +38,15 @@ export interface V86Cpu {
   /** Views into the wasm memory: the CPU's HLT state and EFLAGS. */
   in_hlt: Uint8Array;
   flags: Int32Array;
+  /** Linear address of the next instruction (CS base + EIP); the last instruction started. */
+  instruction_pointer: Int32Array;
+  previous_ip: Int32Array;
+  /** Segment bases (ES, CS, SS, DS, FS, GS), selectors, CR0-CR7, and whether CS is 32-bit. */
+  segment_offsets: Int32Array;
+  sreg: Uint16Array;
+  cr: Int32Array;
+  protected_mode: Int32Array;
+  is_32: Int32Array;
   devices: {
     ide?: { primary?: IdeChannel; secondary?: IdeChannel };
     net?: Ne2k;
