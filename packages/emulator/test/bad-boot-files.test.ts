@@ -1,7 +1,8 @@
 // Unusable -m values and -kernel/-bios/-initrd files that are empty, too large, not regular files or
 // garbage: one line naming the file, exit 1, no stack trace, nothing read past a cap (a 3 GiB sparse
 // file, /dev/zero, a FIFO without a writer all fail at once). And the engine failing while the
-// guest runs: the machine stops with the guest's state, not a Node stack.
+// guest runs: the machine stops with the guest's state, not a Node stack, and a QMP client is told
+// (SHUTDOWN, reason host-error, as QEMU reports an error that stops the guest).
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,6 +10,8 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { executable, run } from '../../../tools/test-support/executables.ts';
 import { MEDIA } from './support/boot-media.ts';
+import { MachineProcess } from './support/machine-process.ts';
+import { RawQmp } from './support/qmp-client.ts';
 
 const exe = () => executable('emulator', 'modular');
 let dir = '';
@@ -74,15 +77,39 @@ describe('tessera refuses unusable boot files and memory sizes, as QEMU does', (
 });
 
 describe('an internal error of the engine while the guest runs', () => {
-  it('stops the machine with the guest state (EIP, mode), exit 1, no Node stack', async () => {
-    // A 64 KiB "BIOS" whose reset vector turns on protected mode and paging at once with an empty
-    // page directory: v86's CPU gives up (it panics on the #GP it cannot deliver).
+  /** A 64 KiB "BIOS" whose reset vector turns on protected mode and paging at once with an empty
+   * page directory: v86's CPU gives up (it panics on the #GP it cannot deliver). */
+  const faultingBios = () => {
     const bios = Buffer.alloc(64 * 1024, 0xf4);
     Buffer.from('66b8010000800f22c0ebfe', 'hex').copy(bios, bios.length - 16);
     writeFileSync(file('faulting-bios.bin'), bios);
-    const result = await run(exe(), ['-nographic', '-bios', file('faulting-bios.bin')], { timeoutMs: 60_000 });
-    expect(result.stderr).toMatch(/^tessera: the machine stopped: the emulator engine \(v86\) failed while running the guest at EIP=0x0000fff9 CS=f000 \(linear 0x000ffff9\), 16-bit protected mode, paging on, CR0=0x80000011 /m);
+    return file('faulting-bios.bin');
+  };
+  const stopped = /^tessera: the machine stopped: the emulator engine \(v86\) failed while running the guest at EIP=0x0000fff9 CS=f000 \(linear 0x000ffff9\), 16-bit protected mode, paging on, CR0=0x80000011 /m;
+
+  it('stops the machine with the guest state (EIP, mode), exit 1, no Node stack', async () => {
+    const result = await run(exe(), ['-nographic', '-bios', faultingBios()], { timeoutMs: 60_000 });
+    expect(result.stderr).toMatch(stopped);
     expect(result.stderr).not.toMatch(/^\s+at /m);
     expect(result.code).toBe(1);
+  });
+
+  it('tells a QMP client: SHUTDOWN with reason host-error, then the connection closes', async () => {
+    // -S: the CPU runs (and fails) only after the client is connected and sends `cont`.
+    const socket = file('qmp.sock');
+    const machine = MachineProcess.tessera(exe(), ['-display', 'none', '-S', '-bios', faultingBios(), '-qmp', `unix:${socket},server=on,wait=off`], 60_000);
+    try {
+      const { client } = await RawQmp.open({ path: socket });
+      expect(await client.execute('qmp_capabilities')).toEqual({ return: {}, id: 'qmp_capabilities' });
+      expect(await client.execute('cont')).toEqual({ return: {}, id: 'cont' });
+      const shutdown = await client.event('SHUTDOWN');
+      expect(shutdown.data).toEqual({ guest: false, reason: 'host-error' });
+      await client.closedByServer();
+      expect(await machine.exited).toBe(1);
+      expect(machine.stderr).toMatch(stopped);
+      expect(machine.stderr).not.toMatch(/^\s+at /m);
+    } finally {
+      machine.kill();
+    }
   });
 });
