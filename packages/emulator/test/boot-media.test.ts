@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { executable } from '../../../tools/test-support/executables.ts';
-import { isolinuxCd, MEDIA, syslinuxDisk } from './support/boot-media.ts';
+import { grubRescueFloppy, isolinuxCd, MEDIA, syslinuxDisk } from './support/boot-media.ts';
 import { watchQemu, watchTessera, type Watch } from './support/watch-machine.ts';
 
 const TIMEOUT_MS = 300_000;
@@ -48,6 +48,13 @@ const media: readonly Medium[] = [
   {
     name: 'GRUB rescue CD (grub-rescue-pc) to its menu',
     args: () => ['-cdrom', MEDIA.grubRescueCd],
+    watch: 'screen',
+    expected: ['GNU GRUB  version 2.06', 'Memtest86+', 'The highlighted entry will be executed automatically'],
+  },
+  {
+    name: 'GRUB rescue floppy (grub-rescue-pc) as -fda to its menu',
+    // snapshot=on: both machines open the one image (each keeps writers out, neither writes).
+    args: () => ['-drive', `file=${grubRescueFloppy()},if=floppy,format=raw,snapshot=on`],
     watch: 'screen',
     expected: ['GNU GRUB  version 2.06', 'Memtest86+', 'The highlighted entry will be executed automatically'],
   },

@@ -1,7 +1,7 @@
 // Boot media from Debian's packages (tools/setup.sh installs them), and the two made here from
 // Debian's SYSLINUX/ISOLINUX binaries: a CD (xorriso) and a FAT hard disk (mkfs.fat + syslinux).
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -11,6 +11,7 @@ export const MEDIA = {
   ipxeLkrn: '/usr/lib/ipxe/ipxe.lkrn', // ipxe (306521 bytes: an odd size)
   ipxeIso: '/usr/lib/ipxe/ipxe.iso',
   grubRescueCd: '/usr/lib/grub-rescue/grub-rescue-cdrom.iso', // grub-rescue-pc
+  grubRescueFloppy: '/usr/lib/grub-rescue/grub-rescue-floppy.img', // grub-rescue-pc (1296384 bytes: no floppy format's size)
   installerKernel: '/usr/lib/debian-installer/images/12/i386/text/debian-installer/i386/linux', // debian-installer-12-netboot-i386
   installerInitrd: '/usr/lib/debian-installer/images/12/i386/text/debian-installer/i386/initrd.gz',
   isolinuxBin: '/usr/lib/ISOLINUX/isolinux.bin', // isolinux
@@ -46,5 +47,17 @@ export function syslinuxDisk(): string {
   const cfg = join(dir, 'syslinux.cfg');
   writeFileSync(cfg, config('PROMPT 1\nTIMEOUT 0\n'));
   execFileSync('mcopy', ['-i', disk, cfg, '::syslinux.cfg'], { stdio: 'pipe', env: { ...process.env, MTOOLS_SKIP_CHECK: '1' } });
+  return disk;
+}
+
+/**
+ * GRUB's rescue floppy as a 1.44 MB disk: the package's image is shorter than any floppy format
+ * (what a `dd` to a real floppy leaves is the rest of the disk). Tessera refuses a floppy image
+ * of another size with a message saying so; QEMU guesses a geometry. Both get this same copy.
+ */
+export function grubRescueFloppy(): string {
+  const disk = join(mkdtempSync(join(tmpdir(), 'tessera-grub-floppy-')), 'grub-rescue-floppy.img');
+  copyFileSync(MEDIA.grubRescueFloppy, disk);
+  truncateSync(disk, 1440 * 1024);
   return disk;
 }
