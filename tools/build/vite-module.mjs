@@ -1,9 +1,10 @@
 // Vite config for a loadable module: one self-contained ESM file with its third-party
-// dependencies bundled in, headed by the module's name and the build stamp.
+// dependencies bundled in, headed by the module's name and the build stamp, written to the
+// build's own directory (paths.mjs).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { moduleHeader } from './module-header.mjs';
-import { moduleFileName, modulesOutDir, workspaceRoot } from './paths.mjs';
+import { moduleFileName, moduleStampDir, workspaceRoot } from './paths.mjs';
 import { computeBuildStamp } from './stamp.mjs';
 import { nodeBundleConfig } from './vite-node.mjs';
 
@@ -24,9 +25,10 @@ function coreTypesOnly(name) {
   };
 }
 
-export function moduleViteConfig(moduleRoot, { root = workspaceRoot, outDir = modulesOutDir(root) } = {}) {
+export function moduleViteConfig(moduleRoot, { root = workspaceRoot, outDir } = {}) {
   const manifest = JSON.parse(readFileSync(join(moduleRoot, 'package.json'), 'utf8')).tessera;
   const stamp = computeBuildStamp({ root, configuration: 'modular' });
+  outDir ??= moduleStampDir(stamp, root); // packages/modules/dist/<stamp>/<name>.mjs
   return nodeBundleConfig({
     root: moduleRoot,
     entry: 'src/index.ts',

@@ -46,7 +46,7 @@ export class Host {
       { block: blockDrivers, ui: this.ui, net: this.net },
       options.onInitFailure ?? reportInitFailure,
     );
-    const directories = moduleDirectories(list.moduleDirFromExecutable, options.executableUrl, env);
+    const directories = moduleDirectories(list.moduleDirFromExecutable, options.executableUrl, env, list.stamp);
     this.modules = new ModuleLoader(list, directories, this.inits);
   }
 

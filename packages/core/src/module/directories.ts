@@ -1,5 +1,5 @@
-import { isAbsolute, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { resolve } from 'node:path';
+import { buildModuleDirectory } from './build-directory.ts';
 
 export interface ModuleDirectory {
   readonly path: string;
@@ -16,14 +16,12 @@ export function moduleDirectories(
   moduleDirFromExecutable: string,
   executableUrl: string,
   env: Readonly<Record<string, string | undefined>>,
+  stamp: string,
 ): ModuleDirectory[] {
   const directories: ModuleDirectory[] = [];
   const fromEnv = env.TESSERA_MODULE_DIR;
   if (fromEnv) directories.push({ path: resolve(fromEnv), origin: 'TESSERA_MODULE_DIR' });
-  const base = fileURLToPath(new URL('.', executableUrl));
-  const fixed = isAbsolute(moduleDirFromExecutable)
-    ? moduleDirFromExecutable
-    : resolve(base, moduleDirFromExecutable);
+  const fixed = buildModuleDirectory(moduleDirFromExecutable, executableUrl, stamp);
   if (!directories.some((d) => d.path === fixed)) directories.push({ path: fixed, origin: 'executable' });
   return directories;
 }
