@@ -94,8 +94,11 @@ describe.sequential('tools/install.mjs', () => {
   it(
     'upgraded under a running emulator (a real rebuild, version 0.2.0), the old process loads its own build’s block-http, boots the guest, and no planted package runs',
     async () => {
-      const newTree = buildUpgrade('0.2.0');
+      install([]); // the old build, with every module
       const old = report('tessera');
+      let started = performance.now();
+      const newTree = buildUpgrade('0.2.0');
+      console.log(`rebuild of a changed tree: ${((performance.now() - started) / 1000).toFixed(1)} s`);
       const server = await rangeServer(guest().disk);
       const { port } = server.address() as { port: number };
       const g = guest();
@@ -124,9 +127,11 @@ describe.sequential('tools/install.mjs', () => {
         expect(pruning.stderr).toContain(`processes ${child.pid} run executables of ${prefix}`);
         expect(readdirSync(moduleRoot)).toContain(old.stamp);
 
+        started = performance.now();
         await kernel.writeFile(readFileSync(g.vmlinuz));
         await kernel.close();
         const code = await exited;
+        console.log(`boot of the old emulator after the upgrade: ${((performance.now() - started) / 1000).toFixed(1)} s`);
         expect(stderr).toBe('');
         expect(markers(stdout)).toEqual(expect.arrayContaining(['booted', 'test marker done', 'poweroff']));
         expect(code).toBe(0);
