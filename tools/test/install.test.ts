@@ -102,35 +102,28 @@ describe.sequential('tools/install.mjs', () => {
       const server = await rangeServer(guest().disk);
       const { port } = server.address() as { port: number };
       const g = guest();
-      // The old emulator blocks reading its -kernel from a FIFO the test holds: its code is loaded,
-      // and it has not yet opened its http:// drive, the first use of block-http.
-      const kernelFifo = join(base, 'kernel.fifo');
-      execFileSync('mkfifo', [kernelFifo]);
-      const args = ['-nographic', '-kernel', kernelFifo, '-initrd', g.initrd, '-append', 'console=ttyS0 cryptomgr.notests=1 noisapnp nokaslr tessera.test=marker tessera.modules=none'];
-      args.push('-drive', `file=http://127.0.0.1:${port}/disk.img,format=raw,if=ide,readonly=on`);
-      const child = spawn(process.execPath, [join(prefix, 'bin/tessera'), ...args], { cwd: '/', env: { ...process.env, TESSERA_MODULE_DIR: undefined }, stdio: ['pipe', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.setEncoding('latin1').on('data', (d: string) => (stdout += d));
-      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-      const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+      // Two old emulators block reading their -kernel from FIFOs the test holds: their code is
+      // loaded, and they have not yet opened their http:// drive, the first use of block-http.
+      const append = 'console=ttyS0 cryptomgr.notests=1 noisapnp nokaslr tessera.test=marker tessera.modules=none';
+      const drive = `file=http://127.0.0.1:${port}/disk.img,format=raw,if=ide,readonly=on`;
+      const [booting, stranded] = ['a', 'b'].map((name) => startOldEmulator(join(base, `kernel-${name}.fifo`), ['-nographic', '-initrd', g.initrd, '-append', append, '-drive', drive]));
       try {
-        const kernel = await open(kernelFifo, 'w'); // returns once the old emulator opened it for reading
+        const kernels = await Promise.all([booting!.kernel, stranded!.kernel]); // once each emulator opened its FIFO
 
         install(['--modules', 'block-http'], newTree);
         const upgraded = report('tessera');
         expect(upgraded).toMatchObject({ version: '0.2.0' });
         expect(upgraded.stamp).not.toBe(old.stamp);
         expect(readdirSync(moduleRoot).sort()).toEqual([old.stamp, upgraded.stamp].sort());
-        // A prune now would take the running process's modules: it is refused while it runs.
+        // A prune now would take the running processes' modules: it is refused while they run.
         const pruning = spawnSync(process.execPath, [join(newTree, 'tools/install.mjs'), '--prefix', prefix, '--modules', 'block-http', '--prune'], { cwd: '/', encoding: 'utf8' });
-        expect(pruning.stderr).toContain(`processes ${child.pid} run executables of ${prefix}`);
+        expect(pruning.stderr).toMatch(new RegExp(`processes (${booting!.child.pid}, ${stranded!.child.pid}|${stranded!.child.pid}, ${booting!.child.pid}) run executables of ${prefix}`));
         expect(readdirSync(moduleRoot)).toContain(old.stamp);
 
         started = performance.now();
-        await kernel.writeFile(readFileSync(g.vmlinuz));
-        await kernel.close();
-        const code = await exited;
+        await kernels[0]!.writeFile(readFileSync(g.vmlinuz));
+        await kernels[0]!.close();
+        const { code, stdout, stderr } = await booting!.exited;
         console.log(`boot of the old emulator after the upgrade: ${((performance.now() - started) / 1000).toFixed(1)} s`);
         expect(stderr).toBe('');
         expect(markers(stdout)).toEqual(expect.arrayContaining(['booted', 'test marker done', 'poweroff']));
@@ -138,17 +131,41 @@ describe.sequential('tools/install.mjs', () => {
         expect(server.requests).toBeGreaterThan(0); // the drive was opened through block-http
         expect(existsSync(marker)).toBe(false);
 
+        // A packager's clean-up that ignores running processes takes the other one's modules: it
+        // is told why, and what to do.
+        rmSync(join(moduleRoot, old.stamp), { recursive: true });
+        await kernels[1]!.writeFile(readFileSync(g.vmlinuz));
+        await kernels[1]!.close();
+        const strandedEnd = await stranded!.exited;
+        expect(strandedEnd.stderr).toBe(
+          `tessera: -drive ${drive}: module block-http cannot be loaded: this tessera (build ${old.stamp.slice(0, 12)}…, 0.1.0) was upgraded while running; ` +
+            `the installed block-http is build ${upgraded.stamp.slice(0, 12)}… (${join(moduleRoot, upgraded.stamp, 'block-http.mjs')}); restart the command\n`,
+        );
+        expect(strandedEnd.code).toBe(1);
+
         // Once no process of the prefix runs, --prune removes the builds no installed executable uses.
         install(['--modules', 'block-http', '--prune'], newTree);
         expect(readdirSync(moduleRoot)).toEqual([upgraded.stamp]);
       } finally {
-        child.kill('SIGKILL');
+        for (const run of [booting, stranded]) run!.child.kill('SIGKILL');
         server.close();
       }
     },
     360_000,
   );
 });
+
+/** Start the installed emulator with `-kernel fifo`; `kernel` is the FIFO's writing end, open once the emulator reads it. */
+function startOldEmulator(fifo: string, args: string[]) {
+  execFileSync('mkfifo', [fifo]);
+  const child = spawn(process.execPath, [join(prefix, 'bin/tessera'), '-kernel', fifo, ...args], { cwd: '/', env: { ...process.env, TESSERA_MODULE_DIR: undefined }, stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('latin1').on('data', (d: string) => (stdout += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const exited = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
+  return { child, kernel: open(fifo, 'w'), exited };
+}
 
 /**
  * A new build, as a release makes it: a copy of the workspace's sources with another version,

@@ -4,6 +4,7 @@ import { executeModuleBytes } from './execute.ts';
 import type { InitQueue } from './init-queue.ts';
 import type { ModuleDirectory } from './directories.ts';
 import { readModuleFile } from './module-file.ts';
+import { otherBuildsDiagnosis } from './other-builds.ts';
 import { verifyModuleBytes, wrongSizeRefusal } from './verify.ts';
 import type { Feature, LoadableModuleEntry, ModuleList, ModuleListEntry } from './types.ts';
 
@@ -84,6 +85,9 @@ export class ModuleLoader {
     const found = await this.find(entry);
     if (found.status === 'refused') throw ModuleError.refused(entry.name, found.refusal);
     if (found.status === 'missing') {
+      const buildDirectory = this.directories.find((d) => d.origin === 'executable')?.path;
+      const otherBuilds = buildDirectory && (await otherBuildsDiagnosis(this.list, entry, buildDirectory));
+      if (otherBuilds) throw new ModuleError('missing', entry.name, otherBuilds);
       const searched = this.directories.map((d) => d.path).join(', ');
       throw new ModuleError(
         'missing',

@@ -1,0 +1,48 @@
+import { readdir, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { LoadableModuleEntry, ModuleList } from './types.ts';
+
+const STAMP = /^[0-9a-f]{64}$/;
+const short = (stamp: string) => `${stamp.slice(0, 12)}…`;
+
+/**
+ * Why this build's file of a module is missing from its stamp directory while the modules
+ * directory holds the module for other builds. When the executable's own file was replaced after
+ * this process started, the process was upgraded under it and its build's modules were removed
+ * (a prune): the only fix is a restart. Otherwise the installed modules are of another build than
+ * the installed executable. Undefined when no other build has the module (plainly not installed).
+ * Runs only on that error path; it reads directory entries and file status, never file contents.
+ */
+export async function otherBuildsDiagnosis(list: ModuleList, entry: LoadableModuleEntry, buildDirectory: string): Promise<string | undefined> {
+  const modulesRoot = dirname(buildDirectory);
+  let names: string[];
+  try {
+    names = await readdir(modulesRoot);
+  } catch {
+    return undefined;
+  }
+  const others: { stamp: string; mtimeMs: number }[] = [];
+  for (const name of names) {
+    if (name === list.stamp || !STAMP.test(name)) continue;
+    const file = await stat(join(modulesRoot, name, entry.file)).catch(() => undefined);
+    if (file?.isFile()) others.push({ stamp: name, mtimeMs: file.mtimeMs });
+  }
+  if (!others.length) return undefined;
+  const newest = others.reduce((a, b) => (b.mtimeMs > a.mtimeMs ? b : a));
+  const self = `this ${list.executable} (build ${short(list.stamp)}, ${list.version})`;
+  const installed = `the installed ${entry.name} is build ${short(newest.stamp)} (${join(modulesRoot, newest.stamp, entry.file)})`;
+  if (await replacedSinceStart(process.argv[1])) {
+    return `module ${entry.name} cannot be loaded: ${self} was upgraded while running; ${installed}; restart the command`;
+  }
+  return (
+    `module ${entry.name} is not installed for ${self}: ${installed}, from another build; ` +
+    `install ${entry.package} of this build (${list.version}) beside ${list.executable}, or ${list.executable} of that build`
+  );
+}
+
+/** Whether the file the process was started from was replaced (or changed) after it started. */
+async function replacedSinceStart(executable: string | undefined): Promise<boolean> {
+  if (!executable) return false;
+  const file = await stat(executable).catch(() => undefined);
+  return file !== undefined && file.ctimeMs > performance.timeOrigin;
+}
