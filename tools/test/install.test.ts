@@ -106,9 +106,17 @@ describe.sequential('tools/install.mjs', () => {
       // loaded, and they have not yet opened their http:// drive, the first use of block-http.
       const append = 'console=ttyS0 cryptomgr.notests=1 noisapnp nokaslr tessera.test=marker tessera.modules=none';
       const drive = `file=http://127.0.0.1:${port}/disk.img,format=raw,if=ide,readonly=on`;
-      const [booting, stranded] = ['a', 'b'].map((name) => startOldEmulator(join(base, `kernel-${name}.fifo`), ['-nographic', '-initrd', g.initrd, '-append', append, '-drive', drive]));
+      const oldArgs = ['-nographic', '-initrd', g.initrd, '-append', append, '-drive', drive];
+      // The third finds its modules in one unversioned directory, as an npm layout has them
+      // (npm replaces a package's files in place on upgrade).
+      const flat = join(base, 'flat-modules');
+      mkdirSync(flat);
+      cpSync(join(moduleRoot, old.stamp, 'block-http.mjs'), join(flat, 'block-http.mjs'));
+      const booting = startOldEmulator(join(base, 'kernel-a.fifo'), oldArgs);
+      const stranded = startOldEmulator(join(base, 'kernel-b.fifo'), oldArgs);
+      const replaced = startOldEmulator(join(base, 'kernel-c.fifo'), oldArgs, { TESSERA_MODULE_DIR: flat });
       try {
-        const kernels = await Promise.all([booting!.kernel, stranded!.kernel]); // once each emulator opened its FIFO
+        const kernels = await Promise.all([booting.kernel, stranded.kernel, replaced.kernel]); // once each emulator opened its FIFO
 
         install(['--modules', 'block-http'], newTree);
         const upgraded = report('tessera');
@@ -117,13 +125,14 @@ describe.sequential('tools/install.mjs', () => {
         expect(readdirSync(moduleRoot).sort()).toEqual([old.stamp, upgraded.stamp].sort());
         // A prune now would take the running processes' modules: it is refused while they run.
         const pruning = spawnSync(process.execPath, [join(newTree, 'tools/install.mjs'), '--prefix', prefix, '--modules', 'block-http', '--prune'], { cwd: '/', encoding: 'utf8' });
-        expect(pruning.stderr).toMatch(new RegExp(`processes (${booting!.child.pid}, ${stranded!.child.pid}|${stranded!.child.pid}, ${booting!.child.pid}) run executables of ${prefix}`));
+        const pids = [booting, stranded, replaced].map((run) => run.child.pid).sort((a, b) => a! - b!);
+        expect(pruning.stderr).toContain(`processes ${pids.join(', ')} run executables of ${prefix}`);
         expect(readdirSync(moduleRoot)).toContain(old.stamp);
 
         started = performance.now();
         await kernels[0]!.writeFile(readFileSync(g.vmlinuz));
         await kernels[0]!.close();
-        const { code, stdout, stderr } = await booting!.exited;
+        const { code, stdout, stderr } = await booting.exited;
         console.log(`boot of the old emulator after the upgrade: ${((performance.now() - started) / 1000).toFixed(1)} s`);
         expect(stderr).toBe('');
         expect(markers(stdout)).toEqual(expect.arrayContaining(['booted', 'test marker done', 'poweroff']));
@@ -136,18 +145,29 @@ describe.sequential('tools/install.mjs', () => {
         rmSync(join(moduleRoot, old.stamp), { recursive: true });
         await kernels[1]!.writeFile(readFileSync(g.vmlinuz));
         await kernels[1]!.close();
-        const strandedEnd = await stranded!.exited;
+        const strandedEnd = await stranded.exited;
         expect(strandedEnd.stderr).toBe(
           `tessera: -drive ${drive}: module block-http cannot be loaded: this tessera (build ${old.stamp.slice(0, 12)}…, 0.1.0) was upgraded while running; ` +
             `the installed block-http is build ${upgraded.stamp.slice(0, 12)}… (${join(moduleRoot, upgraded.stamp, 'block-http.mjs')}); restart the command\n`,
         );
         expect(strandedEnd.code).toBe(1);
 
+        // The unversioned directory gets the new build's file, as npm would replace it.
+        cpSync(join(moduleRoot, upgraded.stamp, 'block-http.mjs'), join(flat, 'block-http.mjs'));
+        await kernels[2]!.writeFile(readFileSync(g.vmlinuz));
+        await kernels[2]!.close();
+        const replacedEnd = await replaced.exited;
+        expect(replacedEnd.stderr).toBe(
+          `tessera: -drive ${drive}: module block-http cannot be loaded: this tessera (build ${old.stamp.slice(0, 12)}…, 0.1.0) was upgraded while running; ` +
+            `the installed block-http (${join(flat, 'block-http.mjs')}) is of another build; restart the command\n`,
+        );
+        expect(replacedEnd.code).toBe(1);
+
         // Once no process of the prefix runs, --prune removes the builds no installed executable uses.
         install(['--modules', 'block-http', '--prune'], newTree);
         expect(readdirSync(moduleRoot)).toEqual([upgraded.stamp]);
       } finally {
-        for (const run of [booting, stranded]) run!.child.kill('SIGKILL');
+        for (const run of [booting, stranded, replaced]) run.child.kill('SIGKILL');
         server.close();
       }
     },
@@ -156,9 +176,9 @@ describe.sequential('tools/install.mjs', () => {
 });
 
 /** Start the installed emulator with `-kernel fifo`; `kernel` is the FIFO's writing end, open once the emulator reads it. */
-function startOldEmulator(fifo: string, args: string[]) {
+function startOldEmulator(fifo: string, args: string[], env: Record<string, string> = {}) {
   execFileSync('mkfifo', [fifo]);
-  const child = spawn(process.execPath, [join(prefix, 'bin/tessera'), '-kernel', fifo, ...args], { cwd: '/', env: { ...process.env, TESSERA_MODULE_DIR: undefined }, stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [join(prefix, 'bin/tessera'), '-kernel', fifo, ...args], { cwd: '/', env: { ...process.env, TESSERA_MODULE_DIR: undefined, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('latin1').on('data', (d: string) => (stdout += d));

@@ -4,7 +4,7 @@ import { executeModuleBytes } from './execute.ts';
 import type { InitQueue } from './init-queue.ts';
 import type { ModuleDirectory } from './directories.ts';
 import { readModuleFile } from './module-file.ts';
-import { otherBuildsDiagnosis } from './other-builds.ts';
+import { otherBuildsDiagnosis, upgradedWhileRunning } from './other-builds.ts';
 import { verifyModuleBytes, wrongSizeRefusal } from './verify.ts';
 import type { Feature, LoadableModuleEntry, ModuleList, ModuleListEntry } from './types.ts';
 
@@ -83,7 +83,7 @@ export class ModuleLoader {
     for (const dependency of entry.dependsOn) await this.load(dependency);
     if (entry.linkage === 'builtin') return;
     const found = await this.find(entry);
-    if (found.status === 'refused') throw ModuleError.refused(entry.name, found.refusal);
+    if (found.status === 'refused') throw (await upgradedWhileRunning(this.list, entry, found.refusal)) ?? ModuleError.refused(entry.name, found.refusal);
     if (found.status === 'missing') {
       const buildDirectory = this.directories.find((d) => d.origin === 'executable')?.path;
       const otherBuilds = buildDirectory && (await otherBuildsDiagnosis(this.list, entry, buildDirectory));

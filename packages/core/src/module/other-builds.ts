@@ -1,5 +1,6 @@
 import { readdir, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { ModuleError, type ModuleFileRefusal } from './errors.ts';
 import type { LoadableModuleEntry, ModuleList } from './types.ts';
 
 const STAMP = /^[0-9a-f]{64}$/;
@@ -37,6 +38,23 @@ export async function otherBuildsDiagnosis(list: ModuleList, entry: LoadableModu
   return (
     `module ${entry.name} is not installed for ${self}: ${installed}, from another build; ` +
     `install ${entry.package} of this build (${list.version}) beside ${list.executable}, or ${list.executable} of that build`
+  );
+}
+
+/**
+ * A module file of another build where this build's belongs, in a process whose executable was
+ * replaced since it started: a package manager upgraded both in place (npm replaces a package's
+ * directory), so the news is the upgrade, and the fix is a restart, not a reinstall.
+ */
+export async function upgradedWhileRunning(list: ModuleList, entry: LoadableModuleEntry, refusal: ModuleFileRefusal): Promise<ModuleError | undefined> {
+  if (refusal.kind !== 'not-this-build' && refusal.kind !== 'wrong-size') return undefined;
+  if (!(await replacedSinceStart(process.argv[1]))) return undefined;
+  const self = `this ${list.executable} (build ${short(list.stamp)}, ${list.version})`;
+  return new ModuleError(
+    'refused',
+    entry.name,
+    `module ${entry.name} cannot be loaded: ${self} was upgraded while running; the installed ${entry.name} (${refusal.path}) is of another build; restart the command`,
+    { refusal },
   );
 }
 
