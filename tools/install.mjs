@@ -23,7 +23,7 @@
 //   --modules   install only these loadable modules (default: every loadable module)
 //   --prune     after installing, remove module directories of other builds (see above)
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { executableFileName, moduleFileName, modulesOutDir, workspaceRoot } from './build/paths.mjs';
@@ -61,19 +61,29 @@ function installAtomically(target, fill) {
   rmSync(old, { recursive: true, force: true });
 }
 
-/** Processes running an executable installed under `lib`, found by their command lines. */
-function processesUsing(lib, bin) {
+/**
+ * Processes running an executable installed under `lib`: an argument of their command line that,
+ * taken from their working directory and with symbolic links resolved (bin/tessera), is in `lib`.
+ */
+function processesUsing(lib) {
   const pids = [];
-  for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
-    let command;
+  for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name) && Number(name) !== process.pid)) {
     try {
-      command = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      const cwd = readlinkSync(`/proc/${pid}/cwd`);
+      const command = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+      const inLib = (arg) => {
+        try {
+          return realpathSync(resolve(cwd, arg)).startsWith(`${lib}/`);
+        } catch {
+          return false; // not a path
+        }
+      };
+      if (command.slice(1).some(inLib)) pids.push(Number(pid));
     } catch {
-      continue; // ended meanwhile
+      continue; // ended meanwhile, or not ours to read
     }
-    if (command.some((arg) => arg.startsWith(`${lib}/`) || arg.startsWith(`${bin}/tessera`))) pids.push(Number(pid));
   }
-  return pids.filter((pid) => pid !== process.pid);
+  return pids;
 }
 
 const { values } = parseArgs({
@@ -143,12 +153,17 @@ for (const part of parts) {
 }
 
 if (values.prune) {
-  const running = processesUsing(lib, bin);
+  const running = processesUsing(realpathSync(lib));
   if (running.length) {
     process.stderr.write(`install: not pruning module directories: processes ${running.join(', ')} run executables of ${prefix} and may load their own build's modules; prune after they end\n`);
   } else {
     for (const name of readdirSync(moduleRoot)) {
       if (name !== stamp && /^[0-9a-f]{64}$/.test(name)) rmSync(join(moduleRoot, name), { recursive: true, force: true });
+    }
+    // And the manifests of the parts that went with them.
+    for (const name of readdirSync(manifests)) {
+      const part = JSON.parse(readFileSync(join(manifests, name), 'utf8'));
+      if (part.stamp !== stamp) rmSync(join(manifests, name));
     }
   }
 }

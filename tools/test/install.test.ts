@@ -166,6 +166,9 @@ describe.sequential('tools/install.mjs', () => {
         // Once no process of the prefix runs, --prune removes the builds no installed executable uses.
         install(['--modules', 'block-http', '--prune'], newTree);
         expect(readdirSync(moduleRoot)).toEqual([upgraded.stamp]);
+        const parts = readdirSync(join(prefix, 'lib/tessera/parts')).sort();
+        expect(parts).toEqual(['tessera-img.json', 'tessera-modules-block-http.json', 'tessera.json']); // ui-web's and net-socket's went with the old build
+        for (const part of parts) expect(JSON.parse(readFileSync(join(prefix, 'lib/tessera/parts', part), 'utf8')).stamp).toBe(upgraded.stamp);
       } finally {
         for (const run of [booting, stranded, replaced]) run.child.kill('SIGKILL');
         server.close();
