@@ -72,7 +72,7 @@ export interface ModuleList {
   readonly configuration: string;
   /** Derived from the build's inputs; a loadable module carries the stamp of the build that made it. */
   readonly stamp: string;
-  /** Module directory relative to the executable file, fixed at build time. */
+  /** Modules directory relative to the executable file, fixed at build time; the loader looks in its `<stamp>/` (build-directory.ts). */
   readonly moduleDirFromExecutable: string;
   readonly modules: readonly ModuleListEntry[];
 }
