@@ -3,6 +3,7 @@ import { executeModuleBytes } from './execute.ts';
 import type { InitQueue } from './init-queue.ts';
 import type { ModuleOrigin, ModuleSearch, ModuleSource } from './directories.ts';
 import { readModuleFile, type ModuleFileOutcome } from './module-file.ts';
+import { otherBuildsDiagnosis, upgradedWhileRunning } from './other-builds.ts';
 import { verifyModuleBytes, wrongSizeRefusal } from './verify.ts';
 import type { Feature, LoadableModuleEntry, ModuleList, ModuleListEntry } from './types.ts';
 
@@ -78,22 +79,21 @@ export class ModuleLoader {
     const found = await this.find(entry);
     if (found.status === 'verified') return { status: 'installed', path: found.path, origin: found.origin };
     if (found.status === 'refused') return { status: 'refused', origin: found.origin, ...found.refusal };
-    return { status: 'missing', searched: this.directories.map((s) => s.fileOf(entry)), install: this.search.installCommand(entry) };
+    return { status: 'missing', searched: this.directories.map((s) => s.fileOf(entry)), install: this.search.installAdvice(entry).how };
   }
 
   private async loadOnce(entry: ModuleListEntry): Promise<void> {
     for (const dependency of entry.dependsOn) await this.load(dependency);
     if (entry.linkage === 'builtin') return;
     const found = await this.find(entry);
-    if (found.status === 'refused') throw ModuleError.refused(entry.name, found.refusal);
+    if (found.status === 'refused') throw (await upgradedWhileRunning(this.list, entry, found.refusal)) ?? ModuleError.refused(entry.name, found.refusal);
     if (found.status === 'missing') {
+      const advice = this.search.installAdvice(entry);
+      const distribution = this.directories.find((s) => s.origin === 'distribution')?.path;
+      const otherBuilds = distribution && (await otherBuildsDiagnosis(this.list, entry, distribution, advice));
+      if (otherBuilds) throw new ModuleError('missing', entry.name, otherBuilds);
       const searched = this.directories.map((s) => s.fileOf(entry)).join(', ');
-      throw new ModuleError(
-        'missing',
-        entry.name,
-        `module ${entry.name} is not installed: install the package ${entry.package} ${entry.version} of this build: ` +
-          `${this.search.installCommand(entry)} (searched ${searched})`,
-      );
+      throw new ModuleError('missing', entry.name, `module ${entry.name} is not installed: ${advice.action}: ${advice.how} (searched ${searched})`);
     }
     const definition = await executeModuleBytes(entry.name, found.bytes);
     this.inits.add(entry.name, definition.inits);
