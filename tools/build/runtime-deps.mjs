@@ -3,7 +3,8 @@
 // the executable loads them by that path relative to itself. So a build tree, an installed tree
 // (tools/install.mjs) and an npm package each carry the copy they were built with, and Node's
 // node_modules search upwards from the executable (where anyone may plant a `v86` under /tmp)
-// never decides what runs.
+// never decides what runs. So the app declares them as devDependencies (needed to build, not to
+// run): installing the app's npm package installs no copy of them that could be resolved instead.
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
@@ -25,7 +26,8 @@ function packageDir(appRoot, name) {
  * relative to the executable. The version copied must be the one the app's package.json pins.
  */
 export function runtimeDependenciesPlugin(appRoot, stem, dependencies) {
-  const pinned = JSON.parse(readFileSync(join(appRoot, 'package.json'), 'utf8')).dependencies ?? {};
+  const pkg = JSON.parse(readFileSync(join(appRoot, 'package.json'), 'utf8'));
+  const pinned = { ...pkg.devDependencies, ...pkg.dependencies };
   return {
     name: 'tessera-runtime-dependencies',
     config: () => ({ define: { __TESSERA_RUNTIME_DEPS__: JSON.stringify(`./${runtimeDepsDirName(stem)}/`) } }),
