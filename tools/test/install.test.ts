@@ -48,7 +48,7 @@ function report(bin: string) {
     env: { ...process.env, TESSERA_MODULE_DIR: '' },
   });
   expect(result.status).toBe(0);
-  return JSON.parse(result.stdout) as { stamp: string; version: string; directories: { path: string }[]; modules: { name: string; state: { status: string; path?: string } }[] };
+  return JSON.parse(result.stdout) as { stamp: string; version: string; directories: { path: string }[]; modules: { name: string; state: { status: string; path?: string; install?: string } }[] };
 }
 
 describe.sequential('tools/install.mjs', () => {
@@ -68,11 +68,18 @@ describe.sequential('tools/install.mjs', () => {
     for (const bin of ['tessera-img', 'tessera']) {
       const r = report(bin);
       expect(r.directories.map((d) => d.path)).toEqual([stampDir]);
-      expect(r.modules.find((m) => m.name === 'block-http')!.state).toEqual({ status: 'installed', path: join(stampDir, 'block-http.mjs') });
+      expect(r.modules.find((m) => m.name === 'block-http')!.state).toEqual({ status: 'installed', origin: 'distribution', path: join(stampDir, 'block-http.mjs') });
     }
-    expect(report('tessera').modules.find((m) => m.name === 'ui-web')!.state.status).toBe('missing');
+    // A module left out is missing, and the advice is the distribution's (its part), not npm's.
+    expect(report('tessera').modules.find((m) => m.name === 'ui-web')!.state).toEqual({
+      status: 'missing',
+      searched: [join(stampDir, 'ui-web.mjs')],
+      install:
+        "your distribution's package tessera-modules-ui-web of version 0.1.0, or, from the Tessera 0.1.0 tree this was built from: " +
+        `node tools/install.mjs --prefix ${prefix} --modules ui-web`,
+    });
     install([]);
-    expect(report('tessera').modules.find((m) => m.name === 'ui-web')!.state).toEqual({ status: 'installed', path: join(stampDir, 'ui-web.mjs') });
+    expect(report('tessera').modules.find((m) => m.name === 'ui-web')!.state).toEqual({ status: 'installed', origin: 'distribution', path: join(stampDir, 'ui-web.mjs') });
     expect(existsSync(marker)).toBe(false);
   });
 
