@@ -64,7 +64,7 @@ describe('tessera installed from its tarball with ui-web and net-socket', () => 
 
   it('brings its own copy of v86 (no npm dependency) and no ws; finds the module packages installed beside it', async () => {
     expect(npmInstalledV86).toBe(false);
-    expect(JSON.parse(readFileSync(join(nodeModules, '@tessera/emulator/dist/tessera.deps/v86/package.json'), 'utf8')).version).toBe('0.5.462');
+    expect(JSON.parse(readFileSync(join(nodeModules, '@tessera/emulator/dist/tessera.deps/v86/package.json'), 'utf8')).version).toMatch(/^0\.5\.462\b/);
     expect(directoriesNamed(nodeModules, 'ws')).toEqual([]);
     // Node 20 here, and the maintained lines from the registry: the same report.
     for (const node of [process.execPath, await nodeBinary(22), await nodeBinary(24), await nodeBinary(26)]) {
