@@ -29,7 +29,8 @@ function coreTypesOnly(name) {
 /**
  * The module's npm package ships the very file the build made (byte for byte: executables check
  * its sha256), so the build copies it into the package's own dist/, which package.json `files`
- * publishes, with the licences of the third-party code bundled into it.
+ * publishes, with the licences of the third-party code bundled into it, and its postinstall
+ * script (module-stash.mjs).
  */
 function intoPackage(moduleRoot, pkg, fileName) {
   return {
@@ -38,6 +39,8 @@ function intoPackage(moduleRoot, pkg, fileName) {
       const dist = join(moduleRoot, 'dist');
       mkdirSync(dist, { recursive: true });
       copyFileSync(join(options.dir, fileName), join(dist, fileName));
+      // The package's postinstall: stashes the file by stamp for processes that outlive an npm upgrade.
+      copyFileSync(join(workspaceRoot, 'tools/build/module-stash.mjs'), join(dist, 'tessera-stash.mjs'));
       const bundled = Object.keys(pkg.devDependencies ?? {}).filter((dep) => !dep.startsWith('@tessera/'));
       if (bundled.length === 0) return;
       const require = createRequire(join(moduleRoot, 'package.json'));

@@ -11,6 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { markers } from '../../packages/emulator/test/support/boot.ts';
 import { guest } from '../../packages/emulator/test/support/guest.ts';
 import { workspaceRoot } from '../test-support/executables.ts';
+import { buildUpgrade } from '../test-support/upgrade-build.ts';
 
 const base = mkdtempSync(join(tmpdir(), 'tessera-install-'));
 const prefix = join(base, 'prefix');
@@ -104,7 +105,7 @@ describe.sequential('tools/install.mjs', () => {
       install([]); // the old build, with every module
       const old = report('tessera');
       let started = performance.now();
-      const newTree = buildUpgrade('0.2.0');
+      const newTree = buildUpgrade(join(base, 'new-build'), '0.2.0');
       console.log(`rebuild of a changed tree: ${((performance.now() - started) / 1000).toFixed(1)} s`);
       const server = await rangeServer(guest().disk);
       const { port } = server.address() as { port: number };
@@ -195,39 +196,6 @@ function startOldEmulator(fifo: string, args: string[], env: Record<string, stri
   child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
   const exited = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
   return { child, kernel: open(fifo, 'w'), exited };
-}
-
-/**
- * A new build, as a release makes it: a copy of the workspace's sources with another version,
- * built by the same tools (module bundles, module lists, executables). Its stamp differs.
- */
-function buildUpgrade(version: string): string {
-  const tree = join(base, 'new-build');
-  const skip = new Set(['node_modules', 'dist', 'dist-static', 'generated', 'test', '.nx', '.cache', '.git']);
-  cpSync(workspaceRoot, tree, {
-    recursive: true,
-    filter: (source) => {
-      const name = source.slice(source.lastIndexOf('/') + 1);
-      return !skip.has(name) || source.endsWith('native/build');
-    },
-  });
-  symlinkSync(join(workspaceRoot, 'node_modules'), join(tree, 'node_modules'));
-  symlinkSync(join(workspaceRoot, 'packages/modules/block-http/node_modules'), join(tree, 'packages/modules/block-http/node_modules'));
-  for (const pkg of ['packages/core/package.json', 'packages/emulator/package.json', 'packages/img-tool/package.json']) {
-    const path = join(tree, pkg);
-    writeFileSync(path, readFileSync(path, 'utf8').replace('"version": "0.1.0"', `"version": "${version}"`));
-  }
-  const vite = join(workspaceRoot, 'node_modules/vite/bin/vite.js');
-  const run = (args: string[], cwd: string) => {
-    const result = spawnSync(process.execPath, args, { cwd, encoding: 'utf8' });
-    if (result.status !== 0) throw new Error(`${args.join(' ')} in ${cwd} failed:\n${result.stdout}${result.stderr}`);
-  };
-  for (const module of ['block-http', 'ui-web', 'net-socket']) run([vite, 'build'], join(tree, 'packages/modules', module));
-  for (const app of ['emulator', 'img-tool']) {
-    run([join(tree, 'tools/module-list/generate.mjs'), '--app', `packages/${app}`, '--configuration', 'modular', '--root', tree], tree);
-    run([vite, 'build'], join(tree, 'packages', app));
-  }
-  return tree;
 }
 
 /** A plain HTTP server of one file with Range support (what block-http needs), counting requests. */

@@ -32,7 +32,7 @@ export function moduleSearch(
   const executableDir = fileURLToPath(new URL('.', executableUrl));
   const layout = npmLayout(executableDir);
   const distribution = distributionSource(list.moduleDirFromExecutable, executableDir, list.stamp);
-  const candidates = [envSource(env), layout && packageSource(layout), distribution];
+  const candidates = [envSource(env), layout && packageSource(layout, list.stamp), distribution];
   const sources: ModuleSource[] = [];
   for (const source of candidates) {
     // The same directory twice (TESSERA_MODULE_DIR naming the distribution directory) is searched once.

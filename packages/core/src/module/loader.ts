@@ -3,7 +3,7 @@ import { executeModuleBytes } from './execute.ts';
 import type { InitQueue } from './init-queue.ts';
 import type { ModuleOrigin, ModuleSearch, ModuleSource } from './directories.ts';
 import { readModuleFile, type ModuleFileOutcome } from './module-file.ts';
-import { otherBuildsDiagnosis, upgradedWhileRunning } from './other-builds.ts';
+import { executableReplacedSinceStart, otherBuildsDiagnosis, upgradedWhileRunning } from './other-builds.ts';
 import { verifyModuleBytes, wrongSizeRefusal } from './verify.ts';
 import type { Feature, LoadableModuleEntry, ModuleList, ModuleListEntry } from './types.ts';
 
@@ -113,11 +113,28 @@ export class ModuleLoader {
       // another version) is asked only when there is something to advise about.
       const judge = (advice?: string) => this.judge(entry, path, outcome, advice);
       let refusal = await judge();
+      if (refusal && source.stashedFileOf && (await this.upgradedUnderUs(refusal))) {
+        const stashed = await this.readVerified(entry, source.stashedFileOf(entry));
+        if (stashed) return { status: 'verified', path: stashed.path, origin: source.origin, bytes: stashed.bytes };
+      }
       if (refusal && source.adviceFor) refusal = await judge(await source.adviceFor(entry, this.list));
       if (refusal) return { status: 'refused', origin: source.origin, refusal };
       return { status: 'verified', path, origin: source.origin, bytes: (outcome as { bytes: Uint8Array }).bytes };
     }
     return { status: 'missing' };
+  }
+
+  /** Another build's file where ours was, and our executable replaced since we started: an upgrade ran under this process. */
+  private async upgradedUnderUs(refusal: ModuleFileRefusal): Promise<boolean> {
+    return (refusal.kind === 'not-this-build' || refusal.kind === 'wrong-size') && (await executableReplacedSinceStart());
+  }
+
+  /** This build's file at `path`, read with the same rules as any module file and verified; else undefined. */
+  private async readVerified(entry: LoadableModuleEntry, path: string): Promise<{ path: string; bytes: Uint8Array } | undefined> {
+    const outcome = await readModuleFile(path, entry.size);
+    if (!outcome.found || 'refusal' in outcome) return undefined;
+    if (await verifyModuleBytes(entry, this.list.stamp, path, outcome.bytes)) return undefined;
+    return { path, bytes: outcome.bytes };
   }
 
   private async judge(

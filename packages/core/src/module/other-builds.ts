@@ -38,7 +38,7 @@ export async function otherBuildsDiagnosis(
   const newest = others.reduce((a, b) => (b.mtimeMs > a.mtimeMs ? b : a));
   const self = `this ${list.executable} (build ${short(list.stamp)}, ${list.version})`;
   const installed = `the installed ${entry.name} is build ${short(newest.stamp)} (${join(modulesRoot, newest.stamp, entry.file)})`;
-  if (await replacedSinceStart(process.argv[1])) {
+  if (await executableReplacedSinceStart()) {
     return `module ${entry.name} cannot be loaded: ${self} was upgraded while running; ${installed}; restart the command`;
   }
   return (
@@ -54,7 +54,7 @@ export async function otherBuildsDiagnosis(
  */
 export async function upgradedWhileRunning(list: ModuleList, entry: LoadableModuleEntry, refusal: ModuleFileRefusal): Promise<ModuleError | undefined> {
   if (refusal.kind !== 'not-this-build' && refusal.kind !== 'wrong-size') return undefined;
-  if (!(await replacedSinceStart(process.argv[1]))) return undefined;
+  if (!(await executableReplacedSinceStart())) return undefined;
   const self = `this ${list.executable} (build ${short(list.stamp)}, ${list.version})`;
   return new ModuleError(
     'refused',
@@ -65,7 +65,7 @@ export async function upgradedWhileRunning(list: ModuleList, entry: LoadableModu
 }
 
 /** Whether the file the process was started from was replaced (or changed) after it started. */
-async function replacedSinceStart(executable: string | undefined): Promise<boolean> {
+export async function executableReplacedSinceStart(executable = process.argv[1]): Promise<boolean> {
   if (!executable) return false;
   const file = await stat(executable).catch(() => undefined);
   return file !== undefined && file.ctimeMs > performance.timeOrigin;
