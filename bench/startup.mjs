@@ -11,7 +11,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { executableFileName, modulesOutDir, workspaceRoot } from '../tools/build/paths.mjs';
+import { builtModulesDir, executableFileName, workspaceRoot } from '../tools/build/paths.mjs';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '40' }, 'keep-env': { type: 'boolean', default: false } } });
 const baseEnv = { ...process.env };
@@ -26,9 +26,10 @@ spawnSync('truncate', ['-s', '64M', image]);
 // A module directory holding the real modules plus 50 extra loadable module files.
 const crowded = join(scratch, 'modules');
 mkdirSync(crowded);
-for (const file of readdirSync(modulesOutDir())) copyFileSync(join(modulesOutDir(), file), join(crowded, file));
-const sample = readdirSync(modulesOutDir()).find((f) => f.startsWith('block-http')) ?? readdirSync(modulesOutDir())[0];
-for (let i = 0; i < 50; i++) copyFileSync(join(modulesOutDir(), sample), join(crowded, `block-extra${i}.mjs`));
+const built = builtModulesDir();
+for (const file of readdirSync(built)) copyFileSync(join(built, file), join(crowded, file));
+const sample = readdirSync(built).find((f) => f.startsWith('block-http')) ?? readdirSync(built)[0];
+for (let i = 0; i < 50; i++) copyFileSync(join(built, sample), join(crowded, `block-extra${i}.mjs`));
 
 const cases = [
   { name: 'node -e 0', command: [process.execPath, '-e', '0'] },

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { codeCachedLauncher } from './code-cache.mjs';
 import { ofdLockAddonPlugin } from './ofd-lock-addon.mjs';
 import { appOutDir, executableFileName } from './paths.mjs';
+import { runtimeDependenciesPlugin } from './runtime-deps.mjs';
 import { nodeBundleConfig } from './vite-node.mjs';
 
 function executableBit() {
@@ -21,12 +22,14 @@ function executableBit() {
 /**
  * `warmUp(dir)`: for a CommonJS executable, set up a small workload in scratch directory `dir`
  * and return the executable's arguments for it; its code cache is made from that run.
+ * `runtimeDependencies`: `{ package: [files] }` copied next to the executable (runtime-deps.mjs).
  */
-export function appViteConfig(appRoot, mode, { warmUp } = {}) {
+export function appViteConfig(appRoot, mode, { warmUp, runtimeDependencies } = {}) {
   const configuration = mode === 'static' ? 'static' : 'modular';
   const pkg = JSON.parse(readFileSync(join(appRoot, 'package.json'), 'utf8'));
   const fileName = executableFileName(appRoot);
   const commonJs = fileName.endsWith('.cjs');
+  const stem = fileName.slice(0, fileName.lastIndexOf('.'));
   const config = nodeBundleConfig({
     root: appRoot,
     entry: 'src/main.ts',
@@ -36,7 +39,12 @@ export function appViteConfig(appRoot, mode, { warmUp } = {}) {
     format: commonJs ? 'cjs' : 'es',
     emptyOutDir: true,
     // The image-lock addon first: the code-cache warm-up runs the executable, which locks images.
-    plugins: [ofdLockAddonPlugin(fileName.slice(0, fileName.lastIndexOf('.'))), executableBit(), ...(commonJs && warmUp ? [codeCachedLauncher({ fileName, warmUp })] : [])],
+    plugins: [
+      ofdLockAddonPlugin(stem),
+      ...(runtimeDependencies ? [runtimeDependenciesPlugin(appRoot, stem, runtimeDependencies)] : []),
+      executableBit(),
+      ...(commonJs && warmUp ? [codeCachedLauncher({ fileName, warmUp })] : []),
+    ],
     external: Object.keys(pkg.dependencies ?? {}),
   });
   // Minified: V8 compiles the whole file at every start, and fewer bytes compile faster.

@@ -1,10 +1,11 @@
 // Vite config for a loadable module: one self-contained ESM file with its third-party
-// dependencies bundled in, headed by the module's name and the build stamp.
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+// dependencies bundled in, headed by the module's name and the build stamp, written to the
+// build's own directory (paths.mjs) and copied into the module's package (what npm publishes).
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { moduleHeader } from './module-header.mjs';
-import { moduleFileName, modulesOutDir, workspaceRoot } from './paths.mjs';
+import { moduleFileName, modulesOutDir, moduleStampDir, workspaceRoot } from './paths.mjs';
 import { computeBuildStamp } from './stamp.mjs';
 import { nodeBundleConfig } from './vite-node.mjs';
 
@@ -28,7 +29,8 @@ function coreTypesOnly(name) {
 /**
  * The module's npm package ships the very file the build made (byte for byte: executables check
  * its sha256), so the build copies it into the package's own dist/, which package.json `files`
- * publishes, with the licences of the third-party code bundled into it.
+ * publishes, with the licences of the third-party code bundled into it, and its postinstall
+ * script (module-stash.mjs).
  */
 function intoPackage(moduleRoot, pkg, fileName) {
   return {
@@ -37,6 +39,8 @@ function intoPackage(moduleRoot, pkg, fileName) {
       const dist = join(moduleRoot, 'dist');
       mkdirSync(dist, { recursive: true });
       copyFileSync(join(options.dir, fileName), join(dist, fileName));
+      // The package's postinstall: stashes the file by stamp for processes that outlive an npm upgrade.
+      copyFileSync(join(workspaceRoot, 'tools/build/module-stash.mjs'), join(dist, 'tessera-stash.mjs'));
       const bundled = Object.keys(pkg.devDependencies ?? {}).filter((dep) => !dep.startsWith('@tessera/'));
       if (bundled.length === 0) return;
       const require = createRequire(join(moduleRoot, 'package.json'));
@@ -53,12 +57,34 @@ function intoPackage(moduleRoot, pkg, fileName) {
   };
 }
 
-export function moduleViteConfig(moduleRoot, { root = workspaceRoot, outDir = modulesOutDir(root) } = {}) {
+/**
+ * In the build tree only one build's file of a module is kept: the module's build removes its
+ * file from other builds' directories (and a directory it leaves empty). Otherwise nx, whose
+ * outputs match every build's directory, would cache and restore them all. Installed trees keep
+ * older builds' modules (tools/install.mjs); a build tree is not an installation.
+ */
+function keepOnlyThisBuild(name, stamp, root) {
+  return {
+    name: 'tessera-module-keep-only-this-build',
+    writeBundle() {
+      const all = modulesOutDir(root);
+      for (const other of readdirSync(all)) {
+        if (other === stamp || !/^[0-9a-f]{64}$/.test(other)) continue;
+        rmSync(join(all, other, moduleFileName(name)), { force: true });
+        try {
+          rmdirSync(join(all, other));
+        } catch {} // other modules' files are still there
+      }
+    },
+  };
+}
+
+export function moduleViteConfig(moduleRoot, { root = workspaceRoot, outDir } = {}) {
   const pkg = JSON.parse(readFileSync(join(moduleRoot, 'package.json'), 'utf8'));
   const manifest = pkg.tessera;
-  // Only the project's own build fills the package; a test's build into another directory does not.
-  const ownBuild = outDir === modulesOutDir(workspaceRoot);
   const stamp = computeBuildStamp({ root, configuration: 'modular' });
+  const buildTree = outDir === undefined;
+  outDir ??= moduleStampDir(stamp, root); // packages/modules/dist/<stamp>/<name>.mjs
   return nodeBundleConfig({
     root: moduleRoot,
     entry: 'src/index.ts',
@@ -66,6 +92,11 @@ export function moduleViteConfig(moduleRoot, { root = workspaceRoot, outDir = mo
     fileName: moduleFileName(manifest.name),
     banner: moduleHeader(manifest.name, stamp),
     emptyOutDir: false,
-    plugins: [coreTypesOnly(manifest.name), ...(ownBuild ? [intoPackage(moduleRoot, pkg, moduleFileName(manifest.name))] : [])],
+    plugins: [
+      coreTypesOnly(manifest.name),
+      // Only a tree's own build (not a test's build into another directory) keeps its directory
+      // clean and fills the module's package.
+      ...(buildTree ? [keepOnlyThisBuild(manifest.name, stamp, root), intoPackage(moduleRoot, pkg, moduleFileName(manifest.name))] : []),
+    ],
   });
 }

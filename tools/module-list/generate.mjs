@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { moduleHeader } from '../build/module-header.mjs';
-import { appOutDir, moduleFileName, modulesOutDir } from '../build/paths.mjs';
+import { appOutDir, moduleFileName, moduleStampDir, modulesOutDir } from '../build/paths.mjs';
 import { computeBuildStamp, readVersion } from '../build/stamp.mjs';
 import { readAppManifest, readModuleManifests } from './manifests.mjs';
 import { renderModuleList } from './render.mjs';
@@ -19,7 +19,9 @@ export function generateModuleList({ root, app: appDir, configuration }) {
   const app = readAppManifest(appRoot);
   const modules = resolveModuleList(app, readModuleManifests(root), configuration);
   const stamp = computeBuildStamp({ root, configuration });
-  const moduleDir = modulesOutDir(root);
+  // Module files are built once, for the modular configuration, into that build's directory.
+  const moduleStamp = configuration === 'modular' ? stamp : computeBuildStamp({ root, configuration: 'modular' });
+  const moduleDir = moduleStampDir(moduleStamp, root);
   const withFiles = modules.map((m) => {
     if (m.linkage === 'builtin') return m;
     const file = moduleFileName(m.name);
@@ -28,7 +30,7 @@ export function generateModuleList({ root, app: appDir, configuration }) {
       throw new ModuleListError(`${app.project}: loadable module ${m.name} has no built file ${path}; run nx build ${m.name}`);
     }
     const bytes = readFileSync(path);
-    const expectedHeader = moduleHeader(m.name, computeBuildStamp({ root, configuration: 'modular' }));
+    const expectedHeader = moduleHeader(m.name, moduleStamp);
     if (!bytes.subarray(0, expectedHeader.length).equals(Buffer.from(expectedHeader))) {
       throw new ModuleListError(
         `${app.project}: the built file of module ${m.name} (${path}) is not from this build's tree; rebuild it (nx build ${m.name})`,
@@ -37,7 +39,7 @@ export function generateModuleList({ root, app: appDir, configuration }) {
     return { ...m, file, sha256: createHash('sha256').update(bytes).digest('hex'), size: bytes.length };
   });
   const generatedDir = join(appRoot, 'src/generated');
-  const source = `${generatedSource({ root, app, configuration, stamp, appRoot, moduleDir, withFiles, generatedDir })}`;
+  const source = `${generatedSource({ root, app, configuration, stamp, appRoot, moduleDir: modulesOutDir(root), withFiles, generatedDir })}`;
   const outFile = join(generatedDir, `module-list.${configuration}.ts`);
   mkdirSync(generatedDir, { recursive: true });
   // Rewrite only on change, so an unchanged list keeps its mtime for watchers and caches.

@@ -4,10 +4,11 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 // @ts-expect-error: build tools are plain .mjs
-import { executableFileName } from '../build/paths.mjs';
+import { builtModulesDir, executableFileName } from '../build/paths.mjs';
 
 export const workspaceRoot = fileURLToPath(new URL('../..', import.meta.url));
-export const modulesDir = `${workspaceRoot}packages/modules/dist`;
+/** The current build's module directory (packages/modules/dist/<stamp>). */
+export const modulesDir: string = (builtModulesDir as () => string)();
 
 export type Configuration = 'modular' | 'static';
 export const configurations: readonly Configuration[] = ['modular', 'static'];

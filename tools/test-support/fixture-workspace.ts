@@ -7,6 +7,8 @@ import { pathToFileURL } from 'node:url';
 import { build } from 'vite';
 import type { ModuleList } from '@tessera/core';
 // @ts-expect-error: build tools are plain .mjs
+import { builtModulesDir } from '../build/paths.mjs';
+// @ts-expect-error: build tools are plain .mjs
 import { moduleViteConfig } from '../build/vite-module.mjs';
 // @ts-expect-error: build tools are plain .mjs
 import { generateModuleList } from '../module-list/generate.mjs';
@@ -64,8 +66,9 @@ export class FixtureWorkspace {
     writeFileSync(full, text);
   }
 
+  /** The module directory of the build the fixture's sources make now (packages/modules/dist/<stamp>). */
   get modulesDir(): string {
-    return join(this.root, 'packages/modules/dist');
+    return (builtModulesDir as (root: string) => string)(this.root);
   }
 
   /** Bundle a module as a loadable file, exactly as `nx build <module>` does. */

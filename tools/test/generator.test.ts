@@ -1,6 +1,6 @@
 // The build-time module list: its rules fail the build naming the module; its output is deterministic.
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FixtureWorkspace, type FixtureApp, type FixtureModule } from '../test-support/fixture-workspace.ts';
@@ -80,7 +80,12 @@ describe('the build fails, naming the module, when', () => {
     expect(generatorCli(w, 'img').stderr).toContain('loadable module block-a has no built file');
     await w.buildModule('block-a');
     expect(generatorCli(w, 'img').code).toBe(0);
+    const built = join(w.modulesDir, 'block-a.mjs');
     w.write('packages/modules/block-a/src/index.ts', `${source('block-a')}\n// changed`);
+    // A changed tree is another build: its modules go to another stamp directory, not built yet.
+    expect(generatorCli(w, 'img').stderr).toContain('loadable module block-a has no built file');
+    mkdirSync(w.modulesDir, { recursive: true });
+    copyFileSync(built, join(w.modulesDir, 'block-a.mjs'));
     expect(generatorCli(w, 'img').stderr).toContain("the built file of module block-a");
   });
 });

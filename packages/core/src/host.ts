@@ -46,7 +46,7 @@ export class Host {
       { block: blockDrivers, ui: this.ui, net: this.net },
       options.onInitFailure ?? reportInitFailure,
     );
-    this.modules = new ModuleLoader(list, moduleSearch(list.moduleDirFromExecutable, options.executableUrl, env), this.inits);
+    this.modules = new ModuleLoader(list, moduleSearch(list, options.executableUrl, env), this.inits);
   }
 
   /** Run the init functions of a subsystem's modules (once); executables call this as they start it. */

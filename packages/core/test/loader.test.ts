@@ -1,7 +1,7 @@
 // The loader against real module files made by the real build tools in a fixture workspace.
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Host, ModuleError, type InitFailure, type ModuleList } from '@tessera/core';
 import { FixtureWorkspace, type FixtureModule } from '../../../tools/test-support/fixture-workspace.ts';
@@ -207,15 +207,44 @@ describe('missing and failing modules', () => {
     const h = host();
     await h.require('block-protocol:alpha');
     const report = await h.listModules();
+    // The fixture is neither a build tree (no nx.json), a distribution tree nor an npm install.
     expect(report.modules.find((m) => m.name === 'block-gone')!.state).toEqual({
       status: 'missing',
       searched: [join(workspace.modulesDir, 'block-gone.mjs')],
-      install: 'npm install @fixture/block-gone@1.0.0',
+      install: `put the file block-gone.mjs of build ${basename(workspace.modulesDir)} in ${workspace.modulesDir}`,
     });
     const error = await rejection(h.require('block-protocol:gone'));
     expect(error.code).toBe('missing');
     expect(error.message).toContain('block-gone');
     expect(error.message).toContain('@fixture/block-gone'); // the npm package that provides it
+  });
+
+  it("the missing module's advice fits the layout: the build tree builds it, a distribution tree installs its part", async () => {
+    const root = join(workspace.modulesDir, '../../../..');
+    const gone = async () => (await host().listModules()).modules.find((m) => m.name === 'block-gone')!.state as { install: string };
+    writeFileSync(join(root, 'nx.json'), '{}');
+    try {
+      expect((await gone()).install).toBe(`cd ${root} && npx nx build block-gone`);
+      const message = (await rejection(host().require('block-protocol:gone'))).message;
+      expect(message).toContain(`module block-gone is not installed: build it in this build tree: cd ${root} && npx nx build block-gone (searched `);
+    } finally {
+      rmSync(join(root, 'nx.json'));
+    }
+    // tools/install.mjs's tree: lib/tessera/{modules/dist/<stamp>,parts}; here packages/ plays lib/tessera.
+    const parts = join(workspace.modulesDir, '../../../parts');
+    mkdirSync(parts);
+    try {
+      const prefix = join(parts, '../../..');
+      expect((await gone()).install).toBe(
+        `your distribution's package tessera-modules-block-gone of version 1.0.0, or, from the Tessera 1.0.0 tree this was built from: ` +
+          `node tools/install.mjs --prefix ${prefix} --modules block-gone`,
+      );
+      const message = (await rejection(host().require('block-protocol:gone'))).message;
+      expect(message).toContain('module block-gone is not installed: install the part tessera-modules-block-gone of this build (');
+      expect(message).not.toContain('npm install');
+    } finally {
+      rmSync(parts, { recursive: true });
+    }
   });
 
   it('an init that throws is reported by name; the rest goes on; asking for its feature fails', async () => {

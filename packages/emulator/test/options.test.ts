@@ -2,9 +2,10 @@
 // refuses the same thing), exit codes, files written. Machines that must run boot a one-sector
 // floppy guest (support/floppy-guest.ts), about a second each, instead of Linux.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
+import { ReadStream } from 'node:tty';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configurations, executable, run } from '../../../tools/test-support/executables.ts';
@@ -75,7 +76,6 @@ describe.concurrent('refused values: what qemu-system-i386 says, or what this ma
     [['-smp', '1,sockets=2'], 'sockets=2 is not supported, use -smp 1'],
     [['-nic', 'user'], "-nic user: user-mode networking (QEMU's slirp) is not available in tessera: it needs a TCP/IP stack on the host side"],
     [['-netdev', 'user,id=n0', '-device', 'ne2k_pci,netdev=n0'], "-netdev user,id=n0: user-mode networking (QEMU's slirp) is not available in tessera"],
-    [['-serial', 'pty'], "-serial pty: char device backend 'pty' is not available in tessera: Node.js cannot open a pseudo-terminal without a native helper; use tcp:"],
     [['-serial', 'vc'], "-serial vc: char device backend 'vc' is not available in tessera; use one of stdio, mon:stdio, none, null, file:PATH, tcp:"],
     [['-serial', 'none', '-serial', 'stdio'], '-serial stdio: this machine has one serial port (COM1): give -serial once'],
     [['-drive', 'if=floppy,file=a.img,index=2'], 'index 2 is out of range (0-1 for a floppy: A: and B:)'],
@@ -238,6 +238,39 @@ describe.sequential('options on a running machine (a one-sector floppy guest)', 
       expect(machine.stderr).toBe('tessera: terminating on signal 15\n');
     }
     expect(fileText(paused)).toBe('');
+  }, 60_000);
+
+  it('-serial pty: QEMU\'s line names a raw terminal; the guest\'s output is there for whoever opens it later, and typing reaches the guest', async () => {
+    // QEMU's line, on stdout, as programs that start QEMU parse it (QEMU's stdout is a buffered pipe: it shows at exit).
+    const qemu = spawn('qemu-system-i386', ['-display', 'none', '-nodefaults', '-S', '-serial', 'pty'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    started.push(qemu);
+    let qemuStdout = '';
+    qemu.stdout!.setEncoding('utf8').on('data', (chunk: string) => (qemuStdout += chunk));
+    const qemuExit = new Promise((resolve) => qemu.on('close', resolve));
+    await sleep(1_500);
+    qemu.kill('SIGTERM');
+    await qemuExit;
+    expect(qemuStdout).toMatch(/^char device redirected to \/dev\/pts\/\d+ \(label serial0\)\n$/);
+    const machine = start([...floppy(floppyGuest('echo', dir)), '-display', 'none', '-serial', 'pty']);
+    await until('the terminal line', () => machine.stdout.includes('\n'));
+    const path = /^char device redirected to (\/dev\/pts\/\d+) \(label serial0\)\n$/.exec(machine.stdout)?.[1];
+    expect(path, machine.stdout).toBeDefined();
+    await sleep(3_000); // the guest has printed its line by now, before anyone opened the terminal
+    const fd = openSync(path!, 'r+');
+    const terminal = new ReadStream(fd);
+    let received = '';
+    terminal.setEncoding('latin1').on('data', (chunk: string) => (received += chunk));
+    await until('the guest line on the terminal', () => received === HELLO);
+    writeSync(fd, 'x\r\n'); // raw: no echo by the terminal, no newline translation: the guest echoes exactly these bytes
+    await until('the echo', () => received === `${HELLO}x\r\n`);
+    writeSync(fd, 'p');
+    expect(await machine.exit).toEqual({ code: 0, signal: null });
+    terminal.destroy();
+    try {
+      closeSync(fd);
+    } catch {
+      // closed with the stream
+    }
   }, 60_000);
 
   it('-serial tcp:/unix: server (wait=off, and wait=on which holds the machine until a client comes) and client, both ways', async () => {

@@ -3,7 +3,7 @@
 // A guest boots from the installed emulator and its console shows in Chromium through the
 // installed ui-web; one boot.
 import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -29,6 +29,8 @@ describe('tessera installed from its tarball with ui-web and net-socket', () => 
   let project: string;
   let nodeModules: string;
   let tessera: string;
+  let plantedMarker: string;
+  let npmInstalledV86: boolean;
   let child: ChildProcessWithoutNullStreams | undefined;
   let browser: TestBrowser | undefined;
 
@@ -38,6 +40,15 @@ describe('tessera installed from its tarball with ui-web and net-socket', () => 
     nodeModules = join(project, 'node_modules');
     tessera = join(nodeModules, '@tessera/emulator/dist/tessera.mjs');
     await npmInstall(project, ['@tessera/emulator', '@tessera/ui-web', '@tessera/net-socket'].map((name) => tarballs.get(name)!));
+    // npm installs no v86 (checked below); then a `v86` is planted where Node's package search
+    // from the executable would find it: it must never run.
+    const planted = join(nodeModules, 'v86');
+    npmInstalledV86 = existsSync(planted);
+    plantedMarker = join(project, 'planted-v86-ran');
+    rmSync(planted, { recursive: true, force: true });
+    mkdirSync(join(planted, 'build'), { recursive: true });
+    writeFileSync(join(planted, 'package.json'), JSON.stringify({ name: 'v86', version: '0.5.462', type: 'module', main: 'build/libv86.mjs', exports: { '.': './build/libv86.mjs', './build/*': './build/*' } }));
+    writeFileSync(join(planted, 'build/libv86.mjs'), `import { writeFileSync } from 'node:fs'; writeFileSync(${JSON.stringify(plantedMarker)}, 'ran'); export class V86 {}\n`);
   }, 300_000);
 
   afterAll(async () => {
@@ -51,8 +62,9 @@ describe('tessera installed from its tarball with ui-web and net-socket', () => 
     return JSON.parse(stdout) as Report;
   };
 
-  it('brings its own runtime dependency (v86) and no ws; finds the module packages installed beside it', async () => {
-    expect(existsSync(join(nodeModules, 'v86/package.json'))).toBe(true);
+  it('brings its own copy of v86 (no npm dependency) and no ws; finds the module packages installed beside it', async () => {
+    expect(npmInstalledV86).toBe(false);
+    expect(JSON.parse(readFileSync(join(nodeModules, '@tessera/emulator/dist/tessera.deps/v86/package.json'), 'utf8')).version).toMatch(/^0\.5\.462\b/);
     expect(directoriesNamed(nodeModules, 'ws')).toEqual([]);
     // Node 20 here, and the maintained lines from the registry: the same report.
     for (const node of [process.execPath, await nodeBinary(22), await nodeBinary(24), await nodeBinary(26)]) {
@@ -87,5 +99,7 @@ describe('tessera installed from its tarball with ui-web and net-socket', () => 
       .toContain('TESSERA-GUEST: echo ready tty=/dev/tty0');
     await expect.poll(() => page.locator('#text').textContent(), { timeout: 30_000, interval: 500 }).toContain('TESSERA-GUEST: echo ready');
     child.kill('SIGKILL');
+    // The machine ran the emulator's own v86, never the one planted in node_modules.
+    expect(existsSync(plantedMarker)).toBe(false);
   });
 });

@@ -3,6 +3,7 @@ import { executeModuleBytes } from './execute.ts';
 import type { InitQueue } from './init-queue.ts';
 import type { ModuleOrigin, ModuleSearch, ModuleSource } from './directories.ts';
 import { readModuleFile, type ModuleFileOutcome } from './module-file.ts';
+import { executableReplacedSinceStart, otherBuildsDiagnosis, upgradedWhileRunning } from './other-builds.ts';
 import { verifyModuleBytes, wrongSizeRefusal } from './verify.ts';
 import type { Feature, LoadableModuleEntry, ModuleList, ModuleListEntry } from './types.ts';
 
@@ -78,22 +79,21 @@ export class ModuleLoader {
     const found = await this.find(entry);
     if (found.status === 'verified') return { status: 'installed', path: found.path, origin: found.origin };
     if (found.status === 'refused') return { status: 'refused', origin: found.origin, ...found.refusal };
-    return { status: 'missing', searched: this.directories.map((s) => s.fileOf(entry)), install: this.search.installCommand(entry) };
+    return { status: 'missing', searched: this.directories.map((s) => s.fileOf(entry)), install: this.search.installAdvice(entry).how };
   }
 
   private async loadOnce(entry: ModuleListEntry): Promise<void> {
     for (const dependency of entry.dependsOn) await this.load(dependency);
     if (entry.linkage === 'builtin') return;
     const found = await this.find(entry);
-    if (found.status === 'refused') throw ModuleError.refused(entry.name, found.refusal);
+    if (found.status === 'refused') throw (await upgradedWhileRunning(this.list, entry, found.refusal)) ?? ModuleError.refused(entry.name, found.refusal);
     if (found.status === 'missing') {
+      const advice = this.search.installAdvice(entry);
+      const distribution = this.directories.find((s) => s.origin === 'distribution')?.path;
+      const otherBuilds = distribution && (await otherBuildsDiagnosis(this.list, entry, distribution, advice));
+      if (otherBuilds) throw new ModuleError('missing', entry.name, otherBuilds);
       const searched = this.directories.map((s) => s.fileOf(entry)).join(', ');
-      throw new ModuleError(
-        'missing',
-        entry.name,
-        `module ${entry.name} is not installed: install the package ${entry.package} ${entry.version} of this build: ` +
-          `${this.search.installCommand(entry)} (searched ${searched})`,
-      );
+      throw new ModuleError('missing', entry.name, `module ${entry.name} is not installed: ${advice.action}: ${advice.how} (searched ${searched})`);
     }
     const definition = await executeModuleBytes(entry.name, found.bytes);
     this.inits.add(entry.name, definition.inits);
@@ -113,11 +113,28 @@ export class ModuleLoader {
       // another version) is asked only when there is something to advise about.
       const judge = (advice?: string) => this.judge(entry, path, outcome, advice);
       let refusal = await judge();
+      if (refusal && source.stashedFileOf && (await this.upgradedUnderUs(refusal))) {
+        const stashed = await this.readVerified(entry, source.stashedFileOf(entry));
+        if (stashed) return { status: 'verified', path: stashed.path, origin: source.origin, bytes: stashed.bytes };
+      }
       if (refusal && source.adviceFor) refusal = await judge(await source.adviceFor(entry, this.list));
       if (refusal) return { status: 'refused', origin: source.origin, refusal };
       return { status: 'verified', path, origin: source.origin, bytes: (outcome as { bytes: Uint8Array }).bytes };
     }
     return { status: 'missing' };
+  }
+
+  /** Another build's file where ours was, and our executable replaced since we started: an upgrade ran under this process. */
+  private async upgradedUnderUs(refusal: ModuleFileRefusal): Promise<boolean> {
+    return (refusal.kind === 'not-this-build' || refusal.kind === 'wrong-size') && (await executableReplacedSinceStart());
+  }
+
+  /** This build's file at `path`, read with the same rules as any module file and verified; else undefined. */
+  private async readVerified(entry: LoadableModuleEntry, path: string): Promise<{ path: string; bytes: Uint8Array } | undefined> {
+    const outcome = await readModuleFile(path, entry.size);
+    if (!outcome.found || 'refusal' in outcome) return undefined;
+    if (await verifyModuleBytes(entry, this.list.stamp, path, outcome.bytes)) return undefined;
+    return { path, bytes: outcome.bytes };
   }
 
   private async judge(

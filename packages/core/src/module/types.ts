@@ -74,7 +74,7 @@ export interface ModuleList {
   readonly configuration: string;
   /** Derived from the build's inputs; a loadable module carries the stamp of the build that made it. */
   readonly stamp: string;
-  /** The distribution's module directory relative to the executable file, fixed at build time. */
+  /** The distribution's modules directory relative to the executable file, fixed at build time; the loader looks in its `<stamp>/` (sources/distribution-source.ts). */
   readonly moduleDirFromExecutable: string;
   readonly modules: readonly ModuleListEntry[];
 }

@@ -29,7 +29,7 @@ Display and serial:
   -display none|TYPE[,OPTION=VALUE...]
                          a display module, e.g. web (default none)
   -nographic             no display; the serial console on stdio
-  -serial stdio|none|file:PATH|tcp:[HOST]:PORT[,server=on][,wait=off]|unix:PATH[,server=on][,wait=off]
+  -serial stdio|none|pty|file:PATH|tcp:[HOST]:PORT[,server=on][,wait=off]|unix:PATH[,server=on][,wait=off]
                          COM1 (default stdio); on stdio Ctrl-a x quits, Ctrl-a h helps
   -serial mon:stdio      COM1 and the human monitor on stdio; Ctrl-a c switches
 

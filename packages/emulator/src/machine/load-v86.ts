@@ -13,16 +13,35 @@ export interface V86Engine {
 /** The part of the WebAssembly global used here (the project's TypeScript libs do not declare it). */
 declare const WebAssembly: { instantiate(bytes: Uint8Array, imports: object): Promise<{ instance: { exports: unknown } }> };
 
+/** Set by the build (tools/build/runtime-deps.mjs): the executable's copy of its runtime dependencies, relative to it. */
+declare const __TESSERA_RUNTIME_DEPS__: string | undefined;
+
+/**
+ * Where v86 is: the copy the build put next to the executable, named by an explicit path. Never
+ * Node's package search: from an installed tree it walks up every node_modules above the prefix,
+ * and a `v86` planted there (under /tmp anyone can) would run. Tests that run from source use the
+ * workspace's own package.
+ */
+function v86Directory(): URL {
+  if (typeof __TESSERA_RUNTIME_DEPS__ === 'string') return new URL(`${__TESSERA_RUNTIME_DEPS__}v86/`, import.meta.url);
+  return new URL('../', import.meta.resolve('v86'));
+}
+
 /**
  * v86 is loaded only when a machine runs, so `-version` and `--list-modules` stay fast. It is a
- * runtime dependency kept out of the bundle; its wasm must be named explicitly under ESM.
- * (Not `createRequire(import.meta.url)`: the bundler rewrites `import.meta.url` there.)
+ * runtime dependency kept out of the bundle; its wasm must be named explicitly under ESM. The wasm
+ * is the same copy's, read here and patched in memory (refused unless it is the pinned build).
  */
 export async function loadV86(): Promise<V86Engine> {
-  // Resolved like the import below, from the executable's place (node_modules next to it).
-  const wasmPath = fileURLToPath(import.meta.resolve('v86/build/v86.wasm'));
-  const module = (await import('v86')) as unknown as { V86: V86Constructor };
-  const wasm = patchV86Wasm(new Uint8Array(await readFile(wasmPath)));
+  const directory = v86Directory();
+  const module = (await import(/* @vite-ignore */ new URL('build/libv86.mjs', directory).href)) as unknown as { V86: V86Constructor };
+  const wasmPath = fileURLToPath(new URL('build/v86.wasm', directory));
+  let wasm: Uint8Array;
+  try {
+    wasm = patchV86Wasm(new Uint8Array(await readFile(wasmPath)));
+  } catch (error) {
+    throw new Error(`${wasmPath}: ${(error as Error).message}`, { cause: error });
+  }
   const wasmFn = async (imports: object) => (await WebAssembly.instantiate(wasm, imports)).instance.exports;
   return { V86: module.V86, wasmPath, wasmFn };
 }

@@ -1,6 +1,7 @@
 import { SerialStdio } from '../console/serial-stdio.ts';
 import type { SerialConfig } from '../machine/config.ts';
 import { FileSerial } from './file-serial.ts';
+import { PtySerial } from './pty-serial.ts';
 import type { SerialCallbacks, SerialPort } from './serial-port.ts';
 import { TcpSerial } from './tcp-serial.ts';
 
@@ -23,9 +24,12 @@ export async function openSerial(config: SerialConfig, callbacks: SerialCallback
           { ...config, onWaiting: (address) => process.stderr.write(`tessera: ${origin}: info: QEMU waiting for connection on: ${address}\n`) },
           callbacks,
         );
-      case 'pty':
-        // Refused by the parser; kept for the type's sake.
-        throw new Error('pty is not available');
+      case 'pty': {
+        const pty = new PtySerial(callbacks);
+        // QEMU's line, word for word and on stdout as QEMU prints it: programs that start QEMU read the terminal's name from it.
+        process.stdout.write(`char device redirected to ${pty.path} (label serial0)\n`);
+        return pty;
+      }
     }
   } catch (error) {
     throw new Error(`${origin}: ${(error as Error).message}`, { cause: error });

@@ -1,10 +1,13 @@
 // Open file description (OFD) byte-range locks for Node, which has no fcntl: the two calls QEMU's
 // file driver makes for image locking; and lseek(SEEK_DATA/SEEK_HOLE), which Node lacks too, for
-// finding a sparse file's holes. Node-API only, so one build serves every Node version.
+// finding a sparse file's holes; and a raw pseudo-terminal for the emulator's `-serial pty`, which
+// Node cannot open either. Node-API only, so one build serves every Node version.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
+#include <termios.h>
 #include <unistd.h>
 #include <node_api.h>
 
@@ -76,12 +79,59 @@ static napi_value seek(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/**
+ * openPty(): a new pseudo-terminal in raw mode, as QEMU's `-serial pty` makes it. Returns
+ * { master, masterWrite, slave, path }: the master for reading and a duplicate of it for writing
+ * (Node takes a terminal descriptor for reading or for writing, not both), and one descriptor of
+ * the slave that the emulator keeps open so the master never reads EIO while no program has the
+ * terminal open.
+ */
+static napi_value open_pty(napi_env env, napi_callback_info info) {
+  (void)info;
+  int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (master == -1) return throw_errno(env, "posix_openpt", errno);
+  char path[128];
+  if (grantpt(master) == -1 || unlockpt(master) == -1 || ptsname_r(master, path, sizeof path) != 0) {
+    int error = errno;
+    close(master);
+    return throw_errno(env, "ptsname", error);
+  }
+  int slave = open(path, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  struct termios tio;
+  if (slave == -1 || tcgetattr(slave, &tio) == -1) {
+    int error = errno;
+    if (slave != -1) close(slave);
+    close(master);
+    return throw_errno(env, "open pty", error);
+  }
+  cfmakeraw(&tio);
+  int master_write = -1;
+  if (tcsetattr(slave, TCSAFLUSH, &tio) == -1 || (master_write = fcntl(master, F_DUPFD_CLOEXEC, 0)) == -1) {
+    int error = errno;
+    close(slave);
+    close(master);
+    return throw_errno(env, "tcsetattr", error);
+  }
+  napi_value result, value;
+  napi_create_object(env, &result);
+  napi_create_int32(env, master, &value);
+  napi_set_named_property(env, result, "master", value);
+  napi_create_int32(env, master_write, &value);
+  napi_set_named_property(env, result, "masterWrite", value);
+  napi_create_int32(env, slave, &value);
+  napi_set_named_property(env, result, "slave", value);
+  napi_create_string_utf8(env, path, NAPI_AUTO_LENGTH, &value);
+  napi_set_named_property(env, result, "path", value);
+  return result;
+}
+
 NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   napi_property_descriptor functions[] = {
     { "lock", NULL, lock, NULL, NULL, NULL, napi_enumerable, NULL },
     { "conflicts", NULL, conflicts, NULL, NULL, NULL, napi_enumerable, NULL },
     { "seek", NULL, seek, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "openPty", NULL, open_pty, NULL, NULL, NULL, napi_enumerable, NULL },
   };
-  napi_define_properties(env, exports, 3, functions);
+  napi_define_properties(env, exports, 4, functions);
   return exports;
 }

@@ -16,6 +16,8 @@ export interface OfdLocks {
   conflicts(fd: number, byte: number): boolean;
   /** lseek(fd, offset, whence) for SEEK_DATA (3) or SEEK_HOLE (4); -1 where there is none at or past offset (ENXIO). */
   seek(fd: number, offset: number, whence: 3 | 4): number;
+  /** A new raw pseudo-terminal: its master (for reading, and a duplicate for writing), one open descriptor of its slave, and the slave's path (/dev/pts/N). */
+  openPty(): { readonly master: number; readonly masterWrite: number; readonly slave: number; readonly path: string };
 }
 
 /** Why image locking is unavailable: the addon missing, altered, or not loadable. */

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import type { LoadableModuleEntry } from '../types.ts';
+import { shellWord } from './shell-word.ts';
 
 /** Where npm installed the executable's package, read from the executable's own path. */
 export interface NpmLayout {
@@ -44,9 +45,4 @@ export function npmInstallCommand(entry: LoadableModuleEntry, layout: NpmLayout 
   const defaultPrefix = dirname(dirname(process.execPath));
   const prefix = install.prefix === defaultPrefix ? '' : `--prefix ${shellWord(install.prefix)} `;
   return `npm install -g ${prefix}${spec}`;
-}
-
-/** A path as one shell word, so the command can be pasted as printed. */
-function shellWord(path: string): string {
-  return /^[\w@%+=:,./-]+$/.test(path) ? path : `'${path.replaceAll("'", "'\\''")}'`;
 }

@@ -4,17 +4,23 @@ import type { LoadableModuleEntry } from '../types.ts';
 import { npmInstallCommand, type NpmLayout } from './npm-layout.ts';
 import type { ModuleSource } from './source.ts';
 
+/** Beside the packages: `<node_modules>/.tessera-stash/<stamp>/<file>` (npm leaves dot-directories there alone). */
+export const STASH_DIRECTORY = '.tessera-stash';
+
 /**
  * Module packages installed beside the executable's own package by npm: the file is
  * `<node_modules>/<package>/dist/<file>`, found by path from the executable's package, locally
- * (`npm install`) and globally (`npm install -g`) alike.
+ * (`npm install`) and globally (`npm install -g`) alike. Each module package's postinstall also
+ * stashes its file by build stamp (tools/build/module-stash.mjs), for processes that outlive an
+ * upgrade of the packages.
  */
-export function packageSource(layout: NpmLayout): ModuleSource {
+export function packageSource(layout: NpmLayout, stamp: string): ModuleSource {
   const packageDir = (entry: LoadableModuleEntry) => join(layout.nodeModules, entry.package);
   return {
     origin: 'package',
     path: layout.nodeModules,
     fileOf: (entry) => join(packageDir(entry), 'dist', entry.file),
+    stashedFileOf: (entry) => join(layout.nodeModules, STASH_DIRECTORY, stamp, entry.file),
     async adviceFor(entry, list) {
       const installed = await installedVersion(join(packageDir(entry), 'package.json'));
       const which =

@@ -18,4 +18,10 @@ export interface ModuleSource {
    * than "reinstall the package" (an installed module package of another version).
    */
   adviceFor?(entry: LoadableModuleEntry, list: ModuleList): Promise<string>;
+  /**
+   * Where this source keeps this build's file after an upgrade replaced it while the process ran
+   * (module packages: npm replaces a package's directory; the package's postinstall stashed the
+   * file by build stamp). Tried only in that case; its bytes are verified like any other.
+   */
+  stashedFileOf?(entry: LoadableModuleEntry): string;
 }

@@ -2,7 +2,7 @@
 import type { SerialConfig } from '../../machine/config.ts';
 import { parseKeyValues, parseOnOff } from '../key-value.ts';
 
-export const SERIAL_BACKENDS = 'stdio, mon:stdio, none, null, file:PATH, tcp:[HOST]:PORT[,server=on|off][,wait=on|off], unix:PATH[,server=on|off][,wait=on|off]';
+export const SERIAL_BACKENDS = 'stdio, mon:stdio, none, null, pty, file:PATH, tcp:[HOST]:PORT[,server=on|off][,wait=on|off], unix:PATH[,server=on|off][,wait=on|off]';
 
 /** QEMU's backends that this machine does not offer (a clear refusal, not "not a valid char driver"). */
 const OTHER_QEMU_BACKENDS = ['vc', 'udp', 'pipe', 'telnet', 'websocket', 'msmouse', 'braille', 'parallel', 'serial', 'tty', 'chardev', 'ringbuf', 'memory', 'spicevmc', 'spiceport'];
@@ -10,9 +10,7 @@ const OTHER_QEMU_BACKENDS = ['vc', 'udp', 'pipe', 'telnet', 'websocket', 'msmous
 export function parseSerial(spec: string): SerialConfig {
   if (spec === 'stdio') return { kind: spec };
   if (spec === 'mon:stdio') return { kind: 'stdio', monitor: true };
-  if (spec === 'pty') {
-    throw new Error("char device backend 'pty' is not available in tessera: Node.js cannot open a pseudo-terminal without a native helper; use tcp:127.0.0.1:PORT,server=on,wait=off (and e.g. socat -,raw,echo=0 TCP:127.0.0.1:PORT) or file:PATH");
-  }
+  if (spec === 'pty') return { kind: 'pty' };
   if (spec === 'none' || spec === 'null') return { kind: 'none' };
   if (spec.startsWith('file:')) {
     const path = spec.slice('file:'.length);
