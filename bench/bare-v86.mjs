@@ -2,7 +2,9 @@
 // Boot time of the test guest's disk image on bare v86 (no tessera code): SeaBIOS -> SYSLINUX ->
 // Linux -> /init running the `disk` test, with the whole image in memory (`hda: {buffer}`), measured
 // from `new V86()` to the guest's final serial marker. The floor that tessera's emulator is compared
-// against. Not a test: run it by hand.
+// against. Not a test: run it by hand. On purpose bare: v86's own v86.wasm as published, without
+// the CPU fixes tessera applies to it in memory at load (packages/emulator/src/machine/
+// v86-wasm-patch.ts: one changed byte in the PAE page walk, which this guest never takes).
 //
 //   node bench/bare-v86.mjs [--v86 DIR] [--image disk.img] [--runs N] [--memory MiB] [--verbose]
 //

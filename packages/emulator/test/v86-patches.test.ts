@@ -1,8 +1,11 @@
 // The v86 CPU patch (src/machine/v86-wasm-patch.ts) against the installed v86.wasm: it applies to
-// exactly the pinned build, changes only the bytes it names, and refuses any other build.
+// exactly the pinned build, changes only the bytes it names, and refuses any other build; the copy
+// each build puts in dist/.../tessera.deps (the one the executable loads and patches) is that build.
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { executable } from '../../../tools/test-support/executables.ts';
 import { patchV86Wasm, WASM_PATCHES } from '../src/machine/v86-wasm-patch.ts';
 import { checkLinuxKernel, padKernel } from '../src/machine/linux-kernel.ts';
 
@@ -19,10 +22,18 @@ describe('v86 wasm patch', () => {
 
   it('refuses a v86.wasm of another size or with other bytes at a patch site', () => {
     const original = wasm();
-    expect(() => patchV86Wasm(original.subarray(1))).toThrow(/v86.wasm is 2101620 bytes, not the 2101621 of v86 0.5.462 .* \(npm ci\)/);
+    expect(() => patchV86Wasm(original.subarray(1))).toThrow(/v86.wasm is 2101620 bytes, not the 2101621 of v86 0.5.462 .*; reinstall tessera \(in a build tree: npm ci, then npx nx build emulator\)$/);
     const other = Uint8Array.from(original);
     other[WASM_PATCHES[0]!.offset + 3] = 0x11;
     expect(() => patchV86Wasm(other)).toThrow(/v86.wasm differs from v86 0.5.462 at offset 0xbc0e1/);
+  });
+
+  it("applies to the copy each build puts next to the executable (what tessera runs)", () => {
+    for (const configuration of ['modular', 'static'] as const) {
+      const copy = join(dirname(executable('emulator', configuration)), 'tessera.deps/v86/build/v86.wasm');
+      expect(Buffer.from(readFileSync(copy)).equals(Buffer.from(wasm())), copy).toBe(true);
+      expect(() => patchV86Wasm(new Uint8Array(readFileSync(copy)))).not.toThrow();
+    }
   });
 });
 

@@ -34,13 +34,13 @@ export const WASM_PATCHES: readonly WasmPatch[] = [
 /** v86.wasm with WASM_PATCHES applied (a copy); throws, naming the reason, for any other build. */
 export function patchV86Wasm(original: Uint8Array, patches: readonly WasmPatch[] = WASM_PATCHES): Uint8Array {
   if (original.byteLength !== V86_WASM_SIZE) {
-    throw new Error(`v86.wasm is ${original.byteLength} bytes, not the ${V86_WASM_SIZE} of v86 0.5.462 that tessera's CPU fixes are made for; reinstall the emulator's dependencies (npm ci)`);
+    throw new Error(`v86.wasm is ${original.byteLength} bytes, not the ${V86_WASM_SIZE} of v86 0.5.462 that tessera's CPU fixes are made for; reinstall tessera (in a build tree: npm ci, then npx nx build emulator)`);
   }
   const patched = Uint8Array.from(original);
   for (const patch of patches) {
     const found = patched.subarray(patch.offset, patch.offset + patch.before.length);
     if (!patch.before.every((byte, i) => found[i] === byte)) {
-      throw new Error(`v86.wasm differs from v86 0.5.462 at offset 0x${patch.offset.toString(16)}; reinstall the emulator's dependencies (npm ci)`);
+      throw new Error(`v86.wasm differs from v86 0.5.462 at offset 0x${patch.offset.toString(16)}; reinstall tessera (in a build tree: npm ci, then npx nx build emulator)`);
     }
     patched.set(patch.after, patch.offset);
   }
