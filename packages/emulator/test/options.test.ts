@@ -76,7 +76,7 @@ describe.concurrent('refused values: what qemu-system-i386 says, or what this ma
     [['-smp', '1,sockets=2'], 'sockets=2 is not supported, use -smp 1'],
     [['-nic', 'user'], "-nic user: user-mode networking (QEMU's slirp) is not available in tessera: it needs a TCP/IP stack on the host side"],
     [['-netdev', 'user,id=n0', '-device', 'ne2k_pci,netdev=n0'], "-netdev user,id=n0: user-mode networking (QEMU's slirp) is not available in tessera"],
-    [['-serial', 'vc'], "-serial vc: char device backend 'vc' is not available in tessera; use one of stdio, mon:stdio, none, null, file:PATH, tcp:"],
+    [['-serial', 'vc'], "-serial vc: char device backend 'vc' is not available in tessera; use one of stdio, mon:stdio, none, null, pty, file:PATH, tcp:"],
     [['-serial', 'none', '-serial', 'stdio'], '-serial stdio: this machine has one serial port (COM1): give -serial once'],
     [['-drive', 'if=floppy,file=a.img,index=2'], 'index 2 is out of range (0-1 for a floppy: A: and B:)'],
     [['-fda', 'a.img', '-drive', 'if=floppy,file=b.img,index=0'], 'drive with bus=0, unit=0 (index=0) exists'],
