@@ -44,7 +44,7 @@ const { values: opt } = parseArgs({
   },
 });
 if (opt.help) {
-  const text = readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 22);
+  const text = readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 20);
   console.log(text.map((l) => l.replace(/^\/\/ ?/, '')).join('\n'));
   process.exit(0);
 }
