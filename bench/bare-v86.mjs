@@ -12,6 +12,8 @@
 //   --image FILE   raw disk image (env TESSERA_GUEST_DISK); default: .cache/guest/current/disk.img,
 //                  made by tools/guest/build.sh. It is read once and copied for every run: the
 //                  guest writes guest.txt into the in-memory copy, never into the file.
+//   --kernel FILE, --initrd FILE, --append TEXT   boot a Linux kernel directly (as qemu's -kernel);
+//                  with --kernel and no --image, no disk is attached
 //   --bios FILE, --vga-bios FILE   default Debian's seabios: /usr/share/seabios/{bios,vgabios-stdvga}.bin
 //   --marker TEXT  the serial line that ends a run (default "TESSERA-GUEST: poweroff")
 //   --runs N       boots in a row, each in a fresh emulator (default 1); prints each and the median
@@ -29,6 +31,9 @@ const { values: opt } = parseArgs({
   options: {
     v86: { type: 'string', default: process.env.V86_DIR },
     image: { type: 'string', default: process.env.TESSERA_GUEST_DISK ?? join(repoRoot, '.cache/guest/current/disk.img') },
+    kernel: { type: 'string' },
+    initrd: { type: 'string' },
+    append: { type: 'string' },
     bios: { type: 'string', default: '/usr/share/seabios/bios.bin' },
     'vga-bios': { type: 'string', default: '/usr/share/seabios/vgabios-stdvga.bin' },
     marker: { type: 'string', default: 'TESSERA-GUEST: poweroff' },
@@ -73,8 +78,13 @@ const wasmPath = join(dir, 'build/v86.wasm');
 if (!existsSync(entry) || !existsSync(wasmPath)) fail(`${dir} does not look like the v86 package (no ${entry} or ${wasmPath})`);
 const { V86 } = await import(pathToFileURL(entry).href);
 
-if (!existsSync(opt.image)) fail(`${opt.image}: not found (make it with tools/guest/build.sh, or pass --image)`);
-const image = readFileSync(opt.image);
+// -kernel without a disk (the installer's netboot): no image unless one was named.
+const imageNamed = process.argv.includes('--image') || process.env.TESSERA_GUEST_DISK !== undefined;
+const useImage = opt.kernel === undefined || imageNamed;
+if (useImage && !existsSync(opt.image)) fail(`${opt.image}: not found (make it with tools/guest/build.sh, or pass --image)`);
+const image = useImage ? readFileSync(opt.image) : undefined;
+const kernel = opt.kernel !== undefined ? arrayBuffer(opt.kernel) : undefined;
+const initrd = opt.initrd !== undefined ? arrayBuffer(opt.initrd) : undefined;
 const bios = arrayBuffer(opt.bios);
 const vgaBios = arrayBuffer(opt['vga-bios']);
 const memoryMiB = Number(opt.memory);
@@ -84,8 +94,8 @@ const timeoutMs = Number(opt.timeout) * 1000;
 // One boot: resolves with the times (ms since `new V86`) of the markers seen, or rejects.
 function boot() {
   // The guest writes into this buffer: give every boot its own copy of the image.
-  const disk = new ArrayBuffer(image.byteLength);
-  new Uint8Array(disk).set(image);
+  const disk = image ? new ArrayBuffer(image.byteLength) : undefined;
+  if (image) new Uint8Array(disk).set(image);
   return new Promise((resolveBoot, rejectBoot) => {
     const marks = {};
     let line = '';
@@ -95,7 +105,10 @@ function boot() {
       wasm_path: wasmPath,
       bios: { buffer: bios },
       vga_bios: { buffer: vgaBios },
-      hda: { buffer: disk },
+      ...(disk ? { hda: { buffer: disk } } : {}),
+      ...(kernel ? { bzimage: { buffer: kernel } } : {}),
+      ...(initrd ? { initrd: { buffer: initrd } } : {}),
+      ...(opt.append !== undefined ? { cmdline: opt.append } : {}),
       memory_size: memoryMiB * 1024 * 1024,
       autostart: true,
       disable_speaker: true,
@@ -108,13 +121,22 @@ function boot() {
       // No ACPI power-off in v86: the halted guest keeps the emulator alive until destroyed.
       await emulator.destroy();
       // The guest's writes go into `disk`: look for what the disk test writes in guest.txt.
-      marks.guestWrote = Buffer.from(disk).includes('tessera-guest-wrote-this');
+      marks.guestWrote = disk !== undefined && Buffer.from(disk).includes('tessera-guest-wrote-this');
       if (error) rejectBoot(error);
       else resolveBoot(marks);
     };
     const timer = setTimeout(() => finish(new Error(`no "${opt.marker}" within ${opt.timeout} s; last markers: ${JSON.stringify(marks)}`)), timeoutMs);
+    let recent = '';
     emulator.add_listener('serial0-output-byte', (byte) => {
       const c = String.fromCharCode(byte);
+      // A marker on a full-screen console (the installer's first dialog) may never end its line.
+      recent = (recent + c).slice(-256);
+      if (!done && recent.includes(opt.marker)) {
+        marks.end = Math.round(performance.now() - t0);
+        if (opt.verbose) process.stderr.write(`[${(marks.end / 1000).toFixed(2)}] ${opt.marker}\n`);
+        finish();
+        return;
+      }
       if (c !== '\n') {
         line += c;
         return;
@@ -127,10 +149,7 @@ function boot() {
       const m = /^TESSERA-GUEST: (booted|modules loaded|disk done|host\.txt=.*|error .*|poweroff)$/.exec(text);
       if (m && marks[m[1]] === undefined) marks[m[1]] = ms;
       if (text.startsWith('TESSERA-GUEST: error')) finish(new Error(`guest: ${text}`));
-      else if (text.includes(opt.marker)) {
-        marks.end = ms;
-        finish();
-      }
+
     });
   });
 }
