@@ -3,13 +3,13 @@
 // (under /tmp anyone can plant them), and upgraded to a new build under a running emulator.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { open } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { markers } from '../../packages/emulator/test/support/boot.ts';
 import { guest } from '../../packages/emulator/test/support/guest.ts';
+import { RawQmp } from '../../packages/emulator/test/support/qmp-client.ts';
 import { workspaceRoot } from '../test-support/executables.ts';
 import { buildUpgrade } from '../test-support/upgrade-build.ts';
 
@@ -110,21 +110,26 @@ describe.sequential('tools/install.mjs', () => {
       const server = await rangeServer(guest().disk);
       const { port } = server.address() as { port: number };
       const g = guest();
-      // Two old emulators block reading their -kernel from FIFOs the test holds: their code is
-      // loaded, and they have not yet opened their http:// drive, the first use of block-http.
+      // Three old emulators start paused (-S) with a local CD: their code is loaded, and block-http is
+      // not. After the upgrade each is given an http:// CD over QMP (blockdev-change-medium): the
+      // first use of block-http. (A -kernel FIFO used to hold them; boot files must be regular files now.)
       const append = 'console=ttyS0 cryptomgr.notests=1 noisapnp nokaslr tessera.test=marker tessera.modules=none';
-      const drive = `file=http://127.0.0.1:${port}/disk.img,format=raw,if=ide,readonly=on`;
-      const oldArgs = ['-nographic', '-initrd', g.initrd, '-append', append, '-drive', drive];
+      const url = `http://127.0.0.1:${port}/disk.img`;
+      // A local CD to start with (QEMU's machines have a CD-ROM drive to change the medium of).
+      const localCd = join(base, 'local.iso');
+      writeFileSync(localCd, Buffer.alloc(2048));
+      const oldArgs = ['-nographic', '-kernel', g.vmlinuz, '-initrd', g.initrd, '-append', append, '-drive', `file=${localCd},format=raw,media=cdrom,if=ide,index=2`];
       // The third finds its modules in one unversioned directory, as an npm layout has them
       // (npm replaces a package's files in place on upgrade).
       const flat = join(base, 'flat-modules');
       mkdirSync(flat);
       cpSync(join(moduleRoot, old.stamp, 'block-http.mjs'), join(flat, 'block-http.mjs'));
-      const booting = startOldEmulator(join(base, 'kernel-a.fifo'), oldArgs);
-      const stranded = startOldEmulator(join(base, 'kernel-b.fifo'), oldArgs);
-      const replaced = startOldEmulator(join(base, 'kernel-c.fifo'), oldArgs, { TESSERA_MODULE_DIR: flat });
+      const booting = startOldEmulator(join(base, 'a.qmp'), oldArgs);
+      const stranded = startOldEmulator(join(base, 'b.qmp'), oldArgs);
+      const replaced = startOldEmulator(join(base, 'c.qmp'), oldArgs, { TESSERA_MODULE_DIR: flat });
+      const changeMedium = (qmp: RawQmp) => qmp.execute('blockdev-change-medium', { device: 'ide1-cd0', filename: url, format: 'raw' });
       try {
-        const kernels = await Promise.all([booting.kernel, stranded.kernel, replaced.kernel]); // once each emulator opened its FIFO
+        const monitors = await Promise.all([booting.qmp, stranded.qmp, replaced.qmp]); // each emulator is up, paused
 
         install(['--modules', 'block-http'], newTree);
         const upgraded = report('tessera');
@@ -138,38 +143,44 @@ describe.sequential('tools/install.mjs', () => {
         expect(readdirSync(moduleRoot)).toContain(old.stamp);
 
         started = performance.now();
-        await kernels[0]!.writeFile(readFileSync(g.vmlinuz));
-        await kernels[0]!.close();
+        expect(await changeMedium(monitors[0]!)).toMatchObject({ return: {} });
+        expect(await monitors[0]!.execute('cont')).toMatchObject({ return: {} });
         const { code, stdout, stderr } = await booting.exited;
         console.log(`boot of the old emulator after the upgrade: ${((performance.now() - started) / 1000).toFixed(1)} s`);
         expect(stderr).toBe('');
         expect(markers(stdout)).toEqual(expect.arrayContaining(['booted', 'test marker done', 'poweroff']));
         expect(code).toBe(0);
-        expect(server.requests).toBeGreaterThan(0); // the drive was opened through block-http
+        expect(server.requests).toBeGreaterThan(0); // the CD was opened through block-http
         expect(existsSync(marker)).toBe(false);
 
         // A packager's clean-up that ignores running processes takes the other one's modules: it
         // is told why, and what to do.
         rmSync(join(moduleRoot, old.stamp), { recursive: true });
-        await kernels[1]!.writeFile(readFileSync(g.vmlinuz));
-        await kernels[1]!.close();
-        const strandedEnd = await stranded.exited;
-        expect(strandedEnd.stderr).toBe(
-          `tessera: -drive ${drive}: module block-http cannot be loaded: this tessera (build ${old.stamp.slice(0, 12)}…, 0.1.0) was upgraded while running; ` +
-            `the installed block-http is build ${upgraded.stamp.slice(0, 12)}… (${join(moduleRoot, upgraded.stamp, 'block-http.mjs')}); restart the command\n`,
-        );
-        expect(strandedEnd.code).toBe(1);
+        expect(await changeMedium(monitors[1]!)).toMatchObject({
+          error: {
+            class: 'GenericError',
+            desc: expect.stringContaining(
+              `module block-http cannot be loaded: this tessera (build ${old.stamp.slice(0, 12)}…, 0.1.0) was upgraded while running; ` +
+                `the installed block-http is build ${upgraded.stamp.slice(0, 12)}… (${join(moduleRoot, upgraded.stamp, 'block-http.mjs')}); restart the command`,
+            ),
+          },
+        });
+        await monitors[1]!.execute('quit');
+        expect((await stranded.exited).code).toBe(0);
 
         // The unversioned directory gets the new build's file, as npm would replace it.
         cpSync(join(moduleRoot, upgraded.stamp, 'block-http.mjs'), join(flat, 'block-http.mjs'));
-        await kernels[2]!.writeFile(readFileSync(g.vmlinuz));
-        await kernels[2]!.close();
-        const replacedEnd = await replaced.exited;
-        expect(replacedEnd.stderr).toBe(
-          `tessera: -drive ${drive}: module block-http cannot be loaded: this tessera (build ${old.stamp.slice(0, 12)}…, 0.1.0) was upgraded while running; ` +
-            `the installed block-http (${join(flat, 'block-http.mjs')}) is of another build; restart the command\n`,
-        );
-        expect(replacedEnd.code).toBe(1);
+        expect(await changeMedium(monitors[2]!)).toMatchObject({
+          error: {
+            class: 'GenericError',
+            desc: expect.stringContaining(
+              `module block-http cannot be loaded: this tessera (build ${old.stamp.slice(0, 12)}…, 0.1.0) was upgraded while running; ` +
+                `the installed block-http (${join(flat, 'block-http.mjs')}) is of another build; restart the command`,
+            ),
+          },
+        });
+        await monitors[2]!.execute('quit');
+        expect((await replaced.exited).code).toBe(0);
 
         // Once no process of the prefix runs, --prune removes the builds no installed executable uses.
         install(['--modules', 'block-http', '--prune'], newTree);
@@ -186,16 +197,19 @@ describe.sequential('tools/install.mjs', () => {
   );
 });
 
-/** Start the installed emulator with `-kernel fifo`; `kernel` is the FIFO's writing end, open once the emulator reads it. */
-function startOldEmulator(fifo: string, args: string[], env: Record<string, string> = {}) {
-  execFileSync('mkfifo', [fifo]);
-  const child = spawn(process.execPath, [join(prefix, 'bin/tessera'), '-kernel', fifo, ...args], { cwd: '/', env: { ...process.env, TESSERA_MODULE_DIR: undefined, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+/** Start the installed emulator paused (-S) with a QMP socket; `qmp` resolves once it answers, capabilities negotiated. */
+function startOldEmulator(socket: string, args: string[], env: Record<string, string> = {}) {
+  const child = spawn(process.execPath, [join(prefix, 'bin/tessera'), '-S', '-qmp', `unix:${socket},server=on,wait=off`, ...args], { cwd: '/', env: { ...process.env, TESSERA_MODULE_DIR: undefined, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('latin1').on('data', (d: string) => (stdout += d));
   child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
   const exited = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
-  return { child, kernel: open(fifo, 'w'), exited };
+  const qmp = RawQmp.open({ path: socket }).then(async ({ client }) => {
+    await client.execute('qmp_capabilities');
+    return client;
+  });
+  return { child, qmp, exited };
 }
 
 /** A plain HTTP server of one file with Range support (what block-http needs), counting requests. */
