@@ -34,11 +34,13 @@ export interface RunOptions {
   readonly timeoutMs?: number;
   /** Run under another program (e.g. strace) that takes the node command line after its own arguments. */
   readonly wrapper?: readonly string[];
+  /** Another Node binary than the one running the tests (the packed-install tests on other Node versions). */
+  readonly node?: string;
 }
 
 /** Run `node <file> ...args` and collect its output; never rejects on a non-zero exit. */
 export function run(file: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
-  const command = [...(options.wrapper ?? []), process.execPath, file, ...args];
+  const command = [...(options.wrapper ?? []), options.node ?? process.execPath, file, ...args];
   return new Promise((resolve, reject) => {
     const child = spawn(command[0]!, command.slice(1), {
       cwd: options.cwd,

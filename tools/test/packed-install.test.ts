@@ -1,14 +1,14 @@
 // The packages as a user gets them: `npm pack` of every package, installed from the tarballs into
 // an empty project (and globally, with `npm install -g --prefix`), run with the machine's Node and
 // with the official Node 22, 24 and 26 binaries from the registry.
-import { execFile, execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomImage, startImageServer, type ImageServer } from '../../packages/modules/block-http/test/helpers/image-server.ts';
-import type { RunResult } from '../test-support/executables.ts';
+import { run, type RunResult } from '../test-support/executables.ts';
 import { directoriesNamed, nodeBinary, npmInstall, packedTarballs, tarballName } from '../test-support/packed-packages.ts';
 
 const execFileAsync = promisify(execFile);
@@ -32,21 +32,8 @@ let server: ImageServer;
 const tarball = (name: string) => tarballs.get(name)!;
 
 /** `<node> <executable> ...args` with a chosen Node binary, without TESSERA_MODULE_DIR; never rejects on an exit code. */
-function runWith(node: string, file: string, args: readonly string[], env: Record<string, string> = {}): Promise<RunResult> {
-  const environment: NodeJS.ProcessEnv = { ...process.env, ...env };
-  delete environment.TESSERA_MODULE_DIR;
-  return new Promise((resolve, reject) => {
-    const child = spawn(node, [file, ...args], { env: environment, stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const runWith = (node: string, file: string, args: readonly string[], env: Record<string, string> = {}): Promise<RunResult> => run(file, args, { node, env });
 
-/** tessera-img of a project (or a global prefix's lib), run by `node`. */
 const imgTool = (nodeModules: string) => join(nodeModules, '@tessera/img-tool/dist/tessera-img.cjs');
 
 async function listModules(node: string, exe: string): Promise<Report> {
