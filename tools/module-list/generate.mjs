@@ -12,12 +12,14 @@ import { appOutDir, moduleFileName, moduleStampDir, modulesOutDir } from '../bui
 import { computeBuildStamp, readVersion } from '../build/stamp.mjs';
 import { readAppManifest, readModuleManifests } from './manifests.mjs';
 import { renderModuleList } from './render.mjs';
+import { readCoreSignatures, unlistedSignatures } from './signatures.mjs';
 import { ModuleListError, resolveModuleList } from './validate.mjs';
 
 export function generateModuleList({ root, app: appDir, configuration }) {
   const appRoot = resolve(root, appDir);
   const app = readAppManifest(appRoot);
-  const modules = resolveModuleList(app, readModuleManifests(root), configuration);
+  const manifests = readModuleManifests(root);
+  const modules = resolveModuleList(app, manifests, configuration, readCoreSignatures(root));
   const stamp = computeBuildStamp({ root, configuration });
   // Module files are built once, for the modular configuration, into that build's directory.
   const moduleStamp = configuration === 'modular' ? stamp : computeBuildStamp({ root, configuration: 'modular' });
@@ -39,7 +41,8 @@ export function generateModuleList({ root, app: appDir, configuration }) {
     return { ...m, file, sha256: createHash('sha256').update(bytes).digest('hex'), size: bytes.length };
   });
   const generatedDir = join(appRoot, 'src/generated');
-  const source = `${generatedSource({ root, app, configuration, stamp, appRoot, moduleDir: modulesOutDir(root), withFiles, generatedDir })}`;
+  const unlisted = unlistedSignatures(manifests, modules);
+  const source = `${generatedSource({ root, app, configuration, stamp, appRoot, moduleDir: modulesOutDir(root), withFiles, unlisted, generatedDir })}`;
   const outFile = join(generatedDir, `module-list.${configuration}.ts`);
   mkdirSync(generatedDir, { recursive: true });
   // Rewrite only on change, so an unchanged list keeps its mtime for watchers and caches.
@@ -47,7 +50,7 @@ export function generateModuleList({ root, app: appDir, configuration }) {
   return { outFile, modules: withFiles, stamp };
 }
 
-function generatedSource({ root, app, configuration, stamp, appRoot, moduleDir, withFiles, generatedDir }) {
+function generatedSource({ root, app, configuration, stamp, appRoot, moduleDir, withFiles, unlisted, generatedDir }) {
   return renderModuleList({
     executable: app.executable,
     version: readVersion(root),
@@ -55,6 +58,7 @@ function generatedSource({ root, app, configuration, stamp, appRoot, moduleDir, 
     stamp,
     moduleDirFromExecutable: relative(appOutDir(appRoot, configuration), moduleDir).split('\\').join('/'),
     modules: withFiles,
+    unlistedSignatures: unlisted,
     generatedDir,
     root,
   });

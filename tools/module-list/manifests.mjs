@@ -4,7 +4,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
 /**
- * @typedef {{name: string, category: string, dependsOn: string[], provides: string[],
+ * @typedef {{name: string, category: string, dependsOn: string[], provides: string[], signatures: object[],
  *   package: string, version: string, dir: string}} ModuleManifest
  */
 
@@ -22,6 +22,7 @@ export function readModuleManifests(root) {
       category: t.category,
       dependsOn: t.dependsOn ?? [],
       provides: t.provides ?? [],
+      signatures: t.signatures ?? [],
       package: pkg.name,
       version: pkg.version,
       dir: relative(root, join(modulesDir, entry.name)),

@@ -8,7 +8,7 @@ const identifier = (name) => `module_${name.replace(/-/g, '_')}`;
  * @param {string} list.generatedDir the directory the file is written to
  * @param {string} list.root workspace root
  */
-export function renderModuleList({ executable, version, configuration, stamp, moduleDirFromExecutable, modules, generatedDir, root }) {
+export function renderModuleList({ executable, version, configuration, stamp, moduleDirFromExecutable, modules, unlistedSignatures = [], generatedDir, root }) {
   const imports = modules
     .filter((m) => m.linkage === 'builtin')
     .map((m) => {
@@ -21,6 +21,7 @@ export function renderModuleList({ executable, version, configuration, stamp, mo
       `category: ${JSON.stringify(m.category)}`,
       `dependsOn: ${JSON.stringify(m.dependsOn)}`,
       `provides: ${JSON.stringify(m.provides)}`,
+      ...(m.signatures?.length ? [`signatures: ${JSON.stringify(m.signatures)}`] : []),
       `package: ${JSON.stringify(m.package)}`,
       `version: ${JSON.stringify(m.version)}`,
       `linkage: ${JSON.stringify(m.linkage)}`,
@@ -44,6 +45,6 @@ export const moduleList: ModuleList = {
   modules: [
 ${entries.join('\n')}
   ],
-};
+${unlistedSignatures.length ? `  unlistedSignatures: ${JSON.stringify(unlistedSignatures)},\n` : ''}};
 `;
 }

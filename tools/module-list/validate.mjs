@@ -1,4 +1,5 @@
 // The build-time rules of a module list. Each failure names the module at fault.
+import { checkSignatures } from './signatures.mjs';
 
 export class ModuleListError extends Error {}
 
@@ -9,10 +10,11 @@ const NAME = /^([a-z]+)-[a-z0-9]+(?:-[a-z0-9]+)*$/;
  * @param {{project: string, accepts: string[], modules: Record<string, string>}} app
  * @param {import('./manifests.mjs').ModuleManifest[]} manifests
  * @param {'modular' | 'static'} configuration
+ * @param {object[]} [coreSignatures] core's table of the formats no module provides (signatures.mjs)
  * @returns {Array<import('./manifests.mjs').ModuleManifest & {linkage: 'builtin' | 'loadable'}>}
  *   the app's modules, dependencies before dependents
  */
-export function resolveModuleList(app, manifests, configuration) {
+export function resolveModuleList(app, manifests, configuration, coreSignatures = []) {
   const fail = (message) => {
     throw new ModuleListError(`${app.project}: ${message}`);
   };
@@ -27,6 +29,8 @@ export function resolveModuleList(app, manifests, configuration) {
     if (other) fail(`two modules claim the name ${manifest.name}: ${other.package} and ${manifest.package}`);
     byName.set(manifest.name, manifest);
   }
+  // Every module of the tree, listed or not: a format's signature has one owner in any build.
+  checkSignatures(manifests, coreSignatures, fail);
 
   const declared = Object.entries(app.modules);
   const linkageOf = new Map();

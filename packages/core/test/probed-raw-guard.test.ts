@@ -6,12 +6,18 @@ import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { guardProbedRaw } from '../src/block/probe/raw-guard.ts';
 import { probeFormat } from '../src/block/probe/probe.ts';
+import { signatureTable } from '../src/block/probe/signatures.ts';
 import type { BlockNode } from '../src/block/types.ts';
 import { fileProtocol } from '../../modules/block-file/src/file-protocol.ts';
 import { rawFormat } from '../../modules/block-raw/src/raw-format.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'tessera-guard-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** The signatures tessera-img probes with: block-qcow2's (from its package metadata) and core's table. */
+const signatures = signatureTable({
+  modules: [JSON.parse(readFileSync(join(import.meta.dirname, '../../modules/block-qcow2/package.json'), 'utf8')).tessera],
+});
 
 const SIZE = 64 * 1024;
 const QCOW2_HEAD = Uint8Array.from([0x51, 0x46, 0x49, 0xfb, 0, 0, 0, 3]);
@@ -21,8 +27,8 @@ async function openGuarded(name: string, content = Buffer.alloc(SIZE, 0xa5)): Pr
   const path = join(dir, name);
   writeFileSync(path, content);
   const file = await fileProtocol.open(path, { readOnly: false, driverOptions: {} });
-  expect(await probeFormat(file)).toBe('raw');
-  return { path, node: guardProbedRaw(await rawFormat.open(file, { readOnly: false, driverOptions: {} })) };
+  expect(await probeFormat(file, signatures)).toBe('raw');
+  return { path, node: guardProbedRaw(await rawFormat.open(file, { readOnly: false, driverOptions: {} }), signatures) };
 }
 
 async function refusal(promise: Promise<unknown>): Promise<string | undefined> {

@@ -165,7 +165,7 @@ export class BlockLayer {
   /** qemu's restrictions for a raw image whose format was probed: a warning when writable, a guarded first (and last) sector. */
   private guardProbedRaw(location: string, node: BlockNode, readOnly: boolean): BlockNode {
     if (!readOnly) this.settings.warn?.(probedRawWarning(location));
-    return guardProbedRaw(node);
+    return guardProbedRaw(node, this.drivers.signatures);
   }
 
   /** Open the storage of a file an image names (its data file), relative to the image's location. */
@@ -262,12 +262,12 @@ export class BlockLayer {
   }
 
   /**
-   * The driver for the format `file`'s content shows (core's signature table, as qemu-img
-   * probes, and stricter). An image in a format without a driver here is refused by name, never
+   * The driver for the format `file`'s content shows (the signatures the modules declare and
+   * core's table, as qemu-img probes, and stricter); only the module providing it loads. An image in a format without a driver here is refused by name, never
    * read as raw. `location` names the image in the message when it is not the one the user named.
    */
   async probeFormat(file: BlockNode, location?: string): Promise<BlockFormatDriver> {
-    const name = await probeFormat(file);
+    const name = await probeFormat(file, this.drivers.signatures);
     const driver = await this.findFormatDriver(name);
     if (driver) return driver;
     throw unsupportedFormat(name, location);

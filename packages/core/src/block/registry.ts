@@ -1,3 +1,5 @@
+import { signatureTable, type SignatureTable } from './probe/signatures.ts';
+import type { ModuleList } from '../module/types.ts';
 import type { BlockFormatDriver, BlockProtocolDriver, BlockRegistrar } from './types.ts';
 
 /** The block drivers registered so far, by URL scheme (protocols) and by name (formats). */
@@ -5,6 +7,16 @@ export class BlockDriverRegistry implements BlockRegistrar {
   /** Protocols keyed by scheme; the protocol for plain paths is keyed by its name, `file`. */
   private readonly protocols = new Map<string, BlockProtocolDriver>();
   private readonly formats = new Map<string, BlockFormatDriver>();
+
+  /**
+   * The formats' signatures, from the module list (and core's table for formats no module
+   * provides): probing finds the format by them, then loads only the module that provides it.
+   */
+  readonly signatures: SignatureTable;
+
+  constructor(list: Pick<ModuleList, 'modules' | 'unlistedSignatures'> = { modules: [] }) {
+    this.signatures = signatureTable(list);
+  }
 
   registerProtocol(driver: BlockProtocolDriver): void {
     const keys = driver.schemes.length > 0 ? driver.schemes : [driver.name];

@@ -1,3 +1,4 @@
+import type { FormatSignature } from '../block/probe/signature-form.ts';
 import type { BlockRegistrar } from '../block/types.ts';
 import type { UiRegistrar } from '../ui/types.ts';
 import type { NetRegistrar } from '../net/types.ts';
@@ -44,6 +45,8 @@ interface ModuleListEntryBase {
   /** Modules that must be loaded (and initialized) before this one, all on the same list. */
   readonly dependsOn: readonly string[];
   readonly provides: readonly Feature[];
+  /** The signatures of the image formats it provides (its package.json's `tessera.signatures`): probing matches these without loading it. */
+  readonly signatures?: readonly FormatSignature[];
   /** The npm package that ships the module. */
   readonly package: string;
   /** That package's version in this build (the one `npm install <package>@<version>` fetches). */
@@ -77,4 +80,6 @@ export interface ModuleList {
   /** The distribution's modules directory relative to the executable file, fixed at build time; the loader looks in its `<stamp>/` (sources/distribution-source.ts). */
   readonly moduleDirFromExecutable: string;
   readonly modules: readonly ModuleListEntry[];
+  /** The signatures of the tree's format modules not on this list: their images are refused by name, never read as raw. */
+  readonly unlistedSignatures?: readonly FormatSignature[];
 }

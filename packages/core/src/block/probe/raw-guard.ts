@@ -1,6 +1,6 @@
 import { BlockError } from '../errors.ts';
 import type { BlockNode, ResizeOptions } from '../types.ts';
-import { SIGNATURE_SECTOR, formatOfFirstSector, formatOfLastSector } from './signatures.ts';
+import { SIGNATURE_SECTOR, type SignatureTable } from './signature-form.ts';
 
 /**
  * A raw image whose format was guessed (no format named) keeps being guessed raw: a write (or a
@@ -10,7 +10,7 @@ import { SIGNATURE_SECTOR, formatOfFirstSector, formatOfLastSector } from './sig
  * host file as backing file, and the next start would open the disk as qcow2 and show it that
  * file. Naming the format (`-f raw`, `format=raw`) opens the image unguarded, as in qemu.
  */
-export function guardProbedRaw(node: BlockNode): BlockNode {
+export function guardProbedRaw(node: BlockNode, signatures: SignatureTable): BlockNode {
   let guarded: Promise<unknown> = Promise.resolve();
   // Checks and writes of the guarded sectors run one at a time: two partial writes that each
   // look harmless against the old sector must not together forge a signature.
@@ -28,11 +28,11 @@ export function guardProbedRaw(node: BlockNode): BlockNode {
     return serialized(async () => {
       if (touchesHead) {
         const head = await sectorAfter(node, 0, Math.min(SIGNATURE_SECTOR, newSize), offset, data);
-        refuseIf(node, formatOfFirstSector(head), 'first');
+        refuseIf(node, signatures.formatOfFirstSector(head), 'first');
       }
       if (touchesTail) {
         const tail = await sectorAfter(node, newSize - SIGNATURE_SECTOR, newSize, offset, data);
-        refuseIf(node, formatOfLastSector(tail), 'last');
+        refuseIf(node, signatures.formatOfLastSector(tail), 'last');
       }
       await node.write(offset, data);
     });
@@ -45,7 +45,7 @@ export function guardProbedRaw(node: BlockNode): BlockNode {
       serialized(async () => {
         if (size > SIGNATURE_SECTOR) {
           const tail = await sectorAfter(node, size - SIGNATURE_SECTOR, size, 0, new Uint8Array(0));
-          refuseIf(node, formatOfLastSector(tail), 'last');
+          refuseIf(node, signatures.formatOfLastSector(tail), 'last');
         }
         await innerResize(size, options);
       }));
