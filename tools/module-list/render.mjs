@@ -3,6 +3,9 @@ import { relative } from 'node:path';
 
 const identifier = (name) => `module_${name.replace(/-/g, '_')}`;
 
+/** JSON with every non-ASCII character escaped: one such character makes V8 hold the whole bundle as UTF-16. */
+const asciiJson = (value) => JSON.stringify(value).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+
 /**
  * @param {object} list
  * @param {string} list.generatedDir the directory the file is written to
@@ -21,7 +24,7 @@ export function renderModuleList({ executable, version, configuration, stamp, mo
       `category: ${JSON.stringify(m.category)}`,
       `dependsOn: ${JSON.stringify(m.dependsOn)}`,
       `provides: ${JSON.stringify(m.provides)}`,
-      ...(m.signatures?.length ? [`signatures: ${JSON.stringify(m.signatures)}`] : []),
+      ...(m.signatures?.length ? [`signatures: ${asciiJson(m.signatures)}`] : []),
       `package: ${JSON.stringify(m.package)}`,
       `version: ${JSON.stringify(m.version)}`,
       `linkage: ${JSON.stringify(m.linkage)}`,
@@ -45,6 +48,6 @@ export const moduleList: ModuleList = {
   modules: [
 ${entries.join('\n')}
   ],
-${unlistedSignatures.length ? `  unlistedSignatures: ${JSON.stringify(unlistedSignatures)},\n` : ''}};
+${unlistedSignatures.length ? `  unlistedSignatures: ${asciiJson(unlistedSignatures)},\n` : ''}};
 `;
 }
