@@ -18,6 +18,8 @@ export interface FixtureModule {
   readonly category?: string;
   readonly dependsOn?: readonly string[];
   readonly provides?: readonly string[];
+  /** Image-format signatures (`tessera.signatures`). */
+  readonly signatures?: readonly unknown[];
   /** The module's src/index.ts. */
   readonly source: string;
 }
@@ -44,6 +46,7 @@ export class FixtureWorkspace {
           category: m.category ?? m.name.split('-')[0],
           dependsOn: m.dependsOn ?? [],
           provides: m.provides ?? [],
+          ...(m.signatures ? { signatures: m.signatures } : {}),
         },
       };
       this.write(`packages/modules/${m.name}/package.json`, JSON.stringify(pkg, null, 2));

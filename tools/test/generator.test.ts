@@ -4,6 +4,9 @@ import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FixtureWorkspace, type FixtureApp, type FixtureModule } from '../test-support/fixture-workspace.ts';
+import { readAppManifest, readModuleManifests } from '../module-list/manifests.mjs';
+import { readCoreSignatures } from '../module-list/signatures.mjs';
+import { resolveModuleList } from '../module-list/validate.mjs';
 
 const source = (name: string) => `export default { name: '${name}', inits: [] };`;
 const mod = (name: string, dependsOn: string[] = [], category?: string): FixtureModule => ({
@@ -90,7 +93,63 @@ describe('the build fails, naming the module, when', () => {
   });
 });
 
+describe('format signatures: the build fails, naming the module, when', () => {
+  const format = (name: string, signatures: unknown[]): FixtureModule => ({ ...mod(name), provides: [`block-format:${name.slice(6)}`], signatures });
+  const magic = (text: string) => [{ format: 'x', all: [{ at: 0, ascii: text }] }];
+  // In process (the rules of validate.mjs on the manifests as read); the CLI's exit is the first case's.
+  const fails = (modules: FixtureModule[], message: string, core?: unknown[]) => {
+    const w = workspace(modules, [imgApp(Object.fromEntries(modules.map((m) => [m.name, 'builtin'])))]);
+    if (core) w.write('packages/core/src/block/probe/unprovided-signatures.json', JSON.stringify(core));
+    const app = readAppManifest(join(w.root, 'packages/img'));
+    expect(() => resolveModuleList(app, readModuleManifests(w.root), 'modular', readCoreSignatures(w.root))).toThrow(message);
+  };
+
+  it('two modules claim the signature of one format, or one signature for two formats', () => {
+    const w = workspace([format('block-x', magic('XX')), { ...format('block-y', magic('YY')), provides: ['block-format:x'] }], [imgApp({ 'block-x': 'builtin' })]);
+    expect(generatorCli(w, 'img')).toEqual({ code: 1, stderr: expect.stringContaining('two modules claim the signature of format x: block-x and block-y') });
+    fails(
+      [format('block-x', magic('XX')), { ...format('block-y', magic('YY')), provides: ['block-format:x'] }],
+      'two modules claim the signature of format x: block-x and block-y',
+    );
+    fails(
+      [format('block-x', magic('XX')), format('block-y', [{ format: 'y', all: [{ at: 0, ascii: 'XX' }] }])],
+      'block-x and block-y claim the same signature (x and y)',
+    );
+  });
+
+  it("a module declares a signature core's table has too, or of a format it does not provide", () => {
+    fails([format('block-x', magic('XX'))], "module block-x declares the signature of format x, which core's table", [{ format: 'x', all: [{ at: 0, ascii: 'Q' }] }]);
+    fails([format('block-y', magic('XX'))], 'module block-y declares a signature of format x but does not provide block-format:x');
+  });
+
+  it('a signature is malformed: past the sector, not one byte a character, an unknown test, a bad pattern', () => {
+    const bad = (test: unknown) => [format('block-x', [{ format: 'x', all: [test] }])];
+    fails(bad({ at: 510, u32le: 1 }), 'module block-x: bad signature: u32le at 510 runs past the 512-byte sector');
+    fails(bad({ at: 0, ascii: 'Ā' }), 'has a character above \\u00ff');
+    fails(bad({ at: 0, u16le: 1 }), 'a test needs "at" and exactly one of ascii, u32le, u32be, latin1');
+    fails(bad({ at: 0, latin1: '(' }), 'latin1 "(" is not a regular expression');
+    fails(bad({ at: 4, u32be: { min: '0x1g' } }), 'is not a 32-bit number');
+  });
+});
+
 describe('the list', () => {
+  it("carries each module's signatures, and those of the tree's format modules not on it", async () => {
+    const x = [{ format: 'x', all: [{ at: 0, ascii: 'X\u00fb' }, { at: 4, u32be: { min: 2 } }] }];
+    const y = [{ format: 'y', in: 'tail', all: [{ at: 0, ascii: 'koly' }] }, { format: 'y', in: 'name', name: '.\\.y$' }];
+    const w = workspace(
+      [
+        { ...mod('block-x'), provides: ['block-format:x'], signatures: x },
+        { ...mod('block-y'), provides: ['block-format:y'], signatures: y },
+      ],
+      [imgApp({ 'block-x': 'builtin' })],
+    );
+    const list = await w.list('img');
+    expect(list.modules.map((m) => [m.name, m.signatures])).toEqual([['block-x', x]]);
+    expect(list.unlistedSignatures).toEqual(y);
+    expect(readFileSync(w.generate('img'), 'utf8')).toMatch(/^[\x00-\x7f]*$/); // ASCII only
+  });
+
+
   it('orders dependencies first and records linkage, file, sha256 and size', async () => {
     const w = workspace(
       [mod('block-top', ['block-mid']), mod('block-mid', ['block-base']), mod('block-base')],
