@@ -1,13 +1,16 @@
 // The image tool's list holds block modules only, so it never opens (or even stats) a display or
-// network module, even with every module installed beside it; `info` on a local raw image opens
-// no module file at all. File accesses are traced with strace.
+// network module, even with every module installed beside it; `info` on a local raw or qcow2 image
+// opens no module file at all, and on an image of a loadable format exactly that format's module:
+// probing matches the signatures the modules declare (compiled into the list), loading none of
+// them to probe. File accesses are traced with strace.
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FixtureWorkspace } from '../../../tools/test-support/fixture-workspace.ts';
 import { configurations, executable, modulesDir, run, workspaceRoot } from '../../../tools/test-support/executables.ts';
+import { makeDmg, sampleData } from '../../modules/block-dmg/test/dmg-fixture.ts';
 
 let scratch: string;
 let moduleDir: string;
@@ -47,6 +50,11 @@ beforeAll(async () => {
   nonBlockFiles = installed.filter((m) => m.category !== 'block').map((m) => `${m.name}.mjs`);
   blockFiles = installed.filter((m) => m.category === 'block').map((m) => `${m.name}.mjs`);
   execFileSync('qemu-img', ['create', '-q', '-f', 'raw', join(scratch, 'a.raw'), '4M']);
+  // One image of each format with a module of its own, and qcow2 (builtin): probing must not load the others.
+  execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', join(scratch, 'a.qcow2'), '4M']);
+  execFileSync('bximage', ['-func=create', '-hd=10M', '-imgmode=growing', '-q', 'x.bochs'], { cwd: scratch, stdio: 'ignore' });
+  execFileSync('create_compressed_fs', ['-q', '-B', '65536', 'a.raw', 'x.cloop'], { cwd: scratch, stdio: 'ignore' });
+  writeFileSync(join(scratch, 'x.img'), makeDmg({ blocks: [[{ kind: 'zlib', data: sampleData(1, 8) }]] }).image); // a DMG found by its trailer, not its name
 }, 120_000);
 
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -78,12 +86,23 @@ describe.each(configurations)('tessera-img (%s)', (configuration) => {
     ['create', ['create', '-f', 'raw', 'b.raw', '1M'], 0],
     ['convert', ['convert', '-O', 'raw', 'a.raw', 'c.raw'], 0],
     ['compare', ['compare', 'a.raw', 'a.raw'], 0],
+    ['info of a qcow2 image', ['info', 'a.qcow2'], 0],
     ['info of a missing file', ['info', 'nope.raw'], 1],
     ['an unknown protocol', ['info', 'gopher://127.0.0.1/x'], 1],
   ] as const)('%s opens no module file at all', async (_, args, exitCode) => {
     const { touched, code } = await touchedModuleFiles(executable('img-tool', configuration), [...args]);
     expect(code).toBe(exitCode);
     expect([...touched]).toEqual([]);
+  });
+
+  it.each([
+    ['x.bochs', 'block-bochs'],
+    ['x.cloop', 'block-cloop'],
+    ['x.img', 'block-dmg'],
+  ])('info %s: probing by declared signatures opens exactly %s', async (file, module) => {
+    const { touched, code } = await touchedModuleFiles(executable('img-tool', configuration), ['info', file]);
+    expect(code).toBe(0);
+    expect([...touched]).toEqual(configuration === 'modular' ? [`${module}.mjs`] : []);
   });
 
   it('an http URL opens block-http and no non-block module', async () => {
