@@ -8,14 +8,18 @@ export class BlockDriverRegistry implements BlockRegistrar {
   private readonly protocols = new Map<string, BlockProtocolDriver>();
   private readonly formats = new Map<string, BlockFormatDriver>();
 
+  private compiledSignatures: SignatureTable | undefined;
+
+  constructor(private readonly list: Pick<ModuleList, 'modules' | 'unlistedSignatures'> = { modules: [] }) {}
+
   /**
    * The formats' signatures, from the module list (and core's table for formats no module
    * provides): probing finds the format by them, then loads only the module that provides it.
+   * Compiled at the first probe, not at start-up.
    */
-  readonly signatures: SignatureTable;
-
-  constructor(list: Pick<ModuleList, 'modules' | 'unlistedSignatures'> = { modules: [] }) {
-    this.signatures = signatureTable(list);
+  get signatures(): SignatureTable {
+    this.compiledSignatures ??= signatureTable(this.list);
+    return this.compiledSignatures;
   }
 
   registerProtocol(driver: BlockProtocolDriver): void {
