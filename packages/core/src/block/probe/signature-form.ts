@@ -63,7 +63,8 @@ function testMatcher(test: SignatureTest): Matcher {
   }
   const pattern = new RegExp(test.latin1);
   // A sector is 512 bytes: the text is short, and the build only accepts the table's own patterns.
-  return (s) => s.length > at && pattern.test(String.fromCharCode(...s.subarray(at)));
+  // apply() takes the bytes as they are (spreading a typed array goes through its iterator, much slower).
+  return (s) => s.length > at && pattern.test(String.fromCharCode.apply(null, s.subarray(at) as unknown as number[]));
 }
 
 /** The lowest offset a signature's tests look at: a format whose first bytes say so comes first. */
@@ -71,9 +72,45 @@ function firstOffset(signature: FormatSignature): number {
   return 'all' in signature ? Math.min(...signature.all.map((t) => t.at)) : 0;
 }
 
-interface CompiledSignature {
+/** A sector signature, compiled when a sector first needs it. */
+interface SectorSignature {
   readonly format: string;
-  readonly matches: Matcher;
+  /** Its place in the table's order. */
+  readonly rank: number;
+  readonly tests: readonly SignatureTest[];
+  matches?: Matcher;
+}
+
+/**
+ * The signatures of one sector (head or tail), indexed by the byte they need at offset 0, so a
+ * sector is tested only against the signatures its first byte allows (a raw disk's zeroes: vdi's
+ * field at 64 and vmdk's text pattern) and only those are compiled.
+ */
+class SectorTable {
+  private readonly byFirstByte = new Map<number, SectorSignature[]>();
+  private readonly anyFirstByte: SectorSignature[] = [];
+
+  add(signature: SectorSignature): void {
+    const atZero = signature.tests.find((t): t is { at: number; ascii: string } => 'ascii' in t && t.at === 0);
+    if (!atZero) return void this.anyFirstByte.push(signature);
+    const byte = atZero.ascii.charCodeAt(0);
+    const list = this.byFirstByte.get(byte) ?? [];
+    list.push(signature);
+    this.byFirstByte.set(byte, list);
+  }
+
+  formatOf(sector: Uint8Array): string | undefined {
+    const keyed = sector.length > 0 ? this.byFirstByte.get(sector[0]!) : undefined;
+    const candidates = keyed ? [...keyed, ...this.anyFirstByte].sort((a, b) => a.rank - b.rank) : this.anyFirstByte;
+    for (const candidate of candidates) {
+      if (!candidate.matches) {
+        const tests = candidate.tests.map(testMatcher);
+        candidate.matches = (s) => tests.every((t) => t(s));
+      }
+      if (candidate.matches(sector)) return candidate.format;
+    }
+    return undefined;
+  }
 }
 
 /**
@@ -82,35 +119,30 @@ interface CompiledSignature {
  * the one whose tests start earlier wins, then the format name.
  */
 export class SignatureTable {
-  private readonly head: readonly CompiledSignature[];
-  private readonly tail: readonly CompiledSignature[];
-  private readonly names: readonly { readonly format: string; readonly pattern: RegExp }[];
+  private readonly head = new SectorTable();
+  private readonly tail = new SectorTable();
+  private readonly names: readonly { readonly format: string; readonly pattern: string }[];
 
   constructor(signatures: readonly FormatSignature[]) {
     const sorted = [...signatures].sort((a, b) => firstOffset(a) - firstOffset(b) || (a.format < b.format ? -1 : a.format > b.format ? 1 : 0));
-    const compile = (s: FormatSignature & { all: readonly SignatureTest[] }): CompiledSignature => {
-      const tests = s.all.map(testMatcher);
-      return { format: s.format, matches: (sector) => tests.every((t) => t(sector)) };
-    };
-    const bySector = (where: 'head' | 'tail') =>
-      sorted.flatMap((s) => ('all' in s && (s.in ?? 'head') === where ? [compile(s)] : []));
-    this.head = bySector('head');
-    this.tail = bySector('tail');
-    this.names = sorted.flatMap((s) => ('name' in s ? [{ format: s.format, pattern: new RegExp(s.name) }] : []));
+    sorted.forEach((s, rank) => {
+      if ('all' in s) (s.in === 'tail' ? this.tail : this.head).add({ format: s.format, rank, tests: s.all });
+    });
+    this.names = sorted.flatMap((s) => ('name' in s ? [{ format: s.format, pattern: s.name }] : []));
   }
 
   /** The format whose signature the first sector of an image carries, if any. */
   formatOfFirstSector(sector: Uint8Array): string | undefined {
-    return this.head.find((s) => s.matches(sector))?.format;
+    return this.head.formatOf(sector);
   }
 
   /** The format whose trailer the last sector of an image carries, if any. */
   formatOfLastSector(sector: Uint8Array): string | undefined {
-    return this.tail.find((s) => s.matches(sector))?.format;
+    return this.tail.formatOf(sector);
   }
 
   /** The format a file name says (qemu takes any `.dmg` as a DMG image), if any. */
   formatOfName(filename: string): string | undefined {
-    return this.names.find((n) => n.pattern.test(filename))?.format;
+    return this.names.find((n) => new RegExp(n.pattern).test(filename))?.format;
   }
 }
