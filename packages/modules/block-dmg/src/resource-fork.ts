@@ -39,7 +39,7 @@ async function fromResourceFork(file: BlockNode, koly: Koly): Promise<Chunk[]> {
     const size = view.getUint32(at);
     at += 4;
     if (size === 0 || size > end - at) throw corrupt(name, 'a resource of the resource fork has an invalid size');
-    chunks.push(...mishChunks(fork.subarray(at, at + size), koly.dataForkOffset, name));
+    for (const chunk of mishChunks(fork.subarray(at, at + size), koly.dataForkOffset, name)) chunks.push(chunk);
     at += size;
   }
   return chunks;
@@ -65,7 +65,8 @@ async function fromXml(file: BlockNode, koly: Koly): Promise<Chunk[]> {
   const chunks: Chunk[] = [];
   for (const entry of blkx as readonly PlistValue[]) {
     const data = dict(entry)?.['Data'];
-    if (data instanceof Uint8Array) chunks.push(...mishChunks(data, koly.dataForkOffset, name));
+    // One by one: a table of many chunks would overflow the arguments of a spread push.
+    if (data instanceof Uint8Array) for (const chunk of mishChunks(data, koly.dataForkOffset, name)) chunks.push(chunk);
   }
   return chunks;
 }

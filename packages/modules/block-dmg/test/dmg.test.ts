@@ -76,3 +76,29 @@ it('fuzz: mutated trailers, property lists and chunk tables give a coded error o
   expect(outcomes.get('corrupt-image')).toBeGreaterThan(10);
   expect(outcomes.get('ok')).toBeGreaterThan(10);
 });
+
+it('a chunk table of 200 000 entries (8 MiB of metadata) opens, within bounds', async () => {
+  // A binary resource fork with one mish block of n zero chunks, one sector each, and the trailer.
+  const n = 200_000;
+  const block = Buffer.alloc(204 + 40 * n);
+  block.writeUInt32BE(0x6d697368, 0);
+  block.writeUInt32BE(n, 200);
+  for (let i = 0, at = 204; i < n; i++, at += 40) {
+    block.writeUInt32BE(i, at + 12); // first sector (low half)
+    block.writeUInt32BE(1, at + 0x14); // sector count (low half)
+  }
+  const fork = Buffer.alloc(256 + 4 + block.length);
+  fork.writeUInt32BE(256, 0);
+  fork.writeUInt32BE(4 + block.length, 8);
+  fork.writeUInt32BE(block.length, 256);
+  block.copy(fork, 260);
+  const koly = Buffer.alloc(512);
+  koly.write('koly', 0, 'latin1');
+  koly.writeBigUInt64BE(BigInt(fork.length), 0x30);
+  koly.writeBigUInt64BE(BigInt(n), 0x1ec);
+  const node = await dmgFormat.open(memoryNode(Buffer.concat([fork, koly]), 'big.dmg'), { readOnly: true, driverOptions: {} });
+  expect(node.size).toBe(n * 512);
+  const tail = new Uint8Array(4096);
+  await node.read(node.size - tail.length, tail);
+  expect(tail.every((b) => b === 0)).toBe(true);
+});
