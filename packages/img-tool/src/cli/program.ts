@@ -77,9 +77,11 @@ async function dispatch(host: Host, argv: readonly string[], console: Console, s
   const tail = command.lastWordIsOperand ? rest.splice(-1) : [];
   const parsed = getopt(rest, command.options);
   const args = tail.length ? { ...parsed, operands: [...parsed.operands, ...tail] } : parsed;
-  // A command that writes images stops cleanly on SIGINT/SIGTERM/SIGHUP; the others die at once.
-  if (WRITING_COMMANDS.has(command.name)) stop?.install();
-  const context: CommandContext = { host, console, help, ...(stop ? { stop: stop.signal } : {}) };
+  // A command that writes images stops cleanly on SIGINT/SIGTERM/SIGHUP; the others die at once
+  // (so they have no stop request to check).
+  const stopping = WRITING_COMMANDS.has(command.name) ? stop : undefined;
+  stopping?.install();
+  const context: CommandContext = { host, console, help, ...(stopping ? { stop: stopping.signal } : {}) };
   if (command.movesData) raiseTierUpBudget();
   return command.run(context, args);
 }
