@@ -11,15 +11,19 @@ function rawImage(dir, name) {
 
 /**
  * The code cache of the quick commands (info, and every command not named below): `info` of a
- * qcow2 image and of its raw backing file, so the cache holds both drivers' open paths and little
- * else. V8 reads and takes in the whole cache at every start: a cache holding convert's code too
+ * raw image (probed) and of a qcow2 image with its raw backing file, so the cache holds both
+ * drivers' open paths and little else. V8 reads and takes in the whole cache at every start: a cache holding convert's code too
  * made `info x.raw` about 1 ms slower.
  */
 function quickWarmUp(dir) {
   rawImage(dir, 'image.raw');
   return {
     prepare: [['create', '-q', '-f', 'qcow2', '-b', 'image.raw', '-F', 'raw', 'image.qcow2']],
-    args: ['info', '--backing-chain', 'image.qcow2'],
+    runs: [
+      ['info', 'image.raw'], // probed
+      ['info', '--backing-chain', 'image.qcow2'],
+      ['--version'],
+    ],
   };
 }
 

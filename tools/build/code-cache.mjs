@@ -88,27 +88,28 @@ function rewriteDynamicImports(code) {
 }
 
 /**
- * Run the program on one workload in a scratch directory and write V8's cache of it to `cacheFile`.
+ * Run the program on a workload in a scratch directory and write V8's cache of it to `cacheFile`.
  * `warmUp(dir)` sets up the workload's files and returns the program's arguments, or
- * `{ prepare, args }`: `prepare` runs of the program (argument lists) that make more files first,
- * in processes of their own, so that their code does not go into the cache.
+ * `{ prepare, runs }`: `runs`, argument lists the program runs one after the other in the process
+ * that makes the cache (which then holds what all of them compiled); `prepare`, runs that make
+ * more files first, each in a process of its own, so that their code stays out of the cache.
  */
 function makeCache(dir, programFile, cacheFile, warmUp, stem) {
   const scratch = mkdtempSync(join(tmpdir(), 'tessera-code-cache-'));
   try {
     const workload = warmUp(scratch);
-    const { prepare = [], args } = Array.isArray(workload) ? { args: workload } : workload;
+    const { prepare = [], runs } = Array.isArray(workload) ? { runs: [workload] } : workload;
     const env = { ...process.env };
     delete env.TESSERA_MODULE_DIR;
     delete env.NODE_OPTIONS; // V8 flags would go into the cache's flag hash
-    const run = (runArgs, cache) => {
-      const result = spawnSync(process.execPath, [warmUpScript, join(dir, programFile), cache, '--', ...runArgs], { cwd: scratch, env, encoding: 'utf8' });
+    const run = (runList, cache) => {
+      const result = spawnSync(process.execPath, [warmUpScript, join(dir, programFile), cache, JSON.stringify(runList)], { cwd: scratch, env, encoding: 'utf8' });
       if (result.status !== 0) {
-        throw new Error(`code cache warm-up (${stem} ${runArgs.join(' ')}) failed with ${result.status}: ${result.stderr}`);
+        throw new Error(`code cache warm-up (${stem} ${JSON.stringify(runList)}) failed with ${result.status}: ${result.stderr}`);
       }
     };
-    for (const runArgs of prepare) run(runArgs, join(scratch, 'prepare.code-cache'));
-    run(args, join(dir, cacheFile));
+    for (const args of prepare) run([args], join(scratch, 'prepare.code-cache'));
+    run(runs, join(dir, cacheFile));
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }
