@@ -3,17 +3,18 @@
 // this tree's) on the quick commands `info x.raw`, `info x.qcow2` and `--version`. Runs are
 // interleaved (A and B alternate who goes first, every case in every round) so drift in machine
 // load hits both alike; prints the 10th percentile (the least disturbed runs: the best estimate
-// on a shared machine) and the median of each, wall time and CPU time, and B's change against A.
-// Every command runs without NODE_EXTRA_CA_CERTS (see startup.mjs). Not a test; needs python3.
+// on a shared machine) and the median of each, wall time and CPU time (rusage-runner.mjs), and
+// B's change against A. Every command runs without NODE_EXTRA_CA_CERTS (see startup.mjs). Not a
+// test; needs python3.
 //   node bench/startup-ab.mjs --a OTHER-TREE-OR-EXECUTABLE [--b ...] [--runs 100] [--case raw,qcow2,version]
 // A tree is a repository checkout whose img-tool is built (packages/img-tool/dist/<bin>).
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { executableFileName, workspaceRoot } from '../tools/build/paths.mjs';
+import { change, quantile, rusageRunner } from './rusage-runner.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -51,32 +52,8 @@ const cases = values.case.split(',').map((name) => {
   return { name, args: allCases[name] };
 });
 
-// Each run is spawned and reaped by a small python3 helper (os.wait4), which gives the child's
-// CPU time (user + sys of all its threads, from its rusage) beside the wall time: on a shared,
-// loaded machine the CPU time barely moves with load, where the wall time includes waiting for a core.
-const HELPER = `
-import json, os, sys, time
-env = json.loads(sys.stdin.readline())
-for line in sys.stdin:
-    argv = json.loads(line)
-    start = time.perf_counter()
-    pid = os.posix_spawn(argv[0], argv, env, file_actions=[(os.POSIX_SPAWN_OPEN, 1, '/dev/null', os.O_WRONLY, 0), (os.POSIX_SPAWN_OPEN, 2, '/dev/null', os.O_WRONLY, 0)])
-    _, status, usage = os.wait4(pid, 0)
-    wall = time.perf_counter() - start
-    print(json.dumps([wall * 1000, (usage.ru_utime + usage.ru_stime) * 1000, os.waitstatus_to_exitcode(status)]), flush=True)
-`;
-const helper = spawn('python3', ['-u', '-c', HELPER], { stdio: ['pipe', 'pipe', 'inherit'] });
-const replies = createInterface({ input: helper.stdout })[Symbol.asyncIterator]();
-helper.stdin.write(`${JSON.stringify(env)}\n`);
-
-async function once(exe, args) {
-  helper.stdin.write(`${JSON.stringify([process.execPath, exe, ...args])}\n`);
-  const reply = await replies.next();
-  if (reply.done) throw new Error('the python3 helper ended');
-  const [wall, cpu, status] = JSON.parse(reply.value);
-  if (status !== 0) throw new Error(`${exe} ${args.join(' ')} failed (exit ${status}); run it by hand to see why`);
-  return { wall, cpu };
-}
+const runner = rusageRunner(env);
+const once = (exe, args) => runner.run([process.execPath, exe, ...args]);
 
 const samples = new Map();
 const key = (build, name) => `${build} ${name}`;
@@ -88,11 +65,9 @@ for (let i = 0; i < runs; i++) {
   for (const c of cases) for (const build of order) samples.get(key(build, c.name)).push(await once(builds[build], c.args));
 }
 const loadAfter = loadavg();
-helper.stdin.end();
+runner.close();
 rmSync(scratch, { recursive: true, force: true });
 
-const quantile = (xs, q) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) * q)];
-const pct = (b, a) => `${b >= a ? '+' : ''}${(((b - a) / a) * 100).toFixed(1)}%`;
 console.log(`A: ${builds.A}\nB: ${builds.B}`);
 console.log(`${runs} interleaved runs each; load average ${loadBefore.map((l) => l.toFixed(2)).join(' ')} before, ${loadAfter.map((l) => l.toFixed(2)).join(' ')} after`);
 for (const measure of ['wall', 'cpu']) {
@@ -103,7 +78,7 @@ for (const measure of ['wall', 'cpu']) {
     const b = samples.get(key('B', c.name)).map((s) => s[measure]);
     const [a10, b10, a50, b50] = [quantile(a, 0.1), quantile(b, 0.1), quantile(a, 0.5), quantile(b, 0.5)];
     console.log(
-      `  ${c.name.padEnd(10)} ${a10.toFixed(1).padStart(8)} ${b10.toFixed(1).padStart(8)} ${pct(b10, a10).padStart(8)}   ${a50.toFixed(1).padStart(8)} ${b50.toFixed(1).padStart(8)} ${pct(b50, a50).padStart(8)}`,
+      `  ${c.name.padEnd(10)} ${a10.toFixed(1).padStart(8)} ${b10.toFixed(1).padStart(8)} ${change(b10, a10).padStart(8)}   ${a50.toFixed(1).padStart(8)} ${b50.toFixed(1).padStart(8)} ${change(b50, a50).padStart(8)}`,
     );
   }
 }
