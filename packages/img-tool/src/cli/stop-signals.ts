@@ -29,8 +29,10 @@ export function stopOnSignals(): StopOnSignals {
   let controller: AbortController | undefined;
   const controllerOf = () => (controller ??= new AbortController());
   let received: NodeJS.Signals | undefined;
+  let installed = false;
   const uninstall = () => {
-    for (const name of SIGNALS) process.off(name, onSignal);
+    if (installed) for (const name of SIGNALS) process.off(name, onSignal);
+    installed = false;
   };
   const die = (signal: NodeJS.Signals) => {
     uninstall(); // the default action again: the next delivery kills the process
@@ -48,6 +50,7 @@ export function stopOnSignals(): StopOnSignals {
     },
     install() {
       for (const name of SIGNALS) process.on(name, onSignal);
+      installed = true;
     },
     dieIfStopped() {
       if (received) die(received);
