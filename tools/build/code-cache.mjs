@@ -24,8 +24,17 @@ const require = createRequire(import.meta.url);
 const { IMPORT, PREFIX, SUFFIX } = require('./program-wrapper.cjs');
 const warmUpScript = fileURLToPath(new URL('./code-cache-warm-up.cjs', import.meta.url));
 
-/** The launcher's source: everything it needs is inlined, as it runs from an installed copy. */
-function launcherSource(name, programFile, cacheFile) {
+/**
+ * The launcher's source: everything it needs is inlined, as it runs from an installed copy.
+ * `commandCaches`: `[[commands], cache file]` pairs; any other command (or none) gets `cacheFile`.
+ */
+function launcherSource(name, programFile, cacheFile, commandCaches) {
+  const choice = commandCaches.length
+    ? `// Each command gets the cache made from a workload like its own (a smaller cache is read and
+// taken in faster); the command is the first argument not an option. A wrong guess costs only time.
+const command = process.argv.slice(2).find((arg) => !arg.startsWith('-'));
+const cacheFile = ${JSON.stringify(commandCaches)}.find(([commands]) => commands.includes(command))?.[1] ?? ${JSON.stringify(cacheFile)};`
+    : `const cacheFile = ${JSON.stringify(cacheFile)};`;
   return `#!/usr/bin/env node
 // ${name}'s launcher, made by the build (tools/build/code-cache.mjs). It runs the program
 // ${programFile} with the V8 code cache made for it at build time, so that V8
@@ -42,9 +51,10 @@ try {
   process.stderr.write(\`${name}: cannot read its program \${program} (\${error.code ?? error.message}); reinstall ${name}\\n\`);
   process.exit(1);
 }
+${choice}
 let cachedData;
 try {
-  cachedData = readFileSync(join(__dirname, ${JSON.stringify(cacheFile)}));
+  cachedData = readFileSync(join(__dirname, cacheFile));
 } catch {
   // No cache: V8 compiles the program as it would any file.
 }
@@ -78,11 +88,40 @@ function rewriteDynamicImports(code) {
 }
 
 /**
- * Vite plugin: after the bundle `fileName` is written, move it to its digest-named program file,
- * make its code cache by running `warmUp` (a function of a scratch directory, returning the
- * program's arguments after setting up their files), and write the launcher in its place.
+ * Run the program on a workload in a scratch directory and write V8's cache of it to `cacheFile`.
+ * `warmUp(dir)` sets up the workload's files and returns the program's arguments, or
+ * `{ prepare, runs }`: `runs`, argument lists the program runs one after the other in the process
+ * that makes the cache (which then holds what all of them compiled); `prepare`, runs that make
+ * more files first, each in a process of its own, so that their code stays out of the cache.
  */
-export function codeCachedLauncher({ fileName, warmUp }) {
+function makeCache(dir, programFile, cacheFile, warmUp, stem) {
+  const scratch = mkdtempSync(join(tmpdir(), 'tessera-code-cache-'));
+  try {
+    const workload = warmUp(scratch);
+    const { prepare = [], runs } = Array.isArray(workload) ? { runs: [workload] } : workload;
+    const env = { ...process.env };
+    delete env.TESSERA_MODULE_DIR;
+    delete env.NODE_OPTIONS; // V8 flags would go into the cache's flag hash
+    const run = (runList, cache) => {
+      const result = spawnSync(process.execPath, [warmUpScript, join(dir, programFile), cache, JSON.stringify(runList)], { cwd: scratch, env, encoding: 'utf8' });
+      if (result.status !== 0) {
+        throw new Error(`code cache warm-up (${stem} ${JSON.stringify(runList)}) failed with ${result.status}: ${result.stderr}`);
+      }
+    };
+    for (const args of prepare) run([args], join(scratch, 'prepare.code-cache'));
+    run(runs, join(dir, cacheFile));
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Vite plugin: after the bundle `fileName` is written, move it to its digest-named program file,
+ * make its code cache by running `warmUp` (see makeCache), and write the launcher in its place.
+ * `commandWarmUps`: `[{ name, commands, warmUp }]`, a cache of its own (`<stem>.<digest>.<name>.code-cache`)
+ * for the commands named, made from a workload like theirs; every other command gets `warmUp`'s.
+ */
+export function codeCachedLauncher({ fileName, warmUp, commandWarmUps = [] }) {
   return {
     name: 'tessera-code-cached-launcher',
     writeBundle(options) {
@@ -96,25 +135,15 @@ export function codeCachedLauncher({ fileName, warmUp }) {
       const cacheFile = `${stem}.${digest}.code-cache`;
       writeFileSync(join(dir, programFile), program);
 
-      const scratch = mkdtempSync(join(tmpdir(), 'tessera-code-cache-'));
-      try {
-        const args = warmUp(scratch);
-        const env = { ...process.env };
-        delete env.TESSERA_MODULE_DIR;
-        delete env.NODE_OPTIONS; // V8 flags would go into the cache's flag hash
-        const result = spawnSync(process.execPath, [warmUpScript, join(dir, programFile), join(dir, cacheFile), '--', ...args], {
-          cwd: scratch,
-          env,
-          encoding: 'utf8',
-        });
-        if (result.status !== 0) {
-          throw new Error(`code cache warm-up (${stem} ${args.join(' ')}) failed with ${result.status}: ${result.stderr}`);
-        }
-      } finally {
-        rmSync(scratch, { recursive: true, force: true });
+      makeCache(dir, programFile, cacheFile, warmUp, stem);
+      const commandCaches = [];
+      for (const { name, commands, warmUp: commandWarmUp } of commandWarmUps) {
+        const file = `${stem}.${digest}.${name}.code-cache`;
+        makeCache(dir, programFile, file, commandWarmUp, stem);
+        commandCaches.push([commands, file]);
       }
 
-      writeFileSync(join(dir, fileName), launcherSource(stem, programFile, cacheFile));
+      writeFileSync(join(dir, fileName), launcherSource(stem, programFile, cacheFile, commandCaches));
       chmodSync(join(dir, fileName), 0o755);
     },
   };

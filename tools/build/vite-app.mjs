@@ -22,9 +22,10 @@ function executableBit() {
 /**
  * `warmUp(dir)`: for a CommonJS executable, set up a small workload in scratch directory `dir`
  * and return the executable's arguments for it; its code cache is made from that run.
+ * `commandWarmUps`: caches of their own for some commands (code-cache.mjs).
  * `runtimeDependencies`: `{ package: [files] }` copied next to the executable (runtime-deps.mjs).
  */
-export function appViteConfig(appRoot, mode, { warmUp, runtimeDependencies } = {}) {
+export function appViteConfig(appRoot, mode, { warmUp, commandWarmUps, runtimeDependencies } = {}) {
   const configuration = mode === 'static' ? 'static' : 'modular';
   const pkg = JSON.parse(readFileSync(join(appRoot, 'package.json'), 'utf8'));
   const fileName = executableFileName(appRoot);
@@ -43,7 +44,7 @@ export function appViteConfig(appRoot, mode, { warmUp, runtimeDependencies } = {
       ofdLockAddonPlugin(stem),
       ...(runtimeDependencies ? [runtimeDependenciesPlugin(appRoot, stem, runtimeDependencies)] : []),
       executableBit(),
-      ...(commonJs && warmUp ? [codeCachedLauncher({ fileName, warmUp })] : []),
+      ...(commonJs && warmUp ? [codeCachedLauncher({ fileName, warmUp, commandWarmUps })] : []),
     ],
     external: Object.keys(pkg.dependencies ?? {}),
   });

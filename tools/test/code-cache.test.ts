@@ -15,13 +15,15 @@ const report = { TESSERA_REPORT_CODE_CACHE: '1' };
 
 const PROGRAM = /^tessera-img\.[0-9a-f]{16}\.cjs$/;
 const CACHE = /^tessera-img\.[0-9a-f]{16}\.code-cache$/;
+/** The writing commands' cache (convert's workload); the quick commands get CACHE. */
+const CONVERT_CACHE = /^tessera-img\.[0-9a-f]{16}\.convert\.code-cache$/;
 
 /** A copy of the executable's directory, to break: the paths of its launcher, program and cache. */
 function copyOf(configuration: (typeof configurations)[number], name: string) {
   const dir = join(scratch, `${configuration}-${name}`);
   cpSync(dirname(executable('img-tool', configuration)), dir, { recursive: true });
   const find = (pattern: RegExp) => join(dir, readdirSync(dir).find((entry) => pattern.test(entry))!);
-  return { launcher: join(dir, 'tessera-img.cjs'), program: find(PROGRAM), cache: find(CACHE) };
+  return { launcher: join(dir, 'tessera-img.cjs'), program: find(PROGRAM), cache: find(CACHE), convertCache: find(CONVERT_CACHE) };
 }
 
 /** An image to run `info` on: the program's whole open path runs. */
@@ -37,6 +39,7 @@ describe.each(configurations)('the tessera-img launcher (%s)', (configuration) =
     const files = readdirSync(dirname(launcher));
     expect(files.filter((file) => PROGRAM.test(file))).toHaveLength(1);
     expect(files.filter((file) => CACHE.test(file))).toHaveLength(1);
+    expect(files.filter((file) => CONVERT_CACHE.test(file))).toHaveLength(1);
     const result = await run(launcher, ['info', image], { env: report });
     expect(result).toMatchObject({ code: 0, stderr: 'code cache: used\n' });
     expect(result.stdout).toContain('virtual size: 1 MiB');
@@ -55,6 +58,26 @@ describe.each(configurations)('the tessera-img launcher (%s)', (configuration) =
     const qemuImg = (...args: string[]) => spawnSync('qemu-img', args, { encoding: 'utf8' });
     expect(qemuImg('compare', '-f', 'raw', '-F', 'qcow2', data, compressed).status).toBe(0);
     expect(JSON.parse(qemuImg('check', '--output=json', compressed).stdout)).toMatchObject({ 'compressed-clusters': 4 });
+  });
+
+  it('gives the writing commands the cache made from convert, the others the quick one', async () => {
+    // Each cache removed in turn: a command reports "missing" exactly when its own cache is gone.
+    const noConvert = copyOf(configuration, 'no-convert-cache');
+    rmSync(noConvert.convertCache);
+    const noQuick = copyOf(configuration, 'no-quick-cache');
+    rmSync(noQuick.cache);
+    const target = (name: string) => join(scratch, `${configuration}-${name}.qcow2`);
+    for (const [args, own] of [
+      [['info', image], 'quick'],
+      [['convert', '-O', 'qcow2', data, target('a')], 'convert'],
+    ] as const) {
+      const withoutConvert = await run(noConvert.launcher, args, { env: report });
+      const withoutQuick = await run(noQuick.launcher, args, { env: report });
+      expect([withoutConvert.code, withoutQuick.code], args.join(' ')).toEqual([0, 0]);
+      expect([withoutConvert.stderr, withoutQuick.stderr], args.join(' ')).toEqual(
+        own === 'quick' ? ['code cache: used\n', 'code cache: missing\n'] : ['code cache: missing\n', 'code cache: used\n'],
+      );
+    }
   });
 
   it('works the same without its cache, or with a damaged one', async () => {

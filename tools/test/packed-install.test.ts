@@ -105,6 +105,7 @@ describe('npm pack', () => {
     const img = tarballFiles(tarball('@tessera/img-tool'));
     expect(img).toEqual(expect.arrayContaining(['LICENSE', 'dist/tessera-img.cjs', 'dist/tessera-img.ofd-lock.node']));
     expect(img.filter((f) => /^dist\/tessera-img\.[0-9a-f]{16}\.(cjs|code-cache)$/.test(f))).toHaveLength(2);
+    expect(img.filter((f) => /^dist\/tessera-img\.[0-9a-f]{16}\.convert\.code-cache$/.test(f))).toHaveLength(1); // the writing commands' cache
     const emulator = tarballFiles(tarball('@tessera/emulator'));
     expect(emulator).toEqual(expect.arrayContaining(['LICENSE', 'dist/tessera.mjs', 'dist/tessera.ofd-lock.node']));
     for (const name of ['@tessera/img-tool', '@tessera/emulator']) {

@@ -5,11 +5,10 @@ import { moduleList } from '#module-list';
 import { Console } from './cli/console.ts';
 import { runTool } from './cli/program.ts';
 import { stopOnSignals } from './cli/stop-signals.ts';
-import { sizeThreadPool } from './cli/thread-pool.ts';
 
 // No top-level await: the executable is built as CommonJS (package.json `bin`), which starts sooner.
 async function main(): Promise<void> {
-  sizeThreadPool();
+  // The thread pool is sized as the command is known (cli/program.ts), before any file operation.
   const host = new Host(moduleList, { executableUrl: import.meta.url });
   const terminal = new Console(moduleList.executable);
   const stop = stopOnSignals();

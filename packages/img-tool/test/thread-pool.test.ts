@@ -23,6 +23,12 @@ describe('sizeThreadPool', () => {
     expect(process.env.UV_THREADPOOL_SIZE).toBe(String(expectedSize));
   });
 
+  it('gives the commands that only read metadata two threads, without asking for the CPUs', () => {
+    delete process.env.UV_THREADPOOL_SIZE;
+    sizeThreadPool(true);
+    expect(process.env.UV_THREADPOOL_SIZE).toBe('2');
+  });
+
   it('leaves a size the user has set', () => {
     process.env.UV_THREADPOOL_SIZE = '7';
     sizeThreadPool();

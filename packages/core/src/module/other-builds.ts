@@ -1,10 +1,13 @@
-import { readdir, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { ModuleError, type ModuleFileRefusal } from './errors.ts';
 import type { InstallAdvice } from './sources/install-advice.ts';
 import type { LoadableModuleEntry, ModuleList } from './types.ts';
 
 const STAMP = /^[0-9a-f]{64}$/;
+
+// Loaded when first needed, not imported: loading node:fs/promises costs every start about 1.3 ms,
+// and these diagnoses run only on error paths.
+const fsPromises = () => process.getBuiltinModule('node:fs/promises');
 const short = (stamp: string) => `${stamp.slice(0, 12)}…`;
 
 /**
@@ -24,14 +27,14 @@ export async function otherBuildsDiagnosis(
   const modulesRoot = dirname(buildDirectory);
   let names: string[];
   try {
-    names = await readdir(modulesRoot);
+    names = await fsPromises().readdir(modulesRoot);
   } catch {
     return undefined;
   }
   const others: { stamp: string; mtimeMs: number }[] = [];
   for (const name of names) {
     if (name === list.stamp || !STAMP.test(name)) continue;
-    const file = await stat(join(modulesRoot, name, entry.file)).catch(() => undefined);
+    const file = await fsPromises().stat(join(modulesRoot, name, entry.file)).catch(() => undefined);
     if (file?.isFile()) others.push({ stamp: name, mtimeMs: file.mtimeMs });
   }
   if (!others.length) return undefined;
@@ -67,6 +70,6 @@ export async function upgradedWhileRunning(list: ModuleList, entry: LoadableModu
 /** Whether the file the process was started from was replaced (or changed) after it started. */
 export async function executableReplacedSinceStart(executable = process.argv[1]): Promise<boolean> {
   if (!executable) return false;
-  const file = await stat(executable).catch(() => undefined);
+  const file = await fsPromises().stat(executable).catch(() => undefined);
   return file !== undefined && file.ctimeMs > performance.timeOrigin;
 }

@@ -7,6 +7,7 @@ import { ToolError, UsageError } from './errors.ts';
 import { StoppedError, type StopOnSignals } from './stop-signals.ts';
 import { getopt, type OptionSpec } from './getopt.ts';
 import { raiseTierUpBudget } from './jit-tiering.ts';
+import { sizeThreadPool } from './thread-pool.ts';
 import { helpText, versionText } from './help.ts';
 import { parseOutputFormat } from './values.ts';
 
@@ -22,6 +23,9 @@ const TOP_LEVEL: OptionSpec = {
     { name: 'output', hasArg: true },
   ],
 };
+
+/** Commands that only read an image's metadata: a small thread pool (thread-pool.ts). */
+const METADATA_COMMANDS = new Set(['info', 'map', 'measure']);
 
 /** Commands that may write an image: a signal lets them finish their step and close it (stop-signals.ts). */
 const WRITING_COMMANDS = new Set(['amend', 'check', 'commit', 'convert', 'create', 'rebase', 'resize', 'snapshot']);
@@ -43,6 +47,8 @@ async function dispatch(host: Host, argv: readonly string[], console: Console, s
     return 0;
   };
   const top = getopt(argv, TOP_LEVEL);
+  // Before any file is read: libuv sizes its pool at the first file operation (--list-modules reads).
+  sizeThreadPool(top.operands.length === 0 || METADATA_COMMANDS.has(top.operands[0]!));
   let listModules = false;
   let output: string | undefined;
   for (const option of top.options) {
@@ -77,9 +83,11 @@ async function dispatch(host: Host, argv: readonly string[], console: Console, s
   const tail = command.lastWordIsOperand ? rest.splice(-1) : [];
   const parsed = getopt(rest, command.options);
   const args = tail.length ? { ...parsed, operands: [...parsed.operands, ...tail] } : parsed;
-  // A command that writes images stops cleanly on SIGINT/SIGTERM/SIGHUP; the others die at once.
-  if (WRITING_COMMANDS.has(command.name)) stop?.install();
-  const context: CommandContext = { host, console, help, ...(stop ? { stop: stop.signal } : {}) };
+  // A command that writes images stops cleanly on SIGINT/SIGTERM/SIGHUP; the others die at once
+  // (so they have no stop request to check).
+  const stopping = WRITING_COMMANDS.has(command.name) ? stop : undefined;
+  stopping?.install();
+  const context: CommandContext = { host, console, help, ...(stopping ? { stop: stopping.signal } : {}) };
   if (command.movesData) raiseTierUpBudget();
   return command.run(context, args);
 }

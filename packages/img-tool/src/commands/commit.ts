@@ -1,7 +1,7 @@
 import { isAbsolute, resolve } from 'node:path';
 import { protocolOf, resolveRelative, writeZeroes, type BlockNode } from '@tessera/core';
 import { ToolError, UsageError, errorMessage } from '../cli/errors.ts';
-import { throwIfStopped } from '../cli/stop-signals.ts';
+import { throwIfStopped, type StopRequest } from '../cli/stop-signals.ts';
 import { checkCacheMode, parseSizeArgument } from '../cli/values.ts';
 import { CHUNK_SIZE } from '../image/chunks.ts';
 import { errnoCode } from '../image/errno.ts';
@@ -124,7 +124,7 @@ async function copyAllocated(
   above: readonly BlockNode[],
   base: BlockNode,
   progress: (done: number) => void,
-  stop: AbortSignal | undefined,
+  stop: StopRequest | undefined,
   rateLimit: number | undefined,
 ): Promise<void> {
   const top = above[0]!;

@@ -1,6 +1,7 @@
 import type { Host } from '@tessera/core';
 import type { Console } from '../cli/console.ts';
 import type { OptionSpec, ParsedArgs } from '../cli/getopt.ts';
+import type { StopRequest } from '../cli/stop-signals.ts';
 
 /** What a subcommand gets to work with. */
 export interface CommandContext {
@@ -9,7 +10,7 @@ export interface CommandContext {
   /** Print the program's help (`-h` inside a command, like qemu-img); gives exit code 0. */
   help(): number;
   /** Aborted when SIGINT/SIGTERM/SIGHUP arrived: long copies stop issuing writes (cli/stop-signals.ts). */
-  readonly stop?: AbortSignal;
+  readonly stop?: StopRequest;
 }
 
 /**

@@ -1,5 +1,6 @@
 import { writeZeroes, type BlockNode } from '@tessera/core';
 import { errorMessage } from '../cli/errors.ts';
+import type { StopRequest } from '../cli/stop-signals.ts';
 import { CHUNK_SIZE, ReadError, pageAlignedBuffer } from './chunks.ts';
 import { SECTOR_SIZE } from './sector-view.ts';
 import { dataRanges } from './sparse.ts';
@@ -57,7 +58,7 @@ export interface CopyOptions {
   /** Bytes copied so far, after each chunk. */
   readonly onProgress: (bytesDone: number) => void;
   /** Aborted: no further chunk is started, and the copy fails with the abort's reason. */
-  readonly stop?: AbortSignal;
+  readonly stop?: StopRequest;
 }
 
 /** Where the bytes of a target range come from: the sources concatenated. */

@@ -1,7 +1,6 @@
 import { constants, readFile, type Stats } from 'node:fs';
-import { stat } from 'node:fs/promises';
 import type { BlockPermissions } from '@tessera/core';
-import { closeFile, openFile, readAt, statFile, truncateFile } from './fd.ts';
+import { closeFile, openFile, readAt, statFile, statPath, truncateFile } from './fd.ts';
 import { ImageLocks } from './image-locks.ts';
 
 /** What a path names, once opened: a regular file or a block device (qemu's file and host_device). */
@@ -45,7 +44,7 @@ function identityOf(stat: { readonly dev: number; readonly ino: number }): strin
 /** The identity of the file at `path` (followed through links), or undefined when it cannot be read. */
 export async function storageIdentity(path: string): Promise<string | undefined> {
   try {
-    return identityOf(await stat(path));
+    return identityOf(await statPath(path));
   } catch {
     return undefined;
   }
