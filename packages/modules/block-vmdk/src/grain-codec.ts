@@ -1,0 +1,55 @@
+/**
+ * Compressed grains (streamOptimized): zlib streams (RFC 1950, as VMware and qemu write them),
+ * each behind a grain marker {u64 lba; u32 size} and padded to a sector. Inflating and deflating
+ * run on libuv's thread pool, so several grains are (de)compressed at once.
+ */
+import { deflate, inflate, type ZlibOptions } from 'node:zlib';
+import { SECTOR } from './sparse-header.ts';
+import { corrupt } from './errors.ts';
+
+export const GRAIN_MARKER_BYTES = 12;
+/** Metadata marker types (the marker's size field is 0 for them). */
+export const MARKER_EOS = 0;
+export const MARKER_GT = 1;
+export const MARKER_GD = 2;
+export const MARKER_FOOTER = 3;
+
+/** Compressed size a grain may claim: deflate never grows data by more than this. */
+export function maxCompressedBytes(grainBytes: number): number {
+  return grainBytes + (grainBytes >>> 8) + 64;
+}
+
+export function inflateGrain(data: Uint8Array, grainBytes: number, where: string): Promise<Uint8Array> {
+  return new Promise((resolve, reject) => {
+    // The output limit keeps a hostile stream from inflating beyond one grain.
+    inflate(data, { maxOutputLength: grainBytes } as ZlibOptions, (error, result) => {
+      if (error || result.length !== grainBytes) {
+        reject(corrupt(`${where}: a compressed grain does not inflate to ${grainBytes} bytes${error ? ` (${error.message})` : ''}`));
+      } else resolve(result);
+    });
+  });
+}
+
+export function deflateGrain(data: Uint8Array): Promise<Buffer> {
+  return new Promise((resolve, reject) => deflate(data, { level: 6 }, (error, result) => (error ? reject(error) : resolve(result))));
+}
+
+/** The padded bytes of one grain record: marker then compressed data. */
+export function grainRecord(lba: number, compressed: Uint8Array): Uint8Array {
+  const total = Math.ceil((GRAIN_MARKER_BYTES + compressed.length) / SECTOR) * SECTOR;
+  const record = new Uint8Array(total);
+  const view = new DataView(record.buffer);
+  view.setBigUint64(0, BigInt(lba), true);
+  view.setUint32(8, compressed.length, true);
+  record.set(compressed, GRAIN_MARKER_BYTES);
+  return record;
+}
+
+/** A metadata marker sector: {u64 numSectors; u32 size = 0; u32 type; padding}. */
+export function metadataMarker(type: number, sectorsFollowing: number): Uint8Array {
+  const marker = new Uint8Array(SECTOR);
+  const view = new DataView(marker.buffer);
+  view.setBigUint64(0, BigInt(sectorsFollowing), true);
+  view.setUint32(12, type, true);
+  return marker;
+}
