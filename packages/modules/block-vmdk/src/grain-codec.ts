@@ -22,7 +22,8 @@ export function maxCompressedBytes(grainBytes: number): number {
 export function inflateGrain(data: Uint8Array, grainBytes: number, where: string): Promise<Uint8Array> {
   return new Promise((resolve, reject) => {
     // The output limit keeps a hostile stream from inflating beyond one grain.
-    inflate(data, { maxOutputLength: grainBytes } as ZlibOptions, (error, result) => {
+    // One output chunk of a whole grain: no piecing together of 16 KiB chunks (allocations, a copy).
+    inflate(data, { maxOutputLength: grainBytes, chunkSize: grainBytes + 64 } as ZlibOptions, (error, result) => {
       if (error || result.length !== grainBytes) {
         reject(corrupt(`${where}: a compressed grain does not inflate to ${grainBytes} bytes${error ? ` (${error.message})` : ''}`));
       } else resolve(result);
@@ -31,7 +32,7 @@ export function inflateGrain(data: Uint8Array, grainBytes: number, where: string
 }
 
 export function deflateGrain(data: Uint8Array): Promise<Buffer> {
-  return new Promise((resolve, reject) => deflate(data, { level: 6 }, (error, result) => (error ? reject(error) : resolve(result))));
+  return new Promise((resolve, reject) => deflate(data, { level: 6, chunkSize: maxCompressedBytes(data.length) }, (error, result) => (error ? reject(error) : resolve(result))));
 }
 
 /** The padded bytes of one grain record: marker then compressed data. */
