@@ -36,7 +36,7 @@ export interface Descriptor {
 }
 
 /** createTypes qemu opens from a descriptor file (with its message for the others). */
-export const DESCRIPTOR_FILE_TYPES = ['monolithicFlat', 'vmfs', 'vmfsSparse', 'twoGbMaxExtentSparse', 'twoGbMaxExtentFlat', 'custom'];
+export const DESCRIPTOR_FILE_TYPES = ['monolithicFlat', 'vmfs', 'vmfsSparse', 'seSparse', 'twoGbMaxExtentSparse', 'twoGbMaxExtentFlat'];
 
 const EXTENT_LINE = /^(RW|RDONLY|NOACCESS)\s+(\d+)\s+([A-Z]+)(?:\s+"([^"\r\n]*)"(?:\s+(\d+))?)?\s*$/;
 const KEY_VALUE = /^([A-Za-z][\w.]*)\s*=\s*(.*)$/;

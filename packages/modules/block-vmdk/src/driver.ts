@@ -135,8 +135,8 @@ class VmdkNode implements BlockNode {
 
   describe(): ImageDescription {
     const { descriptor } = this.opened;
-    const sparse = this.extents.find((extent) => 'compressed' in extent) as (Extent & { info(): Record<string, unknown> }) | undefined;
-    const clusterSize = sparse?.info()['cluster-size'] as number | undefined;
+    // qemu reports the first extent's grain as the image's cluster size (none when it is flat).
+    const clusterSize = this.extents[0]!.info()['cluster-size'] as number | undefined;
     return {
       ...(clusterSize !== undefined ? { clusterSize } : {}),
       ...(this.backing && descriptor.parentFileNameHint !== undefined ? { backingFile: descriptor.parentFileNameHint, backingFormat: 'vmdk' } : {}),
