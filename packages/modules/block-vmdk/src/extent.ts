@@ -18,6 +18,11 @@ export interface Extent {
   /** qemu's extent ImageInfo for `info`, keys in qemu-img's order. */
   info(): Record<string, unknown>;
   flush(): Promise<void>;
+  /**
+   * qemu's vmdk check for this extent: the first grain (in guest order) whose data lies past the end
+   * of its file, as qemu-img words it; `firstSector` is the extent's first guest sector.
+   */
+  check?(firstSector: number): Promise<string | undefined>;
   /** Finish what the extent holds back (a stream's tables and footer); closes nothing. */
   finish?(): Promise<void>;
 }

@@ -291,6 +291,27 @@ export class SparseExtent implements Extent {
     });
   }
 
+  async check(firstSector: number): Promise<string | undefined> {
+    const grainSectors = this.grainBytes / SECTOR;
+    const grains = Math.ceil(this.length / this.grainBytes);
+    for (let index = 0; index * this.gtEntries < grains; index++) {
+      const sector = firstSector + index * this.gtEntries * grainSectors;
+      let table: Uint32Array | undefined;
+      try {
+        table = await this.table(index);
+      } catch {
+        return `ERROR: could not get cluster_offset for sector ${sector}`;
+      }
+      if (!table) continue;
+      for (let slot = 0; slot < this.gtEntries && index * this.gtEntries + slot < grains; slot++) {
+        const entry = table[slot]!;
+        if (entry === 0 || (entry === GTE_ZEROED && this.zeroGrains)) continue;
+        if (entry * SECTOR >= this.file.size) return `ERROR: cluster offset for sector ${sector + slot * grainSectors} points after EOF`;
+      }
+    }
+    return undefined;
+  }
+
   info(): Record<string, unknown> {
     return {
       ...(this.compressed ? { compressed: true } : {}),

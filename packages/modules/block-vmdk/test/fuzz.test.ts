@@ -109,7 +109,7 @@ describe('fuzzed VMDK images', () => {
     for (let i = 0; i < 150; i++) {
       const isDescriptor = seedName === 'descriptor';
       const bytes = mutate(seeds[seedName]!, random);
-      const extents = isDescriptor ? { 'flat.bin': new Uint8Array(2 * 2 ** 20), 'sparse.vmdk': mutate(seeds.sparse!, random) } : {};
+      const extents: Record<string, Uint8Array> = isDescriptor ? { 'flat.bin': new Uint8Array(2 * 2 ** 20), 'sparse.vmdk': mutate(seeds.sparse!, random) } : {};
       const started = Date.now();
       try {
         await exercise(new MemoryNode(`${seedName}.vmdk`, bytes), extents);

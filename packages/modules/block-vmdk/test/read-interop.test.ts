@@ -2,7 +2,7 @@
 // qemu-img reads them: the same `info` (human and JSON, with vmdk's format-specific fields), the
 // same `map`, and the same guest bytes (`qemu-img compare` against our raw conversion).
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -96,11 +96,28 @@ describe('vmdk from qemu-img, read by tessera-img', () => {
       }
       expect({ output, ...ours }).toEqual({ output, ...theirs });
     }
+    for (const output of ['human', 'json']) {
+      const check = await run(exe(), ['check', `--output=${output}`, image], { cwd: dir });
+      expect({ output, ...check }).toEqual({ output, code: 0, stdout: qemuImg('check', `--output=${output}`, image), stderr: '' });
+    }
     const out = `${image}.raw`;
     const convert = await run(exe(), ['convert', '-O', 'raw', image, out], { cwd: dir });
     expect(convert.stderr).toBe('');
     expect(convert.code).toBe(0);
     expect(qemuImg('compare', '-f', 'vmdk', '-F', 'raw', image, out)).toContain('Images are identical.');
+  });
+});
+
+describe('check', () => {
+  it('a grain past the end of the file fails the check as in qemu-img', async () => {
+    qemuImg('convert', '-O', 'vmdk', 'data.raw', 'past-eof.vmdk');
+    // Point the fourth grain table entry of the first table far past the end of the file.
+    const bytes = readFileSync(join(dir, 'past-eof.vmdk'));
+    const table = bytes.readUInt32LE(Number(bytes.readBigUInt64LE(56)) * 512) * 512;
+    bytes.writeUInt32LE(999999, table + 3 * 4);
+    writeFileSync(join(dir, 'past-eof.vmdk'), bytes);
+    const result = await run(executable('img-tool', 'modular'), ['check', 'past-eof.vmdk'], { cwd: dir });
+    expect(result).toEqual({ code: 1, stdout: '', stderr: 'ERROR: cluster offset for sector 384 points after EOF\ntessera-img: Check failed: Invalid argument\n' });
   });
 });
 
