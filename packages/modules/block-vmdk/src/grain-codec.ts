@@ -3,7 +3,7 @@
  * each behind a grain marker {u64 lba; u32 size} and padded to a sector. Inflating and deflating
  * run on libuv's thread pool, so several grains are (de)compressed at once.
  */
-import { deflate, inflate, type ZlibOptions } from 'node:zlib';
+import { deflate, deflateSync, inflate, type ZlibOptions } from 'node:zlib';
 import { SECTOR } from './sparse-header.ts';
 import { corrupt } from './errors.ts';
 
@@ -31,8 +31,17 @@ export function inflateGrain(data: Uint8Array, grainBytes: number, where: string
   });
 }
 
+/** Level 6, as qemu's compress(); one output chunk of at most the grain's compressed bound. */
+const deflateOptions = (data: Uint8Array) => ({ level: 6, chunkSize: maxCompressedBytes(data.length) });
+
+/** Deflate on the thread pool. */
 export function deflateGrain(data: Uint8Array): Promise<Buffer> {
-  return new Promise((resolve, reject) => deflate(data, { level: 6, chunkSize: maxCompressedBytes(data.length) }, (error, result) => (error ? reject(error) : resolve(result))));
+  return new Promise((resolve, reject) => deflate(data, deflateOptions(data), (error, result) => (error ? reject(error) : resolve(result))));
+}
+
+/** Deflate on this thread (when the pool is busy enough: this thread then helps rather than waits). */
+export function deflateGrainNow(data: Uint8Array): Buffer {
+  return deflateSync(data, deflateOptions(data));
 }
 
 /** The padded bytes of one grain record: marker then compressed data. */

@@ -8,12 +8,18 @@
 import type { BlockNode, BlockStatus } from '@tessera/core';
 import type { Extent } from './extent.ts';
 import { unsupportedOperation } from './errors.ts';
-import { MARKER_EOS, MARKER_FOOTER, MARKER_GD, MARKER_GT, deflateGrain, grainRecord, metadataMarker } from './grain-codec.ts';
+import { MARKER_EOS, MARKER_FOOTER, MARKER_GD, MARKER_GT, deflateGrain, deflateGrainNow, grainRecord, metadataMarker } from './grain-codec.ts';
 import { encodeEntries } from './grain-directory.ts';
 import { SECTOR, encodeSparseHeader, type SparseHeader } from './sparse-header.ts';
 
-/** Grains being deflated at once (on the thread pool), each 64 KiB in and out at most. */
-const DEFLATE_WINDOW = 16;
+/** Grains deflated and waiting to be laid out in order, each 64 KiB in and out at most. */
+const DEFLATE_WINDOW = 8;
+/**
+ * Grains deflated on the thread pool at once; beyond that this thread deflates the next one itself
+ * (as qemu-img does every grain), so the pool and this thread work together, and on a busy machine
+ * nothing waits on a queue of pool work.
+ */
+const POOL_DEFLATES = 2;
 /** Output is gathered and written in pieces of this size. */
 const OUTPUT_CHUNK = 1024 * 1024;
 
@@ -36,6 +42,7 @@ export class StreamExtent implements Extent {
   private deflating: Array<Promise<{ lba: number; compressed: Uint8Array }>> = [];
   private queue: Promise<unknown> = Promise.resolve();
   private written = false;
+  private inPool = 0;
 
   constructor(
     readonly file: BlockNode,
@@ -111,7 +118,10 @@ export class StreamExtent implements Extent {
     this.grainData = new Uint8Array(this.grainBytes);
     this.grainDirty = false;
     if (isZero(data)) return; // an all-zero grain stays unallocated
-    this.deflating.push(deflateGrain(data).then((compressed) => ({ lba, compressed })));
+    const pooled = this.inPool < POOL_DEFLATES;
+    if (pooled) this.inPool++;
+    const compressed = pooled ? deflateGrain(data).finally(() => this.inPool--) : Promise.resolve(deflateGrainNow(data));
+    this.deflating.push(compressed.then((bytes) => ({ lba, compressed: bytes })));
     if (this.deflating.length >= DEFLATE_WINDOW) await this.placeDeflated(DEFLATE_WINDOW / 2);
   }
 
