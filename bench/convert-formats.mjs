@@ -10,6 +10,7 @@
 // their ratio time(tessera-img)/time(qemu-img) and the fastest runs' ratio are printed. For FMT -> raw
 // the Node floor (node-copy-floor.mjs: copy the data extents, nothing else) is printed beside when
 // the format stores data uncompressed at offsets qemu-img map reports; compressed formats have none.
+// Machine load at the start is printed: above the number of cores, wall-clock ratios are noise.
 // Not a test.
 //   node bench/convert-formats.mjs --format vmdk --options subformat=streamOptimized [--size 512] (MiB) [--runs 5] [--data-percent 50] [--keep-env] [--exe path]
 import { spawnSync } from 'node:child_process';
@@ -40,12 +41,20 @@ const scratch = mkdtempSync(join(tmpdir(), 'tessera-bench-formats-'));
 const env = { ...process.env };
 if (!values['keep-env']) delete env.NODE_EXTRA_CA_CERTS;
 
+// CPU time (user + system) of each run too, through GNU time when installed: on a machine shared
+// with other work the wall-clock ratio swings with the load, the CPU ratio much less.
+const gnuTime = spawnSync('/usr/bin/time', ['-f', '%U', 'true']).status === 0;
+const cpu = [];
+
 function run(command) {
   spawnSync('sync');
+  const timed = gnuTime ? ['/usr/bin/time', '-f', 'cpu %U %S', ...command] : command;
   const start = process.hrtime.bigint();
-  const result = spawnSync(command[0], command.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const result = spawnSync(timed[0], timed.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const ms = Number(process.hrtime.bigint() - start) / 1e6;
   if (result.status !== 0) throw new Error(`${command.join(' ')} failed (${result.status}): ${result.stderr}`);
+  const times = /cpu ([\d.]+) ([\d.]+)\s*$/.exec(String(result.stderr));
+  cpu.push(times ? (Number(times[1]) + Number(times[2])) * 1000 : NaN);
   return ms;
 }
 
@@ -110,10 +119,12 @@ try {
     'qemu-img': (args) => ['qemu-img', ...args],
   };
   console.log(`convert of a ${values.size} MiB image, data and zero runs of 4-64 KiB interleaved (${values['data-percent']}% data), ${format}${values.options ? ` -o ${values.options}` : ''}; median ms`);
+  console.log(`  (load average ${(await import('node:os')).loadavg()[0].toFixed(1)} on ${(await import('node:os')).availableParallelism()} cores)`);
   if (!floorPossible) console.log(`  (no Node floor for ${format} -> raw: its data is not stored at plain offsets, e.g. compressed)`);
   console.log(`  ${'case'.padEnd(18)} ${'tessera-img'.padStart(11)} ${'qemu-img'.padStart(9)}  ratio (goal <= 1.00)  fastest runs' ratio`);
   for (const c of cases) {
     const samples = { 'tessera-img': [], 'qemu-img': [], floor: [] };
+    const cpuSamples = { 'tessera-img': [], 'qemu-img': [], floor: [] };
     const command = (tool) => (tool === 'floor' ? [process.execPath, join(workspaceRoot, 'bench/node-copy-floor.mjs'), ...c.floor] : tools[tool](c.args));
     for (let i = 0; i < runs; i++) {
       const order = c.floor ? ['tessera-img', 'qemu-img', 'floor'] : ['tessera-img', 'qemu-img'];
@@ -121,6 +132,7 @@ try {
       for (const tool of order) {
         rmSync(c.args.at(-1), { force: true });
         samples[tool].push(run(command(tool)));
+        cpuSamples[tool].push(cpu.at(-1));
       }
     }
     // The last output (of whichever tool went last) must hold the source's bytes.
@@ -132,6 +144,11 @@ try {
     const fastest = Math.min(...samples['tessera-img']) / Math.min(...samples['qemu-img']);
     const outSize = statSync(c.args.at(-1)).size;
     console.log(`  ${c.name.padEnd(18)} ${ours.toFixed(0).padStart(11)} ${theirs.toFixed(0).padStart(9)}  ${(ours / theirs).toFixed(2).padEnd(20)}  ${fastest.toFixed(2)}   (last output ${outSize} bytes)`);
+    if (gnuTime) {
+      const oursCpu = median(cpuSamples['tessera-img']);
+      const theirsCpu = median(cpuSamples['qemu-img']);
+      console.log(`  ${'  CPU (user+sys)'.padEnd(18)} ${oursCpu.toFixed(0).padStart(11)} ${theirsCpu.toFixed(0).padStart(9)}  ${(oursCpu / theirsCpu).toFixed(2)}`);
+    }
     if (c.floor) {
       const floor = median(samples.floor);
       const floorFastest = Math.min(...samples.floor) / Math.min(...samples['qemu-img']);
