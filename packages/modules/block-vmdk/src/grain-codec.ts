@@ -3,7 +3,7 @@
  * each behind a grain marker {u64 lba; u32 size} and padded to a sector. Inflating and deflating
  * run on libuv's thread pool, so several grains are (de)compressed at once.
  */
-import { deflate, deflateSync, inflate, type ZlibOptions } from 'node:zlib';
+import { deflate, deflateSync, inflate, inflateSync, type ZlibOptions } from 'node:zlib';
 import { SECTOR } from './sparse-header.ts';
 import { corrupt } from './errors.ts';
 
@@ -19,14 +19,29 @@ export function maxCompressedBytes(grainBytes: number): number {
   return grainBytes + (grainBytes >>> 8) + 64;
 }
 
+/** Grains inflated on the thread pool at once; beyond that the calling thread inflates (it would only wait). */
+const POOL_INFLATES = 2;
+let inPool = 0;
+
 export function inflateGrain(data: Uint8Array, grainBytes: number, where: string): Promise<Uint8Array> {
+  // One output chunk of a whole grain: no piecing together of 16 KiB chunks (allocations, a copy);
+  // the output limit keeps a hostile stream from inflating beyond one grain.
+  const options = { maxOutputLength: grainBytes, chunkSize: grainBytes + 64 } as ZlibOptions;
+  const failed = (error: Error | null) => corrupt(`${where}: a compressed grain does not inflate to ${grainBytes} bytes${error ? ` (${error.message})` : ''}`);
+  if (inPool >= POOL_INFLATES) {
+    try {
+      const result = inflateSync(data, options);
+      return result.length === grainBytes ? Promise.resolve(result) : Promise.reject(failed(null));
+    } catch (error) {
+      return Promise.reject(failed(error as Error));
+    }
+  }
+  inPool++;
   return new Promise((resolve, reject) => {
-    // The output limit keeps a hostile stream from inflating beyond one grain.
-    // One output chunk of a whole grain: no piecing together of 16 KiB chunks (allocations, a copy).
-    inflate(data, { maxOutputLength: grainBytes, chunkSize: grainBytes + 64 } as ZlibOptions, (error, result) => {
-      if (error || result.length !== grainBytes) {
-        reject(corrupt(`${where}: a compressed grain does not inflate to ${grainBytes} bytes${error ? ` (${error.message})` : ''}`));
-      } else resolve(result);
+    inflate(data, options, (error, result) => {
+      inPool--;
+      if (error || result.length !== grainBytes) reject(failed(error));
+      else resolve(result);
     });
   });
 }
