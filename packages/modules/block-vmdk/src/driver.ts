@@ -87,6 +87,11 @@ class VmdkNode implements BlockNode {
     });
   }
 
+  /** `convert -c`: a stream deflates every grain anyway; other extents store it plain, as qemu's vmdk does. */
+  writeCompressed(offset: number, data: Uint8Array): Promise<void> {
+    return this.write(offset, data);
+  }
+
   writeZeroes(offset: number, length: number, _options: WriteZeroesOptions): Promise<void> {
     this.refuseReadOnly();
     return this.eachPiece(offset, length, async (extent, at, _from, bytes) => {
