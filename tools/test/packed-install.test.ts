@@ -89,7 +89,7 @@ afterAll(async () => {
 
 describe('npm pack', () => {
   it('each module package holds its built, stamped file and licence; each executable everything it runs and no module dependency', () => {
-    for (const name of ['block-http', 'ui-web', 'net-socket']) {
+    for (const name of ['block-http', 'block-vmdk', 'ui-web', 'net-socket']) {
       const files = tarballFiles(tarball(`@tessera/${name}`));
       expect(files).toEqual(expect.arrayContaining(['LICENSE', 'README.md', 'package.json', `dist/${name}.mjs`]));
       expect(files.filter((f) => f.startsWith('src/') || f.startsWith('test/'))).toEqual([]);

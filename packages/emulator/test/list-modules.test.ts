@@ -84,16 +84,16 @@ describe('tessera (modular) with a hostile TESSERA_MODULE_DIR', () => {
   };
 
   it.each([
-    [{ 'block-http': fifo, 'ui-web': devZero, 'net-socket': copy }, { 'block-http': /^it is a FIFO, not a regular file/, 'ui-web': /^it is a character device, not a regular file/ }],
+    [{ 'block-http': fifo, 'ui-web': devZero, 'net-socket': copy, 'block-vmdk': copy }, { 'block-http': /^it is a FIFO, not a regular file/, 'ui-web': /^it is a character device, not a regular file/ }],
     [
-      { 'block-http': sparse, 'ui-web': oneByteMore, 'net-socket': directory },
+      { 'block-http': sparse, 'ui-web': oneByteMore, 'net-socket': directory, 'block-vmdk': copy },
       {
         'block-http': /^it is 1099511627776 bytes long, not the \d+ bytes of the module file this build made/,
         'ui-web': /^its contents changed after the build: it is \d+ bytes long/,
         'net-socket': /^it is a directory, not a regular file/,
       },
     ],
-    [{ 'block-http': loop, 'ui-web': unreadable, 'net-socket': copy }, { 'block-http': /\(ELOOP\)$/, 'ui-web': /^it cannot be opened: Permission denied \(EACCES\)$/ }],
+    [{ 'block-http': loop, 'ui-web': unreadable, 'net-socket': copy, 'block-vmdk': copy }, { 'block-http': /\(ELOOP\)$/, 'ui-web': /^it cannot be opened: Permission denied \(EACCES\)$/ }],
   ] as [Record<string, Make>, Record<string, RegExp>][])('case %#: each hostile file is refused promptly with its reason', async (files, reasons) => {
     const dir = join(scratch, `dir-${dirs++}`);
     mkdirSync(dir, { mode: 0o755 });

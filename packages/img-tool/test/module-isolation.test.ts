@@ -105,6 +105,13 @@ describe.each(configurations)('tessera-img (%s)', (configuration) => {
     expect([...touched]).toEqual(configuration === 'modular' ? [`${module}.mjs`] : []);
   });
 
+  it('a vmdk image (probed) opens block-vmdk and no other module', async () => {
+    execFileSync('qemu-img', ['create', '-q', '-f', 'vmdk', join(scratch, 'a.vmdk'), '4M']);
+    const { touched, code } = await touchedModuleFiles(executable('img-tool', configuration), ['info', 'a.vmdk']);
+    expect(code).toBe(0);
+    expect([...touched]).toEqual(configuration === 'modular' ? ['block-vmdk.mjs'] : []);
+  });
+
   it('an http URL opens block-http and no non-block module', async () => {
     // Port 9 (discard) has no server here: the open fails after the module loaded.
     const { touched, code } = await touchedModuleFiles(executable('img-tool', configuration), ['info', 'http://127.0.0.1:9/x.raw']);

@@ -81,11 +81,27 @@ export function infoHuman(info: ImageInfo): string {
     ...(info.formatSpecific !== undefined
       ? [
           'Format specific information:',
-          ...Object.entries(info.formatSpecific.data).map(([key, value]) => `    ${key.replace(/-/g, ' ')}: ${String(value)}`),
+          ...humanFields(info.formatSpecific.data, 1),
         ]
       : []),
     '',
   ].join('\n');
+}
+
+/**
+ * Format-specific fields as qemu-img's dump_qobject prints them: four spaces a level, `-` in keys
+ * shown as spaces, objects and lists (vmdk's extents) nested under `key:` and `[i]:` lines.
+ */
+function humanFields(value: Readonly<Record<string, unknown>> | readonly unknown[], level: number): string[] {
+  const indent = ' '.repeat(4 * level);
+  const entries: Array<[string, unknown]> = Array.isArray(value)
+    ? value.map((item, index) => [`[${index}]`, item])
+    : Object.entries(value).map(([key, item]) => [key.replace(/-/g, ' '), item]);
+  return entries.flatMap(([key, item]) =>
+    item !== null && typeof item === 'object'
+      ? [`${indent}${key}:`, ...humanFields(item as Record<string, unknown>, level + 1)]
+      : [`${indent}${key}: ${String(item)}`],
+  );
 }
 
 /** JSON as qemu-img prints it: four-space indentation, a final newline. */

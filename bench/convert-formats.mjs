@@ -1,0 +1,160 @@
+#!/usr/bin/env node
+// `convert` of tessera-img against qemu-img for any output format, both directions, in one run:
+// raw -> FMT (with -o OPTIONS) and FMT -> raw (from the image qemu-img made, so both tools read
+// the same bytes). The source looks like a used disk, not half data and half zeroes: data and
+// zero runs of 4-64 KiB interleave finely throughout (random lengths, fixed seed), about
+// --data-percent of it data, the data itself half random and half text-like (compressible), so a
+// format's per-cluster work and its zero detection are both measured.
+// As bench/convert.mjs: runs alternate which tool goes first, the page cache is synced before each
+// timed run (outside the timing), NODE_EXTRA_CA_CERTS is dropped unless --keep-env, and medians,
+// their ratio time(tessera-img)/time(qemu-img) and the fastest runs' ratio are printed. For FMT -> raw
+// the Node floor (node-copy-floor.mjs: copy the data extents, nothing else) is printed beside when
+// the format stores data uncompressed at offsets qemu-img map reports; compressed formats have none.
+// Machine load at the start is printed: above the number of cores, wall-clock ratios are noise.
+// Not a test.
+//   node bench/convert-formats.mjs --format vmdk --options subformat=streamOptimized [--size 512] (MiB) [--runs 5] [--data-percent 50] [--keep-env] [--exe path]
+import { spawnSync } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, rmSync, statSync, writeFileSync, writeSync, ftruncateSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { executableFileName, workspaceRoot } from '../tools/build/paths.mjs';
+
+const { values } = parseArgs({
+  options: {
+    format: { type: 'string' },
+    options: { type: 'string' },
+    size: { type: 'string', default: '512' },
+    runs: { type: 'string', default: '5' },
+    'data-percent': { type: 'string', default: '50' },
+    'keep-env': { type: 'boolean', default: false },
+    exe: { type: 'string', default: join(workspaceRoot, 'packages/img-tool/dist', executableFileName(join(workspaceRoot, 'packages/img-tool'))) },
+  },
+});
+if (!values.format) throw new Error('usage: node bench/convert-formats.mjs --format FMT [--options k=v,...] [--size MiB] [--runs N]');
+const format = values.format;
+const formatOptions = values.options ? ['-o', values.options] : [];
+const size = Number(values.size) * 2 ** 20;
+const runs = Number(values.runs);
+const dataShare = Number(values['data-percent']) / 100;
+const scratch = mkdtempSync(join(tmpdir(), 'tessera-bench-formats-'));
+const env = { ...process.env };
+if (!values['keep-env']) delete env.NODE_EXTRA_CA_CERTS;
+
+// CPU time (user + system) of each run too, through GNU time when installed: on a machine shared
+// with other work the wall-clock ratio swings with the load, the CPU ratio much less.
+const gnuTime = spawnSync('/usr/bin/time', ['-f', '%U', 'true']).status === 0;
+const cpu = [];
+
+function run(command) {
+  spawnSync('sync');
+  const timed = gnuTime ? ['/usr/bin/time', '-f', 'cpu %U %S', ...command] : command;
+  const start = process.hrtime.bigint();
+  const result = spawnSync(timed[0], timed.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const ms = Number(process.hrtime.bigint() - start) / 1e6;
+  if (result.status !== 0) throw new Error(`${command.join(' ')} failed (${result.status}): ${result.stderr}`);
+  const times = /cpu ([\d.]+) ([\d.]+)\s*$/.exec(String(result.stderr));
+  cpu.push(times ? (Number(times[1]) + Number(times[2])) * 1000 : NaN);
+  return ms;
+}
+
+/** A small deterministic generator (xorshift32), so every run of the bench measures the same image. */
+function generator(seed) {
+  let state = seed >>> 0 || 1;
+  return () => {
+    state ^= state << 13;
+    state >>>= 0;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    state >>>= 0;
+    return state / 2 ** 32;
+  };
+}
+
+/** Data and zero runs of 4-64 KiB (4 KiB multiples) interleaved; zero runs are written zeroes, as in a used disk. */
+function makeImage(path) {
+  const random = generator(0x5eed);
+  const fd = openSync(path, 'w');
+  const chunk = Buffer.alloc(8 * 2 ** 20);
+  const words = Buffer.from('the quick brown fox jumps over the lazy dog 0123456789 ');
+  let filled = 0;
+  let at = 0;
+  let data = false;
+  while (at < size) {
+    const run = Math.min(size - at, (1 + Math.floor(random() * 16)) * 4096);
+    data = random() < dataShare;
+    if (data) {
+      // Half random bytes (incompressible), half repeated text (compressible).
+      if (random() < 0.5) for (let i = 0; i < run; i += 4) chunk.writeUInt32LE((random() * 2 ** 32) >>> 0, filled + i);
+      else for (let i = 0; i < run; i++) chunk[filled + i] = words[(i + at) % words.length];
+    } else chunk.fill(0, filled, filled + run);
+    filled += run;
+    at += run;
+    if (filled > chunk.length - 65536 || at >= size) {
+      writeSync(fd, chunk, 0, filled, at - filled);
+      filled = 0;
+    }
+  }
+  ftruncateSync(fd, size);
+  closeSync(fd);
+}
+
+try {
+  const raw = join(scratch, 'source.raw');
+  const image = join(scratch, `source.${format}`);
+  makeImage(raw);
+  run(['qemu-img', 'convert', '-O', format, ...formatOptions, raw, image]);
+  const out = (name) => join(scratch, name);
+  const extentsFile = join(scratch, 'extents.json');
+  const map = JSON.parse(spawnSync('qemu-img', ['map', '--output=json', image], { encoding: 'utf8' }).stdout);
+  // A floor needs every data extent at a known offset of the image file itself.
+  const floorPossible = map.every((e) => !e.data || (e.offset !== undefined && (e.filename === undefined || e.filename === image)));
+  writeFileSync(extentsFile, JSON.stringify(map));
+  const cases = [
+    { name: `raw -> ${format}`, args: ['convert', '-O', format, ...formatOptions, raw, out(`out.${format}`)] },
+    { name: `${format} -> raw`, args: ['convert', '-O', 'raw', image, out('out.raw')], floor: floorPossible ? [image, extentsFile, out('out.raw'), String(size)] : undefined },
+  ];
+  const tools = {
+    'tessera-img': (args) => [process.execPath, values.exe, ...args],
+    'qemu-img': (args) => ['qemu-img', ...args],
+  };
+  console.log(`convert of a ${values.size} MiB image, data and zero runs of 4-64 KiB interleaved (${values['data-percent']}% data), ${format}${values.options ? ` -o ${values.options}` : ''}; median ms`);
+  console.log(`  (load average ${(await import('node:os')).loadavg()[0].toFixed(1)} on ${(await import('node:os')).availableParallelism()} cores)`);
+  if (!floorPossible) console.log(`  (no Node floor for ${format} -> raw: its data is not stored at plain offsets, e.g. compressed)`);
+  console.log(`  ${'case'.padEnd(18)} ${'tessera-img'.padStart(11)} ${'qemu-img'.padStart(9)}  ratio (goal <= 1.00)  fastest runs' ratio`);
+  for (const c of cases) {
+    const samples = { 'tessera-img': [], 'qemu-img': [], floor: [] };
+    const cpuSamples = { 'tessera-img': [], 'qemu-img': [], floor: [] };
+    const command = (tool) => (tool === 'floor' ? [process.execPath, join(workspaceRoot, 'bench/node-copy-floor.mjs'), ...c.floor] : tools[tool](c.args));
+    for (let i = 0; i < runs; i++) {
+      const order = c.floor ? ['tessera-img', 'qemu-img', 'floor'] : ['tessera-img', 'qemu-img'];
+      if (i % 2 === 1) order.reverse();
+      for (const tool of order) {
+        rmSync(c.args.at(-1), { force: true });
+        samples[tool].push(run(command(tool)));
+        cpuSamples[tool].push(cpu.at(-1));
+      }
+    }
+    // The last output (of whichever tool went last) must hold the source's bytes.
+    const same = spawnSync('qemu-img', ['compare', raw, c.args.at(-1)], { encoding: 'utf8' });
+    if (same.status !== 0) throw new Error(`${c.name}: the output differs from the source: ${same.stdout}${same.stderr}`);
+    const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+    const ours = median(samples['tessera-img']);
+    const theirs = median(samples['qemu-img']);
+    const fastest = Math.min(...samples['tessera-img']) / Math.min(...samples['qemu-img']);
+    const outSize = statSync(c.args.at(-1)).size;
+    console.log(`  ${c.name.padEnd(18)} ${ours.toFixed(0).padStart(11)} ${theirs.toFixed(0).padStart(9)}  ${(ours / theirs).toFixed(2).padEnd(20)}  ${fastest.toFixed(2)}   (last output ${outSize} bytes)`);
+    if (gnuTime) {
+      const oursCpu = median(cpuSamples['tessera-img']);
+      const theirsCpu = median(cpuSamples['qemu-img']);
+      console.log(`  ${'  CPU (user+sys)'.padEnd(18)} ${oursCpu.toFixed(0).padStart(11)} ${theirsCpu.toFixed(0).padStart(9)}  ${(oursCpu / theirsCpu).toFixed(2)}`);
+    }
+    if (c.floor) {
+      const floor = median(samples.floor);
+      const floorFastest = Math.min(...samples.floor) / Math.min(...samples['qemu-img']);
+      console.log(`  ${'  Node floor'.padEnd(18)} ${floor.toFixed(0).padStart(11)} ${theirs.toFixed(0).padStart(9)}  ${(floor / theirs).toFixed(2).padEnd(20)}  ${floorFastest.toFixed(2)}   (node-copy-floor.mjs: copies the data extents, nothing else)`);
+    }
+  }
+} finally {
+  rmSync(scratch, { recursive: true, force: true });
+}

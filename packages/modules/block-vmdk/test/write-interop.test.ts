@@ -1,0 +1,86 @@
+// VMDK images written here, checked by qemu-img: `create` lays out monolithicSparse as qemu-img
+// does (the same bytes but for the random CID), `convert -O vmdk` to monolithicSparse and
+// streamOptimized passes `qemu-img check` and `compare`, and writes into images qemu-img made
+// (partial grains, zeroed grains) keep them consistent.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { executable, run } from '../../../../tools/test-support/executables.ts';
+import { fragmentedData } from './helpers/data.ts';
+
+let dir: string;
+const sh = (file: string, args: string[]) => execFileSync(file, args, { cwd: dir, encoding: 'utf8' });
+const qemuImg = (...args: string[]) => sh('qemu-img', args);
+const qemuIo = (image: string, ...commands: string[]) => sh('qemu-io', [...commands.flatMap((c) => ['-c', c]), image]);
+const exe = () => executable('img-tool', 'modular');
+const ours = async (...args: string[]) => {
+  const result = await run(exe(), args, { cwd: dir });
+  expect(result.stderr).toBe('');
+  expect(result.code).toBe(0);
+  return result.stdout;
+};
+const withoutCid = (bytes: Buffer) => bytes.toString('latin1').replace(/CID=[0-9a-f]{8}/, 'CID=________');
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'tessera-vmdk-write-'));
+  writeFileSync(join(dir, 'data.raw'), fragmentedData(5 * 2 ** 20 + 64 * 1024, 7));
+  mkdirSync(join(dir, 'ours'));
+  mkdirSync(join(dir, 'theirs'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('create -f vmdk', () => {
+  it.each(['', 'zeroed_grain=on,adapter_type=lsilogic', 'compat6=on,toolsversion=1234', 'hwversion=7,adapter_type=buslogic'])(
+    '-o %s: the bytes qemu-img creates, but for the CID',
+    async (options) => {
+      const args = [...(options ? ['-o', options] : []), 'disk.vmdk', '3G'];
+      await run(exe(), ['create', '-q', '-f', 'vmdk', ...args], { cwd: join(dir, 'ours') });
+      execFileSync('qemu-img', ['create', '-q', '-f', 'vmdk', ...args], { cwd: join(dir, 'theirs') });
+      expect(withoutCid(readFileSync(join(dir, 'ours/disk.vmdk')))).toBe(withoutCid(readFileSync(join(dir, 'theirs/disk.vmdk'))));
+      expect(qemuImg('check', 'ours/disk.vmdk')).toBe('No errors were found on the image.\n');
+    },
+  );
+
+  it.each([
+    ['subformat=foo', 'invalid parameter value: foo'],
+    ['adapter_type=scsi', 'invalid parameter value: scsi'],
+    ['compat6=on,hwversion=7', 'compat6 cannot be enabled with hwversion set'],
+    ['subformat=twoGbMaxExtentFlat', 'creating a twoGbMaxExtentFlat image needs extent files beside the descriptor'],
+  ])('-o %s is refused with qemu-img\'s message', async (options, message) => {
+    const result = await run(exe(), ['create', '-q', '-f', 'vmdk', '-o', options, 'refused.vmdk', '1M'], { cwd: dir });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(message);
+  });
+});
+
+describe('convert -O vmdk', () => {
+  it.each(['monolithicSparse', 'streamOptimized'])('%s: qemu-img checks and compares it clean, and reads it as we do', async (subformat) => {
+    const image = `converted-${subformat}.vmdk`;
+    await ours('convert', '-O', 'vmdk', '-o', `subformat=${subformat}`, 'data.raw', image);
+    expect(qemuImg('check', image)).toBe('No errors were found on the image.\n');
+    expect(qemuImg('compare', 'data.raw', image)).toBe('Images are identical.\n');
+    expect(JSON.parse(qemuImg('info', '--output=json', image))['format-specific'].data['create-type']).toBe(subformat);
+    for (const args of [['info', '--output=json'], ['map', '--output=json']]) expect(await ours(...args, image)).toBe(qemuImg(...args, image));
+    if (subformat === 'streamOptimized') {
+      // VMware's one-pass layout: the header says GD_AT_END, the file ends in footer marker, footer, end-of-stream marker.
+      const bytes = readFileSync(join(dir, image));
+      expect(bytes.readBigUInt64LE(56)).toBe(0xffffffffffffffffn);
+      expect(bytes.readUInt32LE(bytes.length - 3 * 512 + 12)).toBe(3);
+      expect(bytes.subarray(bytes.length - 1024, bytes.length - 1020).toString('latin1')).toBe('KDMV');
+      expect(bytes.subarray(bytes.length - 512).every((b) => b === 0)).toBe(true);
+    }
+  });
+
+  it('into images qemu-img made (-n): partial grains, zeroed grains, grains it had written', async () => {
+    for (const options of ['zeroed_grain=off', 'zeroed_grain=on']) {
+      const image = `into-${options}.vmdk`;
+      qemuImg('create', '-q', '-f', 'vmdk', '-o', options, image, String(5 * 2 ** 20 + 64 * 1024));
+      qemuIo(image, 'write -P 0x99 0 3M', 'write -z 4M 128k');
+      await ours('convert', '-n', '-O', 'vmdk', 'data.raw', image);
+      expect(qemuImg('check', image)).toBe('No errors were found on the image.\n');
+      expect(qemuImg('compare', 'data.raw', image)).toBe('Images are identical.\n');
+    }
+  });
+});
