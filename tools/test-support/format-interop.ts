@@ -2,7 +2,8 @@
 // fragmented raw source, the comparisons against qemu-img (info, map, check, compare), and an
 // in-memory file for fuzzing a driver's parser in-process.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'vitest';
@@ -77,6 +78,11 @@ export async function expectSameGuestBytes(s: Scratch, exe: string, format: stri
   const convert = await s.ours(exe, 'convert', '-O', 'raw', image, out);
   expect(convert).toEqual({ code: 0, stdout: '', stderr: '' });
   expect(s.qemuImg('compare', '-f', format, '-F', 'raw', image, out)).toBe('Images are identical.\n');
+}
+
+/** The files' sha256 (comparing digests: vitest's deep equality of large buffers is slow). */
+export function digestOf(file: string): string {
+  return createHash('sha256').update(readFileSync(file)).digest('hex');
 }
 
 /** An image written here passes qemu-img check (when qemu checks the format) and compares equal to `raw`. */

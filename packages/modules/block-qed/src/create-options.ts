@@ -17,16 +17,16 @@ export interface QedCreateOptions {
 }
 
 /** The one place option values are read; messages as qemu-img's. */
-export function parseCreateOptions(options: Readonly<Record<string, string>>, filename: string): QedCreateOptions {
+export function parseCreateOptions(options: Readonly<Record<string, string>>): QedCreateOptions {
   for (const key of Object.keys(options)) {
     if (!createOptionTable.some((option) => option.name === key)) throw blockError(`Invalid parameter '${key}'`, 'invalid-option');
   }
   const clusterSize = parseSize('cluster_size', options.cluster_size ?? String(DEFAULT_CLUSTER));
   const tableSize = parseSize('table_size', options.table_size ?? String(DEFAULT_TABLE));
   if (!validClusterSize(clusterSize)) {
-    throw blockError(`${filename}: QED cluster size must be within range [${MIN_CLUSTER}, ${MAX_CLUSTER}] and power of 2`, 'invalid-option');
+    throw blockError(`QED cluster size must be within range [${MIN_CLUSTER}, ${MAX_CLUSTER}] and power of 2`, 'invalid-option');
   }
-  if (!validTableSize(tableSize)) throw blockError(`${filename}: QED table size must be within range [${MIN_TABLE}, ${MAX_TABLE}] and power of 2`, 'invalid-option');
+  if (!validTableSize(tableSize)) throw blockError(`QED table size must be within range [${MIN_TABLE}, ${MAX_TABLE}] and power of 2`, 'invalid-option');
   const backingFile = options.backing_file || undefined;
   return { clusterSize, tableSize, ...(backingFile ? { backingFile } : {}), ...(options.backing_fmt ? { backingFormat: options.backing_fmt } : {}) };
 }

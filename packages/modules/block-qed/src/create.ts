@@ -9,10 +9,10 @@ export async function createQed(file: BlockNode, size: number, options: QedCreat
   const imageSize = Math.ceil(size / SECTOR) * SECTOR;
   const max = maxImageSize(clusterSize, tableSize);
   if (imageSize > max) {
-    throw blockError(`${file.filename}: QED image size must be a non-zero multiple of cluster size and less than ${max} bytes`, 'invalid-option');
+    throw blockError(`QED image size must be a non-zero multiple of cluster size and less than ${max} bytes`, 'invalid-option');
   }
   const name = options.backingFile ? new TextEncoder().encode(options.backingFile) : undefined;
-  if (name && HEADER_BYTES + name.length > clusterSize) throw blockError(`${file.filename}: backing file name too long`, 'invalid-option');
+  if (name && HEADER_BYTES + name.length > clusterSize) throw blockError('backing file name too long', 'invalid-option');
   let features = 0n;
   if (name) features |= F_BACKING_FILE;
   if (name && options.backingFormat === 'raw') features |= F_BACKING_FORMAT_NO_PROBE;

@@ -37,7 +37,7 @@ export const qedFormat: BlockFormatDriver = {
     return new QedNode(image, name, writable);
   },
   async create(file, { size, formatOptions }) {
-    await createQed(file, size, parseCreateOptions(formatOptions, file.filename));
+    await createQed(file, size, parseCreateOptions(formatOptions));
   },
 };
 

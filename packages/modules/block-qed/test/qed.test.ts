@@ -7,6 +7,7 @@ import type { BlockNode } from '../../../core/src/index.ts';
 import { configurations, executable } from '../../../../tools/test-support/executables.ts';
 import {
   MemoryFile,
+  digestOf,
   expectQemuAccepts,
   expectReadAsQemu,
   fuzzDriver,
@@ -55,7 +56,7 @@ describe('qed written by tessera-img', () => {
   it('create -b names the backing file as qemu-img does; partial writes copy the rest of the cluster from it', async () => {
     expect(await s.ours(exe(), 'create', '-f', 'qed', '-b', 'frag.raw', '-F', 'raw', 'ours-over-raw.qed')).toMatchObject({ code: 0, stderr: '' });
     s.qemuImg('create', '-q', '-f', 'qed', '-b', 'frag.raw', '-F', 'raw', 'theirs-over-raw.qed');
-    expect(readFileSync(s.path('ours-over-raw.qed'))).toEqual(readFileSync(s.path('theirs-over-raw.qed')));
+    expect(digestOf(s.path('ours-over-raw.qed'))).toBe(digestOf(s.path('theirs-over-raw.qed')));
 
     // In-process: writes smaller than a cluster over a backing file, then qemu-img judges the result.
     const backing = new MemoryFile(new Uint8Array(readFileSync(s.path('frag.raw'))));
