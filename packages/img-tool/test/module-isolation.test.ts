@@ -9,6 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FixtureWorkspace } from '../../../tools/test-support/fixture-workspace.ts';
 import { configurations, executable, modulesDir, run, workspaceRoot } from '../../../tools/test-support/executables.ts';
 
+/** Formats whose drivers are loadable modules (block-<format>). */
+const LOADABLE_FORMATS = ['vdi', 'qed', 'parallels', 'qcow'];
+
 let scratch: string;
 let moduleDir: string;
 let nonBlockFiles: string[];
@@ -47,6 +50,7 @@ beforeAll(async () => {
   nonBlockFiles = installed.filter((m) => m.category !== 'block').map((m) => `${m.name}.mjs`);
   blockFiles = installed.filter((m) => m.category === 'block').map((m) => `${m.name}.mjs`);
   execFileSync('qemu-img', ['create', '-q', '-f', 'raw', join(scratch, 'a.raw'), '4M']);
+  for (const format of LOADABLE_FORMATS) execFileSync('qemu-img', ['create', '-q', '-f', format, join(scratch, `a.${format}`), '1M']);
 }, 120_000);
 
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -84,6 +88,12 @@ describe.each(configurations)('tessera-img (%s)', (configuration) => {
     const { touched, code } = await touchedModuleFiles(executable('img-tool', configuration), [...args]);
     expect(code).toBe(exitCode);
     expect([...touched]).toEqual([]);
+  });
+
+  it.each(LOADABLE_FORMATS)('a %s image, probed, opens exactly its format module', async (format) => {
+    const { touched, code } = await touchedModuleFiles(executable('img-tool', configuration), ['info', `a.${format}`]);
+    expect(code).toBe(0);
+    expect([...touched]).toEqual(configuration === 'modular' ? [`block-${format}.mjs`] : []);
   });
 
   it('an http URL opens block-http and no non-block module', async () => {
