@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, closeSync, copyFileSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, copyFileSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -98,6 +98,8 @@ describe('tessera (modular) with a hostile TESSERA_MODULE_DIR', () => {
     const dir = join(scratch, `dir-${dirs++}`);
     mkdirSync(dir, { mode: 0o755 });
     for (const [name, make] of Object.entries(files)) make(join(dir, `${name}.mjs`));
+    // Every other module of the build is installed as it should be.
+    for (const file of readdirSync(modulesDir)) if (file.endsWith('.mjs') && !(file.slice(0, -4) in files)) copy(join(dir, file));
     const rssFile = join(scratch, `rss-${dirs}`);
     const started = performance.now();
     const result = await run(executable('emulator', 'modular'), ['--list-modules', '--output=json'], {
