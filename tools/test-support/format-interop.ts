@@ -121,7 +121,8 @@ export class MemoryFile implements BlockNode {
  * Open `count` mutations of `image` (bytes at the given offsets, or anywhere in the first `span`
  * bytes, overwritten with random or boundary values; deterministic seed) with `driver`, then read
  * the disk (its first and last 256 KiB), its block status and its check. Every failure must be an
- * Error with a message, none a TypeError or RangeError (a crash), and each case must end quickly.
+ * Error with a message, none a TypeError or RangeError (a crash), and each case must end quickly
+ * in bounded memory.
  */
 export async function fuzzDriver(driver: BlockFormatDriver, image: Uint8Array, fields: readonly number[], { count = 250, span = 1024, openOptions = {} } = {}): Promise<{ opened: number; refused: number }> {
   let seed = 12345;
@@ -152,6 +153,8 @@ export async function fuzzDriver(driver: BlockFormatDriver, image: Uint8Array, f
       expect((error as Error).message).not.toBe('');
     }
     expect(Date.now() - started, `case ${i} took too long`).toBeLessThan(2000);
+    // Nothing is allocated from a forged size or count: buffers stay near the image's own size.
+    expect(process.memoryUsage().arrayBuffers, `case ${i} holds too much memory`).toBeLessThan(256 * 2 ** 20);
   }
   return { opened, refused };
 }

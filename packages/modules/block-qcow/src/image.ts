@@ -174,6 +174,13 @@ export class QcowImage {
     let until = Math.min((first + 1) * cs, end);
     // Compressed clusters are reported one at a time (qemu has no offset for them).
     for (let c = first + 1; until < end && state.kind !== 'compressed'; c++) {
+      // A whole L2 table's span without a table is unallocated: skipped in one step.
+      const perTable = this.geometry.l2Entries;
+      if (state.kind === 'unallocated' && this.l1[Math.floor(c / perTable)] === 0n) {
+        c = (Math.floor(c / perTable) + 1) * perTable - 1;
+        until = Math.min((c + 1) * cs, end);
+        continue;
+      }
       const next = await this.cluster(c);
       const same = next.kind === state.kind && (state.kind !== 'data' || (next.kind === 'data' && next.host === state.host + (c - first) * cs));
       if (!same) break;

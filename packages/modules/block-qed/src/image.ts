@@ -4,7 +4,7 @@
 // need-check flag set while tables are changing, as qemu does.
 import type { BlockNode, BlockStatus } from '@tessera/core';
 import { checkQed } from './check.ts';
-import { F_NEED_CHECK, encodeEntries, encodeHeader, tableBytes, type QedHeader } from './layout.ts';
+import { F_NEED_CHECK, UNALLOCATED, encodeEntries, encodeHeader, tableBytes, type QedHeader } from './layout.ts';
 import { Serial } from './serial.ts';
 import { Tables } from './tables.ts';
 
@@ -33,8 +33,12 @@ export class QedImage {
       const n = Math.min(into.length - at, cs - within);
       const part = into.subarray(at, at + n);
       const state = await this.tables.state(cluster);
-      if (state.kind === 'data') await this.file.read(state.host + within, part);
-      else if (state.kind === 'zero') part.fill(0);
+      if (state.kind === 'data') {
+        // A file that ends inside its last cluster reads as zeroes past its end.
+        const available = Math.max(0, Math.min(n, this.file.size - (state.host + within)));
+        if (available > 0) await this.file.read(state.host + within, part.subarray(0, available));
+        part.fill(0, available);
+      } else if (state.kind === 'zero') part.fill(0);
       else await this.readBacking(offset + at, part);
       at += n;
     }
@@ -116,6 +120,13 @@ export class QedImage {
     const state = await this.tables.state(first);
     let until = Math.min((first + 1) * cs, end);
     for (let c = first + 1; until < end; c++) {
+      // A whole L2 table's span without a table is unallocated: skipped in one step.
+      const perTable = this.tables.entriesPerTable;
+      if (state.kind === 'unallocated' && this.tables.l1[Math.floor(c / perTable)] === UNALLOCATED) {
+        c = (Math.floor(c / perTable) + 1) * perTable - 1;
+        until = Math.min((c + 1) * cs, end);
+        continue;
+      }
       const next = await this.tables.state(c);
       const same = next.kind === state.kind && (state.kind !== 'data' || (next.kind === 'data' && next.host === state.host + (c - first) * cs));
       if (!same) break;
