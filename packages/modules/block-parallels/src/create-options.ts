@@ -2,7 +2,8 @@ import { blockError } from './errors.ts';
 import { DEFAULT_CLUSTER } from './layout.ts';
 
 /**
- * `qemu-img create -f parallels -o help`, with qemu-img's names, help text and defaults
+ * `qemu-img create -f parallels -o help`, with qemu-img's names and help text; `default` is qemu's default value
+ * string, the one qemu-img lists in its "Formatting …" line when the option is not given
  * (`preallocation` is the file protocol's option, applied by the tool as for every format).
  */
 export const createOptionTable: readonly { name: string; type: 'size' | 'str' | 'num' | 'bool'; description: string; default?: string }[] = [

@@ -1,12 +1,16 @@
 import { blockError } from './errors.ts';
 
-/** `qemu-img create -f qcow -o help`, with qemu-img's names, help text and defaults. */
+/**
+ * `qemu-img create -f qcow -o help`, with qemu-img's names and help
+ * text; `default` is qemu's default value string, the one qemu-img lists in its "Formatting …"
+ * line when the option is not given.
+ */
 export const createOptionTable: readonly { name: string; type: 'size' | 'str' | 'num' | 'bool'; description: string; default?: string }[] = [
   { name: 'backing_file', type: 'str', description: 'File name of a base image' },
   { name: 'backing_fmt', type: 'str', description: 'Format of the backing image' },
   { name: 'encrypt.format', type: 'str', description: "Encrypt the image, format choices: 'aes'" },
   { name: 'encrypt.key-secret', type: 'str', description: 'ID of the secret that provides the AES encryption key' },
-  { name: 'encryption', type: 'bool', description: "Encrypt the image with format 'aes'. (Deprecated in favor of encrypt.format=aes)", default: 'off' },
+  { name: 'encryption', type: 'bool', description: "Encrypt the image with format 'aes'. (Deprecated in favor of encrypt.format=aes)" },
 ];
 
 export interface QcowCreateOptions {

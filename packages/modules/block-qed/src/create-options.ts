@@ -1,12 +1,17 @@
 import { blockError } from './errors.ts';
 import { DEFAULT_CLUSTER, DEFAULT_TABLE, MAX_CLUSTER, MAX_TABLE, MIN_CLUSTER, MIN_TABLE, validClusterSize, validTableSize } from './layout.ts';
 
-/** `qemu-img create -f qed -o help`, with qemu-img's names, help text and defaults. */
+/**
+ * `qemu-img create -f qed -o help`, with qemu-img's names and help
+ * text; `default` is qemu's default value string, the one qemu-img lists in its "Formatting …"
+ * line when the option is not given.
+ */
 export const createOptionTable: readonly { name: string; type: 'size' | 'str' | 'num' | 'bool'; description: string; default?: string }[] = [
   { name: 'backing_file', type: 'str', description: 'File name of a base image' },
   { name: 'backing_fmt', type: 'str', description: 'Image format of the base image' },
   { name: 'cluster_size', type: 'size', description: 'Cluster size (in bytes)', default: String(DEFAULT_CLUSTER) },
-  { name: 'table_size', type: 'size', description: 'L1/L2 table size (in clusters)', default: String(DEFAULT_TABLE) },
+  // No default string: qemu picks 4 in code, so its "Formatting" line does not list table_size.
+  { name: 'table_size', type: 'size', description: 'L1/L2 table size (in clusters)' },
 ];
 
 export interface QedCreateOptions {

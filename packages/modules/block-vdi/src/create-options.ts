@@ -1,6 +1,10 @@
 import { blockError } from './errors.ts';
 
-/** `qemu-img create -f vdi -o help`, with qemu-img's names, help text and defaults. */
+/**
+ * `qemu-img create -f vdi -o help`, with qemu-img's names and help
+ * text; `default` is qemu's default value string, the one qemu-img lists in its "Formatting …"
+ * line when the option is not given.
+ */
 export const createOptionTable: readonly { name: string; type: 'size' | 'str' | 'num' | 'bool'; description: string; default?: string }[] = [
   { name: 'static', type: 'bool', description: 'VDI static (pre-allocated) image', default: 'off' },
 ];
