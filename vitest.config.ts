@@ -28,6 +28,7 @@ export default defineConfig({
       project('block-cloop', 'packages/modules/block-cloop'),
       project('block-dmg', 'packages/modules/block-dmg'),
       project('block-vmdk', 'packages/modules/block-vmdk'),
+      ...['vdi', 'qed', 'parallels', 'qcow'].map((format) => project(`block-${format}`, `packages/modules/block-${format}`)),
       project('img-tool', 'packages/img-tool'),
       project('emulator', 'packages/emulator'),
       project('net-socket', 'packages/modules/net-socket'),

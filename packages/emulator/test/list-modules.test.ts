@@ -98,8 +98,8 @@ describe('tessera (modular) with a hostile TESSERA_MODULE_DIR', () => {
     const dir = join(scratch, `dir-${dirs++}`);
     mkdirSync(dir, { mode: 0o755 });
     for (const [name, make] of Object.entries(files)) make(join(dir, `${name}.mjs`));
-    // Every other module of the build is installed there as built.
-    for (const file of readdirSync(modulesDir)) if (!(file.replace(/\.mjs$/, '') in files)) copy(join(dir, file));
+    // Every other module of the build is installed as it should be.
+    for (const file of readdirSync(modulesDir)) if (file.endsWith('.mjs') && !(file.slice(0, -4) in files)) copy(join(dir, file));
     const rssFile = join(scratch, `rss-${dirs}`);
     const started = performance.now();
     const result = await run(executable('emulator', 'modular'), ['--list-modules', '--output=json'], {

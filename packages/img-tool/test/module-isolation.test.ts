@@ -12,6 +12,9 @@ import { FixtureWorkspace } from '../../../tools/test-support/fixture-workspace.
 import { configurations, executable, modulesDir, run, workspaceRoot } from '../../../tools/test-support/executables.ts';
 import { makeDmg, sampleData } from '../../modules/block-dmg/test/dmg-fixture.ts';
 
+/** Formats whose drivers are loadable modules (block-<format>). */
+const LOADABLE_FORMATS = ['vdi', 'qed', 'parallels', 'qcow'];
+
 let scratch: string;
 let moduleDir: string;
 let nonBlockFiles: string[];
@@ -55,6 +58,7 @@ beforeAll(async () => {
   execFileSync('bximage', ['-func=create', '-hd=10M', '-imgmode=growing', '-q', 'x.bochs'], { cwd: scratch, stdio: 'ignore' });
   execFileSync('create_compressed_fs', ['-q', '-B', '65536', 'a.raw', 'x.cloop'], { cwd: scratch, stdio: 'ignore' });
   writeFileSync(join(scratch, 'x.img'), makeDmg({ blocks: [[{ kind: 'zlib', data: sampleData(1, 8) }]] }).image); // a DMG found by its trailer, not its name
+  for (const format of LOADABLE_FORMATS) execFileSync('qemu-img', ['create', '-q', '-f', format, join(scratch, `a.${format}`), '1M']);
 }, 120_000);
 
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
@@ -110,6 +114,12 @@ describe.each(configurations)('tessera-img (%s)', (configuration) => {
     const { touched, code } = await touchedModuleFiles(executable('img-tool', configuration), ['info', 'a.vmdk']);
     expect(code).toBe(0);
     expect([...touched]).toEqual(configuration === 'modular' ? ['block-vmdk.mjs'] : []);
+  });
+
+  it.each(LOADABLE_FORMATS)('a %s image, probed, opens exactly its format module', async (format) => {
+    const { touched, code } = await touchedModuleFiles(executable('img-tool', configuration), ['info', `a.${format}`]);
+    expect(code).toBe(0);
+    expect([...touched]).toEqual(configuration === 'modular' ? [`block-${format}.mjs`] : []);
   });
 
   it('an http URL opens block-http and no non-block module', async () => {

@@ -36,7 +36,7 @@ const FIXTURES: readonly Fixture[] = [
 ];
 
 /** Formats a loadable module of tessera-img reads: probed the same, then opened by their driver. */
-const WITH_DRIVER = new Set(['bochs', 'cloop', 'dmg']);
+const WITH_DRIVER = new Set(['bochs', 'cloop', 'dmg', 'qcow', 'vdi', 'qed', 'parallels', 'vmdk']);
 const REFUSED = FIXTURES.filter((fixture) => !WITH_DRIVER.has(fixture.format));
 
 const padded = (head: Buffer, size = MiB): Buffer => Buffer.concat([head, Buffer.alloc(size - head.length)]);
@@ -167,7 +167,7 @@ describe('convert refuses it too, creating nothing and changing nothing (modular
   });
 
   it('as the backing file of a qcow2 overlay without a backing format: convert names the backing file', async () => {
-    await created(['-f', 'qcow2', '-b', 'a.vdi', '-F', 'vdi', 'over.qcow2'], dir);
+    await created(['-f', 'qcow2', '-b', 'a.vhdx', '-F', 'vhdx', 'over.qcow2'], dir);
     // Drop the backing-format extension (rename its type), so the backing file is probed.
     const path = join(dir, 'over.qcow2');
     const image = readFileSync(path);
@@ -177,7 +177,7 @@ describe('convert refuses it too, creating nothing and changing nothing (modular
     writeFileSync(path, image);
     // info does not open backing files (as qemu-img); convert reads through the chain.
     const result = await tool('modular', ['convert', '-O', 'raw', 'over.qcow2', 'over.raw'], dir);
-    expect(result.stderr).toMatch(/^tessera-img: Could not open 'over\.qcow2': Could not open backing file: Could not open '.*a\.vdi': the image is in vdi format/);
+    expect(result.stderr).toMatch(/^tessera-img: Could not open 'over\.qcow2': Could not open backing file: Could not open '.*a\.vhdx': the image is in vhdx format/);
     expect(result.code).toBe(1);
   });
 });

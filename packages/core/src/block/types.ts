@@ -158,6 +158,11 @@ export interface ImageDescription {
   readonly backingFile?: string;
   readonly backingFormat?: string;
   readonly dirty?: boolean;
+  /**
+   * The format reports no driver information (qemu's parallels has no bdrv_get_info): `info`
+   * then shows neither a cluster size nor a dirty flag.
+   */
+  readonly noDriverInfo?: boolean;
   /** Internal snapshots, oldest first. */
   readonly snapshots?: readonly SnapshotInfo[];
   /** qemu-img's `format-specific` object: `{type, data}` with qemu's key names. */

@@ -28,7 +28,7 @@ export async function describeImage(node: BlockNode): Promise<ImageInfo> {
     format: node.driver,
     virtualSize: node.size,
     actualSize: await node.allocatedSize?.(),
-    dirtyFlag: storage.driver === 'file' ? (details.dirty ?? false) : undefined,
+    dirtyFlag: storage.driver === 'file' && !details.noDriverInfo ? (details.dirty ?? false) : undefined,
     clusterSize: details.clusterSize,
     backingFilename: details.backingFile,
     fullBackingFilename: details.backingFile === undefined ? undefined : resolveRelative(node.filename, details.backingFile),

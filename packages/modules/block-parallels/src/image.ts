@@ -1,0 +1,163 @@
+// Guest I/O through the BAT: allocated clusters map to the file, others read as zeroes; a write to
+// an unallocated cluster appends a whole cluster at the end of the data and then records it.
+import type { BlockNode, BlockStatus, CheckResult } from '@tessera/core';
+import { blockError } from './errors.ts';
+import { HEADER_BYTES, INUSE_MAGIC, clusterBytes, encodeHeader, encodeU32, entryUnit, type ParallelsHeader } from './layout.ts';
+import { Serial } from './serial.ts';
+
+export class ParallelsImage {
+  private readonly allocating = new Serial();
+  /** End of the last cluster the BAT uses (the data offset when none): where the next one goes. */
+  dataEnd: number;
+
+  constructor(
+    readonly file: BlockNode,
+    readonly header: ParallelsHeader,
+    readonly bat: Uint32Array,
+  ) {
+    const cs = clusterBytes(header);
+    let end = header.dataOffset;
+    for (const entry of bat) if (entry !== 0) end = Math.max(end, entry * entryUnit(header) + cs);
+    this.dataEnd = end;
+  }
+
+  get clusterSize(): number {
+    return clusterBytes(this.header);
+  }
+  get size(): number {
+    return this.header.sectors * 512;
+  }
+
+  /** Host offset of a cluster, or undefined when unallocated (or past the BAT); bad entries are errors. */
+  hostOffset(cluster: number): number | undefined {
+    if (cluster >= this.bat.length) return undefined;
+    const entry = this.bat[cluster]!;
+    if (entry === 0) return undefined;
+    const offset = entry * entryUnit(this.header);
+    if (offset < this.header.dataOffset || offset + this.clusterSize > this.file.size) {
+      throw blockError(`Parallels image is corrupt: cluster ${cluster} maps to offset ${offset}, outside the data area of the file`, 'corrupt-image');
+    }
+    return offset;
+  }
+
+  async read(offset: number, into: Uint8Array): Promise<void> {
+    await this.eachCluster(offset, into.length, async (cluster, within, at, n) => {
+      const host = this.hostOffset(cluster);
+      const part = into.subarray(at, at + n);
+      if (host === undefined) part.fill(0);
+      else await this.file.read(host + within, part);
+    });
+  }
+
+  async write(offset: number, data: Uint8Array): Promise<void> {
+    await this.eachCluster(offset, data.length, async (cluster, within, at, n) => {
+      const part = data.subarray(at, at + n);
+      const host = this.hostOffset(cluster) ?? (await this.allocate(cluster, within, part));
+      if (host !== undefined) await this.file.write(host + within, part);
+    });
+  }
+
+  /** Append the cluster holding `part` (zeroes elsewhere) and record it; undefined: `part` is written. */
+  private allocate(cluster: number, within: number, part: Uint8Array): Promise<number | undefined> {
+    return this.allocating.run(async () => {
+      const existing = this.hostOffset(cluster);
+      if (existing !== undefined) return existing;
+      if (cluster >= this.bat.length) throw blockError(`Parallels image is corrupt: cluster ${cluster} is beyond its BAT`, 'corrupt-image');
+      const unit = entryUnit(this.header);
+      if (this.dataEnd % unit !== 0) throw blockError('Parallels image is corrupt: its data end is not aligned to BAT units', 'corrupt-image');
+      const host = this.dataEnd;
+      const whole = new Uint8Array(this.clusterSize);
+      whole.set(part, within);
+      await this.file.write(host, whole);
+      this.dataEnd += this.clusterSize;
+      this.bat[cluster] = host / unit;
+      await this.file.write(HEADER_BYTES + cluster * 4, encodeU32(host / unit));
+      return undefined;
+    });
+  }
+
+  async blockStatus(offset: number, length: number): Promise<BlockStatus> {
+    const cs = this.clusterSize;
+    const end = Math.min(offset + length, this.size);
+    const first = Math.floor(offset / cs);
+    const host = this.hostOffset(first);
+    let until = Math.min((first + 1) * cs, end);
+    for (let c = first + 1; until < end; c++) {
+      const next = this.hostOffset(c);
+      if (host === undefined ? next !== undefined : next !== host + (c - first) * cs) break;
+      until = Math.min((c + 1) * cs, end);
+    }
+    if (host === undefined) return { length: until - offset, zero: true, data: false, allocated: false };
+    // Unlike vdi and qed, qemu's parallels reports allocated clusters as data without asking the file for holes.
+    return { length: until - offset, zero: false, data: true, allocated: true, offset: host + (offset - first * cs), file: this.file.filename };
+  }
+
+  /** Mark the image in use (opened read-write) or closed, as qemu does. */
+  async setInUse(inUse: boolean): Promise<void> {
+    this.header.inUse = inUse ? INUSE_MAGIC : 0;
+    await this.file.write(0, encodeHeader(this.header));
+    await this.file.flush();
+  }
+
+  /** qemu-img check: BAT entries inside the file, the in-use mark, and qemu's statistics. */
+  async check(repair: boolean): Promise<CheckResult> {
+    const cs = this.clusterSize;
+    const unit = entryUnit(this.header);
+    const messages: string[] = [];
+    let corruptions = 0;
+    let fixed = 0;
+    let allocated = 0;
+    let fragmented = 0;
+    let previous = 0;
+    let end = this.header.dataOffset;
+    if (this.header.inUse === INUSE_MAGIC) {
+      messages.push('ERROR image was not closed correctly');
+      corruptions++;
+      if (repair) fixed++;
+    }
+    for (let i = 0; i < this.bat.length; i++) {
+      const entry = this.bat[i]!;
+      if (entry === 0) continue;
+      const offset = entry * unit;
+      if (offset < this.header.dataOffset || offset + cs > this.file.size) {
+        messages.push(`ERROR cluster ${i} offset=${offset} is outside the image`);
+        corruptions++;
+        if (repair) {
+          this.bat[i] = 0;
+          await this.file.write(HEADER_BYTES + i * 4, encodeU32(0));
+          fixed++;
+        }
+        continue;
+      }
+      allocated++;
+      if (previous !== 0 && previous + cs !== offset) fragmented++;
+      previous = offset;
+      end = Math.max(end, offset + cs);
+    }
+    if (repair && this.header.inUse === INUSE_MAGIC) await this.setInUse(false);
+    const leaks = this.file.size > end ? Math.ceil((this.file.size - end) / cs) : 0;
+    return {
+      corruptions: corruptions - fixed,
+      leaks,
+      checkErrors: 0,
+      corruptionsFixed: fixed,
+      leaksFixed: 0,
+      imageEndOffset: end,
+      totalClusters: this.bat.length,
+      allocatedClusters: allocated,
+      fragmentedClusters: fragmented,
+      messages,
+    };
+  }
+
+  private async eachCluster(offset: number, length: number, visit: (cluster: number, within: number, at: number, n: number) => Promise<void>): Promise<void> {
+    const cs = this.clusterSize;
+    for (let at = 0; at < length; ) {
+      const cluster = Math.floor((offset + at) / cs);
+      const within = (offset + at) % cs;
+      const n = Math.min(length - at, cs - within);
+      await visit(cluster, within, at, n);
+      at += n;
+    }
+  }
+}
