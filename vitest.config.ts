@@ -24,6 +24,7 @@ export default defineConfig({
       project('block-http', 'packages/modules/block-http'),
       project('block-file', 'packages/modules/block-file'),
       project('block-qcow2', 'packages/modules/block-qcow2'),
+      project('block-vpc', 'packages/modules/block-vpc'),
       project('img-tool', 'packages/img-tool'),
       project('emulator', 'packages/emulator'),
       project('net-socket', 'packages/modules/net-socket'),
