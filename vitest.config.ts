@@ -25,6 +25,7 @@ export default defineConfig({
       project('block-file', 'packages/modules/block-file'),
       project('block-qcow2', 'packages/modules/block-qcow2'),
       project('block-vpc', 'packages/modules/block-vpc'),
+      project('block-vhdx', 'packages/modules/block-vhdx'),
       project('img-tool', 'packages/img-tool'),
       project('emulator', 'packages/emulator'),
       project('net-socket', 'packages/modules/net-socket'),

@@ -15,9 +15,9 @@ let dynamic: Uint8Array;
 let fixed: Uint8Array;
 
 beforeAll(() => {
-  for (const [name, subformat] of [['d.vpc', 'dynamic'], ['f.vpc', 'fixed']]) {
+  for (const [name, subformat] of [['d.vpc', 'dynamic'], ['f.vpc', 'fixed']] as const) {
     execFileSync('qemu-img', ['create', '-q', '-f', 'vpc', '-o', `subformat=${subformat}`, name, '6M'], { cwd: dir });
-    qemuIo(dir, name!, 'vpc', 'write -P 0x33 0 64k', 'write -P 0x44 4M 8k');
+    qemuIo(dir, name, 'vpc', 'write -P 0x33 0 64k', 'write -P 0x44 4M 8k');
   }
   dynamic = new Uint8Array(readFileSync(join(dir, 'd.vpc')));
   fixed = new Uint8Array(readFileSync(join(dir, 'f.vpc')));

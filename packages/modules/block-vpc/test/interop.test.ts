@@ -105,7 +105,7 @@ describe.each(configurations)('tessera-img (%s) with vpc images', (configuration
     const image = `${configuration}-badsum.vpc`;
     qemuImg('create', '-q', '-f', 'vpc', image, '4M');
     const bytes = readFileSync(join(dir, image));
-    bytes[100] ^= 1; // in the footer copy at the start, which both read
+    bytes[100]! ^= 1; // in the footer copy at the start, which both read
     writeFileSync(join(dir, image), bytes);
     const result = await ours('info', image);
     expect(result.code).toBe(1);
