@@ -8,6 +8,7 @@ APT_PACKAGES=(
   qemu-utils   # qemu-img: the interop peer for image formats
   qemu-block-extra  # qemu-img's curl driver: the http(s) tests compare against qemu-img on the same URLs
   strace       # traces file opens in the module-isolation test
+  gdb          # stops qemu-io at a chosen write, leaving a VHDX with a log to replay (block-vhdx tests)
   openssl      # makes the self-signed CA for the https tests
   seabios      # the emulator's default BIOS
   chromium     # the real browser for the web display tests (driven by playwright-core)

@@ -16,6 +16,8 @@ const DESC_SIGNATURE = 0x63736564; // "desc"
 const DATA_SIGNATURE = 0x61746164; // "data"
 /** The largest log read into memory; qemu-img writes 1 MiB logs, Hyper-V 1 MiB too. */
 const MAX_LOG = 64 * MiB;
+/** How far a replay may grow the file: one block of the largest size. */
+const MAX_GROWTH = 256 * MiB;
 
 /** One write the log records: bytes at a file offset (zeroes for a zero descriptor). */
 export interface LogWrite {
@@ -142,16 +144,20 @@ function parseEntry(log: Uint8Array, at: number, logGuid: Uint8Array, fileSize: 
  */
 export async function replay(file: BlockNode, sequence: { entries: Entry[]; lastFileOffset: number }, log: { offset: number; length: number }): Promise<void> {
   const name = file.filename;
+  // A log records metadata updates inside the file; it may grow the file to the size it had
+  // when the entry was written (LastFileOffset), by at most MAX_GROWTH.
+  const end = Math.max(file.size, Math.min(sequence.lastFileOffset, file.size + MAX_GROWTH));
   for (const entry of sequence.entries) {
     for (const write of entry.writes) {
       const length = write.data?.length ?? write.zeroLength!;
       if (write.fileOffset < HEADER_SECTION_END || (write.fileOffset < log.offset + log.length && log.offset < write.fileOffset + length)) {
         throw corrupt(name, `The log writes ${length} bytes at offset ${write.fileOffset}, into the header section or the log`);
       }
+      if (write.fileOffset + length > end) throw corrupt(name, `The log writes ${length} bytes at offset ${write.fileOffset}, past the end of the file (${file.size} bytes)`);
       if (write.data) await file.write(write.fileOffset, write.data);
       else for (let done = 0; done < length; done += MiB) await file.write(write.fileOffset + done, new Uint8Array(Math.min(MiB, length - done)));
     }
   }
-  if (sequence.lastFileOffset > file.size && file.resize) await file.resize(sequence.lastFileOffset, { shrink: false });
+  if (end > file.size && file.resize) await file.resize(end, { shrink: false });
   await file.flush();
 }
