@@ -12,9 +12,14 @@ const TABLE = (() => {
 /** The CRC-32C of `bytes`, counting the 4 bytes at `skipAt` (a checksum field) as zeroes. */
 export function crc32c(bytes: Uint8Array, skipAt = -1): number {
   let crc = 0xffffffff;
-  for (let i = 0; i < bytes.length; i++) {
-    const byte = i >= skipAt && i < skipAt + 4 ? 0 : bytes[i]!;
-    crc = TABLE[(crc ^ byte) & 0xff]! ^ (crc >>> 8);
+  const update = (from: number, to: number, zero: boolean) => {
+    for (let i = from; i < to; i++) crc = TABLE[(crc ^ (zero ? 0 : bytes[i]!)) & 0xff]! ^ (crc >>> 8);
+  };
+  if (skipAt < 0) update(0, bytes.length, false);
+  else {
+    update(0, skipAt, false);
+    update(skipAt, Math.min(skipAt + 4, bytes.length), true);
+    update(skipAt + 4, bytes.length, false);
   }
   return (crc ^ 0xffffffff) >>> 0;
 }

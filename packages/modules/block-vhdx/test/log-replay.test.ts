@@ -51,7 +51,9 @@ describe.each(configurations)('tessera-img (%s) with a dirty VHDX', (configurati
     expect(repaired).toEqual({ code: qemuRepaired.code, stdout: rename(qemuRepaired.stdout), stderr: rename(qemuRepaired.stderr) });
 
     // The replayed BAT entry makes the crashed write's data visible, to both tools.
-    expect(qemu('qemu-io', '-f', 'vhdx', '-r', '-c', 'read -P 0x22 40M 64k', ours).stdout).toContain('read 65536/65536 bytes');
+    const read = qemu('qemu-io', '-f', 'vhdx', '-r', '-c', 'read -P 0x22 40M 64k', ours).stdout;
+    expect(read).toContain('read 65536/65536 bytes');
+    expect(read).not.toContain('verification failed');
     expect(qemu('qemu-img', 'check', ours).stdout).toBe('No errors were found on the image.\n');
     expect(qemu('qemu-img', 'compare', ours, theirs).stdout).toBe('Images are identical.\n');
     expect((await tool(configuration, dir, 'info', ours)).code).toBe(0);
