@@ -92,3 +92,32 @@ export class MemoryNode implements BlockNode {
   async flush(): Promise<void> {}
   async close(): Promise<void> {}
 }
+
+/** A local file as a format driver's `file` node (test-only, through node:fs), for images too large to hold in memory. */
+export async function openFileNode(path: string): Promise<BlockNode> {
+  const { open } = await import('node:fs/promises');
+  const handle = await open(path, 'r+');
+  let size = (await handle.stat()).size;
+  return {
+    driver: 'file',
+    filename: path,
+    readOnly: false,
+    get size() {
+      return size;
+    },
+    async read(offset, into) {
+      if (offset + into.length > size) throw new Error(`read past the end of ${path}`);
+      await handle.read(into, 0, into.length, offset);
+    },
+    async write(offset, data) {
+      await handle.write(data, 0, data.length, offset);
+      size = Math.max(size, offset + data.length);
+    },
+    async resize(newSize) {
+      await handle.truncate(newSize);
+      size = newSize;
+    },
+    flush: () => handle.sync(),
+    close: () => handle.close(),
+  };
+}
