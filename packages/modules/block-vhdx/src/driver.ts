@@ -55,8 +55,12 @@ class VhdxNode implements BlockNode {
   flush(): Promise<void> {
     return this.image.file.flush();
   }
-  close(): Promise<void> {
-    return this.image.file.close();
+  async close(): Promise<void> {
+    try {
+      if (!this.readOnly) await this.image.close();
+    } finally {
+      await this.image.file.close();
+    }
   }
   async allocatedSize(): Promise<number | undefined> {
     return this.image.file.allocatedSize?.();

@@ -10,8 +10,9 @@ import {
 } from './bat.ts';
 import { HEADER_OFFSETS, MiB, encodeHeader, type CurrentHeader } from './header.ts';
 import { randomGuid } from './guid.ts';
+import { LogWriter } from './log-writer.ts';
 import type { VhdxMetadata } from './metadata.ts';
-import type { Regions } from './region-table.ts';
+import type { Region, Regions } from './region-table.ts';
 
 /**
  * An open VHDX disk: reads and writes through the BAT. Blocks that are not fully present read
@@ -21,6 +22,8 @@ import type { Regions } from './region-table.ts';
 export class VhdxImage {
   private allocating: Promise<unknown> = Promise.resolve();
   private headerUpdated = false;
+  /** Set up on the first metadata update; its GUID is in the headers until the image is closed. */
+  private logWriter: LogWriter | undefined;
 
   constructor(
     readonly file: BlockNode,
@@ -29,6 +32,7 @@ export class VhdxImage {
     readonly metadata: VhdxMetadata,
     readonly geometry: BatGeometry,
     readonly bat: BigUint64Array,
+    private readonly log: Region,
   ) {}
 
   get size(): number {
@@ -71,8 +75,10 @@ export class VhdxImage {
   async write(offset: number, data: Uint8Array): Promise<void> {
     await this.markWritten();
     for (const [at, n] of this.pieces(offset, data.length)) {
-      const host = this.hostOffset(at) ?? (await this.allocate(at));
-      await this.file.write(host, data.subarray(at - offset, at - offset + n));
+      const piece = data.subarray(at - offset, at - offset + n);
+      const host = this.hostOffset(at);
+      if (host !== undefined) await this.file.write(host, piece);
+      else await this.allocate(at, piece);
     }
   }
 
@@ -86,32 +92,55 @@ export class VhdxImage {
     }
   }
 
-  private allocate(offset: number): Promise<number> {
+  private allocate(offset: number, piece: Uint8Array): Promise<void> {
     // One allocation at a time: two writes into one new block must not each add it.
-    const next = this.allocating.then(() => this.hostOffset(offset) ?? this.addBlock(offset));
+    const next = this.allocating.then(async () => {
+      const host = this.hostOffset(offset);
+      if (host !== undefined) await this.file.write(host, piece);
+      else await this.addBlock(offset, piece);
+    });
     this.allocating = next.catch(() => undefined);
     return next;
   }
 
   /**
    * A new block at the 1 MiB aligned end of the file, the file grown over it (so the block lies
-   * inside the file, as qemu-img check wants), then its BAT entry: a crash between leaves at
-   * worst an unreferenced block. The BAT entry is written in place, not through the log: one
-   * 8-byte entry inside one sector.
+   * inside the file, as qemu-img check wants), the write's data in it, then its BAT entry
+   * through the log, as qemu orders them: a crash between leaves at worst an unreferenced
+   * block, and a mapped block always holds its data.
    */
-  private async addBlock(offset: number): Promise<number> {
+  private async addBlock(offset: number, piece: Uint8Array): Promise<void> {
     const { blockSize } = this.geometry;
     const block = Math.floor(offset / blockSize);
     const start = Math.ceil(this.file.size / MiB) * MiB;
     if (!this.file.resize) throw new Error(`${this.file.filename}: the storage cannot grow, so no block can be added`);
     await this.file.resize(start + blockSize, { shrink: false });
+    await this.file.write(start + (offset % blockSize), piece);
+    await this.file.flush();
     const index = payloadIndex(this.geometry, block);
     const entry = makeEntry(PAYLOAD_FULLY_PRESENT, start);
-    const bytes = new Uint8Array(8);
-    new DataView(bytes.buffer).setBigUint64(0, entry, true);
-    await this.file.write(this.regions.bat.offset + index * 8, bytes);
+    // The BAT's 4 KiB sector holding the entry, as it is on disk, with the entry changed.
+    const sectorOffset = this.regions.bat.offset + Math.floor((index * 8) / 4096) * 4096;
+    const sector = new Uint8Array(4096);
+    await this.file.read(sectorOffset, sector);
+    new DataView(sector.buffer).setBigUint64((index * 8) % 4096, entry, true);
+    await (await this.openLog()).write([{ fileOffset: sectorOffset, data: sector }]);
     this.bat[index] = entry;
-    return start + (offset % blockSize);
+  }
+
+  /** The log, named in the headers by a new GUID (so a crash from now on leaves it to replay). */
+  private async openLog(): Promise<LogWriter> {
+    if (this.logWriter) return this.logWriter;
+    const logGuid = randomGuid();
+    await this.updateHeaders({ logGuid });
+    this.logWriter = new LogWriter(this.file, this.log, logGuid);
+    return this.logWriter;
+  }
+
+  /** Closing: every logged update is applied, so the headers name no log any more. */
+  async close(): Promise<void> {
+    if (this.logWriter) await this.updateHeaders({ logGuid: new Uint8Array(16) });
+    this.logWriter = undefined;
   }
 
   /**

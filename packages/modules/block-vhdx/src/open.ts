@@ -61,7 +61,7 @@ export async function openVhdx(file: BlockNode, readOnly: boolean): Promise<Open
     }
   }
   if (logReplayed) current = await readCurrentHeader(file);
-  const image = new VhdxImage(file, current, regions, metadata, geometry, bat);
+  const image = new VhdxImage(file, current, regions, metadata, geometry, bat, log);
   // The log is replayed: the headers say so (no log GUID), so the next open does not replay again.
   if (logReplayed) await image.updateHeaders({ logGuid: new Uint8Array(16) });
   return { image, logReplayed };
