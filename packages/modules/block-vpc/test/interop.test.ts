@@ -100,6 +100,26 @@ describe.each(configurations)('tessera-img (%s) with vpc images', (configuration
     }
   });
 
+  it.runIf(full)('takes the size from the footer or the geometry by creator, as qemu-img does', async () => {
+    // Hyper-V ("win "), Disk2vhd, XenServer and qemu's force_size mark the footer's size as the
+    // disk's; Virtual PC and others leave the geometry's. One image, re-signed per creator.
+    qemuImg('create', '-q', '-f', 'vpc', 'creator.vpc', '10M');
+    const original = readFileSync(join(dir, 'creator.vpc'));
+    for (const creator of ['win ', 'vpc ', 'd2v ', 'tap\0', 'CTXS', 'vs  ']) {
+      const bytes = Buffer.from(original);
+      bytes.write(creator, 28, 'latin1');
+      bytes.writeBigUInt64BE(10n * 2n ** 20n + 4096n, 48); // a current size unlike the geometry's
+      bytes.writeUInt32BE(0, 64);
+      let sum = 0;
+      for (let i = 0; i < 512; i++) sum += bytes[i]!;
+      bytes.writeUInt32BE(~sum >>> 0, 64);
+      const image = `${configuration}-creator.vpc`;
+      writeFileSync(join(dir, image), bytes);
+      const ourInfo = await ours('info', '--output=json', image);
+      expect({ creator, info: ourInfo.stdout }).toEqual({ creator, info: qemuImg('info', '--output=json', image) });
+    }
+  });
+
   it('refuses a footer with a bad checksum as qemu-img does', async () => {
     const image = `${configuration}-badsum.vpc`;
     qemuImg('create', '-q', '-f', 'vpc', image, '4M');
