@@ -39,8 +39,9 @@ describe.each(configurations)('tessera-img (%s) with vhdx images', (configuratio
   const full = configuration === 'modular';
   const cases = full ? variants : variants.slice(0, 1);
 
-  // qemu's zero-block fixed image reads through the same paths as its dynamic one.
-  describe.each(cases.filter((c) => c.name !== 'fixed'))('made by qemu-img: $name', ({ name, options }) => {
+  // qemu's zero-block fixed image reads through the same paths as its dynamic one, and the log
+  // size moves only the BAT and metadata, which the other images read already.
+  describe.each(cases.filter((c) => c.name !== 'fixed' && c.name !== 'log-3M'))('made by qemu-img: $name', ({ name, options }) => {
     const image = `${configuration}-q-${name}.vhdx`;
     beforeAll(() => {
       qemuImg('convert', '-f', 'raw', '-O', 'vhdx', '-o', options, 'src.raw', image);
