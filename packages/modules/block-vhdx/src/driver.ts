@@ -57,7 +57,7 @@ class VhdxNode implements BlockNode {
   }
   async close(): Promise<void> {
     try {
-      if (!this.readOnly) await this.image.close();
+      if (!this.readOnly) await this.image.closeLog();
     } finally {
       await this.image.file.close();
     }

@@ -22,7 +22,7 @@ import type { Region, Regions } from './region-table.ts';
 export class VhdxImage {
   private allocating: Promise<unknown> = Promise.resolve();
   private headerUpdated = false;
-  /** Set up on the first metadata update; its GUID is in the headers until the image is closed. */
+  /** Set up for each metadata update; its GUID is in the headers until the update is applied. */
   private logWriter: LogWriter | undefined;
 
   constructor(
@@ -125,6 +125,9 @@ export class VhdxImage {
     await this.file.read(sectorOffset, sector);
     new DataView(sector.buffer).setBigUint64((index * 8) % 4096, entry, true);
     await (await this.openLog()).write([{ fileOffset: sectorOffset, data: sector }]);
+    // Applied: the headers name no log again, as qemu leaves them after each update, so that
+    // a reader of the image in use (`info -U`) finds nothing to replay.
+    await this.closeLog();
     this.bat[index] = entry;
   }
 
@@ -137,8 +140,8 @@ export class VhdxImage {
     return this.logWriter;
   }
 
-  /** Closing: every logged update is applied, so the headers name no log any more. */
-  async close(): Promise<void> {
+  /** Every logged update is applied: the headers name no log any more. */
+  async closeLog(): Promise<void> {
     if (this.logWriter) await this.updateHeaders({ logGuid: new Uint8Array(16) });
     this.logWriter = undefined;
   }

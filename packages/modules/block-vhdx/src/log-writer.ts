@@ -6,7 +6,8 @@ import { crc32c } from './crc32c.ts';
  * update (whole 4 KiB sectors) is first written as a log entry and flushed, then written in
  * place and flushed. A crash at any point leaves either the old metadata or a log whose replay
  * (by qemu-img, Hyper-V or this driver) completes the update. Every entry is applied before the
- * next is written, so each is its own tail: a replay needs only the newest.
+ * next is written, so each is its own tail: a replay needs only the newest. The image names a
+ * new log GUID for each update (qemu's way), so no older entry ever counts.
  */
 const SECTOR = 4096;
 
