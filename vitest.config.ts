@@ -24,11 +24,10 @@ export default defineConfig({
       project('block-http', 'packages/modules/block-http'),
       project('block-file', 'packages/modules/block-file'),
       project('block-qcow2', 'packages/modules/block-qcow2'),
-      project('block-bochs', 'packages/modules/block-bochs'),
-      project('block-cloop', 'packages/modules/block-cloop'),
-      project('block-dmg', 'packages/modules/block-dmg'),
-      project('block-vmdk', 'packages/modules/block-vmdk'),
-      ...['vdi', 'qed', 'parallels', 'qcow'].map((format) => project(`block-${format}`, `packages/modules/block-${format}`)),
+      // The loadable image-format modules, one project each.
+      ...['bochs', 'cloop', 'dmg', 'vmdk', 'vdi', 'qed', 'parallels', 'qcow', 'vpc', 'vhdx'].map((format) =>
+        project(`block-${format}`, `packages/modules/block-${format}`),
+      ),
       project('img-tool', 'packages/img-tool'),
       project('emulator', 'packages/emulator'),
       project('net-socket', 'packages/modules/net-socket'),

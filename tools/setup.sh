@@ -9,6 +9,7 @@ APT_PACKAGES=(
   qemu-block-extra  # qemu-img's curl driver: the http(s) tests compare against qemu-img on the same URLs
   strace       # traces file opens in the module-isolation test
   bximage cloop-utils bzip2  # make bochs and cloop test images, and DMG bzip2 chunks (read-only formats, issue 16)
+  gdb          # stops qemu-io at a chosen write, leaving a VHDX with a log to replay (block-vhdx tests)
   openssl      # makes the self-signed CA for the https tests
   seabios      # the emulator's default BIOS
   chromium     # the real browser for the web display tests (driven by playwright-core)

@@ -1,0 +1,180 @@
+import type { BlockNode } from '@tessera/core';
+import {
+  PAYLOAD_FULLY_PRESENT,
+  PAYLOAD_PARTIALLY_PRESENT,
+  entryOffset,
+  entryState,
+  makeEntry,
+  payloadIndex,
+  type BatGeometry,
+} from './bat.ts';
+import { HEADER_OFFSETS, MiB, encodeHeader, type CurrentHeader } from './header.ts';
+import { randomGuid } from './guid.ts';
+import { LogWriter } from './log-writer.ts';
+import type { VhdxMetadata } from './metadata.ts';
+import type { Region, Regions } from './region-table.ts';
+
+/**
+ * An open VHDX disk: reads and writes through the BAT. Blocks that are not fully present read
+ * as zeroes (not present, undefined, zero, unmapped); a write into one gets a new block at the
+ * end of the file (1 MiB aligned, as qemu places them), written before its BAT entry.
+ */
+export class VhdxImage {
+  private allocating: Promise<unknown> = Promise.resolve();
+  private headerUpdated = false;
+  /** Set up for each metadata update; its GUID is in the headers until the update is applied. */
+  private logWriter: LogWriter | undefined;
+
+  constructor(
+    readonly file: BlockNode,
+    private current: CurrentHeader,
+    readonly regions: Regions,
+    readonly metadata: VhdxMetadata,
+    readonly geometry: BatGeometry,
+    readonly bat: BigUint64Array,
+    private readonly log: Region,
+  ) {}
+
+  get size(): number {
+    return this.metadata.virtualSize;
+  }
+
+  /** The host offset of the guest byte at `offset`, or undefined where the block reads as zeroes. */
+  private hostOffset(offset: number): number | undefined {
+    const block = Math.floor(offset / this.geometry.blockSize);
+    const entry = this.bat[payloadIndex(this.geometry, block)]!;
+    return entryState(entry) === PAYLOAD_FULLY_PRESENT ? entryOffset(entry) + (offset % this.geometry.blockSize) : undefined;
+  }
+
+  private *pieces(offset: number, length: number): Generator<[at: number, length: number]> {
+    const { blockSize } = this.geometry;
+    for (let done = 0; done < length; ) {
+      const at = offset + done;
+      const n = Math.min(length - done, blockSize - (at % blockSize));
+      yield [at, n];
+      done += n;
+    }
+  }
+
+  async read(offset: number, into: Uint8Array): Promise<void> {
+    for (const [at, n] of this.pieces(offset, into.length)) {
+      const part = into.subarray(at - offset, at - offset + n);
+      const host = this.hostOffset(at);
+      if (host === undefined) {
+        part.fill(0);
+        continue;
+      }
+      // A fixed image's last block may end past the file (qemu sizes the file to the disk):
+      // what lies beyond the file reads as zeroes.
+      const inFile = Math.max(0, Math.min(n, this.file.size - host));
+      if (inFile > 0) await this.file.read(host, part.subarray(0, inFile));
+      part.fill(0, inFile);
+    }
+  }
+
+  async write(offset: number, data: Uint8Array): Promise<void> {
+    await this.markWritten();
+    for (const [at, n] of this.pieces(offset, data.length)) {
+      const piece = data.subarray(at - offset, at - offset + n);
+      const host = this.hostOffset(at);
+      if (host !== undefined) await this.file.write(host, piece);
+      else await this.allocate(at, piece);
+    }
+  }
+
+  /** Zeroes: a block that reads as zeroes stays as it is; a present one gets zeroes written. */
+  async writeZeroes(offset: number, length: number): Promise<void> {
+    for (const [at, n] of this.pieces(offset, length)) {
+      const host = this.hostOffset(at);
+      if (host === undefined) continue;
+      await this.markWritten();
+      for (let done = 0; done < n; done += MiB) await this.file.write(host + done, new Uint8Array(Math.min(MiB, n - done)));
+    }
+  }
+
+  private allocate(offset: number, piece: Uint8Array): Promise<void> {
+    // One allocation at a time: two writes into one new block must not each add it.
+    const next = this.allocating.then(async () => {
+      const host = this.hostOffset(offset);
+      if (host !== undefined) await this.file.write(host, piece);
+      else await this.addBlock(offset, piece);
+    });
+    this.allocating = next.catch(() => undefined);
+    return next;
+  }
+
+  /**
+   * A new block at the 1 MiB aligned end of the file, the file grown over it (so the block lies
+   * inside the file, as qemu-img check wants), the write's data in it, then its BAT entry
+   * through the log, as qemu orders them: a crash between leaves at worst an unreferenced
+   * block, and a mapped block always holds its data.
+   */
+  private async addBlock(offset: number, piece: Uint8Array): Promise<void> {
+    const { blockSize } = this.geometry;
+    const block = Math.floor(offset / blockSize);
+    const start = Math.ceil(this.file.size / MiB) * MiB;
+    if (!this.file.resize) throw new Error(`${this.file.filename}: the storage cannot grow, so no block can be added`);
+    await this.file.resize(start + blockSize, { shrink: false });
+    await this.file.write(start + (offset % blockSize), piece);
+    await this.file.flush();
+    const index = payloadIndex(this.geometry, block);
+    const entry = makeEntry(PAYLOAD_FULLY_PRESENT, start);
+    // The BAT's 4 KiB sector holding the entry, as it is on disk, with the entry changed.
+    const sectorOffset = this.regions.bat.offset + Math.floor((index * 8) / 4096) * 4096;
+    const sector = new Uint8Array(4096);
+    await this.file.read(sectorOffset, sector);
+    new DataView(sector.buffer).setBigUint64((index * 8) % 4096, entry, true);
+    await (await this.openLog()).write([{ fileOffset: sectorOffset, data: sector }]);
+    // Applied: the headers name no log again, as qemu leaves them after each update, so that
+    // a reader of the image in use (`info -U`) finds nothing to replay.
+    await this.closeLog();
+    this.bat[index] = entry;
+  }
+
+  /** The log, named in the headers by a new GUID (so a crash from now on leaves it to replay). */
+  private async openLog(): Promise<LogWriter> {
+    if (this.logWriter) return this.logWriter;
+    const logGuid = randomGuid();
+    await this.updateHeaders({ logGuid });
+    this.logWriter = new LogWriter(this.file, this.log, logGuid);
+    return this.logWriter;
+  }
+
+  /** Every logged update is applied: the headers name no log any more. */
+  async closeLog(): Promise<void> {
+    if (this.logWriter) await this.updateHeaders({ logGuid: new Uint8Array(16) });
+    this.logWriter = undefined;
+  }
+
+  /**
+   * Before the first write, both headers get a new file and data write GUID and a higher
+   * sequence number, as the specification asks of a writer (and qemu does): readers that cached
+   * the disk's content see that it changed.
+   */
+  private async markWritten(): Promise<void> {
+    if (this.headerUpdated) return;
+    this.headerUpdated = true;
+    await this.updateHeaders({ fileWriteGuid: randomGuid(), dataWriteGuid: randomGuid() });
+  }
+
+  /** Write the header twice (the older slot first), each with the next sequence number. */
+  async updateHeaders(change: Partial<CurrentHeader['header']>): Promise<void> {
+    let { header, slot } = this.current;
+    for (let i = 0; i < 2; i++) {
+      const other = slot === 0 ? 1 : 0;
+      header = { ...header, ...change, sequenceNumber: header.sequenceNumber + 1n };
+      await this.file.write(HEADER_OFFSETS[other], encodeHeader(header));
+      await this.file.flush();
+      slot = other;
+    }
+    this.current = { header, slot };
+  }
+
+  /** Refuse what this driver cannot read: blocks whose sectors come partly from a parent. */
+  static hasPartialBlocks(bat: BigUint64Array, geometry: BatGeometry): boolean {
+    for (let block = 0; block < geometry.payloadBlocks; block++) {
+      if (entryState(bat[payloadIndex(geometry, block)]!) === PAYLOAD_PARTIALLY_PRESENT) return true;
+    }
+    return false;
+  }
+}

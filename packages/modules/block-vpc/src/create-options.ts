@@ -1,0 +1,18 @@
+/** `qemu-img create -f vpc` options: qemu-img 7.2's names, help text and defaults. */
+export const CREATE_OPTION_TABLE: readonly { name: string; type: 'size' | 'str' | 'num' | 'bool'; description: string; default?: string }[] = [
+  { name: 'size', type: 'size', description: 'Virtual disk size' },
+  {
+    name: 'subformat',
+    type: 'str',
+    description: 'Type of virtual hard disk format. Supported formats are {dynamic (default) | fixed} ',
+    default: 'dynamic',
+  },
+  {
+    name: 'force_size',
+    type: 'bool',
+    description: 'Force disk size calculation to use the actual size specified, rather than using the nearest CHS-based calculation',
+    default: 'off',
+  },
+];
+
+export const CREATE_OPTIONS: readonly string[] = CREATE_OPTION_TABLE.map((option) => option.name);
