@@ -5,7 +5,7 @@ import { CHUNK_SIZE } from '../image/chunks.ts';
 import { openImage } from '../image/open.ts';
 import { openWithoutBacking } from '../image/open-without-backing.ts';
 import { Progress } from '../image/progress.ts';
-import { SECTOR_SIZE } from '../image/sector-view.ts';
+import { SECTOR_SIZE } from '@tessera/core';
 import { FORCE_SHARE, HELP, IMAGE_OPTS, OBJECT, formatConflict, parseImageCommandOptions } from './common.ts';
 import type { Command } from './types.ts';
 

@@ -1,7 +1,7 @@
 import { writeZeroes, type BlockNode } from '@tessera/core';
 import { errorMessage } from '../cli/errors.ts';
 import { CHUNK_SIZE, ReadError, pageAlignedBuffer } from './chunks.ts';
-import { SECTOR_SIZE } from './sector-view.ts';
+import { SECTOR_SIZE } from '@tessera/core';
 import { dataRanges } from './sparse.ts';
 import { complement, intersect, leaveOutZeroesTargetHas } from './target-holes.ts';
 import { throttle } from './throttle.ts';

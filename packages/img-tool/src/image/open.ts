@@ -1,17 +1,16 @@
-import { protocolOf, type BlockNode, type BlockPermissions, type Host } from '@tessera/core';
+import { parseBlockOptions, protocolOf, type BlockNode, type BlockPermissions, type CacheMode, type Host } from '@tessera/core';
 import { ToolError, errorMessage } from '../cli/errors.ts';
 import { protocolNames } from './drivers.ts';
 import { errnoCode } from './errno.ts';
 import { parseImageOpts } from './image-opts.ts';
-import { sectorAligned } from './sector-view.ts';
 import type { ImageSource, ImageSpec } from './spec.ts';
 
 export interface OpenOptions {
   readonly readOnly: boolean;
   /** Exit code when the image cannot be opened (compare uses 2). */
   readonly exitCode?: number;
-  /** qemu's cache=unsafe for a written image: the format's flushes and syncs are skipped. */
-  readonly cacheUnsafe?: boolean;
+  /** qemu's cache mode for a written image (`unsafe`: the format's flushes and syncs are skipped). */
+  readonly cache?: CacheMode;
   /** Opened for `check -r` (an image marked corrupt may be opened for writing, to be repaired). */
   readonly forRepair?: boolean;
   /** Leave the backing file unopened, as `qemu-img info` does. */
@@ -35,7 +34,7 @@ export const STABLE_SOURCE: BlockPermissions = { use: ['consistent read'], unsha
 export async function openImage(host: Host, source: ImageSource, options: OpenOptions): Promise<BlockNode> {
   try {
     const spec = resolveSource(source);
-    return sectorAligned(await openSpec(host, spec, options));
+    return await openSpec(host, spec, options);
   } catch (error) {
     throw new ToolError(couldNotOpen(source.filename, error), options.exitCode ?? 1, { cause: error });
   }
@@ -68,7 +67,7 @@ function resolveSource(source: ImageSource): ImageSpec {
   };
 }
 
-async function openSpec(host: Host, spec: ImageSpec, { readOnly, cacheUnsafe, forRepair, withoutBacking, permissions, forceShare }: OpenOptions): Promise<BlockNode> {
+async function openSpec(host: Host, spec: ImageSpec, { readOnly, cache, forRepair, withoutBacking, permissions, forceShare }: OpenOptions): Promise<BlockNode> {
   const locking = { ...(permissions ? { permissions } : {}), ...(forceShare ? { forceShare } : {}) };
   if (spec.format !== undefined && protocolNames(host.list).includes(spec.format)) {
     // The storage itself, no format layer (`driver=file,filename=…`, `-f file`).
@@ -89,7 +88,7 @@ async function openSpec(host: Host, spec: ImageSpec, { readOnly, cacheUnsafe, fo
     protocol: spec.protocol,
     fileOptions: spec.fileOptions,
     formatOptions: spec.formatOptions,
-    ...(cacheUnsafe ? { cacheUnsafe } : {}),
+    ...(cache ? { cache } : {}),
     ...(forRepair ? { forRepair } : {}),
     ...(withoutBacking ? { withoutBacking } : {}),
     ...locking,
@@ -105,12 +104,12 @@ async function openSpec(host: Host, spec: ImageSpec, { readOnly, cacheUnsafe, fo
   return node;
 }
 
-/** Reject open options the format does not declare (a driver may list them in `options`). */
+/** Reject open options the format does not declare (its driver's `openOptions`), and values they do not take. */
 async function checkFormatOptions(host: Host, format: string, options: Readonly<Record<string, string>>): Promise<void> {
   const keys = Object.keys(options);
   if (keys.length === 0) return;
-  const driver = await host.block.formatDriver(format);
-  const known = (driver as { readonly options?: readonly string[] }).options ?? [];
-  const unknown = keys.find((key) => !known.includes(key));
+  const known = (await host.block.formatDriver(format)).openOptions ?? [];
+  const unknown = keys.find((key) => !known.some((option) => option.name === key));
   if (unknown !== undefined) throw new Error(`Block format '${format}' does not support the option '${unknown}'`);
+  parseBlockOptions(Object.entries(options).map(([key, value]) => ({ key, value })), known);
 }
