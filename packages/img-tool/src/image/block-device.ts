@@ -16,7 +16,7 @@ export function isBlockDevice(location: string): boolean {
 
 /**
  * Whether an opened image shows a block device's bytes as they are (raw over host_device): then it
- * does not read as zeroes when created. (A new qcow2 image reads as zeroes wherever it lies.)
+ * does not read as zeroes when created. (A new image of a format with metadata reads as zeroes wherever it lies.)
  */
 export function showsBlockDevice(host: Host, node: BlockNode): boolean {
   if (!host.block.mapsDirectly(node)) return false;

@@ -51,7 +51,7 @@ export async function compareImages(
   const common = Math.min(first.size, second.size);
   const readOptions = { depth: options.depth ?? 4 };
   // Work follows allocation, as qemu-img's does: runs both images report as reading zeroes are
-  // not read at all (a 1 TiB empty qcow2 compares in a moment); other runs are read in chunks.
+  // not read at all (a 1 TiB empty image compares in a moment); other runs are read in chunks.
   for (let offset = 0; offset < common; ) {
     const [s1, s2] = await Promise.all([status(first, offset, common - offset), status(second, offset, common - offset)]);
     const length = Math.min(s1.length, s2.length);

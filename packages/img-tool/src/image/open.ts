@@ -42,7 +42,7 @@ export async function openImage(host: Host, source: ImageSource, options: OpenOp
 
 /**
  * "Could not open 'NAME': reason", once. A driver's own message may already say it (a corrupt
- * qcow2 header, an http failure): it is not said twice. Only a local file the system refuses to
+ * header, an http failure): it is not said twice. Only a local file the system refuses to
  * open reads "Could not open 'NAME': Could not open 'NAME': No such file or directory", as
  * qemu-img's does (its file driver and its block layer each say it).
  */
