@@ -7,6 +7,7 @@ import {
   parseAmendOptions,
   parseBlockOptions,
   parseCNumber,
+  parseOpenOptions,
   withSizeOption,
 } from '../src/block/options.ts';
 import { BlockError } from '../src/block/errors.ts';
@@ -73,6 +74,13 @@ describe('amend options', () => {
     );
     expect(refusal(() => parseAmendOptions(entries('foo=1'), amendable, SCHEMA)).message).toBe("Invalid parameter 'foo'");
     expect(parseAmendOptions(entries('size=2M,lazy_refcounts=on'), amendable, SCHEMA)).toEqual({ size: '2097152', lazy_refcounts: 'on' });
+  });
+});
+
+describe('open options', () => {
+  it("refuses a key the format does not take in qemu's words, then checks values", () => {
+    expect(refusal(() => parseOpenOptions('qcow2', { 'l2-cache-size': '1M' }, [])).message).toBe("Block format 'qcow2' does not support the option 'l2-cache-size'");
+    expect(parseOpenOptions('vmdk', { cluster_size: '4k' }, SCHEMA)).toEqual({ cluster_size: '4096' });
   });
 });
 

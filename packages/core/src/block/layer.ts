@@ -8,6 +8,7 @@ import { checkRemoteReference } from './remote-backing.ts';
 import { backingPermissions, defaultPermissions, sharingAll, storagePermissions } from './permissions.ts';
 import { openSnapshotOverlay } from './snapshot-overlay.ts';
 import { UnopenedBacking } from './unopened-backing.ts';
+import { parseOpenOptions } from './options.ts';
 import { sectorAligned } from './sector-view.ts';
 import { withoutFlushes } from './unsafe-cache.ts';
 import { recordCreation, recordWrites, WriteLog } from './write-log.ts';
@@ -143,6 +144,7 @@ export class BlockLayer {
     if (options.forceShare && !readOnly) throw new BlockError('force-share=on can only be used with read-only images');
     const formatName = options.format;
     const format = formatName === undefined ? undefined : await this.formatDriver(formatName);
+    const formatOptions = options.formatOptions ?? {};
     const asked = options.permissions ?? defaultPermissions(options.readOnly ?? false);
     // With snapshot=on the image is the backing file of a temporary overlay, as in QEMU.
     const user = options.snapshot ? backingPermissions(asked) : asked;
@@ -154,6 +156,9 @@ export class BlockLayer {
     let node: BlockNode;
     try {
       if (above.includes(identity)) throw backingLoop(location);
+      // A named format's options are checked once its file is open (qemu says first that the file
+      // cannot be opened); a probed format's once its node is.
+      const driverOptions = format ? parseOpenOptions(format.name, formatOptions, format.openOptions ?? []) : formatOptions;
       const driver = format ?? (await this.probeFormat(file, depth > 0 ? location : undefined));
       if (!format && driver.name !== 'raw') await file.setPermissions?.(options.forceShare ? sharingAll(storage(driver.name)) : storage(driver.name));
       // cache=unsafe, done here once: the storage ignores flushes, and the driver is told so it
@@ -163,7 +168,7 @@ export class BlockLayer {
         readOnly,
         ...(cacheUnsafe ? { cacheUnsafe: true } : {}),
         ...(options.forRepair ? { forRepair: true } : {}),
-        driverOptions: options.formatOptions ?? {},
+        driverOptions,
         openRelative: (name, o) =>
           o.protocolOnly
             ? this.openRelativeFile(location, name, o.readOnly, { permissions: storage(driver.name), forceShare: options.forceShare ?? false })
@@ -183,6 +188,14 @@ export class BlockLayer {
       await file.close();
       // Said once: not wrapped in every image's "Could not open backing file" on the way up.
       throw backingLoopIn(error) ?? error;
+    }
+    if (format === undefined && Object.keys(formatOptions).length > 0) {
+      try {
+        parseOpenOptions(node.driver, formatOptions, this.drivers.format(node.driver)?.openOptions ?? []);
+      } catch (error) {
+        await node.close();
+        throw error;
+      }
     }
     if (format === undefined && node.driver === 'raw') node = this.guardProbedRaw(location, node, readOnly);
     return options.snapshot ? openSnapshotOverlay(node) : node;

@@ -54,6 +54,17 @@ export function parseAmendOptions(
   return parseBlockOptions(entries, amendable);
 }
 
+/**
+ * A format node's open options (`--image-opts` keys beside `driver` and `file.*`) against its
+ * driver's `openOptions`, with qemu's words for a key the format does not take.
+ */
+export function parseOpenOptions(format: string, options: Readonly<Record<string, string>>, specs: readonly BlockOptionSpec[]): Record<string, string> {
+  const entries = Object.entries(options).map(([key, value]) => ({ key, value }));
+  const unknown = entries.find(({ key }) => !specs.some((spec) => spec.name === key));
+  if (unknown) throw invalidOption(`Block format '${format}' does not support the option '${unknown.key}'`);
+  return parseBlockOptions(entries, specs);
+}
+
 /** A value as the driver gets it, or qemu-img's refusal. */
 function checkValue(spec: BlockOptionSpec, text: string): string {
   switch (spec.type) {

@@ -1,4 +1,4 @@
-import { parseBlockOptions, protocolOf, type BlockNode, type BlockPermissions, type CacheMode, type Host } from '@tessera/core';
+import { protocolOf, type BlockNode, type BlockPermissions, type CacheMode, type Host } from '@tessera/core';
 import { ToolError, errorMessage } from '../cli/errors.ts';
 import { protocolNames } from './drivers.ts';
 import { errnoCode } from './errno.ts';
@@ -81,8 +81,8 @@ async function openSpec(host: Host, spec: ImageSpec, { readOnly, cache, forRepai
   if (spec.protocol !== undefined && scheme !== 'file' && scheme !== spec.protocol) {
     throw new Error(`${spec.protocol} driver cannot handle the URL '${spec.location}' (does not start with '${spec.protocol}://')`);
   }
-  if (spec.format !== undefined) await checkFormatOptions(host, spec.format, spec.formatOptions);
-  const node = await host.block.open(spec.location, {
+  // The format's options are checked by the block layer against its driver's schema.
+  return host.block.open(spec.location, {
     format: spec.format,
     readOnly,
     protocol: spec.protocol,
@@ -93,23 +93,4 @@ async function openSpec(host: Host, spec: ImageSpec, { readOnly, cache, forRepai
     ...(withoutBacking ? { withoutBacking } : {}),
     ...locking,
   });
-  if (spec.format === undefined) {
-    try {
-      await checkFormatOptions(host, node.driver, spec.formatOptions);
-    } catch (error) {
-      await node.close();
-      throw error;
-    }
-  }
-  return node;
-}
-
-/** Reject open options the format does not declare (its driver's `openOptions`), and values they do not take. */
-async function checkFormatOptions(host: Host, format: string, options: Readonly<Record<string, string>>): Promise<void> {
-  const keys = Object.keys(options);
-  if (keys.length === 0) return;
-  const known = (await host.block.formatDriver(format)).openOptions ?? [];
-  const unknown = keys.find((key) => !known.some((option) => option.name === key));
-  if (unknown !== undefined) throw new Error(`Block format '${format}' does not support the option '${unknown}'`);
-  parseBlockOptions(Object.entries(options).map(([key, value]) => ({ key, value })), known);
 }
