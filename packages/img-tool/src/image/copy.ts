@@ -1,7 +1,6 @@
-import { writeZeroes, type BlockNode } from '@tessera/core';
+import { SECTOR_SIZE, writeZeroes, type BlockNode } from '@tessera/core';
 import { errorMessage } from '../cli/errors.ts';
 import { CHUNK_SIZE, ReadError, pageAlignedBuffer } from './chunks.ts';
-import { SECTOR_SIZE } from '@tessera/core';
 import { dataRanges } from './sparse.ts';
 import { complement, intersect, leaveOutZeroesTargetHas } from './target-holes.ts';
 import { throttle } from './throttle.ts';
