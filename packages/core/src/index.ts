@@ -15,14 +15,28 @@ export type {
   SubsystemApis,
   SubsystemName,
 } from './module/types.ts';
-export { BlockError, type BlockErrorCode } from './block/errors.ts';
+export { BlockError, blockErrorCode, type BlockErrorCode, type CodedBlockError } from './block/errors.ts';
 export { protocolOf, resolveRelative } from './block/location.ts';
-export { writeZeroes, type BlockLayer, type OpenImageOptions } from './block/layer.ts';
+export { writeZeroes, type BlockLayer, type CacheMode, type OpenImageOptions } from './block/layer.ts';
+export {
+  SIZE_OPTION,
+  formattingSummary,
+  optionHelpLines,
+  parseAmendOptions,
+  parseBlockOptions,
+  withSizeOption,
+  type BlockOptionEntry,
+} from './block/options.ts';
+export { SECTOR_SIZE } from './block/sector-view.ts';
+export { MAX_SIZE, parseSize, type SizeParse } from './block/size.ts';
 export type {
   BlockCreateOptions,
+  BlockFormatCapabilities,
   BlockFormatDriver,
   BlockNode,
   BlockOpenOptions,
+  BlockOptionSpec,
+  BlockOptionType,
   BlockPermission,
   BlockPermissions,
   BlockProtocolDriver,

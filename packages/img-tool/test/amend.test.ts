@@ -88,6 +88,8 @@ describe.each(configurations)('amend (%s)', (configuration: Configuration) => {
     [['amend', '-o', 'cluster_size=4k', 'v3.qcow2']],
     [['amend', '-o', 'extended_l2=on', 'v3.qcow2']],
     [['amend', '-o', 'foo=1', 'v3.qcow2']],
+    [['amend', '-o', 'encrypt.state=active', 'v3.qcow2']],
+    [['amend', '-o', 'encrypt.keyslot=abc', 'v3.qcow2']],
     [['amend', '-o', 'compat=2', 'v3.qcow2']],
     [['amend', '-o', 'backing_file=disk.raw,backing_fmt=raw', 'v3.qcow2']],
     [['amend', '-o', 'data_file=x', 'v3.qcow2']],

@@ -96,6 +96,14 @@ describe.each(configurations)('create (%s)', (configuration: Configuration) => {
     [['create', '-q', '-o', 'size=1M,help', 'x.raw']],
   ])('%j: same option help', (args) => sameAsQemu(args));
 
+  // Options of a format with more of them: values checked by core against the driver's schema
+  // (numbers as strtoull reads them), its printed defaults, then the file protocol's options.
+  it.each([
+    [['create', '-f', 'qcow2', '-o', 'nocow=on,extent_size_hint=1M,refcount_bits=0x10', 'x.qcow2', '1M']],
+    [['create', '-f', 'qcow2', '-o', 'refcount_bits=abc', 'x.qcow2', '1M']],
+    [['create', '-f', 'qcow2', '-o', 'lazy_refcounts=maybe', 'x.qcow2', '1M']],
+  ])('%j: the same Formatting line or refusal', (args) => sameAsQemu(args));
+
   it('the new file is sparse except for its first block', async () => {
     const dir = await tempDir();
     const ours = await tool(configuration, ['create', 'x.raw', '64M'], dir);

@@ -8,10 +8,12 @@ import { checkRemoteReference } from './remote-backing.ts';
 import { backingPermissions, defaultPermissions, sharingAll, storagePermissions } from './permissions.ts';
 import { openSnapshotOverlay } from './snapshot-overlay.ts';
 import { UnopenedBacking } from './unopened-backing.ts';
+import { parseOpenOptions } from './options.ts';
+import { sectorAligned } from './sector-view.ts';
 import { withoutFlushes } from './unsafe-cache.ts';
 import { recordCreation, recordWrites, WriteLog } from './write-log.ts';
 import type { BlockDriverRegistry } from './registry.ts';
-import type { BlockFormatDriver, BlockNode, BlockPermissions, BlockProtocolDriver, WriteZeroesOptions } from './types.ts';
+import type { BlockFormatDriver, BlockNode, BlockOptionSpec, BlockPermissions, BlockProtocolDriver, WriteZeroesOptions } from './types.ts';
 
 export interface OpenImageOptions {
   /** Format name (`-f`); probed from the file's first bytes when absent. */
@@ -26,11 +28,12 @@ export interface OpenImageOptions {
   /** Keep writes in a temporary overlay discarded at close (`snapshot=on`); the image is opened read-only. */
   readonly snapshot?: boolean;
   /**
-   * qemu's `cache=unsafe` (qemu-img convert's default for its target): the format driver's
-   * flushes of its storage, metadata ordering syncs included, do nothing. Fast, but a crash of
-   * the host may leave the image inconsistent: only for images thrown away when the writer fails.
+   * qemu's cache mode (`-t`, `cache=`; default `writeback`). `unsafe` (qemu-img convert's default
+   * for its target): the format driver's flushes of its storage, metadata ordering syncs
+   * included, do nothing. Fast, but a crash of the host may leave the image inconsistent: only
+   * for images thrown away when the writer fails. The other modes flush as asked.
    */
-  readonly cacheUnsafe?: boolean;
+  readonly cache?: CacheMode;
   /** Opened for `check -r`: the format may accept for writing an image it refuses otherwise (marked corrupt). */
   readonly forRepair?: boolean;
   /** Leave the backing file unopened (qemu-img info's BDRV_O_NO_BACKING); a data file is opened as usual. */
@@ -44,6 +47,9 @@ export interface OpenImageOptions {
   /** `-U`: forbid nothing to other users of the image and its backing files (read-only opens only). */
   readonly forceShare?: boolean;
 }
+
+/** qemu's cache modes, as `-t` and `cache=` name them. */
+export type CacheMode = 'none' | 'off' | 'writeback' | 'writethrough' | 'directsync' | 'unsafe';
 
 const MAX_CHAIN_DEPTH = 64;
 
@@ -99,8 +105,26 @@ export class BlockLayer {
     private readonly settings: BlockLayerSettings = {},
   ) {}
 
-  open(location: string, options: OpenImageOptions = {}): Promise<BlockNode> {
-    return this.openInChain(location, options, []);
+  /**
+   * Open the image at `location`: its format node over its protocol node, seen in whole sectors
+   * as qemu's block layer sees every image (sector-view.ts).
+   */
+  async open(location: string, options: OpenImageOptions = {}): Promise<BlockNode> {
+    const node = await this.openInChain(location, options, []);
+    return sectorAligned(node, this.mapsDirectly(node));
+  }
+
+  /**
+   * Whether `node`'s guest bytes are its storage's at the same offsets: storage opened alone, or
+   * a format whose driver declares it (raw).
+   */
+  mapsDirectly(node: BlockNode): boolean {
+    return node.child === undefined || (this.drivers.format(node.driver)?.capabilities?.directMapping ?? false);
+  }
+
+  /** The longest run `node` reports block status for in one piece, as its driver declares it (statusGranularity). */
+  statusGranularity(node: BlockNode): number | undefined {
+    return this.drivers.format(node.driver)?.statusGranularity?.(node);
   }
 
   /**
@@ -120,24 +144,31 @@ export class BlockLayer {
     if (options.forceShare && !readOnly) throw new BlockError('force-share=on can only be used with read-only images');
     const formatName = options.format;
     const format = formatName === undefined ? undefined : await this.formatDriver(formatName);
+    const formatOptions = options.formatOptions ?? {};
     const asked = options.permissions ?? defaultPermissions(options.readOnly ?? false);
     // With snapshot=on the image is the backing file of a temporary overlay, as in QEMU.
     const user = options.snapshot ? backingPermissions(asked) : asked;
     const storage = (name: string) => storagePermissions(user, name, readOnly);
     // A probed format's needs are known only after the probe (which only reads): locks are taken
     // as for raw at open, and raised to the format's once it is known.
-    const file = await this.openFile(location, { ...options, readOnly, permissions: storage(format?.name ?? 'raw') });
+    const file = await this.openStorage(location, { ...options, readOnly, permissions: storage(format?.name ?? 'raw') });
     const identity = file.identity ?? file.filename;
     let node: BlockNode;
     try {
       if (above.includes(identity)) throw backingLoop(location);
+      // A named format's options are checked once its file is open (qemu says first that the file
+      // cannot be opened); a probed format's once its node is.
+      const driverOptions = format ? parseOpenOptions(format.name, formatOptions, format.openOptions ?? []) : formatOptions;
       const driver = format ?? (await this.probeFormat(file, depth > 0 ? location : undefined));
       if (!format && driver.name !== 'raw') await file.setPermissions?.(options.forceShare ? sharingAll(storage(driver.name)) : storage(driver.name));
-      node = await driver.open(options.cacheUnsafe ? withoutFlushes(file) : file, {
+      // cache=unsafe, done here once: the storage ignores flushes, and the driver is told so it
+      // may keep its metadata in memory until its own flush.
+      const cacheUnsafe = options.cache === 'unsafe';
+      node = await driver.open(cacheUnsafe ? withoutFlushes(file) : file, {
         readOnly,
-        ...(options.cacheUnsafe ? { cacheUnsafe: true } : {}),
+        ...(cacheUnsafe ? { cacheUnsafe: true } : {}),
         ...(options.forRepair ? { forRepair: true } : {}),
-        driverOptions: options.formatOptions ?? {},
+        driverOptions,
         openRelative: (name, o) =>
           o.protocolOnly
             ? this.openRelativeFile(location, name, o.readOnly, { permissions: storage(driver.name), forceShare: options.forceShare ?? false })
@@ -158,6 +189,14 @@ export class BlockLayer {
       // Said once: not wrapped in every image's "Could not open backing file" on the way up.
       throw backingLoopIn(error) ?? error;
     }
+    if (format === undefined && Object.keys(formatOptions).length > 0) {
+      try {
+        parseOpenOptions(node.driver, formatOptions, this.drivers.format(node.driver)?.openOptions ?? []);
+      } catch (error) {
+        await node.close();
+        throw error;
+      }
+    }
     if (format === undefined && node.driver === 'raw') node = this.guardProbedRaw(location, node, readOnly);
     return options.snapshot ? openSnapshotOverlay(node) : node;
   }
@@ -175,7 +214,7 @@ export class BlockLayer {
     readOnly: boolean,
     locking: Pick<OpenImageOptions, 'permissions' | 'forceShare'> = {},
   ): Promise<BlockNode> {
-    return this.openFile(this.resolveReference(parent, name, 'data'), { readOnly, ...locking });
+    return this.openStorage(this.resolveReference(parent, name, 'data'), { readOnly, ...locking });
   }
 
   /**
@@ -199,13 +238,18 @@ export class BlockLayer {
     return driver.identify ? driver.identify(location) : location;
   }
 
-  /** Open the storage alone (the image's protocol node). */
+  /** Open the storage alone (`-f file`, `driver=http`), in whole sectors as `open` gives images. */
   async openFile(location: string, options: OpenImageOptions = {}): Promise<BlockNode> {
+    return sectorAligned(await this.openStorage(location, options), true);
+  }
+
+  /** The protocol node of an image, a data file. */
+  private async openStorage(location: string, options: OpenImageOptions): Promise<BlockNode> {
     const protocol = await this.protocolDriver(options.protocol ?? protocolOf(location));
     const driverOptions = options.fileOptions ?? {};
     for (const key of Object.keys(driverOptions)) {
       if (!protocol.options?.includes(key)) {
-        throw new BlockError(`Block protocol '${protocol.name}' doesn't support the option '${key}'`);
+        throw new BlockError(`Block protocol '${protocol.name}' doesn't support the option '${key}'`, { code: 'invalid-option' });
       }
     }
     const permissions = options.permissions ?? defaultPermissions(options.readOnly ?? false);
@@ -213,30 +257,60 @@ export class BlockLayer {
     return this.writeLog ? recordWrites(node, this.writeLog) : node;
   }
 
-  /** Create an image of `size` bytes in `format`. */
+  /**
+   * Create an image of `size` bytes in `format`, `formatOptions` checked by the caller against the
+   * driver's `createOptions` (parseBlockOptions). A file the image names (its data file) is made
+   * by `createRelative`, given its location (default: empty storage of the size).
+   */
   async create(
     location: string,
     formatName: string,
     size: number,
     formatOptions: Readonly<Record<string, string>> = {},
+    createRelative?: (location: string, size: number) => Promise<void>,
   ): Promise<void> {
     const format = await this.formatDriver(formatName);
     for (const key of Object.keys(formatOptions)) {
-      if (!format.createOptions?.includes(key)) {
-        throw new BlockError(`Invalid parameter '${key}' for format '${format.name}'`);
+      if (!format.createOptions?.some((option) => option.name === key)) {
+        throw new BlockError(`Invalid parameter '${key}' for format '${format.name}'`, { code: 'invalid-option' });
       }
     }
     const protocol = await this.protocolDriver(protocolOf(location));
-    if (!protocol.create) throw new BlockError(`Protocol driver '${protocol.name}' does not support image creation`);
+    if (!protocol.create) {
+      throw new BlockError(`Protocol driver '${protocol.name}' does not support image creation`, { code: 'unsupported-operation' });
+    }
+    if (!format.create && !format.capabilities?.directMapping) {
+      throw new BlockError(`Format driver '${format.name}' does not support image creation`, { code: 'unsupported-operation' });
+    }
     await protocol.create(location, format.create ? 0 : size);
     if (this.writeLog) recordCreation(this.writeLog, location, format.create ? 0 : size);
     if (!format.create) return;
     const opened = await protocol.open(location, { readOnly: false, driverOptions: {}, permissions: storagePermissions(defaultPermissions(false), format.name, false) });
     const file = this.writeLog ? recordWrites(opened, this.writeLog) : opened;
     try {
-      await format.create(file, { size, formatOptions });
+      await format.create(file, {
+        size,
+        formatOptions,
+        createRelative: async (name, bytes) => {
+          const resolved = resolveRelative(location, name);
+          if (createRelative) return createRelative(resolved, bytes);
+          await this.create(resolved, 'raw', bytes);
+        },
+      });
     } finally {
       await file.close();
+    }
+  }
+
+  /**
+   * The creation options of the protocol storing `location` (the file protocol's preallocation,
+   * nocow, …); none when its driver cannot be had (creating there then reports why).
+   */
+  async protocolCreateOptions(location: string): Promise<readonly BlockOptionSpec[]> {
+    try {
+      return (await this.protocolDriver(protocolOf(location))).createOptions ?? [];
+    } catch {
+      return [];
     }
   }
 

@@ -149,6 +149,8 @@ export interface CheckResult {
 export interface MeasureResult {
   readonly required: number;
   readonly fullyAllocated: number;
+  /** Bytes the source's persistent bitmaps need, when both formats can hold bitmaps (qemu-img prints it then). */
+  readonly bitmaps?: number;
 }
 
 /** What `qemu-img info` shows of a format beyond sizes. */
@@ -210,8 +212,61 @@ export interface BlockOpenOptions {
 
 export interface BlockCreateOptions {
   readonly size: number;
-  /** `-o key=value` options of `create`. */
+  /**
+   * `-o key=value` options of `create`, checked against the driver's `createOptions` by core
+   * (unknown keys refused, sizes and numbers as decimal byte counts, booleans as given).
+   */
   readonly formatOptions: Readonly<Record<string, string>>;
+  /**
+   * Create another file the image names (an external data file) as an empty raw image of `size`
+   * bytes, `name` relative to the image being created (QEMU's bdrv_co_create_file of the name).
+   */
+  readonly createRelative?: (name: string, size: number) => Promise<void>;
+}
+
+/** Value kind of a driver option (`-o help` shows `bool` as `bool (on/off)`). */
+export type BlockOptionType = 'size' | 'str' | 'num' | 'bool';
+
+/**
+ * One option a driver takes: `-o name=value` of create and amend, `--image-opts` keys of open.
+ * Core checks values once, with qemu-img's messages: `size` as qemu-img reads sizes (`64k`),
+ * handed to the driver as a decimal byte count; `num` as a C integer (decimal, `0x` hex,
+ * leading-`0` octal), handed over in decimal; `bool` one of on/off/yes/no/true/false, handed over
+ * as given; `str` as given.
+ */
+export interface BlockOptionSpec {
+  readonly name: string;
+  readonly type: BlockOptionType;
+  /** Help text, as `-o help` prints it after the name. */
+  readonly description?: string;
+  /** The value the driver uses when the option is not given (booleans print as on/off). */
+  readonly default?: string | number | boolean;
+  /**
+   * Create's "Formatting …" line shows the default when the option is not given, as qemu-img
+   * does for the options whose QemuOpts carry a default (qcow2's cluster_size, for one).
+   */
+  readonly printDefault?: boolean;
+}
+
+/**
+ * What a format can hold, declared by its driver so that tools need not know formats by name
+ * (qemu-img asks the same of its BlockDriver: bdrv_supports_*, supports_backing, …).
+ */
+export interface BlockFormatCapabilities {
+  /** Images of the format can have a backing file (`-b`, `backing_file`). */
+  readonly backingFile?: boolean;
+  /** Clusters can be stored compressed (`convert -c`). */
+  readonly compression?: boolean;
+  /** The format holds internal snapshots. */
+  readonly internalSnapshots?: boolean;
+  /** The format holds persistent dirty bitmaps. */
+  readonly bitmaps?: boolean;
+  /**
+   * Guest bytes are the storage's bytes at the same offsets, with no metadata (raw): a target
+   * opened without creating keeps holes the copy leaves, and past a short file's end the status
+   * is the file's trailing hole.
+   */
+  readonly directMapping?: boolean;
 }
 
 export interface BlockProtocolDriver {
@@ -228,20 +283,43 @@ export interface BlockProtocolDriver {
   identify?(location: string): Promise<string | undefined>;
   /** Create empty storage of `size` bytes (truncating what was there). */
   create?(location: string, size: number): Promise<void>;
+  /**
+   * `-o` options creating storage of this protocol takes, for formats that leave them to it
+   * (listed by `create -o help` when the target is named; the tool applies them).
+   */
+  readonly createOptions?: readonly BlockOptionSpec[];
 }
 
 export interface BlockFormatDriver {
   readonly name: string;
   open(file: BlockNode, options: BlockOpenOptions): Promise<BlockNode>;
+  /** What the format can hold (absent: nothing beyond data). */
+  readonly capabilities?: BlockFormatCapabilities;
   /** Lay the format's metadata onto freshly created storage. */
   create?(file: BlockNode, options: BlockCreateOptions): Promise<void>;
-  /** `-o` options `create` accepts. */
-  readonly createOptions?: readonly string[];
   /**
-   * Bytes a new image of `size` with these `-o` options needs: `required` for the data `source`
-   * holds (none when absent), `fullyAllocated` with every cluster allocated.
+   * `-o` options `create` accepts, in the order create's "Formatting …" line prints them.
+   * `size` may be declared to place it in that line; otherwise core adds it first.
+   */
+  readonly createOptions?: readonly BlockOptionSpec[];
+  /**
+   * `-o` options `amend` accepts (BlockNode.amend gets them checked as create's are); creation
+   * options not listed here are refused as "only supported for image creation".
+   */
+  readonly amendOptions?: readonly BlockOptionSpec[];
+  /** Format options of open (`--image-opts` keys beside `driver` and `file.*`). */
+  readonly openOptions?: readonly BlockOptionSpec[];
+  /**
+   * Bytes a new image of `size` with these `-o` options (checked as create's) needs: `required`
+   * for the data `source` holds (none when absent), `fullyAllocated` with every cluster allocated.
    */
   measure?(size: number, formatOptions: Readonly<Record<string, string>>, source?: BlockNode): Promise<MeasureResult>;
+  /**
+   * The guest bytes `node` (opened by this driver) reports block status for in one piece at
+   * most, from a multiple of it (qcow2: what one L2 table maps): qemu's status runs never cross
+   * it, so a caller merging runs stops there. Absent or undefined: no such limit.
+   */
+  statusGranularity?(node: BlockNode): number | undefined;
 }
 
 /** What the block subsystem hands to a module's block init functions. */

@@ -1,7 +1,8 @@
-import type { BlockNode } from '@tessera/core';
+import { BlockError, blockErrorCode, type BlockNode } from '@tessera/core';
 import { ToolError, UsageError, errorMessage } from '../cli/errors.ts';
 import { parseCInteger } from '../cli/values.ts';
 import { openImage } from '../image/open.ts';
+import { errnoCode } from '../image/errno.ts';
 import { FORCE_SHARE, HELP, IMAGE_OPTS, OBJECT, boundedSize, formatConflict, parseImageCommandOptions } from './common.ts';
 import type { Command } from './types.ts';
 
@@ -127,7 +128,7 @@ async function runRequests(image: BlockNode, b: BenchSettings): Promise<void> {
   const buffers = Array.from({ length: Math.max(1, Math.min(b.depth, b.count)) }, () => new Uint8Array(b.bufferSize).fill(b.pattern));
   const free: Uint8Array[] = [...buffers];
   const request = (at: number, buffer: Uint8Array): Promise<void> => {
-    if (at < 0 || at + buffer.length > size) return Promise.reject(new Error('Input/output error'));
+    if (at < 0 || at + buffer.length > size) return Promise.reject(new BlockError('Input/output error', { code: 'out-of-range' }));
     return b.write ? image.write(at, buffer) : image.read(at, buffer);
   };
   const launch = (body: () => Promise<void>, buffer?: Uint8Array): void => {
@@ -162,7 +163,9 @@ async function runRequests(image: BlockNode, b: BenchSettings): Promise<void> {
   }
   await Promise.all(inFlight);
   if (failure !== undefined) {
-    const reason = /Input\/output error|beyond the end/.test(errorMessage(failure)) ? 'Input/output error' : errorMessage(failure);
+    // A request past the end is qemu's EIO, as an I/O error of the storage is.
+    const outOfRange = blockErrorCode(failure) === 'out-of-range';
+    const reason = outOfRange || errnoCode(failure) === 'EIO' ? 'Input/output error' : errorMessage(failure);
     throw new ToolError(`Failed request: ${reason}`, 1, { cause: failure });
   }
 }

@@ -75,7 +75,8 @@ export const compareCommand: Command = {
     try {
       progress.start();
       const total = Math.max(first.size, second.size);
-      const outcome = await compareImages(first, second, { strict }, {
+      const granularity = (node: BlockNode) => context.host.block.statusGranularity(node);
+      const outcome = await compareImages(first, second, { strict, granularity }, {
         progress: (done) => progress.set(total === 0 ? 100 : (100 * done) / total),
         sizeMismatch: () => say('Warning: Image size mismatch!\n'),
       });

@@ -1,10 +1,9 @@
-import type { SnapshotSelector } from '@tessera/core';
+import { SECTOR_SIZE, type SnapshotSelector } from '@tessera/core';
 import { ToolError } from '../cli/errors.ts';
 import { parseSnapshotParam } from '../image/snapshot-source.ts';
 import type { ParsedOption } from '../cli/getopt.ts';
 import { parseCInteger, parseSizeArgument } from '../cli/values.ts';
 import { isValidOptionList } from '../image/key-value.ts';
-import { SECTOR_SIZE } from '../image/sector-view.ts';
 import { formatConflict, objectsUnsupported } from './common.ts';
 import type { CommandContext } from './types.ts';
 

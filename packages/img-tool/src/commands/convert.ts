@@ -1,4 +1,4 @@
-import type { BlockNode, Host } from '@tessera/core';
+import type { BlockNode, CacheMode, Host } from '@tessera/core';
 import { ToolError, errorMessage } from '../cli/errors.ts';
 import { checkCacheMode } from '../cli/values.ts';
 import { ReadError } from '../image/chunks.ts';
@@ -47,7 +47,7 @@ export const convertCommand: Command = {
     const output = operands.at(-1)!;
     const entries = parseKeyValueList(settings.optionLists.join(','));
     if (asksForHelp(entries)) {
-      context.console.out(createOptionsHelp(await formatTraits(context.host, settings.outputFormat), output));
+      context.console.out(await createOptionsHelp(context.host, await formatTraits(context.host, settings.outputFormat), output));
       return 0;
     }
     if (settings.cache !== undefined) checkCacheMode(settings.cache, false);
@@ -84,11 +84,11 @@ export const convertCommand: Command = {
 
 /** What the output format cannot do (raw: compression, backing files, snapshots, bitmaps). */
 function checkOutputFormat(settings: ConvertSettings, traits: FormatTraits): void {
-  if (settings.compress && !traits.compression) throw new ToolError('Compression not supported for this file format');
-  if (settings.backingFile !== undefined && !traits.backingFile) {
+  if (settings.compress && !traits.capabilities.compression) throw new ToolError('Compression not supported for this file format');
+  if (settings.backingFile !== undefined && !traits.capabilities.backingFile) {
     throw new ToolError(`Backing file not supported for file format '${traits.name}'`);
   }
-  if (settings.backingFormat !== undefined && !traits.backingFile) {
+  if (settings.backingFormat !== undefined && !traits.capabilities.backingFile) {
     throw new ToolError(`Backing file format not supported for file format '${traits.name}'`);
   }
   if (settings.bitmaps) throw new ToolError('Source lacks bitmap support');
@@ -120,7 +120,7 @@ async function prepareTarget(
         ...(settings.backingFile !== undefined ? [{ key: 'backing_file', value: settings.backingFile, flag: false }] : []),
         ...(settings.backingFormat !== undefined ? [{ key: 'backing_fmt', value: settings.backingFormat, flag: false }] : []),
       ];
-      options = parseCreateOptions([...entries, ...backing], traits, output);
+      options = await parseCreateOptions(host, [...entries, ...backing], traits, output);
     } catch (error) {
       throw new ToolError(errorMessage(error), 1, { cause: error });
     }
@@ -135,8 +135,7 @@ async function prepareTarget(
     ? { filename: output, imageOpts: true }
     : { filename: output, format: traits.name };
   // qemu-img convert writes its target with cache=unsafe unless -t says otherwise: no flushes.
-  const cacheUnsafe = (settings.cache ?? 'unsafe') === 'unsafe';
-  const target = await openImage(host, source, { readOnly: false, cacheUnsafe });
+  const target = await openImage(host, source, { readOnly: false, cache: (settings.cache ?? 'unsafe') as CacheMode });
   if (settings.skipCreate && target.size < totalSize) {
     await target.close();
     throw new ToolError('output file is smaller than input file');
@@ -159,9 +158,9 @@ async function copy(
     await copyImages(sources, target, {
       sparseSize: settings.sparseSize,
       // A new image reads as zeroes, unless a backing file shows through it or it is a block device.
-      targetIsZero: settings.targetIsZero || (!settings.skipCreate && !backed && !showsBlockDevice(target)),
+      targetIsZero: settings.targetIsZero || (!settings.skipCreate && !backed && !showsBlockDevice(context.host, target)),
       onlySourceAllocations: backed,
-      keepTargetHoles: settings.skipCreate && !backed && (target.driver === 'raw' || target.driver === 'file'),
+      keepTargetHoles: settings.skipCreate && !backed && context.host.block.mapsDirectly(target),
       depth: settings.coroutines,
       outOfOrder: settings.outOfOrder,
       ...(clusterSize !== undefined ? { compressClusterSize: clusterSize } : {}),

@@ -4,7 +4,7 @@ import { protocolOf, resolveRelative, type Host } from '@tessera/core';
 import { ToolError, UsageError, errorMessage } from '../cli/errors.ts';
 import { parseSizeArgument } from '../cli/values.ts';
 import { CreationUnsupportedError, createImage } from '../image/create.ts';
-import { createOptionsHelp, parseCreateOptions } from '../image/create-options.ts';
+import { createOptionsHelp, formattingLine, parseCreateOptions } from '../image/create-options.ts';
 import { formatTraits, type FormatTraits } from '../image/formats.ts';
 import { asksForHelp, isValidOptionList, parseKeyValueList } from '../image/key-value.ts';
 import { HELP, OBJECT, objectsUnsupported } from './common.ts';
@@ -53,7 +53,7 @@ export const createCommand: Command = {
     const entries = parseKeyValueList(optionLists.join(','));
     const [filename, sizeText, extra] = args.operands;
     if (asksForHelp(entries)) {
-      context.console.out(createOptionsHelp(await formatTraits(context.host, format), filename));
+      context.console.out(await createOptionsHelp(context.host, await formatTraits(context.host, format), filename));
       return 0;
     }
     if (filename === undefined) throw new UsageError('Expecting image file name');
@@ -63,8 +63,8 @@ export const createCommand: Command = {
     // From here on qemu-img names the file in front of each message.
     try {
       const traits = await formatTraits(context.host, format);
-      const parsed = parseCreateOptions(entries, traits, filename);
-      const { size: optionSize, fileOptions, summary: described } = parsed;
+      const parsed = await parseCreateOptions(context.host, entries, traits, filename);
+      const { size: optionSize, fileOptions } = parsed;
       // -b and -F are the backing_file and backing_fmt options.
       const formatOptions = {
         ...parsed.formatOptions,
@@ -77,8 +77,7 @@ export const createCommand: Command = {
       const size =
         checkCreation(traits, optionSize, positionalSize, formatOptions.backing_file, formatOptions.backing_fmt) ??
         (await backingSize(context.host, filename, formatOptions.backing_file!, formatOptions.backing_fmt));
-      const listed = traits.summary ? traits.summary(size, { ...formatOptions, ...fileOptions }) : [`size=${size}`, ...described];
-      const summary = `Formatting '${filename}', fmt=${format} ${listed.join(' ')}\n`;
+      const summary = formattingLine(filename, format, parsed.schema, size, { ...formatOptions, ...fileOptions });
       try {
         await createImage(context.host, filename, format, size, { formatOptions, fileOptions });
       } catch (error) {
@@ -106,10 +105,10 @@ function checkCreation(
   if (optionSize !== undefined && positionalSize !== undefined) {
     throw new Error('The image size must be specified only once');
   }
-  if (backingFile !== undefined && !traits.backingFile) {
+  if (backingFile !== undefined && !traits.capabilities.backingFile) {
     throw new Error(`Backing file not supported for file format '${traits.name}'`);
   }
-  if (backingFormat !== undefined && !traits.backingFile) {
+  if (backingFormat !== undefined && !traits.capabilities.backingFile) {
     throw new Error(`Backing file format not supported for file format '${traits.name}'`);
   }
   if (backingFile !== undefined && backingFormat === undefined) {

@@ -56,12 +56,12 @@ export const measureCommand: Command = {
     try {
       const source = image && snapshot ? await loadSnapshot(image, snapshot) : image;
       const traits = await formatTraits(context.host, outputFormat);
-      const driver = await context.host.block.formatDriver(outputFormat);
-      if (!driver.create && outputFormat !== 'raw') throw new ToolError(`Format driver '${outputFormat}' does not support image creation`);
+      const driver = traits.driver;
+      if (!traits.creatable) throw new ToolError(`Format driver '${outputFormat}' does not support image creation`);
       let formatOptions: Readonly<Record<string, string>>;
       try {
         // Named as a local file would be, so the file protocol's options (raw's preallocation) count.
-        formatOptions = parseCreateOptions(parseKeyValueList(optionLists.join(',')), traits, 'measure.img').formatOptions;
+        formatOptions = (await parseCreateOptions(context.host, parseKeyValueList(optionLists.join(',')), traits, 'measure.img')).formatOptions;
       } catch (error) {
         throw new ToolError([errorMessage(error), `Invalid options for file format '${outputFormat}'`], 1, { cause: error });
       }
@@ -72,8 +72,8 @@ export const measureCommand: Command = {
       } catch (error) {
         throw new ToolError(errorMessage(error), 1, { cause: error });
       }
-      // qemu reports the source's persistent bitmaps when both images can hold them (qcow2 v3).
-      const bitmaps = source?.driver === 'qcow2' && outputFormat === 'qcow2' && !['0.10', 'v2'].includes(formatOptions.compat ?? '') ? 0 : undefined;
+      // qemu reports the source's persistent bitmaps when both images can hold them (the driver tells).
+      const bitmaps = result.bitmaps;
       if (json) {
         context.console.out(
           formatJson({ ...(bitmaps !== undefined ? { bitmaps } : {}), required: result.required, 'fully-allocated': result.fullyAllocated }),

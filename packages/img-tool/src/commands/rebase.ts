@@ -1,11 +1,10 @@
-import { resolveRelative, type BlockNode, type Host } from '@tessera/core';
+import { SECTOR_SIZE, resolveRelative, type BlockNode, type Host } from '@tessera/core';
 import { ToolError, UsageError, errorMessage } from '../cli/errors.ts';
 import { checkCacheMode } from '../cli/values.ts';
 import { CHUNK_SIZE } from '../image/chunks.ts';
 import { openImage } from '../image/open.ts';
 import { openWithoutBacking } from '../image/open-without-backing.ts';
 import { Progress } from '../image/progress.ts';
-import { SECTOR_SIZE } from '../image/sector-view.ts';
 import { FORCE_SHARE, HELP, IMAGE_OPTS, OBJECT, formatConflict, parseImageCommandOptions } from './common.ts';
 import type { Command } from './types.ts';
 

@@ -66,7 +66,7 @@ export const resizeCommand: Command = {
         await image.resize(Number(total), { shrink, preallocation });
         await image.flush();
       } catch (error) {
-        throw new ToolError(resizeFailure(error, image.driver, preallocation), 1, { cause: error });
+        throw new ToolError(resizeFailure(error, context.host.block.mapsDirectly(image), preallocation), 1, { cause: error });
       }
     } finally {
       await image.close();
@@ -92,10 +92,10 @@ function parseSizeOption(text: string): bigint {
 }
 
 /** qemu-img's words: a format image growing its file says so before the file driver's reason. */
-function resizeFailure(error: unknown, driver: string, preallocation: string): string {
+function resizeFailure(error: unknown, mapsDirectly: boolean, preallocation: string): string {
   const code = errnoCode(error);
   const outOfSpace = code === 'ENOSPC' || code === 'EDQUOT';
-  if (outOfSpace && driver !== 'raw' && driver !== 'file' && (preallocation === 'falloc' || preallocation === 'full')) {
+  if (outOfSpace && !mapsDirectly && (preallocation === 'falloc' || preallocation === 'full')) {
     return `Failed to resize underlying file: Could not write zeros for preallocation: ${describeErrno(code!)}`;
   }
   return errorMessage(error);

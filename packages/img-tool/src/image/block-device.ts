@@ -1,5 +1,5 @@
 import { statSync } from 'node:fs';
-import { protocolOf, type BlockNode } from '@tessera/core';
+import { protocolOf, type BlockNode, type Host } from '@tessera/core';
 
 /**
  * Whether a local location is a block device (qemu's host_device): it is not created or truncated,
@@ -16,10 +16,10 @@ export function isBlockDevice(location: string): boolean {
 
 /**
  * Whether an opened image shows a block device's bytes as they are (raw over host_device): then it
- * does not read as zeroes when created. (A new qcow2 image reads as zeroes wherever it lies.)
+ * does not read as zeroes when created. (A new image of a format with metadata reads as zeroes wherever it lies.)
  */
-export function showsBlockDevice(node: BlockNode): boolean {
-  if (node.driver !== 'raw' && node.driver !== 'file') return false;
+export function showsBlockDevice(host: Host, node: BlockNode): boolean {
+  if (!host.block.mapsDirectly(node)) return false;
   let bottom = node;
   while (bottom.child) bottom = bottom.child;
   return bottom.driver === 'file' && isBlockDevice(bottom.filename);

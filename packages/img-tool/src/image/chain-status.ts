@@ -1,8 +1,12 @@
 // Allocation status through a backing chain, as qemu's block layer reports it to `compare -s`:
 // a set of flags (data, zero, offset valid, allocated, end of file) for the longest run from an
-// offset that the image's format reports as one piece (qcow2 merges clusters of one kind up to an
-// L2 table's reach, host-contiguous where they have a host offset; compressed clusters one by one).
+// offset that the image's format reports as one piece: runs of one kind merged, host-contiguous
+// where they have a host offset, never across the granularity the format's driver declares
+// (BlockFormatDriver.statusGranularity); data without a host offset (compressed) one by one.
 import type { BlockNode, BlockStatus } from '@tessera/core';
+
+/** The granularity `node`'s driver reports status runs in (BlockLayer.statusGranularity). */
+export type StatusGranularity = (node: BlockNode) => number | undefined;
 
 export interface ChainStatus {
   readonly length: number;
@@ -11,10 +15,10 @@ export interface ChainStatus {
 }
 
 /** Status of `node` (and, where it has nothing allocated, of its backing chain) from `offset`, at most `length` bytes. */
-export async function chainStatus(node: BlockNode, offset: number, length: number): Promise<ChainStatus> {
+export async function chainStatus(node: BlockNode, offset: number, length: number, granularity: StatusGranularity): Promise<ChainStatus> {
   let bytes = length;
   for (let layer: BlockNode = node; ; ) {
-    const status = await layerStatus(layer, offset, bytes);
+    const status = await layerStatus(layer, offset, bytes, granularity(layer));
     bytes = status.length;
     const eof = offset + bytes === layer.size;
     if (status.allocated !== false) {
@@ -35,10 +39,9 @@ function flags(f: { data: boolean; zero: boolean; offsetValid: boolean; allocate
 }
 
 /** One layer's status from `offset`, runs of the same kind merged the way the format reports them. */
-async function layerStatus(node: BlockNode, offset: number, length: number): Promise<BlockStatus> {
+async function layerStatus(node: BlockNode, offset: number, length: number, reach: number | undefined): Promise<BlockStatus> {
   const first = await statusOf(node, offset, length);
   if (first.data && first.offset === undefined) return first; // compressed: one cluster at a time
-  const reach = l2Reach(node);
   const limit = reach === undefined ? offset + length : Math.min(offset + length, (Math.floor(offset / reach) + 1) * reach);
   let end = offset + first.length;
   while (end < limit) {
@@ -58,13 +61,4 @@ async function layerStatus(node: BlockNode, offset: number, length: number): Pro
 
 async function statusOf(node: BlockNode, offset: number, length: number): Promise<BlockStatus> {
   return (await node.blockStatus?.(offset, length)) ?? { length, zero: false, data: true, offset, allocated: true };
-}
-
-/** Guest bytes one qcow2 L2 table maps (qemu's status reports never cross it); none for other formats. */
-function l2Reach(node: BlockNode): number | undefined {
-  const description = node.describe?.();
-  const clusterSize = description?.clusterSize;
-  if (node.driver !== 'qcow2' || clusterSize === undefined) return undefined;
-  const extended = description?.formatSpecific?.data['extended-l2'] === true;
-  return clusterSize * (clusterSize / (extended ? 16 : 8));
 }

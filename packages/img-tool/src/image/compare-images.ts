@@ -1,5 +1,5 @@
 import type { BlockNode } from '@tessera/core';
-import { chainStatus, type ChainStatus } from './chain-status.ts';
+import { chainStatus, type ChainStatus, type StatusGranularity } from './chain-status.ts';
 import { CHUNK_SIZE, ReadError, readChunks } from './chunks.ts';
 import { firstDifferentSector, firstNonZeroSector } from './zero.ts';
 
@@ -31,6 +31,8 @@ export interface CompareOptions {
   /** `-s`: sizes and allocation status must match too. */
   readonly strict: boolean;
   readonly depth?: number;
+  /** The status granularity of each image's format (default: none). */
+  readonly granularity?: StatusGranularity;
 }
 
 /**
@@ -44,11 +46,12 @@ export async function compareImages(
   options: CompareOptions,
   events: CompareEvents,
 ): Promise<CompareOutcome> {
-  if (options.strict) return compareStrict(first, second, events);
+  const status = statusOf(options.granularity ?? (() => undefined));
+  if (options.strict) return compareStrict(first, second, events, status);
   const common = Math.min(first.size, second.size);
   const readOptions = { depth: options.depth ?? 4 };
   // Work follows allocation, as qemu-img's does: runs both images report as reading zeroes are
-  // not read at all (a 1 TiB empty qcow2 compares in a moment); other runs are read in chunks.
+  // not read at all (a 1 TiB empty image compares in a moment); other runs are read in chunks.
   for (let offset = 0; offset < common; ) {
     const [s1, s2] = await Promise.all([status(first, offset, common - offset), status(second, offset, common - offset)]);
     const length = Math.min(s1.length, s2.length);
@@ -130,7 +133,7 @@ async function firstNonZero(
  * chains from the current offset must be the same (flags, not offsets), then the run both report
  * is compared byte for byte where it holds data, and the next step starts after it.
  */
-async function compareStrict(first: BlockNode, second: BlockNode, events: CompareEvents): Promise<CompareOutcome> {
+async function compareStrict(first: BlockNode, second: BlockNode, events: CompareEvents, status: NodeStatus): Promise<CompareOutcome> {
   if (first.size !== second.size) return { kind: 'strict-size-mismatch' };
   const size = first.size;
   const a = new Uint8Array(CHUNK_SIZE);
@@ -153,12 +156,16 @@ async function compareStrict(first: BlockNode, second: BlockNode, events: Compar
   return { kind: 'identical' };
 }
 
-async function status(node: BlockNode, offset: number, length: number): Promise<ChainStatus> {
-  try {
-    return await chainStatus(node, offset, length);
-  } catch (error) {
-    throw new StatusError(node, error);
-  }
+type NodeStatus = (node: BlockNode, offset: number, length: number) => Promise<ChainStatus>;
+
+function statusOf(granularity: StatusGranularity): NodeStatus {
+  return async (node, offset, length) => {
+    try {
+      return await chainStatus(node, offset, length, granularity);
+    } catch (error) {
+      throw new StatusError(node, error);
+    }
+  };
 }
 
 async function read(node: BlockNode, offset: number, into: Uint8Array): Promise<void> {

@@ -1,8 +1,7 @@
-import { writeZeroes, type BlockNode } from '@tessera/core';
+import { SECTOR_SIZE, writeZeroes, type BlockNode } from '@tessera/core';
 import { errorMessage } from '../cli/errors.ts';
 import type { StopRequest } from '../cli/stop-signals.ts';
 import { CHUNK_SIZE, ReadError, pageAlignedBuffer } from './chunks.ts';
-import { SECTOR_SIZE } from './sector-view.ts';
 import { dataRanges } from './sparse.ts';
 import { complement, intersect, leaveOutZeroesTargetHas } from './target-holes.ts';
 import { throttle } from './throttle.ts';
@@ -72,7 +71,7 @@ interface Piece {
  * Copy the sources one after the other onto the target (convert's data path), the way qemu-img
  * does it: `depth` workers each read a 2 MiB chunk and write what of it must be written. Reads
  * overlap freely; writes are issued in chunk order unless `outOfOrder`, so a growing format
- * (qcow2) lays clusters out in guest order, as qemu-img does. With `outOfOrder` each chunk is
+ * (one with metadata) lays clusters out in guest order, as qemu-img does. With `outOfOrder` each chunk is
  * written as soon as it is read. Where zero chunks need no write, a scout finds the source's zero
  * tail meanwhile (zero-tail.ts), and the workers skip it.
  */
@@ -112,14 +111,14 @@ export async function copyImages(sources: readonly BlockNode[], target: BlockNod
       let writes: Promise<void>[] = [];
       try {
         const pieces = piecesOf(sources, offset, data.length);
-        // What the sources know to be zeroes (unallocated qcow2 clusters) is not read, as qemu-img
+        // What the sources know to be zeroes (unallocated clusters) is not read, as qemu-img
         // skips it; onto a target that reads as zeroes it is not even looked at.
         let ranges: ChunkWrites = { data: [], zeroes: [] };
         const chunkEnd = offset + data.length;
         const skipsZeroes = zeroesNeedNoWrite(options);
         // Where zeroes need no write, the whole run of known zeroes is looked up at once and the
         // chunks inside it are done without a turn each: work follows allocation, not size (a
-        // 1 TiB empty qcow2 has 512Ki chunks but a few thousand block-status runs).
+        // 1 TiB empty image has 512Ki chunks but a few thousand block-status runs).
         const zeroEnd = await knownZeroEnd(sources, offset, skipsZeroes ? total : chunkEnd);
         const zero = zeroEnd >= chunkEnd;
         if (zero && skipsZeroes) {
@@ -144,7 +143,7 @@ export async function copyImages(sources: readonly BlockNode[], target: BlockNod
           await turns.wait(index);
           // Issued in chunk order, at most WRITE_WINDOW chunks' writes at a time (more would only
           // wait on the file's lock in the kernel, holding thread-pool threads that reads need).
-          // A growing format allocates in call order (qcow2 under its lock, compressed clusters in
+          // A growing format allocates in call order (under its lock, compressed clusters in
           // their queue), so clusters lie in guest order as qemu-img lays them out; with two under
           // way, the next write is already waiting in the kernel when one finishes.
           // (Compressed clusters are exempt: the driver queues them, and deflating overlaps.)
@@ -288,7 +287,7 @@ function issueWrites(
     }
     for (let at = start; at < end; at += clusterSize) {
       const cluster = data.subarray(at, Math.min(end, at + clusterSize));
-      // Zeroes are not compressed (but with -S 0): left out, or written as zeroes (a zero cluster in qcow2).
+      // Zeroes are not compressed (but with -S 0): left out, or written as zeroes (a zero cluster where the format has them).
       if (options.sparseSize > 0 && isZero(cluster)) {
         // After the compressed writes before it: if one fails (a target already allocated), nothing after it is changed, as in qemu-img.
         const before = Promise.all(writes);

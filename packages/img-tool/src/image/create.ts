@@ -1,4 +1,4 @@
-import { BlockError, protocolOf, resolveRelative, type Host } from '@tessera/core';
+import { blockErrorCode, protocolOf, type Host } from '@tessera/core';
 import { errorMessage } from '../cli/errors.ts';
 import { isBlockDevice } from './block-device.ts';
 import { describeErrno, errnoCode } from './errno.ts';
@@ -42,11 +42,14 @@ export async function createImage(
   if (bytes > BigInt(Number.MAX_SAFE_INTEGER)) throw new Error(`The image size is too large for file format '${format}'`);
   const preallocation = options.fileOptions?.preallocation ?? 'off';
   if (!PREALLOCATION_MODES.includes(preallocation)) throw new Error(`invalid parameter value: ${preallocation}`);
-  // An external data file (qcow2 data_file) is created first, as a raw image of the virtual size.
-  const dataFile = options.formatOptions?.data_file;
-  if (dataFile !== undefined) await createImage(host, resolveRelative(location, dataFile), 'raw', size);
   try {
-    await host.block.create(location, format, Number(bytes), options.formatOptions ?? {});
+    // A file the image names (an external data file) is made the way a raw image is made here.
+    // Its failure is told in its own words, not as the image's.
+    await host.block.create(location, format, Number(bytes), options.formatOptions ?? {}, (relative, length) =>
+      createImage(host, relative, 'raw', BigInt(length)).catch((error: unknown) => {
+        throw new WordedError(errorMessage(error), { cause: error });
+      }),
+    );
     const driver = await host.block.formatDriver(format);
     // A block device keeps what it holds (qemu's host_device): nothing is allocated or zeroed.
     if (local && !driver.create && bytes > 0n && !isBlockDevice(location)) {
@@ -56,19 +59,19 @@ export async function createImage(
         await writeZeroes(host, location, length);
       } catch (error) {
         if (preallocation === 'off') throw error;
-        throw new PreallocationError(`Could not write zeros for preallocation: ${reasonOf(error)}`, { cause: error });
+        throw new WordedError(`Could not write zeros for preallocation: ${reasonOf(error)}`, { cause: error });
       }
     }
   } catch (error) {
-    if (error instanceof BlockError && /does not support image creation/.test(error.message)) {
-      throw new CreationUnsupportedError(error.message, { cause: error });
+    if (blockErrorCode(error) === 'unsupported-operation') {
+      throw new CreationUnsupportedError(errorMessage(error), { cause: error });
     }
     throw new Error(creationFailure(error, location, format, options.formatOptions?.preallocation ?? 'off'), { cause: error });
   }
 }
 
-/** Zeroes could not be written where preallocation asked for them: its message is qemu's, final. */
-class PreallocationError extends Error {}
+/** A failure already in qemu's words (zeroes could not be written for preallocation; a data file could not be made): final. */
+class WordedError extends Error {}
 
 /** A failure's reason as the C library words it, when it is a system call's. */
 function reasonOf(error: unknown): string {
@@ -90,9 +93,9 @@ async function writeZeroes(host: Host, location: string, length: number): Promis
 }
 
 function creationFailure(error: unknown, location: string, format: string, preallocation: string): string {
-  if (error instanceof PreallocationError) return error.message;
+  if (error instanceof WordedError) return error.message;
   const code = errnoCode(error);
-  // A format that preallocates (qcow2 falloc/full) out of space: qemu's words for its image growing.
+  // A format that preallocates (with metadata: falloc/full) out of space: qemu's words for its image growing.
   if ((code === 'ENOSPC' || code === 'EDQUOT') && (preallocation === 'falloc' || preallocation === 'full')) {
     return `Could not resize image: Failed to resize underlying file: Could not write zeros for preallocation: ${describeErrno(code)}`;
   }

@@ -1,17 +1,16 @@
-import { protocolOf, type BlockNode, type BlockPermissions, type Host } from '@tessera/core';
+import { protocolOf, type BlockNode, type BlockPermissions, type CacheMode, type Host } from '@tessera/core';
 import { ToolError, errorMessage } from '../cli/errors.ts';
 import { protocolNames } from './drivers.ts';
 import { errnoCode } from './errno.ts';
 import { parseImageOpts } from './image-opts.ts';
-import { sectorAligned } from './sector-view.ts';
 import type { ImageSource, ImageSpec } from './spec.ts';
 
 export interface OpenOptions {
   readonly readOnly: boolean;
   /** Exit code when the image cannot be opened (compare uses 2). */
   readonly exitCode?: number;
-  /** qemu's cache=unsafe for a written image: the format's flushes and syncs are skipped. */
-  readonly cacheUnsafe?: boolean;
+  /** qemu's cache mode for a written image (`unsafe`: the format's flushes and syncs are skipped). */
+  readonly cache?: CacheMode;
   /** Opened for `check -r` (an image marked corrupt may be opened for writing, to be repaired). */
   readonly forRepair?: boolean;
   /** Leave the backing file unopened, as `qemu-img info` does. */
@@ -35,7 +34,7 @@ export const STABLE_SOURCE: BlockPermissions = { use: ['consistent read'], unsha
 export async function openImage(host: Host, source: ImageSource, options: OpenOptions): Promise<BlockNode> {
   try {
     const spec = resolveSource(source);
-    return sectorAligned(await openSpec(host, spec, options));
+    return await openSpec(host, spec, options);
   } catch (error) {
     throw new ToolError(couldNotOpen(source.filename, error), options.exitCode ?? 1, { cause: error });
   }
@@ -43,7 +42,7 @@ export async function openImage(host: Host, source: ImageSource, options: OpenOp
 
 /**
  * "Could not open 'NAME': reason", once. A driver's own message may already say it (a corrupt
- * qcow2 header, an http failure): it is not said twice. Only a local file the system refuses to
+ * header, an http failure): it is not said twice. Only a local file the system refuses to
  * open reads "Could not open 'NAME': Could not open 'NAME': No such file or directory", as
  * qemu-img's does (its file driver and its block layer each say it).
  */
@@ -68,7 +67,7 @@ function resolveSource(source: ImageSource): ImageSpec {
   };
 }
 
-async function openSpec(host: Host, spec: ImageSpec, { readOnly, cacheUnsafe, forRepair, withoutBacking, permissions, forceShare }: OpenOptions): Promise<BlockNode> {
+async function openSpec(host: Host, spec: ImageSpec, { readOnly, cache, forRepair, withoutBacking, permissions, forceShare }: OpenOptions): Promise<BlockNode> {
   const locking = { ...(permissions ? { permissions } : {}), ...(forceShare ? { forceShare } : {}) };
   if (spec.format !== undefined && protocolNames(host.list).includes(spec.format)) {
     // The storage itself, no format layer (`driver=file,filename=…`, `-f file`).
@@ -82,35 +81,16 @@ async function openSpec(host: Host, spec: ImageSpec, { readOnly, cacheUnsafe, fo
   if (spec.protocol !== undefined && scheme !== 'file' && scheme !== spec.protocol) {
     throw new Error(`${spec.protocol} driver cannot handle the URL '${spec.location}' (does not start with '${spec.protocol}://')`);
   }
-  if (spec.format !== undefined) await checkFormatOptions(host, spec.format, spec.formatOptions);
-  const node = await host.block.open(spec.location, {
+  // The format's options are checked by the block layer against its driver's schema.
+  return host.block.open(spec.location, {
     format: spec.format,
     readOnly,
     protocol: spec.protocol,
     fileOptions: spec.fileOptions,
     formatOptions: spec.formatOptions,
-    ...(cacheUnsafe ? { cacheUnsafe } : {}),
+    ...(cache ? { cache } : {}),
     ...(forRepair ? { forRepair } : {}),
     ...(withoutBacking ? { withoutBacking } : {}),
     ...locking,
   });
-  if (spec.format === undefined) {
-    try {
-      await checkFormatOptions(host, node.driver, spec.formatOptions);
-    } catch (error) {
-      await node.close();
-      throw error;
-    }
-  }
-  return node;
-}
-
-/** Reject open options the format does not declare (a driver may list them in `options`). */
-async function checkFormatOptions(host: Host, format: string, options: Readonly<Record<string, string>>): Promise<void> {
-  const keys = Object.keys(options);
-  if (keys.length === 0) return;
-  const driver = await host.block.formatDriver(format);
-  const known = (driver as { readonly options?: readonly string[] }).options ?? [];
-  const unknown = keys.find((key) => !known.includes(key));
-  if (unknown !== undefined) throw new Error(`Block format '${format}' does not support the option '${unknown}'`);
 }

@@ -1,4 +1,4 @@
-import { SECTOR_SIZE } from './sector-view.ts';
+import { SECTOR_SIZE } from '@tessera/core';
 import { isZero } from './zero.ts';
 
 /**

@@ -10,10 +10,10 @@
  * (the workers read that chunk themselves and report it). A chunk is marked only after all of it
  * was seen to be zero, so a worker either skips it or reads it itself: output is the same.
  *
- * A source whose last chunk block status reports as zeroes (a qcow2 image's unallocated end) is
+ * A source whose last chunk block status reports as zeroes (an image's unallocated end) is
  * not scouted: the workers skip such chunks without reading them, and the data below was
  * allocated by a writer, so reading it ahead would rarely find zeroes. Scouting it anyway cost a
- * qcow2 -> raw convert two chunk reads beside the first ones, and a walk over the known zeroes
+ * convert of such an image two chunk reads beside the first ones, and a walk over the known zeroes
  * that held up the start of the copy.
  */
 export interface ZeroTailSource {

@@ -1,4 +1,4 @@
-import { SECTOR_SIZE } from './sector-view.ts';
+import { SECTOR_SIZE } from '@tessera/core';
 
 /** Bytes compared against a zero buffer directly; longer ranges compare with themselves. */
 const HEAD = 64;

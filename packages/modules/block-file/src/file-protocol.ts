@@ -1,4 +1,5 @@
-import type { BlockNode, BlockPermission, BlockPermissions, BlockProtocolDriver, BlockStatus, ResizeOptions } from '@tessera/core';
+import type { BlockNode, BlockOptionSpec, BlockPermission, BlockPermissions, BlockProtocolDriver, BlockStatus, ResizeOptions } from '@tessera/core';
+import { codedError } from './coded-error.ts';
 import { closeFile, readAt, statFile, syncData, truncateFile, writeAt } from './fd.ts';
 import { ImageLocks } from './image-locks.ts';
 import { LockingUnavailableError, ofdLocks, type OfdLocks } from './native-lock.ts';
@@ -6,6 +7,17 @@ import { createStorage, openStorage, storageIdentity } from './storage.ts';
 
 const READ: BlockPermission[] = ['consistent read'];
 const READ_WRITE: BlockPermission[] = ['consistent read', 'write'];
+
+/**
+ * Creation options of local files, for formats that leave them to the file (raw), in qemu-img's
+ * order; the tool applies `preallocation`. `nocow` (btrfs) and `extent_size_hint` (XFS) are
+ * accepted as hints only.
+ */
+const CREATE_OPTIONS: readonly BlockOptionSpec[] = [
+  { name: 'nocow', type: 'bool', description: 'Turn off copy-on-write (valid only on btrfs)' },
+  { name: 'preallocation', type: 'str', description: 'Preallocation mode (allowed values: off, falloc, full)' },
+  { name: 'extent_size_hint', type: 'size', description: 'Extent size hint for the image file, 0 to disable' },
+];
 
 /** Local files through Node's asynchronous file API (libuv's thread pool): guest I/O never blocks. */
 export const fileProtocol: BlockProtocolDriver = {
@@ -24,6 +36,7 @@ export const fileProtocol: BlockProtocolDriver = {
     }
   },
   create: createStorage,
+  createOptions: CREATE_OPTIONS,
   async identify(path) {
     return storageIdentity(path);
   },
@@ -76,7 +89,7 @@ class FileNode implements BlockNode {
 
   async read(offset: number, into: Uint8Array): Promise<void> {
     if (offset < 0 || offset + into.length > this.currentSize) {
-      throw new Error(`${this.filename}: read of ${into.length} bytes at ${offset} is beyond the end (${this.currentSize})`);
+      throw codedError(`${this.filename}: read of ${into.length} bytes at ${offset} is beyond the end (${this.currentSize})`, 'out-of-range');
     }
     await this.tracked(async () => {
       let done = 0;

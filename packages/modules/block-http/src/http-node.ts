@@ -1,5 +1,6 @@
 import type { BlockNode, BlockStatus } from '@tessera/core';
 import type { HttpConnection } from './http-connection.ts';
+import { codedError } from './coded-error.ts';
 import { fetchRange } from './range-request.ts';
 import { ReadaheadWindow } from './readahead-window.ts';
 
@@ -35,8 +36,9 @@ export class HttpNode implements BlockNode {
 
   async read(offset: number, into: Uint8Array): Promise<void> {
     if (!Number.isSafeInteger(offset) || offset < 0 || offset + into.length > this.size) {
-      throw new Error(
+      throw codedError(
         `${this.settings.shownUrl}: read of ${into.length} bytes at offset ${offset} is beyond the end of the image (${this.size} bytes)`,
+        'out-of-range',
       );
     }
     if (into.length === 0 || this.window.copyTo(offset, into)) return;
@@ -51,8 +53,9 @@ export class HttpNode implements BlockNode {
   }
 
   async write(offset: number, data: Uint8Array): Promise<void> {
-    throw new Error(
+    throw codedError(
       `${this.settings.shownUrl}: cannot write ${data.length} bytes at offset ${offset}: the ${this.driver} driver is read-only`,
+      'unsupported-operation',
     );
   }
 

@@ -1,3 +1,4 @@
+import { codedError } from './coded-error.ts';
 /** The driver options a user can give an http(s) node (`--image-opts file.<name>=<value>`). */
 export const HTTP_OPTION_NAMES = ['url', 'sslverify', 'timeout', 'ca-file', 'readahead'] as const;
 
@@ -21,7 +22,7 @@ const MAX_READAHEAD = 64 * 1024 * 1024;
 /** Validate the options of the node opened at `url`; every complaint names the option and the URL. */
 export function parseHttpOptions(url: string, options: Readonly<Record<string, string>>): HttpOptions {
   const fail = (message: string): never => {
-    throw new Error(`Could not open '${url}': ${message}`);
+    throw codedError(`Could not open '${url}': ${message}`, 'invalid-option');
   };
   for (const key of Object.keys(options)) {
     if (!(HTTP_OPTION_NAMES as readonly string[]).includes(key)) {

@@ -12,6 +12,8 @@ import { buildHeader } from './header/write-header.ts';
 import type { Qcow2Image } from './image.ts';
 import { setRefcount } from './refcount/entries.ts';
 import { resizeImage } from './resize.ts';
+import { AMEND_OPTIONS, ENCRYPTION_AMEND_OPTIONS } from './options.ts';
+import { codedError } from './errors.ts';
 import { readSnapshotL1 } from './snapshot/find.ts';
 import { inStep } from './overlap/guard.ts';
 import { HEADER, l2Table } from './overlap/structures.ts';
@@ -20,8 +22,6 @@ const COPIED = 1n << 63n;
 const OFFSET_MASK = 0x00fffffffffffe00n;
 const TRUE = ['on', 'yes', 'true'];
 const FALSE = ['off', 'no', 'false'];
-/** `-o` keys amend understands; the other creation options are refused as creation-only. */
-export const AMEND_OPTIONS = ['backing_file', 'backing_fmt', 'compat', 'data_file', 'data_file_raw', 'lazy_refcounts', 'refcount_bits', 'size'];
 
 function flag(value: string, name: string): boolean {
   if (TRUE.includes(value)) return true;
@@ -32,7 +32,13 @@ function flag(value: string, name: string): boolean {
 export async function amendImage(image: Qcow2Image, options: Readonly<Record<string, string>>): Promise<void> {
   if (!image.refcounts) throw new Error(`${image.filename}: the image is opened read-only`);
   for (const key of Object.keys(options)) {
-    if (!AMEND_OPTIONS.includes(key)) throw new Error(`Invalid parameter '${key}'\nThis option is only supported for image creation`);
+    if (!AMEND_OPTIONS.some((option) => option.name === key)) {
+      throw codedError(`Invalid parameter '${key}'\nThis option is only supported for image creation`, 'invalid-option');
+    }
+    // Encrypted qcow2 images are not read here, so an image amend opens has no encryption.
+    if (ENCRYPTION_AMEND_OPTIONS.some((option) => option.name === key)) {
+      throw codedError("Can't amend encryption options - encryption not present", 'invalid-option');
+    }
   }
   const h = image.header;
   let version = h.version;

@@ -2,6 +2,7 @@
 // makes (header, refcount table, refcount blocks, L1 table, in that order from cluster 0), with
 // every metadata cluster counted once.
 import type { BlockCreateOptions, BlockNode } from '@tessera/core';
+import { codedError } from './errors.ts';
 import { ClusterMap } from './cluster/mapping.ts';
 import { AUTOCLEAR_DATA_FILE_RAW, COMPAT_LAZY_REFCOUNTS, INCOMPAT_DATA_FILE, INCOMPAT_EXTL2 } from './header/features.ts';
 import { parseHeader } from './header/header.ts';
@@ -11,20 +12,6 @@ import { buildHeader } from './header/write-header.ts';
 import { MAX_BACKING_NAME, MAX_L1_BYTES, MAX_REFCOUNT_TABLE_BYTES, MAX_VIRTUAL_SIZE } from './limits.ts';
 import { entriesPerBlock, setRefcount } from './refcount/entries.ts';
 import { readFirstCluster } from './header/first-cluster.ts';
-
-export const CREATE_OPTIONS = [
-  'compat',
-  'backing_file',
-  'backing_fmt',
-  'cluster_size',
-  'lazy_refcounts',
-  'refcount_bits',
-  'extended_l2',
-  'compression_type',
-  'preallocation',
-  'data_file',
-  'data_file_raw',
-] as const;
 
 const TRUE = ['on', 'yes', 'true'];
 const FALSE = ['off', 'no', 'false'];
@@ -104,7 +91,12 @@ export function createSettings(options: Readonly<Record<string, string>>): Creat
 }
 
 /** Lay out a new image on the empty `file`. */
-export async function createImage(file: BlockNode, { size, formatOptions }: BlockCreateOptions): Promise<void> {
+export async function createImage(file: BlockNode, { size, formatOptions, createRelative }: BlockCreateOptions): Promise<void> {
+  // The data file is made first, as QEMU makes it (so also when the options are then refused).
+  if (formatOptions.data_file !== undefined) {
+    if (!createRelative) throw codedError('Creating an external data file is not possible here', 'unsupported-operation');
+    await createRelative(formatOptions.data_file, size);
+  }
   const settings = createSettings(formatOptions);
   if (size > MAX_VIRTUAL_SIZE) throw new Error(`The image size is too large for file format 'qcow2'`);
   const clusterSize = 2 ** settings.clusterBits;

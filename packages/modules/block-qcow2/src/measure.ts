@@ -27,7 +27,10 @@ export async function measureImage(size: number, options: Readonly<Record<string
   const fullyAllocated = metadataSize(virtualSize, clusterSize, settings.refcountOrder, settings.extendedL2) + virtualSize;
   const preallocated = settings.preallocation === 'falloc' || settings.preallocation === 'full';
   const data = preallocated ? virtualSize : source ? await allocatedData(source, clusterSize) : 0;
-  return { required: fullyAllocated - virtualSize + data, fullyAllocated };
+  // qemu reports the source's persistent bitmaps when both images can hold them (qcow2 v3 over
+  // qcow2); this driver writes none, so they need nothing.
+  const bitmaps = source?.driver === 'qcow2' && settings.version === 3 ? { bitmaps: 0 } : {};
+  return { required: fullyAllocated - virtualSize + data, fullyAllocated, ...bitmaps };
 }
 
 function roundUp(value: number, to: number): number {

@@ -1,8 +1,11 @@
 import type { BlockFormatDriver, BlockNode, BlockStatus, MeasureResult, ResizeOptions } from '@tessera/core';
+import { codedError } from './coded-error.ts';
 
 /** The raw format: guest bytes are the file's bytes. */
 export const rawFormat: BlockFormatDriver = {
   name: 'raw',
+  // Made by its protocol alone (no create of its own); its create options are the protocol's.
+  capabilities: { directMapping: true },
   async open(file) {
     return new RawNode(file);
   },
@@ -44,7 +47,7 @@ class RawNode implements BlockNode {
   }
   /** The guest bytes are the file's: the file changes length. */
   async resize(size: number, options: ResizeOptions): Promise<void> {
-    if (!this.child.resize) throw new Error(`Image format driver does not support resize`);
+    if (!this.child.resize) throw codedError('Image format driver does not support resize', 'unsupported-operation');
     await this.child.resize(size, options);
   }
   async blockStatus(offset: number, length: number): Promise<BlockStatus> {
