@@ -147,7 +147,7 @@ describe.sequential('-monitor stdio, the same commands on qemu-system-i386 and t
       try {
         let at = await machine.waitFor(PROMPT, 60_000);
         banners[name] = machine.stdout.slice(0, at);
-        await new Promise((r) => setTimeout(r, 3000)); // the BIOS reaches its text screen
+        await new Promise((r) => setTimeout(r, 6000)); // the BIOS reaches its text screen (later with ACPI and APIC to set up)
         ({ next: at } = await command(machine, `screendump ${join(dir, `${name}.ppm`)}`, at));
         ({ next: at } = await command(machine, `screendump ${join(dir, `${name}.png`)} -f png`, at));
         outputs[name] = [];
@@ -179,6 +179,7 @@ describe.sequential('-monitor stdio, the same commands on qemu-system-i386 and t
     expect(ours[8]).toBe(`ide1-cd0 (#block1): ${cdImage} (raw, read-only)\r\n    Attached to:      /machine/unattached/device[23]\r\n    Removable device: not locked, tray closed\r\n    Cache mode:       writeback\r\n`);
     expect(ours[10]).toBe('ide1-cd0: [not inserted]\r\n    Attached to:      /machine/unattached/device[23]\r\n    Removable device: not locked, tray open\r\n');
     expect(ours[11]).toBe('screendump: filename expected\r\nTry "help screendump" for more information\r\n');
+    expect(ours[15]).toMatch(/^7\.2\.0 \(tessera \d+\.\d+\.\d+, build stamp [0-9a-f]{12}\)\r\n$/); // info version: the QEMU matched, then tessera
   });
 
   it('greets with the banner and prompt; quit exits 0', () => {

@@ -233,6 +233,7 @@ function prepareDevices(emulator: V86Emulator, drives: readonly OpenDrive[], mac
   for (const drive of drives) {
     if (drive.slot === 'cdrom') continue; // ATAPI has no write command in v86
     if (drive.slot === 'fda' || drive.slot === 'fdb') {
+      drive.disk.byteLength = drive.disk.imageSize; // inserted: v86 has its geometry (machine-options/floppy.ts)
       if (drive.config.readOnly) setFloppyReadOnly(emulator.v86.cpu, drive.slot === 'fda' ? 0 : 1);
       continue;
     }
