@@ -45,6 +45,7 @@ describe.concurrent('refused values: what qemu-system-i386 says, or what this ma
     [['-machine', 'foo'], 'unsupported machine type'],
     [['-M', 'foo'], 'Use -machine help to list supported machines'],
     [['-cpu', 'foo'], "unable to find CPU model 'foo'"],
+    [['-machine', 'pc,acpi=maybe'], "Parameter 'acpi' does not accept value 'maybe'"],
     [['-smp', 'foo'], "Parameter 'smp.cpus' expects integer"],
     [['-smp', '1,foo=1'], "Parameter 'smp.foo' is unexpected"],
     [['-name', 'foo,bogus=1'], "-name foo,bogus=1: Invalid parameter 'bogus'"],
@@ -94,7 +95,7 @@ describe.concurrent('refused values: what qemu-system-i386 says, or what this ma
     expect(cpus.code).toBe(0);
     for (const model of ['qemu32', 'max', 'pentium']) expect(cpus.stdout).toMatch(new RegExp(`^x86 ${model} `, 'm'));
     // Everyday values QEMU users pass are accepted (here with -version, which then starts nothing).
-    const accepted = await run(exe(), ['-machine', 'pc,accel=tcg', '-M', 'pc-i440fx-7.2', '-cpu', 'qemu32', '-smp', 'cpus=1,sockets=1,cores=1,threads=1', '-vga', 'std', '-nodefaults', '-name', 'guest=vm1,debug-threads=on', '-version']);
+    const accepted = await run(exe(), ['-machine', 'pc,accel=tcg,acpi=off', '-M', 'pc-i440fx-7.2,acpi=on', '-no-acpi', '-cpu', 'qemu32', '-smp', 'cpus=1,sockets=1,cores=1,threads=1', '-vga', 'std', '-nodefaults', '-name', 'guest=vm1,debug-threads=on', '-version']);
     expect(accepted.stderr).toBe('');
     expect(accepted.code).toBe(0);
   });
