@@ -147,7 +147,7 @@ describe.sequential('-monitor stdio, the same commands on qemu-system-i386 and t
       try {
         let at = await machine.waitFor(PROMPT, 60_000);
         banners[name] = machine.stdout.slice(0, at);
-        await new Promise((r) => setTimeout(r, 6000)); // the BIOS reaches its text screen (later with ACPI and APIC to set up)
+        await new Promise((r) => setTimeout(r, 3000)); // the BIOS reaches its text screen
         ({ next: at } = await command(machine, `screendump ${join(dir, `${name}.ppm`)}`, at));
         ({ next: at } = await command(machine, `screendump ${join(dir, `${name}.png`)} -f png`, at));
         outputs[name] = [];
@@ -215,7 +215,8 @@ describe.sequential('a booted guest: -serial mon:stdio (Ctrl-a c) and QMP on -ch
     // and waits for its ACPI power button before powering off.
     const args = kernelArgs('echo', 'tessera.modules=none tessera.poweroff=button console=tty0 console=ttyS0');
     const qmpArgs = ['-chardev', `socket,id=qmp0,host=127.0.0.1,port=${port},server=on,wait=off`, '-mon', 'chardev=qmp0,mode=control'];
-    machine = MachineProcess.tessera(executable('emulator', 'static'), ['-display', 'none', '-m', '128', '-serial', 'mon:stdio', ...qmpArgs, ...args], BOOT_TIMEOUT_MS - 10_000);
+    // -machine acpi=on: the power button (ACPI is off by default here, see the README).
+    machine = MachineProcess.tessera(executable('emulator', 'static'), ['-display', 'none', '-m', '128', '-machine', 'pc,acpi=on', '-serial', 'mon:stdio', ...qmpArgs, ...args], BOOT_TIMEOUT_MS - 10_000);
     ({ client: qmp } = await RawQmp.open({ host: '127.0.0.1', port }));
     expect(await qmp.execute('qmp_capabilities')).toEqual({ return: {}, id: 'qmp_capabilities' });
     await machine.waitFor('TESSERA-GUEST: echo ready', BOOT_TIMEOUT_MS - 30_000);

@@ -142,8 +142,8 @@ describe.sequential('QMP, the same script on qemu-system-i386 and tessera', () =
         const { client, greeting } = await RawQmp.open({ path: socket }).catch((error: Error) => {
           throw new Error(`${name}: ${error.message}; stderr: ${machine.stderr}`);
         });
-        // Let the BIOS reach its text screen before the screendumps (its VGA font is loaded after 1.5 s unloaded).
-        await new Promise((r) => setTimeout(r, 6000)); // ACPI and APIC set-up make SeaBIOS slower to its screen
+        // Let the BIOS reach its text screen before the screendumps.
+        await new Promise((r) => setTimeout(r, 3000));
         const steps = await runScript(client, greeting, (format) => join(dir, `${name}.${format}`));
         const events = eventLog(client);
         client.close();

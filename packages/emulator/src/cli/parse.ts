@@ -58,7 +58,7 @@ interface Mutable {
 export function parseCommandLine(argv: readonly string[]): Command {
   const m: Mutable = {
     memoryBytes: DEFAULT_MEMORY, drives: [], nographic: false, snapshot: false, netdevs: [], nics: [], monitors: new MonitorOptions(),
-    daemonize: false, startPaused: false, noReboot: false, noShutdown: false, nodefaults: false, acpi: true, warnings: [],
+    daemonize: false, startPaused: false, noReboot: false, noShutdown: false, nodefaults: false, acpi: false, warnings: [],
   };
   let listModules = false;
   let output: 'human' | 'json' = 'human';
@@ -138,7 +138,7 @@ export function parseCommandLine(argv: readonly string[]): Command {
         if (machine.acpi !== undefined) m.acpi = machine.acpi;
         break;
       }
-      case '-no-acpi': m.acpi = false; break; // QEMU 7.2's spelling of -machine acpi=off
+      case '-no-acpi': m.acpi = false; break; // QEMU 7.2's spelling of -machine acpi=off (the default here)
       case '-smp': attempt(() => checkSmp(arg)); break;
       case '-cpu': {
         const cpu = attempt(() => checkCpu(arg));

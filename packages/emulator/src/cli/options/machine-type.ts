@@ -22,9 +22,9 @@ export function checkMachine(argument: string): 'help' | { acpi?: boolean } {
   for (const [key, value] of kv) {
     if (key === 'type') continue;
     if (key === 'acpi') {
-      // QEMU's OnOffAuto; auto is on for pc.
+      // QEMU's OnOffAuto. auto is this machine's default: off (see the README's ACPI section).
       if (!['on', 'off', 'auto'].includes(value)) throw new Error(`Parameter 'acpi' does not accept value '${value}'`);
-      settings.acpi = value !== 'off';
+      settings.acpi = value === 'on';
       continue;
     }
     if (key === 'accel') {
