@@ -16,6 +16,9 @@ const SLP_EN = 1 << 13;
 const SLP_TYP_SHIFT = 10;
 const SLP_TYP_SOFT_OFF = 0;
 const SCI_IRQ = 9;
+/** QEMU's PIIX4 PCI hotplug registers (PCI_UP, PCI_DOWN, eject, PCI_RMV), which SeaBIOS's SSDT reads. */
+const PCI_HOTPLUG_PORTS = 0xae00;
+const PCI_HOTPLUG_LENGTH = 16;
 
 /** v86's ACPI device (src/acpi.js) as far as it is used here. */
 interface V86Acpi {
@@ -30,7 +33,7 @@ interface PortEntry {
 }
 
 interface AcpiCpu {
-  io: { ports: PortEntry[] };
+  io: { ports: PortEntry[]; register_read(port: number, device: object, r8: () => number, r16: () => number, r32: () => number): void };
   devices: { acpi?: V86Acpi };
   device_raise_irq(irq: number): void;
 }
@@ -61,6 +64,12 @@ export function attachAcpiEvents(v86Cpu: V86Cpu, onPowerOff: () => void): AcpiEv
     if (this.pm1_status & this.pm1_enable & PWRBTN) cpu.device_raise_irq(SCI_IRQ);
     return next;
   };
+
+  // v86 has no PCI hotplug registers: unmapped ports read all ones, which the DSDT/SSDT's
+  // hotplug methods take as "every slot removed" — Linux's acpiphp then ejected the IDE
+  // controller (no disk). Read as QEMU's with nothing plugged or unplugged: zero.
+  const hotplug = {};
+  for (let port = PCI_HOTPLUG_PORTS; port < PCI_HOTPLUG_PORTS + PCI_HOTPLUG_LENGTH; port++) cpu.io.register_read(port, hotplug, () => 0, () => 0, () => 0);
 
   const control = cpu.io.ports[PM1_CONTROL_PORT]!;
   const writeControl = control.write16;
