@@ -63,11 +63,14 @@ HOST_TXT="tessera-host-file-ok"
 #   fs:   vfat (the data partition) with its code pages (FAT: the host writes it with mtools, no mount).
 #   net:  ne2k-pci (+8390) for v86's and QEMU's ne2k_pci (10ec:8029).
 #   crc:  the crypto back ends of sd_mod's crc-t10dif/crc64-rocksoft (softdeps; quiet boot).
+#   acpi: the ACPI power button as an input device (button, evdev): loaded only by
+#         tessera.poweroff=button, which waits for a press (the host's system_powerdown).
 MODULES_disk="ata_piix ata_generic sd_mod"
 MODULES_fs="nls_cp437 nls_ascii nls_iso8859-1 nls_utf8 vfat"
 MODULES_net="ne2k-pci"
 MODULES_crc="crct10dif_generic crc64_rocksoft_generic"
-MODULE_GROUPS="crc disk fs net"
+MODULES_acpi="evdev button"
+MODULE_GROUPS="crc disk fs net acpi"
 
 # --- Debian packages ------------------------------------------------------------------------------
 

@@ -3,7 +3,7 @@
 #
 # Prints "TESSERA-GUEST: ..." markers on the console (console=ttyS0), loads the kernel modules listed
 # in /etc/tessera/modules, runs the test named by `tessera.test=NAME` on the kernel command line and
-# powers off. v86 has no ACPI, so `poweroff -f` only halts the CPU there: the host must watch for the
+# powers off. Without ACPI (bare v86) `poweroff -f` only halts the CPU: the host must watch for the
 # final "TESSERA-GUEST: poweroff" marker. See tools/guest/README.md for the tests and parameters.
 
 /bin/busybox mkdir -p /proc /sys /dev /mnt /tmp /bin /sbin /usr/bin /usr/sbin
@@ -24,11 +24,32 @@ mark() {
 	{ echo "TESSERA-GUEST: $*" >/dev/tty0; } 2>/dev/null
 }
 
+# tessera.poweroff=button: wait for the ACPI power button (the host's system_powerdown) before
+# powering off. Loads the acpi module group, finds the button's input device and reads one event.
+wait_power_button() {
+	load_group acpi
+	ev=""
+	for d in /sys/class/input/event*; do
+		[ "$(cat "$d/device/name" 2>/dev/null)" = "Power Button" ] && ev=${d##*/}
+	done
+	if [ -z "$ev" ]; then
+		mark "error no ACPI power button"
+		return
+	fi
+	# Opened before saying ready: evdev gives events only to readers that have it open.
+	exec 3<"/dev/input/$ev"
+	mark "powerbutton ready dev=$ev"
+	dd of=/dev/null bs=16 count=1 <&3 2>/dev/null
+	exec 3<&-
+	mark "powerbutton pressed"
+}
+
 finish() {
+	[ "${p_poweroff:-}" = button ] && wait_power_button
 	mark "poweroff"
 	sync
 	poweroff -f
-	# Without ACPI (v86) poweroff -f returns or halts; keep PID 1 alive so the kernel does not panic.
+	# Without ACPI (bare v86) poweroff -f returns or halts; keep PID 1 alive so the kernel does not panic.
 	while :; do sleep 3600; done
 }
 
@@ -55,15 +76,21 @@ mark "booted"
 mark "uptime $(cut -d' ' -f1 /proc/uptime) kernel $(uname -r) test=$test_name"
 
 # Modules: lines "GROUP PATH" in load order (dependencies first), written by tools/guest/build.sh.
-# tessera.modules=none skips them (fastest boot for the marker test).
-if [ "${p_modules:-all}" != none ]; then
+# load_group GROUP loads one group (any group but acpi's when GROUP is "all").
+load_group() {
 	while read -r group path; do
 		[ -n "$path" ] || continue
+		case "$1" in all) [ "$group" != acpi ] || continue ;; "$group") ;; *) continue ;; esac
 		out=$(insmod "/lib/modules/$(uname -r)/$path" 2>&1) || case "$out" in
 			*"File exists"*) ;;
 			*) mark "warning insmod $path: $out" ;;
 		esac
 	done </etc/tessera/modules
+}
+
+# tessera.modules=none skips them (fastest boot for the marker test).
+if [ "${p_modules:-all}" != none ]; then
+	load_group all
 	mark "modules loaded"
 fi
 

@@ -1,7 +1,8 @@
 // The human monitor end to end: `-monitor stdio` with the same commands on qemu-system-i386 and
 // tessera (outputs compared line for line), and one booted guest with `-serial mon:stdio`, where
 // Ctrl-a c switches the terminal between the guest's COM1 and the monitor, and QMP on a
-// -chardev socket (TCP) + -mon: the guest's text screen dumped, its power-off as SHUTDOWN.
+// -chardev socket (TCP) + -mon: the guest's text screen dumped, system_powerdown pressing its ACPI
+// power button (the guest powers off: SHUTDOWN), the same press on qemu-system-i386.
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -178,6 +179,7 @@ describe.sequential('-monitor stdio, the same commands on qemu-system-i386 and t
     expect(ours[8]).toBe(`ide1-cd0 (#block1): ${cdImage} (raw, read-only)\r\n    Attached to:      /machine/unattached/device[23]\r\n    Removable device: not locked, tray closed\r\n    Cache mode:       writeback\r\n`);
     expect(ours[10]).toBe('ide1-cd0: [not inserted]\r\n    Attached to:      /machine/unattached/device[23]\r\n    Removable device: not locked, tray open\r\n');
     expect(ours[11]).toBe('screendump: filename expected\r\nTry "help screendump" for more information\r\n');
+    expect(ours[15]).toMatch(/^7\.2\.0 \(tessera \d+\.\d+\.\d+, build stamp [0-9a-f]{12}\)\r\n$/); // info version: the QEMU matched, then tessera
   });
 
   it('greets with the banner and prompt; quit exits 0', () => {
@@ -209,10 +211,12 @@ describe.sequential('a booted guest: -serial mon:stdio (Ctrl-a c) and QMP on -ch
 
   beforeAll(async () => {
     const port = await freePort();
-    // Kernel messages go to the VGA text screen and COM1; the guest then reads a line from COM1.
-    const args = kernelArgs('echo', 'tessera.modules=none console=tty0 console=ttyS0');
+    // Kernel messages go to the VGA text screen and COM1; the guest then reads a line from COM1
+    // and waits for its ACPI power button before powering off.
+    const args = kernelArgs('echo', 'tessera.modules=none tessera.poweroff=button console=tty0 console=ttyS0');
     const qmpArgs = ['-chardev', `socket,id=qmp0,host=127.0.0.1,port=${port},server=on,wait=off`, '-mon', 'chardev=qmp0,mode=control'];
-    machine = MachineProcess.tessera(executable('emulator', 'static'), ['-display', 'none', '-m', '128', '-serial', 'mon:stdio', ...qmpArgs, ...args], BOOT_TIMEOUT_MS - 10_000);
+    // -machine acpi=on: the power button (ACPI is off by default here, see the README).
+    machine = MachineProcess.tessera(executable('emulator', 'static'), ['-display', 'none', '-m', '128', '-machine', 'pc,acpi=on', '-serial', 'mon:stdio', ...qmpArgs, ...args], BOOT_TIMEOUT_MS - 10_000);
     ({ client: qmp } = await RawQmp.open({ host: '127.0.0.1', port }));
     expect(await qmp.execute('qmp_capabilities')).toEqual({ return: {}, id: 'qmp_capabilities' });
     await machine.waitFor('TESSERA-GUEST: echo ready', BOOT_TIMEOUT_MS - 30_000);
@@ -230,7 +234,7 @@ describe.sequential('a booted guest: -serial mon:stdio (Ctrl-a c) and QMP on -ch
     expect(rowsWithText).toBeGreaterThan(15);
   });
 
-  it('the monitor answers while the guest waits, its commands never reach the guest; the guest powering off is SHUTDOWN and exit 0', async () => {
+  it('the monitor answers while the guest waits, its commands never reach the guest; system_powerdown presses the power button: the guest powers off, SHUTDOWN, exit 0', async () => {
     let at = machine.stdout.length;
     machine.write('\x01c'); // to the monitor
     at = await machine.waitFor(PROMPT, 30_000, at);
@@ -248,12 +252,41 @@ describe.sequential('a booted guest: -serial mon:stdio (Ctrl-a c) and QMP on -ch
     at = await machine.waitFor('C-a c    switch between console and monitor', 10_000, at);
     machine.write('\x01c'); // back to the guest's COM1
     machine.write('from-the-test\n');
+    // The guest loads the ACPI button driver, which enables PWRBTN_EN, and waits for a press.
+    at = await machine.waitFor('TESSERA-GUEST: powerbutton ready', 60_000, at);
+    expect(machine.stdout).toContain('ACPI: button: Power Button [PWRF]');
+    expect(await qmp.execute('system_powerdown')).toEqual({ return: {}, id: 'system_powerdown' });
+    expect((await qmp.event('POWERDOWN')).data).toBeUndefined();
     const shutdown = await qmp.event('SHUTDOWN', 60_000);
     expect(shutdown.data).toEqual({ guest: true, reason: 'guest-shutdown' });
     expect(shutdown.timestamp).toEqual({ seconds: expect.any(Number), microseconds: expect.any(Number) });
     await qmp.closedByServer();
     expect(await machine.exited).toBe(0);
-    expect(markers(machine.stdout)).toEqual(expect.arrayContaining(['echo=from-the-test', 'poweroff']));
+    // The guest's ACPI soft-off (S5) ended the machine, not the halt watch (no `System halted`).
+    expect(machine.stdout).toContain('ACPI: PM: Preparing to enter system sleep state S5');
+    expect(markers(machine.stdout)).toEqual(expect.arrayContaining(['echo=from-the-test', 'powerbutton pressed', 'poweroff']));
     expect(machine.stderr).toBe('');
+  }, 120_000);
+});
+
+describe('system_powerdown on qemu-system-i386: the same guest, the same answer', () => {
+  // What the tessera boot above is compared with: QEMU's pc machine presses the ACPI power button
+  // the same way; the guest reacts and powers off; the events are the same.
+  it('POWERDOWN, the guest sees the press and powers off, SHUTDOWN guest-shutdown, exit 0', async () => {
+    const socket = join(dir, 'qemu-powerdown.qmp');
+    const args = kernelArgs('marker', 'tessera.modules=none tessera.poweroff=button');
+    const qemu = new MachineProcess('qemu-system-i386', ['-display', 'none', '-m', '128', '-serial', 'stdio', '-qmp', `unix:${socket},server=on,wait=off`, ...args], 100_000);
+    try {
+      const { client } = await RawQmp.open({ path: socket });
+      await client.execute('qmp_capabilities');
+      await qemu.waitFor('TESSERA-GUEST: powerbutton ready', 90_000);
+      expect(await client.execute('system_powerdown')).toEqual({ return: {}, id: 'system_powerdown' });
+      expect((await client.event('SHUTDOWN', 60_000)).data).toEqual({ guest: true, reason: 'guest-shutdown' });
+      expect(client.events.map((e) => e.event)).toEqual(['POWERDOWN', 'SHUTDOWN']);
+      expect(await qemu.exited).toBe(0);
+      expect(markers(qemu.stdout)).toEqual(expect.arrayContaining(['powerbutton pressed', 'poweroff']));
+    } finally {
+      qemu.kill();
+    }
   }, 120_000);
 });

@@ -2,7 +2,7 @@
 // refuses the same thing), exit codes, files written. Machines that must run boot a one-sector
 // floppy guest (support/floppy-guest.ts), about a second each, instead of Linux.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { ReadStream } from 'node:tty';
@@ -45,6 +45,7 @@ describe.concurrent('refused values: what qemu-system-i386 says, or what this ma
     [['-machine', 'foo'], 'unsupported machine type'],
     [['-M', 'foo'], 'Use -machine help to list supported machines'],
     [['-cpu', 'foo'], "unable to find CPU model 'foo'"],
+    [['-machine', 'pc,acpi=maybe'], "Parameter 'acpi' does not accept value 'maybe'"],
     [['-smp', 'foo'], "Parameter 'smp.cpus' expects integer"],
     [['-smp', '1,foo=1'], "Parameter 'smp.foo' is unexpected"],
     [['-name', 'foo,bogus=1'], "-name foo,bogus=1: Invalid parameter 'bogus'"],
@@ -94,7 +95,7 @@ describe.concurrent('refused values: what qemu-system-i386 says, or what this ma
     expect(cpus.code).toBe(0);
     for (const model of ['qemu32', 'max', 'pentium']) expect(cpus.stdout).toMatch(new RegExp(`^x86 ${model} `, 'm'));
     // Everyday values QEMU users pass are accepted (here with -version, which then starts nothing).
-    const accepted = await run(exe(), ['-machine', 'pc,accel=tcg', '-M', 'pc-i440fx-7.2', '-cpu', 'qemu32', '-smp', 'cpus=1,sockets=1,cores=1,threads=1', '-vga', 'std', '-nodefaults', '-name', 'guest=vm1,debug-threads=on', '-version']);
+    const accepted = await run(exe(), ['-machine', 'pc,accel=tcg,acpi=off', '-M', 'pc-i440fx-7.2,acpi=on', '-no-acpi', '-cpu', 'qemu32', '-smp', 'cpus=1,sockets=1,cores=1,threads=1', '-vga', 'std', '-nodefaults', '-name', 'guest=vm1,debug-threads=on', '-version']);
     expect(accepted.stderr).toBe('');
     expect(accepted.code).toBe(0);
   });
@@ -182,6 +183,33 @@ describe.sequential('options on a running machine (a one-sector floppy guest)', 
     expect(written.subarray(512, 1024).equals(written.subarray(0, 512))).toBe(true); // its boot sector, copied to sector 2
     expect(readFileSync(readOnly).equals(before)).toBe(true);
     expect(readFileSync(snapshot).equals(before)).toBe(true);
+  }, 60_000);
+
+  it('floppy images of no floppy format\'s size (1,000,000 bytes, 3 MiB) boot and take writes as under qemu-system-i386 (its 2.88 MB geometry), keeping their size', async () => {
+    const sized = (bytes: number, name: string) => {
+      const path = join(dir, name);
+      const image = readFileSync(floppyGuest('write', dir));
+      writeFileSync(path, bytes <= image.length ? image.subarray(0, bytes) : Buffer.concat([image, Buffer.alloc(bytes - image.length)]));
+      return path;
+    };
+    const images = [sized(1_000_000, 'odd-tessera.img'), sized(3 * 2 ** 20, 'big-tessera.img')];
+    const theirs = [sized(1_000_000, 'odd-qemu.img'), sized(3 * 2 ** 20, 'big-qemu.img')];
+    const machines = images.map((image) => start([...floppy(image), '-display', 'none']));
+    // QEMU does not stop at `cli; hlt`: its COM1 output is awaited, then it is killed.
+    const qemus = theirs.map((image) => spawn('qemu-system-i386', ['-display', 'none', '-nodefaults', '-serial', `file:${image}.out`, ...floppy(image)], { stdio: 'ignore' }));
+    try {
+      for (const machine of machines) expect(await machine.exit).toEqual({ code: 0, signal: null });
+      expect(machines.map((m) => m.stdout)).toEqual([`${HELLO}W`, `${HELLO}W`]);
+      await until("qemu's floppy guests", () => theirs.every((image) => fileText(`${image}.out`).endsWith('W')), 30_000);
+      expect(theirs.map((image) => fileText(`${image}.out`))).toEqual([`${HELLO}W`, `${HELLO}W`]);
+    } finally {
+      for (const qemu of qemus) qemu.kill('SIGKILL');
+    }
+    for (const [i, image] of images.entries()) {
+      const written = readFileSync(image);
+      expect(written.length).toBe([1_000_000, 3 * 2 ** 20][i]);
+      expect(written.subarray(512, 1024).equals(written.subarray(0, 512))).toBe(true);
+    }
   }, 60_000);
 
   it('a guest reset reboots the machine; under -no-reboot it ends the process with exit 0', async () => {

@@ -205,6 +205,10 @@ describe.sequential('QMP, the same script on qemu-system-i386 and tessera', () =
     expect(answer('query-status', 1).return).toEqual({ status: 'running', singlestep: false, running: true });
     expect(answer('query-status', 2).return).toEqual({ status: 'paused', singlestep: false, running: false });
     expect(answer('query-name').return).toEqual({}); // no -name
+    // The QEMU release whose QMP is matched — the peer's major.minor — and tessera named in `package`.
+    const theirs = results.qemu.steps.find((s) => s.label.startsWith('query-version'))!.answer.return as { qemu: Message };
+    expect(answer('query-version').return).toEqual({ qemu: { major: theirs.qemu.major, minor: theirs.qemu.minor, micro: 0 }, package: expect.stringMatching(/^tessera \d+\.\d+\.\d+, build stamp [0-9a-f]{12}$/) });
+    expect(results.tessera.steps[0]!.answer.QMP).toEqual({ version: answer('query-version').return, capabilities: [] });
     expect((answer('query-block', 1).return as Message[])[0]).toMatchObject({ device: 'ide1-cd0', tray_open: false, inserted: { file: cdImage, ro: true, drv: 'raw', image: { 'virtual-size': 16 * 2048 } } });
     expect(answer('human-monitor-command').return).toBe('VM status: running\r\n');
     expect(answer('screendump', 3).error).toEqual({ class: 'GenericError', desc: `failed to open file '${join(dir, 'missing-dir', 'x.ppm')}': No such file or directory` });

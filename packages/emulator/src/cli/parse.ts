@@ -19,7 +19,7 @@ const WITH_ARGUMENT = new Set([
 ]);
 const FLAGS = new Set([
   '-nographic', '-snapshot', '-version', '-help', '-h', '-list-modules',
-  '-no-reboot', '-no-shutdown', '-daemonize', '-S', '-nodefaults',
+  '-no-reboot', '-no-shutdown', '-daemonize', '-S', '-nodefaults', '-no-acpi',
 ]);
 const DEFAULT_MEMORY = 128 * 2 ** 20;
 /** v86's RAM is one block from address 0; its VGA memory is mapped at 3.5 GiB. */
@@ -50,6 +50,7 @@ interface Mutable {
   noReboot: boolean;
   noShutdown: boolean;
   nodefaults: boolean;
+  acpi: boolean;
   warnings: string[];
 }
 
@@ -57,7 +58,7 @@ interface Mutable {
 export function parseCommandLine(argv: readonly string[]): Command {
   const m: Mutable = {
     memoryBytes: DEFAULT_MEMORY, drives: [], nographic: false, snapshot: false, netdevs: [], nics: [], monitors: new MonitorOptions(),
-    daemonize: false, startPaused: false, noReboot: false, noShutdown: false, nodefaults: false, warnings: [],
+    daemonize: false, startPaused: false, noReboot: false, noShutdown: false, nodefaults: false, acpi: false, warnings: [],
   };
   let listModules = false;
   let output: 'human' | 'json' = 'human';
@@ -131,7 +132,13 @@ export function parseCommandLine(argv: readonly string[]): Command {
       case '-no-shutdown': m.noShutdown = true; break;
       case '-nodefaults': m.nodefaults = true; break;
       case '-vga': attempt(() => checkVga(arg)); break;
-      case '-machine': case '-M': if (attempt(() => checkMachine(arg)) === 'help') return { kind: 'print', text: MACHINE_HELP }; break;
+      case '-machine': case '-M': {
+        const machine = attempt(() => checkMachine(arg));
+        if (machine === 'help') return { kind: 'print', text: MACHINE_HELP };
+        if (machine.acpi !== undefined) m.acpi = machine.acpi;
+        break;
+      }
+      case '-no-acpi': m.acpi = false; break; // QEMU 7.2's spelling of -machine acpi=off (the default here)
       case '-smp': attempt(() => checkSmp(arg)); break;
       case '-cpu': {
         const cpu = attempt(() => checkCpu(arg));
@@ -293,6 +300,7 @@ function finish(m: Mutable): MachineConfig {
     nics: m.nics,
     monitors,
     nodefaults: m.nodefaults,
+    acpi: m.acpi,
     warnings: m.warnings,
     process: {
       ...(m.name !== undefined ? { name: m.name } : {}),

@@ -53,6 +53,8 @@ Network:
 Machine and process (QEMU's everyday options):
   -machine pc[,accel=tcg] | -M pc, -cpu qemu32|max, -smp 1, -vga std
                          what this machine is (help lists: -machine help, -cpu help)
+  -machine pc,acpi=on    ACPI (power button for system_powerdown, S5 power-off) and the APIC;
+                         off by default (acpi=off, -no-acpi)
   -nodefaults            no default devices (COM1 not on stdio unless -serial says)
   -name NAME[,process=PNAME]
                          the guest's name; process= names the process

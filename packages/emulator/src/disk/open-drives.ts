@@ -1,7 +1,7 @@
 import type { BlockNode, BlockPermissions, Host } from '@tessera/core';
 import type { DriveConfig } from '../machine/config.ts';
 import { StartupError } from '../machine/startup-error.ts';
-import { checkFloppySize } from '../machine-options/floppy.ts';
+import { floppyInsertSize } from '../machine-options/floppy.ts';
 import { V86Disk } from './v86-disk.ts';
 
 /**
@@ -61,11 +61,6 @@ export async function openDrives(host: Host, drives: readonly DriveConfig[], onI
       } catch (error) {
         throw new StartupError(`${config.origin}: ${(error as Error).message}`, { cause: error });
       }
-      const badFloppy = config.interface === 'floppy' ? checkFloppySize(node.size) : undefined;
-      if (badFloppy) {
-        await node.close();
-        throw new StartupError(`${config.origin}: ${badFloppy}`);
-      }
       let refusalsTold = false;
       const disk = new V86Disk(
         node,
@@ -77,6 +72,8 @@ export async function openDrives(host: Host, drives: readonly DriveConfig[], onI
           process.stderr.write(`warning: ${config.origin}: guest write refused (further refusals on this drive are not reported): ${error.message}\n`);
         },
       );
+      // A floppy of no standard size gets QEMU's geometry (given back its real size once inserted).
+      if (config.interface === 'floppy') disk.byteLength = floppyInsertSize(node.size);
       opened.push({ config, slot: slots[i]!, node, disk });
     }
   } catch (error) {

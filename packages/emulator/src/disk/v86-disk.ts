@@ -12,7 +12,8 @@ export class V86Disk {
   /** v86 calls this once `load()` is done. */
   onload: ((event: object) => void) | undefined;
   onprogress: ((event: object) => void) | undefined;
-  readonly byteLength: number;
+  /** The size v86 sees; a floppy of no standard size is shown another one while v86 picks its geometry (machine-options/floppy.ts). */
+  byteLength: number;
   /** Bytes v86 asked to keep (the MBR, read for the disk's geometry), by offset. */
   private readonly cache = new Map<number, Uint8Array>();
   private queue: Promise<unknown> = Promise.resolve();
@@ -35,6 +36,11 @@ export class V86Disk {
     private readonly onWriteRefused: (error: Error) => void = onError,
   ) {
     this.byteLength = node.size;
+  }
+
+  /** The image's real size (byteLength may differ while v86 inserts a floppy). */
+  get imageSize(): number {
+    return this.node.size;
   }
 
   load(): void {

@@ -9,14 +9,20 @@ const FORMATS: ReadonlyArray<readonly [sectors: number, tracks: number, heads: n
 ];
 const SIZES = new Set(FORMATS.map(([s, t, h]) => s * t * h * 512));
 
+/** QEMU's geometry for an image of no floppy format's size: its fallback drive type (2.88 MB) and that type's first format, 36 sectors × 80 tracks × 2 heads. */
+export const FALLBACK_FLOPPY_BYTES = 36 * 80 * 2 * 512;
+
 /**
- * Whether v86's floppy drive takes an image of this size. For other sizes v86 would copy the image
- * into memory padded to the next format (not possible for an image served through the block
- * layer), so tessera refuses them; QEMU guesses a geometry instead.
+ * The size v86's floppy drive must be shown at insertion so that it picks the geometry QEMU
+ * would: the image's own size when it is a floppy format's, else QEMU's fallback (2.88 MB, what
+ * qemu-system-i386 7.2 gives a 1,000,000-byte or 3 MiB image: `info qtree` says drive-type 288).
+ * v86 would instead copy a smaller image into memory padded to the next format (impossible for an
+ * image served through the block layer) and refuse a larger one. The real size is given back
+ * after insertion (restoreFloppySize): v86's DMA then fails a transfer past the image's end, as
+ * QEMU answers it with an I/O error, and never touches bytes that are not in the image.
  */
-export function checkFloppySize(bytes: number): string | undefined {
-  if (SIZES.has(bytes)) return undefined;
-  return `a floppy image must have the size of a floppy format (160K, 180K, 320K, 360K, 720K, 1200K, 1440K, 2880K or another v86 knows); this one has ${bytes} bytes`;
+export function floppyInsertSize(bytes: number): number {
+  return SIZES.has(bytes) ? bytes : FALLBACK_FLOPPY_BYTES;
 }
 
 interface FloppyDrive {

@@ -58,6 +58,8 @@ export interface MachineConfig {
   readonly monitors: readonly MonitorConfig[];
   /** `-nodefaults`: no default devices (here: COM1 is not put on stdio unless -serial says so). */
   readonly nodefaults: boolean;
+  /** ACPI (`-machine acpi=on`; off by default, unlike QEMU's pc: see the README): v86's ACPI PM device with its I/O APIC and local APIC. */
+  readonly acpi: boolean;
   /** Notes for stderr before the machine starts (e.g. `-cpu pentium` runs v86's CPU). */
   readonly warnings: readonly string[];
   /** Process and lifecycle options (-name, -pidfile, -daemonize, -S, -no-reboot, -no-shutdown). */

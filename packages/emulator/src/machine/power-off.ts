@@ -6,7 +6,8 @@ const STEADY_POLLS = 4;
 const IF_FLAG = 0x200;
 
 /**
- * v86 has no ACPI power-off: a guest that powers off ends up halted with interrupts disabled,
+ * A guest that powers off without ACPI (`-machine acpi=off`, or an OS that does not use it; the
+ * ACPI soft-off is caught in acpi.ts) ends up halted with interrupts disabled,
  * from which nothing but a reset can wake it. Treat that state, seen steadily for a second, as
  * the machine switching itself off. Only while `isRunning()`: a CPU the monitor stopped (or -S
  * holds) keeps whatever state it had, which is no power-off. The watch goes on after a power-off,

@@ -19,6 +19,7 @@ import type { ShutdownReason } from '../monitor/machine-control.ts';
 import { loadFirmware } from './firmware.ts';
 import { catchEngineFailures, engineFailureMessage } from './engine-failure.ts';
 import { loadV86 } from './load-v86.ts';
+import { attachAcpiEvents } from './acpi.ts';
 import { watchForPowerOff } from './power-off.ts';
 import { refuseWrites } from './read-only-ide.ts';
 import { failRefusedDmaWrites } from './refused-write-ide.ts';
@@ -117,6 +118,7 @@ export async function runMachine(host: Host, machine: MachineConfig, hooks: Mach
     autostart: false, // started once the devices are adjusted below
     disable_speaker: true,
     disable_mouse: true,
+    acpi: machine.acpi,
   });
   if (emulator instanceof Error) return startFailed(emulator);
   const started = await Promise.race([
@@ -129,6 +131,10 @@ export async function runMachine(host: Host, machine: MachineConfig, hooks: Mach
   }
   running = emulator;
   prepareDevices(emulator, drives, machine.nics[0]?.mac ?? defaultMac(0));
+
+  // The guest's ACPI soft-off (S5) is its power-off, as on QEMU (the halt watch below is for guests without ACPI).
+  let onAcpiPowerOff = () => {};
+  const acpi = attachAcpiEvents(emulator.v86.cpu, () => onAcpiPowerOff());
 
   const console = new V86MachineConsole(emulator, displayBackend !== undefined);
   const runState = new RunState(emulator);
@@ -147,6 +153,7 @@ export async function runMachine(host: Host, machine: MachineConfig, hooks: Mach
       host, emulator, drives, runState,
       name: machine.process.name,
       noReboot: machine.process.noReboot,
+      pressPowerButton: () => acpi.pressPowerButton(),
       requestShutdown: (reason) => requestShutdown(reason, { kind: 'reset' }),
       quit: () => ending({ kind: 'monitor-quit' }),
       onIoError: (error) => ending({ kind: 'error', error: new Error(`disk I/O error: ${error.message}`, { cause: error }) }),
@@ -178,6 +185,7 @@ export async function runMachine(host: Host, machine: MachineConfig, hooks: Mach
   let session: DisplaySession | undefined;
   // -no-shutdown: a power-off stops the CPU and the process stays (for the monitor, or a signal).
   const onPowerOff = () => requestShutdown('guest-shutdown', { kind: 'poweroff' });
+  onAcpiPowerOff = onPowerOff;
   // Only a running CPU can power off: a stopped one may sit in `cli; hlt` for as long as it likes.
   const stopWatching = watchForPowerOff(emulator.v86.cpu, () => runState.running, onPowerOff);
   try {
@@ -225,6 +233,7 @@ function prepareDevices(emulator: V86Emulator, drives: readonly OpenDrive[], mac
   for (const drive of drives) {
     if (drive.slot === 'cdrom') continue; // ATAPI has no write command in v86
     if (drive.slot === 'fda' || drive.slot === 'fdb') {
+      drive.disk.byteLength = drive.disk.imageSize; // inserted: v86 has its geometry (machine-options/floppy.ts)
       if (drive.config.readOnly) setFloppyReadOnly(emulator.v86.cpu, drive.slot === 'fda' ? 0 : 1);
       continue;
     }

@@ -1,6 +1,6 @@
 import type { MonitorContext } from './context.ts';
 import { executeHmp } from './hmp.ts';
-import { monitorVersion } from './version.ts';
+import { tesseraVersion } from './version.ts';
 
 const PROMPT = '(qemu) ';
 
@@ -24,8 +24,7 @@ export class HmpConsole {
 
   /** The banner and first prompt (a new client, or the first switch to the monitor). */
   greet(): void {
-    const v = monitorVersion().qemu;
-    this.write(`tessera ${v.major}.${v.minor}.${v.micro} monitor - type 'help' for more information\r\n${PROMPT}`);
+    this.write(`tessera ${tesseraVersion()} monitor - type 'help' for more information\r\n${PROMPT}`);
   }
 
   /** Show the prompt again (switching back to the monitor). */

@@ -51,6 +51,8 @@ export interface V86ControlOptions {
   readonly runState: RunState;
   /** -no-reboot: resets become shutdowns (`requestShutdown`), guest resets send no RESET. */
   readonly noReboot: boolean;
+  /** The ACPI power button (machine/acpi.ts). */
+  readonly pressPowerButton: () => void;
   readonly requestShutdown: (reason: ShutdownReason) => void;
   /** End the emulator as `quit` does (exit 0). */
   readonly quit: () => void;
@@ -99,8 +101,9 @@ export class V86Control implements MachineControl {
   }
 
   powerdown(): void {
-    // v86 has no ACPI power button (its ACPI device is only the PM timer): the guest is not told,
-    // as a QEMU guest without ACPI support is not. The POWERDOWN event is sent all the same.
+    // As QEMU: the guest sees the press only if it listens (ACPI on, PWRBTN_EN set by its OS);
+    // the POWERDOWN event is sent either way.
+    this.options.pressPowerButton();
   }
 
   quit(): void {

@@ -51,13 +51,9 @@ export function syslinuxDisk(): string {
 }
 
 /**
- * GRUB's rescue floppy as a 1.44 MB disk: the package's image is shorter than any floppy format
- * (what a `dd` to a real floppy leaves is the rest of the disk). Tessera refuses a floppy image
- * of another size with a message saying so; QEMU guesses a geometry. Both get this same copy.
+ * GRUB's rescue floppy as the package ships it: 1296384 bytes, no floppy format's size. Both
+ * emulators give it QEMU's fallback geometry (2.88 MB); the test runs it with snapshot=on.
  */
 export function grubRescueFloppy(): string {
-  const disk = join(mkdtempSync(join(tmpdir(), 'tessera-grub-floppy-')), 'grub-rescue-floppy.img');
-  copyFileSync(MEDIA.grubRescueFloppy, disk);
-  truncateSync(disk, 1440 * 1024);
-  return disk;
+  return MEDIA.grubRescueFloppy;
 }

@@ -10,16 +10,23 @@ const MACHINE_TYPES = new Map([
 
 export const MACHINE_HELP = `Supported machines are:\n${[...MACHINE_TYPES].map(([name, text]) => `${name.padEnd(20)} ${text}`).join('\n')}\n`;
 
-/** `-machine [type=]NAME[,accel=tcg]`. Returns 'help' for `-machine help`. */
-export function checkMachine(argument: string): 'help' | undefined {
+/** `-machine [type=]NAME[,accel=tcg][,acpi=on|off|auto]`. Returns 'help' for `-machine help`, else what it sets. */
+export function checkMachine(argument: string): 'help' | { acpi?: boolean } {
   const kv = parseKeyValues(argument, 'type');
   const type = kv.get('type') ?? 'pc';
   if (type === 'help' || type === '?') return 'help';
   if (!MACHINE_TYPES.has(type)) {
     throw new Error(`unsupported machine type '${type}': this machine is pc (i440FX + PIIX, what v86 emulates)\nUse -machine help to list supported machines`);
   }
+  const settings: { acpi?: boolean } = {};
   for (const [key, value] of kv) {
     if (key === 'type') continue;
+    if (key === 'acpi') {
+      // QEMU's OnOffAuto. auto is this machine's default: off (see the README's ACPI section).
+      if (!['on', 'off', 'auto'].includes(value)) throw new Error(`Parameter 'acpi' does not accept value '${value}'`);
+      settings.acpi = value === 'on';
+      continue;
+    }
     if (key === 'accel') {
       // v86 translates guest code to WebAssembly: the nearest thing QEMU has is TCG.
       if (value.split(':').includes('tcg')) continue;
@@ -27,7 +34,7 @@ export function checkMachine(argument: string): 'help' | undefined {
     }
     throw new Error(`Property 'pc-i440fx-7.2-machine.${key}' not found`);
   }
-  return undefined;
+  return settings;
 }
 
 /** CPU models whose every instruction v86 runs; v86 reports its own CPUID (Pentium 4 class) for each. */
