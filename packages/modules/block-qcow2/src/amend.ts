@@ -5,21 +5,19 @@
 // A downgrade to version 2 first turns zero clusters into what version 2 can express (nothing,
 // where the cluster reads as zeroes anyway, or a data cluster of zeroes), synced, before the
 // version 2 header is written. A new refcount width gets new refcount structures.
-import { decodeL2Entry, l2TableOffset } from './cluster/l2-entry.ts';
-import { COMPAT_LAZY_REFCOUNTS, INCOMPAT_CORRUPT, INCOMPAT_DATA_FILE, INCOMPAT_DIRTY } from './header/features.ts';
+import { writeL2Entries } from './cluster/tables.ts';
+import { AUTOCLEAR_DATA_FILE_RAW, COMPAT_LAZY_REFCOUNTS, INCOMPAT_CORRUPT, INCOMPAT_DATA_FILE, INCOMPAT_DIRTY } from './header/features.ts';
+import { HEADER_FIELD as F, OFLAG_COPIED as COPIED, V2_HEADER_LENGTH, V3_HEADER_LENGTH, decodeL2Entry, l2HostOffset, l2TableOffset, tableBytes } from './layout.ts';
 import type { Qcow2Header } from './header/header.ts';
 import { buildHeader } from './header/write-header.ts';
-import type { Qcow2Image } from './image.ts';
-import { setRefcount } from './refcount/entries.ts';
+import type { Qcow2State } from './state.ts';
+import { entriesPerBlock, maxRefcount, setRefcount } from './refcount/entries.ts';
 import { resizeImage } from './resize.ts';
 import { AMEND_OPTIONS, ENCRYPTION_AMEND_OPTIONS } from './options.ts';
 import { codedError } from './errors.ts';
 import { readSnapshotL1 } from './snapshot/find.ts';
 import { inStep } from './overlap/guard.ts';
-import { HEADER, l2Table } from './overlap/structures.ts';
-
-const COPIED = 1n << 63n;
-const OFFSET_MASK = 0x00fffffffffffe00n;
+import { HEADER } from './overlap/structures.ts';
 const TRUE = ['on', 'yes', 'true'];
 const FALSE = ['off', 'no', 'false'];
 
@@ -29,7 +27,7 @@ function flag(value: string, name: string): boolean {
   throw new Error(`Parameter '${name}' expects 'on' or 'off'`);
 }
 
-export async function amendImage(image: Qcow2Image, options: Readonly<Record<string, string>>): Promise<void> {
+export async function amendImage(image: Qcow2State, options: Readonly<Record<string, string>>): Promise<void> {
   if (!image.refcounts) throw new Error(`${image.filename}: the image is opened read-only`);
   for (const key of Object.keys(options)) {
     if (!AMEND_OPTIONS.some((option) => option.name === key)) {
@@ -78,7 +76,7 @@ export async function amendImage(image: Qcow2Image, options: Readonly<Record<str
   if (options.data_file_raw !== undefined) {
     const raw = flag(options.data_file_raw, 'data_file_raw');
     if ((h.incompatible & INCOMPAT_DATA_FILE) === 0n) throw new Error('data-file-raw can only be set for images that use an external data file');
-    const current = (h.autoclear & (1n << 1n)) !== 0n;
+    const current = (h.autoclear & AUTOCLEAR_DATA_FILE_RAW) !== 0n;
     if (raw !== current) throw new Error('Changing data-file-raw of an existing image is not supported');
   }
   let size: number | undefined;
@@ -121,7 +119,7 @@ export async function amendImage(image: Qcow2Image, options: Readonly<Record<str
  * refcount copied over (the old structures counted as free, the new ones as used), written and
  * synced; then one header write switches width and table; the old structures become holes.
  */
-async function changeRefcountWidth(image: Qcow2Image, order: number): Promise<void> {
+async function changeRefcountWidth(image: Qcow2State, order: number): Promise<void> {
   const h = image.header;
   const cs = h.clusterSize;
   const refcounts = image.refcounts!;
@@ -129,7 +127,7 @@ async function changeRefcountWidth(image: Qcow2Image, order: number): Promise<vo
   // file may reach far beyond it.
   let used = refcounts.usedEnd;
   for (const offset of refcounts.metadata()) used = Math.max(used, offset / cs + 1);
-  const max = (1n << (1n << BigInt(order))) - 1n;
+  const max = maxRefcount(order);
   const values: bigint[] = [];
   for (let cluster = 0; cluster < used; cluster++) {
     const value = await refcounts.get(cluster);
@@ -139,7 +137,7 @@ async function changeRefcountWidth(image: Qcow2Image, order: number): Promise<vo
     values.push(value);
   }
   for (const offset of refcounts.metadata()) if (offset / cs < used) values[offset / cs] = 0n;
-  const perBlock = (cs * 8) / 2 ** order;
+  const perBlock = entriesPerBlock(cs, order);
   let blocks = 0;
   let tableClusters = 0;
   for (;;) {
@@ -155,48 +153,47 @@ async function changeRefcountWidth(image: Qcow2Image, order: number): Promise<vo
     const b = Math.floor(cluster / perBlock);
     setRefcount(blockBytes.subarray(b * cs, (b + 1) * cs), cluster % perBlock, order, value);
   });
-  const table = new Uint8Array(tableClusters * cs);
-  const tableView = new DataView(table.buffer);
-  for (let b = 0; b < blocks; b++) tableView.setBigUint64(b * 8, BigInt((used + b) * cs));
+  const table = tableBytes(Array.from({ length: blocks }, (_, b) => BigInt((used + b) * cs)), tableClusters * cs);
   const tableOffset = (used + blocks) * cs;
   // New structures after everything in use: refcounts that call metadata free must not put them on it.
   await image.overlap.write(used * cs, blockBytes);
   await image.overlap.write(tableOffset, table);
   await image.child.flush();
   // Bytes 48–99 (table offset and size, snapshots, features, refcount order) in one write.
-  const fields = new Uint8Array(52);
-  await image.child.read(48, fields);
+  const start = F.refcountTableOffset;
+  const fields = new Uint8Array(F.refcountOrder + 4 - start);
+  await image.child.read(start, fields);
   const view = new DataView(fields.buffer);
-  view.setBigUint64(0, BigInt(tableOffset));
-  view.setUint32(8, tableClusters);
-  view.setUint32(48, order);
-  await image.overlap.write(48, fields, HEADER);
+  view.setBigUint64(F.refcountTableOffset - start, BigInt(tableOffset));
+  view.setUint32(F.refcountTableClusters - start, tableClusters);
+  view.setUint32(F.refcountOrder - start, order);
+  await image.overlap.write(start, fields, HEADER);
   await image.child.flush();
   image.replaceTables({ ...h, refcountOrder: order, refcountTableOffset: tableOffset, refcountTableClusters: tableClusters }, image.map.l1);
   await image.enableWrites();
 }
 
 /** The whole first cluster anew from the header's current values with these changes; then the image follows it. */
-async function rewriteHeader(image: Qcow2Image, change: { version: 2 | 3; compatible: bigint; dataFile?: string }): Promise<void> {
+async function rewriteHeader(image: Qcow2State, change: { version: 2 | 3; compatible: bigint; dataFile?: string }): Promise<void> {
   const h = image.header;
-  const onDisk = new Uint8Array(72);
+  const onDisk = new Uint8Array(V2_HEADER_LENGTH);
   await image.child.read(0, onDisk);
   const view = new DataView(onDisk.buffer);
   const incompatible = change.version === 2 ? 0n : h.incompatible & ~INCOMPAT_DIRTY;
   const next: Qcow2Header = {
     ...h,
     version: change.version,
-    size: Number(view.getBigUint64(24)),
-    l1Size: view.getUint32(36),
-    l1TableOffset: Number(view.getBigUint64(40)),
-    refcountTableOffset: Number(view.getBigUint64(48)),
-    refcountTableClusters: view.getUint32(56),
-    nbSnapshots: view.getUint32(60),
-    snapshotsOffset: Number(view.getBigUint64(64)),
+    size: Number(view.getBigUint64(F.size)),
+    l1Size: view.getUint32(F.l1Size),
+    l1TableOffset: Number(view.getBigUint64(F.l1TableOffset)),
+    refcountTableOffset: Number(view.getBigUint64(F.refcountTableOffset)),
+    refcountTableClusters: view.getUint32(F.refcountTableClusters),
+    nbSnapshots: view.getUint32(F.nbSnapshots),
+    snapshotsOffset: Number(view.getBigUint64(F.snapshotsOffset)),
     incompatible,
     compatible: change.compatible,
     autoclear: change.version === 2 ? 0n : h.autoclear,
-    headerLength: change.version === 2 ? 72 : 112,
+    headerLength: change.version === 2 ? V2_HEADER_LENGTH : V3_HEADER_LENGTH,
     extensions: { ...h.extensions, ...(change.dataFile !== undefined ? { dataFile: change.dataFile } : {}) },
   };
   const bytes = buildHeader({
@@ -232,7 +229,7 @@ async function rewriteHeader(image: Qcow2Image, change: { version: 2 | 3; compat
  * judges COPIED by the table's refcount and can leave a data cluster that a snapshot shares
  * marked COPIED, which its own check then reports.)
  */
-async function expandZeroClusters(image: Qcow2Image): Promise<void> {
+async function expandZeroClusters(image: Qcow2State): Promise<void> {
   const h = image.header;
   const cs = h.clusterSize;
   const refcounts = image.refcounts!;
@@ -253,7 +250,7 @@ async function expandZeroClusters(image: Qcow2Image): Promise<void> {
       for (let at = 0; at < table.length; at += 8) {
         const entry = view.getBigUint64(at);
         if (decodeL2Entry(entry, h.clusterBits, false).kind !== 'zero') continue;
-        const offset = Number(entry & OFFSET_MASK);
+        const offset = l2HostOffset(entry);
         // A preallocated cluster is overwritten only when no other table refers to it: one that a
         // snapshot shares may still hold the snapshot's data.
         const reusable = offset !== 0 && (await refcounts.get(offset / cs)) === tableRefcount;
@@ -274,7 +271,7 @@ async function expandZeroClusters(image: Qcow2Image): Promise<void> {
       if (!changes.length) continue;
       await image.child.flush();
       for (const [at, entry] of changes) view.setBigUint64(at, entry);
-      await image.overlap.write(l2Offset, table, l2Table(h, l2Offset, n > 0));
+      await writeL2Entries(image, l2Offset, table, 0, table.length, n > 0);
       await image.child.flush();
       // Each L1 table that shares this L2 table counted its clusters once.
       if (released.length) await refcounts.change(released, -tableRefcount);

@@ -2,12 +2,13 @@
 // header extension are rewritten in the first cluster; every other header field and extension is
 // kept as it is. The header, its extensions and the name must fit in the first cluster.
 import { parseHeader } from './header/header.ts';
-import type { Qcow2Image } from './image.ts';
+import type { Qcow2State } from './state.ts';
 import { MAX_BACKING_NAME } from './limits.ts';
 import { HEADER } from './overlap/structures.ts';
+import { HEADER_EXTENSION, HEADER_FIELD } from './layout.ts';
 
-const END = 0x00000000;
-const BACKING_FORMAT = 0xe2792aca;
+const END = HEADER_EXTENSION.end;
+const BACKING_FORMAT = HEADER_EXTENSION.backingFormat;
 
 /** An extension as stored: its type and unpadded data. */
 interface RawExtension {
@@ -19,7 +20,7 @@ interface RawExtension {
  * Point the image at `file` in `format` (either may be absent), or at no backing file at all when
  * `file` is undefined. The node's open backing image is not changed; `image.header` is replaced.
  */
-export async function setBackingFile(image: Qcow2Image, file: string | undefined, format: string | undefined): Promise<void> {
+export async function setBackingFile(image: Qcow2State, file: string | undefined, format: string | undefined): Promise<void> {
   if (image.readOnly) throw new Error(`${image.filename}: the image is opened read-only`);
   const encoder = new TextEncoder();
   const name = file === undefined || file === '' ? undefined : encoder.encode(file);
@@ -52,12 +53,12 @@ export async function setBackingFile(image: Qcow2Image, file: string | undefined
     if (name) {
       room(name.length);
       out.set(name, at);
-      view.setBigUint64(8, BigInt(at));
-      view.setUint32(16, name.length);
+      view.setBigUint64(HEADER_FIELD.backingFileOffset, BigInt(at));
+      view.setUint32(HEADER_FIELD.backingFileSize, name.length);
       at += name.length;
     } else {
-      view.setBigUint64(8, 0n);
-      view.setUint32(16, 0);
+      view.setBigUint64(HEADER_FIELD.backingFileOffset, 0n);
+      view.setUint32(HEADER_FIELD.backingFileSize, 0);
     }
     // Parsed before anything is written: what is written must read back as a valid header.
     const header = parseHeader(out, image.child.size, image.filename);

@@ -12,6 +12,7 @@ import { buildHeader } from './header/write-header.ts';
 import { MAX_BACKING_NAME, MAX_L1_BYTES, MAX_REFCOUNT_TABLE_BYTES, MAX_VIRTUAL_SIZE } from './limits.ts';
 import { entriesPerBlock, setRefcount } from './refcount/entries.ts';
 import { readFirstCluster } from './header/first-cluster.ts';
+import { l1EntriesFor } from './layout.ts';
 
 const TRUE = ['on', 'yes', 'true'];
 const FALSE = ['off', 'no', 'false'];
@@ -100,8 +101,7 @@ export async function createImage(file: BlockNode, { size, formatOptions, create
   const settings = createSettings(formatOptions);
   if (size > MAX_VIRTUAL_SIZE) throw new Error(`The image size is too large for file format 'qcow2'`);
   const clusterSize = 2 ** settings.clusterBits;
-  const l2Entries = clusterSize / (settings.extendedL2 ? 16 : 8);
-  const l1Size = Math.ceil(size / (clusterSize * l2Entries));
+  const l1Size = l1EntriesFor(size, clusterSize, settings.extendedL2);
   if (l1Size * 8 > MAX_L1_BYTES) throw new Error(`The image size is too large for file format 'qcow2' (try using a larger cluster size)`);
   const l1Clusters = Math.max(1, Math.ceil((l1Size * 8) / clusterSize));
 

@@ -21,12 +21,14 @@ import { makeImageEmpty } from './make-empty.ts';
 import { resizeImage } from './resize.ts';
 import { amendImage } from './amend.ts';
 import { OverlapGuard, type GuardedImage } from './overlap/guard.ts';
+import { incompatibleField } from './header/fields.ts';
+import type { Qcow2State } from './state.ts';
 
 /**
  * An open qcow2 image: guest reads through the cluster map, backing file and data file; writes
  * (when opened read-write) through the cluster writer and refcounts.
  */
-export class Qcow2Image implements BlockNode, GuardedImage {
+export class Qcow2Image implements BlockNode, Qcow2State, GuardedImage {
   readonly driver = 'qcow2';
   /** The internal snapshot table, read at open (the snapshot operations keep it current). */
   snapshots: readonly SnapshotEntry[] = [];
@@ -251,9 +253,8 @@ export class Qcow2Image implements BlockNode, GuardedImage {
 
   /** The header's incompatible feature bits (v3), synced. */
   private async setIncompatible(bits: bigint): Promise<void> {
-    const bytes = new Uint8Array(8);
-    new DataView(bytes.buffer).setBigUint64(0, bits);
-    await this.child.write(72, bytes);
+    const { offset, bytes } = incompatibleField(bits);
+    await this.child.write(offset, bytes);
     await this.child.flush();
   }
 

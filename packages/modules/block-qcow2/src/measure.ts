@@ -6,6 +6,8 @@
 import type { BlockNode, MeasureResult } from '@tessera/core';
 import { createSettings } from './create.ts';
 import { MAX_L1_BYTES } from './limits.ts';
+import { l1EntriesFor, l2EntrySize } from './layout.ts';
+import { entriesPerBlock } from './refcount/entries.ts';
 
 export async function measureImage(size: number, options: Readonly<Record<string, string>>, source?: BlockNode): Promise<MeasureResult> {
   let settings;
@@ -20,8 +22,7 @@ export async function measureImage(size: number, options: Readonly<Record<string
   }
   const clusterSize = 2 ** settings.clusterBits;
   const virtualSize = roundUp(source ? source.size : size, clusterSize);
-  const l2Entries = clusterSize / (settings.extendedL2 ? 16 : 8);
-  if (Math.ceil(virtualSize / (clusterSize * l2Entries)) * 8 > MAX_L1_BYTES) {
+  if (l1EntriesFor(virtualSize, clusterSize, settings.extendedL2) * 8 > MAX_L1_BYTES) {
     throw new Error('The image size is too large (try using a larger cluster size)');
   }
   const fullyAllocated = metadataSize(virtualSize, clusterSize, settings.refcountOrder, settings.extendedL2) + virtualSize;
@@ -39,18 +40,18 @@ function roundUp(value: number, to: number): number {
 
 /** Header, L2 and L1 tables (whole clusters of entries) and the refcount structures counting everything. */
 function metadataSize(alignedSize: number, clusterSize: number, refcountOrder: number, extendedL2: boolean): number {
-  const l2EntrySize = extendedL2 ? 16 : 8;
+  const entrySize = l2EntrySize(extendedL2);
   let meta = clusterSize; // header
-  const l2Entries = roundUp(alignedSize / clusterSize, clusterSize / l2EntrySize);
-  meta += l2Entries * l2EntrySize;
-  const l1Entries = roundUp((l2Entries * l2EntrySize) / clusterSize, clusterSize / 8);
+  const l2Entries = roundUp(alignedSize / clusterSize, clusterSize / entrySize);
+  meta += l2Entries * entrySize;
+  const l1Entries = roundUp((l2Entries * entrySize) / clusterSize, clusterSize / 8);
   meta += l1Entries * 8;
   return meta + refcountMetadataSize((meta + alignedSize) / clusterSize, clusterSize, refcountOrder);
 }
 
 /** Refcount blocks and table clusters for `clusters` clusters plus themselves (a fixed point). */
 function refcountMetadataSize(clusters: number, clusterSize: number, refcountOrder: number): number {
-  const perBlock = (clusterSize * 8) / 2 ** refcountOrder;
+  const perBlock = entriesPerBlock(clusterSize, refcountOrder);
   const blocksPerTableCluster = clusterSize / 8;
   let blocks = 0;
   let table = 0;

@@ -6,26 +6,23 @@
 //
 // Order: refcounts (synced by allocate), then the zeroes, sync, then the entries; a new L2 table
 // is written and synced before the L1 entry points to it.
-import { refcountBlockOffsetOf } from './layout.ts';
-import { l2TableOffset } from './cluster/l2-entry.ts';
+import { OFLAG_COPIED as COPIED, geometry, ownedEntry, refcountBlockOffsetOf, l2TableOffset, tableBytes } from './layout.ts';
+import { writeL2Entries } from './cluster/tables.ts';
 import { INCOMPAT_DATA_FILE } from './header/features.ts';
 import { writeRefcountTablePlace } from './header/refcount-table-place.ts';
-import type { Qcow2Image } from './image.ts';
+import type { Qcow2State } from './state.ts';
 import type { BlockNode } from '@tessera/core';
-import { setRefcount } from './refcount/entries.ts';
-import { activeL1, l2Table } from './overlap/structures.ts';
-
-const COPIED = 1n << 63n;
+import { entriesPerBlock, setRefcount } from './refcount/entries.ts';
 const ZERO_CHUNK = 2 * 1024 * 1024;
 
 export type PreallocationMode = 'metadata' | 'falloc' | 'full';
 
-export async function preallocate(image: Qcow2Image, from: number, to: number, mode: string): Promise<void> {
+export async function preallocate(image: Qcow2State, from: number, to: number, mode: string): Promise<void> {
   const h = image.header;
   const cs = h.clusterSize;
   const refcounts = image.refcounts!;
-  const entrySize = h.extendedL2 ? 16 : 8;
-  const l2Entries = cs / entrySize;
+  const writer = image.writer!;
+  const { l2EntrySize: entrySize, l2Entries } = geometry(h);
   const firstCluster = Math.floor(from / cs);
   const endCluster = Math.ceil(to / cs);
   const external = (h.incompatible & INCOMPAT_DATA_FILE) !== 0n;
@@ -33,23 +30,13 @@ export async function preallocate(image: Qcow2Image, from: number, to: number, m
   for (let cluster = firstCluster; cluster < endCluster; ) {
     const l1Index = Math.floor(cluster / l2Entries);
     const spanEnd = Math.min(endCluster, (l1Index + 1) * l2Entries);
-    let l2Offset = l2TableOffset(image.map.l1[l1Index]!);
-    if (l2Offset === 0) {
-      [l2Offset] = (await refcounts.allocate(1)) as [number];
-      await image.overlap.write(l2Offset, new Uint8Array(cs));
-      await image.child.flush();
-      const entry = BigInt(l2Offset) | COPIED;
-      const bytes = new Uint8Array(8);
-      new DataView(bytes.buffer).setBigUint64(0, entry);
-      await image.overlap.write(h.l1TableOffset + l1Index * 8, bytes, activeL1(h));
-      image.map.l1[l1Index] = entry;
-      fileEnd = Math.max(fileEnd, l2Offset + cs);
-    }
-    if ((image.map.l1[l1Index]! & COPIED) === 0n) {
+    const allocated = l2TableOffset(image.map.l1[l1Index]!) !== 0;
+    if (allocated && (image.map.l1[l1Index]! & COPIED) === 0n) {
       throw new Error('Preallocating into an L2 table shared with an internal snapshot is not supported');
     }
-    const table = await image.map.l2Table(l2Offset);
-    const view = new DataView(table.buffer, table.byteOffset, table.byteLength);
+    // The walk to the table as the writer takes it: a new (zeroed) one when there is none.
+    const { l2Offset, table, view } = await writer.entryFor(cluster * cs);
+    if (!allocated) fileEnd = Math.max(fileEnd, l2Offset + cs);
     const empty: number[] = [];
     const guest: number[] = [];
     for (let c = cluster; c < spanEnd; c++) {
@@ -68,10 +55,8 @@ export async function preallocate(image: Qcow2Image, from: number, to: number, m
       if (mode !== 'metadata' && target) await writeZeroes(target, offsets, cs);
       await target?.flush();
       // Extended L2: the host cluster is the entry's, its subclusters stay unallocated (as QEMU leaves them).
-      empty.forEach((at, i) => view.setBigUint64(at, BigInt(offsets[i]!) | COPIED));
-      const low = empty[0]!;
-      const high = empty.at(-1)! + entrySize;
-      await image.overlap.write(l2Offset + low, table.subarray(low, high), l2Table(h, l2Offset));
+      empty.forEach((at, i) => view.setBigUint64(at, ownedEntry(offsets[i]!)));
+      await writeL2Entries(image, l2Offset, table, empty[0]!, empty.at(-1)! + entrySize);
       if (!external) fileEnd = Math.max(fileEnd, offsets.at(-1)! + cs);
     }
     cluster = spanEnd;
@@ -99,13 +84,12 @@ async function writeZeroes(file: BlockNode, offsets: readonly number[], cs: numb
  * table was and the others after the data. The new image: header, refcount table and blocks, L1
  * table from cluster 0, nothing else (create.ts made it), no backing or data file.
  */
-export async function preallocateFresh(image: Qcow2Image, size: number, mode: PreallocationMode): Promise<void> {
+export async function preallocateFresh(image: Qcow2State, size: number, mode: PreallocationMode): Promise<void> {
   const h = image.header;
   const cs = h.clusterSize;
   const file = image.child;
-  const entrySize = h.extendedL2 ? 16 : 8;
-  const l2Entries = cs / entrySize;
-  const perBlock = (cs * 8) / 2 ** h.refcountOrder;
+  const { l2EntrySize: entrySize, l2Entries } = geometry(h);
+  const perBlock = entriesPerBlock(cs, h.refcountOrder);
   const dataClusters = Math.ceil(size / cs);
   const tables = Math.ceil(dataClusters / l2Entries);
   const oldTableStart = h.refcountTableOffset / cs;
@@ -159,16 +143,13 @@ export async function preallocateFresh(image: Qcow2Image, size: number, mode: Pr
     const table = new Uint8Array(cs);
     const view = new DataView(table.buffer);
     for (let i = 0; i < l2Entries && t * l2Entries + i < dataClusters; i++) {
-      view.setBigUint64(i * entrySize, BigInt((dataStart + t * l2Entries + i) * cs) | COPIED);
+      view.setBigUint64(i * entrySize, ownedEntry((dataStart + t * l2Entries + i) * cs));
     }
     await file.write(l2Clusters[t]! * cs, table);
-    l1View.setBigUint64(t * 8, BigInt(l2Clusters[t]! * cs) | COPIED);
+    l1View.setBigUint64(t * 8, ownedEntry(l2Clusters[t]! * cs));
   }
   for (const [cluster, block] of blocks) await file.write(cluster * cs, block);
-  const table = new Uint8Array(tableClusters * cs);
-  const tableView = new DataView(table.buffer);
-  blockAt.forEach((cluster, r) => tableView.setBigUint64(r * 8, BigInt(cluster * cs)));
-  await file.write(tableStart * cs, table);
+  await file.write(tableStart * cs, tableBytes(blockAt.map((cluster) => BigInt(cluster * cs)), tableClusters * cs));
   await file.flush();
   await writeRefcountTablePlace(file, tableStart * cs, tableClusters);
   await file.write(h.l1TableOffset, l1);

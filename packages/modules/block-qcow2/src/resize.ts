@@ -6,21 +6,22 @@
 // (entries cleared and synced before their clusters' refcounts go down), L2 tables past the end
 // unlinked from the L1 table (whose size stays, as QEMU leaves it), the header's size written,
 // and the file cut after its last used cluster. A crash at any point leaves leaks at most.
-import { refcountBlockOffsetOf } from './layout.ts';
+import {
+  HEADER_FIELD, OFLAG_COPIED as COPIED, geometry, l1EntriesFor, ownedEntry, referencedClusters, refcountBlockOffsetOf, tableBytes, tableClusters, l2TableOffset,
+} from './layout.ts';
 import type { ResizeOptions } from '@tessera/core';
-import { decodeL2Entry, l2TableOffset } from './cluster/l2-entry.ts';
+import { forEachL2Table, writeL1Entry, writeL2Entries } from './cluster/tables.ts';
+import { l1Fields, writeHeaderFields } from './header/fields.ts';
 import { AUTOCLEAR_DATA_FILE_RAW, INCOMPAT_DATA_FILE } from './header/features.ts';
 import type { Qcow2Header } from './header/header.ts';
-import type { Qcow2Image } from './image.ts';
+import type { Qcow2State } from './state.ts';
 import { MAX_L1_BYTES, MAX_VIRTUAL_SIZE } from './limits.ts';
 import { preallocate } from './preallocate.ts';
-import { getRefcount } from './refcount/entries.ts';
+import { entriesPerBlock, getRefcount } from './refcount/entries.ts';
 import { inStep } from './overlap/guard.ts';
-import { HEADER, activeL1, l2Table } from './overlap/structures.ts';
+import { activeL1 } from './overlap/structures.ts';
 
-const COPIED = 1n << 63n;
-
-export async function resizeImage(image: Qcow2Image, size: number, options: ResizeOptions): Promise<void> {
+export async function resizeImage(image: Qcow2State, size: number, options: ResizeOptions): Promise<void> {
   if (size % 512 !== 0) throw new Error('The new size must be a multiple of 512');
   const refcounts = image.refcounts;
   if (!refcounts) throw new Error(`${image.filename}: the image is opened read-only`);
@@ -48,36 +49,23 @@ export async function resizeImage(image: Qcow2Image, size: number, options: Resi
   });
 }
 
-function l1SizeFor(h: Qcow2Header, size: number): number {
-  const l2Entries = h.clusterSize / (h.extendedL2 ? 16 : 8);
-  return Math.ceil(size / (h.clusterSize * l2Entries));
-}
-
-/** Header bytes 24–47: size, crypt method, L1 size and offset, in one write within one sector. */
-async function writeSizeFields(image: Qcow2Image, h: Qcow2Header): Promise<void> {
-  const bytes = new Uint8Array(24);
-  const view = new DataView(bytes.buffer);
-  view.setBigUint64(0, BigInt(h.size));
-  view.setUint32(8, h.cryptMethod);
-  view.setUint32(12, h.l1Size);
-  view.setBigUint64(16, BigInt(h.l1TableOffset));
-  await image.overlap.write(24, bytes, HEADER);
+/** Header bytes 24–47: size, crypt method, L1 size and offset, in one write within one sector, synced. */
+async function writeSizeFields(image: Qcow2State, h: Qcow2Header): Promise<void> {
+  await writeHeaderFields(image.overlap, l1Fields(h));
   await image.child.flush();
 }
 
-async function grow(image: Qcow2Image, size: number): Promise<void> {
+async function grow(image: Qcow2State, size: number): Promise<void> {
   const h = image.header;
   const cs = h.clusterSize;
-  const l1Size = Math.max(h.l1Size, l1SizeFor(h, size));
+  const l1Size = Math.max(h.l1Size, l1EntriesFor(size, cs, h.extendedL2));
   if (l1Size * 8 > MAX_L1_BYTES) throw new Error(`The image size is too large for file format 'qcow2' (try using a larger cluster size)`);
   const l1 = new BigUint64Array(l1Size);
   l1.set(image.map.l1.subarray(0, h.l1Size));
-  const oldClusters = Math.ceil((h.l1Size * 8) / cs);
+  const oldClusters = tableClusters(h.l1Size, cs);
   let l1TableOffset = h.l1TableOffset;
   if (l1Size > h.l1Size) {
-    const table = new Uint8Array(Math.ceil((l1Size * 8) / 512) * 512);
-    const view = new DataView(table.buffer);
-    l1.forEach((entry, i) => view.setBigUint64(i * 8, entry));
+    const table = tableBytes(l1, Math.ceil((l1Size * 8) / 512) * 512);
     if (h.l1Size > 0 && l1Size * 8 <= oldClusters * cs) {
       // Room in the table's clusters: the new entries (zeroes) go right after the old ones.
       await image.overlap.write(h.l1TableOffset + h.l1Size * 8, table.subarray(h.l1Size * 8, Math.min(table.length, oldClusters * cs)), activeL1(h, l1Size));
@@ -94,12 +82,11 @@ async function grow(image: Qcow2Image, size: number): Promise<void> {
   image.replaceTables(header, l1);
 }
 
-async function shrink(image: Qcow2Image, size: number): Promise<void> {
+async function shrink(image: Qcow2State, size: number): Promise<void> {
   const h = image.header;
   const cs = h.clusterSize;
   const refcounts = image.refcounts!;
-  const entrySize = h.extendedL2 ? 16 : 8;
-  const l2Entries = cs / entrySize;
+  const { l2EntrySize: entrySize, l2Entries } = geometry(h);
   const firstGone = Math.ceil(size / cs); // the first guest cluster wholly past the new end
   const keepL1 = Math.ceil(firstGone / l2Entries);
   const l1 = image.map.l1;
@@ -117,7 +104,7 @@ async function shrink(image: Qcow2Image, size: number): Promise<void> {
     const table = await image.map.l2Table(l2Offset);
     const view = new DataView(table.buffer, table.byteOffset, table.byteLength);
     const from = (firstGone % l2Entries) * entrySize;
-    for (let at = from; at < table.length; at += entrySize) collect(view.getBigUint64(at), h, ownsData, releases);
+    for (let at = from; at < table.length; at += entrySize) referencedClusters(view.getBigUint64(at), h.clusterBits, ownsData, releases);
     // Only the entries that change are written (as QEMU discards only what is allocated): an
     // unchanged table is not written at all.
     let low = from;
@@ -126,7 +113,7 @@ async function shrink(image: Qcow2Image, size: number): Promise<void> {
     while (high > low && table[high - 1] === 0) high--;
     if (low < high) {
       table.fill(0, low, high);
-      await image.overlap.write(l2Offset + low, table.subarray(low, high), l2Table(h, l2Offset));
+      await writeL2Entries(image, l2Offset, table, low, high);
       await image.child.flush();
     }
   }
@@ -137,16 +124,12 @@ async function shrink(image: Qcow2Image, size: number): Promise<void> {
     const zeroes = new Uint8Array((h.l1Size - keepL1) * 8);
     await image.overlap.write(h.l1TableOffset + keepL1 * 8, zeroes, activeL1(h));
     await image.child.flush();
-    for (const entry of dropped) {
-      const l2Offset = l2TableOffset(entry);
-      if (l2Offset === 0) continue;
-      // A refcount counts the tables (of the image and of each snapshot) that use a cluster through
-      // any L2 table: the active one stops using the table and everything it maps, shared or not.
-      const table = await image.map.l2Table(l2Offset);
-      const view = new DataView(table.buffer, table.byteOffset, table.byteLength);
-      for (let at = 0; at < table.length; at += entrySize) collect(view.getBigUint64(at), h, ownsData, releases);
+    // A refcount counts the tables (of the image and of each snapshot) that use a cluster through
+    // any L2 table: the active one stops using the table and everything it maps, shared or not.
+    await forEachL2Table(dropped, (l2Offset) => image.map.l2Table(l2Offset), (table, view, l2Offset) => {
+      for (let at = 0; at < table.length; at += entrySize) referencedClusters(view.getBigUint64(at), h.clusterBits, ownsData, releases);
       releases.push(l2Offset / cs);
-    }
+    });
     l1.fill(0n, keepL1);
   }
   if (releases.length) await refcounts.change(releases, -1n);
@@ -174,21 +157,21 @@ async function shrink(image: Qcow2Image, size: number): Promise<void> {
  * Refcount blocks that count nothing but themselves are unlinked from the refcount table (which
  * frees them), so the file can end before them. Refcounts are reloaded afterwards.
  */
-async function dropEmptyRefcountBlocks(image: Qcow2Image): Promise<void> {
+async function dropEmptyRefcountBlocks(image: Qcow2State): Promise<void> {
   const cs = image.header.clusterSize;
   const order = image.header.refcountOrder;
-  const perBlock = (cs * 8) / 2 ** order;
+  const perBlock = entriesPerBlock(cs, order);
   // The table may have moved since the header object was read: the file's header is the truth.
   const place = new Uint8Array(12);
-  await image.child.read(48, place);
+  await image.child.read(HEADER_FIELD.refcountTableOffset, place);
   const placeView = new DataView(place.buffer);
   const tableOffset = Number(placeView.getBigUint64(0));
-  const tableBytes = new Uint8Array(placeView.getUint32(8) * cs);
-  await image.child.read(tableOffset, tableBytes);
-  const table = new DataView(tableBytes.buffer);
+  const refcountTable = new Uint8Array(placeView.getUint32(HEADER_FIELD.refcountTableClusters - HEADER_FIELD.refcountTableOffset) * cs);
+  await image.child.read(tableOffset, refcountTable);
+  const table = new DataView(refcountTable.buffer);
   const block = new Uint8Array(cs);
   let dropped = 0;
-  for (let i = 0; i < tableBytes.length / 8; i++) {
+  for (let i = 0; i < refcountTable.length / 8; i++) {
     const offset = refcountBlockOffsetOf(table.getBigUint64(i * 8));
     if (offset === 0 || offset + cs > image.child.size) continue;
     await image.child.read(offset, block);
@@ -200,7 +183,7 @@ async function dropEmptyRefcountBlocks(image: Qcow2Image): Promise<void> {
       empty = value === 0n || (e === self && value === 1n);
     }
     if (!empty) continue;
-    await image.overlap.write(tableOffset + i * 8, new Uint8Array(8), { kind: 'refcount table', offset: tableOffset, length: tableBytes.length });
+    await image.overlap.write(tableOffset + i * 8, new Uint8Array(8), { kind: 'refcount table', offset: tableOffset, length: refcountTable.length });
     dropped++;
   }
   if (dropped === 0) return;
@@ -214,39 +197,21 @@ async function dropEmptyRefcountBlocks(image: Qcow2Image): Promise<void> {
  * dropped ones (added to `releases`) and the shared table lose its reference once the L1 entry
  * points to the copy (written and synced first).
  */
-async function unshareL2(image: Qcow2Image, l1Index: number, keepBytes: number, ownsData: boolean, releases: number[]): Promise<void> {
+async function unshareL2(image: Qcow2State, l1Index: number, keepBytes: number, ownsData: boolean, releases: number[]): Promise<void> {
   const h = image.header;
   const cs = h.clusterSize;
   const refcounts = image.refcounts!;
-  const entrySize = h.extendedL2 ? 16 : 8;
+  const entrySize = geometry(h).l2EntrySize;
   const oldOffset = l2TableOffset(image.map.l1[l1Index]!);
   const copy = new Uint8Array(await image.map.l2Table(oldOffset));
   const view = new DataView(copy.buffer);
-  for (let at = keepBytes; at < copy.length; at += entrySize) collect(view.getBigUint64(at), h, ownsData, releases);
+  for (let at = keepBytes; at < copy.length; at += entrySize) referencedClusters(view.getBigUint64(at), h.clusterBits, ownsData, releases);
   copy.fill(0, keepBytes);
   const [newOffset] = (await refcounts.allocate(1)) as [number];
   await image.overlap.write(newOffset, copy);
   await image.child.flush();
-  const entry = BigInt(newOffset) | COPIED;
-  const bytes = new Uint8Array(8);
-  new DataView(bytes.buffer).setBigUint64(0, entry);
-  await image.overlap.write(h.l1TableOffset + l1Index * 8, bytes, activeL1(h));
+  await writeL1Entry(image, l1Index, ownedEntry(newOffset));
   await image.child.flush();
-  image.map.l1[l1Index] = entry;
   releases.push(oldOffset / cs);
   // The map caches tables by offset: the new one is read from disk on first use.
-}
-
-/** The host clusters an L2 entry references, added to `into`. */
-function collect(entry: bigint, h: Qcow2Header, ownsData: boolean, into: number[]): void {
-  const cs = h.clusterSize;
-  const mapping = decodeL2Entry(entry, h.clusterBits, !ownsData);
-  if (mapping.kind === 'compressed') {
-    const first = Math.floor(mapping.hostOffset / cs);
-    const last = Math.floor((mapping.hostOffset + mapping.compressedLength - 1) / cs);
-    for (let c = first; c <= last; c++) into.push(c);
-    return;
-  }
-  const offset = Number(entry & 0x00fffffffffffe00n);
-  if (offset !== 0 && ownsData) into.push(offset / cs);
 }

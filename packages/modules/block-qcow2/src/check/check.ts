@@ -4,7 +4,7 @@
 // the mode allows. The order of the steps and the messages follow qemu-img's, so that their
 // output can be compared line by line.
 import type { CheckRepair, CheckResult } from '@tessera/core';
-import type { Qcow2Image } from '../image.ts';
+import type { Qcow2State } from '../state.ts';
 import { compareRefcounts, type Comparison } from './compare.ts';
 import { checkCopiedFlags } from './copied-flags.ts';
 import { countBitmaps } from './count-bitmaps.ts';
@@ -17,8 +17,9 @@ import { CheckFailure, CheckTally } from './result.ts';
 import { ClusterStatistics } from './statistics.ts';
 import { StoredRefcounts } from './stored-refcounts.ts';
 import { MetadataOverlapError } from '../overlap/guard.ts';
+import { maxRefcount } from '../refcount/entries.ts';
 
-export async function checkImage(image: Qcow2Image, repair: CheckRepair): Promise<CheckResult> {
+export async function checkImage(image: Qcow2State, repair: CheckRepair): Promise<CheckResult> {
   if (repair !== 'none' && image.readOnly && !image.writesRefused) throw new Error(`${image.filename}: repairing needs the image opened for writing`);
   const tally = new CheckTally();
   // A refused write's report goes among the findings, where qemu-img prints it (they are printed
@@ -37,7 +38,7 @@ export async function checkImage(image: Qcow2Image, repair: CheckRepair): Promis
   }
 }
 
-async function checkPass(image: Qcow2Image, repair: CheckRepair, tally: CheckTally): Promise<CheckResult> {
+async function checkPass(image: Qcow2State, repair: CheckRepair, tally: CheckTally): Promise<CheckResult> {
   const repairs = repair === 'none' ? undefined : new CheckRepairs(image);
   const statistics = new ClusterStatistics();
   const counted = await countReferences(image, tally, repair === 'all' ? repairs : undefined, statistics);
@@ -95,10 +96,10 @@ interface Counted {
  * them with. With `repairs` (`-r all`), L2 entries are fixed on the way and a refcount block past
  * the end of the file gets the file grown to hold it.
  */
-async function countReferences(image: Qcow2Image, tally: CheckTally, repairs: CheckRepairs | undefined, statistics: ClusterStatistics): Promise<Counted> {
+async function countReferences(image: Qcow2State, tally: CheckTally, repairs: CheckRepairs | undefined, statistics: ClusterStatistics): Promise<Counted> {
   const { header, child: file } = image;
   const cs = header.clusterSize;
-  const references = new ReferenceCounts(cs, file.size, (1n << (1n << BigInt(header.refcountOrder))) - 1n, tally);
+  const references = new ReferenceCounts(cs, file.size, maxRefcount(header.refcountOrder), tally);
   const context = walkContext(image, tally, references, repairs);
   references.add(0n, cs);
   await countL1(context, header.l1TableOffset, header.l1Size, statistics);
@@ -112,7 +113,7 @@ async function countReferences(image: Qcow2Image, tally: CheckTally, repairs: Ch
   return { references, stored, broken };
 }
 
-function walkContext(image: Qcow2Image, tally: CheckTally, references: ReferenceCounts, repairs: CheckRepairs | undefined): WalkContext {
+function walkContext(image: Qcow2State, tally: CheckTally, references: ReferenceCounts, repairs: CheckRepairs | undefined): WalkContext {
   return { file: image.child, header: image.header, hasDataFile: image.header.extensions.dataFile !== undefined, tally, references, repairs };
 }
 
@@ -123,7 +124,7 @@ function walkContext(image: Qcow2Image, tally: CheckTally, references: Reference
  * messages and the fixed counts follow qemu-img's: what the rebuild fixed counts as fixed, and
  * leaks the rebuild itself left are reported.
  */
-async function rebuildRefcountStructure(image: Qcow2Image, references: ReferenceCounts, tally: CheckTally): Promise<Comparison> {
+async function rebuildRefcountStructure(image: Qcow2State, references: ReferenceCounts, tally: CheckTally): Promise<Comparison> {
   tally.messages.push('Rebuilding refcount structure');
   const old = { corruptions: tally.corruptions, leaks: tally.leaks };
   // The new structure goes to clusters nothing counted references: it may land on no metadata but

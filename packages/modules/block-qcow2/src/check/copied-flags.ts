@@ -2,14 +2,15 @@
 // exactly 1 (QEMU writes in place only where it is set). Checked against the stored refcounts,
 // after any refcount repair.
 import { readHost } from '../host-read.ts';
-import { clusterType, COPIED, OFFSET_MASK, type WalkContext } from './count-tables.ts';
+import { L1E_OFFSET_MASK, L2E_OFFSET_MASK, OFLAG_COPIED as COPIED, clusterType, l2EntrySize } from '../layout.ts';
+import type { WalkContext } from './count-tables.ts';
 import { hex } from './result.ts';
 import { UnreadableRefcount, type StoredRefcounts } from './stored-refcounts.ts';
 
 export async function checkCopiedFlags(context: WalkContext, l1: BigUint64Array, stored: StoredRefcounts, repair: boolean): Promise<void> {
   const { header, tally, file } = context;
   const cs = header.clusterSize;
-  const entrySize = header.extendedL2 ? 16 : 8;
+  const entrySize = l2EntrySize(header.extendedL2);
   const refcountOf = async (offset: bigint): Promise<bigint | undefined> => {
     try {
       return await stored.get(Number(offset / BigInt(cs)));
@@ -22,7 +23,7 @@ export async function checkCopiedFlags(context: WalkContext, l1: BigUint64Array,
   const view = new DataView(table.buffer);
   for (let i = 0; i < l1.length; i++) {
     const l1Entry = l1[i]!;
-    const l2Offset = l1Entry & OFFSET_MASK;
+    const l2Offset = l1Entry & L1E_OFFSET_MASK;
     if (l2Offset === 0n) continue;
     const refcount = await refcountOf(l2Offset);
     if (refcount === undefined) continue;
@@ -39,7 +40,7 @@ export async function checkCopiedFlags(context: WalkContext, l1: BigUint64Array,
       const entry = view.getBigUint64(j * entrySize);
       const type = clusterType(entry, header.extendedL2, context.hasDataFile);
       if (type !== 'normal' && type !== 'zero-allocated') continue;
-      const refcount = context.hasDataFile ? 1n : await refcountOf(entry & OFFSET_MASK);
+      const refcount = context.hasDataFile ? 1n : await refcountOf(entry & L2E_OFFSET_MASK);
       if (refcount === undefined) continue;
       if ((refcount === 1n) === ((entry & COPIED) !== 0n)) continue;
       tally.corrupt(`${repair ? 'Repairing' : 'ERROR'} OFLAG_COPIED data cluster: l2_entry=${hex(entry)} refcount=${refcount}`);

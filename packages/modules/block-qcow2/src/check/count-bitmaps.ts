@@ -1,14 +1,10 @@
 // Counting the references of persistent bitmaps (the bitmaps header extension): the bitmap
 // directory, each bitmap's table, and the clusters those tables use. Sizes are bounded as QEMU
 // bounds them; a table is read a cluster at a time.
-import type { BlockNode } from '@tessera/core';
-import type { Qcow2Header } from '../header/header.ts';
+import { bitmapDirectory } from '../header/bitmap-directory.ts';
 import { readHost } from '../host-read.ts';
+import { BME_ALL_ONES, BME_OFFSET_MASK, BME_RESERVED_MASK } from '../layout.ts';
 import type { WalkContext } from './count-tables.ts';
-
-const BITMAPS_EXTENSION = 0x23852875;
-const BITMAP_OFFSET_MASK = 0x00fffffffffffe00n;
-const BITMAP_RESERVED_MASK = 0xff000000000001fen;
 /** QEMU's bounds: 64 MiB of bitmap directory, 2^27 entries of bitmap table. */
 const MAX_DIRECTORY_BYTES = 64 * 2 ** 20;
 const MAX_BITMAP_TABLE_ENTRIES = 2 ** 27;
@@ -44,8 +40,8 @@ export async function countBitmaps(context: WalkContext): Promise<void> {
       await readHost(file, Number(tableOffset) + read, piece);
       for (let e = 0; e < piece.length && read + e < tableSize * 8; e += 8) {
         const entry = pieceView.getBigUint64(e);
-        const offset = entry & BITMAP_OFFSET_MASK;
-        if (entry & BITMAP_RESERVED_MASK || (offset !== 0n && (entry & 1n || offset % BigInt(header.clusterSize) !== 0n))) {
+        const offset = entry & BME_OFFSET_MASK;
+        if (entry & BME_RESERVED_MASK || (offset !== 0n && (entry & BME_ALL_ONES || offset % BigInt(header.clusterSize) !== 0n))) {
           tally.corruptions++;
           continue;
         }
@@ -53,23 +49,4 @@ export async function countBitmaps(context: WalkContext): Promise<void> {
       }
     }
   }
-}
-
-/** The bitmaps header extension's directory location, when the image has bitmaps. */
-export async function bitmapDirectory(file: BlockNode, header: Qcow2Header): Promise<{ offset: number; size: number } | undefined> {
-  if (!header.extensions.hasBitmaps) return undefined;
-  const head = new Uint8Array(header.clusterSize);
-  await readHost(file, 0, head);
-  const view = new DataView(head.buffer);
-  for (let at = header.headerLength; at + 8 <= head.length; ) {
-    const type = view.getUint32(at);
-    const length = view.getUint32(at + 4);
-    if (type === 0) return undefined;
-    if (type === BITMAPS_EXTENSION && length >= 24 && at + 8 + 24 <= head.length) {
-      if (view.getUint32(at + 8) === 0) return undefined;
-      return { size: Number(view.getBigUint64(at + 16)), offset: Number(view.getBigUint64(at + 24)) };
-    }
-    at += 8 + Math.ceil(length / 8) * 8;
-  }
-  return undefined;
 }

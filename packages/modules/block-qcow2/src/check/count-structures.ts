@@ -8,7 +8,7 @@ import { MAX_L1_BYTES } from '../limits.ts';
 import { countL1, type WalkContext } from './count-tables.ts';
 import { hex } from './result.ts';
 import type { StoredRefcounts } from './stored-refcounts.ts';
-import { REFT_OFFSET_MASK, REFT_RESERVED_MASK } from '../layout.ts';
+import { REFT_OFFSET_MASK, REFT_RESERVED_MASK, SNAPSHOT_FIELD as F, SNAPSHOT_FIXED_BYTES as FIXED } from '../layout.ts';
 
 /** Every snapshot's L1 table, after the checks of its table entry. */
 export async function countSnapshots(context: WalkContext, snapshots: readonly SnapshotEntry[]): Promise<void> {
@@ -34,11 +34,11 @@ const cHex = (value: number) => (value === 0 ? '0' : `0x${hex(value)}`);
 /** Bytes the snapshot table takes: its entries, each padded to 8 bytes (the open already bounded them). */
 export async function snapshotTableBytes(file: BlockNode, header: Qcow2Header): Promise<number> {
   let at = 0;
-  const fixed = new Uint8Array(40);
+  const fixed = new Uint8Array(FIXED);
   const view = new DataView(fixed.buffer);
   for (let i = 0; i < header.nbSnapshots; i++) {
     await readHost(file, header.snapshotsOffset + at, fixed);
-    at += Math.ceil((40 + view.getUint32(36) + view.getUint16(12) + view.getUint16(14)) / 8) * 8;
+    at += Math.ceil((FIXED + view.getUint32(F.extraDataSize) + view.getUint16(F.idSize) + view.getUint16(F.nameSize)) / 8) * 8;
   }
   return at;
 }

@@ -7,24 +7,9 @@ import type { ReferenceCounts } from './reference-counts.ts';
 import type { CheckRepairs } from './repair.ts';
 import { type CheckTally, hex } from './result.ts';
 import type { ClusterStatistics } from './statistics.ts';
-
-export const OFFSET_MASK = 0x00fffffffffffe00n;
-export const COPIED = 1n << 63n;
-const COMPRESSED = 1n << 62n;
-const ZERO = 1n;
-const L1_RESERVED_MASK = 0x7f000000000001ffn;
-const ALL_ALLOCATED = 0xffffffffn;
-
-export type ClusterType = 'compressed' | 'zero-plain' | 'zero-allocated' | 'normal' | 'unallocated';
-
-/** How an L2 entry maps its cluster, as QEMU classifies it (the zero flag does not apply with extended L2). */
-export function clusterType(entry: bigint, extendedL2: boolean, hasDataFile: boolean): ClusterType {
-  if (entry & COMPRESSED) return 'compressed';
-  const offset = entry & OFFSET_MASK;
-  if (!extendedL2 && entry & ZERO) return offset || (hasDataFile && entry & COPIED) ? 'zero-allocated' : 'zero-plain';
-  // In an external data file offset 0 is real; the COPIED flag marks it allocated.
-  return offset || (hasDataFile && entry & COPIED) ? 'normal' : 'unallocated';
-}
+import {
+  ALL_ALLOCATED, L1E_OFFSET_MASK, L1E_RESERVED_MASK, L2E_OFFSET_MASK, OFLAG_COPIED as COPIED, OFLAG_ZERO as ZERO, clusterType, decodeCompressed, l2EntrySize,
+} from '../layout.ts';
 
 export interface WalkContext {
   readonly file: BlockNode;
@@ -46,8 +31,8 @@ export async function countL1(context: WalkContext, l1Offset: number, l1Size: nu
   for (let i = 0; i < l1Size; i++) {
     const entry = view.getBigUint64(i * 8);
     if (entry === 0n) continue;
-    if (entry & L1_RESERVED_MASK) tally.corrupt(`ERROR found L1 entry with reserved bits set: ${hex(entry)}`);
-    const l2Offset = entry & OFFSET_MASK;
+    if (entry & L1E_RESERVED_MASK) tally.corrupt(`ERROR found L1 entry with reserved bits set: ${hex(entry)}`);
+    const l2Offset = entry & L1E_OFFSET_MASK;
     references.add(l2Offset, header.clusterSize);
     if (l2Offset % BigInt(header.clusterSize) !== 0n) {
       tally.corrupt(`ERROR l2_offset=${hex(l2Offset)}: Table is not cluster aligned; L1 entry corrupted`);
@@ -59,7 +44,7 @@ export async function countL1(context: WalkContext, l1Offset: number, l1Size: nu
 async function countL2(context: WalkContext, l2Offset: number, statistics: ClusterStatistics | undefined): Promise<void> {
   const { header, tally, references, hasDataFile } = context;
   const cs = header.clusterSize;
-  const entrySize = header.extendedL2 ? 16 : 8;
+  const entrySize = l2EntrySize(header.extendedL2);
   const table = new Uint8Array(cs);
   await readHost(context.file, l2Offset, table);
   const view = new DataView(table.buffer);
@@ -70,8 +55,7 @@ async function countL2(context: WalkContext, l2Offset: number, statistics: Clust
     switch (clusterType(entry, header.extendedL2, hasDataFile)) {
       case 'compressed': {
         if (entry & COPIED) {
-          const offsetBits = BigInt(62 - (header.clusterBits - 8));
-          tally.corrupt(`ERROR: coffset=0x${hex(entry & ((1n << offsetBits) - 1n))}: copied flag must never be set for compressed clusters`);
+          tally.corrupt(`ERROR: coffset=0x${hex(decodeCompressed(entry, header.clusterBits).host)}: copied flag must never be set for compressed clusters`);
           entry &= ~COPIED;
         }
         if (hasDataFile) {
@@ -82,16 +66,14 @@ async function countL2(context: WalkContext, l2Offset: number, statistics: Clust
           tally.corrupt(`ERROR compressed cluster ${i} with non-zero subcluster allocation bitmap, entry=0x${hex(entry)}`);
           break;
         }
-        const offsetBits = BigInt(62 - (header.clusterBits - 8));
-        const hostOffset = entry & ((1n << offsetBits) - 1n);
-        const sectors = Number((entry >> offsetBits) & ((1n << (62n - offsetBits)) - 1n)) + 1;
+        const { host: hostOffset, sectors } = decodeCompressed(entry, header.clusterBits);
         references.add(hostOffset, sectors * 512 - Number(hostOffset % 512n));
         statistics?.compressedCluster();
         break;
       }
       case 'zero-allocated':
       case 'normal': {
-        const offset = entry & OFFSET_MASK;
+        const offset = entry & L2E_OFFSET_MASK;
         if ((bitmap >> 32n) & bitmap) {
           tally.corrupt(`ERROR offset=${hex(offset)}: Allocated cluster has corrupted subcluster allocation bitmap`);
         }

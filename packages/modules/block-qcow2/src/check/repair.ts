@@ -1,11 +1,12 @@
 // The writes a repair makes, on an image opened for writing. Each one is synced before the
 // check goes on, and refcounts are raised before others are lowered, so an interrupted repair
 // leaves at most leaks.
-import type { Qcow2Image } from '../image.ts';
-import { activeL1, l2Table } from '../overlap/structures.ts';
+import { writeL1Entry, writeL2Entries } from '../cluster/tables.ts';
+import { entryBytes, l2EntrySize } from '../layout.ts';
+import type { Qcow2State } from '../state.ts';
 
 export class CheckRepairs {
-  constructor(private readonly image: Qcow2Image) {}
+  constructor(private readonly image: Qcow2State) {}
 
   private get refcounts() {
     const refcounts = this.image.refcounts;
@@ -28,19 +29,16 @@ export class CheckRepairs {
 
   /** One L2 entry (and with extended L2 its bitmap, unchanged) rewritten, through the cluster map's cache. */
   async setL2Entry(l2Offset: number, index: number, entry: bigint): Promise<void> {
-    const entrySize = this.image.header.extendedL2 ? 16 : 8;
+    const entrySize = l2EntrySize(this.image.header.extendedL2);
     const table = await this.image.map.l2Table(l2Offset);
-    new DataView(table.buffer, table.byteOffset, table.byteLength).setBigUint64(index * entrySize, entry);
-    await this.image.overlap.write(l2Offset + index * entrySize, table.subarray(index * entrySize, (index + 1) * entrySize), l2Table(this.image.header, l2Offset));
+    table.set(entryBytes(entry), index * entrySize);
+    await writeL2Entries(this.image, l2Offset, table, index * entrySize, (index + 1) * entrySize);
     await this.image.child.flush();
   }
 
   /** An L1 entry of the active table rewritten (in memory too). */
   async setL1Entry(index: number, entry: bigint): Promise<void> {
-    const bytes = new Uint8Array(8);
-    new DataView(bytes.buffer).setBigUint64(0, entry);
-    await this.image.overlap.write(this.image.header.l1TableOffset + index * 8, bytes, activeL1(this.image.header));
+    await writeL1Entry(this.image, index, entry);
     await this.image.child.flush();
-    this.image.map.l1[index] = entry;
   }
 }

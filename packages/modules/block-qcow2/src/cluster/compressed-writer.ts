@@ -7,29 +7,11 @@
 //
 // Order on disk, so a crash leaves at most leaks: refcounts raised, the compressed bytes written,
 // sync, then the L2 entry.
-import type { BlockNode } from '@tessera/core';
 import { compressCluster } from '../compress.ts';
 import { COMPAT_LAZY_REFCOUNTS } from '../header/features.ts';
-import type { Qcow2Header } from '../header/header.ts';
-import type { Refcounts } from '../refcount/refcounts.ts';
-import type { ClusterMap } from './mapping.ts';
-import type { ClusterWriter } from './writer.ts';
-import type { OverlapGuard } from '../overlap/guard.ts';
-
-const COMPRESSED = 1n << 62n;
-const OFFSET_MASK = 0x00fffffffffffe00n;
-const SECTOR = 512;
-
-/** The parts of an image opened for writing that storing compressed clusters needs. */
-export interface CompressedTarget {
-  readonly header: Qcow2Header;
-  readonly map: ClusterMap;
-  readonly writer: ClusterWriter | undefined;
-  readonly refcounts: Refcounts | undefined;
-  readonly child: BlockNode;
-  readonly dataFile: BlockNode | undefined;
-  readonly overlap: Pick<OverlapGuard, 'check'>;
-}
+import { L2E_OFFSET_MASK, OFLAG_COMPRESSED, encodeCompressed } from '../layout.ts';
+import { maxRefcount } from '../refcount/entries.ts';
+import type { Qcow2State } from '../state.ts';
 
 export class CompressedWriter {
   /** Stores in issue order: each waits for the one before it. */
@@ -38,7 +20,7 @@ export class CompressedWriter {
   private free: number | undefined;
 
   constructor(
-    private readonly image: CompressedTarget,
+    private readonly image: Qcow2State,
     /** Run a change of the image's metadata: under its write lock, the image marked dirty when lazy. */
     private readonly modify: (body: () => Promise<void>) => Promise<void>,
   ) {}
@@ -64,26 +46,18 @@ export class CompressedWriter {
     const { header, writer, refcounts, child } = this.image;
     if (!writer || !refcounts) throw new Error(`${child.filename}: the image is opened read-only`);
     await writer.drain(); // a fresh write under way may hold this cluster, its entry not yet set
-    const cs = header.clusterSize;
-    const entrySize = header.extendedL2 ? 16 : 8;
-    const l2Entries = cs / entrySize;
-    const cluster = offset / cs;
-    const [l2Offset, table] = await writer.l2For(Math.floor(cluster / l2Entries));
-    const at = (cluster % l2Entries) * entrySize;
-    const view = new DataView(table.buffer, table.byteOffset, table.byteLength);
+    const { l2Offset, table, view, at } = await writer.entryFor(offset);
     // As QEMU: compression never overwrites, a cluster that holds anything is an error.
-    if ((view.getBigUint64(at) & (OFFSET_MASK | COMPRESSED)) !== 0n) throw new Error('Input/output error');
+    if ((view.getBigUint64(at) & (L2E_OFFSET_MASK | OFLAG_COMPRESSED)) !== 0n) throw new Error('Input/output error');
 
     const host = await this.place(bytes.length);
     await this.image.overlap.check(host, bytes.length);
     await child.write(host, bytes);
     if ((header.compatible & COMPAT_LAZY_REFCOUNTS) === 0n) await child.flush();
 
-    const offsetBits = BigInt(62 - (header.clusterBits - 8));
-    const extraSectors = BigInt(Math.floor((host + bytes.length - 1) / SECTOR) - Math.floor(host / SECTOR));
-    view.setBigUint64(at, COMPRESSED | (extraSectors << offsetBits) | BigInt(host));
+    view.setBigUint64(at, encodeCompressed(host, bytes.length, header.clusterBits));
     if (header.extendedL2) view.setBigUint64(at + 8, 0n); // compressed: no subcluster bits
-    await this.image.map.storeEntries(l2Offset, table, at, at + entrySize);
+    await this.image.map.storeEntries(l2Offset, table, at, at + this.image.map.geometry.l2EntrySize);
   }
 
   /** Host bytes for a compressed cluster of `length` bytes, the refcounts of their clusters raised. */
@@ -93,7 +67,7 @@ export class CompressedWriter {
     const free = this.free;
     const end = free === undefined ? 0 : (Math.floor(free / cs) + 1) * cs;
     // The cluster in use can take another reference (not with 1-bit refcounts, say): else a fresh one.
-    const max = (1n << (1n << BigInt(this.image.header.refcountOrder))) - 1n;
+    const max = maxRefcount(this.image.header.refcountOrder);
     const shareable = free !== undefined && (await refcounts.get(Math.floor(free / cs))) < max;
     let start: number;
     if (shareable && free + length <= end) {

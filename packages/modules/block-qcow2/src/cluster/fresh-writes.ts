@@ -13,6 +13,7 @@ import type { Qcow2Header } from '../header/header.ts';
 import type { Refcounts } from '../refcount/refcounts.ts';
 import type { ClusterMap } from './mapping.ts';
 import type { OverlapGuard } from '../overlap/guard.ts';
+import { setOwnedEntryHalves } from '../layout.ts';
 
 /** What is left of a write once it no longer needs the image lock (wrapped: a promise cannot hold a promise). */
 export interface WriteTail {
@@ -34,7 +35,7 @@ export class FreshWrites {
     private readonly guard?: OverlapGuard,
   ) {
     this.clusterSize = header.clusterSize;
-    this.l2Entries = header.clusterSize / 8;
+    this.l2Entries = map.geometry.l2Entries; // (standard L2 entries only: see applies)
   }
 
   /**
@@ -102,11 +103,7 @@ export class FreshWrites {
     await this.sync(); // the data is on disk before any entry points to it
     const view = new DataView(table.buffer, table.byteOffset, table.byteLength);
     const first = (offset / cs) % this.l2Entries;
-    for (let i = 0; i < count; i++) {
-      const host = hosts[i]!;
-      view.setUint32((first + i) * 8, Math.floor(host / 2 ** 32) | 0x80000000); // with QCOW_OFLAG_COPIED
-      view.setUint32((first + i) * 8 + 4, host % 2 ** 32);
-    }
+    for (let i = 0; i < count; i++) setOwnedEntryHalves(view, (first + i) * 8, hosts[i]!);
     await this.map.storeEntries(l2Offset, table, first * 8, (first + count) * 8);
   }
 }

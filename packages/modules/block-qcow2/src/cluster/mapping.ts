@@ -3,7 +3,7 @@ import { TableCache } from '../cache/table-cache.ts';
 import { corrupt } from '../errors.ts';
 import type { Qcow2Header } from '../header/header.ts';
 import { L2_CACHE_BYTES } from '../limits.ts';
-import { decodeL2Entry, l2TableOffset, type ClusterMapping } from './l2-entry.ts';
+import { HIGH_COMPRESSED, HIGH_COPIED, LOW_ZERO, decodeL2Entry, geometry, guestPosition, hostOffsetOfHalves, l2TableOffset, type ClusterMapping, type Geometry } from '../layout.ts';
 
 export type Extent = ClusterMapping & {
   /** Bytes from the queried guest offset that map this way (within one cluster or subcluster). */
@@ -15,9 +15,8 @@ export type Extent = ClusterMapping & {
 /** Guest offsets to host locations through the L1 and L2 tables. */
 export class ClusterMap {
   private readonly l2Cache: TableCache;
-  private readonly entrySize: number;
-  private readonly l2Entries: number;
-  private readonly unitSize: number; // a cluster, or a subcluster with extended L2
+  /** The header's table geometry (entry size, entries per table, the reach of one). */
+  readonly geometry: Geometry;
 
   constructor(
     private readonly header: Qcow2Header,
@@ -31,35 +30,31 @@ export class ClusterMap {
     readonly deferWrites = false,
   ) {
     this.l2Cache = new TableCache(L2_CACHE_BYTES, (offset, table) => this.storeTable(offset, table));
-    this.entrySize = header.extendedL2 ? 16 : 8;
-    this.l2Entries = header.clusterSize / this.entrySize;
-    this.unitSize = header.extendedL2 ? header.clusterSize / 32 : header.clusterSize;
+    this.geometry = geometry(header);
   }
 
   /** How the guest byte at `offset` is stored, and for how many bytes (at most `maxLength`) that holds. */
   async lookup(offset: number, maxLength: number): Promise<Extent> {
-    const { clusterSize, clusterBits } = this.header;
-    const clusterIndex = Math.floor(offset / clusterSize);
-    const inCluster = offset - clusterIndex * clusterSize;
-    const unitEnd = (Math.floor(inCluster / this.unitSize) + 1) * this.unitSize;
+    const g = this.geometry;
+    const { clusterSize, clusterBits } = g;
+    const { cluster: clusterIndex, l1Index, l2At: at, inCluster } = guestPosition(g, offset);
+    const unitEnd = (Math.floor(inCluster / g.unitSize) + 1) * g.unitSize;
     const length = Math.min(maxLength, unitEnd - inCluster);
-    const l1Index = Math.floor(clusterIndex / this.l2Entries);
     const l1Entry = this.l1[l1Index] ?? 0n;
     const l2Offset = l2TableOffset(l1Entry);
     if (l2Offset === 0) {
       // No L2 table: its whole reach is unallocated.
-      const spanEnd = (l1Index + 1) * this.l2Entries * clusterSize;
+      const spanEnd = (l1Index + 1) * g.l2Reach;
       return { kind: 'unallocated', length: Math.min(maxLength, spanEnd - offset) };
     }
     const table = await this.l2Table(l2Offset);
     const view = new DataView(table.buffer, table.byteOffset, table.byteLength);
-    const at = (clusterIndex % this.l2Entries) * this.entrySize;
     const entry = view.getBigUint64(at);
     const mapping = decodeL2Entry(
       entry,
       clusterBits,
       this.header.extensions.dataFile !== undefined,
-      this.header.extendedL2 ? { bitmap: view.getBigUint64(at + 8), subcluster: Math.floor(inCluster / this.unitSize) } : undefined,
+      g.extendedL2 ? { bitmap: view.getBigUint64(at + 8), subcluster: Math.floor(inCluster / g.unitSize) } : undefined,
     );
     if (mapping.kind === 'compressed') return { ...mapping, length: Math.min(maxLength, clusterSize - inCluster) };
     if (mapping.hostOffset !== undefined && mapping.hostOffset % clusterSize !== 0) {
@@ -67,7 +62,7 @@ export class ClusterMap {
     }
     // The clusters after this one that map the same way (and, with a host offset, lie right after
     // it on the host) are one extent: a caller reads or reports them in one step.
-    const more = this.header.extendedL2 || length >= maxLength ? 0 : this.sameAfter(view, clusterIndex, mapping, Math.ceil((maxLength - length) / clusterSize));
+    const more = g.extendedL2 || length >= maxLength ? 0 : this.sameAfter(view, clusterIndex, mapping, Math.ceil((maxLength - length) / clusterSize));
     const runLength = Math.min(maxLength, length + more * clusterSize);
     if (mapping.hostOffset !== undefined) return { ...mapping, length: runLength, hostPosition: mapping.hostOffset + inCluster };
     return { ...mapping, length: runLength };
@@ -78,20 +73,20 @@ export class ClusterMap {
    * like it: the same kind, and host clusters that follow on. Standard L2 entries only.
    */
   private sameAfter(view: DataView, clusterIndex: number, first: ClusterMapping, limit: number): number {
-    const { clusterSize } = this.header;
+    const { clusterSize, l2Entries } = this.geometry;
     const hasDataFile = this.header.extensions.dataFile !== undefined;
-    const start = clusterIndex % this.l2Entries;
-    const end = Math.min(this.l2Entries, start + 1 + limit);
+    const start = clusterIndex % l2Entries;
+    const end = Math.min(l2Entries, start + 1 + limit);
     let count = 0;
     for (let index = start + 1; index < end; index++) {
       // The entry as two 32-bit halves: no BigInt on this hot path.
       const high = view.getUint32(index * 8);
       const low = view.getUint32(index * 8 + 4);
-      if (high & 0x40000000) break; // compressed
-      const hostOffset = (high & 0x00ffffff) * 2 ** 32 + ((low & 0xfffffe00) >>> 0);
+      if (high & HIGH_COMPRESSED) break;
+      const hostOffset = hostOffsetOfHalves(high, low);
       let kind: ClusterMapping['kind'];
-      if (low & 1) kind = 'zero';
-      else if (hostOffset !== 0 || (hasDataFile && high & 0x80000000)) kind = 'data';
+      if (low & LOW_ZERO) kind = 'zero';
+      else if (hostOffset !== 0 || (hasDataFile && high & HIGH_COPIED)) kind = 'data';
       else kind = 'unallocated';
       if (kind !== first.kind) break;
       const expected = first.hostOffset === undefined ? undefined : first.hostOffset + (count + 1) * clusterSize;

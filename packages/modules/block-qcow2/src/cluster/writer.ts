@@ -18,15 +18,13 @@ import type { BlockNode } from '@tessera/core';
 import type { Qcow2Header } from '../header/header.ts';
 import type { Refcounts } from '../refcount/refcounts.ts';
 import { readHost } from '../host-read.ts';
-import { decodeL2Entry, l2TableOffset } from './l2-entry.ts';
+import {
+  ALL_ALLOCATED, ALL_ZERO, OFLAG_COPIED as COPIED, OFLAG_ZERO, compressedClusters, decodeL2Entry, guestPosition, l2HostOffset, l2TableOffset, ownedEntry, subclusterMask,
+} from '../layout.ts';
 import { FreshWrites, type WriteTail } from './fresh-writes.ts';
 import type { ClusterMap } from './mapping.ts';
 import type { OverlapGuard } from '../overlap/guard.ts';
-import { activeL1 } from '../overlap/structures.ts';
-
-const COPIED = 1n << 63n;
-const ZERO_FLAG = 1n;
-const OFFSET_MASK = 0x00fffffffffffe00n;
+import { writeL1Entry, type ActiveTables } from './tables.ts';
 
 interface Plan {
   /** Index of the entry in its L2 table. */
@@ -50,6 +48,8 @@ export class ClusterWriter {
   private readonly entrySize: number;
   private readonly l2Entries: number;
   private readonly unitSize: number;
+  /** Where the active L1 table's entries are written. */
+  private readonly tables: ActiveTables;
 
   constructor(
     private readonly header: Qcow2Header,
@@ -69,10 +69,8 @@ export class ClusterWriter {
     /** Refuses writes that would land on metadata (a crafted or damaged image). */
     private readonly guard?: OverlapGuard,
   ) {
-    this.clusterSize = header.clusterSize;
-    this.entrySize = header.extendedL2 ? 16 : 8;
-    this.l2Entries = this.clusterSize / this.entrySize;
-    this.unitSize = header.extendedL2 ? this.clusterSize / 32 : this.clusterSize;
+    ({ clusterSize: this.clusterSize, l2EntrySize: this.entrySize, l2Entries: this.l2Entries, unitSize: this.unitSize } = map.geometry);
+    this.tables = { child: file, header, map, overlap: guard };
     // External data files place clusters at their guest offsets: nothing to allocate early.
     this.fresh = dataFile ? undefined : new FreshWrites(header, map, refcounts, file, sync, guard);
   }
@@ -88,14 +86,13 @@ export class ClusterWriter {
       await this.write(offset, data);
       return undefined;
     }
-    const span = this.l2Entries * this.clusterSize;
+    const span = this.map.geometry.l2Reach;
     const tails: Promise<void>[] = [];
     for (let done = 0; done < data.length; ) {
       const at = offset + done;
       const end = Math.min(data.length, done + span - (at % span));
       const piece = data.subarray(done, end);
-      const [l2Offset, table] = await this.l2For(Math.floor(at / span));
-      const view = new DataView(table.buffer, table.byteOffset, table.byteLength);
+      const { l2Offset, table, view } = await this.entryFor(at);
       if (this.fresh.applies(view, at, piece)) tails.push((await this.fresh.start(l2Offset, table, at, piece)).done);
       else await this.write(at, piece); // (waits for the fresh writes under way first, these included)
       done = end;
@@ -116,7 +113,7 @@ export class ClusterWriter {
   /** A guest write, done when it resolves (the caller holds the image lock). */
   async write(offset: number, data: Uint8Array): Promise<void> {
     await this.drain(); // a fresh write under way may hold clusters this one touches
-    const span = this.l2Entries * this.clusterSize;
+    const span = this.map.geometry.l2Reach;
     let done = 0;
     while (done < data.length) {
       const at = offset + done;
@@ -143,7 +140,7 @@ export class ClusterWriter {
     const recordable = !this.dataFile && (this.header.version >= 3 || !this.hasBacking);
     if (!recordable || first >= last) return this.writeZeroData(offset, end);
     await this.writeZeroData(offset, Math.min(end, first));
-    const span = this.l2Entries * this.clusterSize;
+    const span = this.map.geometry.l2Reach;
     for (let at = first; at < last; ) {
       const stop = Math.min(last, (Math.floor(at / span) + 1) * span);
       await this.zeroUnitsInTable(at, stop, mayUnmap);
@@ -167,34 +164,41 @@ export class ClusterWriter {
   private async zeroUnitsInTable(start: number, stop: number, mayUnmap: boolean): Promise<void> {
     const cs = this.clusterSize;
     const firstCluster = Math.floor(start / cs);
-    const l1Index = Math.floor(firstCluster / this.l2Entries);
     // A v2 discard where nothing is allocated has nothing to do (and needs no L2 table).
-    if (this.header.version < 3 && l2TableOffset(this.map.l1[l1Index]!) === 0) return;
-    const [l2Offset, table] = await this.l2For(l1Index);
-    const view = new DataView(table.buffer, table.byteOffset, table.byteLength);
+    if (this.header.version < 3 && l2TableOffset(this.map.l1[guestPosition(this.map.geometry, start).l1Index]!) === 0) return;
+    const { l2Offset, table, view } = await this.entryFor(start);
     const plans: Plan[] = [];
     const asData: Array<[number, number]> = [];
     for (let cluster = firstCluster; cluster * cs < stop; cluster++) {
       const index = cluster % this.l2Entries;
       const entry = view.getBigUint64(index * this.entrySize);
       const old = decodeL2Entry(entry, this.header.clusterBits, false);
-      const compressed = old.kind === 'compressed' ? compressedRelease(old, cs) : undefined;
+      const compressed = old.kind === 'compressed' ? compressedClusters(old.hostOffset, old.compressedLength, cs) : undefined;
       const from = Math.max(start, cluster * cs);
       const to = Math.min(stop, (cluster + 1) * cs);
       if (to - from === cs) {
-        plans.push(this.zeroPlan(index, old.kind, entry, Number(entry & OFFSET_MASK), compressed, mayUnmap));
+        plans.push(this.zeroPlan(index, old.kind, entry, l2HostOffset(entry), compressed, mayUnmap));
       } else if (old.kind === 'compressed') {
         asData.push([from, to]); // (its subclusters cannot be zeroed one by one)
       } else {
         // Extended L2: the subclusters become zero ones, no longer allocated; the others keep their state.
-        let mask = 0n;
-        for (let u = (from - cluster * cs) / this.unitSize; u < (to - cluster * cs) / this.unitSize; u++) mask |= 1n << BigInt(u);
+        const mask = subclusterMask((from - cluster * cs) / this.unitSize, (to - cluster * cs) / this.unitSize);
         const bitmap = view.getBigUint64(index * this.entrySize + 8);
         plans.push({ index, data: new Uint8Array(0), inCluster: 0, hostOffset: undefined, zeroEntry: entry, bitmap: (bitmap & ~mask) | (mask << 32n) });
       }
     }
     await this.apply(l2Offset, table, plans, firstCluster);
     for (const [from, to] of asData) await this.writeZeroData(from, to);
+  }
+
+  /**
+   * The walk from a guest offset to its L2 entry for a change: the L2 table (allocated or unshared
+   * as l2For does), a view of it, and the entry's byte offset in it.
+   */
+  async entryFor(offset: number): Promise<{ readonly l2Offset: number; readonly table: Uint8Array; readonly view: DataView; readonly at: number }> {
+    const { l1Index, l2At } = guestPosition(this.map.geometry, offset);
+    const [l2Offset, table] = await this.l2For(l1Index);
+    return { l2Offset, table, view: new DataView(table.buffer, table.byteOffset, table.byteLength), at: l2At };
   }
 
   /** The L2 table for L1 index `l1Index`, allocated (zeroed) when there is none, copied when shared. */
@@ -209,12 +213,7 @@ export class ClusterWriter {
       this.map.adoptL2Table(offset, table);
       await this.refcounts.writeBack(); // its refcount, if deferred (cache=unsafe), before the L1 entry points to it
       await this.sync();
-      const entry = BigInt(offset) | COPIED;
-      const bytes = new Uint8Array(8);
-      new DataView(bytes.buffer).setBigUint64(0, entry);
-      await this.guard?.checkWrite(this.header.l1TableOffset + l1Index * 8, 8, activeL1(this.header));
-      await this.file.write(this.header.l1TableOffset + l1Index * 8, bytes);
-      this.map.l1[l1Index] = entry;
+      await writeL1Entry(this.tables, l1Index, ownedEntry(offset));
       this.guard?.addL2Table(offset);
     }
     // Its entries are about to change: the table must not lie on other metadata.
@@ -234,7 +233,7 @@ export class ClusterWriter {
       const view = new DataView(copy.buffer);
       for (let at = 0; at < cs; at += this.entrySize) {
         const entry = view.getBigUint64(at);
-        const host = Number(entry & OFFSET_MASK);
+        const host = l2HostOffset(entry);
         if (host === 0 || decodeL2Entry(entry, this.header.clusterBits, false).kind === 'compressed') continue;
         const exclusive = (await this.refcounts.get(host / cs)) === 1n;
         view.setBigUint64(at, exclusive ? entry | COPIED : entry & ~COPIED);
@@ -246,12 +245,7 @@ export class ClusterWriter {
       await this.refcounts.writeBack(); // its refcount, if deferred (cache=unsafe)
       await this.file.flush(); // always: the copy is complete before anything points to it
     }
-    const entry = BigInt(target) | COPIED;
-    const bytes = new Uint8Array(8);
-    new DataView(bytes.buffer).setBigUint64(0, entry);
-    await this.guard?.checkWrite(this.header.l1TableOffset + l1Index * 8, 8, activeL1(this.header));
-    await this.file.write(this.header.l1TableOffset + l1Index * 8, bytes);
-    this.map.l1[l1Index] = entry;
+    await writeL1Entry(this.tables, l1Index, ownedEntry(target));
     this.guard?.addL2Table(target);
     if (!sole) {
       await this.file.flush();
@@ -265,9 +259,7 @@ export class ClusterWriter {
     const cs = this.clusterSize;
     const firstCluster = Math.floor(offset / cs);
     const lastCluster = Math.floor((offset + data.length - 1) / cs);
-    const l1Index = Math.floor(firstCluster / this.l2Entries);
-    const [l2Offset, table] = await this.l2For(l1Index);
-    const view = new DataView(table.buffer, table.byteOffset, table.byteLength);
+    const { l2Offset, table, view } = await this.entryFor(offset);
 
     const plans: Plan[] = [];
     for (let cluster = firstCluster; cluster <= lastCluster; cluster++) {
@@ -278,9 +270,9 @@ export class ClusterWriter {
       const index = cluster % this.l2Entries;
       const entry = view.getBigUint64(index * this.entrySize);
       const old = decodeL2Entry(entry, this.header.clusterBits, this.dataFile !== undefined);
-      const entryOffset = Number(entry & OFFSET_MASK);
+      const entryOffset = l2HostOffset(entry);
       // The old entry's clusters, when the new entry will not use them.
-      let release = old.kind === 'compressed' ? compressedRelease(old, cs) : undefined;
+      let release = old.kind === 'compressed' ? compressedClusters(old.hostOffset, old.compressedLength, cs) : undefined;
       if (!this.header.extendedL2) {
         // (Data file clusters are not refcounted: never shared.)
         if (old.kind === 'data' && ((entry & COPIED) !== 0n || this.dataFile)) {
@@ -299,13 +291,12 @@ export class ClusterWriter {
       const bitmap = view.getBigUint64(index * this.entrySize + 8);
       if (old.kind === 'compressed') {
         const content = await this.around(clusterStart, cs, from, piece);
-        plans.push({ index, data: content, inCluster: 0, hostOffset: undefined, bitmap: 0xffffffffn, ...(release ? { release } : {}) });
+        plans.push({ index, data: content, inCluster: 0, hostOffset: undefined, bitmap: ALL_ALLOCATED, ...(release ? { release } : {}) });
         continue;
       }
       const firstUnit = Math.floor((from - clusterStart) / this.unitSize);
       const lastUnit = Math.floor((to - 1 - clusterStart) / this.unitSize);
-      let mask = 0n;
-      for (let u = firstUnit; u <= lastUnit; u++) mask |= 1n << BigInt(u);
+      const mask = subclusterMask(firstUnit, lastUnit + 1);
       const unitsStart = clusterStart + firstUnit * this.unitSize;
       const content = await this.around(unitsStart, (lastUnit - firstUnit + 1) * this.unitSize, from, piece);
       const newBitmap = (bitmap | mask) & ~(mask << 32n);
@@ -367,7 +358,7 @@ export class ClusterWriter {
     let high = -Infinity;
     for (const plan of plans) {
       const at = plan.index * this.entrySize;
-      const entry = plan.zeroEntry ?? BigInt(plan.hostOffset!) | COPIED;
+      const entry = plan.zeroEntry ?? ownedEntry(plan.hostOffset!);
       const changed = view.getBigUint64(at) !== entry || (plan.bitmap !== undefined && view.getBigUint64(at + 8) !== plan.bitmap);
       if (!changed) continue;
       low = Math.min(low, at);
@@ -378,7 +369,7 @@ export class ClusterWriter {
       await this.sync(); // the data is on disk before any entry points to it
       for (const plan of plans) {
         const at = plan.index * this.entrySize;
-        view.setBigUint64(at, plan.zeroEntry ?? BigInt(plan.hostOffset!) | COPIED);
+        view.setBigUint64(at, plan.zeroEntry ?? ownedEntry(plan.hostOffset!));
         if (plan.bitmap !== undefined) view.setBigUint64(at + 8, plan.bitmap);
       }
       await this.map.storeEntries(l2Offset, table, low, high);
@@ -399,8 +390,8 @@ export class ClusterWriter {
     const release = kind === 'compressed' ? compressed : unmap && entryOffset !== 0 ? ([entryOffset / cs, 1] as [number, number]) : undefined;
     const kept = unmap ? 0n : entry;
     if (v2) return { ...base, zeroEntry: 0n, ...(release ? { release } : {}) };
-    if (this.header.extendedL2) return { ...base, zeroEntry: kept, bitmap: 0xffffffffn << 32n, ...(release ? { release } : {}) };
-    return { ...base, zeroEntry: kept | ZERO_FLAG, ...(release ? { release } : {}) };
+    if (this.header.extendedL2) return { ...base, zeroEntry: kept, bitmap: ALL_ZERO, ...(release ? { release } : {}) };
+    return { ...base, zeroEntry: kept | OFLAG_ZERO, ...(release ? { release } : {}) };
   }
 
   /** The guest bytes of `[start, start + length)` with `piece` (at guest offset `from`) written over them. */
@@ -411,13 +402,6 @@ export class ClusterWriter {
     content.set(piece, from - start);
     return content;
   }
-}
-
-/** The host clusters a compressed cluster's bytes touch: [first cluster, count]. */
-function compressedRelease(old: { readonly hostOffset: number; readonly compressedLength: number }, cs: number): [number, number] {
-  const end = old.hostOffset + old.compressedLength;
-  const first = Math.floor(old.hostOffset / cs);
-  return [first, Math.floor((end - 1) / cs) - first + 1];
 }
 
 function concat(parts: readonly Uint8Array[], length: number): Uint8Array {

@@ -1,12 +1,8 @@
 import { corrupt } from '../errors.ts';
 import type { FeatureName } from './features.ts';
+import { FEATURE_NAME_ENTRY, HEADER_EXTENSION } from '../layout.ts';
 
-const END = 0x00000000;
-const BACKING_FORMAT = 0xe2792aca;
-const FEATURE_NAMES = 0x6803f857;
-const EXTERNAL_DATA_FILE = 0x44415441;
-const ENCRYPTION = 0x0537be77;
-const BITMAPS = 0x23852875;
+const { end: END, backingFormat: BACKING_FORMAT, featureNames: FEATURE_NAMES, dataFile: EXTERNAL_DATA_FILE, encryption: ENCRYPTION, bitmaps: BITMAPS } = HEADER_EXTENSION;
 
 export interface HeaderExtensions {
   readonly backingFormat?: string;
@@ -46,7 +42,7 @@ export function parseExtensions(head: Uint8Array, start: number, filename: strin
         result.dataFile = text(data, length);
         break;
       case FEATURE_NAMES:
-        for (let e = data; e + 48 <= data + length; e += 48) {
+        for (let e = data; e + FEATURE_NAME_ENTRY <= data + length; e += FEATURE_NAME_ENTRY) {
           const kind = TYPES[head[e]!];
           const name = text(e + 2, 46).replace(/\0.*$/s, '');
           if (kind) result.featureNames.push({ type: kind, bit: head[e + 1]!, name });

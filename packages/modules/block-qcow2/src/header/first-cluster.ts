@@ -1,5 +1,6 @@
 import type { BlockNode } from '@tessera/core';
 import { MAX_CLUSTER_BITS, MIN_CLUSTER_BITS } from '../limits.ts';
+import { HEADER_FIELD } from '../layout.ts';
 
 /** What the usual cluster size (64 KiB) holds: one read opens most images. */
 const FIRST_READ = 64 * 1024;
@@ -14,8 +15,8 @@ const FIRST_READ = 64 * 1024;
 export async function readFirstCluster(file: BlockNode): Promise<Uint8Array> {
   const first = new Uint8Array(Math.min(file.size, FIRST_READ));
   await file.read(0, first);
-  if (first.length < 24 || file.size <= first.length) return first;
-  const clusterBits = new DataView(first.buffer, first.byteOffset, first.byteLength).getUint32(20);
+  if (first.length < HEADER_FIELD.size || file.size <= first.length) return first;
+  const clusterBits = new DataView(first.buffer, first.byteOffset, first.byteLength).getUint32(HEADER_FIELD.clusterBits);
   if (clusterBits < MIN_CLUSTER_BITS || clusterBits > MAX_CLUSTER_BITS || 2 ** clusterBits <= first.length) return first;
   const head = new Uint8Array(Math.min(file.size, 2 ** clusterBits));
   head.set(first);

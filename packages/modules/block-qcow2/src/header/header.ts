@@ -2,8 +2,7 @@ import { corrupt } from '../errors.ts';
 import { MAX_BACKING_NAME, MAX_CLUSTER_BITS, MAX_L1_BYTES, MAX_REFCOUNT_TABLE_BYTES, MAX_SNAPSHOTS, MAX_VIRTUAL_SIZE, MIN_CLUSTER_BITS } from '../limits.ts';
 import { parseExtensions, type HeaderExtensions } from './extensions.ts';
 import { INCOMPAT_COMPRESSION, INCOMPAT_EXTL2, unknownIncompatible } from './features.ts';
-
-export const QCOW2_MAGIC = 0x514649fb; // "QFI\xfb"
+import { HEADER_FIELD as F, QCOW2_MAGIC, V2_HEADER_LENGTH, V3_MIN_HEADER_LENGTH, l1EntriesFor } from '../layout.ts';
 
 export interface Qcow2Header {
   readonly version: 2 | 3;
@@ -33,34 +32,34 @@ export interface Qcow2Header {
 /** Parse and check the header from the image's first cluster (or its first 4 KiB, whichever is read). */
 export function parseHeader(head: Uint8Array, fileSize: number, filename: string): Qcow2Header {
   const bad = (what: string) => corrupt(filename, what);
-  if (head.length < 72) throw new Error(`Could not open '${filename}': image is too short for a qcow2 header`);
+  if (head.length < V2_HEADER_LENGTH) throw new Error(`Could not open '${filename}': image is too short for a qcow2 header`);
   const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
   const u64 = (at: number): number => {
     const value = view.getBigUint64(at);
     if (value > BigInt(Number.MAX_SAFE_INTEGER)) throw bad(`a 64-bit field at byte ${at} is out of range`);
     return Number(value);
   };
-  if (view.getUint32(0) !== QCOW2_MAGIC) throw new Error(`Could not open '${filename}': not a qcow2 image (bad magic)`);
-  const version = view.getUint32(4);
+  if (view.getUint32(F.magic) !== QCOW2_MAGIC) throw new Error(`Could not open '${filename}': not a qcow2 image (bad magic)`);
+  const version = view.getUint32(F.version);
   if (version !== 2 && version !== 3) {
     throw new Error(`Could not open '${filename}': Unsupported qcow2 version ${version}`);
   }
-  const clusterBits = view.getUint32(20);
+  const clusterBits = view.getUint32(F.clusterBits);
   if (clusterBits < MIN_CLUSTER_BITS || clusterBits > MAX_CLUSTER_BITS) {
     throw bad(`Unsupported cluster size: 2^${clusterBits}`);
   }
   const clusterSize = 2 ** clusterBits;
   const v3 = version === 3;
-  const headerLength = v3 ? view.getUint32(100) : 72;
-  if (v3 && (headerLength < 104 || headerLength % 8 !== 0 || headerLength > Math.min(head.length, clusterSize))) {
+  const headerLength = v3 ? view.getUint32(F.headerLength) : V2_HEADER_LENGTH;
+  if (v3 && (headerLength < V3_MIN_HEADER_LENGTH || headerLength % 8 !== 0 || headerLength > Math.min(head.length, clusterSize))) {
     throw bad(`qcow2 header length ${headerLength} is invalid`);
   }
-  const incompatible = v3 ? view.getBigUint64(72) : 0n;
-  const compatible = v3 ? view.getBigUint64(80) : 0n;
-  const autoclear = v3 ? view.getBigUint64(88) : 0n;
-  const refcountOrder = v3 ? view.getUint32(96) : 4;
+  const incompatible = v3 ? view.getBigUint64(F.incompatibleFeatures) : 0n;
+  const compatible = v3 ? view.getBigUint64(F.compatibleFeatures) : 0n;
+  const autoclear = v3 ? view.getBigUint64(F.autoclearFeatures) : 0n;
+  const refcountOrder = v3 ? view.getUint32(F.refcountOrder) : 4;
   if (refcountOrder > 6) throw bad(`Reference count entry width too large; may not exceed 64 bits`);
-  const compressionType = incompatible & INCOMPAT_COMPRESSION ? (headerLength > 104 ? head[104]! : -1) : 0;
+  const compressionType = incompatible & INCOMPAT_COMPRESSION ? (headerLength > F.compressionType ? head[F.compressionType]! : -1) : 0;
   if (compressionType === -1) throw bad('the compression type bit is set but the header has no compression type field');
   if (incompatible & INCOMPAT_COMPRESSION && compressionType === 0) {
     throw new Error(`Could not open '${filename}': qcow2: Compression type incompatible feature bit must not be set`);
@@ -71,7 +70,7 @@ export function parseHeader(head: Uint8Array, fileSize: number, filename: string
   const unknown = unknownIncompatible(incompatible, extensions.featureNames);
   if (unknown.length) throw new Error(`Could not open '${filename}': Unsupported qcow2 feature(s): ${unknown.join(', ')}`);
 
-  const cryptMethod = view.getUint32(32);
+  const cryptMethod = view.getUint32(F.cryptMethod);
   if (cryptMethod !== 0) {
     const kind = cryptMethod === 1 ? 'AES' : cryptMethod === 2 ? 'LUKS' : `method ${cryptMethod}`;
     throw new Error(`Could not open '${filename}': encrypted qcow2 images (${kind}) are not supported`);
@@ -80,20 +79,19 @@ export function parseHeader(head: Uint8Array, fileSize: number, filename: string
     throw new Error(`Could not open '${filename}': qcow2 compression type ${compressionType === 1 ? 'zstd' : compressionType} is not supported (only zlib)`);
   }
 
-  const size = u64(24);
+  const size = u64(F.size);
   if (size > MAX_VIRTUAL_SIZE) throw bad(`virtual size ${size} is too large`);
-  const l1Size = view.getUint32(36);
+  const l1Size = view.getUint32(F.l1Size);
   if (l1Size * 8 > MAX_L1_BYTES) throw bad(`Active L1 table too large`);
   const extendedL2 = (incompatible & INCOMPAT_EXTL2) !== 0n;
-  const l2Entries = clusterSize / (extendedL2 ? 16 : 8);
-  if (l1Size < Math.ceil(size / (clusterSize * l2Entries))) throw bad('L1 table is too small for the virtual size');
-  const l1TableOffset = u64(40);
-  const refcountTableOffset = u64(48);
-  const refcountTableClusters = view.getUint32(56);
+  if (l1Size < l1EntriesFor(size, clusterSize, extendedL2)) throw bad('L1 table is too small for the virtual size');
+  const l1TableOffset = u64(F.l1TableOffset);
+  const refcountTableOffset = u64(F.refcountTableOffset);
+  const refcountTableClusters = view.getUint32(F.refcountTableClusters);
   if (refcountTableClusters * clusterSize > MAX_REFCOUNT_TABLE_BYTES) throw bad('Reference count table too large');
-  const nbSnapshots = view.getUint32(60);
+  const nbSnapshots = view.getUint32(F.nbSnapshots);
   if (nbSnapshots > MAX_SNAPSHOTS) throw bad('Too many snapshots');
-  const snapshotsOffset = u64(64);
+  const snapshotsOffset = u64(F.snapshotsOffset);
   for (const [name, offset] of [['L1 table', l1TableOffset], ['refcount table', refcountTableOffset], ['snapshot table', snapshotsOffset]] as const) {
     if (offset % clusterSize !== 0 && !(name === 'snapshot table' && nbSnapshots === 0)) throw bad(`${name} offset ${offset} is not cluster aligned`);
   }
@@ -101,8 +99,8 @@ export function parseHeader(head: Uint8Array, fileSize: number, filename: string
     throw bad(`L1 table (offset ${l1TableOffset}, ${l1Size} entries) lies beyond the end of the file`);
   }
 
-  const backingFileOffset = u64(8);
-  const backingFileSize = view.getUint32(16);
+  const backingFileOffset = u64(F.backingFileOffset);
+  const backingFileSize = view.getUint32(F.backingFileSize);
   let backingFile: string | undefined;
   if (backingFileOffset !== 0) {
     if (backingFileSize > MAX_BACKING_NAME || backingFileOffset + backingFileSize > Math.min(head.length, clusterSize)) {

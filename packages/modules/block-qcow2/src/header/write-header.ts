@@ -1,11 +1,9 @@
 // Serializing a new image's first cluster: the header (v2: 72 bytes, v3: 112 with the compression
 // type field), the header extensions QEMU writes (backing format, feature name table for v3) and
 // the backing file name after them, all inside the first cluster.
-import { QCOW2_MAGIC } from './header.ts';
+import { FEATURE_NAME_ENTRY, HEADER_EXTENSION, HEADER_FIELD as F, QCOW2_MAGIC, V2_HEADER_LENGTH, V3_HEADER_LENGTH } from '../layout.ts';
 
-const BACKING_FORMAT = 0xe2792aca;
-const FEATURE_NAMES = 0x6803f857;
-const DATA_FILE = 0x44415441;
+const { backingFormat: BACKING_FORMAT, featureNames: FEATURE_NAMES, dataFile: DATA_FILE } = HEADER_EXTENSION;
 
 /** The feature name table QEMU 7.2 writes into v3 images: [type (0 incompat, 1 compat, 2 autoclear), bit, name]. */
 const FEATURE_TABLE: readonly [number, number, string][] = [
@@ -46,26 +44,26 @@ export function buildHeader(h: NewHeader): Uint8Array {
   const out = new Uint8Array(clusterSize);
   const view = new DataView(out.buffer);
   const encoder = new TextEncoder();
-  view.setUint32(0, QCOW2_MAGIC);
-  view.setUint32(4, h.version);
-  view.setUint32(20, h.clusterBits);
-  view.setBigUint64(24, BigInt(h.size));
-  view.setUint32(32, 0); // no encryption
-  view.setUint32(36, h.l1Size);
-  view.setBigUint64(40, BigInt(h.l1TableOffset));
-  view.setBigUint64(48, BigInt(h.refcountTableOffset));
-  view.setUint32(56, h.refcountTableClusters);
-  view.setUint32(60, h.nbSnapshots ?? 0);
-  view.setBigUint64(64, BigInt(h.snapshotsOffset ?? 0));
-  let at = 72;
+  view.setUint32(F.magic, QCOW2_MAGIC);
+  view.setUint32(F.version, h.version);
+  view.setUint32(F.clusterBits, h.clusterBits);
+  view.setBigUint64(F.size, BigInt(h.size));
+  view.setUint32(F.cryptMethod, 0); // no encryption
+  view.setUint32(F.l1Size, h.l1Size);
+  view.setBigUint64(F.l1TableOffset, BigInt(h.l1TableOffset));
+  view.setBigUint64(F.refcountTableOffset, BigInt(h.refcountTableOffset));
+  view.setUint32(F.refcountTableClusters, h.refcountTableClusters);
+  view.setUint32(F.nbSnapshots, h.nbSnapshots ?? 0);
+  view.setBigUint64(F.snapshotsOffset, BigInt(h.snapshotsOffset ?? 0));
+  let at = V2_HEADER_LENGTH;
   if (h.version === 3) {
-    view.setBigUint64(72, h.incompatible);
-    view.setBigUint64(80, h.compatible);
-    view.setBigUint64(88, h.autoclear ?? 0n);
-    view.setUint32(96, h.refcountOrder);
-    view.setUint32(100, 112);
-    out[104] = 0; // compression type: zlib (bytes 105–111 are padding)
-    at = 112;
+    view.setBigUint64(F.incompatibleFeatures, h.incompatible);
+    view.setBigUint64(F.compatibleFeatures, h.compatible);
+    view.setBigUint64(F.autoclearFeatures, h.autoclear ?? 0n);
+    view.setUint32(F.refcountOrder, h.refcountOrder);
+    view.setUint32(F.headerLength, V3_HEADER_LENGTH);
+    out[F.compressionType] = 0; // compression type: zlib (bytes 105–111 are padding)
+    at = V3_HEADER_LENGTH;
   }
   const extension = (type: number, data: Uint8Array) => {
     const padded = Math.ceil(data.length / 8) * 8;
@@ -79,11 +77,11 @@ export function buildHeader(h: NewHeader): Uint8Array {
   if (h.dataFile !== undefined) extension(DATA_FILE, encoder.encode(h.dataFile));
   // QEMU 7.2 leaves the table out of images with clusters of 4 KiB and less.
   if (h.version === 3 && clusterSize > 4096) {
-    const table = new Uint8Array(FEATURE_TABLE.length * 48);
+    const table = new Uint8Array(FEATURE_TABLE.length * FEATURE_NAME_ENTRY);
     FEATURE_TABLE.forEach(([type, bit, name], i) => {
-      table[i * 48] = type;
-      table[i * 48 + 1] = bit;
-      table.set(encoder.encode(name), i * 48 + 2);
+      table[i * FEATURE_NAME_ENTRY] = type;
+      table[i * FEATURE_NAME_ENTRY + 1] = bit;
+      table.set(encoder.encode(name), i * FEATURE_NAME_ENTRY + 2);
     });
     extension(FEATURE_NAMES, table);
   }
@@ -92,8 +90,8 @@ export function buildHeader(h: NewHeader): Uint8Array {
     const name = encoder.encode(h.backingFile);
     if (at + name.length > clusterSize) throw new Error('Backing file name too long');
     out.set(name, at);
-    view.setBigUint64(8, BigInt(at));
-    view.setUint32(16, name.length);
+    view.setBigUint64(F.backingFileOffset, BigInt(at));
+    view.setUint32(F.backingFileSize, name.length);
   }
   return out;
 }

@@ -17,10 +17,10 @@
 // confirmed against a fresh index before anything is refused.
 import type { BlockNode } from '@tessera/core';
 import type { Qcow2Header } from '../header/header.ts';
-import { L1E_OFFSET_MASK, refcountBlockOffset } from '../layout.ts';
+import { l2TableOffset, refcountBlockOffset } from '../layout.ts';
 import type { SnapshotEntry } from '../snapshot/table.ts';
 import { readSnapshotRecords } from '../snapshot/table.ts';
-import { bitmapDirectory } from '../check/count-bitmaps.ts';
+import { bitmapDirectory } from '../header/bitmap-directory.ts';
 import { MetadataClusters, type OverlapKind } from './metadata-clusters.ts';
 
 export type { OverlapKind } from './metadata-clusters.ts';
@@ -197,7 +197,7 @@ export class OverlapGuard {
     if (bitmaps) add(bitmaps.offset, bitmaps.size, 'bitmap directory');
     for (const snapshot of snapshots) add(snapshot.l1TableOffset, snapshot.l1Size * 8, 'inactive L1 table');
     for (const entry of map.l1) {
-      const offset = Number(entry & L1E_OFFSET_MASK);
+      const offset = l2TableOffset(entry);
       if (offset) add(offset, cs, 'active L2 table');
     }
     for (const offset of structure.blocks) if (offset) add(offset, cs, 'refcount block');

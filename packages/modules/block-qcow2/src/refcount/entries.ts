@@ -70,6 +70,11 @@ export function setRefcount(block: Uint8Array, index: number, order: number, val
   return [index * bytes, (index + 1) * bytes];
 }
 
+/** The largest refcount an entry of this order holds. */
+export function maxRefcount(order: number): bigint {
+  return (1n << (1n << BigInt(order))) - 1n;
+}
+
 /** Refcount entries in one refcount block. */
 export function entriesPerBlock(clusterSize: number, order: number): number {
   return (clusterSize * 8) >> order;

@@ -15,9 +15,9 @@
 import type { BlockNode } from '@tessera/core';
 import { corrupt } from '../errors.ts';
 import { MAX_REFCOUNT_TABLE_BYTES } from '../limits.ts';
-import { MAX_CLUSTER_OFFSET, refcountBlockOffset } from '../layout.ts';
+import { MAX_CLUSTER_OFFSET, entryBytes, refcountBlockOffset, tableClusters } from '../layout.ts';
 import type { MetadataStructure } from '../overlap/guard.ts';
-import { NARROWEST_WIDE_ORDER, entriesPerBlock, getRefcount, refcountAt, refcountBytes, setRefcount, writeRefcount } from './entries.ts';
+import { NARROWEST_WIDE_ORDER, entriesPerBlock, getRefcount, maxRefcount, refcountAt, refcountBytes, setRefcount, writeRefcount } from './entries.ts';
 
 export interface RefcountsOptions {
   readonly clusterSize: number;
@@ -404,7 +404,7 @@ export class Refcounts {
       last = t;
     }
     if (this.order >= NARROWEST_WIDE_ORDER) {
-      const max = (1n << (1n << BigInt(this.order))) - 1n;
+      const max = maxRefcount(this.order);
       for (const cluster of clusters) {
         const t = Math.floor(cluster / this.perBlock);
         const block = this.blocks.get(this.table[t]!)!;
@@ -498,9 +498,7 @@ export class Refcounts {
   private async setTableEntry(t: number, offset: number): Promise<void> {
     this.table[t] = offset;
     this.options.onNewStructure?.(offset, 1, 'refcount block');
-    const entry = new Uint8Array(8);
-    new DataView(entry.buffer).setBigUint64(0, BigInt(offset));
-    await this.write(this.tableOffset + t * 8, entry, { kind: 'refcount table', offset: this.tableOffset, length: this.tableClusters * this.clusterSize });
+    await this.write(this.tableOffset + t * 8, entryBytes(BigInt(offset)), { kind: 'refcount table', offset: this.tableOffset, length: this.tableClusters * this.clusterSize });
   }
 
   /**
@@ -513,7 +511,7 @@ export class Refcounts {
     let clusters = 0;
     for (;;) {
       const entries = Math.max(t + blocks, this.capacity * 2);
-      clusters = Math.ceil((entries * 8) / this.clusterSize);
+      clusters = tableClusters(entries, this.clusterSize);
       const needed = Math.ceil((blocks + clusters) / this.perBlock);
       if (needed <= blocks) break;
       blocks = needed;

@@ -5,12 +5,11 @@
 import type { BlockNode } from '@tessera/core';
 import { corrupt } from '../errors.ts';
 import type { Qcow2Header } from '../header/header.ts';
-import { decodeL2Entry, l2TableOffset } from '../cluster/l2-entry.ts';
+import { forEachL2Table } from '../cluster/tables.ts';
+import { decodeL2Entry, decodeTable, l2EntrySize, l2HostOffset } from '../layout.ts';
 import type { Refcounts } from './refcounts.ts';
 import { MAX_L1_BYTES } from '../limits.ts';
 import { readSnapshotRecords } from '../snapshot/table.ts';
-
-const OFFSET_MASK = 0x00fffffffffffe00n;
 
 export async function rebuildRefcounts(file: BlockNode, header: Qcow2Header, l1: BigUint64Array, refcounts: Refcounts): Promise<void> {
   const cs = header.clusterSize;
@@ -21,25 +20,25 @@ export async function rebuildRefcounts(file: BlockNode, header: Qcow2Header, l1:
   count(0);
   if (header.l1Size > 0) count(header.l1TableOffset, header.l1Size * 8);
   for (const offset of refcounts.metadata()) count(offset);
-  const entrySize = header.extendedL2 ? 16 : 8;
+  const entrySize = l2EntrySize(header.extendedL2);
   const table = new Uint8Array(cs);
-  const view = new DataView(table.buffer);
+  // Every L2 table read from the file into one buffer, after the checks QEMU makes.
+  const load = async (l2: number) => {
+    if (l2 % cs !== 0 || l2 + cs > file.size) throw corrupt(file.filename, `L2 table offset ${l2} is invalid`);
+    await file.read(l2, table);
+    return table;
+  };
   // Every L1 table (the active one, each snapshot's) counts its L2 tables and what they reference.
-  const countL1 = async (entries: BigUint64Array) => {
-    for (const entry of entries) {
-      const l2 = l2TableOffset(entry);
-      if (l2 === 0) continue;
-      if (l2 % cs !== 0 || l2 + cs > file.size) throw corrupt(file.filename, `L2 table offset ${l2} is invalid`);
+  const countL1 = (entries: BigUint64Array) =>
+    forEachL2Table(entries, load, (_table, view, l2) => {
       count(l2);
-      await file.read(l2, table);
       for (let at = 0; at < cs; at += entrySize) {
         const raw = view.getBigUint64(at);
         const mapping = decodeL2Entry(raw, header.clusterBits, false);
         if (mapping.kind === 'compressed') count(mapping.hostOffset, mapping.compressedLength);
-        else if ((raw & OFFSET_MASK) !== 0n) count(Number(raw & OFFSET_MASK));
+        else if (l2HostOffset(raw) !== 0) count(l2HostOffset(raw));
       }
-    }
-  };
+    });
   await countL1(l1);
   const snapshots = await readSnapshotRecords(file, header);
   if (snapshots.bytes > 0) count(header.snapshotsOffset, snapshots.bytes);
@@ -50,8 +49,7 @@ export async function rebuildRefcounts(file: BlockNode, header: Qcow2Header, l1:
     count(offset, size * 8);
     const bytes = new Uint8Array(size * 8);
     await file.read(offset, bytes);
-    const entries = new DataView(bytes.buffer);
-    await countL1(BigUint64Array.from({ length: size }, (_, i) => entries.getBigUint64(i * 8)));
+    await countL1(decodeTable(bytes));
   }
   // Past the refcounts' last cluster in use only counted clusters can differ (a sparse file's
   // size says nothing about what its metadata uses).

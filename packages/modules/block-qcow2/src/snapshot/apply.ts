@@ -6,30 +6,31 @@
 // new clusters and the header switches to it and the size in one write; then everything the old
 // active table reached loses its reference (synced). A crash leaves leaks at most. Last, COPIED
 // is set where a refcount is 1 (normally nowhere: the snapshot still shares every cluster).
-import type { Qcow2Image } from '../image.ts';
+import type { Qcow2State } from '../state.ts';
 import { corrupt } from '../errors.ts';
 import { MAX_L1_BYTES } from '../limits.ts';
 import { COPIED, syncCopiedFlags, writeL1 } from './copied.ts';
-import { findSnapshot, l1Clusters, readSnapshotL1 } from './find.ts';
+import { findSnapshot, readSnapshotL1 } from './find.ts';
+import { l1EntriesFor, tableClusters } from '../layout.ts';
+import { l1Fields, sizeField, writeHeaderFields } from '../header/fields.ts';
 import { allClusters, checkRefcountChange, l1References } from './references.ts';
 import { readSnapshotRecords } from './table.ts';
 import { inStep } from '../overlap/guard.ts';
-import { HEADER, activeL1 } from '../overlap/structures.ts';
+import { activeL1 } from '../overlap/structures.ts';
 
 /** A refused write fails as qemu-img's apply reports it. */
-export function applySnapshot(image: Qcow2Image, idOrName: string): Promise<void> {
+export function applySnapshot(image: Qcow2State, idOrName: string): Promise<void> {
   return inStep((reason) => `Failed to load snapshot: ${reason}`, () => apply(image, idOrName));
 }
 
-async function apply(image: Qcow2Image, idOrName: string): Promise<void> {
+async function apply(image: Qcow2State, idOrName: string): Promise<void> {
   const refcounts = image.refcounts!;
   const h = image.header;
   const { records } = await readSnapshotRecords(image.child, h);
   const record = findSnapshot(records, idOrName);
   const snapshotL1 = await readSnapshotL1(image, record);
   const size = record.diskSize ?? h.size;
-  const l2Reach = h.clusterSize * (h.clusterSize / (h.extendedL2 ? 16 : 8));
-  const l1Size = Math.max(h.l1Size, snapshotL1.length, Math.ceil(size / l2Reach));
+  const l1Size = Math.max(h.l1Size, snapshotL1.length, l1EntriesFor(size, h.clusterSize, h.extendedL2));
   if (l1Size * 8 > MAX_L1_BYTES) throw corrupt(image.filename, `snapshot ${record.id}: its disk size needs too large an L1 table`);
   const active = image.map.l1;
   const gained = allClusters(await l1References(image, snapshotL1));
@@ -48,9 +49,7 @@ async function apply(image: Qcow2Image, idOrName: string): Promise<void> {
     await image.child.flush();
     active.set(l1);
     if (size !== h.size) {
-      const bytes = new Uint8Array(8);
-      new DataView(bytes.buffer).setBigUint64(0, BigInt(size));
-      await image.overlap.write(24, bytes, HEADER);
+      await writeHeaderFields(image.overlap, sizeField(size));
       await image.child.flush();
       image.header = { ...image.header, size };
     }
@@ -58,19 +57,13 @@ async function apply(image: Qcow2Image, idOrName: string): Promise<void> {
     // A larger table: written elsewhere, then the header switched to it (size, L1 size and offset
     // in one write), then the old one freed.
     const cs = h.clusterSize;
-    const l1TableOffset = await refcounts.allocateRun(l1Clusters(l1Size, cs));
+    const l1TableOffset = await refcounts.allocateRun(tableClusters(l1Size, cs));
     await writeL1(image, l1TableOffset, l1);
     await image.child.flush();
-    const fields = new Uint8Array(24);
-    const view = new DataView(fields.buffer);
-    view.setBigUint64(0, BigInt(size));
-    view.setUint32(8, h.cryptMethod);
-    view.setUint32(12, l1Size);
-    view.setBigUint64(16, BigInt(l1TableOffset));
-    await image.overlap.write(24, fields, HEADER);
+    await writeHeaderFields(image.overlap, l1Fields({ size, cryptMethod: h.cryptMethod, l1Size, l1TableOffset }));
     await image.child.flush();
     image.replaceTables({ ...image.header, size, l1Size, l1TableOffset }, l1);
-    if (h.l1Size > 0) await refcounts.release(h.l1TableOffset / cs, l1Clusters(h.l1Size, cs));
+    if (h.l1Size > 0) await refcounts.release(h.l1TableOffset / cs, tableClusters(h.l1Size, cs));
   }
 
   await refcounts.change(lost, -1n);

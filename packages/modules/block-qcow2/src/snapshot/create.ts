@@ -6,22 +6,23 @@
 // to it. A crash before the switch leaves the copy and the raised refcounts as leaks. (Between
 // the first two steps qemu-img check would also report the cleared COPIED flags, which only make
 // writes copy first: no step order avoids that, since a flag and a refcount never change together.)
-import type { Qcow2Image } from '../image.ts';
+import type { Qcow2State } from '../state.ts';
 import { MAX_SNAPSHOTS } from '../limits.ts';
 import { COPIED, writeL1 } from './copied.ts';
-import { l1Clusters } from './find.ts';
 import { allClusters, checkRefcountChange, l1References } from './references.ts';
 import { readSnapshotRecords, type SnapshotRecord } from './table.ts';
 import { installSnapshotTable } from './write-table.ts';
 import { inStep } from '../overlap/guard.ts';
-import { activeL1, l2Table } from '../overlap/structures.ts';
+import { activeL1 } from '../overlap/structures.ts';
+import { updateL2Entries } from '../cluster/tables.ts';
+import { l2EntrySize, l2TableOffset, tableClusters } from '../layout.ts';
 
 /** A refused write fails as qemu-img reports bdrv_snapshot_create's errno. */
-export function createSnapshot(image: Qcow2Image, name: string, now = Date.now()): Promise<void> {
+export function createSnapshot(image: Qcow2State, name: string, now = Date.now()): Promise<void> {
   return inStep((reason) => `-5 (${reason})`, () => create(image, name, now));
 }
 
-async function create(image: Qcow2Image, name: string, now: number): Promise<void> {
+async function create(image: Qcow2State, name: string, now: number): Promise<void> {
   const refcounts = image.refcounts!;
   const h = image.header;
   const cs = h.clusterSize;
@@ -36,7 +37,7 @@ async function create(image: Qcow2Image, name: string, now: number): Promise<voi
   // 1. The snapshot's L1 table: a copy of the active one (its COPIED flags mean nothing there).
   let l1TableOffset = 0;
   if (active.length > 0) {
-    l1TableOffset = await refcounts.allocateRun(l1Clusters(active.length, cs));
+    l1TableOffset = await refcounts.allocateRun(tableClusters(active.length, cs));
     await writeL1(image, l1TableOffset, active.map((entry) => entry & ~COPIED));
     await image.child.flush();
   }
@@ -44,7 +45,7 @@ async function create(image: Qcow2Image, name: string, now: number): Promise<voi
   // 2. The active tables share everything from now on: no entry may be written in place.
   for (let i = 0; i < active.length; i++) {
     if ((active[i]! & COPIED) === 0n || (active[i]! & ~COPIED) === 0n) continue;
-    await clearCopiedInTable(image, Number(active[i]! & 0x00fffffffffffe00n));
+    await clearCopiedInTable(image, l2TableOffset(active[i]!));
   }
   for (let i = 0; i < active.length; i++) active[i] = active[i]! & ~COPIED;
   await writeL1(image, h.l1TableOffset, active, activeL1(h));
@@ -84,18 +85,6 @@ function nextId(records: readonly SnapshotRecord[]): string {
   return String(max + 1);
 }
 
-async function clearCopiedInTable(image: Qcow2Image, offset: number): Promise<void> {
-  const table = await image.map.l2Table(offset); // the cached copy, which the writer uses
-  const view = new DataView(table.buffer, table.byteOffset, table.byteLength);
-  const entrySize = image.header.extendedL2 ? 16 : 8;
-  let low = Infinity;
-  let high = -Infinity;
-  for (let at = 0; at < table.length; at += entrySize) {
-    const entry = view.getBigUint64(at);
-    if ((entry & COPIED) === 0n) continue;
-    view.setBigUint64(at, entry & ~COPIED);
-    low = Math.min(low, at);
-    high = Math.max(high, at + 8);
-  }
-  if (low < high) await image.overlap.write(offset + low, table.subarray(low, high), l2Table(image.header, offset));
+function clearCopiedInTable(image: Qcow2State, offset: number): Promise<void> {
+  return updateL2Entries(image, offset, l2EntrySize(image.header.extendedL2), (entry) => entry & ~COPIED);
 }

@@ -1,6 +1,7 @@
 import type { BlockNode } from '@tessera/core';
 import { corrupt } from '../errors.ts';
-import type { Qcow2Image } from '../image.ts';
+import { decodeTable } from '../layout.ts';
+import type { Qcow2State } from '../state.ts';
 import { MAX_L1_BYTES } from '../limits.ts';
 import type { SnapshotRecord } from './table.ts';
 
@@ -17,7 +18,7 @@ export function findSnapshot(records: readonly SnapshotRecord[], idOrName: strin
 }
 
 /** A snapshot's L1 table, its offset and size checked first. */
-export async function readSnapshotL1(image: Qcow2Image, record: Pick<SnapshotRecord, 'id' | 'l1TableOffset' | 'l1Size'>): Promise<BigUint64Array> {
+export async function readSnapshotL1(image: Qcow2State, record: Pick<SnapshotRecord, 'id' | 'l1TableOffset' | 'l1Size'>): Promise<BigUint64Array> {
   const file: BlockNode = image.child;
   const { l1TableOffset: offset, l1Size: size } = record;
   const bad = (what: string) => corrupt(file.filename, `snapshot ${record.id}: ${what}`);
@@ -27,11 +28,5 @@ export async function readSnapshotL1(image: Qcow2Image, record: Pick<SnapshotRec
   if (offset + size * 8 > file.size) throw bad('L1 table lies beyond the end of the file');
   const bytes = new Uint8Array(size * 8);
   await file.read(offset, bytes);
-  const view = new DataView(bytes.buffer);
-  return BigUint64Array.from({ length: size }, (_, i) => view.getBigUint64(i * 8));
-}
-
-/** The clusters `size` L1 entries occupy. */
-export function l1Clusters(size: number, clusterSize: number): number {
-  return Math.ceil((size * 8) / clusterSize);
+  return decodeTable(bytes);
 }

@@ -1,12 +1,12 @@
 import type { InternalSnapshots } from '@tessera/core';
-import type { Qcow2Image } from '../image.ts';
+import type { Qcow2State } from '../state.ts';
 import { applySnapshot } from './apply.ts';
 import { createSnapshot } from './create.ts';
 import { deleteSnapshot } from './delete.ts';
 import { snapshotView } from './view.ts';
 
 /** The image's snapshot operations, each alone with the image (under the write lock). */
-export function internalSnapshots(image: Qcow2Image): InternalSnapshots {
+export function internalSnapshots(image: Qcow2State): InternalSnapshots {
   const exclusive = (body: () => Promise<void>) => {
     if (!image.refcounts) return Promise.reject(new Error(`${image.filename}: the image is opened read-only`));
     // QEMU's answer (ENOTSUP) for images with an external data file.

@@ -2,11 +2,11 @@ import type { BlockNode, SnapshotInfo } from '@tessera/core';
 import { corrupt } from '../errors.ts';
 import type { Qcow2Header } from '../header/header.ts';
 import { readHost } from '../host-read.ts';
+import { SNAPSHOT_FIELD as F, SNAPSHOT_FIXED_BYTES as FIXED } from '../layout.ts';
 
 /** QEMU's bounds: 64 MiB of snapshot table, 1 KiB of extra data per entry. */
 export const MAX_SNAPSHOT_TABLE_BYTES = 64 * 2 ** 20;
 const MAX_EXTRA_DATA = 1024;
-const FIXED = 40;
 
 export interface SnapshotEntry extends SnapshotInfo {
   readonly l1TableOffset: number;
@@ -59,15 +59,15 @@ export async function readSnapshotRecords(file: BlockNode, header: Qcow2Header):
   for (let i = 0; i < header.nbSnapshots; i++) {
     await ensure(at + FIXED);
     let view = new DataView(table.buffer, table.byteOffset, table.byteLength);
-    const l1TableOffset = Number(view.getBigUint64(at));
-    const l1Size = view.getUint32(at + 8);
-    const idSize = view.getUint16(at + 12);
-    const nameSize = view.getUint16(at + 14);
-    const dateSec = view.getUint32(at + 16);
-    const dateNsec = view.getUint32(at + 20);
-    const vmClockNsec = Number(view.getBigUint64(at + 24));
-    let vmStateSize = view.getUint32(at + 32);
-    const extraSize = view.getUint32(at + 36);
+    const l1TableOffset = Number(view.getBigUint64(at + F.l1TableOffset));
+    const l1Size = view.getUint32(at + F.l1Size);
+    const idSize = view.getUint16(at + F.idSize);
+    const nameSize = view.getUint16(at + F.nameSize);
+    const dateSec = view.getUint32(at + F.dateSec);
+    const dateNsec = view.getUint32(at + F.dateNsec);
+    const vmClockNsec = Number(view.getBigUint64(at + F.vmClockNsec));
+    let vmStateSize = view.getUint32(at + F.vmStateSize);
+    const extraSize = view.getUint32(at + F.extraDataSize);
     if (extraSize > MAX_EXTRA_DATA) throw bad(`entry ${i + 1} has ${extraSize} bytes of extra data`);
     const end = at + FIXED + extraSize + idSize + nameSize;
     await ensure(end);

@@ -3,11 +3,11 @@
 // the disk keeps the image's current size, whatever the snapshot's was: past the snapshot's L1
 // table it is unallocated. The view borrows the image: closing it closes nothing.
 import type { BlockNode, SnapshotSelector } from '@tessera/core';
-import type { Qcow2Image } from '../image.ts';
+import type { Qcow2State } from '../state.ts';
 import { readSnapshotL1 } from './find.ts';
 import { readSnapshotRecords, type SnapshotRecord } from './table.ts';
 
-export async function snapshotView(image: Qcow2Image, selector: SnapshotSelector): Promise<BlockNode> {
+export async function snapshotView(image: Qcow2State, selector: SnapshotSelector): Promise<BlockNode> {
   const h = image.header;
   const { records } = await readSnapshotRecords(image.child, h);
   const record = select(records, selector);

@@ -1,11 +1,10 @@
 // Writing a new snapshot table: entries serialized into new clusters (synced), then the header's
 // nb_snapshots and snapshots_offset switched in one write (synced), then the old table freed. A
 // crash leaves either table in place and the other one leaked at most.
-import type { Qcow2Image } from '../image.ts';
-import { HEADER } from '../overlap/structures.ts';
+import type { Qcow2State } from '../state.ts';
+import { snapshotTableFields, writeHeaderFields } from '../header/fields.ts';
+import { SNAPSHOT_FIELD as F, SNAPSHOT_FIXED_BYTES as FIXED } from '../layout.ts';
 import { MAX_SNAPSHOT_TABLE_BYTES, snapshotEntry, type SnapshotRecord, type SnapshotTable } from './table.ts';
-
-const FIXED = 40;
 
 /** The table's bytes: each entry's fixed part, extra data, id and name, padded to 8 bytes. */
 export function serializeSnapshotTable(records: readonly SnapshotRecord[]): Uint8Array {
@@ -17,16 +16,16 @@ export function serializeSnapshotTable(records: readonly SnapshotRecord[]): Uint
     const length = Math.ceil((FIXED + record.extraData.length + id.length + name.length) / 8) * 8;
     const bytes = new Uint8Array(length);
     const view = new DataView(bytes.buffer);
-    view.setBigUint64(0, BigInt(record.l1TableOffset));
-    view.setUint32(8, record.l1Size);
-    view.setUint16(12, id.length);
-    view.setUint16(14, name.length);
-    view.setUint32(16, record.dateSec);
-    view.setUint32(20, record.dateNsec);
-    view.setBigUint64(24, BigInt(record.vmClockNsec));
+    view.setBigUint64(F.l1TableOffset, BigInt(record.l1TableOffset));
+    view.setUint32(F.l1Size, record.l1Size);
+    view.setUint16(F.idSize, id.length);
+    view.setUint16(F.nameSize, name.length);
+    view.setUint32(F.dateSec, record.dateSec);
+    view.setUint32(F.dateNsec, record.dateNsec);
+    view.setBigUint64(F.vmClockNsec, BigInt(record.vmClockNsec));
     // The 32-bit field saturates; the extra data (when present) holds the full size.
-    view.setUint32(32, Math.min(record.vmStateSize, 0xffffffff));
-    view.setUint32(36, record.extraData.length);
+    view.setUint32(F.vmStateSize, Math.min(record.vmStateSize, 0xffffffff));
+    view.setUint32(F.extraDataSize, record.extraData.length);
     bytes.set(record.extraData, FIXED);
     bytes.set(id, FIXED + record.extraData.length);
     bytes.set(name, FIXED + record.extraData.length + id.length);
@@ -42,7 +41,7 @@ export function serializeSnapshotTable(records: readonly SnapshotRecord[]): Uint
 }
 
 /** Replace the image's snapshot table (`old`, as read) with `records`. */
-export async function installSnapshotTable(image: Qcow2Image, old: SnapshotTable, records: readonly SnapshotRecord[]): Promise<void> {
+export async function installSnapshotTable(image: Qcow2State, old: SnapshotTable, records: readonly SnapshotRecord[]): Promise<void> {
   const refcounts = image.refcounts!;
   const cs = image.header.clusterSize;
   const bytes = serializeSnapshotTable(records);
@@ -53,11 +52,7 @@ export async function installSnapshotTable(image: Qcow2Image, old: SnapshotTable
     await image.overlap.write(offset, bytes); // a new table: it may land on no metadata
     await image.child.flush();
   }
-  const fields = new Uint8Array(12);
-  const view = new DataView(fields.buffer);
-  view.setUint32(0, records.length);
-  view.setBigUint64(4, BigInt(offset));
-  await image.overlap.write(60, fields, HEADER); // nb_snapshots and snapshots_offset: one write, one sector
+  await writeHeaderFields(image.overlap, snapshotTableFields(records.length, offset)); // one write, one sector
   await image.child.flush();
   const oldOffset = image.header.snapshotsOffset;
   image.header = { ...image.header, nbSnapshots: records.length, snapshotsOffset: offset };
