@@ -27,6 +27,7 @@ export default defineConfig({
       project('block-bochs', 'packages/modules/block-bochs'),
       project('block-cloop', 'packages/modules/block-cloop'),
       project('block-dmg', 'packages/modules/block-dmg'),
+      project('block-nbd', 'packages/modules/block-nbd'),
       project('img-tool', 'packages/img-tool'),
       project('emulator', 'packages/emulator'),
       project('net-socket', 'packages/modules/net-socket'),
