@@ -48,15 +48,18 @@ export async function negotiate(socket: Socket, reader: WireReader, exportName: 
   const options = new OptionChannel(socket, reader, fail);
   const structured = await options.simple(C.OPT_STRUCTURED_REPLY, Buffer.alloc(0));
   const contexts = structured ? await options.setMetaContexts(exportName, ['base:allocation']) : {};
-  const go = await options.go(exportName);
-  if (go === 'unsupported') return options.exportName(exportName, noZeroes, structured, contexts);
-  if (go === 'unknown') {
+  const go = 'unknown' in contexts ? contexts : await options.go(exportName);
+  if (go === 'unsupported') return options.exportName(exportName, noZeroes, structured, contexts as ExportInfo['contexts']);
+  if ('unknown' in go) {
+    // qemu-img says "Requested export not available" and the server's words; the list of what
+    // the server has (NBD_OPT_LIST) tells the user what to type instead.
     const listed = await options.list().catch(() => undefined);
-    await options.abort();
+    options.abort();
     const has = listed === undefined ? '' : listed.length === 0 ? ' (the server lists no exports)' : ` (the server has: ${listed.map((n) => `'${n}'`).join(', ')})`;
-    fail(`Requested export not available: server reported: export '${exportName}' not present${has}`, 'nbd-no-export');
+    const reported = go.unknown || `export '${exportName}' not present`;
+    fail(`Requested export not available: server reported: ${reported}${has}`, 'nbd-no-export');
   }
-  return { ...go, structuredReplies: structured, contexts };
+  return { ...go, structuredReplies: structured, contexts: contexts as ExportInfo['contexts'] };
 }
 
 /** One option at a time: request, then its replies, each checked against what was asked. */
@@ -94,7 +97,7 @@ class OptionChannel {
     return this.optionError(reply);
   }
 
-  async setMetaContexts(exportName: string, queries: readonly string[]): Promise<ExportInfo['contexts']> {
+  async setMetaContexts(exportName: string, queries: readonly string[]): Promise<ExportInfo['contexts'] | { readonly unknown: string }> {
     const name = Buffer.from(exportName);
     const parts = [u32(name.length), name, u32(queries.length)];
     for (const query of queries) parts.push(u32(Buffer.byteLength(query)), Buffer.from(query));
@@ -103,6 +106,7 @@ class OptionChannel {
     for (let count = 0; ; count++) {
       const reply = await this.reply(C.OPT_SET_META_CONTEXT);
       if (reply.type === C.REP_ACK) return contexts;
+      if (reply.type === C.REP_ERR_UNKNOWN) return { unknown: serverMessage(reply) };
       if (reply.type & C.REP_FLAG_ERROR) {
         if (reply.type === C.REP_ERR_UNSUP || reply.type === C.REP_ERR_INVALID || reply.type === C.REP_ERR_POLICY) return {};
         return this.optionError(reply);
@@ -119,7 +123,7 @@ class OptionChannel {
   }
 
   /** NBD_OPT_GO: the export's size, flags and block sizes; or why not. */
-  async go(exportName: string): Promise<Omit<ExportInfo, 'structuredReplies' | 'contexts'> | 'unsupported' | 'unknown'> {
+  async go(exportName: string): Promise<Omit<ExportInfo, 'structuredReplies' | 'contexts'> | 'unsupported' | { readonly unknown: string }> {
     const name = Buffer.from(exportName);
     const request = Buffer.concat([u32(name.length), name, u16(1), u16(C.INFO_BLOCK_SIZE)]);
     this.send(C.OPT_GO, request);
@@ -129,7 +133,7 @@ class OptionChannel {
       const reply = await this.reply(C.OPT_GO);
       if (reply.type === C.REP_ACK) break;
       if (reply.type === C.REP_ERR_UNSUP) return 'unsupported';
-      if (reply.type === C.REP_ERR_UNKNOWN) return 'unknown';
+      if (reply.type === C.REP_ERR_UNKNOWN) return { unknown: serverMessage(reply) };
       if (reply.type & C.REP_FLAG_ERROR) return this.optionError(reply);
       if (reply.type !== C.REP_INFO || reply.data.length < 2) this.fail('the server sent an invalid answer to NBD_OPT_GO', 'nbd-protocol');
       const info = reply.data.readUInt16BE(0);
@@ -177,7 +181,7 @@ class OptionChannel {
   }
 
   /** Leave the handshake politely (the server may answer or just close). */
-  async abort(): Promise<void> {
+  abort(): void {
     this.send(C.OPT_ABORT, Buffer.alloc(0));
   }
 
@@ -195,7 +199,7 @@ class OptionChannel {
   }
 
   private optionError(reply: OptionReply): never {
-    const message = reply.data.subarray(0, C.MAX_STRING).toString().replace(/[\x00-\x1f]/g, ' ');
+    const message = serverMessage(reply);
     const what = OPTION_ERRORS[reply.type] ?? `option reply type ${reply.type}`;
     return this.fail(message ? `${what}: server reported: ${message}` : what, reply.type === C.REP_ERR_TLS_REQD ? 'unsupported-feature' : 'nbd-server-error');
   }
@@ -212,6 +216,11 @@ const OPTION_ERRORS: Readonly<Record<number, string>> = {
   [C.REP_ERR_BLOCK_SIZE_REQD]: 'the server requires block size negotiation',
   [C.REP_ERR_TOO_BIG]: 'the request is too big for the server',
 };
+
+/** An error reply's message, bounded and on one line. */
+function serverMessage(reply: OptionReply): string {
+  return reply.data.subarray(0, C.MAX_STRING).toString().replace(/[\x00-\x1f]/g, ' ');
+}
 
 function u32(value: number): Buffer {
   const b = Buffer.alloc(4);
