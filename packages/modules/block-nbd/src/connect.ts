@@ -16,14 +16,16 @@ export async function openConnection(target: NbdTarget, shownUrl: string, connec
   const where = target.address.kind === 'tcp' ? `'${target.address.host}:${target.address.port}'` : `'${target.address.path}'`;
   const socket: Socket =
     target.address.kind === 'tcp' ? netConnect({ host: target.address.host, port: target.address.port, noDelay: true }) : netConnect({ path: target.address.path });
-  let phase: 'connecting' | 'negotiating' = 'connecting';
+  let phase: 'connecting' | 'negotiating' | 'transmission' = 'connecting';
   let ended: Error | undefined;
-  const reader = new WireReader(socket, () => ended ?? nbdError(`the server ${where} closed the connection`, 'nbd-disconnected'));
+  // Before the export is open, the open's error names the URL; after, each message does itself.
+  const named = (why: string) => (phase === 'transmission' ? `${shownUrl}: ${why}` : why);
+  const reader = new WireReader(socket, () => ended ?? nbdError(named(`the server ${where} closed the connection`), 'nbd-disconnected'));
   socket.on('error', (error: NodeJS.ErrnoException) => {
     ended ??=
       phase === 'connecting'
         ? nbdError(`Failed to connect to ${where}: ${describeSocketError(error)}`, 'nbd-connect', error)
-        : nbdError(`the connection to ${where} failed: ${describeSocketError(error)}`, 'nbd-disconnected', error);
+        : nbdError(named(`the connection to ${where} failed: ${describeSocketError(error)}`), 'nbd-disconnected', error);
     reader.fail(ended);
   });
   socket.once('connect', () => (phase = 'negotiating'));
@@ -37,6 +39,7 @@ export async function openConnection(target: NbdTarget, shownUrl: string, connec
   }, connectTimeoutMs);
   try {
     const info = await negotiate(socket, reader, target.exportName, (why, code) => fail(why, code));
+    phase = 'transmission';
     return new Transmission(socket, reader, info, shownUrl, requestTimeoutMs);
   } catch (error) {
     socket.destroy();

@@ -88,9 +88,10 @@ function tcpCanonical(host: string, port: number, exportName: string): string {
     throw nbdError(`Could not open 'nbd://${host}:${port}/${exportName}': No valid URL specified (port out of range)`, 'invalid-option');
   }
   const shownHost = host.includes(':') ? `[${host}]` : host;
-  return `nbd://${shownHost}:${port}/${exportName}`;
+  // qemu leaves the slash out for the default (empty) export name.
+  return `nbd://${shownHost}:${port}${exportName === '' ? '' : `/${exportName}`}`;
 }
 
 function unixCanonical(exportName: string, socket: string): string {
-  return `nbd+unix:///${exportName}?socket=${socket}`;
+  return `nbd+unix://${exportName === '' ? '' : `/${exportName}`}?socket=${socket}`;
 }
