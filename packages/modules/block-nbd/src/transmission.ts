@@ -80,7 +80,11 @@ export class Transmission {
         entry = { command, offset, length, into, covered: 0, resolve, reject, timer };
       });
       this.pending.set(cookie, entry);
-      this.socket.write(payload ? Buffer.concat([header, payload]) : header);
+      // Header and payload as two writes (one writev while corked): a 4 MiB payload is not copied.
+      this.socket.cork();
+      this.socket.write(header);
+      if (payload) this.socket.write(payload);
+      this.socket.uncork();
       await done;
       return { allocation: entry.allocation, depth: entry.depth };
     } finally {

@@ -5,10 +5,12 @@ import type { Socket } from 'node:net';
  * arrived, in order. When the connection ends (or is failed with `fail`), every pending and later
  * read rejects with that reason, so no caller waits for bytes that will never come.
  */
+const EMPTY = Buffer.alloc(0);
+
 export class WireReader {
   private chunks: Buffer[] = [];
   private buffered = 0;
-  private waiting: { length: number; resolve: (data: Buffer) => void; reject: (error: Error) => void } | undefined;
+  private waiting: { length: number; resolve: (data: Buffer) => void; reject: (error: Error) => void; deferTake?: boolean } | undefined;
   private failure: Error | undefined;
 
   constructor(socket: Socket, describeEnd: () => Error) {
@@ -32,9 +34,18 @@ export class WireReader {
     });
   }
 
-  /** Read `into.length` bytes straight into `into` (a read's destination), without an extra copy where possible. */
+  /** Read `into.length` bytes into `into` (a read's destination), copied once from the received chunks. */
   async readInto(into: Uint8Array): Promise<void> {
-    into.set(await this.read(into.length));
+    if (into.length === 0) return;
+    if (this.buffered < into.length) {
+      if (this.failure) throw this.failure;
+      // Wait until all of it has arrived, without joining the chunks into a buffer of their own.
+      await new Promise<Buffer>((resolve, reject) => {
+        this.waiting = { length: into.length, resolve, reject, deferTake: true };
+        this.deliver();
+      });
+    }
+    this.takeInto(into);
   }
 
   /** End every read with `error` (the first reason given wins). */
@@ -51,7 +62,20 @@ export class WireReader {
     const waiting = this.waiting;
     if (!waiting || this.buffered < waiting.length) return;
     this.waiting = undefined;
-    waiting.resolve(this.take(waiting.length));
+    waiting.resolve(waiting.deferTake ? EMPTY : this.take(waiting.length));
+  }
+
+  private takeInto(into: Uint8Array): void {
+    let filled = 0;
+    while (filled < into.length) {
+      const chunk = this.chunks[0]!;
+      const part = Math.min(chunk.length, into.length - filled);
+      into.set(part === chunk.length ? chunk : chunk.subarray(0, part), filled);
+      filled += part;
+      if (part === chunk.length) this.chunks.shift();
+      else this.chunks[0] = chunk.subarray(part);
+    }
+    this.buffered -= into.length;
   }
 
   private take(length: number): Buffer {
