@@ -12,7 +12,27 @@ export const nbdProtocol: BlockProtocolDriver = {
   schemes: ['nbd', 'nbd+tcp', 'nbd+unix'],
   options: NBD_OPTION_NAMES,
   open: openNbdExport,
+  create: prepareNbdExport,
 };
+
+/** The sector qemu wipes so that probing the export finds no old format. */
+const FIRST_SECTOR = 512;
+
+/**
+ * `create` on an export, as qemu's generic create for storage that exists already: an export
+ * cannot grow (qemu-img's "Cannot grow NBD nodes"); the first sector is zeroed so that no old
+ * format's header is probed there.
+ */
+async function prepareNbdExport(location: string, size: number): Promise<void> {
+  const node = await openNbdExport(location, { readOnly: false, driverOptions: {} });
+  try {
+    if (size > node.size) throw nbdError(`Cannot grow NBD nodes`, 'unsupported-operation');
+    await node.writeZeroes!(0, Math.min(FIRST_SECTOR, node.size), { mayUnmap: true });
+    await node.flush();
+  } finally {
+    await node.close();
+  }
+}
 
 async function openNbdExport(location: string, { readOnly, driverOptions }: BlockOpenOptions): Promise<BlockNode> {
   const filename = location === '' && driverOptions.filename ? driverOptions.filename : location;

@@ -99,7 +99,7 @@ describe.each(configurations)('nbd images (%s)', (configuration: Configuration) 
     rmSync(other);
   });
 
-  it('convert -n -O raw into an nbdkit memory export and a qemu-nbd export: qemu-img compare finds them identical', async () => {
+  it('convert -n -O raw into an nbdkit memory export and a qemu-nbd export, and -O qcow2 into the memory export: qemu-img check and compare accept them', async () => {
     const memorySocket = join(dir, `memory-${configuration}.sock`);
     const target = join(dir, `target-${configuration}.raw`);
     execFileSync('qemu-img', ['create', '-q', '-f', 'raw', target, '8M']);
@@ -113,6 +113,15 @@ describe.each(configurations)('nbd images (%s)', (configuration: Configuration) 
         expect([converted.code, converted.stderr]).toEqual([0, '']);
         expect(qemuImg(['compare', '-f', 'raw', '-F', 'raw', 'fragmented.raw', url].map((a) => (a === 'fragmented.raw' ? join(dir, a) : a))).stdout).toBe('Images are identical.\n');
       }
+      // Without -n: the export is "created" as qemu does it (it cannot grow; its first sector is
+      // wiped) and a qcow2 image is written into it, which qemu-img checks and reads.
+      const memoryUrl = `nbd+unix:///?socket=${memorySocket}`;
+      const qcow2 = await tool(['convert', '-O', 'qcow2', 'fragmented.raw', memoryUrl]);
+      expect([qcow2.code, qcow2.stderr]).toEqual([0, '']);
+      expect(qemuImg(['check', '-f', 'qcow2', memoryUrl]).code).toBe(0);
+      expect(qemuImg(['compare', '-f', 'raw', '-F', 'qcow2', join(dir, 'fragmented.raw'), memoryUrl]).stdout).toBe('Images are identical.\n');
+      const grow = await tool(['create', '-f', 'raw', memoryUrl, '9M']);
+      expect([grow.code, grow.stderr]).toEqual([1, `tessera-img: ${memoryUrl}: Cannot grow NBD nodes\n`]);
     } finally {
       await memory.stop();
       await qemuNbd.stop();
