@@ -2,7 +2,7 @@
 // info, map, compare and bytes as qemu-img on the same URLs, writes that qemu-img compare accepts,
 // and every failure a one-line error naming the URL, bounded in time.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -175,6 +175,20 @@ describe('nbd failures (modular)', () => {
       expect(result.seconds).toBeLessThan(5);
     } finally {
       await silent.close();
+    }
+  });
+
+  it('a server that requires TLS: refused in one line (TLS is not implemented)', async () => {
+    const keys = join(dir, 'keys.psk');
+    writeFileSync(keys, `alice:${'ab'.repeat(32)}\n`, { mode: 0o600 });
+    const socket = join(dir, 'tls.sock');
+    const tls = await startServer('nbdkit', ['-f', '--tls=require', `--tls-psk=${keys}`, '-U', socket, 'memory', '1M'], socket);
+    try {
+      const url = `nbd+unix:///?socket=${socket}`;
+      const result = await timed(['info', url]);
+      expect([result.code, result.stderr]).toEqual([1, `tessera-img: Could not open '${url}': the server requires TLS, which this client does not offer yet\n`]);
+    } finally {
+      await tls.stop();
     }
   });
 
