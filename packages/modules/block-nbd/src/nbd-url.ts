@@ -33,7 +33,7 @@ function parseUrlForm(location: string, invalid: (why: string) => never): NbdTar
     return invalid('not a valid URL');
   }
   const scheme = url.protocol.slice(0, -1).toLowerCase();
-  if (url.username || url.password || url.hash) invalid('an NBD URL has no user, password or fragment');
+  // A user name (nbd://user@host/…) is ignored, as qemu ignores it: NBD has no login.
   const exportName = checkedExportName(decodePath(url.pathname.replace(/^\//, ''), invalid), invalid);
   const params = [...url.searchParams.entries()];
   if (scheme === 'nbd+unix') {
