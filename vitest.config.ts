@@ -28,6 +28,7 @@ export default defineConfig({
       ...['bochs', 'cloop', 'dmg', 'vmdk', 'vdi', 'qed', 'parallels', 'qcow', 'vpc', 'vhdx'].map((format) =>
         project(`block-${format}`, `packages/modules/block-${format}`),
       ),
+      project('block-nbd', 'packages/modules/block-nbd'),
       project('img-tool', 'packages/img-tool'),
       project('emulator', 'packages/emulator'),
       project('net-socket', 'packages/modules/net-socket'),

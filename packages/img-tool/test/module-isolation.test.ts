@@ -129,6 +129,13 @@ describe.each(configurations)('tessera-img (%s)', (configuration) => {
     if (configuration === 'modular') expect([...touched]).toEqual(['block-http.mjs']);
     else expect([...touched]).toEqual([]);
   });
+
+  it('an nbd URL opens block-nbd and no other module', async () => {
+    // Port 9 (discard) has no server here: the open fails after the module loaded.
+    const { touched, code } = await touchedModuleFiles(executable('img-tool', configuration), ['info', 'nbd://127.0.0.1:9/disk']);
+    expect(code).toBe(1);
+    expect([...touched]).toEqual(configuration === 'modular' ? ['block-nbd.mjs'] : []);
+  });
 });
 
 describe('tessera-img (modular) with a FIFO named block-http.mjs in TESSERA_MODULE_DIR', () => {

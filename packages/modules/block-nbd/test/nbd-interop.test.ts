@@ -1,0 +1,208 @@
+// tessera-img against real NBD servers on loopback (qemu-nbd and nbdkit, started here): the same
+// info, map, compare and bytes as qemu-img on the same URLs, writes that qemu-img compare accepts,
+// and every failure a one-line error naming the URL, bounded in time.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { configurations, executable, run, type Configuration } from '../../../../tools/test-support/executables.ts';
+import { freePort, startServer, startSilentServer, type RunningServer } from './helpers/servers.ts';
+
+const MiB = 1024 * 1024;
+let dir: string;
+let rawPort: number;
+const servers: RunningServer[] = [];
+/** The fragmented image's URL through each server and spelling. */
+const urls: Record<string, string> = {};
+
+function qemuImg(args: string[]): { code: number; stdout: string; stderr: string } {
+  try {
+    return { code: 0, stdout: execFileSync('qemu-img', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }), stderr: '' };
+  } catch (error) {
+    const e = error as { status: number; stdout: string; stderr: string };
+    return { code: e.status, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'tessera-nbd-'));
+  const raw = join(dir, 'fragmented.raw');
+  execFileSync('qemu-img', ['create', '-q', '-f', 'raw', raw, '8M']);
+  // Data and zero runs interleaved, some not cluster aligned, and a run of written zeroes.
+  const writes = [
+    ['0x11', 0, 64 * 1024],
+    ['0x22', 300 * 1024, 1000 * 512],
+    ['0x00', 2 * MiB, MiB],
+    ['0x33', 3 * MiB + 512, 5 * 512],
+    ['0x44', 5 * MiB, 2 * MiB],
+    ['0x55', 8 * MiB - 4096, 4096],
+  ] as const;
+  execFileSync('qemu-io', ['-f', 'raw', ...writes.flatMap(([p, at, n]) => ['-c', `write -P ${p} ${at} ${n}`]), raw], { stdio: 'ignore' });
+  execFileSync('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', raw, join(dir, 'fragmented.qcow2')]);
+  rawPort = await freePort();
+  const qcowSocket = join(dir, 'qcow.sock');
+  const fileSocket = join(dir, 'file.sock');
+  servers.push(
+    await startServer('qemu-nbd', ['-f', 'raw', '-r', '-t', '-x', 'disk', '-b', '127.0.0.1', '-p', String(rawPort), raw], rawPort),
+    await startServer('qemu-nbd', ['-f', 'qcow2', '-r', '-t', '-A', '-x', 'disk', '-k', qcowSocket, join(dir, 'fragmented.qcow2')], qcowSocket),
+    await startServer('nbdkit', ['-f', '-r', '-U', fileSocket, 'file', raw], fileSocket),
+  );
+  urls['qemu-nbd raw, nbd://'] = `nbd://127.0.0.1:${rawPort}/disk`;
+  urls['qemu-nbd raw, nbd+tcp://'] = `nbd+tcp://127.0.0.1:${rawPort}/disk`;
+  urls['qemu-nbd qcow2 -A, nbd+unix://'] = `nbd+unix:///disk?socket=${qcowSocket}`;
+  urls['nbdkit file, nbd+unix://'] = `nbd+unix:///?socket=${fileSocket}`;
+}, 60_000);
+
+afterAll(async () => {
+  for (const server of servers) await server.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe.each(configurations)('nbd images (%s)', (configuration: Configuration) => {
+  const tool = (args: string[], timeoutMs?: number) => run(executable('img-tool', configuration), args, { cwd: dir, ...(timeoutMs ? { timeoutMs } : {}) });
+
+  // Every server and spelling in the modular build; the static build (the same module linked in) once.
+  const servedAs = ['qemu-nbd raw, nbd://', 'qemu-nbd raw, nbd+tcp://', 'qemu-nbd qcow2 -A, nbd+unix://', 'nbdkit file, nbd+unix://'];
+  it.each(configuration === 'modular' ? servedAs : servedAs.slice(2, 3))(
+    '%s: info, info --output=json and map --output=json are qemu-img\'s; compare and convert -O raw give the image',
+    async (name) => {
+      const url = urls[name]!;
+      for (const args of [['info'], ['info', '--output=json'], ['map', '--output=json']]) {
+        const ours = await tool([...args, url]);
+        expect(ours.stderr).toBe('');
+        expect(ours.stdout).toBe(qemuImg([...args, url]).stdout);
+      }
+      const same = await tool(['compare', url, 'fragmented.raw']);
+      expect([same.code, same.stdout]).toEqual([0, 'Images are identical.\n']);
+      const out = join(dir, `out-${configuration}.raw`);
+      const converted = await tool(['convert', '-O', 'raw', url, out]);
+      expect(converted.code).toBe(0);
+      expect(readFileSync(out).equals(readFileSync(join(dir, 'fragmented.raw')))).toBe(true);
+      // Sparse as qemu-img makes it from the same URL: the zero runs are holes in both.
+      const theirs = join(dir, `theirs-${configuration}.raw`);
+      qemuImg(['convert', '-O', 'raw', url, theirs]);
+      expect(qemuImg(['map', '--output=json', '-f', 'raw', out]).stdout).toBe(qemuImg(['map', '--output=json', '-f', 'raw', theirs]).stdout);
+      rmSync(out);
+      rmSync(theirs);
+    },
+  );
+
+  it('compare tells a differing byte as qemu-img does', async () => {
+    const other = join(dir, `other-${configuration}.raw`);
+    execFileSync('cp', [join(dir, 'fragmented.raw'), other]);
+    execFileSync('qemu-io', ['-f', 'raw', '-c', 'write -P 0x77 4194304 512', other], { stdio: 'ignore' });
+    const url = urls['qemu-nbd raw, nbd://']!;
+    const ours = await tool(['compare', url, other]);
+    const theirs = qemuImg(['compare', url, other]);
+    expect([ours.code, ours.stdout]).toEqual([theirs.code, theirs.stdout]);
+    rmSync(other);
+  });
+
+  it('convert -n -O raw into an nbdkit memory export and a qemu-nbd export, and -O qcow2 into the memory export: qemu-img check and compare accept them', async () => {
+    const memorySocket = join(dir, `memory-${configuration}.sock`);
+    const target = join(dir, `target-${configuration}.raw`);
+    execFileSync('qemu-img', ['create', '-q', '-f', 'raw', target, '8M']);
+    execFileSync('qemu-io', ['-f', 'raw', '-c', 'write -P 0x99 0 8M', target], { stdio: 'ignore' }); // old bytes to overwrite, zero runs included
+    const targetSocket = join(dir, `target-${configuration}.sock`);
+    const memory = await startServer('nbdkit', ['-f', '-U', memorySocket, 'memory', '8M'], memorySocket);
+    const qemuNbd = await startServer('qemu-nbd', ['-f', 'raw', '-t', '-x', 'disk', '-k', targetSocket, target], targetSocket);
+    try {
+      for (const url of [`nbd+unix:///?socket=${memorySocket}`, `nbd+unix:///disk?socket=${targetSocket}`]) {
+        const converted = await tool(['convert', '-n', '-O', 'raw', 'fragmented.raw', url]);
+        expect([converted.code, converted.stderr]).toEqual([0, '']);
+        expect(qemuImg(['compare', '-f', 'raw', '-F', 'raw', 'fragmented.raw', url].map((a) => (a === 'fragmented.raw' ? join(dir, a) : a))).stdout).toBe('Images are identical.\n');
+      }
+      // Without -n: the export is "created" as qemu does it (it cannot grow; its first sector is
+      // wiped) and a qcow2 image is written into it, which qemu-img checks and reads.
+      const memoryUrl = `nbd+unix:///?socket=${memorySocket}`;
+      const qcow2 = await tool(['convert', '-O', 'qcow2', 'fragmented.raw', memoryUrl]);
+      expect([qcow2.code, qcow2.stderr]).toEqual([0, '']);
+      expect(qemuImg(['check', '-f', 'qcow2', memoryUrl]).code).toBe(0);
+      expect(qemuImg(['compare', '-f', 'raw', '-F', 'qcow2', join(dir, 'fragmented.raw'), memoryUrl]).stdout).toBe('Images are identical.\n');
+      const grow = await tool(['create', '-f', 'raw', memoryUrl, '9M']);
+      expect([grow.code, grow.stderr]).toEqual([1, `tessera-img: ${memoryUrl}: Cannot grow NBD nodes\n`]);
+    } finally {
+      await memory.stop();
+      await qemuNbd.stop();
+    }
+    // Flushed and disconnected cleanly: the file qemu-nbd served holds the bytes.
+    expect(readFileSync(target).equals(readFileSync(join(dir, 'fragmented.raw')))).toBe(true);
+    rmSync(target);
+  });
+
+  it('a read-only export opened for writing is refused with qemu-img\'s message', async () => {
+    const url = urls['qemu-nbd raw, nbd://']!;
+    const ours = await tool(['convert', '-n', '-O', 'raw', 'fragmented.raw', url]);
+    const theirs = qemuImg(['convert', '-n', '-O', 'raw', join(dir, 'fragmented.raw'), url]);
+    expect(ours.code).toBe(1);
+    expect(ours.stderr).toBe(theirs.stderr.replace(/^qemu-img:/, 'tessera-img:'));
+  });
+});
+
+describe('nbd failures (modular)', () => {
+  const tool = (args: string[]) => run(executable('img-tool', 'modular'), args, { cwd: dir, timeoutMs: 30_000 });
+  const timed = async (args: string[]) => {
+    const started = Date.now();
+    const result = await tool(args);
+    return { ...result, seconds: (Date.now() - started) / 1000 };
+  };
+
+  it('an unknown export: qemu-img\'s words, and the exports the server has', async () => {
+    const url = `nbd://127.0.0.1:${rawPort}/nope`;
+    const result = await timed(['info', url]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe(`tessera-img: Could not open '${url}': Requested export not available: server reported: export 'nope' not present (the server has: 'disk')\n`);
+  });
+
+  it('a refused connection', async () => {
+    const url = `nbd://127.0.0.1:${await freePort()}/disk`;
+    const result = await timed(['info', url]);
+    expect(result.stderr).toBe(`tessera-img: Could not open '${url}': Failed to connect to '127.0.0.1:${url.split(':')[2]!.split('/')[0]}': Connection refused\n`);
+    expect(result.code).toBe(1);
+  });
+
+  it('a server that accepts and never answers: the handshake deadline ends it', async () => {
+    const silent = await startSilentServer();
+    try {
+      const url = `nbd://127.0.0.1:${silent.port}/disk`;
+      const options = `driver=raw,file.driver=nbd,file.filename=${url},file.connect-timeout=1`;
+      const result = await timed(['info', '--image-opts', options]);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toBe(
+        `tessera-img: Could not open '${options}': Could not open '${url}': the server '127.0.0.1:${silent.port}' did not complete the NBD handshake within 1 s (connect-timeout=1)\n`,
+      );
+      expect(result.seconds).toBeLessThan(5);
+    } finally {
+      await silent.close();
+    }
+  });
+
+  it('a server that requires TLS: refused in one line (TLS is not implemented)', async () => {
+    const keys = join(dir, 'keys.psk');
+    writeFileSync(keys, `alice:${'ab'.repeat(32)}\n`, { mode: 0o600 });
+    const socket = join(dir, 'tls.sock');
+    const tls = await startServer('nbdkit', ['-f', '--tls=require', `--tls-psk=${keys}`, '-U', socket, 'memory', '1M'], socket);
+    try {
+      const url = `nbd+unix:///?socket=${socket}`;
+      const result = await timed(['info', url]);
+      expect([result.code, result.stderr]).toEqual([1, `tessera-img: Could not open '${url}': the server requires TLS, which this client does not offer yet\n`]);
+    } finally {
+      await tls.stop();
+    }
+  });
+
+  it('the server killed mid-transfer: convert fails at once, naming the URL', async () => {
+    const socket = join(dir, 'slow.sock');
+    // Every read takes 0.2 s, so the copy of 64 MiB is still running when the server dies.
+    const slow = await startServer('nbdkit', ['-f', '-r', '-U', socket, '--filter=delay', 'pattern', '64M', 'delay-read=200ms'], socket);
+    const url = `nbd+unix:///?socket=${socket}`;
+    const converting = timed(['convert', '-O', 'raw', url, join(dir, 'killed.raw')]);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    await slow.stop(true);
+    const result = await converting;
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(new RegExp(`^tessera-img: .*nbd\\+unix:///\\?socket=${socket.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: .*(closed the connection|Connection reset by peer)\\n$`));
+    expect(result.seconds).toBeLessThan(5);
+  });
+});
