@@ -1,8 +1,15 @@
 import { dirname, isAbsolute, join } from 'node:path';
 
-/** The protocol a location names: its URL scheme (`http://…` → `http`), or `file` for a path. */
+/**
+ * qemu's older `proto:` spellings without `//` that name storage, not a file: `nbd:host:port`,
+ * `nbd:unix:PATH` (each `[:exportname=X]`). Only these: qemu would take any `word:` before a slash
+ * as a protocol, which would make local names such as `a:b.raw` unopenable.
+ */
+const PREFIX_PROTOCOLS = /^(nbd):(?!\/\/)/i;
+
+/** The protocol a location names: its URL scheme (`http://…` → `http`), a legacy prefix (`nbd:…`), or `file` for a path. */
 export function protocolOf(location: string): string {
-  const match = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\//.exec(location);
+  const match = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\//.exec(location) ?? PREFIX_PROTOCOLS.exec(location);
   return match ? match[1]!.toLowerCase() : 'file';
 }
 

@@ -52,6 +52,8 @@ beforeAll(async () => {
   urls['qemu-nbd raw, nbd+tcp://'] = `nbd+tcp://127.0.0.1:${rawPort}/disk`;
   urls['qemu-nbd qcow2 -A, nbd+unix://'] = `nbd+unix:///disk?socket=${qcowSocket}`;
   urls['nbdkit file, nbd+unix://'] = `nbd+unix:///?socket=${fileSocket}`;
+  urls['qemu-nbd raw, nbd:host:port'] = `nbd:127.0.0.1:${rawPort}:exportname=disk`;
+  urls['qemu-nbd qcow2 -A, nbd:unix:'] = `nbd:unix:${qcowSocket}:exportname=disk`;
 }, 60_000);
 
 afterAll(async () => {
@@ -63,7 +65,14 @@ describe.each(configurations)('nbd images (%s)', (configuration: Configuration) 
   const tool = (args: string[], timeoutMs?: number) => run(executable('img-tool', configuration), args, { cwd: dir, ...(timeoutMs ? { timeoutMs } : {}) });
 
   // Every server and spelling in the modular build; the static build (the same module linked in) once.
-  const servedAs = ['qemu-nbd raw, nbd://', 'qemu-nbd raw, nbd+tcp://', 'qemu-nbd qcow2 -A, nbd+unix://', 'nbdkit file, nbd+unix://'];
+  const servedAs = [
+    'qemu-nbd raw, nbd://',
+    'qemu-nbd raw, nbd+tcp://',
+    'qemu-nbd qcow2 -A, nbd+unix://',
+    'nbdkit file, nbd+unix://',
+    'qemu-nbd raw, nbd:host:port',
+    'qemu-nbd qcow2 -A, nbd:unix:',
+  ];
   it.each(configuration === 'modular' ? servedAs : servedAs.slice(2, 3))(
     '%s: info, info --output=json and map --output=json are qemu-img\'s; compare and convert -O raw give the image',
     async (name) => {
