@@ -42,7 +42,9 @@ export async function runTool(host: Host, argv: readonly string[], console: Cons
 
 async function dispatch(host: Host, argv: readonly string[], console: Console, stop: StopOnSignals | undefined): Promise<number> {
   const help = (): number => {
-    const drivers = [...new Set([...formatNames(host.list), ...protocolNames(host.list)])].sort();
+    // A `proto+transport` scheme (nbd+unix) is one driver's transport: qemu-img lists the driver once.
+    const protocols = protocolNames(host.list).map((scheme) => scheme.split('+')[0]!);
+    const drivers = [...new Set([...formatNames(host.list), ...protocols])].sort();
     console.out(helpText(host.list, commands, drivers));
     return 0;
   };
