@@ -1,7 +1,7 @@
 /** The adapter between core's driver contract and the VMDK knowledge in the other files. */
 import type { BlockFormatDriver, BlockNode, BlockOpenOptions, BlockStatus, CheckResult, ImageDescription, WriteZeroesOptions } from '@tessera/core';
 import { createVmdk } from './create.ts';
-import { VMDK_CREATE_OPTION_NAMES } from './create-options.ts';
+import { VMDK_CREATE_OPTIONS } from './create-options.ts';
 import { unsupportedOperation } from './errors.ts';
 import type { Extent } from './extent.ts';
 import { openVmdk, type OpenedVmdk } from './open.ts';
@@ -9,7 +9,9 @@ import { parseCreateOptions } from './options.ts';
 
 export const vmdkFormat: BlockFormatDriver = {
   name: 'vmdk',
-  createOptions: VMDK_CREATE_OPTION_NAMES,
+  createOptions: VMDK_CREATE_OPTIONS,
+  // streamOptimized deflates every grain; qemu-img accepts `convert -c` for every subformat.
+  capabilities: { backingFile: true, compression: true },
   async open(file: BlockNode, options: BlockOpenOptions): Promise<BlockNode> {
     return new VmdkNode(file, await openVmdk(file, options), options.readOnly);
   },
