@@ -12,7 +12,7 @@ export const CREATE_OPTIONS: readonly BlockOptionSpec[] = [
   {
     name: 'block_state_zero',
     type: 'bool',
-    description: "Force use of payload blocks of type 'ZERO'. Non-standard, but default.  Do not set to 'off' when using 'qemu-img convert' with subformat=dynamic.",
+    description: "Force use of payload blocks of type 'ZERO'. Non-standard, but default.  Do not set to 'off' when using 'tessera-img convert' with subformat=dynamic.",
     default: true,
   },
 ];
