@@ -2,8 +2,9 @@
 // qemu-img 7.2 on the same command lines: `create -o help` (the schema's names, types and help),
 // create's "Formatting …" line (schema order, defaults exactly where qemu-img prints them), the
 // refusal to create a read-only format (nothing written), `convert -c` accepted or refused by the
-// compression capability, and a backing file given to the formats that can hold one.
-import { existsSync, mkdirSync } from 'node:fs';
+// compression capability, a backing file given to the formats that can hold one, and `info`'s
+// dirty flag only where qemu's driver reports driver information.
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { asTessera, configurations, qemuImg, tempDir, tool, writeImage, random, type Configuration, type RunResult } from './helpers.ts';
@@ -82,5 +83,24 @@ describe.each(configurations)('tessera-img (%s), each format module as qemu-img'
       expect(fields(ours.stdout), file).toEqual(fields(qemu.stdout));
     }
     expect((await qemuImg(['compare', '-f', 'raw', '-F', name, 'src.raw', `cb.${name}`], join(dir, configuration))).code).toBe(0);
+  });
+
+  it("info --output=json: dirty-flag and cluster-size only where qemu's driver has driver information", async () => {
+    // A vmdk whose extents differ in kind (flat, sparse): qemu's vmdk then reports no driver
+    // information. The read-only formats (read-only-formats.test.ts) and parallels never do.
+    const cwd = join(dir, configuration);
+    await qemuImg(['create', '-q', '-f', 'vmdk', 'ms.vmdk', '1M'], cwd);
+    await writeImage(join(cwd, 'mf.raw'), 1 << 20);
+    const extents = ['RW 2048 FLAT "mf.raw" 0', 'RW 2048 SPARSE "ms.vmdk"'];
+    writeFileSync(join(cwd, 'mix.vmdk'), ['# Disk DescriptorFile', 'version=1', 'CID=1234abcd', 'parentCID=ffffffff', 'createType="monolithicFlat"', '', ...extents, ''].join('\n'));
+    await qemuImg(['create', '-q', '-f', 'parallels', 'p.parallels', '1M'], cwd);
+    for (const file of ['mix.vmdk', 'ms.vmdk', 'p.parallels']) {
+      const [ours, qemu] = await Promise.all([tool(configuration, ['info', '--output=json', file], cwd), qemuImg(['info', '--output=json', file], cwd)]);
+      const keys = (text: string) => {
+        const info = JSON.parse(text) as Record<string, unknown>;
+        return { dirty: info['dirty-flag'], cluster: info['cluster-size'] };
+      };
+      expect(keys(ours.stdout), file).toEqual(keys(qemu.stdout));
+    }
   });
 });

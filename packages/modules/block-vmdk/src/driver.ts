@@ -157,8 +157,10 @@ class VmdkNode implements BlockNode {
     // qemu reports the first extent's grain as the image's cluster size: none when it is flat, or
     // when the extents differ in kind (flat, compressed) or grain size.
     const kinds = new Set(this.extents.map((extent) => { const info = extent.info(); return `${info.format === 'FLAT' || info.format === 'VMFS'}/${info.compressed}/${info['cluster-size']}`; }));
+    // Mixed kinds: qemu's get_info fails, so `info` shows neither a cluster size nor a dirty flag.
     const clusterSize = kinds.size === 1 ? (this.extents[0]!.info()['cluster-size'] as number | undefined) : undefined;
     return {
+      ...(kinds.size === 1 ? {} : { noDriverInfo: true }),
       ...(clusterSize !== undefined ? { clusterSize } : {}),
       ...(this.backing && descriptor.parentFileNameHint !== undefined ? { backingFile: descriptor.parentFileNameHint, backingFormat: 'vmdk' } : {}),
       formatSpecific: {
