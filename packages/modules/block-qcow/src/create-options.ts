@@ -21,9 +21,6 @@ export interface QcowCreateOptions {
 
 /** The one place option values are read. Encryption is refused: qemu no longer writes it either. */
 export function parseCreateOptions(options: Readonly<Record<string, string>>): QcowCreateOptions {
-  for (const key of Object.keys(options)) {
-    if (!createOptionTable.some((option) => option.name === key)) throw codedError(`Invalid parameter '${key}'`, 'invalid-option');
-  }
   const encryption = options.encryption ?? 'off';
   if (!['on', 'off', 'yes', 'no', 'true', 'false'].includes(encryption)) throw codedError("Parameter 'encryption' expects 'on' or 'off'", 'invalid-option');
   if (['on', 'yes', 'true'].includes(encryption) || options['encrypt.format'] !== undefined || options['encrypt.key-secret'] !== undefined) {

@@ -16,9 +16,6 @@ export interface VdiCreateOptions {
 
 /** The one place option values are read. */
 export function parseCreateOptions(options: Readonly<Record<string, string>>): VdiCreateOptions {
-  for (const key of Object.keys(options)) {
-    if (!createOptionTable.some((option) => option.name === key)) throw codedError(`Invalid parameter '${key}'`, 'invalid-option');
-  }
   return { static: parseBool('static', options.static ?? 'off') };
 }
 
