@@ -93,9 +93,6 @@ describe.each(configurations)('tessera-img (%s) reads them as qemu-img does', (c
         expect(info, `info ${fixture.file}`).toEqual(expected.outputs[0]);
         expect(map, `map ${fixture.file}`).toEqual(expected.outputs[1]);
         const ours = JSON.parse(json!.stdout) as Record<string, unknown>;
-        // qemu prints a dirty flag only for drivers with get_info (none of these); img-tool decides that
-        // itself today (image/describe.ts) for every image on a local file: left to the driver-contract work.
-        delete ours['dirty-flag'];
         expect(ours, `info --output=json ${fixture.file}`).toEqual(JSON.parse(expected.outputs[2]!.stdout));
         const target = `${fixture.file}.${configuration}.raw`;
         const converted = await tool(configuration, ['convert', '-O', 'raw', fixture.file, target], dir);

@@ -53,7 +53,7 @@ export const createCommand: Command = {
     const entries = parseKeyValueList(optionLists.join(','));
     const [filename, sizeText, extra] = args.operands;
     if (asksForHelp(entries)) {
-      context.console.out(await createOptionsHelp(context.host, await formatTraits(context.host, format), filename));
+      context.console.out(await createOptionsHelp(context.host, refuseUncreatable(await formatTraits(context.host, format)), filename));
       return 0;
     }
     if (filename === undefined) throw new UsageError('Expecting image file name');
@@ -62,7 +62,8 @@ export const createCommand: Command = {
 
     // From here on qemu-img names the file in front of each message.
     try {
-      const traits = await formatTraits(context.host, format);
+      // A read-only format is refused before anything is checked or written, as qemu-img does.
+      const traits = refuseUncreatable(await formatTraits(context.host, format));
       const parsed = await parseCreateOptions(context.host, entries, traits, filename);
       const { size: optionSize, fileOptions } = parsed;
       // -b and -F are the backing_file and backing_fmt options.
@@ -93,6 +94,12 @@ export const createCommand: Command = {
     }
   },
 };
+
+/** qemu-img's refusal of a format whose driver cannot make images (bochs, cloop, dmg). */
+function refuseUncreatable(traits: FormatTraits): FormatTraits {
+  if (!traits.creatable) throw new ToolError(`Format driver '${traits.name}' does not support image creation`);
+  return traits;
+}
 
 /** The size to create with, after qemu-img's checks of size and backing options. */
 function checkCreation(

@@ -1,6 +1,6 @@
 import type { BlockNode } from '@tessera/core';
 import type { BochsHeader } from './header.ts';
-import { blockError } from './errors.ts';
+import { codedError } from './errors.ts';
 
 const SECTOR = 512;
 const UNALLOCATED = 0xffffffff;
@@ -72,7 +72,7 @@ export class BochsImage {
   /** Read from the file; a block past its end is a corrupt catalog, said so. */
   private async readFile(offset: number, into: Uint8Array): Promise<void> {
     if (offset + into.length > this.file.size) {
-      throw blockError(`Could not read '${this.file.filename}': the catalog points past the end of the file (offset ${offset})`, 'corrupt-image');
+      throw codedError(`Could not read '${this.file.filename}': the catalog points past the end of the file (offset ${offset})`, 'corrupt-image');
     }
     await this.file.read(offset, into);
   }

@@ -1,12 +1,11 @@
-import type { BlockFormatDriver, BlockNode, BlockStatus } from '@tessera/core';
+import type { BlockFormatDriver, BlockNode, BlockStatus, ImageDescription } from '@tessera/core';
 import { BochsImage } from './bochs-image.ts';
 import { HEADER_SIZE, parseHeader } from './header.ts';
-import { blockError } from './errors.ts';
+import { codedError } from './errors.ts';
 
 /** The adapter to core's driver contract: read-only, as qemu's bochs driver. */
 export const bochsFormat: BlockFormatDriver = {
   name: 'bochs',
-  createOptions: [],
   async open(file, options) {
     if (!options.readOnly) throw readOnlyFormat(file.filename);
     const head = new Uint8Array(Math.min(HEADER_SIZE, file.size));
@@ -14,17 +13,19 @@ export const bochsFormat: BlockFormatDriver = {
     const header = parseHeader(head, file.size, file.filename);
     return new BochsNode(file, header.size, await BochsImage.open(file, header));
   },
-  async create() {
-    throw blockError("Format driver 'bochs' does not support image creation", 'unsupported-operation');
-  },
+  // No create: qemu-img cannot make these images either (core refuses in qemu-img's words).
 };
 
 /** A read-only format opened for writing: qemu-img's words (its bdrv_apply_auto_read_only). */
 function readOnlyFormat(filename: string): Error {
-  return blockError(`Could not open '${filename}': Image is read-only`, 'unsupported-operation');
+  return codedError(`Could not open '${filename}': Image is read-only`, 'unsupported-operation');
 }
 
 class BochsNode implements BlockNode {
+  /** qemu's driver has no get_info: `info` shows no cluster size and no dirty flag. */
+  describe(): ImageDescription {
+    return { noDriverInfo: true };
+  }
   readonly driver = 'bochs';
   readonly readOnly = true;
 

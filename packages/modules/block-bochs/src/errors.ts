@@ -1,9 +1,6 @@
-import type { BlockErrorCode } from '@tessera/core';
+import type { BlockErrorCode, CodedBlockError } from '@tessera/core';
 
-/**
- * A failure with one of core's block error codes. A loadable module may import only types from
- * core, so this is a plain Error carrying the `code` (as core's BlockError does), named alike.
- */
-export function blockError(message: string, code: BlockErrorCode, cause?: unknown): Error {
-  return Object.assign(new Error(message, cause === undefined ? undefined : { cause }), { name: 'BlockError', code });
+/** A failure callers tell apart by its code (core's contract; a module imports only core's types). */
+export function codedError(message: string, code: BlockErrorCode, options?: { cause?: unknown }): CodedBlockError {
+  return Object.assign(new Error(message, options), { code });
 }

@@ -1,4 +1,4 @@
-import { blockError } from './errors.ts';
+import { codedError } from './errors.ts';
 
 /**
  * The header of a Bochs "growing" redolog image (Bochs' hdimage documentation; qemu's bochs
@@ -36,7 +36,7 @@ const cString = (bytes: Uint8Array, at: number, length: number): string => {
 
 /** Parse and check the header; every failure names the image and what is wrong. */
 export function parseHeader(bytes: Uint8Array, fileSize: number, filename: string): BochsHeader {
-  const corrupt = (what: string) => blockError(`Could not open '${filename}': ${what}`, 'corrupt-image');
+  const corrupt = (what: string) => codedError(`Could not open '${filename}': ${what}`, 'corrupt-image');
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (
     bytes.length < HEADER_SIZE ||
@@ -47,7 +47,7 @@ export function parseHeader(bytes: Uint8Array, fileSize: number, filename: strin
     // qemu's words; a redolog of another subtype (undoable, volatile) is a valid Bochs image it cannot read either.
     const subtype = bytes.length >= 64 ? cString(bytes, 48, 16) : '';
     if (bytes.length >= 64 && cString(bytes, 32, 16) === 'Redolog' && subtype !== 'Growing') {
-      throw blockError(`Could not open '${filename}': Image not in Bochs format (a '${subtype}' redolog; only 'Growing' images are read)`, 'unsupported-feature');
+      throw codedError(`Could not open '${filename}': Image not in Bochs format (a '${subtype}' redolog; only 'Growing' images are read)`, 'unsupported-feature');
     }
     throw corrupt('Image not in Bochs format');
   }

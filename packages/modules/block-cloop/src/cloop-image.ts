@@ -1,7 +1,7 @@
 import { inflateSync } from 'node:zlib';
 import type { BlockNode } from '@tessera/core';
 import type { CloopHeader } from './header.ts';
-import { blockError } from './errors.ts';
+import { codedError } from './errors.ts';
 
 /** A cloop image's guest bytes: blocks inflated on demand, the last one kept (reads are mostly sequential). */
 export class CloopImage {
@@ -31,7 +31,7 @@ export class CloopImage {
   }
 
   private badBlock(index: number, why: string, cause?: unknown): Error {
-    return blockError(`Could not read '${this.file.filename}': compressed block ${index} is corrupt: ${why}`, 'corrupt-image', cause);
+    return codedError(`Could not read '${this.file.filename}': compressed block ${index} is corrupt: ${why}`, 'corrupt-image', { cause });
   }
 
   async read(offset: number, into: Uint8Array): Promise<void> {

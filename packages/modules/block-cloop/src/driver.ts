@@ -1,12 +1,11 @@
-import type { BlockFormatDriver, BlockNode, BlockStatus } from '@tessera/core';
+import type { BlockFormatDriver, BlockNode, BlockStatus, ImageDescription } from '@tessera/core';
 import { CloopImage } from './cloop-image.ts';
 import { HEADER_SIZE, parseHeader, parseOffsets } from './header.ts';
-import { blockError } from './errors.ts';
+import { codedError } from './errors.ts';
 
 /** The adapter to core's driver contract: read-only, as qemu's cloop driver. */
 export const cloopFormat: BlockFormatDriver = {
   name: 'cloop',
-  createOptions: [],
   async open(file, options) {
     if (!options.readOnly) throw readOnlyFormat(file.filename);
     const head = new Uint8Array(Math.min(HEADER_SIZE, file.size));
@@ -15,24 +14,26 @@ export const cloopFormat: BlockFormatDriver = {
     const tableBytes = (header.blockCount + 1) * 8;
     // The table is read whole: it must be in the file, so its size is bounded by the file's.
     if (HEADER_SIZE + tableBytes > file.size) {
-      throw blockError(`Could not open '${file.filename}': the offsets of ${header.blockCount} blocks do not fit in the file, image file is corrupt`, 'corrupt-image');
+      throw codedError(`Could not open '${file.filename}': the offsets of ${header.blockCount} blocks do not fit in the file, image file is corrupt`, 'corrupt-image');
     }
     const table = new Uint8Array(tableBytes);
     await file.read(HEADER_SIZE, table);
     const offsets = parseOffsets(table, header, file.size, file.filename);
     return new CloopNode(file, header.blockSize * header.blockCount, new CloopImage(file, header, offsets));
   },
-  async create() {
-    throw blockError("Format driver 'cloop' does not support image creation", 'unsupported-operation');
-  },
+  // No create: qemu-img cannot make these images either (core refuses in qemu-img's words).
 };
 
 /** A read-only format opened for writing: qemu-img's words (its bdrv_apply_auto_read_only). */
 function readOnlyFormat(filename: string): Error {
-  return blockError(`Could not open '${filename}': Image is read-only`, 'unsupported-operation');
+  return codedError(`Could not open '${filename}': Image is read-only`, 'unsupported-operation');
 }
 
 class CloopNode implements BlockNode {
+  /** qemu's driver has no get_info: `info` shows no cluster size and no dirty flag. */
+  describe(): ImageDescription {
+    return { noDriverInfo: true };
+  }
   readonly driver = 'cloop';
   readonly readOnly = true;
 

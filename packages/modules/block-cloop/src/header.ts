@@ -1,4 +1,4 @@
-import { blockError } from './errors.ts';
+import { codedError } from './errors.ts';
 
 /**
  * A cloop 2.0 image (the Linux compressed loop device's format, as qemu's cloop driver reads
@@ -17,7 +17,7 @@ const MAX_BLOCK_SIZE = 64 * 1024 * 1024;
 const MAX_OFFSETS_SIZE = 512 * 1024 * 1024;
 
 export function corrupt(filename: string, what: string): Error {
-  return blockError(`Could not open '${filename}': ${what}`, 'corrupt-image');
+  return codedError(`Could not open '${filename}': ${what}`, 'corrupt-image');
 }
 
 /** Parse and check the header (the preamble was matched by the probe or is not checked, as in qemu). */

@@ -1,4 +1,4 @@
-import { blockError } from './errors.ts';
+import { codedError } from './errors.ts';
 
 /** DMG chunk types (the "blkx" run types qemu reads; others are skipped as qemu skips them). */
 export const ChunkType = {
@@ -39,7 +39,7 @@ export function mishChunks(block: Uint8Array, dataForkOffset: number, filename: 
   if (block.length < 244) return [];
   const view = new DataView(block.buffer, block.byteOffset, block.byteLength);
   if (view.getUint32(0) !== MISH) return [];
-  const corrupt = (what: string) => blockError(`Could not open '${filename}': ${what}`, 'corrupt-image');
+  const corrupt = (what: string) => codedError(`Could not open '${filename}': ${what}`, 'corrupt-image');
   const u64 = (at: number): number => {
     const value = view.getBigUint64(at);
     if (value > BigInt(Number.MAX_SAFE_INTEGER)) throw corrupt(`a chunk table field (${value}) is out of range`);

@@ -2,7 +2,7 @@ import { inflateSync } from 'node:zlib';
 import type { BlockNode } from '@tessera/core';
 import { bunzip2, Bzip2Error } from './bzip2.ts';
 import { ChunkType, chunkOf, type Chunk } from './chunks.ts';
-import { blockError } from './errors.ts';
+import { codedError } from './errors.ts';
 
 const SECTOR = 512;
 
@@ -79,6 +79,6 @@ export class DmgImage {
   }
 
   private failure(why: string, code: 'corrupt-image' | 'unsupported-feature', cause?: unknown): Error {
-    return blockError(`Could not read '${this.file.filename}': ${why}`, code, cause);
+    return codedError(`Could not read '${this.file.filename}': ${why}`, code, { cause });
   }
 }

@@ -1,30 +1,31 @@
-import type { BlockFormatDriver, BlockNode, BlockStatus } from '@tessera/core';
+import type { BlockFormatDriver, BlockNode, BlockStatus, ImageDescription } from '@tessera/core';
 import { DmgImage } from './dmg-image.ts';
 import { readKoly } from './koly.ts';
 import { readChunks } from './resource-fork.ts';
-import { blockError } from './errors.ts';
+import { codedError } from './errors.ts';
 
 /** The adapter to core's driver contract: read-only, as qemu's dmg driver. */
 export const dmgFormat: BlockFormatDriver = {
   name: 'dmg',
-  createOptions: [],
   async open(file, options) {
     if (!options.readOnly) throw readOnlyFormat(file.filename);
     const koly = await readKoly(file);
     const chunks = await readChunks(file, koly);
     return new DmgNode(file, koly.sectors * 512, new DmgImage(file, chunks));
   },
-  async create() {
-    throw blockError("Format driver 'dmg' does not support image creation", 'unsupported-operation');
-  },
+  // No create: qemu-img cannot make these images either (core refuses in qemu-img's words).
 };
 
 /** A read-only format opened for writing: qemu-img's words (its bdrv_apply_auto_read_only). */
 function readOnlyFormat(filename: string): Error {
-  return blockError(`Could not open '${filename}': Image is read-only`, 'unsupported-operation');
+  return codedError(`Could not open '${filename}': Image is read-only`, 'unsupported-operation');
 }
 
 class DmgNode implements BlockNode {
+  /** qemu's driver has no get_info: `info` shows no cluster size and no dirty flag. */
+  describe(): ImageDescription {
+    return { noDriverInfo: true };
+  }
   readonly driver = 'dmg';
   readonly readOnly = true;
 

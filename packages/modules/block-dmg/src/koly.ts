@@ -1,5 +1,5 @@
 import type { BlockNode } from '@tessera/core';
-import { blockError } from './errors.ts';
+import { codedError } from './errors.ts';
 
 /**
  * The UDIF trailer ("koly" block, 512 bytes) at the end of a DMG: where the data fork, the
@@ -20,7 +20,7 @@ export const KOLY_SIZE = 512;
 const SEARCH = 515;
 
 function corrupt(filename: string, what: string): Error {
-  return blockError(`Could not open '${filename}': ${what}`, 'corrupt-image');
+  return codedError(`Could not open '${filename}': ${what}`, 'corrupt-image');
 }
 
 export async function readKoly(file: BlockNode): Promise<Koly> {

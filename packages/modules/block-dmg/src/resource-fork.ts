@@ -2,13 +2,13 @@ import type { BlockNode } from '@tessera/core';
 import { mishChunks, type Chunk } from './chunks.ts';
 import type { Koly } from './koly.ts';
 import { parsePlist, PlistError, type PlistDict, type PlistValue } from './plist.ts';
-import { blockError } from './errors.ts';
+import { codedError } from './errors.ts';
 
 /** qemu's bound on the XML property list (a real one is about 1 MiB); the binary fork gets the same. */
 const MAX_METADATA = 16 * 1024 * 1024;
 
 function corrupt(filename: string, what: string, cause?: unknown): Error {
-  return blockError(`Could not open '${filename}': ${what}`, 'corrupt-image', cause);
+  return codedError(`Could not open '${filename}': ${what}`, 'corrupt-image', { cause });
 }
 
 /** The image's chunk table: from the binary resource fork when there is one, else from the XML property list (as qemu). */

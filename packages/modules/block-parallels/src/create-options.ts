@@ -1,4 +1,4 @@
-import { blockError } from './errors.ts';
+import type { BlockOptionSpec } from '@tessera/core';
 import { DEFAULT_CLUSTER } from './layout.ts';
 
 /**
@@ -6,8 +6,8 @@ import { DEFAULT_CLUSTER } from './layout.ts';
  * string, the one qemu-img lists in its "Formatting …" line when the option is not given
  * (`preallocation` is the file protocol's option, applied by the tool as for every format).
  */
-export const createOptionTable: readonly { name: string; type: 'size' | 'str' | 'num' | 'bool'; description: string; default?: string }[] = [
-  { name: 'cluster_size', type: 'size', description: 'Parallels image cluster size', default: String(DEFAULT_CLUSTER) },
+export const createOptionTable: readonly BlockOptionSpec[] = [
+  { name: 'cluster_size', type: 'size', description: 'Parallels image cluster size', default: DEFAULT_CLUSTER, printDefault: true },
 ];
 
 export interface ParallelsCreateOptions {
@@ -16,20 +16,14 @@ export interface ParallelsCreateOptions {
 
 /** The one place option values are read. */
 export function parseCreateOptions(options: Readonly<Record<string, string>>): ParallelsCreateOptions {
-  for (const key of Object.keys(options)) {
-    if (!createOptionTable.some((option) => option.name === key)) throw blockError(`Invalid parameter '${key}'`, 'invalid-option');
-  }
-  return { clusterSize: parseSize('cluster_size', options.cluster_size ?? String(DEFAULT_CLUSTER)) };
+  return { clusterSize: byteCount(options.cluster_size ?? String(DEFAULT_CLUSTER)) };
 }
 
-const UNITS: Record<string, number> = { '': 1, b: 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 };
-
-/** qemu's size syntax (a byte count, or with a k/M/G/T suffix). */
-function parseSize(name: string, text: string): number {
-  const match = /^(\d+(?:\.\d+)?)([bkmgt]?)$/i.exec(text.trim());
-  const value = match ? Number(match[1]) * UNITS[match[2]!.toLowerCase()]! : NaN;
-  if (!Number.isSafeInteger(value)) {
-    throw blockError(`Parameter '${name}' expects a non-negative number below 2^64\nOptional suffix k, M, G, T, P or E means kilo-, mega-, giga-, tera-, peta-\nand exabytes, respectively.`, 'invalid-option');
-  }
-  return value;
+/**
+ * A size option as core hands it over (checked, in decimal bytes); one too large for exact
+ * arithmetic here is out of every range the format allows, so it is returned as Infinity.
+ */
+function byteCount(text: string): number {
+  const value = Number(text);
+  return Number.isSafeInteger(value) ? value : Infinity;
 }

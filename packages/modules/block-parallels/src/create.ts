@@ -1,6 +1,6 @@
 import type { BlockNode } from '@tessera/core';
 import type { ParallelsCreateOptions } from './create-options.ts';
-import { blockError } from './errors.ts';
+import { codedError } from './errors.ts';
 import { HEADER_BYTES, MAX_IMAGE_FACTOR, SECTOR, encodeHeader } from './layout.ts';
 
 /** qemu's layout: ext magic, header and empty BAT padded to a whole cluster, where data starts. */
@@ -8,9 +8,9 @@ export async function createParallels(file: BlockNode, size: number, options: Pa
   const clusterSize = Math.ceil(options.clusterSize / SECTOR) * SECTOR;
   const sectors = Math.ceil(size / SECTOR);
   if (clusterSize === 0 || sectors * SECTOR >= MAX_IMAGE_FACTOR * clusterSize) {
-    throw blockError(`Image size is too large for this cluster size`, 'invalid-option');
+    throw codedError(`Image size is too large for this cluster size`, 'invalid-option');
   }
-  if (clusterSize > 0x7fffffff / 513 * SECTOR) throw blockError(`Cluster size is too large`, 'invalid-option');
+  if (clusterSize > 0x7fffffff / 513 * SECTOR) throw codedError(`Cluster size is too large`, 'invalid-option');
   const batEntries = Math.ceil((sectors * SECTOR) / clusterSize);
   const dataOffset = Math.ceil((HEADER_BYTES + batEntries * 4) / clusterSize) * clusterSize;
   const header = encodeHeader({

@@ -2,13 +2,13 @@
 import type { BlockFormatDriver, BlockNode, BlockStatus, CheckRepair, CheckResult, ImageDescription } from '@tessera/core';
 import { createOptionTable, parseCreateOptions } from './create-options.ts';
 import { createParallels } from './create.ts';
-import { blockError } from './errors.ts';
+import { codedError } from './errors.ts';
 import { ParallelsImage } from './image.ts';
 import { HEADER_BYTES, INUSE_MAGIC, batEnd, decodeBat, parseHeader } from './layout.ts';
 
 export const parallelsFormat: BlockFormatDriver = {
   name: 'parallels',
-  createOptions: createOptionTable.map((option) => option.name),
+  createOptions: createOptionTable,
   async open(file, { readOnly, forRepair }) {
     const head = new Uint8Array(Math.min(file.size, HEADER_BYTES));
     await file.read(0, head);
@@ -18,7 +18,7 @@ export const parallelsFormat: BlockFormatDriver = {
     const image = new ParallelsImage(file, header, decodeBat(batBytes));
     const writable = !readOnly && !file.readOnly;
     if (writable && header.inUse === INUSE_MAGIC && !forRepair) {
-      throw blockError(`parallels: Image was not closed correctly; cannot be opened read/write`, 'corrupt-image');
+      throw codedError(`parallels: Image was not closed correctly; cannot be opened read/write`, 'corrupt-image');
     }
     if (writable && !forRepair) await image.setInUse(true);
     return new ParallelsNode(image, writable);
@@ -54,7 +54,7 @@ class ParallelsNode implements BlockNode {
     return this.image.read(offset, into);
   }
   async write(offset: number, data: Uint8Array): Promise<void> {
-    if (this.readOnly) throw blockError(`${this.filename}: the image is opened read-only`, 'unsupported-operation');
+    if (this.readOnly) throw codedError(`${this.filename}: the image is opened read-only`, 'unsupported-operation');
     this.inRange(offset, data.length);
     await this.image.write(offset, data);
   }

@@ -1,7 +1,7 @@
 // Guest I/O through the BAT: allocated clusters map to the file, others read as zeroes; a write to
 // an unallocated cluster appends a whole cluster at the end of the data and then records it.
 import type { BlockNode, BlockStatus, CheckResult } from '@tessera/core';
-import { blockError } from './errors.ts';
+import { codedError } from './errors.ts';
 import { HEADER_BYTES, INUSE_MAGIC, clusterBytes, encodeHeader, encodeU32, entryUnit, type ParallelsHeader } from './layout.ts';
 import { Serial } from './serial.ts';
 
@@ -35,7 +35,7 @@ export class ParallelsImage {
     if (entry === 0) return undefined;
     const offset = entry * entryUnit(this.header);
     if (offset < this.header.dataOffset || offset + this.clusterSize > this.file.size) {
-      throw blockError(`Parallels image is corrupt: cluster ${cluster} maps to offset ${offset}, outside the data area of the file`, 'corrupt-image');
+      throw codedError(`Parallels image is corrupt: cluster ${cluster} maps to offset ${offset}, outside the data area of the file`, 'corrupt-image');
     }
     return offset;
   }
@@ -62,9 +62,9 @@ export class ParallelsImage {
     return this.allocating.run(async () => {
       const existing = this.hostOffset(cluster);
       if (existing !== undefined) return existing;
-      if (cluster >= this.bat.length) throw blockError(`Parallels image is corrupt: cluster ${cluster} is beyond its BAT`, 'corrupt-image');
+      if (cluster >= this.bat.length) throw codedError(`Parallels image is corrupt: cluster ${cluster} is beyond its BAT`, 'corrupt-image');
       const unit = entryUnit(this.header);
-      if (this.dataEnd % unit !== 0) throw blockError('Parallels image is corrupt: its data end is not aligned to BAT units', 'corrupt-image');
+      if (this.dataEnd % unit !== 0) throw codedError('Parallels image is corrupt: its data end is not aligned to BAT units', 'corrupt-image');
       const host = this.dataEnd;
       const whole = new Uint8Array(this.clusterSize);
       whole.set(part, within);

@@ -1,7 +1,7 @@
 // The Parallels expandable image as QEMU's docs/interop/parallels.txt lays it out: a 64-byte
 // little-endian header, the BAT (one u32 per cluster), the data area. BAT entries count clusters
 // in "WithouFreSpacExt" images and sectors in "WithoutFreeSpace" ones; 0 is unallocated.
-import { blockError } from './errors.ts';
+import { codedError } from './errors.ts';
 
 export const HEADER_BYTES = 64;
 export const SECTOR = 512;
@@ -29,7 +29,7 @@ export interface ParallelsHeader {
   readonly extOffset: number;
 }
 
-const corrupt = (message: string) => blockError(message, 'corrupt-image');
+const corrupt = (message: string) => codedError(message, 'corrupt-image');
 
 export const clusterBytes = (h: Pick<ParallelsHeader, 'tracks'>) => h.tracks * SECTOR;
 export const batEnd = (h: Pick<ParallelsHeader, 'batEntries'>) => HEADER_BYTES + h.batEntries * 4;

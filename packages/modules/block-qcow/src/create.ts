@@ -1,6 +1,6 @@
 import type { BlockNode } from '@tessera/core';
 import type { QcowCreateOptions } from './create-options.ts';
-import { blockError } from './errors.ts';
+import { codedError } from './errors.ts';
 import { CRYPT_NONE, HEADER_BYTES, MAX_BACKING_NAME, encodeHeader, geometry } from './layout.ts';
 
 /**
@@ -10,7 +10,7 @@ import { CRYPT_NONE, HEADER_BYTES, MAX_BACKING_NAME, encodeHeader, geometry } fr
  */
 export async function createQcow(file: BlockNode, size: number, options: QcowCreateOptions): Promise<void> {
   const name = options.backingFile ? new TextEncoder().encode(options.backingFile) : undefined;
-  if (name && name.length > MAX_BACKING_NAME) throw blockError('Backing file name too long', 'invalid-option');
+  if (name && name.length > MAX_BACKING_NAME) throw codedError('Backing file name too long', 'invalid-option');
   const clusterBits = name ? 9 : 12;
   const l2Bits = name ? 12 : 9;
   const l1TableOffset = Math.ceil((HEADER_BYTES + (name?.length ?? 0)) / 8) * 8;

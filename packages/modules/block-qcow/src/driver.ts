@@ -2,13 +2,14 @@
 import type { BlockFormatDriver, BlockNode, BlockStatus, ImageDescription } from '@tessera/core';
 import { createOptionTable, parseCreateOptions } from './create-options.ts';
 import { createQcow } from './create.ts';
-import { blockError } from './errors.ts';
+import { codedError } from './errors.ts';
 import { QcowImage } from './image.ts';
 import { HEADER_BYTES, decodeTable, geometry, parseHeader } from './layout.ts';
 
 export const qcowFormat: BlockFormatDriver = {
   name: 'qcow',
-  createOptions: createOptionTable.map((option) => option.name),
+  createOptions: createOptionTable,
+  capabilities: { backingFile: true },
   async open(file, { readOnly, openRelative }) {
     const head = new Uint8Array(Math.min(file.size, HEADER_BYTES));
     await file.read(0, head);
@@ -21,7 +22,7 @@ export const qcowFormat: BlockFormatDriver = {
       const name = new Uint8Array(header.backingFileSize);
       await file.read(header.backingFileOffset, name);
       backingFile = new TextDecoder().decode(name);
-      if (!openRelative) throw blockError(`Could not open '${file.filename}': it needs its backing file '${backingFile}'`, 'unsupported-operation');
+      if (!openRelative) throw codedError(`Could not open '${file.filename}': it needs its backing file '${backingFile}'`, 'unsupported-operation');
       backing = await openRelative(backingFile, { readOnly: true });
     }
     return new QcowNode(new QcowImage(file, header, decodeTable(l1), backing), backingFile, !readOnly && !file.readOnly);
@@ -61,7 +62,7 @@ class QcowNode implements BlockNode {
     return this.image.read(offset, into);
   }
   async write(offset: number, data: Uint8Array): Promise<void> {
-    if (this.readOnly) throw blockError(`${this.filename}: the image is opened read-only`, 'unsupported-operation');
+    if (this.readOnly) throw codedError(`${this.filename}: the image is opened read-only`, 'unsupported-operation');
     this.inRange(offset, data.length);
     await this.image.write(offset, data);
   }

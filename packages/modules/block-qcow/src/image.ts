@@ -3,7 +3,7 @@
 // file as qemu does (a compressed cluster written to is rewritten whole, uncompressed).
 import { inflateRawSync } from 'node:zlib';
 import type { BlockNode, BlockStatus } from '@tessera/core';
-import { blockError } from './errors.ts';
+import { codedError } from './errors.ts';
 import { COMPRESSED, decodeTable, encodeEntry, geometry, type Geometry, type QcowHeader } from './layout.ts';
 import { Serial } from './serial.ts';
 
@@ -38,7 +38,7 @@ export class QcowImage {
   }
 
   private corrupt(what: string): Error {
-    return blockError(`qcow image is corrupt: ${what}`, 'corrupt-image');
+    return codedError(`qcow image is corrupt: ${what}`, 'corrupt-image');
   }
 
   private async l2(index: number): Promise<BigUint64Array | undefined> {

@@ -2,7 +2,7 @@
 // header, an optional backing file name, an L1 table of u64 L2-table offsets, L2 tables of u64
 // cluster offsets. Bit 63 of an L2 entry marks a compressed cluster, whose compressed size sits
 // in the bits above the offset (63 - cluster_bits of offset).
-import { blockError } from './errors.ts';
+import { codedError } from './errors.ts';
 
 export const MAGIC = 0x514649fb; // "QFI\xfb"
 export const VERSION = 1;
@@ -29,7 +29,7 @@ export interface Geometry {
   readonly l1Entries: number;
 }
 
-const corrupt = (message: string) => blockError(message, 'corrupt-image');
+const corrupt = (message: string) => codedError(message, 'corrupt-image');
 
 export function geometry(h: Pick<QcowHeader, 'clusterBits' | 'l2Bits' | 'size'>): Geometry {
   const clusterSize = 2 ** h.clusterBits;
@@ -43,7 +43,7 @@ export function parseHeader(bytes: Uint8Array, fileSize: number): QcowHeader {
   const view = new DataView(bytes.buffer, bytes.byteOffset, HEADER_BYTES);
   if (view.getUint32(0) !== MAGIC) throw corrupt('Image not in qcow format (bad magic)');
   const version = view.getUint32(4);
-  if (version !== VERSION) throw blockError(`Unsupported qcow version ${version}`, 'unsupported-feature');
+  if (version !== VERSION) throw codedError(`Unsupported qcow version ${version}`, 'unsupported-feature');
   const header: QcowHeader = {
     backingFileOffset: Number(view.getBigUint64(8)),
     backingFileSize: view.getUint32(16),
@@ -60,7 +60,7 @@ export function parseHeader(bytes: Uint8Array, fileSize: number): QcowHeader {
   if (header.l2Bits < 9 - 3 || header.l2Bits > 16 - 3) throw corrupt('L2 table size must be between 512 and 64k');
   if (header.cryptMethod > CRYPT_AES) throw corrupt('invalid encryption method in qcow header');
   if (header.cryptMethod === CRYPT_AES) {
-    throw blockError(
+    throw codedError(
       "encrypted qcow images (AES-CBC) are not supported: qcow's encryption is insecure and QEMU no longer writes it; decrypt the image with qemu-img (qemu-img convert --object secret,id=s0,data=PASSWORD --image-opts driver=qcow,file.filename=IMAGE,encrypt.key-secret=s0 -O qcow2 OUT.qcow2)",
       'unsupported-feature',
     );

@@ -1,4 +1,5 @@
-import { blockError } from './errors.ts';
+import type { BlockOptionSpec } from '@tessera/core';
+import { codedError } from './errors.ts';
 import { DEFAULT_CLUSTER, DEFAULT_TABLE, MAX_CLUSTER, MAX_TABLE, MIN_CLUSTER, MIN_TABLE, validClusterSize, validTableSize } from './layout.ts';
 
 /**
@@ -6,12 +7,12 @@ import { DEFAULT_CLUSTER, DEFAULT_TABLE, MAX_CLUSTER, MAX_TABLE, MIN_CLUSTER, MI
  * text; `default` is qemu's default value string, the one qemu-img lists in its "Formatting …"
  * line when the option is not given.
  */
-export const createOptionTable: readonly { name: string; type: 'size' | 'str' | 'num' | 'bool'; description: string; default?: string }[] = [
+export const createOptionTable: readonly BlockOptionSpec[] = [
   { name: 'backing_file', type: 'str', description: 'File name of a base image' },
   { name: 'backing_fmt', type: 'str', description: 'Image format of the base image' },
-  { name: 'cluster_size', type: 'size', description: 'Cluster size (in bytes)', default: String(DEFAULT_CLUSTER) },
-  // No default string: qemu picks 4 in code, so its "Formatting" line does not list table_size.
-  { name: 'table_size', type: 'size', description: 'L1/L2 table size (in clusters)' },
+  { name: 'cluster_size', type: 'size', description: 'Cluster size (in bytes)', default: DEFAULT_CLUSTER, printDefault: true },
+  // qemu picks 4 in code, with no default string, so its "Formatting" line does not list table_size.
+  { name: 'table_size', type: 'size', description: 'L1/L2 table size (in clusters)', default: DEFAULT_TABLE },
 ];
 
 export interface QedCreateOptions {
@@ -23,27 +24,21 @@ export interface QedCreateOptions {
 
 /** The one place option values are read; messages as qemu-img's. */
 export function parseCreateOptions(options: Readonly<Record<string, string>>): QedCreateOptions {
-  for (const key of Object.keys(options)) {
-    if (!createOptionTable.some((option) => option.name === key)) throw blockError(`Invalid parameter '${key}'`, 'invalid-option');
-  }
-  const clusterSize = parseSize('cluster_size', options.cluster_size ?? String(DEFAULT_CLUSTER));
-  const tableSize = parseSize('table_size', options.table_size ?? String(DEFAULT_TABLE));
+  const clusterSize = byteCount(options.cluster_size ?? String(DEFAULT_CLUSTER));
+  const tableSize = byteCount(options.table_size ?? String(DEFAULT_TABLE));
   if (!validClusterSize(clusterSize)) {
-    throw blockError(`QED cluster size must be within range [${MIN_CLUSTER}, ${MAX_CLUSTER}] and power of 2`, 'invalid-option');
+    throw codedError(`QED cluster size must be within range [${MIN_CLUSTER}, ${MAX_CLUSTER}] and power of 2`, 'invalid-option');
   }
-  if (!validTableSize(tableSize)) throw blockError(`QED table size must be within range [${MIN_TABLE}, ${MAX_TABLE}] and power of 2`, 'invalid-option');
+  if (!validTableSize(tableSize)) throw codedError(`QED table size must be within range [${MIN_TABLE}, ${MAX_TABLE}] and power of 2`, 'invalid-option');
   const backingFile = options.backing_file || undefined;
   return { clusterSize, tableSize, ...(backingFile ? { backingFile } : {}), ...(options.backing_fmt ? { backingFormat: options.backing_fmt } : {}) };
 }
 
-const UNITS: Record<string, number> = { '': 1, b: 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 };
-
-/** qemu's size syntax (a byte count, or with a k/M/G/T suffix). */
-export function parseSize(name: string, text: string): number {
-  const match = /^(\d+(?:\.\d+)?)([bkmgt]?)$/i.exec(text.trim());
-  const value = match ? Number(match[1]) * UNITS[match[2]!.toLowerCase()]! : NaN;
-  if (!Number.isSafeInteger(value)) {
-    throw blockError(`Parameter '${name}' expects a non-negative number below 2^64\nOptional suffix k, M, G, T, P or E means kilo-, mega-, giga-, tera-, peta-\nand exabytes, respectively.`, 'invalid-option');
-  }
-  return value;
+/**
+ * A size option as core hands it over (checked, in decimal bytes); one too large for exact
+ * arithmetic here is out of every range the format allows, so it is returned as Infinity.
+ */
+function byteCount(text: string): number {
+  const value = Number(text);
+  return Number.isSafeInteger(value) ? value : Infinity;
 }

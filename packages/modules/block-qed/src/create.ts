@@ -1,6 +1,6 @@
 import type { BlockNode } from '@tessera/core';
 import type { QedCreateOptions } from './create-options.ts';
-import { blockError } from './errors.ts';
+import { codedError } from './errors.ts';
 import { F_BACKING_FILE, F_BACKING_FORMAT_NO_PROBE, HEADER_BYTES, SECTOR, encodeHeader, maxImageSize, tableBytes } from './layout.ts';
 
 /** A header cluster (with the backing file name after the header), then an empty L1 table. */
@@ -9,10 +9,10 @@ export async function createQed(file: BlockNode, size: number, options: QedCreat
   const imageSize = Math.ceil(size / SECTOR) * SECTOR;
   const max = maxImageSize(clusterSize, tableSize);
   if (imageSize > max) {
-    throw blockError(`QED image size must be a non-zero multiple of cluster size and less than ${max} bytes`, 'invalid-option');
+    throw codedError(`QED image size must be a non-zero multiple of cluster size and less than ${max} bytes`, 'invalid-option');
   }
   const name = options.backingFile ? new TextEncoder().encode(options.backingFile) : undefined;
-  if (name && HEADER_BYTES + name.length > clusterSize) throw blockError('backing file name too long', 'invalid-option');
+  if (name && HEADER_BYTES + name.length > clusterSize) throw codedError('backing file name too long', 'invalid-option');
   let features = 0n;
   if (name) features |= F_BACKING_FILE;
   if (name && options.backingFormat === 'raw') features |= F_BACKING_FORMAT_NO_PROBE;

@@ -3,14 +3,15 @@
 import type { BlockFormatDriver, BlockNode, BlockStatus, CheckRepair, CheckResult, ImageDescription } from '@tessera/core';
 import { createOptionTable, parseCreateOptions } from './create-options.ts';
 import { createQed } from './create.ts';
-import { blockError } from './errors.ts';
+import { codedError } from './errors.ts';
 import { QedImage } from './image.ts';
 import { F_BACKING_FORMAT_NO_PROBE, backingName, encodeHeader, parseHeader } from './layout.ts';
 import { Tables } from './tables.ts';
 
 export const qedFormat: BlockFormatDriver = {
   name: 'qed',
-  createOptions: createOptionTable.map((option) => option.name),
+  createOptions: createOptionTable,
+  capabilities: { backingFile: true },
   async open(file, { readOnly, openRelative, forRepair }) {
     const first = new Uint8Array(Math.min(file.size, 4096));
     await file.read(0, first);
@@ -20,7 +21,7 @@ export const qedFormat: BlockFormatDriver = {
     const name = backingName(header, first);
     let backing: BlockNode | undefined;
     if (name !== undefined) {
-      if (!openRelative) throw blockError(`Could not open '${file.filename}': it needs its backing file '${name}'`, 'unsupported-operation');
+      if (!openRelative) throw codedError(`Could not open '${file.filename}': it needs its backing file '${name}'`, 'unsupported-operation');
       backing = await openRelative(name, { readOnly: true, ...(header.features & F_BACKING_FORMAT_NO_PROBE ? { format: 'raw' } : {}) });
     }
     const image = new QedImage(file, header, tables, backing);
@@ -71,7 +72,7 @@ class QedNode implements BlockNode {
     return this.image.read(offset, into);
   }
   async write(offset: number, data: Uint8Array): Promise<void> {
-    if (this.readOnly) throw blockError(`${this.filename}: the image is opened read-only`, 'unsupported-operation');
+    if (this.readOnly) throw codedError(`${this.filename}: the image is opened read-only`, 'unsupported-operation');
     this.inRange(offset, data.length);
     await this.image.write(offset, data);
   }

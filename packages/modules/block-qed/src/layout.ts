@@ -1,7 +1,7 @@
 // The QED header as QEMU's specification (docs/interop/qed_spec) lays it out: little-endian, at
 // the start of the first of header_size clusters; L1 and L2 tables of table_size clusters hold
 // u64 cluster offsets (0: unallocated, 1: a zero cluster).
-import { blockError } from './errors.ts';
+import { codedError } from './errors.ts';
 
 export const MAGIC = 0x00444551; // "QED\0"
 export const HEADER_BYTES = 64;
@@ -36,7 +36,7 @@ export interface QedHeader {
 }
 
 const isPowerOfTwo = (n: number) => n > 0 && (n & (n - 1)) === 0;
-const corrupt = (message: string) => blockError(message, 'corrupt-image');
+const corrupt = (message: string) => codedError(message, 'corrupt-image');
 
 export const tableBytes = (h: Pick<QedHeader, 'clusterSize' | 'tableSize'>) => h.clusterSize * h.tableSize;
 /** The largest image these cluster and table sizes address (both levels full). */
@@ -68,7 +68,7 @@ export function parseHeader(bytes: Uint8Array, fileSize: number): QedHeader {
     backingFilenameSize: view.getUint32(60, true),
   };
   const unknown = header.features & ~KNOWN_FEATURES;
-  if (unknown !== 0n) throw blockError(`Unsupported QED features: 0x${unknown.toString(16)}`, 'unsupported-feature');
+  if (unknown !== 0n) throw codedError(`Unsupported QED features: 0x${unknown.toString(16)}`, 'unsupported-feature');
   if (!validClusterSize(header.clusterSize)) throw corrupt(`QED image is corrupt: cluster size ${header.clusterSize} is not a power of 2 in [${MIN_CLUSTER}, ${MAX_CLUSTER}]`);
   if (!validTableSize(header.tableSize)) throw corrupt(`QED image is corrupt: table size ${header.tableSize} is not a power of 2 in [${MIN_TABLE}, ${MAX_TABLE}]`);
   if (header.headerSize < 1 || header.headerSize * header.clusterSize > fileSize) {

@@ -1,7 +1,7 @@
 // The two-level table walk: guest cluster → L1 entry → L2 table → data cluster, with every offset
 // checked against the file before it is followed, and a bounded cache of L2 tables.
 import type { BlockNode } from '@tessera/core';
-import { blockError } from './errors.ts';
+import { codedError } from './errors.ts';
 import { UNALLOCATED, ZERO_CLUSTER, clusterOffsetValid, decodeTable, tableBytes, tableFits, type QedHeader } from './layout.ts';
 
 const CACHED_TABLES = 32;
@@ -33,7 +33,7 @@ export class Tables {
     const cached = this.cache.get(offset);
     if (cached) return cached;
     if (!tableFits(this.header, offset, this.file.size)) {
-      throw blockError(`QED image is corrupt: L2 table offset ${offset} (L1 entry ${l1Index}) is invalid`, 'corrupt-image');
+      throw codedError(`QED image is corrupt: L2 table offset ${offset} (L1 entry ${l1Index}) is invalid`, 'corrupt-image');
     }
     const bytes = new Uint8Array(tableBytes(this.header));
     await this.file.read(offset, bytes);
@@ -59,7 +59,7 @@ export class Tables {
     if (entry === UNALLOCATED) return { kind: 'unallocated' };
     if (entry === ZERO_CLUSTER) return { kind: 'zero' };
     if (!clusterOffsetValid(this.header, entry, this.file.size)) {
-      throw blockError(`QED image is corrupt: cluster ${cluster} maps to invalid offset ${entry}`, 'corrupt-image');
+      throw codedError(`QED image is corrupt: cluster ${cluster} maps to invalid offset ${entry}`, 'corrupt-image');
     }
     return { kind: 'data', host: entry };
   }

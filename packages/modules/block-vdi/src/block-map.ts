@@ -2,7 +2,7 @@
 // ones at the end of the data area (data first, then the map entry, then the header's count, as
 // qemu orders them), and the consistency check qemu-img check makes.
 import type { BlockNode, CheckResult } from '@tessera/core';
-import { blockError } from './errors.ts';
+import { codedError } from './errors.ts';
 import { DISCARDED, UNALLOCATED, encodeBlocksAllocated, type VdiHeader } from './layout.ts';
 import { Serial } from './serial.ts';
 
@@ -29,11 +29,11 @@ export class BlockMap {
     const entry = this.entries[block]!;
     if (entry === UNALLOCATED || entry === DISCARDED) return undefined;
     if (entry >= this.header.blocksInImage) {
-      throw blockError(`VDI image is corrupt: block ${block} maps to block index ${entry}, beyond the ${this.header.blocksInImage} blocks of the image`, 'corrupt-image');
+      throw codedError(`VDI image is corrupt: block ${block} maps to block index ${entry}, beyond the ${this.header.blocksInImage} blocks of the image`, 'corrupt-image');
     }
     const offset = this.header.offsetData + entry * this.header.blockSize;
     if (offset + this.header.blockSize > this.file.size) {
-      throw blockError(`VDI image is corrupt: block ${block} lies at ${offset}, beyond the end of the file`, 'corrupt-image');
+      throw codedError(`VDI image is corrupt: block ${block} lies at ${offset}, beyond the end of the file`, 'corrupt-image');
     }
     return offset;
   }
@@ -45,7 +45,7 @@ export class BlockMap {
       if (existing !== undefined) return { offset: existing, fresh: false };
       const index = this.header.blocksAllocated;
       if (index >= this.header.blocksInImage) {
-        throw blockError('VDI image is corrupt: no free block index is left', 'corrupt-image');
+        throw codedError('VDI image is corrupt: no free block index is left', 'corrupt-image');
       }
       const offset = this.header.offsetData + index * this.header.blockSize;
       await this.file.write(offset, await fill());

@@ -1,12 +1,13 @@
-import { blockError } from './errors.ts';
+import type { BlockOptionSpec } from '@tessera/core';
+import { codedError } from './errors.ts';
 
 /**
  * `qemu-img create -f vdi -o help`, with qemu-img's names and help
  * text; `default` is qemu's default value string, the one qemu-img lists in its "Formatting …"
  * line when the option is not given.
  */
-export const createOptionTable: readonly { name: string; type: 'size' | 'str' | 'num' | 'bool'; description: string; default?: string }[] = [
-  { name: 'static', type: 'bool', description: 'VDI static (pre-allocated) image', default: 'off' },
+export const createOptionTable: readonly BlockOptionSpec[] = [
+  { name: 'static', type: 'bool', description: 'VDI static (pre-allocated) image', default: false, printDefault: true },
 ];
 
 export interface VdiCreateOptions {
@@ -15,14 +16,11 @@ export interface VdiCreateOptions {
 
 /** The one place option values are read. */
 export function parseCreateOptions(options: Readonly<Record<string, string>>): VdiCreateOptions {
-  for (const key of Object.keys(options)) {
-    if (!createOptionTable.some((option) => option.name === key)) throw blockError(`Invalid parameter '${key}'`, 'invalid-option');
-  }
   return { static: parseBool('static', options.static ?? 'off') };
 }
 
 function parseBool(name: string, value: string): boolean {
   if (['on', 'yes', 'true'].includes(value)) return true;
   if (['off', 'no', 'false'].includes(value)) return false;
-  throw blockError(`Parameter '${name}' expects 'on' or 'off'`, 'invalid-option');
+  throw codedError(`Parameter '${name}' expects 'on' or 'off'`, 'invalid-option');
 }

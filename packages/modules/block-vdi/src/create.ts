@@ -1,12 +1,12 @@
 import type { BlockNode } from '@tessera/core';
-import { blockError } from './errors.ts';
+import { codedError } from './errors.ts';
 import type { VdiCreateOptions } from './create-options.ts';
 import { BLOCK_SIZE, HEADER_SIZE, MAX_DISK_SIZE, SECTOR, TYPE_DYNAMIC, TYPE_STATIC, encodeHeader } from './layout.ts';
 
 /** Lay out a new image: header, block map (all unallocated, or identity for a static image), blocks. */
 export async function createVdi(file: BlockNode, size: number, options: VdiCreateOptions): Promise<void> {
   if (size > MAX_DISK_SIZE) {
-    throw blockError(`Unsupported VDI image size (size is 0x${size.toString(16)}, max supported is 0x${MAX_DISK_SIZE.toString(16)})`, 'invalid-option');
+    throw codedError(`Unsupported VDI image size (size is 0x${size.toString(16)}, max supported is 0x${MAX_DISK_SIZE.toString(16)})`, 'invalid-option');
   }
   const diskSize = Math.ceil(size / SECTOR) * SECTOR;
   const blocks = Math.ceil(diskSize / BLOCK_SIZE);

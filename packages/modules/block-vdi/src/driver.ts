@@ -1,7 +1,7 @@
 // The adapter to core's driver contract: everything format-specific is in layout.ts, block-map.ts
 // and create.ts.
 import type { BlockFormatDriver, BlockNode, BlockStatus, CheckResult, ImageDescription } from '@tessera/core';
-import { blockError } from './errors.ts';
+import { codedError } from './errors.ts';
 import { BlockMap } from './block-map.ts';
 import { createOptionTable, parseCreateOptions } from './create-options.ts';
 import { createVdi } from './create.ts';
@@ -9,7 +9,7 @@ import { HEADER_SIZE, parseHeader } from './layout.ts';
 
 export const vdiFormat: BlockFormatDriver = {
   name: 'vdi',
-  createOptions: createOptionTable.map((option) => option.name),
+  createOptions: createOptionTable,
   async open(file, { readOnly }) {
     const bytes = new Uint8Array(Math.min(HEADER_SIZE, file.size));
     await file.read(0, bytes);
@@ -48,7 +48,7 @@ class VdiNode implements BlockNode {
   }
 
   async write(offset: number, data: Uint8Array): Promise<void> {
-    if (this.readOnly) throw blockError(`${this.filename}: the image is opened read-only`, 'unsupported-operation');
+    if (this.readOnly) throw codedError(`${this.filename}: the image is opened read-only`, 'unsupported-operation');
     this.inRange(offset, data.length);
     const blockSize = this.map.header.blockSize;
     await this.eachBlock(offset, data.length, async (block, within, at, length) => {

@@ -1,6 +1,6 @@
 // The VDI header as QEMU documents and writes it (block/vdi.c's layout, VirtualBox's format 1.1):
 // a 512-byte header, the block map (one little-endian u32 per 1 MiB block), then the blocks.
-import { blockError } from './errors.ts';
+import { codedError } from './errors.ts';
 
 export const HEADER_SIZE = 512;
 export const SIGNATURE = 0xbeda107f;
@@ -35,8 +35,8 @@ export interface VdiHeader {
   blocksAllocated: number;
 }
 
-const corrupt = (message: string) => blockError(message, 'corrupt-image');
-const unsupported = (message: string) => blockError(message, 'unsupported-feature');
+const corrupt = (message: string) => codedError(message, 'corrupt-image');
+const unsupported = (message: string) => codedError(message, 'unsupported-feature');
 
 /** Decode and check every field before anything is allocated from it; messages as qemu's. */
 export function parseHeader(bytes: Uint8Array, fileSize: number): VdiHeader {

@@ -1,6 +1,6 @@
 import type { BlockCreateOptions, BlockNode } from '@tessera/core';
 import { PAYLOAD_FULLY_PRESENT, PAYLOAD_ZERO, batGeometry, makeEntry, payloadIndex } from './bat.ts';
-import { VhdxError } from './errors.ts';
+import { codedError } from './errors.ts';
 import { randomGuid } from './guid.ts';
 import { HEADER_OFFSETS, HEADER_SECTION_END, MiB, encodeHeader, encodeIdentifier } from './header.ts';
 import { MAX_VIRTUAL_SIZE, encodeMetadata } from './metadata.ts';
@@ -13,7 +13,7 @@ export interface VhdxCreateSettings {
   readonly zeroBlocks: boolean;
 }
 
-const invalid = (message: string): VhdxError => new VhdxError(message, 'invalid-option');
+const invalid = (message: string): Error => codedError(message, 'invalid-option');
 const GiB = 1024 * MiB;
 const TiB = 1024 * GiB;
 const roundUp = (value: number, unit: number): number => Math.ceil(value / unit) * unit;

@@ -1,6 +1,6 @@
 import type { BlockNode } from '@tessera/core';
 import { PAYLOAD_FULLY_PRESENT, PAYLOAD_PARTIALLY_PRESENT, batGeometry, entryOffset, entryState } from './bat.ts';
-import { VhdxError, corrupt, unsupported } from './errors.ts';
+import { codedError, corrupt, unsupported } from './errors.ts';
 import { isZeroGuid } from './guid.ts';
 import { HEADER_SECTION_END, readCurrentHeader, type CurrentHeader } from './header.ts';
 import { VhdxImage } from './image.ts';
@@ -28,7 +28,7 @@ export async function openVhdx(file: BlockNode, readOnly: boolean): Promise<Open
     const sequence = await readActiveSequence(file, current.header);
     if (sequence) {
       if (readOnly) {
-        throw new VhdxError(
+        throw codedError(
           `Could not open '${name}': VHDX image file '${name}' opened read-only, but contains a log that needs to be replayed\n` +
             `To replay the log, run:\ntessera-img check -r all '${name}'`,
           'corrupt-image',

@@ -1,23 +1,22 @@
-/** `qemu-img create -f vmdk -o` options this driver takes, with qemu-img's names, help text and defaults. */
-export interface CreateOptionSpec {
-  readonly name: string;
-  readonly type: 'size' | 'str' | 'num' | 'bool';
-  readonly description: string;
-  readonly default?: string;
-}
+import type { BlockOptionSpec } from '@tessera/core';
 
-export const VMDK_CREATE_OPTIONS: readonly CreateOptionSpec[] = [
+/**
+ * `qemu-img create -f vmdk -o` options, with qemu-img's names and help text, in the order its
+ * "Formatting …" line lists them; `printDefault` where that line shows the default unasked.
+ */
+export const VMDK_CREATE_OPTIONS: readonly BlockOptionSpec[] = [
+  { name: 'size', type: 'size', description: 'Virtual disk size' },
   { name: 'adapter_type', type: 'str', description: 'Virtual adapter type, can be one of ide (default), lsilogic, buslogic or legacyESX', default: 'ide' },
-  { name: 'compat6', type: 'bool', description: 'VMDK version 6 image', default: 'off' },
-  { name: 'hwversion', type: 'str', description: 'VMDK hardware version', default: 'undefined' },
+  { name: 'backing_file', type: 'str', description: 'File name of a base image' },
+  { name: 'backing_fmt', type: 'str', description: "Must be 'vmdk' if present" },
+  { name: 'compat6', type: 'bool', description: 'VMDK version 6 image', default: false, printDefault: true },
+  { name: 'hwversion', type: 'str', description: 'VMDK hardware version', default: 'undefined', printDefault: true },
+  { name: 'toolsversion', type: 'str', description: 'VMware guest tools version', default: '2147483647' },
   {
     name: 'subformat',
     type: 'str',
     description: 'VMDK flat extent format, can be one of {monolithicSparse (default) | monolithicFlat | twoGbMaxExtentSparse | twoGbMaxExtentFlat | streamOptimized} ',
     default: 'monolithicSparse',
   },
-  { name: 'toolsversion', type: 'str', description: 'VMware guest tools version', default: '2147483647' },
-  { name: 'zeroed_grain', type: 'bool', description: 'Enable efficient zero writes using the zeroed-grain GTE feature', default: 'off' },
+  { name: 'zeroed_grain', type: 'bool', description: 'Enable efficient zero writes using the zeroed-grain GTE feature', default: false },
 ];
-
-export const VMDK_CREATE_OPTION_NAMES: readonly string[] = VMDK_CREATE_OPTIONS.map((option) => option.name);

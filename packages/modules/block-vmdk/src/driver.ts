@@ -1,7 +1,7 @@
 /** The adapter between core's driver contract and the VMDK knowledge in the other files. */
 import type { BlockFormatDriver, BlockNode, BlockOpenOptions, BlockStatus, CheckResult, ImageDescription, WriteZeroesOptions } from '@tessera/core';
 import { createVmdk } from './create.ts';
-import { VMDK_CREATE_OPTION_NAMES } from './create-options.ts';
+import { VMDK_CREATE_OPTIONS } from './create-options.ts';
 import { unsupportedOperation } from './errors.ts';
 import type { Extent } from './extent.ts';
 import { openVmdk, type OpenedVmdk } from './open.ts';
@@ -9,7 +9,9 @@ import { parseCreateOptions } from './options.ts';
 
 export const vmdkFormat: BlockFormatDriver = {
   name: 'vmdk',
-  createOptions: VMDK_CREATE_OPTION_NAMES,
+  createOptions: VMDK_CREATE_OPTIONS,
+  // streamOptimized deflates every grain; qemu-img accepts `convert -c` for every subformat.
+  capabilities: { backingFile: true, compression: true },
   async open(file: BlockNode, options: BlockOpenOptions): Promise<BlockNode> {
     return new VmdkNode(file, await openVmdk(file, options), options.readOnly);
   },
@@ -155,8 +157,10 @@ class VmdkNode implements BlockNode {
     // qemu reports the first extent's grain as the image's cluster size: none when it is flat, or
     // when the extents differ in kind (flat, compressed) or grain size.
     const kinds = new Set(this.extents.map((extent) => { const info = extent.info(); return `${info.format === 'FLAT' || info.format === 'VMFS'}/${info.compressed}/${info['cluster-size']}`; }));
+    // Mixed kinds: qemu's get_info fails, so `info` shows neither a cluster size nor a dirty flag.
     const clusterSize = kinds.size === 1 ? (this.extents[0]!.info()['cluster-size'] as number | undefined) : undefined;
     return {
+      ...(kinds.size === 1 ? {} : { noDriverInfo: true }),
       ...(clusterSize !== undefined ? { clusterSize } : {}),
       ...(this.backing && descriptor.parentFileNameHint !== undefined ? { backingFile: descriptor.parentFileNameHint, backingFormat: 'vmdk' } : {}),
       formatSpecific: {

@@ -1,5 +1,7 @@
-/** `qemu-img create -f vpc` options: qemu-img 7.2's names, help text and defaults. */
-export const CREATE_OPTION_TABLE: readonly { name: string; type: 'size' | 'str' | 'num' | 'bool'; description: string; default?: string }[] = [
+import type { BlockOptionSpec } from '@tessera/core';
+
+/** `qemu-img create -f vpc` options: qemu-img 7.2's names, help text and defaults, in its "Formatting …" line's order (no default printed there). */
+export const CREATE_OPTIONS: readonly BlockOptionSpec[] = [
   { name: 'size', type: 'size', description: 'Virtual disk size' },
   {
     name: 'subformat',
@@ -11,8 +13,6 @@ export const CREATE_OPTION_TABLE: readonly { name: string; type: 'size' | 'str' 
     name: 'force_size',
     type: 'bool',
     description: 'Force disk size calculation to use the actual size specified, rather than using the nearest CHS-based calculation',
-    default: 'off',
+    default: false,
   },
 ];
-
-export const CREATE_OPTIONS: readonly string[] = CREATE_OPTION_TABLE.map((option) => option.name);

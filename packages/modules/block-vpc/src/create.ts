@@ -1,6 +1,6 @@
 import type { BlockCreateOptions, BlockNode } from '@tessera/core';
 import { encodeDynamicHeader } from './dynamic-header.ts';
-import { VpcError } from './errors.ts';
+import { codedError } from './errors.ts';
 import { DISK_DYNAMIC, DISK_FIXED, FOOTER_SIZE, NO_OFFSET, encodeFooter } from './footer.ts';
 import { MAX_GEOMETRY_SECTORS, MAX_SECTORS, geometryCovering, sectorsOf, type Geometry } from './geometry.ts';
 
@@ -16,7 +16,7 @@ export interface VpcCreateSettings {
   readonly forceSize: boolean;
 }
 
-const invalid = (message: string): VpcError => new VpcError(message, 'invalid-option');
+const invalid = (message: string): Error => codedError(message, 'invalid-option');
 
 /** The `-o` options, checked, with qemu-img's messages. */
 export function parseCreateOptions(options: Readonly<Record<string, string>>): VpcCreateSettings {
@@ -36,7 +36,7 @@ export function sizing(size: number, forceSize: boolean): { geometry: Geometry; 
   const requested = Math.ceil(size / 512);
   const geometry = forceSize ? { cylinders: 65535, heads: 16, sectorsPerTrack: 255 } : geometryCovering(requested);
   const sectors = sectorsOf(geometry) === MAX_GEOMETRY_SECTORS ? requested : sectorsOf(geometry);
-  if (sectors > MAX_SECTORS) throw new VpcError(`The image size is too large for file format 'vpc'`, 'invalid-option');
+  if (sectors > MAX_SECTORS) throw codedError(`The image size is too large for file format 'vpc'`, 'invalid-option');
   return { geometry, bytes: sectors * 512 };
 }
 

@@ -1,6 +1,6 @@
 import type { BlockNode } from '@tessera/core';
 import { DYNAMIC_HEADER_SIZE, decodeDynamicHeader, dynamicHeaderChecksum, hasDynamicCookie } from './dynamic-header.ts';
-import { VpcError, corrupt, unsupported } from './errors.ts';
+import { codedError, corrupt, unsupported } from './errors.ts';
 import { DISK_DIFFERENCING, DISK_DYNAMIC, DISK_FIXED, FOOTER_SIZE, decodeFooter, footerChecksum, hasFooterCookie, type Footer } from './footer.ts';
 import { MAX_GEOMETRY_SECTORS, MAX_SECTORS, sectorsOf } from './geometry.ts';
 
@@ -60,7 +60,7 @@ export async function readLayout(file: BlockNode): Promise<VpcLayout> {
   const useGeometry = !SIZE_FROM_FOOTER.has(footer.creatorApp) && geometrySectors !== MAX_GEOMETRY_SECTORS;
   const sectors = useGeometry ? geometrySectors : Number(footer.currentSize / 512n);
   if (sectors > MAX_SECTORS) {
-    throw new VpcError(`Could not open '${name}': Disk size is too large; max size allowed: ${MAX_SECTORS} sectors`, 'unsupported-feature');
+    throw codedError(`Could not open '${name}': Disk size is too large; max size allowed: ${MAX_SECTORS} sectors`, 'unsupported-feature');
   }
   const virtualSize = sectors * 512;
 
