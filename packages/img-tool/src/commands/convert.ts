@@ -4,6 +4,7 @@ import { checkCacheMode } from '../cli/values.ts';
 import { ReadError } from '../image/chunks.ts';
 import { WriteError, copyImages } from '../image/copy.ts';
 import { showsBlockDevice } from '../image/block-device.ts';
+import { allocationUnit } from '../image/coalesce.ts';
 import { CreationUnsupportedError, createImage } from '../image/create.ts';
 import { createOptionsHelp, parseCreateOptions } from '../image/create-options.ts';
 import { formatTraits, type FormatTraits } from '../image/formats.ts';
@@ -156,6 +157,7 @@ async function copy(
   progress.start();
   try {
     const clusterSize = settings.compress ? target.describe?.().clusterSize : undefined;
+    const unit = allocationUnit(target);
     await copyImages(sources, target, {
       sparseSize: settings.sparseSize,
       // A new image reads as zeroes, unless a backing file shows through it or it is a block device.
@@ -165,6 +167,7 @@ async function copy(
       depth: settings.coroutines,
       outOfOrder: settings.outOfOrder,
       ...(clusterSize !== undefined ? { compressClusterSize: clusterSize } : {}),
+      ...(unit !== undefined ? { allocationUnit: unit } : {}),
       rateLimit: settings.rateLimit,
       ...(context.stop ? { stop: context.stop } : {}),
       onProgress: (done) => progress.set(totalSize === 0 ? 100 : (100 * done) / totalSize),

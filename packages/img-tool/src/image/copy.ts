@@ -4,6 +4,7 @@ import type { StopRequest } from '../cli/stop-signals.ts';
 import { CHUNK_SIZE, ReadError, pageAlignedBuffer } from './chunks.ts';
 import { SECTOR_SIZE } from './sector-view.ts';
 import { dataRanges } from './sparse.ts';
+import { joinAcrossPartialUnits } from './coalesce.ts';
 import { complement, intersect, leaveOutZeroesTargetHas } from './target-holes.ts';
 import { throttle } from './throttle.ts';
 import { isZero } from './zero.ts';
@@ -53,6 +54,11 @@ export interface CopyOptions {
    * makes zero clusters.
    */
   readonly keepTargetHoles?: boolean;
+  /**
+   * The unit the target allocates in whole (coalesce.ts: allocationUnit), when it has one: data
+   * runs whose zero gap holds no whole unit are written as one.
+   */
+  readonly allocationUnit?: number;
   /** `-r`: bytes per second, when limited. */
   readonly rateLimit?: number;
   /** Bytes copied so far, after each chunk. */
@@ -322,6 +328,9 @@ async function rangesToWrite(pieces: readonly Piece[], offset: number, data: Uin
     zeroes = intersect(zeroes, allocated);
   }
   if (options.compressClusterSize !== undefined) written = wholeClusters(written, options.compressClusterSize, length);
+  else if (options.allocationUnit !== undefined && zeroes.length === 0 && options.targetIsZero && !options.onlySourceAllocations) {
+    written = joinAcrossPartialUnits(written, offset, options.allocationUnit);
+  }
   return { data: written, zeroes };
 }
 
