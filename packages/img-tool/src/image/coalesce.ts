@@ -4,12 +4,14 @@ import type { BlockNode } from '@tessera/core';
  * The unit a target allocates in, when writing zeroes inside a unit that data allocates anyway
  * changes nothing a reader can see: qcow2 (without subclusters) stores a partly written cluster
  * whole, its unwritten bytes zero, and maps the whole cluster as data. Undefined for other
- * targets (a raw file would allocate the zeroes; subclusters map on their own).
+ * targets: a raw file (or a qcow2 external data file) would allocate the zeroes, and
+ * subclusters map on their own.
  */
 export function allocationUnit(target: BlockNode): number | undefined {
   if (target.driver !== 'qcow2' || target.backing) return undefined;
   const description = target.describe?.();
-  if (description?.formatSpecific?.data['extended-l2'] !== false) return undefined;
+  const details = description?.formatSpecific?.data;
+  if (!details || details['extended-l2'] === true || details['data-file'] !== undefined) return undefined;
   return description.clusterSize;
 }
 
