@@ -1,4 +1,5 @@
 import type { BlockNode } from '@tessera/core';
+import { CHUNK_SIZE } from './chunks.ts';
 
 /**
  * The unit a target allocates in, when writing zeroes inside a unit that data allocates anyway
@@ -12,23 +13,28 @@ export function allocationUnit(target: BlockNode): number | undefined {
   const description = target.describe?.();
   const details = description?.formatSpecific?.data;
   if (!details || details['extended-l2'] === true || details['data-file'] !== undefined) return undefined;
-  return description.clusterSize;
+  const unit = description.clusterSize;
+  return unit !== undefined && CHUNK_SIZE % unit === 0 ? unit : undefined;
 }
 
 /**
  * Data ranges of a chunk at `offset` (relative to it, sorted) joined across the zero gaps that
- * hold no whole allocation unit: the same units get allocated, with the same bytes, but with one
- * write where there were many (a finely fragmented disk has a data run every few KiB, and each
- * write costs the driver a cluster lookup and a read-modify-write of the partial clusters).
- * Only for a target that reads as zeroes, so the gap's bytes are zeroes there already.
+ * hold no whole allocation unit, and widened to whole units (within the chunk): the same units
+ * get allocated, with the same bytes, but with one write where there were many (a finely
+ * fragmented disk has a data run every few KiB, and each write costs the driver a cluster lookup,
+ * and a partial cluster a read-modify-write and a copy). `length` is the chunk's; chunks start on
+ * unit boundaries (a unit divides the 2 MiB chunk), so a widened range never reaches into the
+ * chunk before. Only for a target that reads as zeroes: the gaps' bytes (zeroes) are what is there.
  */
-export function joinAcrossPartialUnits(ranges: ReadonlyArray<[number, number]>, offset: number, unit: number): Array<[number, number]> {
+export function joinAcrossPartialUnits(ranges: ReadonlyArray<[number, number]>, offset: number, length: number, unit: number): Array<[number, number]> {
   const out: Array<[number, number]> = [];
   for (const [start, end] of ranges) {
+    const from = Math.max(0, Math.floor((offset + start) / unit) * unit - offset);
+    const to = Math.min(length, Math.ceil((offset + end) / unit) * unit - offset);
     const last = out.at(-1);
-    // The gap [last end, start) holds a whole unit iff the first unit boundary in it is followed by a full unit.
-    if (last && Math.ceil((offset + last[1]) / unit) * unit + unit > offset + start) last[1] = end;
-    else out.push([start, end]);
+    // Widened, ranges meet exactly where the gap between them held no whole unit.
+    if (last && last[1] >= from) last[1] = to;
+    else out.push([from, to]);
   }
   return out;
 }

@@ -329,7 +329,7 @@ async function rangesToWrite(pieces: readonly Piece[], offset: number, data: Uin
   }
   if (options.compressClusterSize !== undefined) written = wholeClusters(written, options.compressClusterSize, length);
   else if (options.allocationUnit !== undefined && zeroes.length === 0 && options.targetIsZero && !options.onlySourceAllocations) {
-    written = joinAcrossPartialUnits(written, offset, options.allocationUnit);
+    written = joinAcrossPartialUnits(written, offset, length, options.allocationUnit);
   }
   return { data: written, zeroes };
 }
