@@ -2,7 +2,7 @@
 // chunk whole after a few reads must decide exactly as looking at every sector does.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { dataRanges, dataRangesBySector } from '../src/image/sparse.ts';
+import { dataRanges, dataRangesBySector, zeroSectors } from '../src/image/sparse.ts';
 
 const SECTOR = 512;
 
@@ -38,5 +38,21 @@ describe('dataRanges', () => {
     data[56 * SECTOR] = 0;
     data[63 * SECTOR] = 0; // the last 4 KiB is zero now: not written
     expect(dataRanges(data, 0, 4096)).toEqual([[0, 56 * SECTOR]]);
+  });
+});
+
+describe('zeroSectors', () => {
+  it('tells each sector zero or not as comparing it byte by byte does, whatever the alignment and length', () => {
+    fc.assert(
+      fc.property(chunk, fc.integer({ min: 0, max: 7 }), fc.integer({ min: 0, max: 511 }), (data, shift, cut) => {
+        // Off a word boundary and with a partial last sector too.
+        const backing = new Uint8Array(data.length + 8);
+        backing.set(data, shift);
+        const view = backing.subarray(shift, shift + Math.max(1, data.length - cut));
+        const expected = Array.from({ length: Math.ceil(view.length / SECTOR) }, (_, i) => (view.subarray(i * SECTOR, (i + 1) * SECTOR).every((byte) => byte === 0) ? 1 : 0));
+        expect(Array.from(zeroSectors(view))).toEqual(expected);
+      }),
+      { numRuns: 500 },
+    );
   });
 });

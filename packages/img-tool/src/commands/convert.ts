@@ -4,6 +4,7 @@ import { checkCacheMode } from '../cli/values.ts';
 import { ReadError } from '../image/chunks.ts';
 import { WriteError, copyImages } from '../image/copy.ts';
 import { showsBlockDevice } from '../image/block-device.ts';
+import { allocationUnit } from '../image/coalesce.ts';
 import { CreationUnsupportedError, createImage } from '../image/create.ts';
 import { createOptionsHelp, parseCreateOptions } from '../image/create-options.ts';
 import { formatTraits, type FormatTraits } from '../image/formats.ts';
@@ -71,7 +72,7 @@ export const convertCommand: Command = {
       const totalSize = sources.reduce((sum, source) => sum + source.size, 0);
       const target = await prepareTarget(context.host, settings, traits, entries, output, totalSize);
       try {
-        await copy(context, settings, sources, target, totalSize, hasBacking(settings, entries));
+        await copy(context, settings, sources, target, totalSize, hasBacking(settings, entries), createsSparse(settings, entries));
       } finally {
         await target.close();
       }
@@ -100,6 +101,15 @@ function checkOutputFormat(settings: ConvertSettings, traits: FormatTraits): voi
 /** The output has a backing file (-B, or backing_file in -o): then only the sources' own allocations are copied. */
 function hasBacking(settings: ConvertSettings, entries: ReturnType<typeof parseKeyValueList>): boolean {
   return settings.backingFile !== undefined || entries.some((entry) => entry.key === 'backing_file');
+}
+
+/**
+ * The output is created here without preallocation: none of its clusters are allocated before the
+ * copy (so joined writes, coalesce.ts, allocate nothing more, not even in the file).
+ */
+function createsSparse(settings: ConvertSettings, entries: ReturnType<typeof parseKeyValueList>): boolean {
+  const preallocation = entries.findLast((entry) => entry.key === 'preallocation')?.value;
+  return !settings.skipCreate && (preallocation === undefined || preallocation === 'off');
 }
 
 /** Create the output (unless -n) and open it for writing. */
@@ -150,11 +160,15 @@ async function copy(
   target: BlockNode,
   totalSize: number,
   backed: boolean,
+  createdSparse: boolean,
 ): Promise<void> {
   const progress = new Progress((text) => context.console.out(text), settings.showProgress && !settings.quiet);
   progress.start();
   try {
     const clusterSize = settings.compress ? target.describe?.().clusterSize : undefined;
+    // Only onto a new image without preallocation: one with clusters allocated already (-n, or
+    // preallocation=metadata) keeps file holes there that the joined writes' zeroes would fill.
+    const unit = createdSparse ? allocationUnit(target) : undefined;
     await copyImages(sources, target, {
       sparseSize: settings.sparseSize,
       // A new image reads as zeroes, unless a backing file shows through it or it is a block device.
@@ -164,6 +178,7 @@ async function copy(
       depth: settings.coroutines,
       outOfOrder: settings.outOfOrder,
       ...(clusterSize !== undefined ? { compressClusterSize: clusterSize } : {}),
+      ...(unit !== undefined ? { allocationUnit: unit } : {}),
       rateLimit: settings.rateLimit,
       ...(context.stop ? { stop: context.stop } : {}),
       onProgress: (done) => progress.set(totalSize === 0 ? 100 : (100 * done) / totalSize),

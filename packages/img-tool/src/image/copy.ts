@@ -3,6 +3,7 @@ import { errorMessage } from '../cli/errors.ts';
 import type { StopRequest } from '../cli/stop-signals.ts';
 import { CHUNK_SIZE, ReadError, pageAlignedBuffer } from './chunks.ts';
 import { dataRanges } from './sparse.ts';
+import { joinAcrossPartialUnits } from './coalesce.ts';
 import { complement, intersect, leaveOutZeroesTargetHas } from './target-holes.ts';
 import { throttle } from './throttle.ts';
 import { isZero } from './zero.ts';
@@ -52,6 +53,11 @@ export interface CopyOptions {
    * makes zero clusters.
    */
   readonly keepTargetHoles?: boolean;
+  /**
+   * The unit the target allocates in whole (coalesce.ts: allocationUnit), when it has one: data
+   * runs whose zero gap holds no whole unit are written as one.
+   */
+  readonly allocationUnit?: number;
   /** `-r`: bytes per second, when limited. */
   readonly rateLimit?: number;
   /** Bytes copied so far, after each chunk. */
@@ -321,6 +327,9 @@ async function rangesToWrite(pieces: readonly Piece[], offset: number, data: Uin
     zeroes = intersect(zeroes, allocated);
   }
   if (options.compressClusterSize !== undefined) written = wholeClusters(written, options.compressClusterSize, length);
+  else if (options.allocationUnit !== undefined && zeroes.length === 0 && options.targetIsZero && !options.onlySourceAllocations) {
+    written = joinAcrossPartialUnits(written, offset, length, options.allocationUnit);
+  }
   return { data: written, zeroes };
 }
 
