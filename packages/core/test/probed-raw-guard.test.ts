@@ -1,6 +1,6 @@
 // A probed raw image refuses writes that would make its first (or last) sector look like another
 // format; everything else is written. On a real file through the file protocol and raw driver.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
@@ -14,9 +14,13 @@ import { rawFormat } from '../../modules/block-raw/src/raw-format.ts';
 const dir = mkdtempSync(join(tmpdir(), 'tessera-guard-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** The signatures tessera-img probes with: block-qcow2's (from its package metadata) and core's table. */
+/** The signatures tessera-img probes with: every module's (from its package metadata) and core's table. */
+const modulesDir = join(import.meta.dirname, '../../modules');
 const signatures = signatureTable({
-  modules: [JSON.parse(readFileSync(join(import.meta.dirname, '../../modules/block-qcow2/package.json'), 'utf8')).tessera],
+  modules: readdirSync(modulesDir)
+    .filter((name) => existsSync(join(modulesDir, name, 'package.json')))
+    .map((name) => JSON.parse(readFileSync(join(modulesDir, name, 'package.json'), 'utf8')).tessera)
+    .filter((manifest) => manifest?.signatures !== undefined),
 });
 
 const SIZE = 64 * 1024;

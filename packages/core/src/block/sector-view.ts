@@ -61,6 +61,9 @@ class SectorAlignedNode implements BlockNode {
   describe(): ImageDescription {
     return this.inner.describe?.() ?? {};
   }
+  allocationUnit(): number | undefined {
+    return this.inner.allocationUnit?.();
+  }
 
   async read(offset: number, into: Uint8Array): Promise<void> {
     if (offset < 0 || offset + into.length > this.size) {

@@ -73,6 +73,14 @@ export interface BlockNode {
   blockStatus?(offset: number, length: number): Promise<BlockStatus>;
   /** Format details for `info` (cluster size, backing file, format-specific fields). */
   describe?(): ImageDescription;
+  /**
+   * The unit this node allocates whole: data written anywhere in a unit stores the whole unit (its
+   * unwritten bytes zero) and maps it as data, so a writer may fill the zero gaps inside units it
+   * writes anyway and nothing a reader sees changes (convert joins a fragmented disk's runs so).
+   * Absent or undefined where partial writes map on their own (subclusters), allocate in a file
+   * (raw, an external data file) or let a backing file show through.
+   */
+  allocationUnit?(): number | undefined;
 
   // Maintenance operations (qemu-img's subcommands). Optional: a command checks for the one it
   // needs and reports "does not support" for nodes without it.

@@ -2,18 +2,11 @@ import type { BlockNode } from '@tessera/core';
 import { CHUNK_SIZE } from './chunks.ts';
 
 /**
- * The unit a target allocates in, when writing zeroes inside a unit that data allocates anyway
- * changes nothing a reader can see: qcow2 (without subclusters) stores a partly written cluster
- * whole, its unwritten bytes zero, and maps the whole cluster as data. Undefined for other
- * targets: a raw file (or a qcow2 external data file) would allocate the zeroes, and
- * subclusters map on their own.
+ * The unit the target allocates whole (its driver says: `BlockNode.allocationUnit`), when it
+ * divides a copy chunk; undefined otherwise (then every run is written as it is).
  */
 export function allocationUnit(target: BlockNode): number | undefined {
-  if (target.driver !== 'qcow2' || target.backing) return undefined;
-  const description = target.describe?.();
-  const details = description?.formatSpecific?.data;
-  if (!details || details['extended-l2'] === true || details['data-file'] !== undefined) return undefined;
-  const unit = description.clusterSize;
+  const unit = target.allocationUnit?.();
   return unit !== undefined && CHUNK_SIZE % unit === 0 ? unit : undefined;
 }
 

@@ -362,6 +362,11 @@ export class Qcow2Image implements BlockNode, Qcow2State, GuardedImage {
     }
   }
 
+  /** A cluster, stored whole when written in part, unless subclusters, a data file or a backing file make partial writes show. */
+  allocationUnit(): number | undefined {
+    return this.header.extendedL2 || this.dataFile || this.backing ? undefined : this.header.clusterSize;
+  }
+
   describe(): ImageDescription {
     const h = this.header;
     const data: Record<string, unknown> =
