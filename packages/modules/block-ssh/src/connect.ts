@@ -47,7 +47,7 @@ export async function openSession(target: SshTarget): Promise<SshSession> {
     };
     client.on('error', (error: Error & { level?: string; code?: string }) => {
       if (ready) {
-        ended ??= sshError(`${target.shown}: the connection to ${where} failed: ${error.message}`, 'ssh-disconnected', error);
+        ended ??= sshError(`${target.shown}: the connection to ${where} failed: ${describeSocketError(error)}`, 'ssh-disconnected', error);
         return;
       }
       if (refusal !== undefined) return settle(fail(refusal, 'ssh-host-key', error));
@@ -97,6 +97,8 @@ function describeSocketError(error: Error & { code?: string; hostname?: string }
       return 'Connection refused';
     case 'ECONNRESET':
       return 'Connection reset by peer';
+    case 'EPIPE':
+      return 'Broken pipe';
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
       return `address resolution failed for ${error.hostname ?? 'the host'}`;
