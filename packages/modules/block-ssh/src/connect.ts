@@ -88,6 +88,9 @@ export async function openSession(target: SshTarget): Promise<SshSession> {
         return refusal === undefined;
       },
     });
+    // Without it each small exchange (authentication, every SFTP request) waits ~40 ms on Nagle
+    // and delayed ACKs: an open took 0.5 s instead of 0.15 s.
+    client.setNoDelay(true);
   });
 }
 

@@ -21,6 +21,7 @@ declare module 'ssh2' {
     connect(config: Record<string, unknown>): this;
     sftp(callback: (error: Error | undefined, sftp: SFTPWrapper) => void): void;
     end(): this;
+    setNoDelay(noDelay: boolean): void;
     destroy(): this;
   }
 }
