@@ -82,7 +82,7 @@ export class SshNode implements BlockNode {
   /** `resize`: qemu's ssh driver grows files only, and so does this one. */
   async resize(size: number): Promise<void> {
     if (this.readOnly) throw sshError(`${this.filename}: cannot resize: the image is open read-only`, 'EPERM');
-    if (size < this.size) throw sshError(`${this.filename}: ssh driver does not support shrinking files`, 'unsupported-operation');
+    if (size < this.size) throw sshError('ssh driver does not support shrinking files', 'unsupported-operation'); // qemu-img's words
     await this.truncate(size);
   }
 

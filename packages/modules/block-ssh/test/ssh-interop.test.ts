@@ -6,6 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configurations, executable, run, type Configuration } from '../../../../tools/test-support/executables.ts';
@@ -107,6 +108,13 @@ describe.each(configurations)('ssh images (%s)', (configuration: Configuration) 
     const created = await tool(['create', '-f', 'raw', pinned(`created-${configuration}.raw`), '3M']);
     expect(created.code).toBe(0);
     expect(statSync(join(dir, `created-${configuration}.raw`)).size).toBe(3 * MiB);
+    // resize grows a remote file; shrinking is refused in qemu-img's words, as its ssh driver does.
+    const grown = await tool(['resize', '-f', 'raw', pinned(`created-${configuration}.raw`), '5M']);
+    expect([grown.code, statSync(join(dir, `created-${configuration}.raw`)).size]).toEqual([0, 5 * MiB]);
+    const shrink = ['resize', '-f', 'raw', '--shrink', pinned(`created-${configuration}.raw`), '1M'];
+    const shrunk = await tool(shrink);
+    expect([shrunk.code, shrunk.stderr]).toEqual([1, qemuImg(shrink).stderr.replace(/^qemu-img:/, 'tessera-img:')]);
+    expect(statSync(join(dir, `created-${configuration}.raw`)).size).toBe(5 * MiB);
   });
 });
 
@@ -176,6 +184,25 @@ describe('ssh host keys, authentication and failures (modular)', () => {
     expect([refused.code, refused.stderr]).toEqual([1, `tessera-img: Could not open '${url}': Failed to connect to '127.0.0.1:${port}': Connection refused\n`]);
     const missing = await tool(['info', pinned('nope.raw')]);
     expect([missing.code, missing.stderr]).toEqual([1, `tessera-img: Could not open '${pinned('nope.raw')}': failed to open remote file '${join(dir, 'nope.raw')}': No such file\n`]);
+  });
+
+  it('a server that accepts and never speaks SSH: the connect deadline ends it', async () => {
+    const silent = createServer((socket) => socket.on('error', () => undefined));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const port = (silent.address() as AddressInfo).port;
+    try {
+      const url = `ssh://127.0.0.1:${port}/x.raw`;
+      const options = `driver=raw,file.driver=ssh,file.filename=${url},file.connect-timeout=1`;
+      const result = await timed(['info', '--image-opts', options]);
+      expect([result.code, result.stderr]).toEqual([
+        1,
+        `tessera-img: Could not open '${options}': Could not open '${url}': Failed to connect to '127.0.0.1:${port}': no complete answer (connect, key exchange, authentication) within 1 s (connect-timeout=1)\n`,
+      ]);
+      expect(result.seconds).toBeLessThan(5);
+    } finally {
+      silent.close();
+      silent.closeAllConnections?.();
+    }
   });
 
   it('sshd killed mid-transfer: convert fails at once in one line naming the URL', async () => {
