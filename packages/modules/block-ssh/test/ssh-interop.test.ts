@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { createServer, type AddressInfo } from 'node:net';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configurations, executable, run, type Configuration } from '../../../../tools/test-support/executables.ts';
@@ -187,7 +187,11 @@ describe('ssh host keys, authentication and failures (modular)', () => {
   });
 
   it('a server that accepts and never speaks SSH: the connect deadline ends it', async () => {
-    const silent = createServer((socket) => socket.on('error', () => undefined));
+    const sockets = new Set<Socket>();
+    const silent = createServer((socket) => {
+      sockets.add(socket);
+      socket.on('error', () => undefined);
+    });
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
     const port = (silent.address() as AddressInfo).port;
     try {
@@ -200,8 +204,8 @@ describe('ssh host keys, authentication and failures (modular)', () => {
       ]);
       expect(result.seconds).toBeLessThan(5);
     } finally {
+      for (const socket of sockets) socket.destroy();
       silent.close();
-      silent.closeAllConnections?.();
     }
   });
 
