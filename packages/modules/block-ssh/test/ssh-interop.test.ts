@@ -209,6 +209,30 @@ describe('ssh host keys, authentication and failures (modular)', () => {
     }
   });
 
+  it('sshd hung mid-transfer (its sessions stopped): the request deadline ends convert in one line naming the URL', async () => {
+    const out = join(dir, 'hung.raw');
+    const url = pinned('big.raw');
+    execFileSync('qemu-img', ['create', '-q', '-f', 'raw', join(dir, 'big.raw'), '512M']);
+    const options = `driver=raw,file.driver=ssh,file.filename=${url},file.timeout=1`;
+    const converting = timed(['convert', '--image-opts', options, '-O', 'raw', out]);
+    const started = Date.now();
+    while (!(existsSync(out) && statSync(out).size > 0) && Date.now() - started < 20_000) await new Promise((r) => setTimeout(r, 20));
+    const stopped = killDescendants('SIGSTOP');
+    const stoppedAt = Date.now();
+    try {
+      const result = await converting;
+      expect(result.code).toBe(1);
+      expect(result.stderr).toMatch(new RegExp(`^tessera-img: .*${escape(url)}: the server '127\\.0\\.0\\.1:${sshd.port}' did not answer within 1 s \\(timeout=1\\)\\n$`));
+      expect((Date.now() - stoppedAt) / 1000).toBeLessThan(5);
+    } finally {
+      for (const pid of stopped) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {}
+      }
+    }
+  });
+
   it('sshd killed mid-transfer: convert fails at once in one line naming the URL', async () => {
     const big = join(dir, 'big.raw');
     execFileSync('qemu-img', ['create', '-q', '-f', 'raw', big, '512M']);
@@ -231,8 +255,8 @@ function escape(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 }
 
-/** SIGKILL every sshd session process (the listener's children and theirs), as a crash would. */
-function killDescendants(): void {
+/** Signal every sshd session process (the listener's children and theirs): SIGKILL as a crash, SIGSTOP as a hang. */
+function killDescendants(signal: NodeJS.Signals = 'SIGKILL'): number[] {
   const parents = new Map<number, number>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
@@ -249,7 +273,8 @@ function killDescendants(): void {
   walk(root);
   for (const pid of doomed) {
     try {
-      process.kill(pid, 'SIGKILL');
+      process.kill(pid, signal);
     } catch {}
   }
+  return doomed;
 }
