@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Client, type SFTPWrapper } from 'ssh2';
 import { sshError, type SshErrorCode } from './errors.ts';
-import { hostKeyRefusal } from './host-key.ts';
+import { hostKeyRefusal, preferredHostKeyAlgorithms } from './host-key.ts';
 import type { SshTarget } from './ssh-options.ts';
 
 export interface SshSession {
@@ -28,6 +28,7 @@ export async function openSession(target: SshTarget): Promise<SshSession> {
     }
   }
   const agent = process.env.SSH_AUTH_SOCK || undefined;
+  const hostKeyAlgorithms = preferredHostKeyAlgorithms(target.hostKeyCheck, target.host, target.port);
   const client = new Client();
   let refusal: string | undefined;
   let ended: Error | undefined;
@@ -83,6 +84,7 @@ export async function openSession(target: SshTarget): Promise<SshSession> {
       // The deadline above bounds the whole of it; ssh2's own timer would race it with other words.
       readyTimeout: target.connectTimeoutMs + 1000,
       keepaliveInterval: 0,
+      ...(hostKeyAlgorithms ? { algorithms: { serverHostKey: hostKeyAlgorithms } } : {}),
       hostVerifier: (key: Buffer) => {
         refusal = hostKeyRefusal(target.hostKeyCheck, target.host, target.port, key);
         return refusal === undefined;

@@ -21,8 +21,7 @@ export function hostKeyRefusal(check: HostKeyCheck, host: string, port: number, 
     // qemu-img's words.
     return `remote host ${type} key fingerprint '${check.type}:${actual}' does not match host_key_check '${check.type}:${check.hash}'`;
   }
-  // $HOME first, as OpenSSH's ssh does not (it reads the password database), but as users of a tool expect.
-  const file = join(process.env.HOME || homedir(), '.ssh', 'known_hosts');
+  const file = knownHostsFile();
   const name = port === 22 ? host : `[${host}]:${port}`;
   const fingerprint = `SHA256:${createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
   const entries = readKnownHosts(file).filter((entry) => hostMatches(entry.patterns, name));
@@ -44,6 +43,29 @@ export function hostKeyRefusal(check: HostKeyCheck, host: string, port: number, 
     `add it (e.g. ssh -p ${port} ${host} once, or ssh-keyscan -p ${port} ${host} >> ${file}) after checking it, ` +
     `or pin it with host_key_check=sha256:${createHash('sha256').update(blob).digest('hex')}`
   );
+}
+
+/** The host key algorithms this client offers, in its order of preference (ssh2's). */
+const HOST_KEY_ALGORITHMS = ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'];
+
+/**
+ * Host key algorithms to offer, those of keys known_hosts has for the host first (as OpenSSH's
+ * ssh orders them): a server with several host keys then shows the one the user has, rather than
+ * one unknown here. Undefined when known_hosts is not used or knows no key of the host.
+ */
+export function preferredHostKeyAlgorithms(check: HostKeyCheck, host: string, port: number): string[] | undefined {
+  if (check.mode !== 'known_hosts') return undefined;
+  const name = port === 22 ? host : `[${host}]:${port}`;
+  const types = new Set(readKnownHosts(knownHostsFile()).filter((e) => e.marker === undefined && hostMatches(e.patterns, name)).map((e) => e.type));
+  if (types.size === 0) return undefined;
+  // A known_hosts `ssh-rsa` key is offered as any of the RSA signature algorithms.
+  const known = (algorithm: string) => types.has(algorithm.startsWith('rsa-sha2-') ? 'ssh-rsa' : algorithm);
+  return [...HOST_KEY_ALGORITHMS.filter(known), ...HOST_KEY_ALGORITHMS.filter((a) => !known(a))];
+}
+
+function knownHostsFile(): string {
+  // $HOME first (OpenSSH's ssh reads the password database instead), as users of a tool expect.
+  return join(process.env.HOME || homedir(), '.ssh', 'known_hosts');
 }
 
 interface KnownHost {

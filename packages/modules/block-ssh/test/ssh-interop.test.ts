@@ -128,13 +128,16 @@ describe('ssh host keys, authentication and failures (modular)', () => {
   };
   const hostKeyLine = () => sshd.knownHostsLine;
 
-  it('known_hosts: a plain [host]:port entry and a hashed one are accepted; with no entry the host is refused, naming it and what to do', async () => {
+  it("known_hosts: a plain [host]:port entry, a hashed one, and the server's other key type alone are accepted; with no entry the host is refused, naming it and what to do", async () => {
     knownHosts(hostKeyLine());
     expect((await tool(['info', plain('fragmented.raw')])).code).toBe(0);
     const salt = randomBytes(20);
     const hashed = createHmac('sha1', salt).update(`[127.0.0.1]:${sshd.port}`).digest('base64');
     knownHosts(`|1|${salt.toString('base64')}|${hashed} ${hostKeyLine().split(' ').slice(1).join(' ')}`);
     expect((await tool(['info', plain('fragmented.raw')])).code).toBe(0);
+    // Only the server's second (ECDSA) key is known: it is the one asked for, as OpenSSH's ssh does.
+    knownHosts(sshd.ecdsaKnownHostsLine);
+    expect((await tool(['info', plain('fragmented.raw')])).stderr).toBe('');
     knownHosts(`other.example ${hostKeyLine().split(' ').slice(1).join(' ')}`);
     const unknown = await timed(['info', plain('fragmented.raw')]);
     expect(unknown.code).toBe(1);

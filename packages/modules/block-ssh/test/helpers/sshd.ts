@@ -33,8 +33,9 @@ export interface Sshd {
   /** The host key's public blob, and its sha256 in hex (qemu's host_key_check=sha256:…). */
   readonly hostKeyBlob: Buffer;
   readonly sha256: string;
-  /** The `known_hosts` line naming this server (`[127.0.0.1]:port`). */
+  /** The `known_hosts` line naming this server (`[127.0.0.1]:port`) with its ed25519 key, and with its ECDSA key. */
   readonly knownHostsLine: string;
+  readonly ecdsaKnownHostsLine: string;
   stop(abruptly?: boolean): Promise<void>;
 }
 
@@ -47,6 +48,9 @@ export async function startSshd(dir: string, authorizedKey: string): Promise<Ssh
   const port = await freePort();
   const hostKey = join(dir, `host-key-${port}`);
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', hostKey]);
+  // A second host key, as most servers have (clients pick by their preference and known_hosts).
+  const ecdsaKey = `${hostKey}-ecdsa`;
+  execFileSync('ssh-keygen', ['-q', '-t', 'ecdsa', '-N', '', '-f', ecdsaKey]);
   const authorized = join(dir, `authorized-${port}`);
   writeFileSync(authorized, readFileSync(authorizedKey));
   const config = join(dir, `sshd-${port}.conf`);
@@ -56,6 +60,7 @@ export async function startSshd(dir: string, authorizedKey: string): Promise<Ssh
       'ListenAddress 127.0.0.1',
       `Port ${port}`,
       `HostKey ${hostKey}`,
+      `HostKey ${ecdsaKey}`,
       `AuthorizedKeysFile ${authorized}`,
       'UsePAM no',
       'PidFile none',
@@ -90,6 +95,7 @@ export async function startSshd(dir: string, authorizedKey: string): Promise<Ssh
     hostKeyBlob,
     sha256: createHash('sha256').update(hostKeyBlob).digest('hex'),
     knownHostsLine: `[127.0.0.1]:${port} ${type} ${base64}`,
+    ecdsaKnownHostsLine: `[127.0.0.1]:${port} ${readFileSync(`${ecdsaKey}.pub`, 'utf8').split(' ').slice(0, 2).join(' ')}`,
     async stop(abruptly = false) {
       if (!gone) child.kill(abruptly ? 'SIGKILL' : 'SIGTERM');
       await exited;
