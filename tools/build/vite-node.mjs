@@ -2,6 +2,7 @@
 // (ESM or CommonJS).
 import { builtinModules } from 'node:module';
 import { esmExternalRequirePlugin } from 'vite';
+import { bundledAddonsStubbed } from './vite-bundled-addons.mjs';
 
 const builtins = [...builtinModules, ...builtinModules.map((m) => `node:${m}`)];
 
@@ -31,6 +32,7 @@ export function nodeBundleConfig({ root, entry, outDir, fileName, format = 'es',
       // Bundled CommonJS dependencies call require() for Node builtins; turn those into ESM imports
       // so the bundle needs no require(), __dirname or file URL of its own.
       esmExternalRequirePlugin({ external: builtins }),
+      bundledAddonsStubbed(format),
       requireWithoutFileUrl(),
       ...plugins,
     ],

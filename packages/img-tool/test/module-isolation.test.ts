@@ -136,6 +136,13 @@ describe.each(configurations)('tessera-img (%s)', (configuration) => {
     expect(code).toBe(1);
     expect([...touched]).toEqual(configuration === 'modular' ? ['block-nbd.mjs'] : []);
   });
+
+  it('an ssh URL opens block-ssh and no other module', async () => {
+    // Port 9 (discard) has no server here: the open fails after the module loaded.
+    const { touched, code } = await touchedModuleFiles(executable('img-tool', configuration), ['info', 'ssh://127.0.0.1:9/x.raw']);
+    expect(code).toBe(1);
+    expect([...touched]).toEqual(configuration === 'modular' ? ['block-ssh.mjs'] : []);
+  });
 });
 
 describe('tessera-img (modular) with a FIFO named block-http.mjs in TESSERA_MODULE_DIR', () => {
