@@ -29,6 +29,7 @@ export default defineConfig({
         project(`block-${format}`, `packages/modules/block-${format}`),
       ),
       project('block-nbd', 'packages/modules/block-nbd'),
+      project('block-iscsi', 'packages/modules/block-iscsi'),
       project('img-tool', 'packages/img-tool'),
       project('emulator', 'packages/emulator'),
       project('net-socket', 'packages/modules/net-socket'),
