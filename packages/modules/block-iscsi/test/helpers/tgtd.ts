@@ -1,4 +1,5 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { connect, createServer, type AddressInfo } from 'node:net';
 
 // tgtd, Linux's user-space iSCSI target, run in the foreground for a test. Its control socket is
@@ -81,6 +82,11 @@ async function startOnce(luns: readonly Lun[]): Promise<RunningTgtd> {
       admin('--op', 'bind', '--mode', 'account', '--tid', String(lun.tid), '--user', lun.chap.user);
     }
   }
+  // tgtd leaves its control socket and lock file behind when it ends: remove this run's.
+  const removeControlFiles = () => {
+    for (const suffix of ['', '.lock']) rmSync(`/var/run/tgtd/socket.${control}${suffix}`, { force: true });
+  };
+  void exited.then(removeControlFiles);
   return {
     port,
     process: child,
