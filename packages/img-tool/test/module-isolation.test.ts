@@ -143,6 +143,13 @@ describe.each(configurations)('tessera-img (%s)', (configuration) => {
     expect(code).toBe(1);
     expect([...touched]).toEqual(configuration === 'modular' ? ['block-ssh.mjs'] : []);
   });
+
+  it('an iscsi URL opens block-iscsi and no other module', async () => {
+    // Port 9 (discard) has no target here: the open fails after the module loaded.
+    const { touched, code } = await touchedModuleFiles(executable('img-tool', configuration), ['info', 'iscsi://127.0.0.1:9/iqn.2026-12.org.tessera:none/1']);
+    expect(code).toBe(1);
+    expect([...touched]).toEqual(configuration === 'modular' ? ['block-iscsi.mjs'] : []);
+  });
 });
 
 describe('tessera-img (modular) with a FIFO named block-http.mjs in TESSERA_MODULE_DIR', () => {

@@ -1,0 +1,55 @@
+import { iscsiError } from './errors.ts';
+
+/** Driver options of an iscsi node (`--image-opts file.<name>=<value>`), qemu's names where qemu has them. */
+export const ISCSI_OPTION_NAMES = ['filename', 'user', 'password', 'initiator-name', 'header-digest', 'timeout', 'connect-timeout'] as const;
+
+/** qemu's default initiator name (without a VM name or uuid to append). */
+export const DEFAULT_INITIATOR_NAME = 'iqn.2008-11.org.linux-kvm';
+
+export interface IscsiOptions {
+  readonly initiatorName: string;
+  readonly user?: string;
+  readonly password?: string;
+  /** Connecting and the whole login must fit in this (ms). */
+  readonly connectTimeoutMs: number;
+  /** Each SCSI command, from sending it to its status (ms). */
+  readonly commandTimeoutMs: number;
+}
+
+// qemu 7.2's iscsi client (libiscsi) reconnects for ever when the target goes away, and has no
+// command deadline unless `timeout` is set. A tool must not hang: login gets 10 s (a login takes
+// milliseconds on a LAN) and each command 30 s (a command is at most 1 MiB: 30 s allows links of
+// ~35 KiB/s), as block-nbd's deadlines.
+const DEFAULT_CONNECT_TIMEOUT_SECONDS = 10;
+const DEFAULT_TIMEOUT_SECONDS = 30;
+const MAX_TIMEOUT_SECONDS = 10_000;
+
+export function parseIscsiOptions(shownUrl: string, options: Readonly<Record<string, string>>, fromUrl: { user?: string; password?: string }): IscsiOptions {
+  const seconds = (name: string, fallback: number): number => {
+    const value = options[name];
+    // qemu's timeout=0 means no deadline; here it means the default (never unbounded).
+    if (value === undefined || value.trim() === '0') return fallback * 1000;
+    const number = /^\d+(\.\d+)?$/.test(value.trim()) ? Number(value) : NaN;
+    if (!(number > 0 && number <= MAX_TIMEOUT_SECONDS)) {
+      throw iscsiError(`Could not open '${shownUrl}': option '${name}' must be a number of seconds above 0 and at most ${MAX_TIMEOUT_SECONDS}, not '${value}'`, 'invalid-option');
+    }
+    return Math.round(number * 1000);
+  };
+  const digest = options['header-digest'];
+  if (digest !== undefined && !/^(none|none-crc32c)$/i.test(digest)) {
+    throw iscsiError(`Could not open '${shownUrl}': Invalid header-digest setting : ${digest} (only none is supported)`, 'unsupported-feature');
+  }
+  const initiatorName = options['initiator-name'] ?? DEFAULT_INITIATOR_NAME;
+  if (initiatorName.length === 0 || initiatorName.length > 223) {
+    throw iscsiError(`Could not open '${shownUrl}': initiator-name must be 1 to 223 bytes long`, 'invalid-option');
+  }
+  const user = options.user ?? fromUrl.user;
+  const password = options.password ?? fromUrl.password;
+  return {
+    initiatorName,
+    ...(user !== undefined ? { user } : {}),
+    ...(password !== undefined ? { password } : {}),
+    connectTimeoutMs: seconds('connect-timeout', DEFAULT_CONNECT_TIMEOUT_SECONDS),
+    commandTimeoutMs: seconds('timeout', DEFAULT_TIMEOUT_SECONDS),
+  };
+}

@@ -1,0 +1,250 @@
+import { iscsiError, type IscsiErrorCode } from './errors.ts';
+import type { Link } from './link.ts';
+import type { SessionParameters } from './login.ts';
+import { encodeLun, encodePdu, FINAL, IMMEDIATE, OP, RESERVED_TAG, type Pdu } from './pdu.ts';
+
+/** A SCSI command's outcome: status byte, sense data when CHECK CONDITION, bytes read. */
+export interface CommandResult {
+  readonly status: number;
+  readonly sense?: Buffer;
+  /** Bytes of the Data-In the target sent (at most the buffer's length). */
+  readonly received: number;
+}
+
+interface Task {
+  readonly itt: number;
+  readonly dataIn?: Uint8Array;
+  readonly dataOut?: Uint8Array;
+  received: number;
+  resolve(result: CommandResult): void;
+  reject(error: Error): void;
+  timer: NodeJS.Timeout;
+}
+
+/** Largest CmdSN window honoured at once (the target's MaxCmdSN may allow more). */
+const MAX_IN_FLIGHT = 16;
+
+/**
+ * The full feature phase of one session on one connection: SCSI commands tagged by ITT, several
+ * in flight within the target's CmdSN window; Data-In straight into the caller's buffer, R2Ts
+ * answered with Data-Out. Any protocol fault or deadline ends the session (error recovery level 0).
+ */
+export class Session {
+  private nextItt = 1;
+  private cmdSN: number;
+  private expStatSN: number;
+  private maxCmdSN: number;
+  private readonly tasks = new Map<number, Task>();
+  private readonly waiting: (() => void)[] = [];
+  private failure: Error | undefined;
+  private readonly lun: Buffer;
+
+  constructor(
+    private readonly link: Link,
+    readonly parameters: SessionParameters,
+    lun: number,
+    private readonly shownUrl: string,
+    private readonly commandTimeoutMs: number,
+  ) {
+    this.cmdSN = parameters.cmdSN;
+    this.expStatSN = parameters.expStatSN;
+    this.maxCmdSN = parameters.maxCmdSN;
+    this.lun = encodeLun(lun);
+    void this.receiveLoop();
+  }
+
+  get failed(): Error | undefined {
+    return this.failure;
+  }
+
+  /** Run one CDB; `dataIn` receives read data, `dataOut` is sent (immediate data, then on R2T). */
+  async command(cdb: Uint8Array, transfer: { dataIn?: Uint8Array; dataOut?: Uint8Array } = {}): Promise<CommandResult> {
+    while (!this.failure && (this.tasks.size >= MAX_IN_FLIGHT || !this.windowOpen())) {
+      await new Promise<void>((resolve) => this.waiting.push(resolve));
+    }
+    if (this.failure) throw this.failure;
+    const itt = this.nextItt;
+    this.nextItt = this.nextItt >= 0x7fffffff ? 1 : this.nextItt + 1;
+    const cmdSN = this.cmdSN;
+    this.cmdSN = (this.cmdSN + 1) >>> 0;
+    const out = transfer.dataOut;
+    const length = out?.length ?? transfer.dataIn?.length ?? 0;
+    // Immediate data up to FirstBurstLength and the target's segment limit; the rest on R2T (F set: no unsolicited Data-Out).
+    const immediate = out && this.parameters.immediateData ? out.subarray(0, Math.min(out.length, this.parameters.firstBurstLength, this.parameters.targetMaxRecv)) : undefined;
+    const flags = FINAL | (transfer.dataIn ? 0x40 : 0) | (out ? 0x20 : 0) | 1; // F, R, W, simple task attribute
+    const padded = new Uint8Array(16);
+    padded.set(cdb);
+    const result = new Promise<CommandResult>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.fail(iscsiError(`${this.shownUrl}: the target did not complete a SCSI command (opcode 0x${cdb[0]!.toString(16)}) within ${this.commandTimeoutMs / 1000} s (timeout=${this.commandTimeoutMs / 1000})`, 'iscsi-timeout'));
+      }, this.commandTimeoutMs);
+      this.tasks.set(itt, { itt, ...(transfer.dataIn ? { dataIn: transfer.dataIn } : {}), ...(out ? { dataOut: out } : {}), received: 0, resolve, reject, timer });
+    });
+    this.link.send(
+      encodePdu({ opcode: OP.SCSI_COMMAND, flags, lun: this.lun, itt, words: { 20: length, 24: cmdSN, 28: this.expStatSN }, cdb: padded }, immediate),
+    );
+    return result;
+  }
+
+  /** Log out (close the session), within `deadlineMs`; the socket ends either way. */
+  async logout(deadlineMs: number): Promise<void> {
+    if (this.failure) return;
+    const done = new Promise<void>((resolve) => {
+      this.logoutDone = resolve;
+      setTimeout(resolve, deadlineMs).unref();
+    });
+    this.link.send(encodePdu({ opcode: OP.LOGOUT_REQUEST | IMMEDIATE, flags: FINAL, itt: RESERVED_TAG - 1, words: { 20: 0, 24: this.cmdSN, 28: this.expStatSN } }));
+    await done;
+    this.closing = true;
+    this.fail(iscsiError(`${this.shownUrl}: the session is closed`, 'iscsi-disconnected'));
+  }
+
+  private logoutDone: (() => void) | undefined;
+  private closing = false;
+
+  /** End the session: every outstanding and later command fails with `error`. */
+  fail(error: Error): void {
+    this.failure ??= error;
+    this.link.reader.fail(this.failure);
+    this.link.socket.destroy();
+    for (const task of this.tasks.values()) {
+      clearTimeout(task.timer);
+      task.reject(this.failure);
+    }
+    this.tasks.clear();
+    for (const wake of this.waiting.splice(0)) wake();
+  }
+
+  private windowOpen(): boolean {
+    // Serial number arithmetic (RFC 1982): CmdSN may go up to MaxCmdSN.
+    return ((this.maxCmdSN - this.cmdSN) | 0) >= 0;
+  }
+
+  private protocolError(why: string, code: IscsiErrorCode = 'iscsi-protocol'): never {
+    throw iscsiError(`${this.shownUrl}: ${why}`, code);
+  }
+
+  private async receiveLoop(): Promise<void> {
+    try {
+      for (;;) {
+        if (this.failure) return;
+        const pdu = await this.receiveHeaderAndData();
+        this.handle(pdu);
+      }
+    } catch (error) {
+      if (this.closing) return;
+      const e = error as Error & { code?: string };
+      this.fail(e.message.startsWith(this.shownUrl) ? e : iscsiError(`${this.shownUrl}: ${e.message}`, (e.code as IscsiErrorCode) ?? 'iscsi-protocol', e));
+    }
+  }
+
+  /** Data-In goes straight to its task's buffer; everything else through Link.receive. */
+  private async receiveHeaderAndData(): Promise<Pdu> {
+    return this.link.receive();
+  }
+
+  private updateSequence(header: Buffer, hasStatSN: boolean): void {
+    if (hasStatSN) this.expStatSN = (header.readUInt32BE(24) + 1) >>> 0;
+    const expCmdSN = header.readUInt32BE(28);
+    const maxCmdSN = header.readUInt32BE(32);
+    // MaxCmdSN only moves forward, and only when the pair is sane (§4.2.2.1).
+    if (((maxCmdSN - expCmdSN + 1) | 0) >= 0 && ((maxCmdSN - this.maxCmdSN) | 0) > 0) this.maxCmdSN = maxCmdSN;
+    for (const wake of this.waiting.splice(0)) wake();
+  }
+
+  private handle(pdu: Pdu): void {
+    const { header } = pdu;
+    const itt = header.readUInt32BE(16);
+    switch (pdu.opcode) {
+      case OP.DATA_IN: {
+        const task = this.task(itt);
+        const status = (header[1]! & 0x01) !== 0;
+        this.updateSequence(header, status);
+        const offset = header.readUInt32BE(40);
+        if (!task.dataIn || offset + pdu.data.length > task.dataIn.length || offset !== task.received) {
+          this.protocolError(`the target sent ${pdu.data.length} bytes of read data at offset ${offset}, outside the ${task.dataIn?.length ?? 0} bytes asked for or out of order`);
+        }
+        task.dataIn.set(pdu.data, offset);
+        task.received += pdu.data.length;
+        if (status) this.finish(task, header[3]!, undefined);
+        return;
+      }
+      case OP.SCSI_RESPONSE: {
+        const task = this.task(itt);
+        this.updateSequence(header, true);
+        if (header[2] !== 0) this.protocolError(`the target failed a command with iSCSI response 0x${header[2]!.toString(16)}`);
+        let sense: Buffer | undefined;
+        if (pdu.data.length >= 2) {
+          const senseLength = pdu.data.readUInt16BE(0);
+          if (senseLength + 2 > pdu.data.length) this.protocolError(`the target sent sense data of ${senseLength} bytes in a ${pdu.data.length}-byte segment`);
+          sense = pdu.data.subarray(2, 2 + senseLength);
+        }
+        this.finish(task, header[3]!, sense);
+        return;
+      }
+      case OP.R2T: {
+        const task = this.task(itt);
+        this.updateSequence(header, false);
+        const ttt = header.readUInt32BE(20);
+        const offset = header.readUInt32BE(40);
+        const length = header.readUInt32BE(44);
+        const out = task.dataOut;
+        if (!out || length === 0 || offset + length > out.length || length > this.parameters.maxBurstLength) {
+          this.protocolError(`the target asked (R2T) for ${length} bytes at offset ${offset} of a ${out?.length ?? 0}-byte write`);
+        }
+        this.sendDataOut(itt, ttt, out.subarray(offset, offset + length), offset);
+        return;
+      }
+      case OP.NOP_IN: {
+        this.updateSequence(header, itt === RESERVED_TAG ? false : true);
+        const ttt = header.readUInt32BE(20);
+        // A ping from the target (a TTT): answer it, as §11.18 requires.
+        if (ttt !== RESERVED_TAG) {
+          this.link.send(encodePdu({ opcode: OP.NOP_OUT | IMMEDIATE, flags: FINAL, lun: this.lun, itt: RESERVED_TAG, words: { 20: ttt, 24: this.cmdSN, 28: this.expStatSN } }));
+        }
+        return;
+      }
+      case OP.LOGOUT_RESPONSE:
+        this.closing = true;
+        this.logoutDone?.();
+        return;
+      case OP.ASYNC_MESSAGE: {
+        this.updateSequence(header, true);
+        const event = header[36]!;
+        // Events 1–3: the target drops the connection or session, or asks for a logout.
+        if (event >= 1 && event <= 3) this.protocolError('the target is ending the session (asynchronous message)', 'iscsi-disconnected');
+        return;
+      }
+      case OP.REJECT:
+        this.protocolError(`the target rejected a PDU (reason 0x${header[2]!.toString(16)})`);
+      // falls through (never returns)
+      default:
+        this.protocolError(`the target sent an unexpected PDU (opcode 0x${pdu.opcode.toString(16)})`);
+    }
+  }
+
+  private sendDataOut(itt: number, ttt: number, data: Uint8Array, offset: number): void {
+    const step = this.parameters.targetMaxRecv;
+    let dataSN = 0;
+    for (let done = 0; done < data.length; done += step, dataSN++) {
+      const part = data.subarray(done, Math.min(done + step, data.length));
+      const last = done + part.length >= data.length;
+      this.link.send(
+        encodePdu({ opcode: OP.DATA_OUT, flags: last ? FINAL : 0, lun: this.lun, itt, words: { 20: ttt, 28: this.expStatSN, 36: dataSN, 40: offset + done } }, part),
+      );
+    }
+  }
+
+  private task(itt: number): Task & { dataIn: Uint8Array } {
+    const task = this.tasks.get(itt);
+    if (!task) this.protocolError(`the target answered a command that is not outstanding (task tag ${itt})`);
+    return task as Task & { dataIn: Uint8Array };
+  }
+
+  private finish(task: Task, status: number, sense: Buffer | undefined): void {
+    clearTimeout(task.timer);
+    this.tasks.delete(task.itt);
+    task.resolve({ status, ...(sense ? { sense } : {}), received: task.received });
+    for (const wake of this.waiting.splice(0)) wake();
+  }
+}
