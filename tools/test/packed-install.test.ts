@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomImage, startImageServer, type ImageServer } from '../../packages/modules/block-http/test/helpers/image-server.ts';
-import { run, type RunResult } from '../test-support/executables.ts';
+import { run, workspaceRoot, type RunResult } from '../test-support/executables.ts';
 import { directoriesNamed, nodeBinary, npmInstall, packedTarballs, tarballName } from '../test-support/packed-packages.ts';
 
 const execFileAsync = promisify(execFile);
@@ -89,7 +89,16 @@ afterAll(async () => {
 
 describe('npm pack', () => {
   it('each module package holds its built, stamped file and licence; each executable everything it runs and no module dependency', () => {
-    for (const name of ['block-http', 'block-vmdk', 'ui-web', 'net-socket']) {
+    // Every loadable module of either executable.
+    const loadable = new Set(
+      ['img-tool', 'emulator'].flatMap((app) =>
+        Object.entries(JSON.parse(readFileSync(join(workspaceRoot, 'packages', app, 'package.json'), 'utf8')).tessera.modules as Record<string, string>)
+          .filter(([, linkage]) => linkage === 'loadable')
+          .map(([name]) => name),
+      ),
+    );
+    expect(loadable.size).toBeGreaterThan(3);
+    for (const name of loadable) {
       const files = tarballFiles(tarball(`@tessera/${name}`));
       expect(files).toEqual(expect.arrayContaining(['LICENSE', 'README.md', 'package.json', `dist/${name}.mjs`]));
       expect(files.filter((f) => f.startsWith('src/') || f.startsWith('test/'))).toEqual([]);
