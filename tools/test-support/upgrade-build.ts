@@ -3,7 +3,7 @@
 // dist/, the module lists, the executables). Its stamp differs from the workspace's. Shared by the
 // upgrade tests of the distribution tree (test/install.test.ts) and of npm (test/npm-upgrade.test.ts).
 import { spawnSync } from 'node:child_process';
-import { cpSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { workspaceRoot } from './executables.ts';
 
@@ -17,7 +17,11 @@ export function buildUpgrade(tree: string, version: string): string {
     },
   });
   symlinkSync(join(workspaceRoot, 'node_modules'), join(tree, 'node_modules'));
-  symlinkSync(join(workspaceRoot, 'packages/modules/block-http/node_modules'), join(tree, 'packages/modules/block-http/node_modules'));
+  // Modules with dependencies of their own (block-http's undici) resolve them from the workspace's copy.
+  for (const name of readdirSync(join(workspaceRoot, 'packages/modules'))) {
+    const own = join(workspaceRoot, 'packages/modules', name, 'node_modules');
+    if (existsSync(own)) symlinkSync(own, join(tree, 'packages/modules', name, 'node_modules'));
+  }
   const modules = readdirSync(join(tree, 'packages/modules')).map((name) => `packages/modules/${name}/package.json`);
   for (const pkg of ['packages/core/package.json', 'packages/emulator/package.json', 'packages/img-tool/package.json', ...modules]) {
     const path = join(tree, pkg);
@@ -28,7 +32,15 @@ export function buildUpgrade(tree: string, version: string): string {
     const result = spawnSync(process.execPath, args, { cwd, encoding: 'utf8' });
     if (result.status !== 0) throw new Error(`${args.join(' ')} in ${cwd} failed:\n${result.stdout}${result.stderr}`);
   };
-  for (const module of ['block-http', 'ui-web', 'net-socket']) run([vite, 'build'], join(tree, 'packages/modules', module));
+  // Every loadable module either executable lists: the lists are generated only when all are built.
+  const loadable = new Set(
+    ['emulator', 'img-tool'].flatMap((app) =>
+      Object.entries(JSON.parse(readFileSync(join(tree, 'packages', app, 'package.json'), 'utf8')).tessera.modules as Record<string, string>)
+        .filter(([, linkage]) => linkage === 'loadable')
+        .map(([name]) => name),
+    ),
+  );
+  for (const module of loadable) run([vite, 'build'], join(tree, 'packages/modules', module));
   for (const app of ['emulator', 'img-tool']) {
     run([join(tree, 'tools/module-list/generate.mjs'), '--app', `packages/${app}`, '--configuration', 'modular', '--root', tree], tree);
     run([vite, 'build'], join(tree, 'packages', app));
