@@ -116,7 +116,8 @@ export interface DescriptorFields {
   readonly ddb: readonly (readonly [string, string])[];
 }
 
-const hex8 = (value: number) => value.toString(16).padStart(8, '0');
+// qemu prints CIDs with %x, unpadded: a CID below 0x10000000 has fewer than eight digits.
+const cidText = (value: number) => value.toString(16);
 
 /** The descriptor text as qemu writes it (same lines, order and blank lines). */
 export function formatDescriptor(fields: DescriptorFields): string {
@@ -128,8 +129,8 @@ export function formatDescriptor(fields: DescriptorFields): string {
   return [
     '# Disk DescriptorFile',
     'version=1',
-    `CID=${hex8(fields.cid)}`,
-    `parentCID=${hex8(fields.parentCid)}`,
+    `CID=${cidText(fields.cid)}`,
+    `parentCID=${cidText(fields.parentCid)}`,
     `createType="${fields.createType}"`,
     ...(fields.parentFileNameHint !== undefined ? [`parentFileNameHint="${fields.parentFileNameHint}"`] : []),
     '',
