@@ -15,7 +15,7 @@ import type { MachineConfig } from '../src/machine/config.ts';
 import { JsonStream } from '../src/monitor/json-stream.ts';
 import { BOOT_TIMEOUT_MS, markers } from './support/boot.ts';
 import { kernelArgs } from './support/guest.ts';
-import { decodePng, decodePpm, litPixels } from './support/images.ts';
+import { decodePng, decodePpm, litPixels, untilBiosText } from './support/images.ts';
 import { MachineProcess } from './support/machine-process.ts';
 import { RawQmp } from './support/qmp-client.ts';
 
@@ -147,7 +147,8 @@ describe.sequential('-monitor stdio, the same commands on qemu-system-i386 and t
       try {
         let at = await machine.waitFor(PROMPT, 60_000);
         banners[name] = machine.stdout.slice(0, at);
-        await new Promise((r) => setTimeout(r, 3000)); // the BIOS reaches its text screen
+        // The BIOS reaches its text screen (unrecorded screendumps until it has).
+        await untilBiosText(async (file) => void ({ next: at } = await command(machine, `screendump ${file}`, at)), join(dir, `${name}.ppm`));
         ({ next: at } = await command(machine, `screendump ${join(dir, `${name}.ppm`)}`, at));
         ({ next: at } = await command(machine, `screendump ${join(dir, `${name}.png`)} -f png`, at));
         outputs[name] = [];

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import QMP from 'qemu-qmp';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { executable } from '../../../tools/test-support/executables.ts';
-import { decodePng, decodePpm, litPixels } from './support/images.ts';
+import { decodePng, decodePpm, litPixels, untilBiosText } from './support/images.ts';
 import { MachineProcess } from './support/machine-process.ts';
 import { fillEmpty, RawQmp, shape, type Message } from './support/qmp-client.ts';
 
@@ -56,6 +56,8 @@ async function runScript(client: RawQmp, greeting: Message, screenFile: (format:
   await run('stop', undefined, ['STOP']);
   await run('query-status');
   await run('cont', undefined, ['RESUME']);
+  // Let the BIOS reach its text screen before the screendumps (unrecorded screendumps until it has).
+  await untilBiosText(async (file) => void (await client.send({ execute: 'screendump', arguments: { filename: file } })), screenFile('ppm'));
   await run('screendump', { filename: screenFile('ppm') });
   await run('screendump', { filename: screenFile('png'), format: 'png' });
   await run('screendump', { filename: screenFile('jpg'), format: 'jpg' });
@@ -142,8 +144,6 @@ describe.sequential('QMP, the same script on qemu-system-i386 and tessera', () =
         const { client, greeting } = await RawQmp.open({ path: socket }).catch((error: Error) => {
           throw new Error(`${name}: ${error.message}; stderr: ${machine.stderr}`);
         });
-        // Let the BIOS reach its text screen before the screendumps.
-        await new Promise((r) => setTimeout(r, 3000));
         const steps = await runScript(client, greeting, (format) => join(dir, `${name}.${format}`));
         const events = eventLog(client);
         client.close();

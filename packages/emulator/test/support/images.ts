@@ -1,6 +1,7 @@
 // Decoders for the screendump files, written from the formats' specifications: a PPM (P6) or an
 // 8-bit RGB PNG checked chunk by chunk (CRC included) and inflated to its pixels.
 import { crc32, inflateSync } from 'node:zlib';
+import { readFileSync } from 'node:fs';
 
 export interface Picture {
   readonly width: number;
@@ -72,4 +73,18 @@ export function litPixels(picture: Picture, top = 0, bottom = picture.height): n
     if (picture.rgb[i] !== r || picture.rgb[i + 1] !== g || picture.rgb[i + 2] !== b) count++;
   }
   return count;
+}
+
+/**
+ * Takes screendumps (`dump` writes a PPM to `file`) until SeaBIOS's banner is on the first text
+ * row: a boot under load can take longer than any fixed wait to reach its text screen.
+ */
+export async function untilBiosText(dump: (file: string) => Promise<void>, file: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    await dump(file);
+    if (litPixels(decodePpm(readFileSync(file)), 0, 16) > 200) return;
+    if (Date.now() > deadline) throw new Error(`no BIOS text on the screen after ${timeoutMs} ms (${file})`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
 }
