@@ -1,9 +1,9 @@
 // Guest I/O through the BAT: allocated clusters map to the file, others read as zeroes; a write to
 // an unallocated cluster appends a whole cluster at the end of the data and then records it.
 import type { BlockNode, BlockStatus, CheckResult } from '@tessera/core';
-import { codedError } from './errors.ts';
+import { codedError } from '@tessera/module-kit/coded-error';
 import { HEADER_BYTES, INUSE_MAGIC, clusterBytes, encodeHeader, encodeU32, entryUnit, type ParallelsHeader } from './layout.ts';
-import { Serial } from './serial.ts';
+import { Serial } from '@tessera/module-kit/serial';
 
 export class ParallelsImage {
   private readonly allocating = new Serial();
