@@ -1,4 +1,5 @@
 import type { BlockNode, BlockStatus } from '@tessera/core';
+import { eachCluster } from '@tessera/module-kit/format/each-cluster';
 import type { BlockMap } from './block-map.ts';
 
 /** The disk of a VDI image: its blocks, found through the block map, in the file. */
@@ -13,7 +14,7 @@ export class VdiImage {
   }
 
   async read(offset: number, into: Uint8Array): Promise<void> {
-    await this.eachBlock(offset, into.length, async (block, within, at, length) => {
+    await eachCluster(offset, into.length, this.map.header.blockSize, async (block, within, at, length) => {
       const host = this.map.hostOffset(block);
       const part = into.subarray(at, at + length);
       if (host === undefined) part.fill(0);
@@ -23,7 +24,7 @@ export class VdiImage {
 
   async write(offset: number, data: Uint8Array): Promise<void> {
     const blockSize = this.map.header.blockSize;
-    await this.eachBlock(offset, data.length, async (block, within, at, length) => {
+    await eachCluster(offset, data.length, blockSize, async (block, within, at, length) => {
       const part = data.subarray(at, at + length);
       const { offset: host, fresh } = await this.map.allocate(block, async () => {
         // A new block holds this write and zeroes elsewhere, written whole at once.
@@ -53,16 +54,5 @@ export class VdiImage {
     const inFile = await this.file.blockStatus?.(at, end - offset);
     const run = inFile ? Math.min(inFile.length, end - offset) : end - offset;
     return { length: run, zero: inFile?.zero ?? false, data: true, allocated: true, offset: at, file: this.file.filename };
-  }
-
-  private async eachBlock(offset: number, length: number, visit: (block: number, within: number, at: number, length: number) => Promise<void>): Promise<void> {
-    const blockSize = this.map.header.blockSize;
-    for (let at = 0; at < length; ) {
-      const block = Math.floor((offset + at) / blockSize);
-      const within = (offset + at) % blockSize;
-      const n = Math.min(length - at, blockSize - within);
-      await visit(block, within, at, n);
-      at += n;
-    }
   }
 }
