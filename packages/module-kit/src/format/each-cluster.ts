@@ -17,3 +17,13 @@ export async function eachCluster(
     at += n;
   }
 }
+
+/** The same walk as pieces to iterate: `[at, n]`, the guest offset of each piece and its length. */
+export function* clusterPieces(offset: number, length: number, clusterSize: number): Generator<[at: number, length: number]> {
+  for (let done = 0; done < length; ) {
+    const at = offset + done;
+    const n = Math.min(length - done, clusterSize - (at % clusterSize));
+    yield [at, n];
+    done += n;
+  }
+}
