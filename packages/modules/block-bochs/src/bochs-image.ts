@@ -1,6 +1,6 @@
 import type { BlockNode } from '@tessera/core';
 import type { BochsHeader } from './header.ts';
-import { codedError } from './errors.ts';
+import { codedError } from '@tessera/module-kit/coded-error';
 
 const SECTOR = 512;
 const UNALLOCATED = 0xffffffff;

@@ -1,7 +1,7 @@
-import type { BlockFormatDriver, BlockNode, BlockStatus, ImageDescription } from '@tessera/core';
+import type { BlockFormatDriver } from '@tessera/core';
+import { ReadOnlyFormatNode, readOnlyFormat } from '@tessera/module-kit/format/read-only-node';
 import { BochsImage } from './bochs-image.ts';
 import { HEADER_SIZE, parseHeader } from './header.ts';
-import { codedError } from './errors.ts';
 
 /** The adapter to core's driver contract: read-only, as qemu's bochs driver. */
 export const bochsFormat: BlockFormatDriver = {
@@ -11,49 +11,7 @@ export const bochsFormat: BlockFormatDriver = {
     const head = new Uint8Array(Math.min(HEADER_SIZE, file.size));
     await file.read(0, head);
     const header = parseHeader(head, file.size, file.filename);
-    return new BochsNode(file, header.size, await BochsImage.open(file, header));
+    return new ReadOnlyFormatNode('bochs', file, header.size, await BochsImage.open(file, header));
   },
   // No create: qemu-img cannot make these images either (core refuses in qemu-img's words).
 };
-
-/** A read-only format opened for writing: qemu-img's words (its bdrv_apply_auto_read_only). */
-function readOnlyFormat(filename: string): Error {
-  return codedError(`Could not open '${filename}': Image is read-only`, 'unsupported-operation');
-}
-
-class BochsNode implements BlockNode {
-  /** qemu's driver has no get_info: `info` shows no cluster size and no dirty flag. */
-  describe(): ImageDescription {
-    return { noDriverInfo: true };
-  }
-  readonly driver = 'bochs';
-  readonly readOnly = true;
-
-  constructor(
-    readonly child: BlockNode,
-    readonly size: number,
-    private readonly image: BochsImage,
-  ) {}
-
-  get filename(): string {
-    return this.child.filename;
-  }
-  read(offset: number, into: Uint8Array): Promise<void> {
-    if (offset < 0 || offset + into.length > this.size) throw new Error(`read of ${into.length} bytes at ${offset} is past the end of '${this.filename}'`);
-    return this.image.read(offset, into);
-  }
-  async write(): Promise<void> {
-    throw readOnlyFormat(this.filename);
-  }
-  async flush(): Promise<void> {}
-  close(): Promise<void> {
-    return this.child.close();
-  }
-  allocatedSize(): Promise<number | undefined> {
-    return this.child.allocatedSize?.() ?? Promise.resolve(undefined);
-  }
-  /** As qemu (its bochs driver reports no block status): everything is data, mapped nowhere in particular. */
-  async blockStatus(_offset: number, length: number): Promise<BlockStatus> {
-    return { length, zero: false, data: true, allocated: true };
-  }
-}

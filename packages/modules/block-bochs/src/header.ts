@@ -1,4 +1,4 @@
-import { codedError } from './errors.ts';
+import { codedError } from '@tessera/module-kit/coded-error';
 
 /**
  * The header of a Bochs "growing" redolog image (Bochs' hdimage documentation; qemu's bochs

@@ -1,7 +1,7 @@
 import { inflateSync } from 'node:zlib';
 import type { BlockNode } from '@tessera/core';
 import type { CloopHeader } from './header.ts';
-import { codedError } from './errors.ts';
+import { codedError } from '@tessera/module-kit/coded-error';
 
 /** A cloop image's guest bytes: blocks inflated on demand, the last one kept (reads are mostly sequential). */
 export class CloopImage {

@@ -1,4 +1,4 @@
-import { codedError } from './errors.ts';
+import { codedError } from '@tessera/module-kit/coded-error';
 
 /**
  * A cloop 2.0 image (the Linux compressed loop device's format, as qemu's cloop driver reads

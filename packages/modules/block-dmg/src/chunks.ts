@@ -1,4 +1,4 @@
-import { codedError } from './errors.ts';
+import { codedError } from '@tessera/module-kit/coded-error';
 
 /** DMG chunk types (the "blkx" run types qemu reads; others are skipped as qemu skips them). */
 export const ChunkType = {

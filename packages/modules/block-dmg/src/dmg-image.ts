@@ -2,7 +2,7 @@ import { inflateSync } from 'node:zlib';
 import type { BlockNode } from '@tessera/core';
 import { bunzip2, Bzip2Error } from './bzip2.ts';
 import { ChunkType, chunkOf, type Chunk } from './chunks.ts';
-import { codedError } from './errors.ts';
+import { codedError } from '@tessera/module-kit/coded-error';
 
 const SECTOR = 512;
 

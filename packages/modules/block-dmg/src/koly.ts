@@ -1,5 +1,5 @@
 import type { BlockNode } from '@tessera/core';
-import { codedError } from './errors.ts';
+import { codedError } from '@tessera/module-kit/coded-error';
 
 /**
  * The UDIF trailer ("koly" block, 512 bytes) at the end of a DMG: where the data fork, the

@@ -2,7 +2,7 @@ import type { BlockNode } from '@tessera/core';
 import { mishChunks, type Chunk } from './chunks.ts';
 import type { Koly } from './koly.ts';
 import { parsePlist, PlistError, type PlistDict, type PlistValue } from './plist.ts';
-import { codedError } from './errors.ts';
+import { codedError } from '@tessera/module-kit/coded-error';
 
 /** qemu's bound on the XML property list (a real one is about 1 MiB); the binary fork gets the same. */
 const MAX_METADATA = 16 * 1024 * 1024;

@@ -1,5 +1,5 @@
 import type { BlockNode, BlockOptionSpec, BlockPermission, BlockPermissions, BlockProtocolDriver, BlockStatus, ResizeOptions } from '@tessera/core';
-import { codedError } from './coded-error.ts';
+import { codedError } from '@tessera/module-kit/coded-error';
 import { closeFile, readAt, statFile, syncData, truncateFile, writeAt } from './fd.ts';
 import { ImageLocks } from './image-locks.ts';
 import { LockingUnavailableError, ofdLocks, type OfdLocks } from './native-lock.ts';

@@ -1,6 +1,6 @@
 import type { BlockNode, BlockStatus } from '@tessera/core';
 import type { HttpConnection } from './http-connection.ts';
-import { codedError } from './coded-error.ts';
+import { codedError } from '@tessera/module-kit/coded-error';
 import { fetchRange } from './range-request.ts';
 import { ReadaheadWindow } from './readahead-window.ts';
 

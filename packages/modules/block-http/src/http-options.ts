@@ -1,4 +1,4 @@
-import { codedError } from './coded-error.ts';
+import { codedError } from '@tessera/module-kit/coded-error';
 /** The driver options a user can give an http(s) node (`--image-opts file.<name>=<value>`). */
 export const HTTP_OPTION_NAMES = ['url', 'sslverify', 'timeout', 'ca-file', 'readahead'] as const;
 

@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import { BHS_LENGTH, type Pdu } from './pdu.ts';
-import { WireReader } from './wire-reader.ts';
+import type { WireReader } from '@tessera/module-kit/socket/wire-reader';
 
 /** The largest data segment this initiator accepts (declared as its MaxRecvDataSegmentLength). */
 export const OUR_MAX_RECV_DATA_SEGMENT = 262144;
@@ -9,14 +9,10 @@ const MAX_AHS = 255 * 4;
 
 /** PDUs over one TCP connection: `receive` reads the next one, checking every length against our limits. */
 export class Link {
-  readonly reader: WireReader;
-
   constructor(
     readonly socket: Socket,
-    describeEnd: () => Error,
-  ) {
-    this.reader = new WireReader(socket, describeEnd);
-  }
+    readonly reader: WireReader,
+  ) {}
 
   async receive(): Promise<Pdu> {
     const header = await this.reader.read(BHS_LENGTH);

@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import * as C from './constants.ts';
 import { nbdError } from './errors.ts';
-import type { WireReader } from './wire-reader.ts';
+import type { WireReader } from '@tessera/module-kit/socket/wire-reader';
 
 /** What the server told about the export in the handshake. */
 export interface ExportInfo {

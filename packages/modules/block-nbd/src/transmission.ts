@@ -2,7 +2,7 @@ import type { Socket } from 'node:net';
 import * as C from './constants.ts';
 import { nbdError, type NbdErrorCode } from './errors.ts';
 import type { ExportInfo } from './handshake.ts';
-import type { WireReader } from './wire-reader.ts';
+import type { WireReader } from '@tessera/module-kit/socket/wire-reader';
 
 /** One extent of block status: `length` bytes with base:allocation `flags` (and allocation depth when negotiated). */
 export interface Extent {

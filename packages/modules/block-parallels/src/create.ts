@@ -1,6 +1,6 @@
 import type { BlockNode } from '@tessera/core';
 import type { ParallelsCreateOptions } from './create-options.ts';
-import { codedError } from './errors.ts';
+import { codedError } from '@tessera/module-kit/coded-error';
 import { HEADER_BYTES, MAX_IMAGE_FACTOR, SECTOR, encodeHeader } from './layout.ts';
 
 /** qemu's layout: ext magic, header and empty BAT padded to a whole cluster, where data starts. */

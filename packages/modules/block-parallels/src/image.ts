@@ -1,9 +1,10 @@
 // Guest I/O through the BAT: allocated clusters map to the file, others read as zeroes; a write to
 // an unallocated cluster appends a whole cluster at the end of the data and then records it.
 import type { BlockNode, BlockStatus, CheckResult } from '@tessera/core';
-import { codedError } from './errors.ts';
+import { codedError } from '@tessera/module-kit/coded-error';
+import { eachCluster } from '@tessera/module-kit/format/each-cluster';
 import { HEADER_BYTES, INUSE_MAGIC, clusterBytes, encodeHeader, encodeU32, entryUnit, type ParallelsHeader } from './layout.ts';
-import { Serial } from './serial.ts';
+import { Serial } from '@tessera/module-kit/serial';
 
 export class ParallelsImage {
   private readonly allocating = new Serial();
@@ -41,7 +42,7 @@ export class ParallelsImage {
   }
 
   async read(offset: number, into: Uint8Array): Promise<void> {
-    await this.eachCluster(offset, into.length, async (cluster, within, at, n) => {
+    await eachCluster(offset, into.length, this.clusterSize, async (cluster, within, at, n) => {
       const host = this.hostOffset(cluster);
       const part = into.subarray(at, at + n);
       if (host === undefined) part.fill(0);
@@ -50,7 +51,7 @@ export class ParallelsImage {
   }
 
   async write(offset: number, data: Uint8Array): Promise<void> {
-    await this.eachCluster(offset, data.length, async (cluster, within, at, n) => {
+    await eachCluster(offset, data.length, this.clusterSize, async (cluster, within, at, n) => {
       const part = data.subarray(at, at + n);
       const host = this.hostOffset(cluster) ?? (await this.allocate(cluster, within, part));
       if (host !== undefined) await this.file.write(host + within, part);
@@ -148,16 +149,5 @@ export class ParallelsImage {
       fragmentedClusters: fragmented,
       messages,
     };
-  }
-
-  private async eachCluster(offset: number, length: number, visit: (cluster: number, within: number, at: number, n: number) => Promise<void>): Promise<void> {
-    const cs = this.clusterSize;
-    for (let at = 0; at < length; ) {
-      const cluster = Math.floor((offset + at) / cs);
-      const within = (offset + at) % cs;
-      const n = Math.min(length - at, cs - within);
-      await visit(cluster, within, at, n);
-      at += n;
-    }
   }
 }

@@ -1,7 +1,7 @@
 // The Parallels expandable image as QEMU's docs/interop/parallels.txt lays it out: a 64-byte
 // little-endian header, the BAT (one u32 per cluster), the data area. BAT entries count clusters
 // in "WithouFreSpacExt" images and sectors in "WithoutFreeSpace" ones; 0 is unallocated.
-import { codedError } from './errors.ts';
+import { codedError } from '@tessera/module-kit/coded-error';
 
 export const HEADER_BYTES = 64;
 export const SECTOR = 512;

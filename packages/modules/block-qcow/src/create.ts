@@ -1,6 +1,6 @@
 import type { BlockNode } from '@tessera/core';
 import type { QcowCreateOptions } from './create-options.ts';
-import { codedError } from './errors.ts';
+import { codedError } from '@tessera/module-kit/coded-error';
 import { CRYPT_NONE, HEADER_BYTES, MAX_BACKING_NAME, encodeHeader, geometry } from './layout.ts';
 
 /**

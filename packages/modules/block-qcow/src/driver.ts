@@ -1,8 +1,9 @@
 // The adapter to core's driver contract; the format itself is in layout.ts, image.ts and create.ts.
-import type { BlockFormatDriver, BlockNode, BlockStatus, ImageDescription } from '@tessera/core';
+import type { BlockFormatDriver, BlockNode, ImageDescription } from '@tessera/core';
+import { FormatNode } from '@tessera/module-kit/format/image-node';
 import { createOptionTable, parseCreateOptions } from './create-options.ts';
 import { createQcow } from './create.ts';
-import { codedError } from './errors.ts';
+import { codedError } from '@tessera/module-kit/coded-error';
 import { QcowImage } from './image.ts';
 import { HEADER_BYTES, decodeTable, geometry, parseHeader } from './layout.ts';
 
@@ -32,63 +33,28 @@ export const qcowFormat: BlockFormatDriver = {
   },
 };
 
-class QcowNode implements BlockNode {
+class QcowNode extends FormatNode<QcowImage> {
   readonly driver = 'qcow';
-  readonly readOnly: boolean;
 
   constructor(
-    private readonly image: QcowImage,
+    image: QcowImage,
     private readonly backingFile: string | undefined,
     writable: boolean,
   ) {
-    this.readOnly = !writable;
+    super(image, writable);
   }
 
-  get child(): BlockNode {
-    return this.image.file;
-  }
   get backing(): BlockNode | undefined {
     return this.image.backing;
   }
-  get filename(): string {
-    return this.image.file.filename;
-  }
-  get size(): number {
-    return this.image.size;
-  }
-
-  read(offset: number, into: Uint8Array): Promise<void> {
-    this.inRange(offset, into.length);
-    return this.image.read(offset, into);
-  }
-  async write(offset: number, data: Uint8Array): Promise<void> {
-    if (this.readOnly) throw codedError(`${this.filename}: the image is opened read-only`, 'unsupported-operation');
-    this.inRange(offset, data.length);
-    await this.image.write(offset, data);
-  }
-  flush(): Promise<void> {
-    return this.image.file.flush();
-  }
-  async close(): Promise<void> {
+  override async close(): Promise<void> {
     try {
       await this.image.backing?.close();
     } finally {
       await this.image.file.close();
     }
   }
-  async allocatedSize(): Promise<number | undefined> {
-    return this.image.file.allocatedSize?.();
-  }
-  blockStatus(offset: number, length: number): Promise<BlockStatus> {
-    return this.image.blockStatus(offset, length);
-  }
   describe(): ImageDescription {
     return { clusterSize: this.image.clusterSize, dirty: false, ...(this.backingFile !== undefined ? { backingFile: this.backingFile } : {}) };
-  }
-
-  private inRange(offset: number, length: number): void {
-    if (!Number.isSafeInteger(offset) || offset < 0 || offset + length > this.size) {
-      throw new Error(`${this.filename}: access of ${length} bytes at ${offset} is beyond the end of the image (${this.size} bytes)`);
-    }
   }
 }

@@ -3,9 +3,9 @@
 // file as qemu does (a compressed cluster written to is rewritten whole, uncompressed).
 import { inflateRawSync } from 'node:zlib';
 import type { BlockNode, BlockStatus } from '@tessera/core';
-import { codedError } from './errors.ts';
+import { codedError } from '@tessera/module-kit/coded-error';
 import { COMPRESSED, decodeTable, encodeEntry, geometry, type Geometry, type QcowHeader } from './layout.ts';
-import { Serial } from './serial.ts';
+import { Serial } from '@tessera/module-kit/serial';
 
 const CACHED_TABLES = 64;
 

@@ -2,7 +2,7 @@
 // header, an optional backing file name, an L1 table of u64 L2-table offsets, L2 tables of u64
 // cluster offsets. Bit 63 of an L2 entry marks a compressed cluster, whose compressed size sits
 // in the bits above the offset (63 - cluster_bits of offset).
-import { codedError } from './errors.ts';
+import { codedError } from '@tessera/module-kit/coded-error';
 
 export const MAGIC = 0x514649fb; // "QFI\xfb"
 export const VERSION = 1;

@@ -1,5 +1,5 @@
 import type { BlockOptionSpec } from '@tessera/core';
-import { codedError } from './errors.ts';
+import { codedError } from '@tessera/module-kit/coded-error';
 import { DEFAULT_CLUSTER, DEFAULT_TABLE, MAX_CLUSTER, MAX_TABLE, MIN_CLUSTER, MIN_TABLE, validClusterSize, validTableSize } from './layout.ts';
 
 /**

@@ -1,6 +1,6 @@
 import type { BlockNode } from '@tessera/core';
 import type { QedCreateOptions } from './create-options.ts';
-import { codedError } from './errors.ts';
+import { codedError } from '@tessera/module-kit/coded-error';
 import { F_BACKING_FILE, F_BACKING_FORMAT_NO_PROBE, HEADER_BYTES, SECTOR, encodeHeader, maxImageSize, tableBytes } from './layout.ts';
 
 /** A header cluster (with the backing file name after the header), then an empty L1 table. */

@@ -1,9 +1,10 @@
 // The adapter to core's driver contract; the format itself is in layout.ts, tables.ts, image.ts,
 // check.ts and create.ts.
-import type { BlockFormatDriver, BlockNode, BlockStatus, CheckRepair, CheckResult, ImageDescription } from '@tessera/core';
+import type { BlockFormatDriver, BlockNode, CheckRepair, CheckResult, ImageDescription } from '@tessera/core';
+import { FormatNode } from '@tessera/module-kit/format/image-node';
 import { createOptionTable, parseCreateOptions } from './create-options.ts';
 import { createQed } from './create.ts';
-import { codedError } from './errors.ts';
+import { codedError } from '@tessera/module-kit/coded-error';
 import { QedImage } from './image.ts';
 import { F_BACKING_FORMAT_NO_PROBE, backingName, encodeHeader, parseHeader } from './layout.ts';
 import { Tables } from './tables.ts';
@@ -42,57 +43,31 @@ export const qedFormat: BlockFormatDriver = {
   },
 };
 
-class QedNode implements BlockNode {
+class QedNode extends FormatNode<QedImage> {
   readonly driver = 'qed';
-  readonly readOnly: boolean;
 
   constructor(
-    private readonly image: QedImage,
+    image: QedImage,
     private readonly backingFile: string | undefined,
     writable: boolean,
   ) {
-    this.readOnly = !writable;
+    super(image, writable);
   }
 
-  get child(): BlockNode {
-    return this.image.file;
-  }
   get backing(): BlockNode | undefined {
     return this.image.backing;
   }
-  get filename(): string {
-    return this.image.file.filename;
-  }
-  get size(): number {
-    return this.image.header.imageSize;
-  }
-
-  read(offset: number, into: Uint8Array): Promise<void> {
-    this.inRange(offset, into.length);
-    return this.image.read(offset, into);
-  }
-  async write(offset: number, data: Uint8Array): Promise<void> {
-    if (this.readOnly) throw codedError(`${this.filename}: the image is opened read-only`, 'unsupported-operation');
-    this.inRange(offset, data.length);
-    await this.image.write(offset, data);
-  }
-  async flush(): Promise<void> {
+  override async flush(): Promise<void> {
     if (!this.readOnly) await this.image.clearNeedCheck();
     await this.image.file.flush();
   }
-  async close(): Promise<void> {
+  override async close(): Promise<void> {
     try {
       if (!this.readOnly) await this.image.clearNeedCheck();
     } finally {
       await this.image.backing?.close();
       await this.image.file.close();
     }
-  }
-  async allocatedSize(): Promise<number | undefined> {
-    return this.image.file.allocatedSize?.();
-  }
-  blockStatus(offset: number, length: number): Promise<BlockStatus> {
-    return this.image.blockStatus(offset, length);
   }
   describe(): ImageDescription {
     // qemu-img info shows need-check as a clean image (dirty-flag false), so does this.
@@ -105,11 +80,5 @@ class QedNode implements BlockNode {
   }
   check(repair: CheckRepair): Promise<CheckResult> {
     return this.image.check(repair !== 'none' && !this.readOnly);
-  }
-
-  private inRange(offset: number, length: number): void {
-    if (!Number.isSafeInteger(offset) || offset < 0 || offset + length > this.size) {
-      throw new Error(`${this.filename}: access of ${length} bytes at ${offset} is beyond the end of the image (${this.size} bytes)`);
-    }
   }
 }

@@ -5,7 +5,7 @@
 import type { BlockNode, BlockStatus } from '@tessera/core';
 import { checkQed } from './check.ts';
 import { F_NEED_CHECK, UNALLOCATED, encodeEntries, encodeHeader, tableBytes, type QedHeader } from './layout.ts';
-import { Serial } from './serial.ts';
+import { Serial } from '@tessera/module-kit/serial';
 import { Tables } from './tables.ts';
 
 export class QedImage {
@@ -23,6 +23,10 @@ export class QedImage {
 
   get clusterSize(): number {
     return this.header.clusterSize;
+  }
+  /** The disk's size in bytes. */
+  get size(): number {
+    return this.header.imageSize;
   }
 
   async read(offset: number, into: Uint8Array): Promise<void> {

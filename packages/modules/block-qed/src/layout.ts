@@ -1,7 +1,7 @@
 // The QED header as QEMU's specification (docs/interop/qed_spec) lays it out: little-endian, at
 // the start of the first of header_size clusters; L1 and L2 tables of table_size clusters hold
 // u64 cluster offsets (0: unallocated, 1: a zero cluster).
-import { codedError } from './errors.ts';
+import { codedError } from '@tessera/module-kit/coded-error';
 
 export const MAGIC = 0x00444551; // "QED\0"
 export const HEADER_BYTES = 64;

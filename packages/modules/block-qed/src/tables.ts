@@ -1,7 +1,7 @@
 // The two-level table walk: guest cluster → L1 entry → L2 table → data cluster, with every offset
 // checked against the file before it is followed, and a bounded cache of L2 tables.
 import type { BlockNode } from '@tessera/core';
-import { codedError } from './errors.ts';
+import { codedError } from '@tessera/module-kit/coded-error';
 import { UNALLOCATED, ZERO_CLUSTER, clusterOffsetValid, decodeTable, tableBytes, tableFits, type QedHeader } from './layout.ts';
 
 const CACHED_TABLES = 32;

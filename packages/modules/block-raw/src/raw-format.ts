@@ -1,5 +1,5 @@
 import type { BlockFormatDriver, BlockNode, BlockStatus, MeasureResult, ResizeOptions } from '@tessera/core';
-import { codedError } from './coded-error.ts';
+import { codedError } from '@tessera/module-kit/coded-error';
 
 /** The raw format: guest bytes are the file's bytes. */
 export const rawFormat: BlockFormatDriver = {

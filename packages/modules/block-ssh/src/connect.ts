@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { socketErrorWords } from '@tessera/module-kit/socket/socket-error-words';
 import { Client, type SFTPWrapper } from 'ssh2';
 import { sshError, type SshErrorCode } from './errors.ts';
 import { hostKeyRefusal, preferredHostKeyAlgorithms } from './host-key.ts';
@@ -48,7 +49,7 @@ export async function openSession(target: SshTarget): Promise<SshSession> {
     };
     client.on('error', (error: Error & { level?: string; code?: string }) => {
       if (ready) {
-        ended ??= sshError(`${target.shown}: the connection to ${where} failed: ${describeSocketError(error)}`, 'ssh-disconnected', error);
+        ended ??= sshError(`${target.shown}: the connection to ${where} failed: ${socketErrorWords(error)}`, 'ssh-disconnected', error);
         return;
       }
       if (refusal !== undefined) return settle(fail(refusal, 'ssh-host-key', error));
@@ -62,7 +63,7 @@ export async function openSession(target: SshTarget): Promise<SshSession> {
           ),
         );
       }
-      if (error.level === 'client-socket' || error.code) return settle(fail(`Failed to connect to ${where}: ${describeSocketError(error)}`, 'ssh-connect', error));
+      if (error.level === 'client-socket' || error.code) return settle(fail(`Failed to connect to ${where}: ${socketErrorWords(error)}`, 'ssh-connect', error));
       settle(fail(`SSH handshake with ${where} failed: ${error.message}`, 'ssh-connect', error));
     });
     client.on('close', () => {
@@ -94,23 +95,4 @@ export async function openSession(target: SshTarget): Promise<SshSession> {
     // and delayed ACKs: an open took 0.5 s instead of 0.15 s.
     client.setNoDelay(true);
   });
-}
-
-function describeSocketError(error: Error & { code?: string; hostname?: string }): string {
-  switch (error.code) {
-    case 'ECONNREFUSED':
-      return 'Connection refused';
-    case 'ECONNRESET':
-      return 'Connection reset by peer';
-    case 'EPIPE':
-      return 'Broken pipe';
-    case 'ENOTFOUND':
-    case 'EAI_AGAIN':
-      return `address resolution failed for ${error.hostname ?? 'the host'}`;
-    case 'EHOSTUNREACH':
-    case 'ENETUNREACH':
-      return 'No route to host';
-    default:
-      return error.message;
-  }
 }

@@ -2,9 +2,9 @@
 // ones at the end of the data area (data first, then the map entry, then the header's count, as
 // qemu orders them), and the consistency check qemu-img check makes.
 import type { BlockNode, CheckResult } from '@tessera/core';
-import { codedError } from './errors.ts';
+import { codedError } from '@tessera/module-kit/coded-error';
 import { DISCARDED, UNALLOCATED, encodeBlocksAllocated, type VdiHeader } from './layout.ts';
-import { Serial } from './serial.ts';
+import { Serial } from '@tessera/module-kit/serial';
 
 export class BlockMap {
   private readonly allocating = new Serial();

@@ -1,5 +1,5 @@
 import type { BlockOptionSpec } from '@tessera/core';
-import { codedError } from './errors.ts';
+import { codedError } from '@tessera/module-kit/coded-error';
 
 /**
  * `qemu-img create -f vdi -o help`, with qemu-img's names and help

@@ -1,5 +1,5 @@
 import type { BlockNode } from '@tessera/core';
-import { codedError } from './errors.ts';
+import { codedError } from '@tessera/module-kit/coded-error';
 import type { VdiCreateOptions } from './create-options.ts';
 import { BLOCK_SIZE, HEADER_SIZE, MAX_DISK_SIZE, SECTOR, TYPE_DYNAMIC, TYPE_STATIC, encodeHeader } from './layout.ts';
 

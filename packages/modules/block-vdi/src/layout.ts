@@ -1,6 +1,6 @@
 // The VDI header as QEMU documents and writes it (block/vdi.c's layout, VirtualBox's format 1.1):
 // a 512-byte header, the block map (one little-endian u32 per 1 MiB block), then the blocks.
-import { codedError } from './errors.ts';
+import { codedError } from '@tessera/module-kit/coded-error';
 
 export const HEADER_SIZE = 512;
 export const SIGNATURE = 0xbeda107f;

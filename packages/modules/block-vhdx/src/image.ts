@@ -13,6 +13,7 @@ import { randomGuid } from './guid.ts';
 import { LogWriter } from './log-writer.ts';
 import type { VhdxMetadata } from './metadata.ts';
 import type { Region, Regions } from './region-table.ts';
+import { clusterPieces } from '@tessera/module-kit/format/each-cluster';
 
 /**
  * An open VHDX disk: reads and writes through the BAT. Blocks that are not fully present read
@@ -46,14 +47,8 @@ export class VhdxImage {
     return entryState(entry) === PAYLOAD_FULLY_PRESENT ? entryOffset(entry) + (offset % this.geometry.blockSize) : undefined;
   }
 
-  private *pieces(offset: number, length: number): Generator<[at: number, length: number]> {
-    const { blockSize } = this.geometry;
-    for (let done = 0; done < length; ) {
-      const at = offset + done;
-      const n = Math.min(length - done, blockSize - (at % blockSize));
-      yield [at, n];
-      done += n;
-    }
+  private pieces(offset: number, length: number): Generator<[at: number, length: number]> {
+    return clusterPieces(offset, length, this.geometry.blockSize);
   }
 
   async read(offset: number, into: Uint8Array): Promise<void> {

@@ -1,5 +1,6 @@
 import type { BlockNode, BlockStatus } from '@tessera/core';
 import { UNALLOCATED, type DynamicLayout } from './layout.ts';
+import { clusterPieces } from '@tessera/module-kit/format/each-cluster';
 
 /**
  * A dynamic VHD's blocks: the BAT maps each block of the disk to a sector bitmap and the block's
@@ -35,14 +36,8 @@ export class DynamicDisk {
   }
 
   /** Split a guest range into pieces that each lie inside one block. */
-  private *pieces(offset: number, length: number): Generator<[at: number, length: number]> {
-    const { blockSize } = this.layout;
-    for (let done = 0; done < length; ) {
-      const at = offset + done;
-      const n = Math.min(length - done, blockSize - (at % blockSize));
-      yield [at, n];
-      done += n;
-    }
+  private pieces(offset: number, length: number): Generator<[at: number, length: number]> {
+    return clusterPieces(offset, length, this.layout.blockSize);
   }
 
   async read(offset: number, into: Uint8Array): Promise<void> {

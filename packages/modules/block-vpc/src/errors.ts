@@ -1,11 +1,3 @@
-import type { BlockErrorCode, CodedBlockError } from '@tessera/core';
-
-/** A failure callers tell apart by its code (core's contract; a module imports only core's types). */
-export function codedError(message: string, code: BlockErrorCode, options?: { cause?: unknown }): CodedBlockError {
-  return Object.assign(new Error(message, options), { code });
-}
-
-/** An impossible field: qemu's message for the case, under "Could not open". */
-export const corrupt = (filename: string, what: string): CodedBlockError => codedError(`Could not open '${filename}': ${what}`, 'corrupt-image');
-
-export const unsupported = (filename: string, what: string): CodedBlockError => codedError(`Could not open '${filename}': ${what}`, 'unsupported-feature');
+// The driver's coded errors: the shapes every format module shares, from the module kit (bundled in).
+export { codedError } from '@tessera/module-kit/coded-error';
+export { corrupt, unsupported } from '@tessera/module-kit/format/open-errors';

@@ -1,6 +1,8 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
-import { connect, createServer, type AddressInfo } from 'node:net';
+import { freePort, startServer } from '../../../../../tools/test-support/server-process.ts';
+
+export { freePort };
 
 // tgtd, Linux's user-space iSCSI target, run in the foreground for a test. Its control socket is
 // /var/run/tgtd/socket.<control port> (1..32767, locked by the daemon): it is derived from the
@@ -25,25 +27,6 @@ export interface RunningTgtd {
   stop(abruptly?: boolean): Promise<void>;
 }
 
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
-
 export async function startTgtd(luns: readonly Lun[]): Promise<RunningTgtd> {
   for (let attempt = 1; ; attempt++) {
     try {
@@ -57,21 +40,8 @@ export async function startTgtd(luns: readonly Lun[]): Promise<RunningTgtd> {
 async function startOnce(luns: readonly Lun[]): Promise<RunningTgtd> {
   const port = await freePort();
   const control = String(1 + (port % 32767));
-  const child = spawn('tgtd', ['-f', '-C', control, '--iscsi', `portal=127.0.0.1:${port}`], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  let gone = false;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  void exited.then(() => (gone = true));
-  const started = Date.now();
-  while (!(await accepts(port))) {
-    if (gone) throw new Error(`tgtd exited: ${stderr}`);
-    if (Date.now() - started > 10_000) {
-      child.kill('SIGKILL');
-      throw new Error(`tgtd did not listen in 10 s: ${stderr}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+  const server = await startServer('tgtd', ['-f', '-C', control, '--iscsi', `portal=127.0.0.1:${port}`], port);
+  const { process: child, exited } = server;
   const admin = (...args: string[]) => execFileSync('tgtadm', ['-C', control, '--lld', 'iscsi', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   for (const lun of luns) {
     admin('--op', 'new', '--mode', 'target', '--tid', String(lun.tid), '-T', lun.iqn);
@@ -92,7 +62,7 @@ async function startOnce(luns: readonly Lun[]): Promise<RunningTgtd> {
     process: child,
     url: (iqn, lunNumber = 1, credentials) => `iscsi://${credentials ? `${credentials}@` : ''}127.0.0.1:${port}/${iqn}/${lunNumber}`,
     async stop(abruptly = false) {
-      if (gone) return;
+      if (server.hasExited()) return;
       if (!abruptly) {
         try {
           for (const lun of luns) admin('--op', 'delete', '--mode', 'target', '--force', '--tid', String(lun.tid));

@@ -1,29 +1,11 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { connect, createServer, type AddressInfo } from 'node:net';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
+import { freePort, startServer } from '../../../../../tools/test-support/server-process.ts';
 
-/** A TCP port on 127.0.0.1 that was free a moment ago (bound, then released). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
+export { freePort };
 
 export interface Sshd {
   readonly port: number;
@@ -71,35 +53,18 @@ export async function startSshd(dir: string, authorizedKey: string): Promise<Ssh
     ].join('\n'),
   );
   if (process.getuid?.() === 0) mkdirSync('/run/sshd', { recursive: true });
-  const child: ChildProcess = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', config], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  let gone = false;
-  void exited.then(() => (gone = true));
-  const started = Date.now();
-  while (!(await accepts(port))) {
-    if (gone) throw new Error(`sshd exited: ${stderr}`);
-    if (Date.now() - started > 10_000) {
-      child.kill('SIGKILL');
-      throw new Error(`sshd did not listen in 10 s: ${stderr}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+  const server = await startServer('/usr/sbin/sshd', ['-D', '-e', '-f', config], port);
   const [type, base64] = readFileSync(`${hostKey}.pub`, 'utf8').split(' ');
   const hostKeyBlob = Buffer.from(base64!, 'base64');
   return {
     port,
-    pid: child.pid!,
+    pid: server.process.pid!,
     user: userInfo().username,
     hostKeyBlob,
     sha256: createHash('sha256').update(hostKeyBlob).digest('hex'),
     knownHostsLine: `[127.0.0.1]:${port} ${type} ${base64}`,
     ecdsaKnownHostsLine: `[127.0.0.1]:${port} ${readFileSync(`${ecdsaKey}.pub`, 'utf8').split(' ').slice(0, 2).join(' ')}`,
-    async stop(abruptly = false) {
-      if (!gone) child.kill(abruptly ? 'SIGKILL' : 'SIGTERM');
-      await exited;
-    },
+    stop: (abruptly = false) => server.stop(abruptly),
   };
 }
 

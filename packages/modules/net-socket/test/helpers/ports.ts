@@ -1,17 +1,8 @@
 import type { NetPort } from '@tessera/core';
-import { createServer, connect, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { openSocketNetdev } from '../../src/socket-netdev.ts';
 
-/** A TCP port on 127.0.0.1 that was free a moment ago. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer().once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from '../../../../../tools/test-support/server-process.ts';
 
 /** Opened ports and what they received and reported, closed by closeAll() after each test. */
 export class PortSet {
