@@ -108,3 +108,22 @@ function splitUnescaped(text: string, separator: string): string[] {
 function unescape(text: string): string {
   return text.replace(/\\(.)/g, '$1');
 }
+
+/**
+ * The name qemu gives an rbd node (`json:{"pool": …, "driver": "rbd", …}`): its options as a
+ * QDict prints them, so in qemu's hash order (pool, image, conf, snapshot, driver, namespace,
+ * user); the librados settings of the filename are not among them.
+ */
+export function qemuNodeName(location: RbdLocation): string {
+  const fields: [string, string | undefined][] = [
+    ['pool', location.pool],
+    ['image', location.image],
+    ['conf', location.conf],
+    ['snapshot', location.snapshot],
+    ['driver', 'rbd'],
+    ['namespace', location.namespace],
+    ['user', location.user],
+  ];
+  const body = fields.filter(([, value]) => value !== undefined).map(([key, value]) => `${JSON.stringify(key)}: ${JSON.stringify(value)}`);
+  return `json:{${body.join(', ')}}`;
+}

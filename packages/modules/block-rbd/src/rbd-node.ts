@@ -2,6 +2,7 @@ import type { BlockNode, BlockStatus, ImageDescription, InternalSnapshots, Resiz
 import { ERANGE, errnoText, rbdError } from './errors.ts';
 import { koffi } from './ffi/koffi-addon.ts';
 import { callAsync, librbd, type Handle } from './ffi/librbd.ts';
+import { qemuNodeName, type RbdLocation } from './rbd-location.ts';
 import type { RbdSession } from './rbd-session.ts';
 
 /** Largest read or write given to librbd at once (it splits by object itself; this bounds one buffer's wait). */
@@ -29,7 +30,10 @@ export class RbdNode implements BlockNode {
   private constructor(
     private readonly session: RbdSession,
     private readonly image: Handle,
+    /** qemu's name for the node (json:{…}), which `info` and `map` print. */
     readonly filename: string,
+    /** The name the user gave, which messages show. */
+    private readonly shown: string,
     readonly readOnly: boolean,
     public size: number,
     private readonly objectSize: number,
@@ -41,7 +45,8 @@ export class RbdNode implements BlockNode {
     };
   }
 
-  static async open(session: RbdSession, imageName: string, snapshot: string | undefined, readOnly: boolean, shown: string): Promise<RbdNode> {
+  static async open(session: RbdSession, location: RbdLocation, readOnly: boolean): Promise<RbdNode> {
+    const { image: imageName, snapshot, shown } = location;
     const lib = librbd();
     const out: Handle[] = [null];
     const opened = await callAsync(readOnly ? lib.rbd_open_read_only : lib.rbd_open, session.ioctx, imageName, out, snapshot ?? null);
@@ -56,7 +61,7 @@ export class RbdNode implements BlockNode {
       await callAsync(lib.rbd_close, image);
       throw rbdError(`Could not open '${shown}': error getting image info from ${imageName}: ${errnoText(stat)}`, 'rbd-io');
     }
-    return new RbdNode(session, image, shown, readOnly, Number(info.size), Number(info.obj_size));
+    return new RbdNode(session, image, qemuNodeName(location), shown, readOnly, Number(info.size), Number(info.obj_size));
   }
 
   async read(offset: number, into: Uint8Array): Promise<void> {
@@ -104,7 +109,7 @@ export class RbdNode implements BlockNode {
   async flush(): Promise<void> {
     if (this.readOnly) return;
     const result = await callAsync(librbd().rbd_flush, this.image);
-    if (result < 0) throw rbdError(`${this.filename}: flush failed: ${errnoText(result)}`, 'rbd-io');
+    if (result < 0) throw rbdError(`${this.shown}: flush failed: ${errnoText(result)}`, 'rbd-io');
   }
 
   async close(): Promise<void> {
@@ -113,7 +118,7 @@ export class RbdNode implements BlockNode {
     this.extents = undefined;
     const result = await callAsync(librbd().rbd_close, this.image);
     await this.session.end();
-    if (result < 0) throw rbdError(`${this.filename}: closing the image failed: ${errnoText(result)}`, 'rbd-io');
+    if (result < 0) throw rbdError(`${this.shown}: closing the image failed: ${errnoText(result)}`, 'rbd-io');
   }
 
   async allocatedSize(): Promise<number | undefined> {
@@ -121,9 +126,9 @@ export class RbdNode implements BlockNode {
   }
 
   async resize(size: number, _options: ResizeOptions): Promise<void> {
-    if (this.readOnly) throw rbdError(`${this.filename}: cannot resize: the image is open read-only`, 'EPERM');
+    if (this.readOnly) throw rbdError(`${this.shown}: cannot resize: the image is open read-only`, 'EPERM');
     const result = await callAsync(librbd().rbd_resize, this.image, size);
-    if (result < 0) throw rbdError(`${this.filename}: failed to resize rbd image: ${errnoText(result)}`, 'rbd-io');
+    if (result < 0) throw rbdError(`${this.shown}: failed to resize rbd image: ${errnoText(result)}`, 'rbd-io');
     this.size = size;
     this.extents = undefined;
   }
@@ -139,13 +144,13 @@ export class RbdNode implements BlockNode {
    */
   async blockStatus(offset: number, length: number): Promise<BlockStatus> {
     length = Math.min(length, this.size - offset);
-    if (!this.fastDiff()) return { length, zero: false, data: true, offset, allocated: true };
+    if (!this.fastDiff()) return { length, zero: false, data: true, offset, allocated: true, file: this.filename };
     if (!this.extents || offset < this.extents.start || offset >= this.extents.end) this.queryAllocation(offset, length);
     const { end, data } = this.extents!;
     const inside = data.find((e) => e.start <= offset && offset < e.end);
-    if (inside) return { length: Math.min(length, inside.end - offset), zero: false, data: true, offset, allocated: true };
+    if (inside) return { length: Math.min(length, inside.end - offset), zero: false, data: true, offset, allocated: true, file: this.filename };
     const next = data.find((e) => e.start > offset)?.start ?? end;
-    return { length: Math.min(length, next - offset), zero: true, data: false, offset, allocated: true };
+    return { length: Math.min(length, next - offset), zero: true, data: false, offset, allocated: true, file: this.filename };
   }
 
   private fastDiffKnown: boolean | undefined;
@@ -180,7 +185,7 @@ export class RbdNode implements BlockNode {
       else if (e > s) data.push({ start: s, end: e });
       return 0;
     }, null) as number;
-    if (result < 0) throw rbdError(`${this.filename}: reading the allocation map failed: ${errnoText(result)}`, 'rbd-io');
+    if (result < 0) throw rbdError(`${this.shown}: reading the allocation map failed: ${errnoText(result)}`, 'rbd-io');
     this.extents = { start, end, data };
   }
 
@@ -194,52 +199,53 @@ export class RbdNode implements BlockNode {
         room = Math.max(room * 2, max[0]! + 1);
         continue;
       }
-      if (count < 0) throw rbdError(`${this.filename}: listing snapshots failed: ${errnoText(count)}`, 'rbd-io');
+      if (count < 0) throw rbdError(`${this.shown}: listing snapshots failed: ${errnoText(count)}`, 'rbd-io');
       const snapshots: SnapshotInfo[] = [];
       try {
         for (let i = 0; i < count; i++) {
           const info = decodeSnapInfo(buffer, i * lib.snapInfoSize, lib.snapInfoType);
           // As qemu's rbd driver: the name is both id and tag; the size is the image's at the snapshot; no dates.
-          snapshots.push({ id: info.name, name: info.name, vmStateSize: Number(info.size), dateSec: 0, dateNsec: 0, vmClockNsec: 0 });
+          snapshots.push({ id: info.name, name: info.name, vmStateSize: Number(info.size), dateSec: 0, dateNsec: 0, vmClockNsec: 0, icount: 0 });
         }
       } finally {
         lib.rbd_snap_list_end(buffer);
       }
       return snapshots;
     }
-    throw rbdError(`${this.filename}: the image has more snapshots than this tool lists`, 'rbd-io');
+    throw rbdError(`${this.shown}: the image has more snapshots than this tool lists`, 'rbd-io');
   }
 
   private async snapshotCall(action: 'create' | 'rollback' | 'remove', name: string): Promise<void> {
-    if (this.readOnly) throw rbdError(`${this.filename}: cannot ${action} snapshot '${name}': the image is open read-only`, 'EPERM');
+    if (this.readOnly) throw rbdError(`${this.shown}: cannot ${action} snapshot '${name}': the image is open read-only`, 'EPERM');
     const lib = librbd();
     if (action !== 'create' && !this.listSnapshots().some((s) => s.name === name)) {
       throw rbdError(`snapshot not found`, 'rbd-no-snapshot');
     }
     const fn = action === 'create' ? lib.rbd_snap_create : action === 'rollback' ? lib.rbd_snap_rollback : lib.rbd_snap_remove;
     const result = await callAsync(fn, this.image, name);
-    if (result < 0) throw rbdError(`failed to ${action === 'rollback' ? 'rollback to' : action} snap: ${errnoText(result)}`, 'rbd-io');
+    // qemu-img's words for a failed create (`-17 (File exists)`); librbd's reason for the others.
+    if (result < 0) throw rbdError(action === 'create' ? `${result} (${errnoText(result)})` : `failed to ${action === 'rollback' ? 'rollback to' : action} snap: ${errnoText(result)}`, 'rbd-io');
     this.extents = undefined;
   }
 
   private async io(what: 'read' | 'write', fn: Parameters<typeof callAsync>[0], offset: number, length: number, buffer: Uint8Array): Promise<void> {
     const result = await callAsync(fn, this.image, offset, length, buffer);
     if (result < 0) throw this.ioError(what, offset, length, result);
-    if (result !== length) throw rbdError(`${this.filename}: ${what} of ${length} bytes at offset ${offset} transferred ${result}`, 'rbd-io');
+    if (result !== length) throw rbdError(`${this.shown}: ${what} of ${length} bytes at offset ${offset} transferred ${result}`, 'rbd-io');
   }
 
   private ioError(what: string, offset: number, length: number, result: number): Error {
-    return rbdError(`${this.filename}: ${what} of ${length} bytes at offset ${offset} failed: ${errnoText(result)}`, 'rbd-io');
+    return rbdError(`${this.shown}: ${what} of ${length} bytes at offset ${offset} failed: ${errnoText(result)}`, 'rbd-io');
   }
 
   private checkRange(what: string, offset: number, length: number): void {
     if (!Number.isSafeInteger(offset) || offset < 0 || offset + length > this.size) {
-      throw rbdError(`${this.filename}: ${what} of ${length} bytes at offset ${offset} is beyond the end of the image (${this.size} bytes)`, 'invalid-option');
+      throw rbdError(`${this.shown}: ${what} of ${length} bytes at offset ${offset} is beyond the end of the image (${this.size} bytes)`, 'invalid-option');
     }
   }
 
   private checkWritable(what: string, offset: number, length: number): void {
-    if (this.readOnly) throw rbdError(`${this.filename}: cannot ${what} ${length} bytes at offset ${offset}: the image is open read-only`, 'EPERM');
+    if (this.readOnly) throw rbdError(`${this.shown}: cannot ${what} ${length} bytes at offset ${offset}: the image is open read-only`, 'EPERM');
     this.checkRange(what, offset, length);
   }
 }

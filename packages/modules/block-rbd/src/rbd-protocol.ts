@@ -20,7 +20,7 @@ async function openRbdImage(location: string, { readOnly, driverOptions }: Block
   if (target.snapshot !== undefined && !readOnly) throw rbdError(`Could not open '${target.shown}': rbd snapshots are read-only`, 'EPERM');
   const session = await connect(target);
   try {
-    return await RbdNode.open(session, target.image, target.snapshot, readOnly, target.shown);
+    return await RbdNode.open(session, target, readOnly);
   } catch (error) {
     await session.end();
     throw error;
