@@ -77,6 +77,7 @@ export class RbdNode implements BlockNode {
   async write(offset: number, data: Uint8Array): Promise<void> {
     this.checkWritable('write', offset, data.length);
     this.extents = undefined;
+    await this.growFor(offset + data.length);
     const parts: Promise<void>[] = [];
     for (let done = 0; done < data.length; done += MAX_TRANSFER) {
       const part = data.subarray(done, Math.min(data.length, done + MAX_TRANSFER));
@@ -88,6 +89,7 @@ export class RbdNode implements BlockNode {
   async writeZeroes(offset: number, length: number, options: WriteZeroesOptions): Promise<void> {
     this.checkWritable('write-zeroes', offset, length);
     this.extents = undefined;
+    await this.growFor(offset + length);
     const lib = librbd();
     if (lib.rbd_write_zeroes) {
       // As qemu: thick (zeroes as data) unless the range may be deallocated.
@@ -246,7 +248,18 @@ export class RbdNode implements BlockNode {
 
   private checkWritable(what: string, offset: number, length: number): void {
     if (this.readOnly) throw rbdError(`${this.shown}: cannot ${what} ${length} bytes at offset ${offset}: the image is open read-only`, 'EPERM');
-    this.checkRange(what, offset, length);
+    if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(offset + length)) this.checkRange(what, offset, length);
+  }
+
+  /**
+   * A write past the end grows the image first, as qemu's rbd driver does: a format over rbd
+   * (qcow2) appends clusters the way it appends to a file.
+   */
+  private async growFor(end: number): Promise<void> {
+    if (end <= this.size) return;
+    const result = await callAsync(librbd().rbd_resize, this.image, end);
+    if (result < 0) throw rbdError(`${this.shown}: growing the image to ${end} bytes failed: ${errnoText(result)}`, 'rbd-io');
+    this.size = end;
   }
 }
 

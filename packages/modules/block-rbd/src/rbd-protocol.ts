@@ -34,7 +34,7 @@ async function createRbdImage(location: string, size: number): Promise<void> {
   try {
     const result = await callAsync(librbd().rbd_create, session.ioctx, target.image, size, [0]);
     // qemu-img's words.
-    if (result < 0) throw rbdError(`${target.shown}: error rbd create: ${errnoText(result)}`, result === EEXIST ? 'invalid-option' : 'rbd-io');
+    if (result < 0) throw rbdError(`error rbd create: ${errnoText(result)}`, result === EEXIST ? 'invalid-option' : 'rbd-io');
   } finally {
     await session.end();
   }

@@ -2,8 +2,11 @@
 // binaries) is compiled into this module's file, so the one file the executable verifies by
 // sha256 before importing it carries these bytes too: nothing else is read and trusted. A
 // shared object can only be loaded from a file, so the bytes are written once to a new private
-// directory (mode 0700), read back through the descriptor that is then loaded
-// (/proc/self/fd/N), compared with the compiled-in copy, and the file is removed at once.
+// directory (mode 0700, made by mkdtemp, the file created exclusively, mode 0500), read back
+// through that descriptor and compared with the compiled-in copy, loaded, and removed at once.
+// It is loaded by its own unique path, not /proc/self/fd/N: the C library knows a loaded object
+// by the name it was opened by, so a descriptor number reused after another addon was loaded
+// as /proc/self/fd/N (the image-lock addon is) would hand back that addon instead.
 import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -36,13 +39,16 @@ function load(): Koffi {
       }
       const module = { exports: {} as Koffi };
       try {
-        process.dlopen(module, `/proc/self/fd/${fd}`);
+        process.dlopen(module, path);
       } catch (error) {
         throw rbdError(
           `rbd: cannot load the FFI library from ${dir} (${(error as Error).message}); if that directory is mounted noexec, set TMPDIR to one that is not`,
           'rbd-library-missing',
           error,
         );
+      }
+      if (typeof module.exports.load !== 'function') {
+        throw rbdError(`rbd: ${path} did not load as koffi's addon; nothing was called`, 'rbd-library-missing');
       }
       return module.exports;
     } finally {
