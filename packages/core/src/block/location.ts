@@ -2,8 +2,9 @@ import { dirname, isAbsolute, join } from 'node:path';
 
 /**
  * qemu's `proto:` spellings without `//` that name storage, not a file: `nbd:host:port`,
- * `nbd:unix:PATH` (each `[:exportname=X]`), `rbd:pool/image[@snap][:opt=val…]`. Only these: qemu would take any `word:` before a slash
- * as a protocol, which would make local names such as `a:b.raw` unopenable.
+ * `nbd:unix:PATH` (each `[:exportname=X]`), `rbd:pool/image[@snap][:opt=val…]`. Only these:
+ * qemu would take any `word:` before a slash as a protocol, which would make local names such
+ * as `a:b.raw` unopenable.
  */
 const PREFIX_PROTOCOLS = /^(nbd|rbd):(?!\/\/)/i;
 

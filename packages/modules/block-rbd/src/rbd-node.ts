@@ -25,6 +25,7 @@ export class RbdNode implements BlockNode {
   readonly driver = 'rbd';
   private extents: { start: number; end: number; data: Extent[] } | undefined;
   private closed = false;
+  private growing: Promise<void> = Promise.resolve();
   readonly internalSnapshots: InternalSnapshots;
 
   private constructor(
@@ -257,9 +258,16 @@ export class RbdNode implements BlockNode {
    */
   private async growFor(end: number): Promise<void> {
     if (end <= this.size) return;
-    const result = await callAsync(librbd().rbd_resize, this.image, end);
-    if (result < 0) throw rbdError(`${this.shown}: growing the image to ${end} bytes failed: ${errnoText(result)}`, 'rbd-io');
-    this.size = end;
+    // One resize at a time, each only ever growing: concurrent writes past the end must not
+    // shrink the image under each other.
+    const step = this.growing.then(async () => {
+      if (end <= this.size) return;
+      const result = await callAsync(librbd().rbd_resize, this.image, end);
+      if (result < 0) throw rbdError(`${this.shown}: growing the image to ${end} bytes failed: ${errnoText(result)}`, 'rbd-io');
+      this.size = end;
+    });
+    this.growing = step.catch(() => undefined);
+    await step;
   }
 }
 

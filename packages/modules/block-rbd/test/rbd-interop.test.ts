@@ -146,6 +146,19 @@ describe('rbd failures (modular): one line naming the image and the cause, in qe
     expect([write.code, write.stderr]).toEqual([1, `tessera-img: Could not open '${ceph.location('frag@before')}': rbd snapshots are read-only\n`]);
   });
 
+  it('without librados/librbd (hidden by an empty file mounted over each, in a mount namespace): which Debian package provides them', async () => {
+    const libraries = ['librados.so.2', 'librbd.so.1'].map((name) => execFileSync('sh', ['-c', `readlink -f $(ldconfig -p | awk '/${name} .*x86-64/ {print $NF; exit}')`], { encoding: 'utf8' }).trim());
+    const hide = libraries.map((path) => `mount --bind /dev/null ${path}`).join(' && ');
+    const name = ceph.location('frag');
+    const ours = await run(executable('img-tool', 'modular'), ['info', name], { cwd: dir, wrapper: ['unshare', '-m', 'sh', '-c', `${hide} && exec "$0" "$@"`] });
+    expect(ours.code).toBe(1);
+    // One line: the image, the library that failed and why, and the package to install.
+    expect(ours.stderr.split('\n')).toHaveLength(2);
+    expect(ours.stderr.startsWith(`tessera-img: Could not open '${name}': rbd: cannot load librados.so.2 (`)).toBe(true);
+    expect(ours.stderr).toContain('file too short');
+    expect(ours.stderr.endsWith('install the package librbd1 (apt-get install librbd1)\n')).toBe(true);
+  });
+
   it('no monitor answering: "error connecting: Connection timed out" after the default 10 s deadline (qemu-img waits 300 s)', async () => {
     const started = Date.now();
     const name = `rbd:rbd/frag:mon_host=127.0.0.1\\:9:keyring=${ceph.keyring}`;

@@ -66,7 +66,7 @@ function openLibrary(name: string): KoffiLibrary {
   } catch (error) {
     // Debian and Ubuntu split Ceph's client libraries so: librbd1 pulls in librados2.
     throw rbdError(
-      `rbd: cannot load ${name} (${(error as Error).message.split('\n')[0]}): Ceph's client library is not installed; on Debian or Ubuntu install the package librbd1 (apt-get install librbd1)`,
+      `rbd: cannot load ${name} (${(error as Error).message.split('\n')[0]}): Ceph's client library is missing or unusable; on Debian or Ubuntu install the package librbd1 (apt-get install librbd1)`,
       'rbd-library-missing',
       error,
     );
