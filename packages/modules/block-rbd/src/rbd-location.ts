@@ -6,7 +6,10 @@ export const RBD_OPTION_NAMES = ['filename', 'pool', 'namespace', 'image', 'snap
 /** Where an image is and how to reach its cluster. */
 export interface RbdLocation {
   readonly pool: string;
+  /** Empty for the pool's default namespace. */
   readonly namespace: string;
+  /** The namespace was named (a filename always names one, possibly empty, as qemu's parser does). */
+  readonly namespaceGiven: boolean;
   readonly image: string;
   readonly snapshot: string | undefined;
   /** ceph.conf to read; undefined: librados's default search ($CEPH_CONF, /etc/ceph/ceph.conf, …). */
@@ -17,6 +20,11 @@ export interface RbdLocation {
   readonly settings: readonly (readonly [string, string])[];
   /** What messages name: the filename the user gave. */
   readonly shown: string;
+  /**
+   * How an open failure's message starts: `Could not open 'NAME': ` for a filename; nothing for
+   * an image given by its fields, which the caller's message names (as qemu-img's does).
+   */
+  readonly failurePrefix: string;
 }
 
 /**
@@ -26,23 +34,26 @@ export interface RbdLocation {
 export function parseRbdLocation(location: string, options: Readonly<Record<string, string>> = {}): RbdLocation {
   const given = location === '' ? (options.filename ?? '') : location;
   const shown = given !== '' ? given : `rbd:${options.pool ?? ''}/${options.image ?? ''}`;
+  // Given by its fields alone, the caller names the options in its message (qemu-img alike).
   const fail = (why: string): never => {
-    throw rbdError(`Could not open '${shown}': ${why}`, 'invalid-option');
+    throw rbdError(given === '' ? why : `Could not open '${shown}': ${why}`, 'invalid-option');
   };
   const fromName = given === '' ? undefined : parseFilename(given, fail);
   const pool = options.pool ?? fromName?.pool;
   const image = options.image ?? fromName?.image;
-  if (!pool) fail('Pool name is required');
-  if (!image) fail('Image name is required');
+  if (!pool) fail(fromName ? 'Pool name is required' : "Parameter 'pool' is missing");
+  if (!image) fail(fromName ? 'Image name is required' : "Parameter 'image' is missing");
   return {
     pool: pool!,
     namespace: options.namespace ?? fromName?.namespace ?? '',
+    namespaceGiven: options.namespace !== undefined || fromName !== undefined,
     image: image!,
     snapshot: options.snapshot ?? fromName?.snapshot,
     conf: options.conf ?? fromName?.conf,
     user: options.user ?? fromName?.user,
     settings: fromName?.settings ?? [],
     shown,
+    failurePrefix: given === '' ? '' : `Could not open '${shown}': `,
   };
 }
 
@@ -121,7 +132,7 @@ export function qemuNodeName(location: RbdLocation): string {
     ['conf', location.conf],
     ['snapshot', location.snapshot],
     ['driver', 'rbd'],
-    ['namespace', location.namespace],
+    ['namespace', location.namespaceGiven ? location.namespace : undefined],
     ['user', location.user],
   ];
   const body = fields.filter(([, value]) => value !== undefined).map(([key, value]) => `${JSON.stringify(key)}: ${JSON.stringify(value)}`);

@@ -53,14 +53,14 @@ export class RbdNode implements BlockNode {
     const opened = await callAsync(readOnly ? lib.rbd_open_read_only : lib.rbd_open, session.ioctx, imageName, out, snapshot ?? null);
     if (opened < 0) {
       // qemu's words, for the image and for a snapshot the image lacks alike.
-      throw rbdError(`Could not open '${shown}': error reading header from ${imageName}: ${errnoText(opened)}`, opened === -2 ? (snapshot === undefined ? 'rbd-no-image' : 'rbd-no-snapshot') : 'rbd-io');
+      throw rbdError(`${location.failurePrefix}error reading header from ${imageName}: ${errnoText(opened)}`, opened === -2 ? (snapshot === undefined ? 'rbd-no-image' : 'rbd-no-snapshot') : 'rbd-io');
     }
     const image = out[0];
     const info: Record<string, unknown> = {};
     const stat = lib.rbd_stat(image, info, lib.imageInfoSize) as number;
     if (stat < 0) {
       await callAsync(lib.rbd_close, image);
-      throw rbdError(`Could not open '${shown}': error getting image info from ${imageName}: ${errnoText(stat)}`, 'rbd-io');
+      throw rbdError(`${location.failurePrefix}error getting image info from ${imageName}: ${errnoText(stat)}`, 'rbd-io');
     }
     return new RbdNode(session, image, qemuNodeName(location), shown, readOnly, Number(info.size), Number(info.obj_size));
   }

@@ -17,7 +17,7 @@ export const rbdProtocol: BlockProtocolDriver = {
 async function openRbdImage(location: string, { readOnly, driverOptions }: BlockOpenOptions): Promise<BlockNode> {
   const target = parseRbdLocation(location, driverOptions);
   // qemu's words: a snapshot is never opened for writing.
-  if (target.snapshot !== undefined && !readOnly) throw rbdError(`Could not open '${target.shown}': rbd snapshots are read-only`, 'EPERM');
+  if (target.snapshot !== undefined && !readOnly) throw rbdError(`${target.failurePrefix}rbd snapshots are read-only`, 'EPERM');
   const session = await connect(target);
   try {
     return await RbdNode.open(session, target, readOnly);

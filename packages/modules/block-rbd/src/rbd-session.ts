@@ -23,7 +23,7 @@ const DEFAULT_DEADLINES: readonly (readonly [option: string, librados: number, o
 export async function connect(location: RbdLocation): Promise<RbdSession> {
   const lib = librbd();
   const fail = (why: string, code: Parameters<typeof rbdError>[1] = 'rbd-connect'): never => {
-    throw rbdError(`Could not open '${location.shown}': ${why}`, code);
+    throw rbdError(`${location.failurePrefix}${why}`, code);
   };
   const out: Handle[] = [null];
   const created = lib.rados_create2(out, 'ceph', `client.${location.user ?? 'admin'}`, 0) as number;

@@ -61,6 +61,15 @@ describe.each(configurations)('rbd images (%s)', (configuration: Configuration) 
         expect(ours.stdout).toBe(qemuImg([...args, name]).stdout);
       }
     }
+    // --image-opts, the image given by its fields (as a format's file and as the protocol alone).
+    for (const opts of [`driver=raw,file.driver=rbd,file.pool=rbd,file.image=frag,file.conf=${ceph.conf}`, `driver=rbd,pool=rbd,image=frag,snapshot=before,conf=${ceph.conf}`]) {
+      for (const args of [['info'], ['map', '--output=json']]) {
+        const ours = await tool([...args, '--image-opts', opts]);
+        expect(ours.stderr).toBe('');
+        // qemu-img prints an empty "Format specific information:" heading for the rbd protocol node alone.
+        expect(ours.stdout).toBe(qemuImg([...args, '--image-opts', opts]).stdout.replace('Format specific information:\n', ''));
+      }
+    }
     const same = await tool(['compare', ceph.location('frag'), fragmented]);
     expect([same.code, same.stdout]).toEqual([0, 'Images are identical.\n']);
     const out = join(dir, `out-${configuration}.raw`);
@@ -76,7 +85,8 @@ describe.each(configurations)('rbd images (%s)', (configuration: Configuration) 
     expect(readFileSync(out).equals(readFileSync(fragmented))).toBe(false); // the snapshot is older
   });
 
-  it('convert into rbd (raw and qcow2): qemu-img compare and check accept them, zero objects stay unallocated', async () => {
+  // The static build links the same module (its addon included): the first case shows it loads and reads there.
+  it.skipIf(configuration === 'static')('convert into rbd (raw and qcow2): qemu-img compare and check accept them, zero objects stay unallocated', async () => {
     const raw = ceph.location(`written-${configuration}`);
     const converted = await tool(['convert', '-O', 'raw', fragmented, raw]);
     expect([converted.code, converted.stderr]).toEqual([0, '']);
@@ -96,7 +106,7 @@ describe.each(configurations)('rbd images (%s)', (configuration: Configuration) 
     expect(info.stdout).toBe(qemuImg(['info', qcow2]).stdout);
   });
 
-  it('create, resize and snapshot -c/-a/-d through librbd, as qemu-img and rbd see them', async () => {
+  it.skipIf(configuration === 'static')('create, resize and snapshot -c/-a/-d through librbd, as qemu-img and rbd see them', async () => {
     const name = ceph.location(`made-${configuration}`);
     const created = await tool(['create', '-f', 'raw', name, '8M']);
     expect([created.code, created.stderr]).toEqual([0, '']);
@@ -142,6 +152,9 @@ describe('rbd failures (modular): one line naming the image and the cause, in qe
       const ours = await tool(['info', name]);
       expect([ours.code, ours.stdout, ours.stderr]).toEqual([1, '', qemuImg(['info', name]).stderr.replace('qemu-img:', 'tessera-img:')]);
     }
+    const noImage = `driver=raw,file.driver=rbd,file.pool=rbd,file.conf=${ceph.conf}`;
+    const ours = await tool(['info', '--image-opts', noImage]);
+    expect([ours.code, ours.stderr]).toEqual([1, qemuImg(['info', '--image-opts', noImage]).stderr.replace('qemu-img:', 'tessera-img:')]);
     const write = await tool(['resize', '-f', 'raw', ceph.location('frag@before'), '30M']);
     expect([write.code, write.stderr]).toEqual([1, `tessera-img: Could not open '${ceph.location('frag@before')}': rbd snapshots are read-only\n`]);
   });
