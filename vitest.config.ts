@@ -31,6 +31,7 @@ export default defineConfig({
       project('block-nbd', 'packages/modules/block-nbd'),
       project('block-ssh', 'packages/modules/block-ssh'),
       project('block-iscsi', 'packages/modules/block-iscsi'),
+      project('block-rbd', 'packages/modules/block-rbd'),
       project('img-tool', 'packages/img-tool'),
       project('emulator', 'packages/emulator'),
       project('net-socket', 'packages/modules/net-socket'),

@@ -1,9 +1,9 @@
 // Vite config for a loadable module: one self-contained ESM file with its third-party
 // dependencies bundled in, headed by the module's name and the build stamp, written to the
 // build's own directory (paths.mjs) and copied into the module's package (what npm publishes).
-import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { moduleHeader } from './module-header.mjs';
 import { moduleFileName, modulesOutDir, moduleStampDir, workspaceRoot } from './paths.mjs';
 import { computeBuildStamp } from './stamp.mjs';
@@ -44,10 +44,17 @@ function intoPackage(moduleRoot, pkg, fileName) {
       const bundled = Object.keys(pkg.devDependencies ?? {}).filter((dep) => !dep.startsWith('@tessera/'));
       if (bundled.length === 0) return;
       const require = createRequire(join(moduleRoot, 'package.json'));
+      // Found by directory, not require.resolve: a package's `exports` may hide its package.json.
+      const dirOf = (dep) => {
+        const found = require.resolve.paths(dep)?.map((base) => join(base, dep)).find((dir) => existsSync(join(dir, 'package.json')));
+        if (!found) throw new Error(`${moduleRoot}: devDependency ${dep} is not installed`);
+        return found;
+      };
       const texts = bundled.map((dep) => {
-        const dir = dirname(require.resolve(`${dep}/package.json`));
-        const { version } = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
-        return `${dep} ${version}\n\n${readFileSync(join(dir, 'LICENSE'), 'utf8').trim()}\n`;
+        const { version } = JSON.parse(readFileSync(join(dirOf(dep), 'package.json'), 'utf8'));
+        // A package that ships no licence file of its own (koffi's per-platform binaries) names,
+        // in the module's `tessera.licenseOf`, the devDependency whose licence covers it.
+        return `${dep} ${version}\n\n${licenseText(dirOf(pkg.tessera.licenseOf?.[dep] ?? dep))}\n`;
       });
       writeFileSync(
         join(dist, 'THIRD-PARTY-LICENSES.txt'),
@@ -55,6 +62,12 @@ function intoPackage(moduleRoot, pkg, fileName) {
       );
     },
   };
+}
+
+function licenseText(dir) {
+  const name = ['LICENSE', 'LICENSE.txt', 'LICENSE.md'].find((file) => existsSync(join(dir, file)));
+  if (!name) throw new Error(`${dir} has no LICENSE file: name the package whose licence covers it in tessera.licenseOf`);
+  return readFileSync(join(dir, name), 'utf8').trim();
 }
 
 /**

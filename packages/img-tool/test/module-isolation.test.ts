@@ -144,6 +144,13 @@ describe.each(configurations)('tessera-img (%s)', (configuration) => {
     expect([...touched]).toEqual(configuration === 'modular' ? ['block-ssh.mjs'] : []);
   });
 
+  it('an rbd: name opens block-rbd and no other module', async () => {
+    // No monitor listens on port 9: connecting fails (within 1 s) after the module loaded.
+    const { touched, code } = await touchedModuleFiles(executable('img-tool', configuration), ['info', 'rbd:rbd/x:mon_host=127.0.0.1\\:9:client_mount_timeout=1']);
+    expect(code).toBe(1);
+    expect([...touched]).toEqual(configuration === 'modular' ? ['block-rbd.mjs'] : []);
+  });
+
   it('an iscsi URL opens block-iscsi and no other module', async () => {
     // Port 9 (discard) has no target here: the open fails after the module loaded.
     const { touched, code } = await touchedModuleFiles(executable('img-tool', configuration), ['info', 'iscsi://127.0.0.1:9/iqn.2026-12.org.tessera:none/1']);

@@ -1,11 +1,12 @@
 import { dirname, isAbsolute, join } from 'node:path';
 
 /**
- * qemu's older `proto:` spellings without `//` that name storage, not a file: `nbd:host:port`,
- * `nbd:unix:PATH` (each `[:exportname=X]`). Only these: qemu would take any `word:` before a slash
- * as a protocol, which would make local names such as `a:b.raw` unopenable.
+ * qemu's `proto:` spellings without `//` that name storage, not a file: `nbd:host:port`,
+ * `nbd:unix:PATH` (each `[:exportname=X]`), `rbd:pool/image[@snap][:opt=val…]`. Only these:
+ * qemu would take any `word:` before a slash as a protocol, which would make local names such
+ * as `a:b.raw` unopenable.
  */
-const PREFIX_PROTOCOLS = /^(nbd):(?!\/\/)/i;
+const PREFIX_PROTOCOLS = /^(nbd|rbd):(?!\/\/)/i;
 
 /** The protocol a location names: its URL scheme (`http://…` → `http`), a legacy prefix (`nbd:…`), or `file` for a path. */
 export function protocolOf(location: string): string {

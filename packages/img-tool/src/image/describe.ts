@@ -24,11 +24,12 @@ export async function describeImage(node: BlockNode): Promise<ImageInfo> {
   const storage = bottomNode(node);
   const details = node.describe?.() ?? {};
   return {
-    filename: node.filename,
+    filename: displayFilename(node),
     format: node.driver,
     virtualSize: node.size,
     actualSize: await node.allocatedSize?.(),
-    dirtyFlag: storage.driver === 'file' && !details.noDriverInfo ? (details.dirty ?? false) : undefined,
+    // qemu prints the flag where the driver answers get_info: local files and storage that describes itself (rbd).
+    dirtyFlag: (storage.driver === 'file' || storage.describe !== undefined) && !details.noDriverInfo ? (details.dirty ?? false) : undefined,
     clusterSize: details.clusterSize,
     backingFilename: details.backingFile,
     fullBackingFilename: details.backingFile === undefined ? undefined : resolveRelative(node.filename, details.backingFile),
@@ -36,6 +37,16 @@ export async function describeImage(node: BlockNode): Promise<ImageInfo> {
     snapshots: details.snapshots,
     formatSpecific: details.formatSpecific,
   };
+}
+
+/**
+ * A format node over storage that has no plain filename (rbd's `json:{…}`) is named as qemu's
+ * bdrv_refresh_filename names it: `json:{"driver": "<format>", "file": {…}}`.
+ */
+function displayFilename(node: BlockNode): string {
+  const child = node.child;
+  if (!child || node.filename !== child.filename || !child.filename.startsWith('json:{')) return node.filename;
+  return `json:{"driver": ${JSON.stringify(node.driver)}, "file": ${child.filename.slice('json:'.length)}}`;
 }
 
 function bottomNode(node: BlockNode): BlockNode {

@@ -72,17 +72,20 @@ async function openSpec(host: Host, spec: ImageSpec, { readOnly, cache, forRepai
   if (spec.format !== undefined && protocolNames(host.list).includes(spec.format)) {
     // The storage itself, no format layer (`driver=file,filename=…`, `-f file`).
     const { filename, url, ...protocolOptions } = spec.formatOptions;
-    const location = spec.location ?? filename ?? url;
+    // A remote protocol may be given by its fields alone (`driver=rbd,pool=…,image=…`): its driver
+    // then gets an empty location and says what is missing.
+    const location = spec.location ?? filename ?? url ?? (spec.format === 'file' ? undefined : '');
     if (location === undefined) throw new Error(`The '${spec.format}' block driver requires a file name`);
     return host.block.openFile(location, { protocol: spec.format, readOnly, fileOptions: protocolOptions, ...locking });
   }
-  if (spec.location === undefined) throw new Error('A block device must be specified for "file"');
-  const scheme = protocolOf(spec.location);
+  if (spec.location === undefined && (spec.protocol === undefined || spec.protocol === 'file')) throw new Error('A block device must be specified for "file"');
+  const location = spec.location ?? '';
+  const scheme = protocolOf(location);
   if (spec.protocol !== undefined && scheme !== 'file' && scheme !== spec.protocol) {
     throw new Error(`${spec.protocol} driver cannot handle the URL '${spec.location}' (does not start with '${spec.protocol}://')`);
   }
   // The format's options are checked by the block layer against its driver's schema.
-  return host.block.open(spec.location, {
+  return host.block.open(location, {
     format: spec.format,
     readOnly,
     protocol: spec.protocol,

@@ -1,4 +1,4 @@
-import type { BlockFormatDriver, BlockNode, BlockStatus, MeasureResult, ResizeOptions } from '@tessera/core';
+import type { BlockFormatDriver, BlockNode, BlockStatus, ImageDescription, InternalSnapshots, MeasureResult, ResizeOptions } from '@tessera/core';
 import { codedError } from '@tessera/module-kit/coded-error';
 
 /** The raw format: guest bytes are the file's bytes. */
@@ -19,7 +19,17 @@ export const rawFormat: BlockFormatDriver = {
 class RawNode implements BlockNode {
   readonly driver = 'raw';
 
-  constructor(readonly child: BlockNode) {}
+  /** Storage with snapshots of its own (rbd): qemu's raw driver hands snapshot commands to its file. */
+  readonly internalSnapshots?: InternalSnapshots;
+
+  constructor(readonly child: BlockNode) {
+    if (child.internalSnapshots) this.internalSnapshots = child.internalSnapshots;
+  }
+
+  /** What the storage reports (rbd: its object size, snapshots), as qemu's raw get_info asks its file; absent for a plain file. */
+  describe(): ImageDescription {
+    return this.child.describe?.() ?? {};
+  }
 
   get filename(): string {
     return this.child.filename;
