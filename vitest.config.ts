@@ -33,6 +33,7 @@ export default defineConfig({
       project('block-iscsi', 'packages/modules/block-iscsi'),
       project('img-tool', 'packages/img-tool'),
       project('emulator', 'packages/emulator'),
+      project('nbd-server', 'packages/nbd-server'),
       project('net-socket', 'packages/modules/net-socket'),
       project('ui-web', 'packages/modules/ui-web'),
     ],
