@@ -3,7 +3,7 @@
 // depth and bytes; writes that leave a qcow2 qemu-img check accepts; qemu's image locks; hostile
 // clients answered with errors, never a crash. One server per group, set up once.
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -48,12 +48,12 @@ describe.each(configurations)('tessera-nbd (%s), read-only export of a qcow2 cha
 
   it('reports what qemu-nbd reports: qemu-img map, base:allocation and qemu:allocation-depth', async () => {
     const [ours, theirs] = await Promise.all([url(), oracleUrl()].map((u) => tool('qemu-img', ['map', '--output=json', '-f', 'raw', u])));
-    expect(ours.stderr).toBe('');
-    expect(ours.stdout).toBe(theirs!.stdout);
+    expect(ours!.stderr).toBe('');
+    expect(ours!.stdout).toBe(theirs!.stdout);
     for (const context of ['base:allocation', 'qemu:allocation-depth']) {
       const [a, b] = await Promise.all([url(), oracleUrl()].map((u) => tool('nbdinfo', [`--map=${context}`, u])));
-      expect(a.stdout, context).toBe(b!.stdout);
-      expect(a.stdout.split('\n').length, context).toBeGreaterThan(6); // the chain really is fragmented
+      expect(a!.stdout, context).toBe(b!.stdout);
+      expect(a!.stdout.split('\n').length, context).toBeGreaterThan(6); // the chain really is fragmented
     }
     const info = await tool('nbdinfo', [url()]);
     expect(info.stdout).toContain('description: the test chain');

@@ -66,9 +66,9 @@ async function serve(host: Host, options: ServerOptions, tls: TlsServerSettings 
       { readOnly: options.readOnly, ...(options.cache ? { cache: options.cache } : {}) },
     );
   } catch (error) {
-    // qemu-nbd words it "Failed to blk_new_open 'NAME': <why>", the why said once.
-    const why = couldNotOpen(options.filename, (error as Error).cause ?? error).replace(`Could not open '${options.filename}': `, '');
-    const message = why.startsWith("Could not open '") || why.includes('lock') || why.startsWith('Image is not') ? why : `Could not open '${options.filename}': ${why}`;
+    // qemu-nbd words it "Failed to blk_new_open 'NAME': <why>", where a local file the system
+    // refuses to open says "Could not open 'NAME': …" once (img-tool's message says it twice, as qemu-img's).
+    const message = couldNotOpen(options.filename, (error as Error).cause ?? error).replace(`Could not open '${options.filename}': `, '');
     return fail(`Failed to blk_new_open '${options.filename}': ${message}`);
   }
   if (options.bitmap !== undefined) {

@@ -43,6 +43,9 @@ const MAX_IN_FLIGHT = 16;
 /** Block status extents in one reply, as qemu-nbd's bound (1 MiB of descriptors). */
 const MAX_EXTENTS = (1024 * 1024) / 8;
 
+/** Reply bytes queued for a client before its requests are no longer read. */
+const MAX_UNREAD_REPLIES = 64 * 1024 * 1024;
+
 const FLAGS_ALLOWED: Readonly<Record<number, number>> = {
   [CMD_READ]: CMD_FLAG_DF,
   [CMD_WRITE]: CMD_FLAG_FUA,
@@ -70,6 +73,8 @@ export async function transmit(reader: SocketReader, socket: () => Duplex, sessi
   const inFlight = new Set<Promise<void>>();
   try {
     for (;;) {
+      // A client that sends requests without reading the replies stops being read.
+      if (socket().writableLength > MAX_UNREAD_REPLIES) await drained(socket());
       const header = await reader.read(28);
       if (header.readUInt32BE(0) !== REQUEST_MAGIC) throw new ConnectionClosed('bad request magic');
       const request: Request = {
@@ -96,6 +101,13 @@ export async function transmit(reader: SocketReader, socket: () => Duplex, sessi
   } finally {
     await Promise.allSettled(inFlight);
   }
+}
+
+function drained(socket: Duplex): Promise<void> {
+  return new Promise((resolve) => {
+    socket.once('drain', resolve);
+    socket.once('close', resolve);
+  });
 }
 
 async function serve(session: Negotiated, replies: Replies, request: Request): Promise<void> {
