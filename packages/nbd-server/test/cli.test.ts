@@ -2,12 +2,13 @@
 // run with the same arguments is the oracle), --fork with --pid-file, the end of a non-persistent
 // server with its last client, and lazy loading: serving a raw image opens no module file.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { executable, modulesDir } from '../../../tools/test-support/executables.ts';
-import { startTesseraNbd, tool } from './helpers.ts';
+import { createTestCertificates } from '../../modules/block-http/test/helpers/test-certificates.ts';
+import { freePort, startTesseraNbd, tool } from './helpers.ts';
 
 const exe = () => executable('nbd-server', 'modular');
 let dir: string;
@@ -90,4 +91,37 @@ describe('tessera-nbd command line', () => {
     expect(opened).not.toContain(modulesDir);
     expect(opened).not.toMatch(/block-[a-z0-9]+\.mjs/);
   }, 60_000);
+
+  it('with --tls-creds serves only over TLS: qemu-img and nbdinfo with the CA read it, a plain client is refused', async () => {
+    const certificates = createTestCertificates();
+    const server = join(dir, 'tls-server');
+    const client = join(dir, 'tls-client');
+    mkdirSync(server);
+    mkdirSync(client);
+    writeFileSync(join(server, 'server-key.pem'), certificates.serverKey);
+    writeFileSync(join(server, 'server-cert.pem'), certificates.serverCert);
+    copyFileSync(certificates.caFile, join(client, 'ca-cert.pem'));
+    const port = await freePort();
+    const running = await startTesseraNbd(
+      'modular',
+      ['--object', `tls-creds-x509,id=tls0,dir=${server},endpoint=server,verify-peer=off`, '--tls-creds', 'tls0', '-r', '-t', '-f', 'raw', '-x', 'disk', '-b', '127.0.0.1', '-p', String(port), join(dir, 'x.raw')],
+      port,
+    );
+    try {
+      const secure = await tool('qemu-io', ['-r',
+        '--object', `tls-creds-x509,id=tls0,dir=${client},endpoint=client`,
+        '--image-opts', `driver=nbd,server.type=inet,server.host=127.0.0.1,server.port=${port},export=disk,tls-creds=tls0`,
+        '-c', 'read -P 0x61 0 64k',
+      ]);
+      expect(secure.code, secure.stderr).toBe(0);
+      const nbdinfo = await tool('nbdinfo', [`nbds://127.0.0.1:${port}/disk?tls-certificates=${client}`]);
+      expect(nbdinfo.stdout).toContain('newstyle-fixed with TLS');
+      const plain = await tool('qemu-img', ['info', `nbd://127.0.0.1:${port}/disk`]);
+      expect(plain.code).toBe(1);
+      expect(plain.stderr).toContain('server reported: Option not permitted before TLS');
+    } finally {
+      await running.stop();
+      rmSync(certificates.dir, { recursive: true, force: true });
+    }
+  }, 30_000);
 });
