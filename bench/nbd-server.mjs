@@ -3,9 +3,10 @@
 // read-only on a unix socket (data and zero runs of 4-64 KiB interleaved, as bench/convert-formats.mjs
 // makes them, 50% data): wall time of the copy to nbdcopy's `null:` sink (the server's work:
 // handshake, block status, structured reads) and the servers' CPU time during it. One warm-up copy
-// each, then one timed copy each; prints the ratio time(tessera-nbd)/time(qemu-nbd), goal <= 1.0.
+// each, then --rounds alternating timed copies; prints medians and the ratio
+// time(tessera-nbd)/time(qemu-nbd), goal <= 1.0, and the servers' CPU ratio (steadier under load).
 // Not a test.
-//   node bench/nbd-server.mjs [--size 256] (MiB) [--exe path]
+//   node bench/nbd-server.mjs [--size 256] (MiB) [--rounds 5] [--exe path]
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, ftruncateSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
@@ -17,10 +18,12 @@ const appRoot = join(workspaceRoot, 'packages/nbd-server');
 const { values } = parseArgs({
   options: {
     size: { type: 'string', default: '256' },
+    rounds: { type: 'string', default: '5' },
     exe: { type: 'string', default: join(appRoot, 'dist', executableFileName(appRoot)) },
   },
 });
 const size = Number(values.size) * 2 ** 20;
+const rounds = Number(values.rounds);
 const scratch = mkdtempSync(join(tmpdir(), 'tessera-bench-nbd-'));
 
 /** xorshift32, so every run measures the same image. */
@@ -97,14 +100,21 @@ try {
   servers.push(...Object.values(pids));
   console.log(`nbdcopy to null: of a ${values.size} MiB qcow2, data and zero runs of 4-64 KiB interleaved (50% data)`);
   console.log(`  (load average ${loadavg()[0].toFixed(1)} on ${availableParallelism()} cores)`);
-  const results = {};
+  const samples = { 'tessera-nbd': [], 'qemu-nbd': [] };
   for (const name of ['tessera-nbd', 'qemu-nbd']) copy(sockets[name]); // warm-up: page cache, JIT
-  for (const name of ['tessera-nbd', 'qemu-nbd']) {
-    const before = cpuMs(pids[name].pid);
-    const ms = copy(sockets[name]);
-    results[name] = { ms, cpu: cpuMs(pids[name].pid) - before };
+  // Alternating rounds (which server goes first alternates too): the machine's load drifts.
+  for (let round = 0; round < rounds; round++) {
+    for (const name of round % 2 ? ['qemu-nbd', 'tessera-nbd'] : ['tessera-nbd', 'qemu-nbd']) {
+      const before = cpuMs(pids[name].pid);
+      const ms = copy(sockets[name]);
+      samples[name].push({ ms, cpu: cpuMs(pids[name].pid) - before });
+    }
   }
-  for (const [name, r] of Object.entries(results)) console.log(`  ${name.padEnd(12)} ${r.ms.toFixed(0).padStart(6)} ms wall, server CPU ${r.cpu.toFixed(0)} ms`);
+  const median = (list) => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)];
+  const results = Object.fromEntries(
+    Object.entries(samples).map(([name, list]) => [name, { ms: median(list.map((s) => s.ms)), cpu: median(list.map((s) => s.cpu)) }]),
+  );
+  for (const [name, r] of Object.entries(results)) console.log(`  ${name.padEnd(12)} ${r.ms.toFixed(0).padStart(6)} ms wall, server CPU ${r.cpu.toFixed(0)} ms (medians of ${rounds})`);
   const ratio = results['tessera-nbd'].ms / results['qemu-nbd'].ms;
   console.log(`  ratio (tessera-nbd / qemu-nbd, goal <= 1.00): ${ratio.toFixed(2)}; server CPU ratio ${(results['tessera-nbd'].cpu / results['qemu-nbd'].cpu).toFixed(2)}`);
 } finally {

@@ -4,6 +4,7 @@
 // read) is disconnected; neither stops the server.
 import type { Duplex } from 'node:stream';
 import { allocationAt } from './allocation.ts';
+import { BufferPool } from './buffer-pool.ts';
 import { RequestError, type NbdExport } from './export.ts';
 import type { Negotiated } from './handshake.ts';
 import {
@@ -42,6 +43,9 @@ import { ConnectionClosed, type SocketReader } from './wire.ts';
 const MAX_IN_FLIGHT = 16;
 /** Block status extents in one reply, as qemu-nbd's bound (1 MiB of descriptors). */
 const MAX_EXTENTS = (1024 * 1024) / 8;
+
+/** Read buffers, shared by every connection of the process. */
+const buffers = new BufferPool();
 
 /** Reply bytes queued for a client before its requests are no longer read. */
 const MAX_UNREAD_REPLIES = 64 * 1024 * 1024;
@@ -161,36 +165,36 @@ function check(request: Request, image: NbdExport, structured: boolean): void {
 
 /** READ: simple, or structured with holes sent as holes (qemu-nbd's sparse read) unless the client forbids fragments (DF). */
 async function read(image: NbdExport, replies: Replies, request: Request, sparse: boolean): Promise<void> {
-  if (!sparse || request.length === 0) {
-    const data = Buffer.allocUnsafe(request.length);
-    await image.read(request.offset, data);
-    if (replies.structured) replies.data(request, request.offset, data, true);
-    else replies.simple(request, 0, data);
-    return;
+  const buffer = buffers.take(request.length);
+  const release = () => buffers.give(buffer);
+  try {
+    if (!sparse || request.length === 0) {
+      await image.read(request.offset, buffer);
+      if (replies.structured) replies.data(request, request.offset, buffer, true, release);
+      else replies.simple(request, 0, buffer, release);
+      return;
+    }
+    const end = request.offset + request.length;
+    const chunks: Array<{ offset: number; length: number; zero: boolean }> = [];
+    for (let at = request.offset; at < end; ) {
+      const run = await allocationAt(image.node, at, end - at);
+      const last = chunks[chunks.length - 1];
+      if (last && last.zero === run.zero) last.length += run.length;
+      else chunks.push({ offset: at, length: run.length, zero: run.zero });
+      at += run.length;
+    }
+    const part = (chunk: { offset: number; length: number }) => buffer.subarray(chunk.offset - request.offset, chunk.offset - request.offset + chunk.length);
+    // Read every data run first: an error then is one error reply, never after data went out.
+    await Promise.all(chunks.map((chunk) => (chunk.zero ? undefined : image.read(chunk.offset, part(chunk)))));
+    chunks.forEach((chunk, i) => {
+      const last = i === chunks.length - 1;
+      if (chunk.zero) replies.hole(request, chunk.offset, chunk.length, last, last ? release : undefined);
+      else replies.data(request, chunk.offset, part(chunk), last, last ? release : undefined);
+    });
+  } catch (error) {
+    release();
+    throw error;
   }
-  const end = request.offset + request.length;
-  const chunks: Array<{ offset: number; length: number; zero: boolean }> = [];
-  for (let at = request.offset; at < end; ) {
-    const run = await allocationAt(image.node, at, end - at);
-    const last = chunks[chunks.length - 1];
-    if (last && last.zero === run.zero) last.length += run.length;
-    else chunks.push({ offset: at, length: run.length, zero: run.zero });
-    at += run.length;
-  }
-  // Read every data run first: an error then is one error reply, never after data went out.
-  const datas = await Promise.all(
-    chunks.map(async (chunk) => {
-      if (chunk.zero) return undefined;
-      const data = Buffer.allocUnsafe(chunk.length);
-      await image.read(chunk.offset, data);
-      return data;
-    }),
-  );
-  chunks.forEach((chunk, i) => {
-    const last = i === chunks.length - 1;
-    if (chunk.zero) replies.hole(request, chunk.offset, chunk.length, last);
-    else replies.data(request, chunk.offset, datas[i]!, last);
-  });
 }
 
 async function blockStatus(image: NbdExport, replies: Replies, request: Request, contexts: readonly string[]): Promise<void> {
@@ -220,12 +224,12 @@ class Replies {
     readonly structured: boolean,
   ) {}
 
-  simple(request: Request, errno: number, data?: Buffer): void {
+  simple(request: Request, errno: number, data?: Buffer, sent?: () => void): void {
     const header = Buffer.alloc(16);
     header.writeUInt32BE(SIMPLE_REPLY_MAGIC, 0);
     header.writeUInt32BE(errno, 4);
     request.cookie.copy(header, 8);
-    this.send(header, errno === 0 ? data : undefined);
+    this.send(header, errno === 0 ? data : undefined, sent);
   }
 
   done(request: Request): void {
@@ -242,17 +246,18 @@ class Replies {
     this.chunk(request, REPLY_FLAG_DONE, REPLY_TYPE_ERROR, Buffer.concat([payload, text]));
   }
 
-  data(request: Request, offset: number, data: Buffer, last: boolean): void {
+  /** `sent`: called once the data has left (its buffer may be reused). */
+  data(request: Request, offset: number, data: Buffer, last: boolean, sent?: () => void): void {
     const head = Buffer.alloc(8);
     head.writeBigUInt64BE(BigInt(offset), 0);
-    this.chunk(request, last ? REPLY_FLAG_DONE : 0, REPLY_TYPE_OFFSET_DATA, head, data);
+    this.chunk(request, last ? REPLY_FLAG_DONE : 0, REPLY_TYPE_OFFSET_DATA, head, data, sent);
   }
 
-  hole(request: Request, offset: number, length: number, last: boolean): void {
+  hole(request: Request, offset: number, length: number, last: boolean, sent?: () => void): void {
     const payload = Buffer.alloc(12);
     payload.writeBigUInt64BE(BigInt(offset), 0);
     payload.writeUInt32BE(length, 8);
-    this.chunk(request, last ? REPLY_FLAG_DONE : 0, REPLY_TYPE_OFFSET_HOLE, payload);
+    this.chunk(request, last ? REPLY_FLAG_DONE : 0, REPLY_TYPE_OFFSET_HOLE, payload, undefined, sent);
   }
 
   status(request: Request, contextId: number, runs: ReadonlyArray<{ length: number; flags: number }>, last: boolean): void {
@@ -265,21 +270,33 @@ class Replies {
     this.chunk(request, last ? REPLY_FLAG_DONE : 0, REPLY_TYPE_BLOCK_STATUS, payload);
   }
 
-  private chunk(request: Request, flags: number, type: number, payload: Buffer, data?: Buffer): void {
+  private chunk(request: Request, flags: number, type: number, payload: Buffer, data?: Buffer, sent?: () => void): void {
     const header = Buffer.alloc(20);
     header.writeUInt32BE(STRUCTURED_REPLY_MAGIC, 0);
     header.writeUInt16BE(flags, 4);
     header.writeUInt16BE(type, 6);
     request.cookie.copy(header, 8);
     header.writeUInt32BE(payload.length + (data?.length ?? 0), 16);
-    this.send(Buffer.concat([header, payload]), data);
+    this.send(Buffer.concat([header, payload]), data, sent);
   }
 
-  private send(head: Buffer, data?: Buffer): void {
+  /** `sent` runs once everything written so far has left, or the socket is gone (never before). */
+  private send(head: Buffer, data?: Buffer, sent?: () => void): void {
     const socket = this.socket();
-    if (socket.destroyed) return;
-    // Two writes in one tick go out back to back: nothing else is written between them.
+    if (socket.destroyed) {
+      sent?.();
+      return;
+    }
+    const done = sent ? () => sent() : undefined;
+    // Two writes in one tick go out back to back: nothing else is written between them; corked,
+    // they leave in one system call.
+    if (!data || data.length === 0) {
+      socket.write(head, done);
+      return;
+    }
+    socket.cork();
     socket.write(head);
-    if (data && data.length > 0) socket.write(data);
+    socket.write(data, done);
+    socket.uncork();
   }
 }
