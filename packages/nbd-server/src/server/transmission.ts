@@ -165,8 +165,9 @@ function check(request: Request, image: NbdExport, structured: boolean): void {
 
 /** READ: simple, or structured with holes sent as holes (qemu-nbd's sparse read) unless the client forbids fragments (DF). */
 async function read(image: NbdExport, replies: Replies, request: Request, sparse: boolean): Promise<void> {
-  const buffer = buffers.take(request.length);
-  const release = () => buffers.give(buffer);
+  const pooled = buffers.take(request.length);
+  const buffer = pooled.bytes;
+  const release = pooled.release;
   try {
     if (!sparse || request.length === 0) {
       await image.read(request.offset, buffer);
