@@ -39,8 +39,12 @@ import {
 } from './protocol.ts';
 import { ConnectionClosed, type SocketReader } from './wire.ts';
 
-/** Requests served at once per connection (a client pipelining more waits for a slot). */
-const MAX_IN_FLIGHT = 16;
+/**
+ * Requests served at once per connection, and the bytes their data may hold (a client pipelining
+ * more waits for a slot): as many as nbdcopy keeps in flight, in bounded memory.
+ */
+const MAX_IN_FLIGHT = 64;
+const MAX_IN_FLIGHT_BYTES = 64 * 1024 * 1024;
 /** Block status extents in one reply, as qemu-nbd's bound (1 MiB of descriptors). */
 const MAX_EXTENTS = (1024 * 1024) / 8;
 
@@ -75,6 +79,7 @@ interface Request {
 export async function transmit(reader: SocketReader, socket: () => Duplex, session: Negotiated): Promise<void> {
   const replies = new Replies(socket, session.structured);
   const inFlight = new Set<Promise<void>>();
+  let inFlightBytes = 0;
   try {
     for (;;) {
       // A client that sends requests without reading the replies stops being read.
@@ -98,8 +103,13 @@ export async function transmit(reader: SocketReader, socket: () => Duplex, sessi
         }
         payload = await reader.read(request.length);
       }
-      while (inFlight.size >= MAX_IN_FLIGHT) await Promise.race(inFlight);
-      const served = serve(session, replies, { ...request, ...(payload ? { payload } : {}) }).finally(() => inFlight.delete(served));
+      const bytes = request.type === CMD_READ || request.type === CMD_WRITE ? Math.min(request.length, MAX_PAYLOAD) : 0;
+      while (inFlight.size > 0 && (inFlight.size >= MAX_IN_FLIGHT || inFlightBytes + bytes > MAX_IN_FLIGHT_BYTES)) await Promise.race(inFlight);
+      inFlightBytes += bytes;
+      const served = serve(session, replies, { ...request, ...(payload ? { payload } : {}) }).finally(() => {
+        inFlight.delete(served);
+        inFlightBytes -= bytes;
+      });
       inFlight.add(served);
     }
   } finally {
