@@ -34,6 +34,7 @@ export default defineConfig({
       project('block-rbd', 'packages/modules/block-rbd'),
       project('img-tool', 'packages/img-tool'),
       project('emulator', 'packages/emulator'),
+      project('nbd-server', 'packages/nbd-server'),
       project('net-socket', 'packages/modules/net-socket'),
       project('ui-web', 'packages/modules/ui-web'),
     ],

@@ -12,6 +12,7 @@ APT_PACKAGES=(
   tgt          # tgtd, the iSCSI target block-iscsi's tests log in to (no systemd needed)
   ceph-mon ceph-osd ceph-common librbd1  # a single-node Ceph (mon + OSD on memstore) block-rbd's tests start, and the librbd it loads
   nbdkit       # an NBD server (memory, file, pattern plugins; delay filter) block-nbd's tests read and write through
+  libnbd-bin   # nbdinfo and nbdcopy: real NBD clients of tessera-nbd's tests and bench (bench/nbd-server.mjs)
   bximage cloop-utils bzip2  # make bochs and cloop test images, and DMG bzip2 chunks (read-only formats, issue 16)
   gdb          # stops qemu-io at a chosen write, leaving a VHDX with a log to replay (block-vhdx tests)
   openssl      # makes the self-signed CA for the https tests

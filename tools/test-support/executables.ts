@@ -13,7 +13,7 @@ export const modulesDir: string = (builtModulesDir as () => string)();
 export type Configuration = 'modular' | 'static';
 export const configurations: readonly Configuration[] = ['modular', 'static'];
 
-export function executable(app: 'img-tool' | 'emulator', configuration: Configuration): string {
+export function executable(app: 'img-tool' | 'emulator' | 'nbd-server', configuration: Configuration): string {
   const name = (executableFileName as (appRoot: string) => string)(`${workspaceRoot}packages/${app}`);
   const path = `${workspaceRoot}packages/${app}/${configuration === 'static' ? 'dist-static' : 'dist'}/${name}`;
   if (!existsSync(path)) {

@@ -17,10 +17,12 @@ export const FLAG_C_NO_ZEROES = 1 << 1;
 // Options.
 export const OPT_EXPORT_NAME = 1;
 export const OPT_ABORT = 2;
+export const OPT_STARTTLS = 5;
 export const OPT_LIST = 3;
 export const OPT_INFO = 6;
 export const OPT_GO = 7;
 export const OPT_STRUCTURED_REPLY = 8;
+export const OPT_LIST_META_CONTEXT = 9;
 export const OPT_SET_META_CONTEXT = 10;
 
 // Option replies; errors have bit 31 set.
@@ -41,14 +43,21 @@ export const REP_ERR_TOO_BIG = REP_FLAG_ERROR + 9;
 
 // NBD_REP_INFO types.
 export const INFO_EXPORT = 0;
+export const INFO_NAME = 1;
+export const INFO_DESCRIPTION = 2;
 export const INFO_BLOCK_SIZE = 3;
 
 // Transmission flags.
 export const FLAG_HAS_FLAGS = 1 << 0;
 export const FLAG_READ_ONLY = 1 << 1;
 export const FLAG_SEND_FLUSH = 1 << 2;
+export const FLAG_SEND_FUA = 1 << 3;
 export const FLAG_SEND_TRIM = 1 << 5;
 export const FLAG_SEND_WRITE_ZEROES = 1 << 6;
+export const FLAG_SEND_DF = 1 << 7;
+export const FLAG_CAN_MULTI_CONN = 1 << 8;
+export const FLAG_SEND_CACHE = 1 << 10;
+export const FLAG_SEND_FAST_ZERO = 1 << 11;
 
 // Commands and their flags.
 export const CMD_READ = 0;
@@ -56,9 +65,14 @@ export const CMD_WRITE = 1;
 export const CMD_DISC = 2;
 export const CMD_FLUSH = 3;
 export const CMD_TRIM = 4;
+export const CMD_CACHE = 5;
 export const CMD_WRITE_ZEROES = 6;
 export const CMD_BLOCK_STATUS = 7;
+export const CMD_FLAG_FUA = 1 << 0;
 export const CMD_FLAG_NO_HOLE = 1 << 1;
+export const CMD_FLAG_DF = 1 << 2;
+export const CMD_FLAG_REQ_ONE = 1 << 3;
+export const CMD_FLAG_FAST_ZERO = 1 << 4;
 
 // Structured reply flags and chunk types (error types have bit 15 set).
 export const REPLY_FLAG_DONE = 1 << 0;

@@ -1,0 +1,313 @@
+// The transmission phase: requests read one after another, served concurrently (a bounded number
+// at a time), each answered with a simple reply or structured chunks. A request the export cannot
+// serve gets an errno; a client that breaks the framing (bad magic, a write payload too big to
+// read) is disconnected; neither stops the server.
+import type { Duplex } from 'node:stream';
+import { allocationAt } from './allocation.ts';
+import { BufferPool } from './buffer-pool.ts';
+import { RequestError, type NbdExport } from './export.ts';
+import type { Negotiated } from './handshake.ts';
+import {
+  CMD_BLOCK_STATUS,
+  CMD_CACHE,
+  CMD_DISC,
+  CMD_FLAG_DF,
+  CMD_FLAG_FAST_ZERO,
+  CMD_FLAG_FUA,
+  CMD_FLAG_NO_HOLE,
+  CMD_FLAG_REQ_ONE,
+  CMD_FLUSH,
+  CMD_READ,
+  CMD_TRIM,
+  CMD_WRITE,
+  CMD_WRITE_ZEROES,
+  MAX_PAYLOAD,
+  NBD_EINVAL,
+  NBD_EIO,
+  NBD_ENOSPC,
+  NBD_EPERM,
+  NBD_ENOTSUP,
+  REPLY_FLAG_DONE,
+  REPLY_TYPE_BLOCK_STATUS,
+  REPLY_TYPE_ERROR,
+  REPLY_TYPE_NONE,
+  REPLY_TYPE_OFFSET_DATA,
+  REPLY_TYPE_OFFSET_HOLE,
+  REQUEST_MAGIC,
+  SIMPLE_REPLY_MAGIC,
+  STRUCTURED_REPLY_MAGIC,
+} from './protocol.ts';
+import { ConnectionClosed, type SocketReader } from './wire.ts';
+
+/**
+ * Requests served at once per connection, and the bytes their data may hold (a client pipelining
+ * more waits for a slot): as many as nbdcopy keeps in flight, in bounded memory.
+ */
+const MAX_IN_FLIGHT = 64;
+const MAX_IN_FLIGHT_BYTES = 64 * 1024 * 1024;
+/** Block status extents in one reply, as qemu-nbd's bound (1 MiB of descriptors). */
+const MAX_EXTENTS = (1024 * 1024) / 8;
+
+/** Read buffers, shared by every connection of the process. */
+const buffers = new BufferPool();
+
+/** Reply bytes queued for a client before its requests are no longer read. */
+const MAX_UNREAD_REPLIES = 64 * 1024 * 1024;
+
+const FLAGS_ALLOWED: Readonly<Record<number, number>> = {
+  [CMD_READ]: CMD_FLAG_DF,
+  [CMD_WRITE]: CMD_FLAG_FUA,
+  [CMD_DISC]: 0,
+  [CMD_FLUSH]: 0,
+  [CMD_TRIM]: CMD_FLAG_FUA,
+  [CMD_CACHE]: 0,
+  [CMD_WRITE_ZEROES]: CMD_FLAG_FUA | CMD_FLAG_NO_HOLE | CMD_FLAG_FAST_ZERO,
+  [CMD_BLOCK_STATUS]: CMD_FLAG_REQ_ONE,
+};
+
+interface Request {
+  readonly flags: number;
+  readonly type: number;
+  /** The client's handle, echoed as given. */
+  readonly cookie: Buffer;
+  readonly offset: number;
+  readonly length: number;
+  readonly payload?: Buffer;
+}
+
+/** Serve requests until the client disconnects (NBD_CMD_DISC, or its socket closes). */
+export async function transmit(reader: SocketReader, socket: () => Duplex, session: Negotiated): Promise<void> {
+  const replies = new Replies(socket, session.structured);
+  const inFlight = new Set<Promise<void>>();
+  let inFlightBytes = 0;
+  try {
+    for (;;) {
+      // A client that sends requests without reading the replies stops being read.
+      if (socket().writableLength > MAX_UNREAD_REPLIES) await drained(socket());
+      const header = await reader.read(28);
+      if (header.readUInt32BE(0) !== REQUEST_MAGIC) throw new ConnectionClosed('bad request magic');
+      const request: Request = {
+        flags: header.readUInt16BE(4),
+        type: header.readUInt16BE(6),
+        cookie: Buffer.from(header.subarray(8, 16)),
+        offset: Number(header.readBigUInt64BE(16)),
+        length: header.readUInt32BE(24),
+      };
+      if (request.type === CMD_DISC) break;
+      let payload: Buffer | undefined;
+      if (request.type === CMD_WRITE) {
+        if (request.length > MAX_PAYLOAD) {
+          // Its payload cannot be skipped safely: refuse it and end the connection, as the framing is lost.
+          replies.error(request, NBD_EINVAL, `write of ${request.length} bytes is larger than ${MAX_PAYLOAD}`);
+          throw new ConnectionClosed('oversized write');
+        }
+        payload = await reader.read(request.length);
+      }
+      const bytes = request.type === CMD_READ || request.type === CMD_WRITE ? Math.min(request.length, MAX_PAYLOAD) : 0;
+      while (inFlight.size > 0 && (inFlight.size >= MAX_IN_FLIGHT || inFlightBytes + bytes > MAX_IN_FLIGHT_BYTES)) await Promise.race(inFlight);
+      inFlightBytes += bytes;
+      const served = serve(session, replies, { ...request, ...(payload ? { payload } : {}) }).finally(() => {
+        inFlight.delete(served);
+        inFlightBytes -= bytes;
+      });
+      inFlight.add(served);
+    }
+  } finally {
+    await Promise.allSettled(inFlight);
+  }
+}
+
+function drained(socket: Duplex): Promise<void> {
+  return new Promise((resolve) => {
+    socket.once('drain', resolve);
+    socket.once('close', resolve);
+  });
+}
+
+async function serve(session: Negotiated, replies: Replies, request: Request): Promise<void> {
+  try {
+    const image = session.export;
+    check(request, image, session.structured);
+    switch (request.type) {
+      case CMD_READ:
+        return await read(image, replies, request, session.structured && (request.flags & CMD_FLAG_DF) === 0);
+      case CMD_WRITE:
+        await image.write(request.offset, request.payload!, (request.flags & CMD_FLAG_FUA) !== 0);
+        break;
+      case CMD_WRITE_ZEROES:
+        await image.writeZeroes(request.offset, request.length, {
+          noHole: (request.flags & CMD_FLAG_NO_HOLE) !== 0,
+          fast: (request.flags & CMD_FLAG_FAST_ZERO) !== 0,
+          fua: (request.flags & CMD_FLAG_FUA) !== 0,
+        });
+        break;
+      case CMD_TRIM:
+        await image.trim(request.offset, request.length, (request.flags & CMD_FLAG_FUA) !== 0);
+        break;
+      case CMD_FLUSH:
+        await image.flush();
+        break;
+      case CMD_CACHE:
+        break; // a hint: the image is read when it is asked for
+      case CMD_BLOCK_STATUS:
+        return await blockStatus(image, replies, request, session.contexts);
+    }
+    replies.done(request);
+  } catch (error) {
+    if (error instanceof RequestError) replies.error(request, error.errno, error.message);
+    else replies.error(request, errnoOf(error), error instanceof Error ? error.message : String(error));
+  }
+}
+
+/** Refuse what no export serves: unknown commands and flags, ranges past the end, oversized reads. */
+function check(request: Request, image: NbdExport, structured: boolean): void {
+  const allowed = FLAGS_ALLOWED[request.type];
+  if (allowed === undefined) throw new RequestError(NBD_EINVAL, `unknown command ${request.type}`);
+  if ((request.flags & ~allowed) !== 0) throw new RequestError(NBD_EINVAL, `unsupported flags 0x${request.flags.toString(16)}`);
+  if (request.type === CMD_BLOCK_STATUS && !structured) throw new RequestError(NBD_EINVAL, 'block status needs structured replies');
+  if (request.type === CMD_READ && request.length > MAX_PAYLOAD) {
+    throw new RequestError(NBD_EINVAL, `len (${request.length}) is larger than max len (${MAX_PAYLOAD})`);
+  }
+  if (request.type !== CMD_FLUSH && request.offset + request.length > image.size) {
+    throw new RequestError(NBD_EINVAL, 'operation past EOF');
+  }
+}
+
+/** READ: simple, or structured with holes sent as holes (qemu-nbd's sparse read) unless the client forbids fragments (DF). */
+async function read(image: NbdExport, replies: Replies, request: Request, sparse: boolean): Promise<void> {
+  const pooled = buffers.take(request.length);
+  const buffer = pooled.bytes;
+  const release = pooled.release;
+  try {
+    if (!sparse || request.length === 0) {
+      await image.read(request.offset, buffer);
+      if (replies.structured) replies.data(request, request.offset, buffer, true, release);
+      else replies.simple(request, 0, buffer, release);
+      return;
+    }
+    const end = request.offset + request.length;
+    const chunks: Array<{ offset: number; length: number; zero: boolean }> = [];
+    for (let at = request.offset; at < end; ) {
+      const run = await allocationAt(image.node, at, end - at);
+      const last = chunks[chunks.length - 1];
+      if (last && last.zero === run.zero) last.length += run.length;
+      else chunks.push({ offset: at, length: run.length, zero: run.zero });
+      at += run.length;
+    }
+    const part = (chunk: { offset: number; length: number }) => buffer.subarray(chunk.offset - request.offset, chunk.offset - request.offset + chunk.length);
+    // Read every data run first: an error then is one error reply, never after data went out.
+    await Promise.all(chunks.map((chunk) => (chunk.zero ? undefined : image.read(chunk.offset, part(chunk)))));
+    chunks.forEach((chunk, i) => {
+      const last = i === chunks.length - 1;
+      if (chunk.zero) replies.hole(request, chunk.offset, chunk.length, last, last ? release : undefined);
+      else replies.data(request, chunk.offset, part(chunk), last, last ? release : undefined);
+    });
+  } catch (error) {
+    release();
+    throw error;
+  }
+}
+
+async function blockStatus(image: NbdExport, replies: Replies, request: Request, contexts: readonly string[]): Promise<void> {
+  if (contexts.length === 0) throw new RequestError(NBD_EINVAL, 'no meta context was selected');
+  const maxRuns = (request.flags & CMD_FLAG_REQ_ONE) !== 0 ? 1 : MAX_EXTENTS;
+  const length = request.length === 0 ? 0 : request.length;
+  if (length === 0) throw new RequestError(NBD_EINVAL, 'block status of no bytes');
+  const answers = await Promise.all(contexts.map((name) => image.status(name, request.offset, length, maxRuns)));
+  answers.forEach((runs, id) => replies.status(request, id, runs, id === answers.length - 1));
+}
+
+/** The errno a failure of the block layer is reported with. */
+function errnoOf(error: unknown): number {
+  for (let at = error; at instanceof Error; at = at.cause) {
+    const code = (at as { code?: unknown }).code;
+    if (code === 'ENOSPC' || code === 'EDQUOT') return NBD_ENOSPC;
+    if (code === 'EPERM' || code === 'EACCES' || code === 'EROFS') return NBD_EPERM;
+    if (code === 'ENOTSUP' || code === 'unsupported-operation') return NBD_ENOTSUP;
+  }
+  return NBD_EIO;
+}
+
+/** Writes replies; each reply (or chunk) goes out in one write, so concurrent requests' chunks never interleave inside one. */
+class Replies {
+  constructor(
+    private readonly socket: () => Duplex,
+    readonly structured: boolean,
+  ) {}
+
+  simple(request: Request, errno: number, data?: Buffer, sent?: () => void): void {
+    const header = Buffer.alloc(16);
+    header.writeUInt32BE(SIMPLE_REPLY_MAGIC, 0);
+    header.writeUInt32BE(errno, 4);
+    request.cookie.copy(header, 8);
+    this.send(header, errno === 0 ? data : undefined, sent);
+  }
+
+  done(request: Request): void {
+    if (this.structured) this.chunk(request, REPLY_FLAG_DONE, REPLY_TYPE_NONE, Buffer.alloc(0));
+    else this.simple(request, 0);
+  }
+
+  error(request: Request, errno: number, message: string): void {
+    if (!this.structured) return this.simple(request, errno);
+    const text = Buffer.from(message.slice(0, 4096));
+    const payload = Buffer.alloc(6);
+    payload.writeUInt32BE(errno, 0);
+    payload.writeUInt16BE(text.length, 4);
+    this.chunk(request, REPLY_FLAG_DONE, REPLY_TYPE_ERROR, Buffer.concat([payload, text]));
+  }
+
+  /** `sent`: called once the data has left (its buffer may be reused). */
+  data(request: Request, offset: number, data: Buffer, last: boolean, sent?: () => void): void {
+    const head = Buffer.alloc(8);
+    head.writeBigUInt64BE(BigInt(offset), 0);
+    this.chunk(request, last ? REPLY_FLAG_DONE : 0, REPLY_TYPE_OFFSET_DATA, head, data, sent);
+  }
+
+  hole(request: Request, offset: number, length: number, last: boolean, sent?: () => void): void {
+    const payload = Buffer.alloc(12);
+    payload.writeBigUInt64BE(BigInt(offset), 0);
+    payload.writeUInt32BE(length, 8);
+    this.chunk(request, last ? REPLY_FLAG_DONE : 0, REPLY_TYPE_OFFSET_HOLE, payload, undefined, sent);
+  }
+
+  status(request: Request, contextId: number, runs: ReadonlyArray<{ length: number; flags: number }>, last: boolean): void {
+    const payload = Buffer.alloc(4 + 8 * runs.length);
+    payload.writeUInt32BE(contextId, 0);
+    runs.forEach((run, i) => {
+      payload.writeUInt32BE(run.length, 4 + 8 * i);
+      payload.writeUInt32BE(run.flags, 8 + 8 * i);
+    });
+    this.chunk(request, last ? REPLY_FLAG_DONE : 0, REPLY_TYPE_BLOCK_STATUS, payload);
+  }
+
+  private chunk(request: Request, flags: number, type: number, payload: Buffer, data?: Buffer, sent?: () => void): void {
+    const header = Buffer.alloc(20);
+    header.writeUInt32BE(STRUCTURED_REPLY_MAGIC, 0);
+    header.writeUInt16BE(flags, 4);
+    header.writeUInt16BE(type, 6);
+    request.cookie.copy(header, 8);
+    header.writeUInt32BE(payload.length + (data?.length ?? 0), 16);
+    this.send(Buffer.concat([header, payload]), data, sent);
+  }
+
+  /** `sent` runs once everything written so far has left, or the socket is gone (never before). */
+  private send(head: Buffer, data?: Buffer, sent?: () => void): void {
+    const socket = this.socket();
+    if (socket.destroyed) {
+      sent?.();
+      return;
+    }
+    const done = sent ? () => sent() : undefined;
+    // Two writes in one tick go out back to back: nothing else is written between them; corked,
+    // they leave in one system call.
+    if (!data || data.length === 0) {
+      socket.write(head, done);
+      return;
+    }
+    socket.cork();
+    socket.write(head);
+    socket.write(data, done);
+    socket.uncork();
+  }
+}

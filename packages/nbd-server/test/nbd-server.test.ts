@@ -1,0 +1,157 @@
+// tessera-nbd against real clients (qemu-img/qemu-io, nbdinfo, nbdcopy, tessera-img's block-nbd),
+// with qemu-nbd serving the same qcow2 chain as the oracle: the same block status, allocation
+// depth and bytes; writes that leave a qcow2 qemu-img check accepts; qemu's image locks; hostile
+// clients answered with errors, never a crash. One server per group, set up once.
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { configurations, executable } from '../../../tools/test-support/executables.ts';
+import { startServer } from '../../modules/block-nbd/test/helpers/servers.ts';
+import { freePort, RawClient, startTesseraNbd, tool, type RunningServer } from './helpers.ts';
+
+const MiB = 1024 * 1024;
+const SIZE = 8 * MiB;
+let dir: string;
+let oracle: RunningServer;
+const oracleUrl = () => `nbd+unix:///disk?socket=${join(dir, 'oracle.sock')}`;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'tessera-nbd-server-'));
+  // A base with data and zero runs, some not cluster aligned, and an overlay that writes over
+  // part of it and zeroes another part: block status and allocation depth have every case.
+  const raw = join(dir, 'base.raw');
+  execFileSync('qemu-img', ['create', '-q', '-f', 'raw', raw, String(SIZE)]);
+  const baseWrites = [['0x11', 0, 256 * 1024], ['0x22', 300 * 1024, 1000 * 512], ['0x33', 3 * MiB + 512, 5 * 512], ['0x44', 5 * MiB, 2 * MiB]] as const;
+  execFileSync('qemu-io', ['-f', 'raw', ...baseWrites.flatMap(([p, at, n]) => ['-c', `write -P ${p} ${at} ${n}`]), raw], { stdio: 'ignore' });
+  execFileSync('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', raw, join(dir, 'base.qcow2')]);
+  execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', 'base.qcow2', '-F', 'qcow2', join(dir, 'overlay.qcow2')]);
+  execFileSync('qemu-io', ['-f', 'qcow2', '-c', 'write -P 0x77 128k 192k', '-c', 'write -z 5M 64k', '-c', 'write -P 0x78 7M 4k', join(dir, 'overlay.qcow2')], { stdio: 'ignore' });
+  oracle = await startServer('qemu-nbd', ['-f', 'qcow2', '-r', '-t', '-A', '-e', '8', '-x', 'disk', '-k', join(dir, 'oracle.sock'), join(dir, 'overlay.qcow2')], join(dir, 'oracle.sock'));
+}, 60_000);
+
+afterAll(async () => {
+  await oracle?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe.each(configurations)('tessera-nbd (%s), read-only export of a qcow2 chain over a unix socket', (configuration) => {
+  let server: RunningServer;
+  const socket = () => join(dir, `ro-${configuration}.sock`);
+  const url = () => `nbd+unix:///disk?socket=${socket()}`;
+
+  beforeAll(async () => {
+    server = await startTesseraNbd(configuration, ['-f', 'qcow2', '-r', '-t', '-A', '-e', '4', '-x', 'disk', '-D', 'the test chain', '-k', socket(), join(dir, 'overlay.qcow2')], socket());
+  }, 30_000);
+  afterAll(async () => server?.stop());
+
+  it('reports what qemu-nbd reports: qemu-img map, base:allocation and qemu:allocation-depth', async () => {
+    const [ours, theirs] = await Promise.all([url(), oracleUrl()].map((u) => tool('qemu-img', ['map', '--output=json', '-f', 'raw', u])));
+    expect(ours!.stderr).toBe('');
+    expect(ours!.stdout).toBe(theirs!.stdout);
+    for (const context of ['base:allocation', 'qemu:allocation-depth']) {
+      const [a, b] = await Promise.all([url(), oracleUrl()].map((u) => tool('nbdinfo', [`--map=${context}`, u])));
+      expect(a!.stdout, context).toBe(b!.stdout);
+      expect(a!.stdout.split('\n').length, context).toBeGreaterThan(6); // the chain really is fragmented
+    }
+    const info = await tool('nbdinfo', [url()]);
+    expect(info.stdout).toContain('description: the test chain');
+    expect(info.stdout).toMatch(/is_read_only: true[\s\S]*can_multi_conn: true/);
+  });
+
+  it("serves the chain's bytes to qemu-img, nbdcopy and tessera-img's block-nbd, four clients at once (-e 4)", async () => {
+    const copy = join(dir, `copy-${configuration}.raw`);
+    const results = await Promise.all([
+      tool('qemu-img', ['compare', '-f', 'raw', '-F', 'qcow2', url(), join(dir, 'overlay.qcow2')]),
+      tool('nbdcopy', [url(), copy]),
+      tool(process.execPath, [executable('img-tool', configuration), 'compare', '-f', 'raw', '-F', 'qcow2', url(), join(dir, 'overlay.qcow2')]),
+      tool('qemu-io', ['-r', '-f', 'raw', '-c', 'read -P 0x77 128k 192k', '-c', 'read -P 0 5M 64k', '-c', 'read -P 0x44 6M 1M', url()]),
+    ]);
+    for (const result of results) expect(result.stderr + result.stdout).not.toMatch(/fail|error|differ/i);
+    expect(results.map((r) => r.code)).toEqual([0, 0, 0, 0]);
+    expect(results[0]!.stdout).toContain('Images are identical.');
+    expect(results[2]!.stdout).toContain('Images are identical.');
+    expect((await tool('qemu-img', ['compare', '-f', 'raw', '-F', 'qcow2', copy, join(dir, 'overlay.qcow2')])).stdout).toContain('Images are identical.');
+  }, 60_000);
+
+  it('refuses writes on a read-only export (-r) with EPERM', async () => {
+    const written = await tool('qemu-io', ['-f', 'raw', '-c', 'write 0 512', url()]);
+    expect(written.code).not.toBe(0);
+    const client = await RawClient.open(socket());
+    expect(await client.go('disk')).toBe(1);
+    client.request(1, 0, 512, Buffer.alloc(512, 1));
+    expect((await client.reply()).errno).toBe(1);
+    client.close();
+  });
+
+  it('answers hostile requests with errors and drops broken framing, serving on', async () => {
+    const client = await RawClient.open(socket());
+    expect(await client.go('nope')).toBe(0x80000006); // NBD_REP_ERR_UNKNOWN
+    expect(await client.go('disk')).toBe(1);
+    client.request(0, 0, 32 * MiB + 1); // read larger than the maximum
+    expect((await client.reply()).errno).toBe(22);
+    client.request(0, SIZE - 512, 1024); // read past the end
+    expect((await client.reply()).errno).toBe(22);
+    client.request(0, 2 ** 62, 512); // offset far past the end
+    expect((await client.reply()).errno).toBe(22);
+    client.request(99, 0, 0); // unknown command
+    expect((await client.reply()).errno).toBe(22);
+    client.request(0, 128 * 1024, 512);
+    expect((await client.reply(512)).data).toEqual(Buffer.alloc(512, 0x77));
+    client.request(0, 0, 512, undefined, 0xdeadbeef); // bad request magic: the connection ends
+    expect(await client.closesWithin(5000)).toBe(true);
+
+    const badOption = await RawClient.open(socket());
+    badOption.option(7, Buffer.alloc(6), 0x1122334455667788n);
+    expect(await badOption.closesWithin(5000)).toBe(true);
+
+    const oversized = await RawClient.open(socket());
+    expect(await oversized.go('disk')).toBe(1);
+    oversized.request(1, 0, 0xffffffff); // a write whose payload cannot be taken
+    expect((await oversized.reply()).errno).toBe(22);
+    expect(await oversized.closesWithin(5000)).toBe(true);
+
+    // The server is still there for everyone else.
+    expect((await tool('nbdinfo', ['--size', url()])).stdout.trim()).toBe(String(SIZE));
+  }, 30_000);
+});
+
+describe.each(configurations)('tessera-nbd (%s), read-write export over TCP', (configuration) => {
+  let server: RunningServer;
+  let port: number;
+  const image = () => join(dir, `rw-${configuration}.qcow2`);
+  const expected = () => join(dir, `expected-${configuration}.qcow2`);
+  const url = () => `nbd://127.0.0.1:${port}/disk`;
+  const writes = ['write -P 0x5a 1M 192k', 'write -z 3M 1M', 'write -P 0x5b 5M 4k', 'write -z -u 6M 512k', 'write -P 0x5c 8388096 512', 'flush'];
+
+  beforeAll(async () => {
+    copyFileSync(join(dir, 'overlay.qcow2'), image());
+    copyFileSync(join(dir, 'overlay.qcow2'), expected());
+    port = await freePort();
+    server = await startTesseraNbd(configuration, ['-f', 'qcow2', '-t', '-x', 'disk', '-b', '127.0.0.1', '-p', String(port), '--discard=unmap', image()], port);
+  }, 30_000);
+  afterAll(async () => server?.stop());
+
+  it('takes qemu-io writes, zeroes and flushes, and holds the write lock: a second writer is refused', async () => {
+    const result = await tool('qemu-io', ['-f', 'raw', ...writes.flatMap((w) => ['-c', w]), '-c', 'discard 2M 64k', url()]);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const second = await tool(process.execPath, [executable('nbd-server', configuration), '-f', 'qcow2', '-k', join(dir, `second-${configuration}.sock`), image()]);
+    expect(second.code).toBe(1);
+    expect(second.stderr).toContain(`tessera-nbd: Failed to blk_new_open '${image()}': Failed to get "write" lock`);
+    const qemu = await tool('qemu-io', ['-f', 'qcow2', '-c', 'write 0 512', image()]);
+    expect(qemu.stderr).toContain('Failed to get "write" lock');
+  });
+
+  it('leaves, once stopped, the qcow2 qemu-io makes of the same writes, which qemu-img check accepts', async () => {
+    await server.stop();
+    execFileSync('qemu-io', ['-f', 'qcow2', ...writes.flatMap((w) => ['-c', w]), expected()], { stdio: 'ignore' });
+    const check = await tool('qemu-img', ['check', image()]);
+    expect(check.stdout).toContain('No errors were found on the image.');
+    expect(check.code).toBe(0);
+    // The discarded range reads as zeroes here (--discard=unmap); qemu-io wrote nothing there.
+    execFileSync('qemu-io', ['-f', 'qcow2', '-c', 'write -z 2M 64k', expected()], { stdio: 'ignore' });
+    expect((await tool('qemu-img', ['compare', image(), expected()])).stdout).toContain('Images are identical.');
+  });
+});
