@@ -46,6 +46,16 @@ export interface OpenImageOptions {
   readonly permissions?: BlockPermissions;
   /** `-U`: forbid nothing to other users of the image and its backing files (read-only opens only). */
   readonly forceShare?: boolean;
+  /**
+   * Override the backing file the image names (`--image-opts backing.*`, `json:{"backing":…}`):
+   * null opens none (unallocated ranges read as zeroes), else this image is opened instead.
+   */
+  readonly backing?: BackingOverride | null;
+}
+
+/** The image opened as the backing file instead of the one the image names. */
+export interface BackingOverride extends Pick<OpenImageOptions, 'format' | 'protocol' | 'fileOptions' | 'formatOptions' | 'backing'> {
+  readonly location: string;
 }
 
 /** qemu's cache modes, as `-t` and `cache=` name them. */
@@ -172,9 +182,15 @@ export class BlockLayer {
         openRelative: (name, o) =>
           o.protocolOnly
             ? this.openRelativeFile(location, name, o.readOnly, { permissions: storage(driver.name), forceShare: options.forceShare ?? false })
-            : options.withoutBacking
+            : options.withoutBacking || options.backing === null
               ? Promise.resolve(new UnopenedBacking(resolveRelative(location, name)))
-              : this.openInChain(
+              : options.backing
+                ? this.openInChain(
+                    options.backing.location,
+                    { ...options.backing, readOnly: o.readOnly, ...(o.readOnly ? { permissions: backingPermissions(user), forceShare: options.forceShare ?? false } : {}) },
+                    [...above, identity],
+                  )
+                : this.openInChain(
                   this.resolveReference(location, name, 'backing'),
                   {
                     ...(o.format ? { format: o.format } : {}),

@@ -254,6 +254,11 @@ export interface BlockOptionSpec {
    * does for the options whose QemuOpts carry a default (qcow2's cluster_size, for one).
    */
   readonly printDefault?: boolean;
+  /**
+   * An open option that changes what the image shows (raw's offset and size): a filename alone no
+   * longer names the image opened with it, so `info` prints qemu's `json:{…}` pseudo-filename.
+   */
+  readonly strong?: boolean;
 }
 
 /**
