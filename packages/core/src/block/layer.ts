@@ -74,6 +74,11 @@ function backingLoopIn(error: unknown): BlockError | undefined {
   return undefined;
 }
 
+/** The options among `options` that `specs` declares. */
+function knownOptions(options: Readonly<Record<string, string>>, specs: readonly BlockOptionSpec[]): Record<string, string> {
+  return Object.fromEntries(Object.entries(options).filter(([key]) => specs.some((spec) => spec.name === key)));
+}
+
 /** Largest zero buffer the write-zeroes fallback writes at once. */
 const ZERO_BUFFER_SIZE = 1 << 20;
 
@@ -166,9 +171,10 @@ export class BlockLayer {
     let node: BlockNode;
     try {
       if (above.includes(identity)) throw backingLoop(location);
-      // A named format's options are checked once its file is open (qemu says first that the file
-      // cannot be opened); a probed format's once its node is.
-      const driverOptions = format ? parseOpenOptions(format.name, formatOptions, format.openOptions ?? []) : formatOptions;
+      // A named format's values are checked once its file is open (qemu says first that the file
+      // cannot be opened); options no driver takes once its node is (qemu says first that the
+      // image is not of the format), a probed format's all then.
+      const driverOptions = format ? parseOpenOptions(format.name, knownOptions(formatOptions, format.openOptions ?? []), format.openOptions ?? []) : formatOptions;
       const driver = format ?? (await this.probeFormat(file, depth > 0 ? location : undefined));
       if (!format && driver.name !== 'raw') await file.setPermissions?.(options.forceShare ? sharingAll(storage(driver.name)) : storage(driver.name));
       // cache=unsafe, done here once: the storage ignores flushes, and the driver is told so it
@@ -205,7 +211,7 @@ export class BlockLayer {
       // Said once: not wrapped in every image's "Could not open backing file" on the way up.
       throw backingLoopIn(error) ?? error;
     }
-    if (format === undefined && Object.keys(formatOptions).length > 0) {
+    if (Object.keys(formatOptions).length > 0) {
       try {
         parseOpenOptions(node.driver, formatOptions, this.drivers.format(node.driver)?.openOptions ?? []);
       } catch (error) {
