@@ -318,6 +318,8 @@ export class BlockLayer {
           if (createRelative) return createRelative(resolved, bytes);
           await this.create(resolved, 'raw', bytes);
         },
+        openRelative: (name, o) =>
+          o.protocolOnly ? this.openRelativeFile(location, name, o.readOnly) : this.open(this.resolveReference(location, name, 'backing'), { ...(o.format ? { format: o.format } : {}), readOnly: o.readOnly }),
       });
     } finally {
       await file.close();

@@ -230,6 +230,12 @@ export interface BlockCreateOptions {
    * bytes, `name` relative to the image being created (QEMU's bdrv_co_create_file of the name).
    */
   readonly createRelative?: (name: string, size: number) => Promise<void>;
+  /**
+   * Open an image named relative to the one being created: its backing file, read-only (vmdk
+   * records its parent's CID), or with `protocolOnly` a file `createRelative` made (an extent,
+   * to lay out its metadata). The driver closes what it opens.
+   */
+  readonly openRelative?: OpenRelative;
 }
 
 /** Value kind of a driver option (`-o help` shows `bool` as `bool (on/off)`). */
