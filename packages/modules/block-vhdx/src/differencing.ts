@@ -8,6 +8,8 @@ import { PAYLOAD_FULLY_PRESENT, PAYLOAD_PARTIALLY_PRESENT, PAYLOAD_ZERO, entryOf
 
 /** A sector bitmap block covers one chunk: 1 MiB, one bit per logical sector. */
 const BITMAP_BLOCK = 1024 * 1024;
+/** Bitmaps kept at once (reads come in guest order): memory stays bounded on a disk of many chunks. */
+const CACHED_BITMAPS = 4;
 
 export class DifferencingReader {
   /** Each chunk's bitmap, read once when first needed. */
@@ -72,6 +74,7 @@ export class DifferencingReader {
       const bytes = new Uint8Array(BITMAP_BLOCK);
       // Not present: no sector of the chunk is in this file.
       bitmap = entryState(entry) === PAYLOAD_FULLY_PRESENT ? this.readFile(entryOffset(entry), bytes).then(() => bytes) : Promise.resolve(bytes);
+      if (this.bitmaps.size >= CACHED_BITMAPS) this.bitmaps.delete(this.bitmaps.keys().next().value!);
       this.bitmaps.set(chunk, bitmap);
     }
     return bitmap;
