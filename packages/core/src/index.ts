@@ -17,7 +17,7 @@ export type {
 } from './module/types.ts';
 export { BlockError, blockErrorCode, type BlockErrorCode, type CodedBlockError } from './block/errors.ts';
 export { protocolOf, resolveRelative } from './block/location.ts';
-export { writeZeroes, type BlockLayer, type CacheMode, type OpenImageOptions } from './block/layer.ts';
+export { writeZeroes, type BlockLayer, type CacheMode, type OpenImageOptions, type BackingOverride } from './block/layer.ts';
 export {
   SIZE_OPTION,
   formattingSummary,

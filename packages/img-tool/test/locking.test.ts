@@ -100,6 +100,9 @@ describe('QEMU holding an image, tessera-img refused as qemu-img is', () => {
       ['info', 'base.qcow2'],
       ['check', 'base.qcow2'],
       ['map', 'base.qcow2'],
+      // file.locking=off takes no locks, so nothing conflicts (qemu's file driver option).
+      ['map', '--image-opts', 'driver=qcow2,file.filename=base.qcow2,file.locking=off'],
+      ['info', '--image-opts', 'driver=qcow2,file.filename=base.qcow2,file.locking=bogus'],
       ['compare', 'base.qcow2', 'disk.raw'],
       ['convert', '-O', 'raw', 'base.qcow2', 'out.raw'],
       ['convert', '-O', 'raw', 'top.qcow2', 'out.raw'],

@@ -46,6 +46,16 @@ export interface OpenImageOptions {
   readonly permissions?: BlockPermissions;
   /** `-U`: forbid nothing to other users of the image and its backing files (read-only opens only). */
   readonly forceShare?: boolean;
+  /**
+   * Override the backing file the image names (`--image-opts backing.*`, `json:{"backing":…}`):
+   * null opens none (unallocated ranges read as zeroes), else this image is opened instead.
+   */
+  readonly backing?: BackingOverride | null;
+}
+
+/** The image opened as the backing file instead of the one the image names. */
+export interface BackingOverride extends Pick<OpenImageOptions, 'format' | 'protocol' | 'fileOptions' | 'formatOptions' | 'backing'> {
+  readonly location: string;
 }
 
 /** qemu's cache modes, as `-t` and `cache=` name them. */
@@ -62,6 +72,11 @@ function backingLoop(location: string): BlockError {
 function backingLoopIn(error: unknown): BlockError | undefined {
   for (let at = error; at instanceof Error; at = at.cause) if (at instanceof BlockError && at.code === 'backing-loop') return at;
   return undefined;
+}
+
+/** The options among `options` that `specs` declares. */
+function knownOptions(options: Readonly<Record<string, string>>, specs: readonly BlockOptionSpec[]): Record<string, string> {
+  return Object.fromEntries(Object.entries(options).filter(([key]) => specs.some((spec) => spec.name === key)));
 }
 
 /** Largest zero buffer the write-zeroes fallback writes at once. */
@@ -156,9 +171,10 @@ export class BlockLayer {
     let node: BlockNode;
     try {
       if (above.includes(identity)) throw backingLoop(location);
-      // A named format's options are checked once its file is open (qemu says first that the file
-      // cannot be opened); a probed format's once its node is.
-      const driverOptions = format ? parseOpenOptions(format.name, formatOptions, format.openOptions ?? []) : formatOptions;
+      // A named format's values are checked once its file is open (qemu says first that the file
+      // cannot be opened); options no driver takes once its node is (qemu says first that the
+      // image is not of the format), a probed format's all then.
+      const driverOptions = format ? parseOpenOptions(format.name, knownOptions(formatOptions, format.openOptions ?? []), format.openOptions ?? []) : formatOptions;
       const driver = format ?? (await this.probeFormat(file, depth > 0 ? location : undefined));
       if (!format && driver.name !== 'raw') await file.setPermissions?.(options.forceShare ? sharingAll(storage(driver.name)) : storage(driver.name));
       // cache=unsafe, done here once: the storage ignores flushes, and the driver is told so it
@@ -172,9 +188,15 @@ export class BlockLayer {
         openRelative: (name, o) =>
           o.protocolOnly
             ? this.openRelativeFile(location, name, o.readOnly, { permissions: storage(driver.name), forceShare: options.forceShare ?? false })
-            : options.withoutBacking
+            : options.withoutBacking || options.backing === null
               ? Promise.resolve(new UnopenedBacking(resolveRelative(location, name)))
-              : this.openInChain(
+              : options.backing
+                ? this.openInChain(
+                    options.backing.location,
+                    { ...options.backing, readOnly: o.readOnly, ...(o.readOnly ? { permissions: backingPermissions(user), forceShare: options.forceShare ?? false } : {}) },
+                    [...above, identity],
+                  )
+                : this.openInChain(
                   this.resolveReference(location, name, 'backing'),
                   {
                     ...(o.format ? { format: o.format } : {}),
@@ -189,7 +211,7 @@ export class BlockLayer {
       // Said once: not wrapped in every image's "Could not open backing file" on the way up.
       throw backingLoopIn(error) ?? error;
     }
-    if (format === undefined && Object.keys(formatOptions).length > 0) {
+    if (Object.keys(formatOptions).length > 0) {
       try {
         parseOpenOptions(node.driver, formatOptions, this.drivers.format(node.driver)?.openOptions ?? []);
       } catch (error) {
@@ -296,6 +318,8 @@ export class BlockLayer {
           if (createRelative) return createRelative(resolved, bytes);
           await this.create(resolved, 'raw', bytes);
         },
+        openRelative: (name, o) =>
+          o.protocolOnly ? this.openRelativeFile(location, name, o.readOnly) : this.open(this.resolveReference(location, name, 'backing'), { ...(o.format ? { format: o.format } : {}), readOnly: o.readOnly }),
       });
     } finally {
       await file.close();

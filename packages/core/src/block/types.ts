@@ -230,6 +230,12 @@ export interface BlockCreateOptions {
    * bytes, `name` relative to the image being created (QEMU's bdrv_co_create_file of the name).
    */
   readonly createRelative?: (name: string, size: number) => Promise<void>;
+  /**
+   * Open an image named relative to the one being created: its backing file, read-only (vmdk
+   * records its parent's CID), or with `protocolOnly` a file `createRelative` made (an extent,
+   * to lay out its metadata). The driver closes what it opens.
+   */
+  readonly openRelative?: OpenRelative;
 }
 
 /** Value kind of a driver option (`-o help` shows `bool` as `bool (on/off)`). */
@@ -254,6 +260,11 @@ export interface BlockOptionSpec {
    * does for the options whose QemuOpts carry a default (qcow2's cluster_size, for one).
    */
   readonly printDefault?: boolean;
+  /**
+   * An open option that changes what the image shows (raw's offset and size): a filename alone no
+   * longer names the image opened with it, so `info` prints qemu's `json:{…}` pseudo-filename.
+   */
+  readonly strong?: boolean;
 }
 
 /**

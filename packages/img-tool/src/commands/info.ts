@@ -2,7 +2,9 @@ import type { BlockNode } from '@tessera/core';
 import { ToolError, UsageError, errorMessage } from '../cli/errors.ts';
 import { parseOutputFormat } from '../cli/values.ts';
 import { describeImage, formatJson, infoHuman, infoJson, type ImageInfo } from '../image/describe.ts';
-import { METADATA_ONLY, openImage } from '../image/open.ts';
+import { METADATA_ONLY, openImage, resolveSource } from '../image/open.ts';
+import { isJsonFilename } from '../image/json-filename.ts';
+import { pseudoFilename } from '../image/pseudo-filename.ts';
 import type { ImageSource } from '../image/spec.ts';
 import { FORCE_SHARE, HELP, IMAGE_OPTS, OBJECT, formatConflict, parseImageCommandOptions } from './common.ts';
 import type { Command, CommandContext } from './types.ts';
@@ -46,16 +48,18 @@ export const infoCommand: Command = {
     while (next) {
       const node = await openImage(context.host, next, { readOnly: true, withoutBacking: true, permissions: METADATA_ONLY, forceShare });
       let info: ImageInfo;
+      let shownAs: string | undefined;
       const identity = storageIdentity(node);
       // A file met again: refused once its own backing name is known (which qemu-img would name).
       const again = identity !== undefined && seenStorage.has(identity) ? next.filename : undefined;
       try {
         info = await describeImage(node);
+        if (next.imageOpts || isJsonFilename(next.filename)) shownAs = await pseudoFilename(context.host, resolveSource(next), node);
       } finally {
         await node.close();
       }
       if (identity !== undefined) seenStorage.add(identity);
-      infos.push(info);
+      infos.push(shownAs === undefined ? info : { ...info, filename: shownAs });
       seen.add(info.filename);
       if (!chain || info.backingFilename === undefined) break;
       const backing = backingLocation(context, info);

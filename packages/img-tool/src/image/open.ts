@@ -3,6 +3,8 @@ import { ToolError, errorMessage } from '../cli/errors.ts';
 import { protocolNames } from './drivers.ts';
 import { errnoCode } from './errno.ts';
 import { parseImageOpts } from './image-opts.ts';
+import { isJsonFilename, jsonFilenameOptions } from './json-filename.ts';
+import { splitNodeOptions } from './node-options.ts';
 import type { ImageSource, ImageSpec } from './spec.ts';
 
 export interface OpenOptions {
@@ -55,8 +57,13 @@ export function couldNotOpen(filename: string, error: unknown): string {
   return message.startsWith(prefix) && !fromLocalOpen ? message : prefix + message;
 }
 
-function resolveSource(source: ImageSource): ImageSpec {
+export function resolveSource(source: ImageSource): ImageSpec {
   if (source.imageOpts) return parseImageOpts(source.filename);
+  if (isJsonFilename(source.filename)) {
+    // `-f` names the format whatever the JSON says, as qemu-img's.
+    const spec = parseImageOpts(jsonFilenameOptions(source.filename));
+    return source.format === undefined ? spec : { ...spec, format: source.format };
+  }
   return {
     location: source.filename,
     format: source.format,
@@ -67,11 +74,15 @@ function resolveSource(source: ImageSource): ImageSpec {
   };
 }
 
-async function openSpec(host: Host, spec: ImageSpec, { readOnly, cache, forRepair, withoutBacking, permissions, forceShare }: OpenOptions): Promise<BlockNode> {
+async function openSpec(host: Host, spec: ImageSpec, options: OpenOptions): Promise<BlockNode> {
+  const { cache, forRepair, withoutBacking, permissions } = options;
+  const node = splitNodeOptions(spec, withoutBacking ?? false);
+  const readOnly = options.readOnly || node.readOnly;
+  const forceShare = (options.forceShare ?? false) || node.forceShare;
   const locking = { ...(permissions ? { permissions } : {}), ...(forceShare ? { forceShare } : {}) };
   if (spec.format !== undefined && protocolNames(host.list).includes(spec.format)) {
     // The storage itself, no format layer (`driver=file,filename=…`, `-f file`).
-    const { filename, url, ...protocolOptions } = spec.formatOptions;
+    const { filename, url, ...protocolOptions } = node.formatOptions;
     // A remote protocol may be given by its fields alone (`driver=rbd,pool=…,image=…`): its driver
     // then gets an empty location and says what is missing.
     const location = spec.location ?? filename ?? url ?? (spec.format === 'file' ? undefined : '');
@@ -90,7 +101,8 @@ async function openSpec(host: Host, spec: ImageSpec, { readOnly, cache, forRepai
     readOnly,
     protocol: spec.protocol,
     fileOptions: spec.fileOptions,
-    formatOptions: spec.formatOptions,
+    formatOptions: node.formatOptions,
+    ...(node.backing !== undefined ? { backing: node.backing } : {}),
     ...(cache ? { cache } : {}),
     ...(forRepair ? { forRepair } : {}),
     ...(withoutBacking ? { withoutBacking } : {}),

@@ -2,6 +2,7 @@ import type { BlockNode, BlockOptionSpec, BlockPermission, BlockPermissions, Blo
 import { codedError } from '@tessera/module-kit/coded-error';
 import { closeFile, readAt, statFile, syncData, truncateFile, writeAt } from './fd.ts';
 import { ImageLocks } from './image-locks.ts';
+import { FILE_OPEN_OPTIONS, NO_LOCKS, lockingWanted } from './locking-option.ts';
 import { LockingUnavailableError, ofdLocks, type OfdLocks } from './native-lock.ts';
 import { createStorage, openStorage, storageIdentity } from './storage.ts';
 
@@ -23,11 +24,13 @@ const CREATE_OPTIONS: readonly BlockOptionSpec[] = [
 export const fileProtocol: BlockProtocolDriver = {
   name: 'file',
   schemes: [],
-  async open(path, { readOnly, permissions }) {
+  options: FILE_OPEN_OPTIONS,
+  async open(path, { readOnly, permissions, driverOptions }) {
+    const locking = lockingWanted(driverOptions);
     const { fd, size, device, identity } = await openStorage(path, readOnly);
     try {
       // Locked before the node exists, so nothing reads a header another process is rewriting.
-      const locks = new ImageLocks(fd, path);
+      const locks = locking ? new ImageLocks(fd, path) : NO_LOCKS;
       locks.set(permissions ?? { use: readOnly ? READ : READ_WRITE, unshare: [] });
       return new FileNode(path, fd, size, readOnly, locks, device, identity);
     } catch (error) {
@@ -59,7 +62,7 @@ class FileNode implements BlockNode {
     private readonly fd: number,
     private currentSize: number,
     readonly readOnly: boolean,
-    private readonly locks: ImageLocks,
+    private readonly locks: Pick<ImageLocks, 'set'>,
     /** A block device: its size is fixed (qemu's host_device cannot resize it). */
     private readonly device = false,
     readonly identity?: string,

@@ -9,6 +9,7 @@ import { parseHeader } from './header/header.ts';
 import { Qcow2Image } from './image.ts';
 import { measureImage } from './measure.ts';
 import { AMEND_OPTIONS, CREATE_OPTIONS } from './options.ts';
+import { OPEN_OPTIONS } from './open-options.ts';
 import { readSnapshotTable } from './snapshot/table.ts';
 
 export const qcow2Format: BlockFormatDriver = {
@@ -16,6 +17,7 @@ export const qcow2Format: BlockFormatDriver = {
   capabilities: { backingFile: true, compression: true, internalSnapshots: true, bitmaps: false },
   createOptions: CREATE_OPTIONS,
   amendOptions: AMEND_OPTIONS,
+  openOptions: OPEN_OPTIONS,
   create: createImage,
   measure: measureImage,
   statusGranularity: l2Reach,

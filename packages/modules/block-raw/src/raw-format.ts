@@ -1,13 +1,17 @@
 import type { BlockFormatDriver, BlockNode, BlockStatus, ImageDescription, InternalSnapshots, MeasureResult, ResizeOptions } from '@tessera/core';
 import { codedError } from '@tessera/module-kit/coded-error';
+import { RAW_OPEN_OPTIONS, rawWindow } from './open-options.ts';
+import { RawWindowNode } from './raw-window.ts';
 
 /** The raw format: guest bytes are the file's bytes. */
 export const rawFormat: BlockFormatDriver = {
   name: 'raw',
   // Made by its protocol alone (no create of its own); its create options are the protocol's.
   capabilities: { directMapping: true },
-  async open(file) {
-    return new RawNode(file);
+  openOptions: RAW_OPEN_OPTIONS,
+  async open(file, { driverOptions }) {
+    const window = rawWindow(driverOptions, file.size);
+    return window ? new RawWindowNode(file, window) : new RawNode(file);
   },
   // A raw image is its guest bytes: every size needs all of them (a source changes nothing).
   async measure(size, _options, source): Promise<MeasureResult> {

@@ -9,19 +9,25 @@ export const vhdxFormat: BlockFormatDriver = {
   name: 'vhdx',
   createOptions: CREATE_OPTIONS,
   create: createImage,
-  async open(file, { readOnly }) {
-    const { image, logReplayed } = await openVhdx(file, readOnly);
-    return new VhdxNode(image, logReplayed);
+  async open(file, { readOnly, openRelative }) {
+    const { image, logReplayed, parent } = await openVhdx(file, readOnly, openRelative);
+    return new VhdxNode(image, logReplayed, parent);
   },
 };
 
 class VhdxNode implements BlockNode {
   readonly driver = 'vhdx';
 
+  readonly backing?: BlockNode;
+
   constructor(
     private readonly image: VhdxImage,
     private readonly logReplayed: boolean,
-  ) {}
+    /** A differencing image's parent (read-only, closed with it) and the name its locator gives. */
+    private readonly parent?: { readonly node: BlockNode; readonly name: string },
+  ) {
+    if (parent) this.backing = parent.node;
+  }
 
   get child(): BlockNode {
     return this.image.file;
@@ -60,13 +66,14 @@ class VhdxNode implements BlockNode {
       if (!this.readOnly) await this.image.closeLog();
     } finally {
       await this.image.file.close();
+      await this.parent?.node.close();
     }
   }
   async allocatedSize(): Promise<number | undefined> {
     return this.image.file.allocatedSize?.();
   }
   describe(): ImageDescription {
-    return { clusterSize: this.image.metadata.blockSize };
+    return { clusterSize: this.image.metadata.blockSize, ...(this.parent ? { backingFile: this.parent.name } : {}) };
   }
   /**
    * qemu-img's vhdx check: the metadata was checked on opening (a bad image does not open); a

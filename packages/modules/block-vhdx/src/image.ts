@@ -8,6 +8,7 @@ import {
   payloadIndex,
   type BatGeometry,
 } from './bat.ts';
+import type { DifferencingReader } from './differencing.ts';
 import { HEADER_OFFSETS, MiB, encodeHeader, type CurrentHeader } from './header.ts';
 import { randomGuid } from './guid.ts';
 import { LogWriter } from './log-writer.ts';
@@ -40,6 +41,12 @@ export class VhdxImage {
     return this.metadata.virtualSize;
   }
 
+  /** A differencing image's reads, through its parent where it has no sectors of its own. */
+  private differencing: DifferencingReader | undefined;
+  readDifferencing(reader: DifferencingReader): void {
+    this.differencing = reader;
+  }
+
   /** The host offset of the guest byte at `offset`, or undefined where the block reads as zeroes. */
   private hostOffset(offset: number): number | undefined {
     const block = Math.floor(offset / this.geometry.blockSize);
@@ -54,6 +61,10 @@ export class VhdxImage {
   async read(offset: number, into: Uint8Array): Promise<void> {
     for (const [at, n] of this.pieces(offset, into.length)) {
       const part = into.subarray(at - offset, at - offset + n);
+      if (this.differencing) {
+        await this.differencing.readInBlock(at, part);
+        continue;
+      }
       const host = this.hostOffset(at);
       if (host === undefined) {
         part.fill(0);

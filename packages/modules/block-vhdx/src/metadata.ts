@@ -2,6 +2,7 @@ import type { BlockNode } from '@tessera/core';
 import { corrupt, unsupported } from './errors.ts';
 import { FILE_PARAMETERS, LOGICAL_SECTOR_SIZE, PARENT_LOCATOR, PHYSICAL_SECTOR_SIZE, VIRTUAL_DISK_ID, VIRTUAL_DISK_SIZE, sameGuid } from './guid.ts';
 import { KiB, MiB } from './header.ts';
+import { parseParentLocator } from './parent-locator.ts';
 import type { Region } from './region-table.ts';
 
 /** The metadata region (VHDX specification 2.6): a table of items, then the items. */
@@ -22,6 +23,8 @@ export interface VhdxMetadata {
   readonly logicalSectorSize: number;
   readonly physicalSectorSize: number;
   readonly diskId: Uint8Array;
+  /** A differencing image's parent locator entries (`relative_path`, `parent_linkage`, …). */
+  readonly parentLocator?: ReadonlyMap<string, string>;
 }
 
 const KNOWN = [FILE_PARAMETERS, VIRTUAL_DISK_SIZE, VIRTUAL_DISK_ID, LOGICAL_SECTOR_SIZE, PHYSICAL_SECTOR_SIZE, PARENT_LOCATOR];
@@ -83,6 +86,7 @@ export async function readMetadata(file: BlockNode, region: Region): Promise<Vhd
     logicalSectorSize,
     physicalSectorSize,
     diskId,
+    ...((parameterFlags & 2) !== 0 && items.has(5) ? { parentLocator: parseParentLocator(items.get(5)!, name) } : {}),
   };
 }
 

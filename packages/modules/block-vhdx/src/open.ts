@@ -1,17 +1,21 @@
-import type { BlockNode } from '@tessera/core';
+import type { BlockNode, OpenRelative } from '@tessera/core';
 import { PAYLOAD_FULLY_PRESENT, PAYLOAD_PARTIALLY_PRESENT, batGeometry, entryOffset, entryState } from './bat.ts';
 import { codedError, corrupt, unsupported } from './errors.ts';
 import { isZeroGuid } from './guid.ts';
 import { HEADER_SECTION_END, readCurrentHeader, type CurrentHeader } from './header.ts';
 import { VhdxImage } from './image.ts';
 import { logRegion, readActiveSequence, replay } from './log.ts';
+import { DifferencingReader } from './differencing.ts';
 import { readMetadata } from './metadata.ts';
+import { parentPath } from './parent-locator.ts';
 import { readRegions, type Region } from './region-table.ts';
 
 export interface OpenedVhdx {
   readonly image: VhdxImage;
   /** The log was replayed on opening (`check` reports it as a repaired corruption, as qemu-img). */
   readonly logReplayed: boolean;
+  /** A differencing image's parent, and the name its locator gives it. */
+  readonly parent?: { readonly node: BlockNode; readonly name: string };
 }
 
 /**
@@ -19,7 +23,7 @@ export interface OpenedVhdx {
  * writing: read-only, qemu's message and its advice); then the region table, metadata and BAT,
  * every field checked against the file.
  */
-export async function openVhdx(file: BlockNode, readOnly: boolean): Promise<OpenedVhdx> {
+export async function openVhdx(file: BlockNode, readOnly: boolean, openRelative?: OpenRelative): Promise<OpenedVhdx> {
   const name = file.filename;
   let current = await readCurrentHeader(file);
   let logReplayed = false;
@@ -40,8 +44,10 @@ export async function openVhdx(file: BlockNode, readOnly: boolean): Promise<Open
   }
   const regions = await readRegions(file);
   const metadata = await readMetadata(file, regions.metadata);
-  if (metadata.hasParent) throw unsupported(name, 'differencing VHDX images (with a parent) are not supported');
-  const geometry = batGeometry(metadata.virtualSize, metadata.blockSize, metadata.logicalSectorSize, false);
+  const differencing = metadata.hasParent;
+  if (differencing && !readOnly) throw unsupported(name, 'differencing VHDX images (with a parent) can only be opened read-only here');
+  if (differencing && !metadata.parentLocator) throw corrupt(name, 'The image has a parent but no parent locator');
+  const geometry = batGeometry(metadata.virtualSize, metadata.blockSize, metadata.logicalSectorSize, differencing);
   if (geometry.entries * 8 > regions.bat.length) throw corrupt(name, `The BAT region (${regions.bat.length} bytes) is too small for ${geometry.entries} entries`);
   const batBytes = new Uint8Array(geometry.entries * 8);
   await file.read(regions.bat.offset, batBytes);
@@ -52,8 +58,9 @@ export async function openVhdx(file: BlockNode, readOnly: boolean): Promise<Open
     const entry = view.getBigUint64(i * 8, true);
     bat[i] = entry;
     const state = entryState(entry);
-    if (state === PAYLOAD_PARTIALLY_PRESENT) throw unsupported(name, `BAT entry ${i} is partially present: its sectors come from a parent image (differencing images are not supported)`);
-    if (state !== PAYLOAD_FULLY_PRESENT) continue;
+    if (state === PAYLOAD_PARTIALLY_PRESENT && !differencing) throw corrupt(name, `BAT entry ${i} is partially present in an image without a parent`);
+    // A partially present block lies in the file as a present one does (its sector bitmap says which sectors count).
+    if (state !== PAYLOAD_FULLY_PRESENT && state !== PAYLOAD_PARTIALLY_PRESENT) continue;
     const offset = entryOffset(entry);
     if (offset >= file.size) throw corrupt(name, `VHDX BAT entry ${i} offset points after end of file (${offset}). Image has probably been truncated.`);
     if (metadataAreas.some((area) => offset < area.offset + area.length && area.offset < offset + metadata.blockSize)) {
@@ -64,5 +71,10 @@ export async function openVhdx(file: BlockNode, readOnly: boolean): Promise<Open
   const image = new VhdxImage(file, current, regions, metadata, geometry, bat, log);
   // The log is replayed: the headers say so (no log GUID), so the next open does not replay again.
   if (logReplayed) await image.updateHeaders({ logGuid: new Uint8Array(16) });
-  return { image, logReplayed };
+  if (!differencing) return { image, logReplayed };
+  const parentName = parentPath(metadata.parentLocator!, name);
+  if (!openRelative) throw unsupported(name, `its parent image '${parentName}' cannot be opened here`);
+  const parent = await openRelative(parentName, { readOnly: true });
+  image.readDifferencing(new DifferencingReader(file, parent, geometry, bat, metadata.logicalSectorSize));
+  return { image, logReplayed, parent: { node: parent, name: parentName } };
 }

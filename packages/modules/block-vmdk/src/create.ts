@@ -1,132 +1,75 @@
 /**
- * Creating single-file VMDK images: monolithicSparse in qemu-img's layout (header, embedded
+ * Creating VMDK images. Single-file ones here: monolithicSparse in qemu-img's layout (header, embedded
  * descriptor, redundant and primary grain directories with all their grain tables, data after),
  * and streamOptimized in VMware's one-pass stream layout (header with GD_AT_END, descriptor,
  * then at first only the empty directory, footer and end-of-stream marker; writes then replace
  * that tail, see stream-extent.ts).
  */
-import type { BlockNode } from '@tessera/core';
-import { formatDescriptor } from './descriptor.ts';
+import type { BlockCreateOptions, BlockNode } from '@tessera/core';
+import { DESCRIPTOR_SECTORS, GRAIN_SECTORS, GT_ENTRIES, MAX_SPARSE_BYTES, alignUp, concat, descriptorFor, headerBase, padTo, writeSparseExtent, type Parent } from './create-layout.ts';
+import { createWithExtentFiles } from './create-split.ts';
 import { invalidOption, unsupportedOperation } from './errors.ts';
 import { MARKER_EOS, MARKER_FOOTER, MARKER_GD, metadataMarker } from './grain-codec.ts';
 import { encodeEntries } from './grain-directory.ts';
 import type { VmdkCreateSettings } from './options.ts';
-import {
-  COMPRESSION_DEFLATE,
-  FLAG_COMPRESSED,
-  FLAG_MARKERS,
-  FLAG_NEWLINE_DETECT,
-  FLAG_REDUNDANT_GD,
-  FLAG_ZERO_GRAIN,
-  SECTOR,
-  encodeSparseHeader,
-  type HeaderFields,
-} from './sparse-header.ts';
+import { COMPRESSION_DEFLATE, FLAG_COMPRESSED, FLAG_MARKERS, FLAG_NEWLINE_DETECT, FLAG_ZERO_GRAIN, SECTOR, encodeSparseHeader } from './sparse-header.ts';
 
-const GRAIN_SECTORS = 128; // 64 KiB, as qemu and VMware create
-const GT_ENTRIES = 512;
-const DESCRIPTOR_SECTORS = 20;
-/** Largest capacity of a sparse extent (qemu: 2 TiB minus one grain... VMware: 2 TiB). */
-const MAX_SPARSE_BYTES = 2 ** 41;
+/** What create may do beyond writing its one file: make and open files beside it, open the parent. */
+export interface CreateContext {
+  readonly createRelative?: BlockCreateOptions['createRelative'];
+  readonly openRelative?: BlockCreateOptions['openRelative'];
+}
 
-export async function createVmdk(file: BlockNode, size: number, settings: VmdkCreateSettings): Promise<void> {
-  if (settings.subformat !== 'monolithicSparse' && settings.subformat !== 'streamOptimized') {
-    throw unsupportedOperation(
-      `creating a ${settings.subformat} image needs extent files beside the descriptor, which this driver cannot create yet; ` +
-        `create monolithicSparse or streamOptimized, or create with qemu-img (it reads here)`,
-    );
-  }
+export async function createVmdk(file: BlockNode, size: number, settings: VmdkCreateSettings, context: CreateContext = {}): Promise<void> {
   const capacity = Math.ceil(size / SECTOR);
-  if (capacity * SECTOR > MAX_SPARSE_BYTES) throw invalidOption(`Could not create '${file.filename}': a VMDK sparse extent holds at most 2 TiB`);
-  const stream = settings.subformat === 'streamOptimized';
-  const gdEntries = Math.ceil(capacity / (GRAIN_SECTORS * GT_ENTRIES));
-  const gdSectors = Math.ceil((gdEntries * 4) / SECTOR);
-  const gtSectors = (GT_ENTRIES * 4) / SECTOR;
-  const descriptor = descriptorFor(file, capacity, settings);
-  const descriptorBytes = new TextEncoder().encode(descriptor);
-  if (descriptorBytes.length > DESCRIPTOR_SECTORS * SECTOR) throw invalidOption(`Could not create '${file.filename}': the descriptor does not fit in ${DESCRIPTOR_SECTORS} sectors`);
-  const descriptorEnd = 1 + DESCRIPTOR_SECTORS;
-  const base: Omit<HeaderFields, 'rgdOffset' | 'gdOffset' | 'overheadSectors' | 'flags' | 'version'> = {
-    capacity,
-    grainSectors: GRAIN_SECTORS,
-    descriptorOffset: 1,
-    descriptorSectors: DESCRIPTOR_SECTORS,
-    gtEntries: GT_ENTRIES,
-    compressAlgorithm: stream ? COMPRESSION_DEFLATE : 0,
-  };
-  const zeroFlag = settings.zeroedGrain ? FLAG_ZERO_GRAIN : 0;
-  if (stream) {
-    const overhead = alignUp(descriptorEnd, GRAIN_SECTORS);
-    const header = { ...base, version: 3, flags: FLAG_NEWLINE_DETECT | FLAG_COMPRESSED | FLAG_MARKERS | zeroFlag, rgdOffset: 0, overheadSectors: overhead };
-    await file.write(0, concat(encodeSparseHeader({ ...header, gdOffset: undefined }), padTo(descriptorBytes, DESCRIPTOR_SECTORS * SECTOR)));
-    // The tail of an empty stream: no grains, no tables.
-    const gd = padTo(encodeEntries(new Uint32Array(gdEntries)), gdSectors * SECTOR);
-    const gdSector = overhead + 1;
-    await file.write(
-      overhead * SECTOR,
-      concat(
-        metadataMarker(MARKER_GD, gdSectors),
-        gd,
-        metadataMarker(MARKER_FOOTER, 1),
-        encodeSparseHeader({ ...header, gdOffset: gdSector }),
-        metadataMarker(MARKER_EOS, 0),
-      ),
-    );
+  const parent = await parentOf(file, settings, context);
+  if (settings.subformat !== 'monolithicSparse' && settings.subformat !== 'streamOptimized') {
+    await createWithExtentFiles(file, capacity, settings, parent, context);
     return;
   }
-  // qemu's order: redundant directory, its tables, the directory, its tables, data from the next grain boundary.
-  const rgdOffset = descriptorEnd;
-  const rgtStart = rgdOffset + gdSectors;
-  const gdOffset = rgtStart + gdEntries * gtSectors;
-  const gtStart = gdOffset + gdSectors;
-  const overhead = alignUp(gtStart + gdEntries * gtSectors, GRAIN_SECTORS);
-  const header = encodeSparseHeader({
-    ...base,
-    version: settings.zeroedGrain ? 2 : 1,
-    flags: FLAG_NEWLINE_DETECT | FLAG_REDUNDANT_GD | zeroFlag,
-    rgdOffset,
-    gdOffset,
-    overheadSectors: overhead,
-  });
-  const directory = (firstTable: number) => padTo(encodeEntries(Uint32Array.from({ length: gdEntries }, (_, i) => firstTable + i * gtSectors)), gdSectors * SECTOR);
-  await file.write(0, concat(header, padTo(descriptorBytes, DESCRIPTOR_SECTORS * SECTOR), directory(rgtStart)));
-  await file.write(gdOffset * SECTOR, directory(gtStart));
-  // The tables are zeroes: the file is extended over them (a hole where the file system allows).
-  await file.write((overhead - 1) * SECTOR, new Uint8Array(SECTOR));
-}
-
-function descriptorFor(file: BlockNode, capacity: number, settings: VmdkCreateSettings): string {
-  const heads = settings.adapterType === 'ide' ? 16 : 255;
-  const cylinders = Math.min(Math.floor(capacity / (heads * 63)), 16383);
+  if (capacity * SECTOR > MAX_SPARSE_BYTES) throw invalidOption(`Could not create '${file.filename}': a VMDK sparse extent holds at most 2 TiB`);
   const name = file.filename.slice(file.filename.lastIndexOf('/') + 1);
-  return formatDescriptor({
-    cid: randomCid(),
-    parentCid: 0xffffffff,
-    createType: settings.subformat,
-    extents: [{ access: 'RW', sectors: capacity, type: 'SPARSE', fileName: name, offset: 0 }],
-    ddb: [
-      ['virtualHWVersion', settings.hwVersion],
-      ['geometry.cylinders', String(cylinders)],
-      ['geometry.heads', String(heads)],
-      ['geometry.sectors', '63'],
-      ['adapterType', settings.adapterType],
-      ['toolsVersion', settings.toolsVersion],
-    ],
-  });
+  const descriptor = descriptorFor(capacity, settings, [{ access: 'RW', sectors: capacity, type: 'SPARSE', fileName: name, offset: 0 }], parent);
+  const descriptorBytes = new TextEncoder().encode(descriptor);
+  if (descriptorBytes.length > DESCRIPTOR_SECTORS * SECTOR) throw invalidOption(`Could not create '${file.filename}': the descriptor does not fit in ${DESCRIPTOR_SECTORS} sectors`);
+  if (settings.subformat === 'streamOptimized') await writeStreamExtent(file, capacity, settings, descriptorBytes);
+  else await writeSparseExtent(file, capacity, settings, descriptorBytes);
 }
 
-function randomCid(): number {
-  return Math.floor(Math.random() * 0xfffffffe);
+/** The parent a child records (its CID and the name it was given), read from the opened parent as qemu does. */
+async function parentOf(file: BlockNode, settings: VmdkCreateSettings, context: CreateContext): Promise<Parent | undefined> {
+  if (settings.backingFile === undefined) return undefined;
+  if (settings.subformat === 'monolithicFlat' || settings.subformat === 'twoGbMaxExtentFlat') throw invalidOption("Flat image can't have backing file");
+  if (!context.openRelative) throw unsupportedOperation('the backing file cannot be opened here to read its CID');
+  const backing = await context.openRelative(settings.backingFile, { readOnly: true, ...(settings.backingFormat ? { format: settings.backingFormat } : {}) });
+  try {
+    const cid = backing.describe?.().formatSpecific?.data.cid;
+    if (backing.driver !== 'vmdk' || typeof cid !== 'number') throw invalidOption('backing_file must be a vmdk image');
+    return { cid, fileNameHint: settings.backingFile };
+  } finally {
+    await backing.close();
+  }
 }
 
-const alignUp = (value: number, to: number) => Math.ceil(value / to) * to;
-
-function padTo(bytes: Uint8Array, length: number): Uint8Array {
-  const out = new Uint8Array(length);
-  out.set(bytes.subarray(0, length));
-  return out;
+async function writeStreamExtent(file: BlockNode, capacity: number, settings: VmdkCreateSettings, descriptorBytes: Uint8Array): Promise<void> {
+  const gdEntries = Math.ceil(capacity / (GRAIN_SECTORS * GT_ENTRIES));
+  const gdSectors = Math.ceil((gdEntries * 4) / SECTOR);
+  const zeroFlag = settings.zeroedGrain ? FLAG_ZERO_GRAIN : 0;
+  const overhead = alignUp(1 + DESCRIPTOR_SECTORS, GRAIN_SECTORS);
+  const header = {
+    ...headerBase(capacity, COMPRESSION_DEFLATE),
+    version: 3,
+    flags: FLAG_NEWLINE_DETECT | FLAG_COMPRESSED | FLAG_MARKERS | zeroFlag,
+    rgdOffset: 0,
+    overheadSectors: overhead,
+  };
+  await file.write(0, concat(encodeSparseHeader({ ...header, gdOffset: undefined }), padTo(descriptorBytes, DESCRIPTOR_SECTORS * SECTOR)));
+  // The tail of an empty stream: no grains, no tables.
+  const gd = padTo(encodeEntries(new Uint32Array(gdEntries)), gdSectors * SECTOR);
+  const gdSector = overhead + 1;
+  await file.write(
+    overhead * SECTOR,
+    concat(metadataMarker(MARKER_GD, gdSectors), gd, metadataMarker(MARKER_FOOTER, 1), encodeSparseHeader({ ...header, gdOffset: gdSector }), metadataMarker(MARKER_EOS, 0)),
+  );
 }
 
-function concat(...parts: Uint8Array[]): Uint8Array {
-  return Buffer.concat(parts);
-}

@@ -132,8 +132,8 @@ export function formatDescriptor(fields: DescriptorFields): string {
     `CID=${cidText(fields.cid)}`,
     `parentCID=${cidText(fields.parentCid)}`,
     `createType="${fields.createType}"`,
-    ...(fields.parentFileNameHint !== undefined ? [`parentFileNameHint="${fields.parentFileNameHint}"`] : []),
-    '',
+    // qemu's line break: the hint takes the place of the blank line.
+    ...(fields.parentFileNameHint !== undefined ? [`parentFileNameHint="${fields.parentFileNameHint}"`] : ['']),
     '# Extent description',
     ...extentLines,
     '',

@@ -15,8 +15,8 @@ export const vmdkFormat: BlockFormatDriver = {
   async open(file: BlockNode, options: BlockOpenOptions): Promise<BlockNode> {
     return new VmdkNode(file, await openVmdk(file, options), options.readOnly);
   },
-  async create(file, { size, formatOptions }) {
-    await createVmdk(file, size, parseCreateOptions(formatOptions, file.filename));
+  async create(file, { size, formatOptions, createRelative, openRelative }) {
+    await createVmdk(file, size, parseCreateOptions(formatOptions), { ...(createRelative ? { createRelative } : {}), ...(openRelative ? { openRelative } : {}) });
   },
 };
 

@@ -1,5 +1,5 @@
 /** The one place `-o` values of `create -f vmdk` are parsed and checked (qemu-img's messages). */
-import { invalidOption, unsupportedOperation } from './errors.ts';
+import { invalidOption } from './errors.ts';
 
 export const SUBFORMATS = ['monolithicSparse', 'monolithicFlat', 'twoGbMaxExtentSparse', 'twoGbMaxExtentFlat', 'streamOptimized'] as const;
 export type Subformat = (typeof SUBFORMATS)[number];
@@ -12,17 +12,16 @@ export interface VmdkCreateSettings {
   readonly hwVersion: string;
   readonly toolsVersion: string;
   readonly zeroedGrain: boolean;
+  /** The parent image (`-b`), named as the user named it; its CID is copied into the child. */
+  readonly backingFile?: string;
+  readonly backingFormat?: string;
 }
 
-export function parseCreateOptions(options: Readonly<Record<string, string>>, location: string): VmdkCreateSettings {
+export function parseCreateOptions(options: Readonly<Record<string, string>>): VmdkCreateSettings {
+  // The tool names the image before the message, as qemu-img does.
   const fail = (message: string) => {
-    throw invalidOption(`${location}: ${message}`);
+    throw invalidOption(message);
   };
-  // qemu's vmdk copies the parent's CID into the child, which needs the parent opened while
-  // creating: the contract gives create no way to open another image yet.
-  if (options.backing_file !== undefined) {
-    throw unsupportedOperation(`${location}: creating a vmdk image with a backing file is not supported here yet; create it with qemu-img (it reads here)`);
-  }
   const subformat = options.subformat ?? 'monolithicSparse';
   if (!(SUBFORMATS as readonly string[]).includes(subformat)) fail(`invalid parameter value: ${subformat}`);
   const adapterType = options.adapter_type ?? 'ide';
@@ -36,6 +35,8 @@ export function parseCreateOptions(options: Readonly<Record<string, string>>, lo
     hwVersion: hwversion !== undefined && hwversion !== 'undefined' ? hwversion : compat6 ? '6' : '4',
     toolsVersion: options.toolsversion ?? '2147483647',
     zeroedGrain: flag(options.zeroed_grain, 'zeroed_grain'),
+    ...(options.backing_file !== undefined ? { backingFile: options.backing_file } : {}),
+    ...(options.backing_fmt !== undefined ? { backingFormat: options.backing_fmt } : {}),
   };
 }
 

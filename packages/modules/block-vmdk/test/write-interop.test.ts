@@ -3,7 +3,7 @@
 // streamOptimized passes `qemu-img check` and `compare`, and writes into images qemu-img made
 // (partial grains, zeroed grains) keep them consistent.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -58,16 +58,69 @@ describe('create -f vmdk', () => {
     ['subformat=foo', 'invalid parameter value: foo'],
     ['adapter_type=scsi', 'invalid parameter value: scsi'],
     ['compat6=on,hwversion=7', 'compat6 cannot be enabled with hwversion set'],
-    ['subformat=twoGbMaxExtentFlat', 'creating a twoGbMaxExtentFlat image needs extent files beside the descriptor'],
+    ['subformat=monolithicFlat,backing_file=base.vmdk,backing_fmt=vmdk', "Flat image can't have backing file"],
+    ['backing_file=data.raw,backing_fmt=raw', 'backing_file must be a vmdk image'],
   ])('-o %s is refused with qemu-img\'s message', async (options, message) => {
+    qemuImg('create', '-q', '-f', 'vmdk', 'base.vmdk', '1M');
     const result = await run(exe(), ['create', '-q', '-f', 'vmdk', '-o', options, 'refused.vmdk', '1M'], { cwd: dir });
     expect(result.code).toBe(1);
-    expect(result.stderr).toContain(message);
+    expect(result.stderr).toBe(`tessera-img: refused.vmdk: ${message}\n`);
   });
+
+  // Sizes past 2 GiB so the twoGbMaxExtent subformats split; flat extents are compared by length and
+  // holes (reading gigabytes of them proves nothing more), everything else byte for byte.
+  it.each([
+    ['monolithicFlat', '5M'],
+    ['twoGbMaxExtentFlat', '3G'],
+    ['twoGbMaxExtentSparse', '4200M'],
+  ])('-o subformat=%s (%s): the files qemu-img creates, named as it names them, the same bytes but for the CID', async (subformat, size) => {
+    const args = ['create', '-q', '-f', 'vmdk', '-o', `subformat=${subformat}`, `${subformat}.vmdk`, size];
+    const created = await run(exe(), args, { cwd: join(dir, 'ours') });
+    expect(created).toMatchObject({ code: 0, stderr: '' });
+    execFileSync('qemu-img', args, { cwd: join(dir, 'theirs') });
+    const files = (side: string) => readdirSync(join(dir, side)).filter((name) => name.startsWith(`${subformat}`)).sort();
+    expect(files('ours')).toEqual(files('theirs'));
+    expect(files('ours').length).toBe(subformat === 'monolithicFlat' ? 2 : subformat === 'twoGbMaxExtentFlat' ? 3 : 4);
+    for (const name of files('theirs')) {
+      const [mine, theirs] = [join(dir, 'ours', name), join(dir, 'theirs', name)];
+      if (/-f(lat|\d{3})\.vmdk$/.test(name)) {
+        expect(statSync(mine).size).toBe(statSync(theirs).size);
+        expect(statSync(mine).blocks).toBeLessThanOrEqual(statSync(theirs).blocks);
+      } else if (name === `${subformat}.vmdk`) {
+        expect(readFileSync(mine, 'latin1').replace(/\nCID=[0-9a-f]+\n/, '\nCID=\n')).toBe(readFileSync(theirs, 'latin1').replace(/\nCID=[0-9a-f]+\n/, '\nCID=\n'));
+      } else {
+        expect(Buffer.compare(readFileSync(mine), readFileSync(theirs))).toBe(0);
+      }
+    }
+    expect(qemuImg('check', `ours/${subformat}.vmdk`)).toBe('No errors were found on the image.\n');
+    expect(qemuImg('compare', `ours/${subformat}.vmdk`, `theirs/${subformat}.vmdk`)).toBe('Images are identical.\n');
+  });
+
+  it.each(['monolithicSparse', 'twoGbMaxExtentSparse', 'streamOptimized'])(
+    '-b base -F vmdk, subformat=%s: the parent\'s CID as parentCID, its name as the hint, as qemu-img writes them',
+    async (subformat) => {
+      for (const side of ['ours', 'theirs']) execFileSync('qemu-img', ['create', '-q', '-f', 'vmdk', 'parent.vmdk', '1M'], { cwd: join(dir, side) });
+      const args = ['create', '-q', '-f', 'vmdk', '-o', `subformat=${subformat}`, '-b', 'parent.vmdk', '-F', 'vmdk', `child-${subformat}.vmdk`];
+      expect(await run(exe(), args, { cwd: join(dir, 'ours') })).toMatchObject({ code: 0, stderr: '' });
+      execFileSync('qemu-img', args, { cwd: join(dir, 'theirs') });
+      const descriptor = (side: string) => {
+        const text = readFileSync(join(dir, side, `child-${subformat}.vmdk`), 'latin1');
+        const parentCid = /\nparentCID=([0-9a-f]+)\n/.exec(text)![1];
+        expect(parentCid).toBe(/\nCID=([0-9a-f]+)\n/.exec(readFileSync(join(dir, side, 'parent.vmdk'), 'latin1'))![1]);
+        // The descriptor text (the layout around it is compared by the tests above).
+        const start = text.indexOf('# Disk DescriptorFile');
+        const end = text.indexOf('\0', start);
+        return text.slice(start, end < 0 ? undefined : end).replace(/^(parent)?CID=[0-9a-f]+$/gm, '$1CID=');
+      };
+      expect(descriptor('ours')).toBe(descriptor('theirs'));
+      qemuIo(`ours/child-${subformat}.vmdk`, 'read -P 0 0 1M');
+      expect(qemuImg('info', `ours/child-${subformat}.vmdk`)).toContain(`backing file: parent.vmdk (actual path: ours/parent.vmdk)\n`);
+    },
+  );
 });
 
 describe('convert -O vmdk', () => {
-  it.each(['monolithicSparse', 'streamOptimized'])('%s: qemu-img checks and compares it clean, and reads it as we do', async (subformat) => {
+  it.each(['monolithicSparse', 'streamOptimized', 'monolithicFlat', 'twoGbMaxExtentSparse', 'twoGbMaxExtentFlat'])('%s: qemu-img checks and compares it clean, and reads it as we do', async (subformat) => {
     const image = `converted-${subformat}.vmdk`;
     await ours('convert', '-O', 'vmdk', '-o', `subformat=${subformat}`, 'data.raw', image);
     expect(qemuImg('check', image)).toBe('No errors were found on the image.\n');

@@ -3,14 +3,16 @@ import { CREATE_OPTIONS } from './create-options.ts';
 import { createImage } from './create.ts';
 import { DynamicDisk } from './dynamic-disk.ts';
 import { readLayout } from './layout.ts';
+import { OPEN_OPTIONS, sizeCalculation } from './open-options.ts';
 
 /** The adapter between core's driver contract and the VHD format code. */
 export const vpcFormat: BlockFormatDriver = {
   name: 'vpc',
   createOptions: CREATE_OPTIONS,
   create: createImage,
-  async open(file) {
-    const layout = await readLayout(file);
+  openOptions: OPEN_OPTIONS,
+  async open(file, { driverOptions }) {
+    const layout = await readLayout(file, sizeCalculation(driverOptions));
     const dynamic = layout.dynamic && new DynamicDisk(file, layout.dynamic, layout.footerBytes, layout.virtualSize);
     return new VpcNode(file, layout.virtualSize, dynamic);
   },

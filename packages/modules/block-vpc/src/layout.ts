@@ -3,6 +3,7 @@ import { DYNAMIC_HEADER_SIZE, decodeDynamicHeader, dynamicHeaderChecksum, hasDyn
 import { codedError, corrupt, unsupported } from './errors.ts';
 import { DISK_DIFFERENCING, DISK_DYNAMIC, DISK_FIXED, FOOTER_SIZE, decodeFooter, footerChecksum, hasFooterCookie, type Footer } from './footer.ts';
 import { MAX_GEOMETRY_SECTORS, MAX_SECTORS, sectorsOf } from './geometry.ts';
+import type { SizeCalculation } from './open-options.ts';
 
 /** Everything `open` learns from an image's metadata, checked against the file. */
 export interface VpcLayout {
@@ -40,7 +41,7 @@ const MAX_TABLE_ENTRIES = Math.floor(0x7fffffff / 4);
  * Read and check an image's footer (at the start of a dynamic image, else at the end), its
  * dynamic header and BAT, as qemu 7.2 does, with its messages; every field is distrusted.
  */
-export async function readLayout(file: BlockNode): Promise<VpcLayout> {
+export async function readLayout(file: BlockNode, sizeCalculation: SizeCalculation = undefined): Promise<VpcLayout> {
   const name = file.filename;
   if (file.size < FOOTER_SIZE) throw corrupt(name, 'invalid VPC image');
   let footerBytes = new Uint8Array(FOOTER_SIZE);
@@ -57,7 +58,9 @@ export async function readLayout(file: BlockNode): Promise<VpcLayout> {
   if (footerChecksum(footerBytes) !== footer.checksum) throw corrupt(name, 'Incorrect header checksum');
 
   const geometrySectors = sectorsOf(footer.geometry);
-  const useGeometry = !SIZE_FROM_FOOTER.has(footer.creatorApp) && geometrySectors !== MAX_GEOMETRY_SECTORS;
+  // force_size_calc overrides the creator's word; the largest geometry always means "see the footer".
+  const byCreator = sizeCalculation === undefined ? !SIZE_FROM_FOOTER.has(footer.creatorApp) : sizeCalculation === 'chs';
+  const useGeometry = byCreator && geometrySectors !== MAX_GEOMETRY_SECTORS;
   const sectors = useGeometry ? geometrySectors : Number(footer.currentSize / 512n);
   if (sectors > MAX_SECTORS) {
     throw codedError(`Could not open '${name}': Disk size is too large; max size allowed: ${MAX_SECTORS} sectors`, 'unsupported-feature');
