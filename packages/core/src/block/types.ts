@@ -216,6 +216,22 @@ export interface BlockOpenOptions {
    * writing what it refuses otherwise, such as an image marked corrupt, as qemu's BDRV_O_CHECK.
    */
   readonly forRepair?: boolean;
+  /**
+   * Given to format drivers: the caller reads only metadata (qemu's BDRV_O_NO_IO, `info`): a
+   * driver may skip what only data access needs, such as unlocking an encrypted image's key.
+   */
+  readonly metadataOnly?: boolean;
+  /** The user's secrets (`--object secret,id=…`), asked for by id (a LUKS passphrase). */
+  readonly secrets?: BlockSecrets;
+}
+
+/**
+ * QEMU's secret objects as drivers see them: a driver asks for a secret by the id an option of
+ * its names (`key-secret=sec0`) and gets its bytes, or a coded error with qemu's "No secret with
+ * id 'sec0'". The values never go into messages or `info`.
+ */
+export interface BlockSecrets {
+  secret(id: string): Uint8Array;
 }
 
 export interface BlockCreateOptions {
@@ -230,6 +246,8 @@ export interface BlockCreateOptions {
    * bytes, `name` relative to the image being created (QEMU's bdrv_co_create_file of the name).
    */
   readonly createRelative?: (name: string, size: number) => Promise<void>;
+  /** The user's secrets (`--object secret,id=…`): a LUKS image's passphrase. */
+  readonly secrets?: BlockSecrets;
 }
 
 /** Value kind of a driver option (`-o help` shows `bool` as `bool (on/off)`). */
@@ -275,6 +293,11 @@ export interface BlockFormatCapabilities {
    * is the file's trailing hole.
    */
   readonly directMapping?: boolean;
+  /**
+   * A freshly created image does not read as zeroes (luks: its unwritten payload decrypts to
+   * noise), qemu's bdrv_has_zero_init false: a copy onto it writes its zero runs too.
+   */
+  readonly createdNotZero?: boolean;
 }
 
 export interface BlockProtocolDriver {

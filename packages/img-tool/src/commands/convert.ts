@@ -72,7 +72,7 @@ export const convertCommand: Command = {
       const totalSize = sources.reduce((sum, source) => sum + source.size, 0);
       const target = await prepareTarget(context.host, settings, traits, entries, output, totalSize);
       try {
-        await copy(context, settings, sources, target, totalSize, hasBacking(settings, entries), createsSparse(settings, entries));
+        await copy(context, settings, sources, target, totalSize, hasBacking(settings, entries), createsSparse(settings, entries), traits.capabilities.createdNotZero ?? false);
       } finally {
         await target.close();
       }
@@ -161,6 +161,7 @@ async function copy(
   totalSize: number,
   backed: boolean,
   createdSparse: boolean,
+  createdNotZero: boolean,
 ): Promise<void> {
   const progress = new Progress((text) => context.console.out(text), settings.showProgress && !settings.quiet);
   progress.start();
@@ -172,7 +173,10 @@ async function copy(
     await copyImages(sources, target, {
       sparseSize: settings.sparseSize,
       // A new image reads as zeroes, unless a backing file shows through it or it is a block device.
-      targetIsZero: settings.targetIsZero || (!settings.skipCreate && !backed && !showsBlockDevice(context.host, target)),
+      // A format whose new images do not read as zeroes (luks) gets its zero runs written.
+      targetIsZero:
+        settings.targetIsZero ||
+        (!settings.skipCreate && !backed && !showsBlockDevice(context.host, target) && !createdNotZero),
       onlySourceAllocations: backed,
       keepTargetHoles: settings.skipCreate && !backed && context.host.block.mapsDirectly(target),
       depth: settings.coroutines,

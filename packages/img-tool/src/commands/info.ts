@@ -44,7 +44,7 @@ export const infoCommand: Command = {
     const seenStorage = new Set<string>();
     let next: ImageSource | undefined = { filename: args.operands[0]!, format, imageOpts };
     while (next) {
-      const node = await openImage(context.host, next, { readOnly: true, withoutBacking: true, permissions: METADATA_ONLY, forceShare });
+      const node = await openImage(context.host, next, { readOnly: true, withoutBacking: true, metadataOnly: true, permissions: METADATA_ONLY, forceShare });
       let info: ImageInfo;
       const identity = storageIdentity(node);
       // A file met again: refused once its own backing name is known (which qemu-img would name).

@@ -15,6 +15,8 @@ export interface OpenOptions {
   readonly forRepair?: boolean;
   /** Leave the backing file unopened, as `qemu-img info` does. */
   readonly withoutBacking?: boolean;
+  /** Only metadata is read (`info`): an encrypted image opens without its key, as qemu-img's BDRV_O_NO_IO. */
+  readonly metadataOnly?: boolean;
   /** Image locks: what the command does with the image and forbids others (qemu-img's, per command); default: read (and write), forbid nothing. */
   readonly permissions?: BlockPermissions;
   /** `-U`: forbid nothing to others. */
@@ -67,7 +69,7 @@ function resolveSource(source: ImageSource): ImageSpec {
   };
 }
 
-async function openSpec(host: Host, spec: ImageSpec, { readOnly, cache, forRepair, withoutBacking, permissions, forceShare }: OpenOptions): Promise<BlockNode> {
+async function openSpec(host: Host, spec: ImageSpec, { readOnly, cache, forRepair, withoutBacking, metadataOnly, permissions, forceShare }: OpenOptions): Promise<BlockNode> {
   const locking = { ...(permissions ? { permissions } : {}), ...(forceShare ? { forceShare } : {}) };
   if (spec.format !== undefined && protocolNames(host.list).includes(spec.format)) {
     // The storage itself, no format layer (`driver=file,filename=…`, `-f file`).
@@ -91,6 +93,7 @@ async function openSpec(host: Host, spec: ImageSpec, { readOnly, cache, forRepai
     ...(cache ? { cache } : {}),
     ...(forRepair ? { forRepair } : {}),
     ...(withoutBacking ? { withoutBacking } : {}),
+    ...(metadataOnly ? { metadataOnly } : {}),
     ...locking,
   });
 }
