@@ -168,6 +168,8 @@ export interface ImageDescription {
   readonly backingFile?: string;
   readonly backingFormat?: string;
   readonly dirty?: boolean;
+  /** The guest data is encrypted (luks): `info` says `encrypted: yes`. */
+  readonly encrypted?: boolean;
   /**
    * The format reports no driver information (qemu's parallels has no bdrv_get_info): `info`
    * then shows neither a cluster size nor a dirty flag.
