@@ -121,9 +121,10 @@ async function prepareTarget(
   output: string,
   totalSize: number,
 ): Promise<BlockNode> {
+  let openOptions: Record<string, string> = {};
   if (!settings.skipCreate) {
     // `-o size=` is accepted and ignored: the output is as large as the input.
-    let options;
+    let options: Awaited<ReturnType<typeof parseCreateOptions>>;
     try {
       // -B and -F are the backing_file and backing_fmt options (winning over -o's).
       const backing = [
@@ -140,10 +141,14 @@ async function prepareTarget(
       if (error instanceof CreationUnsupportedError) throw new ToolError(error.message, 1, { cause: error });
       throw new ToolError(`${output}: error while converting ${traits.name}: ${errorMessage(error)}`, 1, { cause: error });
     }
+    // The new image is opened with the creation options that are also open options (luks's
+    // key-secret), as qemu-img passes them on.
+    const openNames = new Set((traits.driver.openOptions ?? []).map((option) => option.name));
+    openOptions = Object.fromEntries(Object.entries(options.formatOptions).filter(([name]) => openNames.has(name)));
   }
   const source = settings.targetImageOpts
     ? { filename: output, imageOpts: true }
-    : { filename: output, format: traits.name };
+    : { filename: output, format: traits.name, formatOptions: openOptions };
   // qemu-img convert writes its target with cache=unsafe unless -t says otherwise: no flushes.
   const target = await openImage(host, source, { readOnly: false, cache: (settings.cache ?? 'unsafe') as CacheMode });
   if (settings.skipCreate && target.size < totalSize) {

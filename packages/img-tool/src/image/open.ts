@@ -64,7 +64,7 @@ function resolveSource(source: ImageSource): ImageSpec {
     format: source.format,
     protocol: undefined,
     fileOptions: {},
-    formatOptions: {},
+    formatOptions: source.formatOptions ?? {},
     hasFile: true,
   };
 }

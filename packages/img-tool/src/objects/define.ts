@@ -26,7 +26,7 @@ export function defineObjects(host: Host, definitions: readonly string[], exitCo
     try {
       defineObject(host, text, ids);
     } catch (error) {
-      throw new ToolError((error as Error).message.split('\n'), exitCode, { cause: error });
+      throw new ToolError((error as Error).message, exitCode, { cause: error });
     }
   }
 }
@@ -37,7 +37,8 @@ function defineObject(host: Host, text: string, ids: Set<string>): void {
   let type: string | undefined;
   entries.forEach((entry, index) => {
     // The first element may name the type alone (`secret,id=…`), as qemu's implied qom-type.
-    if (index === 0 && entry.flag) type = entry.key;
+    // (Taken as written: the list parser would read `nosuchtype` as `suchtype=off`.)
+    if (index === 0 && entry.flag) type = text.split(',')[0];
     else if (entry.key === 'qom-type') type = entry.value;
     else properties[entry.key] = entry.value;
   });
