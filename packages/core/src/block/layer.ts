@@ -294,6 +294,7 @@ export class BlockLayer {
     if (!format.create && !format.capabilities?.directMapping) {
       throw new BlockError(`Format driver '${format.name}' does not support image creation`, { code: 'unsupported-operation' });
     }
+    format.checkCreate?.({ size, formatOptions, secrets: this.secrets });
     await protocol.create(location, format.create ? 0 : size);
     if (this.writeLog) recordCreation(this.writeLog, location, format.create ? 0 : size);
     if (!format.create) return;

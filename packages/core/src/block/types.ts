@@ -331,6 +331,11 @@ export interface BlockFormatDriver {
   /** Lay the format's metadata onto freshly created storage. */
   create?(file: BlockNode, options: BlockCreateOptions): Promise<void>;
   /**
+   * Refuse `create`'s options before any storage is created or truncated (a LUKS image's missing
+   * secret), so a refused creation leaves no file behind and an existing file untouched.
+   */
+  checkCreate?(options: BlockCreateOptions): void;
+  /**
    * `-o` options `create` accepts, in the order create's "Formatting …" line prints them.
    * `size` may be declared to place it in that line; otherwise core adds it first.
    */

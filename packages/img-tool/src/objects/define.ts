@@ -4,12 +4,7 @@ import type { Host } from '@tessera/core';
 import { ToolError } from '../cli/errors.ts';
 import { parseKeyValueList } from '../image/key-value.ts';
 import { defineSecret } from './secret.ts';
-
-/** An object's properties beside qom-type and id, as given (the last of a repeated key wins). */
-export type ObjectProperties = Readonly<Record<string, string>>;
-
-/** Defines one object of a qom-type; throws qemu's message for a bad property. */
-export type ObjectDefiner = (host: Host, id: string, properties: ObjectProperties) => void;
+import type { ObjectDefiner } from './types.ts';
 
 /** The qom-types the tool defines (another type is refused as qemu refuses an unknown one). */
 const DEFINERS: Readonly<Record<string, ObjectDefiner>> = {

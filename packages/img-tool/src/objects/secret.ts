@@ -2,7 +2,7 @@
 // drivers ask core's block layer for by id. Its value appears in no message.
 import { readFileSync } from 'node:fs';
 import type { Host } from '@tessera/core';
-import type { ObjectProperties } from './define.ts';
+import type { ObjectProperties } from './types.ts';
 
 const KNOWN = new Set(['data', 'file', 'format', 'keyid', 'iv']);
 const BASE64 = /^[A-Za-z0-9+/=]*$/;

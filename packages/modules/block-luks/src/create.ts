@@ -14,7 +14,8 @@ import { IterationBudget, MAX_ITERATIONS, iterationsPerSecond } from './pbkdf.ts
 const MIN_SLOT_ITERATIONS = 1000;
 const MIN_MASTER_KEY_ITERATIONS = 1000;
 
-export async function createLuks(file: BlockNode, size: number, options: LuksCreateOptions, secrets: BlockSecrets | undefined): Promise<void> {
+/** What would make creation fail, found before any storage is made: the passphrase and the suite. */
+export function checkCreation(options: LuksCreateOptions, secrets: BlockSecrets | undefined): Uint8Array {
   const password = passphrase(secrets, options.keySecret);
   const { suite } = options;
   checkRunnable(suite);
@@ -23,6 +24,13 @@ export async function createLuks(file: BlockNode, size: number, options: LuksCre
     // aes-192: 96000 bytes of key material. qemu 7.2 aborts making (and reading) such images.
     throw codedError(`cipher-alg=${suite.alg}: its key material (${keyBytes * STRIPES} bytes) is not whole 512-byte sectors, which qemu cannot read; use aes-128 or aes-256`, 'invalid-option');
   }
+  return password;
+}
+
+export async function createLuks(file: BlockNode, size: number, options: LuksCreateOptions, secrets: BlockSecrets | undefined): Promise<void> {
+  const password = checkCreation(options, secrets);
+  const { suite } = options;
+  const keyBytes = masterKeyBytes(suite);
   const perSecond = iterationsPerSecond(suite.hash);
   const slotIterations = Math.max(MIN_SLOT_ITERATIONS, Math.floor((perSecond * options.iterTime) / 1000));
   // An eighth for the digest, as cryptsetup: with all eight slots tried, one iter-time in all.

@@ -3,7 +3,7 @@
 import type { BlockFormatDriver, BlockNode, BlockOpenOptions, BlockStatus, ImageDescription, ResizeOptions } from '@tessera/core';
 import { checkRunnable, suiteOfHeader, type CipherSuite } from './algorithms.ts';
 import { createOptionTable, openOptionTable, parseCreateOptions } from './create-options.ts';
-import { createLuks } from './create.ts';
+import { checkCreation, createLuks } from './create.ts';
 import { describeLuks } from './describe.ts';
 import { codedError } from './errors.ts';
 import { HEADER_SIZE, SECTOR_SIZE, parseHeader, type LuksHeader } from './header.ts';
@@ -18,6 +18,9 @@ export const luksFormat: BlockFormatDriver = {
   createOptions: createOptionTable,
   openOptions: openOptionTable,
   open: openLuks,
+  checkCreate({ formatOptions, secrets }) {
+    checkCreation(parseCreateOptions(formatOptions), secrets);
+  },
   async create(file, { size, formatOptions, secrets }) {
     await createLuks(file, size, parseCreateOptions(formatOptions), secrets);
   },
