@@ -1,4 +1,4 @@
-import { parseKeyValueList } from './key-value.ts';
+import { parseKeyValueList, type KeyValue } from './key-value.ts';
 import type { ImageSpec } from './spec.ts';
 
 /**
@@ -14,6 +14,35 @@ export function parseImageOpts(text: string): ImageSpec {
     // A plain filename given where options were expected.
     throw new Error(`Cannot find device='${text}' nor node-name='${text}'`);
   }
+  return specOf(entries);
+}
+
+/**
+ * A `json:{…}` filename (qemu's pseudo-protocol): the same options as `--image-opts`, nested
+ * objects for prefixes (`{"driver":"luks","key-secret":"sec0","file":{"filename":"x.luks"}}`).
+ * `format` (`-f`) wins over the object's driver, as in qemu-img.
+ */
+export function parseJsonFilename(text: string, format: string | undefined): ImageSpec {
+  let value: unknown;
+  try {
+    value = JSON.parse(text.slice('json:'.length));
+  } catch (error) {
+    throw new Error(`Could not parse the JSON options: ${(error as Error).message}`, { cause: error });
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new Error('Invalid JSON object given');
+  const entries: KeyValue[] = [];
+  const flatten = (object: object, prefix: string) => {
+    for (const [key, item] of Object.entries(object)) {
+      if (item !== null && typeof item === 'object' && !Array.isArray(item)) flatten(item, `${prefix}${key}.`);
+      else entries.push({ key: `${prefix}${key}`, value: String(item), flag: false });
+    }
+  };
+  flatten(value, '');
+  const spec = specOf(entries);
+  return format === undefined ? spec : { ...spec, format };
+}
+
+function specOf(entries: readonly KeyValue[]): ImageSpec {
   let format: string | undefined;
   let protocol: string | undefined;
   let location: string | undefined;

@@ -2,7 +2,7 @@ import { protocolOf, type BlockNode, type BlockPermissions, type CacheMode, type
 import { ToolError, errorMessage } from '../cli/errors.ts';
 import { protocolNames } from './drivers.ts';
 import { errnoCode } from './errno.ts';
-import { parseImageOpts } from './image-opts.ts';
+import { parseImageOpts, parseJsonFilename } from './image-opts.ts';
 import type { ImageSource, ImageSpec } from './spec.ts';
 
 export interface OpenOptions {
@@ -59,6 +59,7 @@ export function couldNotOpen(filename: string, error: unknown): string {
 
 function resolveSource(source: ImageSource): ImageSpec {
   if (source.imageOpts) return parseImageOpts(source.filename);
+  if (source.filename.startsWith('json:')) return parseJsonFilename(source.filename, source.format);
   return {
     location: source.filename,
     format: source.format,

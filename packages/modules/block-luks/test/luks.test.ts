@@ -109,7 +109,7 @@ describe('luks written by tessera-img', () => {
     expect(await s.ours(exe(), ...args)).toEqual(s.qemuImgResult(...args));
   });
 
-  it('create, then writes here (qcow2 to luks with -n), read back by qemu-img; luks to qcow2', async () => {
+  it('create, then writes here (qcow2 to luks with -n), read back by qemu-img; luks to qcow2; a json: filename', async () => {
     expect(await s.ours(exe(), 'create', '--object', SECRET, '-f', 'luks', '-o', 'key-secret=sec0,iter-time=10', 'made.luks', '3M')).toMatchObject({ code: 0, stderr: '' });
     // A new image's payload decrypts to noise (as qemu-img's): reading it is not zeroes.
     const fresh = await s.ours(exe(), 'compare', '--object', SECRET, '--image-opts', opts('made.luks'), FRAG);
@@ -120,6 +120,10 @@ describe('luks written by tessera-img', () => {
     expect(await s.ours(exe(), 'convert', '--object', SECRET, '--image-opts', opts('made.luks'), '-O', 'qcow2', 'back.qcow2')).toMatchObject({ code: 0, stderr: '' });
     expect(s.qemuImg('compare', 'back.qcow2', 'frag.raw')).toBe('Images are identical.\n');
     expect(s.qemuImgResult('check', 'back.qcow2')).toMatchObject({ code: 0 });
+    // A json: filename names the same options as --image-opts.
+    const json = 'json:{"driver":"luks","key-secret":"sec0","file":{"filename":"made.luks"}}';
+    expect(await s.ours(exe(), 'convert', '--object', SECRET, '-O', 'raw', json, 'made.raw')).toEqual({ code: 0, stdout: '', stderr: '' });
+    expect(readFileSync(s.path('made.raw')).equals(readFileSync(s.path('frag.raw')))).toBe(true);
   });
 });
 
@@ -177,6 +181,13 @@ describe('secrets and their failures, in qemu-img\'s words', () => {
 
 describe('untrusted luks input', () => {
   const secrets: BlockSecrets = { secret: () => new TextEncoder().encode('correct horse') };
+  /** An image made in-process (default suite, 64 KiB of payload): the tests below need no other. */
+  let made: Uint8Array;
+  beforeAll(async () => {
+    const file = new MemoryFile(new Uint8Array(0));
+    await luksFormat.create!(file, { size: 65536, formatOptions: { 'key-secret': 'sec0', 'iter-time': '10' }, secrets });
+    made = file.bytes;
+  });
 
   it('a LUKS2 header is refused by name, and so is a header with an impossible field', async () => {
     const bytes = readFileSync(s.path('qemu-xts-plain64.luks'));
@@ -188,7 +199,7 @@ describe('untrusted luks input', () => {
   });
 
   it('mutated headers (key-slot offsets, stripes, payload offset, iterations) give clear errors, no crash or hang', async () => {
-    const image = new Uint8Array(readFileSync(s.path('ours-default.luks')));
+    const image = made;
     // Header fields: strings, payload offset, key bytes, digest iterations, slot states, iterations, offsets, stripes.
     const slotFields = [0, 1, 2].flatMap((i) => [208 + i * 48, 212 + i * 48, 248 + i * 48, 252 + i * 48]);
     const fields = [6, 8, 40, 72, 104, 108, 164, ...slotFields];
@@ -199,7 +210,7 @@ describe('untrusted luks input', () => {
   });
 
   it('unlocking a hostile header stops at the iteration bound; a good one unlocks within it', async () => {
-    const image = new Uint8Array(readFileSync(s.path('ours-default.luks')));
+    const image = made;
     const header = parseHeader(image);
     const suite = suiteOfHeader(header.cipherName, header.cipherMode, header.hashSpec, header.keyBytes);
     const file = new MemoryFile(image);
