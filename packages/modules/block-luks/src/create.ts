@@ -14,6 +14,11 @@ import { IterationBudget, MAX_ITERATIONS, iterationsPerSecond } from './pbkdf.ts
 const MIN_SLOT_ITERATIONS = 1000;
 const MIN_MASTER_KEY_ITERATIONS = 1000;
 
+/** Where qemu-img's layout puts the payload: after the header's 4 KiB and eight aligned key-slot areas. */
+export function payloadOffsetSectors(keyBytes: number): number {
+  return KEY_SLOT_ALIGNMENT / SECTOR_SIZE + SLOT_COUNT * materialSectors(keyBytes, STRIPES);
+}
+
 /** What would make creation fail, found before any storage is made: the passphrase and the suite. */
 export function checkCreation(options: LuksCreateOptions, secrets: BlockSecrets | undefined): Uint8Array {
   const password = passphrase(secrets, options.keySecret);
@@ -43,12 +48,12 @@ export async function createLuks(file: BlockNode, size: number, options: LuksCre
   const mkDigest = await new IterationBudget(Infinity, Infinity).derive('master key', masterKey, mkDigestSalt, masterIterations, DIGEST_SIZE, suite.hash);
   const slotSectors = materialSectors(keyBytes, STRIPES);
   const firstSlot = KEY_SLOT_ALIGNMENT / SECTOR_SIZE;
+  const payloadOffsetSector = payloadOffsetSectors(keyBytes);
   const { slot, material } = await makeKeySlot(suite, masterKey, password, slotIterations, STRIPES, firstSlot);
   const slots: KeySlot[] = [slot];
   for (let i = 1; i < SLOT_COUNT; i++) {
     slots.push({ active: false, iterations: 0, salt: new Uint8Array(SALT_SIZE), keyOffsetSector: firstSlot + i * slotSectors, stripes: STRIPES });
   }
-  const payloadOffsetSector = firstSlot + SLOT_COUNT * slotSectors;
   const header = encodeHeader({
     ...headerNames(suite),
     hashSpec: suite.hash,

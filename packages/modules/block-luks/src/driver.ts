@@ -1,9 +1,9 @@
 // The adapter to core's driver contract: the format knowledge is in header.ts, algorithms.ts,
 // keyslots.ts, sector-cipher.ts and create.ts.
 import type { BlockFormatDriver, BlockNode, BlockOpenOptions, BlockStatus, ImageDescription, ResizeOptions } from '@tessera/core';
-import { checkRunnable, suiteOfHeader, type CipherSuite } from './algorithms.ts';
+import { checkRunnable, masterKeyBytes, suiteOfHeader, type CipherSuite } from './algorithms.ts';
 import { createOptionTable, openOptionTable, parseCreateOptions } from './create-options.ts';
-import { checkCreation, createLuks } from './create.ts';
+import { checkCreation, createLuks, payloadOffsetSectors } from './create.ts';
 import { describeLuks } from './describe.ts';
 import { codedError } from './errors.ts';
 import { HEADER_SIZE, SECTOR_SIZE, parseHeader, type LuksHeader } from './header.ts';
@@ -23,6 +23,14 @@ export const luksFormat: BlockFormatDriver = {
   },
   async create(file, { size, formatOptions, secrets }) {
     await createLuks(file, size, parseCreateOptions(formatOptions), secrets);
+  },
+  // The header and key-slot area, then every payload byte (an encrypted image has no holes to leave).
+  async measure(size, formatOptions, source) {
+    const options = parseCreateOptions(formatOptions);
+    // qemu-img builds the LUKS header to measure it, and so wants the secret named.
+    if (options.keySecret === undefined) throw codedError("Parameter 'key-secret' is required for cipher", 'invalid-option');
+    const bytes = payloadOffsetSectors(masterKeyBytes(options.suite)) * SECTOR_SIZE + (source?.size ?? size);
+    return { required: bytes, fullyAllocated: bytes };
   },
 };
 
