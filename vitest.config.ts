@@ -25,7 +25,7 @@ export default defineConfig({
       project('block-file', 'packages/modules/block-file'),
       project('block-qcow2', 'packages/modules/block-qcow2'),
       // The loadable image-format modules, one project each.
-      ...['bochs', 'cloop', 'dmg', 'vmdk', 'vdi', 'qed', 'parallels', 'qcow', 'vpc', 'vhdx'].map((format) =>
+      ...['bochs', 'cloop', 'dmg', 'vmdk', 'vdi', 'qed', 'parallels', 'qcow', 'vpc', 'vhdx', 'luks'].map((format) =>
         project(`block-${format}`, `packages/modules/block-${format}`),
       ),
       project('block-nbd', 'packages/modules/block-nbd'),

@@ -41,6 +41,7 @@ export type {
   BlockPermissions,
   BlockProtocolDriver,
   BlockRegistrar,
+  BlockSecrets,
   BlockStatus,
   CheckRepair,
   CheckResult,

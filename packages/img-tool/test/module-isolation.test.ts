@@ -11,9 +11,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FixtureWorkspace } from '../../../tools/test-support/fixture-workspace.ts';
 import { configurations, executable, modulesDir, run, workspaceRoot } from '../../../tools/test-support/executables.ts';
 import { makeDmg, sampleData } from '../../modules/block-dmg/test/dmg-fixture.ts';
+import { luksFormat } from '../../modules/block-luks/src/driver.ts';
+import { MemoryFile } from '../../../tools/test-support/format-interop.ts';
 
 /** Formats whose drivers are loadable modules (block-<format>). */
-const LOADABLE_FORMATS = ['vdi', 'qed', 'parallels', 'qcow'];
+const LOADABLE_FORMATS = ['vdi', 'qed', 'parallels', 'qcow', 'luks'];
 
 let scratch: string;
 let moduleDir: string;
@@ -58,7 +60,11 @@ beforeAll(async () => {
   execFileSync('bximage', ['-func=create', '-hd=10M', '-imgmode=growing', '-q', 'x.bochs'], { cwd: scratch, stdio: 'ignore' });
   execFileSync('create_compressed_fs', ['-q', '-B', '65536', 'a.raw', 'x.cloop'], { cwd: scratch, stdio: 'ignore' });
   writeFileSync(join(scratch, 'x.img'), makeDmg({ blocks: [[{ kind: 'zlib', data: sampleData(1, 8) }]] }).image); // a DMG found by its trailer, not its name
-  for (const format of LOADABLE_FORMATS) execFileSync('qemu-img', ['create', '-q', '-f', format, join(scratch, `a.${format}`), '1M']);
+  for (const format of LOADABLE_FORMATS.filter((name) => name !== 'luks')) execFileSync('qemu-img', ['create', '-q', '-f', format, join(scratch, `a.${format}`), '1M']);
+  // LUKS made by the driver in-process (qemu-img's LUKS create flakes on its PBKDF timing here); info needs no passphrase.
+  const luks = new MemoryFile(new Uint8Array(0));
+  await luksFormat.create!(luks, { size: 1 << 20, formatOptions: { 'key-secret': 's', 'iter-time': '10' }, secrets: { secret: () => new TextEncoder().encode('pw') } });
+  writeFileSync(join(scratch, 'a.luks'), luks.bytes);
 }, 120_000);
 
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));

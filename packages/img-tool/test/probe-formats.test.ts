@@ -36,7 +36,11 @@ const FIXTURES: readonly Fixture[] = [
 ];
 
 /** Formats a loadable module of tessera-img reads: probed the same, then opened by their driver. */
-const WITH_DRIVER = new Set(['bochs', 'cloop', 'dmg', 'qcow', 'vdi', 'qed', 'parallels', 'vmdk', 'vpc', 'vhdx']);
+const WITH_DRIVER = new Set(['bochs', 'cloop', 'dmg', 'qcow', 'vdi', 'qed', 'parallels', 'vmdk', 'vpc', 'vhdx', 'luks']);
+/**
+ * Formats no module reads, refused by name. Empty since block-luks: every format qemu-img 7.2
+ * probes has a driver; the refusal tests stay for a format a later qemu adds before a module does.
+ */
 const REFUSED = FIXTURES.filter((fixture) => !WITH_DRIVER.has(fixture.format));
 
 const padded = (head: Buffer, size = MiB): Buffer => Buffer.concat([head, Buffer.alloc(size - head.length)]);
@@ -120,7 +124,7 @@ it('the fixtures are what qemu-img 7.2 probes them as (raw where tessera-img is 
   }
 });
 
-describe.each(configurations)('an image in a format without a driver here (%s)', (configuration: Configuration) => {
+describe.skipIf(REFUSED.length === 0).each(configurations)('an image in a format without a driver here (%s)', (configuration: Configuration) => {
   it.each(REFUSED)('$file: info refuses it as $format', async ({ file, format }) => {
     const result = await tool(configuration, ['info', file], dir);
     expect(result.stderr).toBe(
@@ -158,7 +162,7 @@ describe.each(configurations)('an image in a format a loadable module reads (%s)
 });
 
 describe('convert refuses it too, creating nothing and changing nothing (modular)', () => {
-  it.each(REFUSED)('$file', async ({ file, format }) => {
+  it.skipIf(REFUSED.length === 0).each(REFUSED)('$file', async ({ file, format }) => {
     const before = sha(join(dir, file));
     const output = `${file}.out.raw`;
     const fresh = await tool('modular', ['convert', '-O', 'raw', file, output], dir);
@@ -174,7 +178,7 @@ describe('convert refuses it too, creating nothing and changing nothing (modular
     expect(sha(join(dir, file))).toBe(before);
   });
 
-  it('as the backing file of a qcow2 overlay without a backing format: convert names the backing file', async () => {
+  it('a probed luks backing file of a qcow2 overlay is opened by its driver, which asks for its key as qemu-img does', async () => {
     await created(['-f', 'qcow2', '-b', 'a.luks', '-F', 'luks', 'over.qcow2', '1M'], dir);
     // Drop the backing-format extension (rename its type), so the backing file is probed.
     const path = join(dir, 'over.qcow2');
@@ -185,17 +189,16 @@ describe('convert refuses it too, creating nothing and changing nothing (modular
     writeFileSync(path, image);
     // info does not open backing files (as qemu-img); convert reads through the chain.
     const result = await tool('modular', ['convert', '-O', 'raw', 'over.qcow2', 'over.raw'], dir);
-    expect(result.stderr).toMatch(/^tessera-img: Could not open 'over\.qcow2': Could not open backing file: Could not open '.*a\.luks': the image is in luks format/);
-    expect(result.code).toBe(1);
+    expect(result).toEqual({ ...(await qemuImg(['convert', '-O', 'raw', 'over.qcow2', 'over.raw'], dir)), stderr: expect.stringMatching(/^tessera-img: /) });
+    expect(result.stderr).toBe("tessera-img: Could not open 'over.qcow2': Could not open backing file: Parameter 'key-secret' is required for cipher\n");
   });
 });
 
-it('the emulator refuses such a drive by name before the machine starts, the image unchanged', async () => {
+it('the emulator opens a luks drive with its driver, which refuses it without a key before the machine starts, the image unchanged', async () => {
   const before = sha(join(dir, 'a.luks'));
   const result = await run(executable('emulator', 'modular'), ['-display', 'none', '-drive', 'file=a.luks,if=ide'], { cwd: dir });
   expect(result.stderr).toBe(
-    "tessera: -drive file=a.luks,if=ide: the image is in luks format, which this program has no driver for; convert it with qemu-img " +
-      "(qemu-img convert -O qcow2 SOURCE TARGET.qcow2) and use the result, or specify the 'raw' format explicitly if it is a raw disk\n",
+    "tessera: -drive file=a.luks,if=ide: Parameter 'key-secret' is required for cipher\n",
   );
   expect(result.code).toBe(1);
   expect(sha(join(dir, 'a.luks'))).toBe(before);

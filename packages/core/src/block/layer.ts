@@ -9,6 +9,7 @@ import { backingPermissions, defaultPermissions, sharingAll, storagePermissions 
 import { openSnapshotOverlay } from './snapshot-overlay.ts';
 import { UnopenedBacking } from './unopened-backing.ts';
 import { parseOpenOptions } from './options.ts';
+import { SecretRegistry } from './secrets.ts';
 import { sectorAligned } from './sector-view.ts';
 import { withoutFlushes } from './unsafe-cache.ts';
 import { recordCreation, recordWrites, WriteLog } from './write-log.ts';
@@ -38,6 +39,8 @@ export interface OpenImageOptions {
   readonly forRepair?: boolean;
   /** Leave the backing file unopened (qemu-img info's BDRV_O_NO_BACKING); a data file is opened as usual. */
   readonly withoutBacking?: boolean;
+  /** Only metadata is read (qemu-img info's BDRV_O_NO_IO): an encrypted image opens without its key. */
+  readonly metadataOnly?: boolean;
   /**
    * Image locks (QEMU's): what this opener does with the image and forbids others meanwhile.
    * Default: read, and write unless read-only; forbid nothing. A format with metadata adds its own
@@ -112,6 +115,8 @@ export interface BlockLayerSettings {
 export class BlockLayer {
   /** TESSERA_WRITE_LOG: storage writes are logged for the crash tests (write-log.ts). */
   private readonly writeLog = WriteLog.fromEnvironment();
+  /** The user's secrets (`--object secret`), handed to format drivers at open and create. */
+  private readonly secrets = new SecretRegistry();
 
   constructor(
     private readonly drivers: BlockDriverRegistry,
@@ -119,6 +124,11 @@ export class BlockLayer {
     private readonly requireFeature: (feature: Feature) => Promise<boolean>,
     private readonly settings: BlockLayerSettings = {},
   ) {}
+
+  /** Define a secret (`--object secret,id=ID,…`) that drivers may ask for by `id` (a LUKS passphrase). */
+  defineSecret(id: string, value: Uint8Array): void {
+    this.secrets.define(id, value);
+  }
 
   /**
    * Open the image at `location`: its format node over its protocol node, seen in whole sectors
@@ -184,6 +194,8 @@ export class BlockLayer {
         readOnly,
         ...(cacheUnsafe ? { cacheUnsafe: true } : {}),
         ...(options.forRepair ? { forRepair: true } : {}),
+        ...(options.metadataOnly ? { metadataOnly: true } : {}),
+        secrets: this.secrets,
         driverOptions,
         openRelative: (name, o) =>
           o.protocolOnly
@@ -304,6 +316,7 @@ export class BlockLayer {
     if (!format.create && !format.capabilities?.directMapping) {
       throw new BlockError(`Format driver '${format.name}' does not support image creation`, { code: 'unsupported-operation' });
     }
+    format.checkCreate?.({ size, formatOptions, secrets: this.secrets });
     await protocol.create(location, format.create ? 0 : size);
     if (this.writeLog) recordCreation(this.writeLog, location, format.create ? 0 : size);
     if (!format.create) return;
@@ -313,6 +326,7 @@ export class BlockLayer {
       await format.create(file, {
         size,
         formatOptions,
+        secrets: this.secrets,
         createRelative: async (name, bytes) => {
           const resolved = resolveRelative(location, name);
           if (createRelative) return createRelative(resolved, bytes);

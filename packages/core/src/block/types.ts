@@ -168,6 +168,8 @@ export interface ImageDescription {
   readonly backingFile?: string;
   readonly backingFormat?: string;
   readonly dirty?: boolean;
+  /** The guest data is encrypted (luks): `info` says `encrypted: yes`. */
+  readonly encrypted?: boolean;
   /**
    * The format reports no driver information (qemu's parallels has no bdrv_get_info): `info`
    * then shows neither a cluster size nor a dirty flag.
@@ -216,6 +218,22 @@ export interface BlockOpenOptions {
    * writing what it refuses otherwise, such as an image marked corrupt, as qemu's BDRV_O_CHECK.
    */
   readonly forRepair?: boolean;
+  /**
+   * Given to format drivers: the caller reads only metadata (qemu's BDRV_O_NO_IO, `info`): a
+   * driver may skip what only data access needs, such as unlocking an encrypted image's key.
+   */
+  readonly metadataOnly?: boolean;
+  /** The user's secrets (`--object secret,id=…`), asked for by id (a LUKS passphrase). */
+  readonly secrets?: BlockSecrets;
+}
+
+/**
+ * QEMU's secret objects as drivers see them: a driver asks for a secret by the id an option of
+ * its names (`key-secret=sec0`) and gets its bytes, or a coded error with qemu's "No secret with
+ * id 'sec0'". The values never go into messages or `info`.
+ */
+export interface BlockSecrets {
+  secret(id: string): Uint8Array;
 }
 
 export interface BlockCreateOptions {
@@ -236,6 +254,8 @@ export interface BlockCreateOptions {
    * to lay out its metadata). The driver closes what it opens.
    */
   readonly openRelative?: OpenRelative;
+  /** The user's secrets (`--object secret,id=…`): a LUKS image's passphrase. */
+  readonly secrets?: BlockSecrets;
 }
 
 /** Value kind of a driver option (`-o help` shows `bool` as `bool (on/off)`). */
@@ -286,6 +306,11 @@ export interface BlockFormatCapabilities {
    * is the file's trailing hole.
    */
   readonly directMapping?: boolean;
+  /**
+   * A freshly created image does not read as zeroes (luks: its unwritten payload decrypts to
+   * noise), qemu's bdrv_has_zero_init false: a copy onto it writes its zero runs too.
+   */
+  readonly createdNotZero?: boolean;
 }
 
 export interface BlockProtocolDriver {
@@ -316,6 +341,11 @@ export interface BlockFormatDriver {
   readonly capabilities?: BlockFormatCapabilities;
   /** Lay the format's metadata onto freshly created storage. */
   create?(file: BlockNode, options: BlockCreateOptions): Promise<void>;
+  /**
+   * Refuse `create`'s options before any storage is created or truncated (a LUKS image's missing
+   * secret), so a refused creation leaves no file behind and an existing file untouched.
+   */
+  checkCreate?(options: BlockCreateOptions): void;
   /**
    * `-o` options `create` accepts, in the order create's "Formatting …" line prints them.
    * `size` may be declared to place it in that line; otherwise core adds it first.

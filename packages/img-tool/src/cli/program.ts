@@ -10,6 +10,7 @@ import { raiseTierUpBudget } from './jit-tiering.ts';
 import { sizeThreadPool } from './thread-pool.ts';
 import { helpText, versionText } from './help.ts';
 import { parseOutputFormat } from './values.ts';
+import { defineObjects } from '../objects/define.ts';
 
 /** Options before the command name; option parsing stops at the command, like qemu-img's. */
 const TOP_LEVEL: OptionSpec = {
@@ -90,6 +91,11 @@ async function dispatch(host: Host, argv: readonly string[], console: Console, s
   const stopping = WRITING_COMMANDS.has(command.name) ? stop : undefined;
   stopping?.install();
   const context: CommandContext = { host, console, help, ...(stopping ? { stop: stopping.signal } : {}) };
+  // `--object` of every command, defined before it opens anything (compare's failures exit 2).
+  if (!args.options.some((option) => option.key === 'h')) {
+    const objects = args.options.filter((option) => option.key === 'object').map((option) => option.value!);
+    defineObjects(host, objects, command.name === 'compare' ? 2 : 1);
+  }
   if (command.movesData) raiseTierUpBudget();
   return command.run(context, args);
 }

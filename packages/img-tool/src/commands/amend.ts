@@ -4,7 +4,7 @@ import { checkCacheMode } from '../cli/values.ts';
 import { asksForHelp, isValidOptionList, parseKeyValueList } from '../image/key-value.ts';
 import { openImage } from '../image/open.ts';
 import { Progress } from '../image/progress.ts';
-import { HELP, IMAGE_OPTS, OBJECT, formatConflict, objectsUnsupported } from './common.ts';
+import { HELP, IMAGE_OPTS, OBJECT, formatConflict } from './common.ts';
 import type { Command } from './types.ts';
 
 
@@ -47,7 +47,7 @@ export const amendCommand: Command = {
         case 'force':
           break; // no option here needs forcing
         case 'object':
-          throw objectsUnsupported();
+          break; // defined before the command runs (objects/define.ts)
       }
     }
     if (optionLists.length === 0) throw new UsageError('Must specify options (-o)');

@@ -72,7 +72,7 @@ export const convertCommand: Command = {
       const totalSize = sources.reduce((sum, source) => sum + source.size, 0);
       const target = await prepareTarget(context.host, settings, traits, entries, output, totalSize);
       try {
-        await copy(context, settings, sources, target, totalSize, hasBacking(settings, entries), createsSparse(settings, entries));
+        await copy(context, settings, sources, target, totalSize, hasBacking(settings, entries), createsSparse(settings, entries), traits.capabilities.createdNotZero ?? false);
       } finally {
         await target.close();
       }
@@ -121,9 +121,10 @@ async function prepareTarget(
   output: string,
   totalSize: number,
 ): Promise<BlockNode> {
+  let openOptions: Record<string, string> = {};
   if (!settings.skipCreate) {
     // `-o size=` is accepted and ignored: the output is as large as the input.
-    let options;
+    let options: Awaited<ReturnType<typeof parseCreateOptions>>;
     try {
       // -B and -F are the backing_file and backing_fmt options (winning over -o's).
       const backing = [
@@ -140,10 +141,14 @@ async function prepareTarget(
       if (error instanceof CreationUnsupportedError) throw new ToolError(error.message, 1, { cause: error });
       throw new ToolError(`${output}: error while converting ${traits.name}: ${errorMessage(error)}`, 1, { cause: error });
     }
+    // The new image is opened with the creation options that are also open options (luks's
+    // key-secret), as qemu-img passes them on.
+    const openNames = new Set((traits.driver.openOptions ?? []).map((option) => option.name));
+    openOptions = Object.fromEntries(Object.entries(options.formatOptions).filter(([name]) => openNames.has(name)));
   }
   const source = settings.targetImageOpts
     ? { filename: output, imageOpts: true }
-    : { filename: output, format: traits.name };
+    : { filename: output, format: traits.name, formatOptions: openOptions };
   // qemu-img convert writes its target with cache=unsafe unless -t says otherwise: no flushes.
   const target = await openImage(host, source, { readOnly: false, cache: (settings.cache ?? 'unsafe') as CacheMode });
   if (settings.skipCreate && target.size < totalSize) {
@@ -161,6 +166,7 @@ async function copy(
   totalSize: number,
   backed: boolean,
   createdSparse: boolean,
+  createdNotZero: boolean,
 ): Promise<void> {
   const progress = new Progress((text) => context.console.out(text), settings.showProgress && !settings.quiet);
   progress.start();
@@ -172,7 +178,10 @@ async function copy(
     await copyImages(sources, target, {
       sparseSize: settings.sparseSize,
       // A new image reads as zeroes, unless a backing file shows through it or it is a block device.
-      targetIsZero: settings.targetIsZero || (!settings.skipCreate && !backed && !showsBlockDevice(context.host, target)),
+      // A format whose new images do not read as zeroes (luks) gets its zero runs written.
+      targetIsZero:
+        settings.targetIsZero ||
+        (!settings.skipCreate && !backed && !showsBlockDevice(context.host, target) && !createdNotZero),
       onlySourceAllocations: backed,
       keepTargetHoles: settings.skipCreate && !backed && context.host.block.mapsDirectly(target),
       depth: settings.coroutines,

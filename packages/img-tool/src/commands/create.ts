@@ -7,7 +7,7 @@ import { CreationUnsupportedError, createImage } from '../image/create.ts';
 import { createOptionsHelp, formattingLine, parseCreateOptions } from '../image/create-options.ts';
 import { formatTraits, type FormatTraits } from '../image/formats.ts';
 import { asksForHelp, isValidOptionList, parseKeyValueList } from '../image/key-value.ts';
-import { HELP, OBJECT, objectsUnsupported } from './common.ts';
+import { HELP, OBJECT } from './common.ts';
 import type { Command } from './types.ts';
 
 const DEFAULT_FORMAT = 'raw';
@@ -47,7 +47,7 @@ export const createCommand: Command = {
         case 'u':
           break; // backing files are not opened anyway
         case 'object':
-          throw objectsUnsupported();
+          break; // defined before the command runs (objects/define.ts)
       }
     }
     const entries = parseKeyValueList(optionLists.join(','));

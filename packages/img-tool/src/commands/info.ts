@@ -46,7 +46,7 @@ export const infoCommand: Command = {
     const seenStorage = new Set<string>();
     let next: ImageSource | undefined = { filename: args.operands[0]!, format, imageOpts };
     while (next) {
-      const node = await openImage(context.host, next, { readOnly: true, withoutBacking: true, permissions: METADATA_ONLY, forceShare });
+      const node = await openImage(context.host, next, { readOnly: true, withoutBacking: true, metadataOnly: true, permissions: METADATA_ONLY, forceShare });
       let info: ImageInfo;
       let shownAs: string | undefined;
       const identity = storageIdentity(node);

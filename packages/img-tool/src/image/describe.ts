@@ -12,6 +12,7 @@ export interface ImageInfo {
   /** Present when the storage can report it (local files): raw images are never dirty. */
   readonly dirtyFlag?: boolean;
   readonly clusterSize?: number;
+  readonly encrypted?: boolean;
   readonly backingFilename?: string;
   /** The backing file's name resolved against the image's own location. */
   readonly fullBackingFilename?: string;
@@ -31,6 +32,7 @@ export async function describeImage(node: BlockNode): Promise<ImageInfo> {
     // qemu prints the flag where the driver answers get_info: local files and storage that describes itself (rbd).
     dirtyFlag: (storage.driver === 'file' || storage.describe !== undefined) && !details.noDriverInfo ? (details.dirty ?? false) : undefined,
     clusterSize: details.clusterSize,
+    ...(details.encrypted ? { encrypted: true } : {}),
     backingFilename: details.backingFile,
     fullBackingFilename: details.backingFile === undefined ? undefined : resolveRelative(node.filename, details.backingFile),
     backingFormat: details.backingFormat,
@@ -66,6 +68,7 @@ export function infoJson(info: ImageInfo): Record<string, unknown> {
   json.format = info.format;
   if (info.actualSize !== undefined) json['actual-size'] = info.actualSize;
   if (info.formatSpecific !== undefined) json['format-specific'] = info.formatSpecific;
+  if (info.encrypted) json.encrypted = true;
   if (info.fullBackingFilename !== undefined) json['full-backing-filename'] = info.fullBackingFilename;
   if (info.backingFilename !== undefined) json['backing-filename'] = info.backingFilename;
   if (info.dirtyFlag !== undefined) json['dirty-flag'] = info.dirtyFlag;
@@ -80,6 +83,7 @@ export function infoHuman(info: ImageInfo): string {
     `virtual size: ${formatHumanSize(info.virtualSize)} (${info.virtualSize} bytes)`,
     `disk size: ${diskSize}`,
     ...(info.clusterSize !== undefined ? [`cluster_size: ${info.clusterSize}`] : []),
+    ...(info.encrypted ? ['encrypted: yes'] : []),
     ...(info.backingFilename !== undefined
       ? [
           info.fullBackingFilename === info.backingFilename

@@ -1,4 +1,4 @@
-import { parseKeyValueList } from './key-value.ts';
+import { parseKeyValueList, type KeyValue } from './key-value.ts';
 import type { ImageSpec } from './spec.ts';
 
 /**
@@ -14,6 +14,10 @@ export function parseImageOpts(text: string): ImageSpec {
     // A plain filename given where options were expected.
     throw new Error(`Cannot find device='${text}' nor node-name='${text}'`);
   }
+  return specOf(entries);
+}
+
+function specOf(entries: readonly KeyValue[]): ImageSpec {
   let format: string | undefined;
   let protocol: string | undefined;
   let location: string | undefined;

@@ -17,6 +17,8 @@ export interface OpenOptions {
   readonly forRepair?: boolean;
   /** Leave the backing file unopened, as `qemu-img info` does. */
   readonly withoutBacking?: boolean;
+  /** Only metadata is read (`info`): an encrypted image opens without its key, as qemu-img's BDRV_O_NO_IO. */
+  readonly metadataOnly?: boolean;
   /** Image locks: what the command does with the image and forbids others (qemu-img's, per command); default: read (and write), forbid nothing. */
   readonly permissions?: BlockPermissions;
   /** `-U`: forbid nothing to others. */
@@ -69,13 +71,13 @@ export function resolveSource(source: ImageSource): ImageSpec {
     format: source.format,
     protocol: undefined,
     fileOptions: {},
-    formatOptions: {},
+    formatOptions: source.formatOptions ?? {},
     hasFile: true,
   };
 }
 
 async function openSpec(host: Host, spec: ImageSpec, options: OpenOptions): Promise<BlockNode> {
-  const { cache, forRepair, withoutBacking, permissions } = options;
+  const { cache, forRepair, withoutBacking, metadataOnly, permissions } = options;
   const node = splitNodeOptions(spec, withoutBacking ?? false);
   const readOnly = options.readOnly || node.readOnly;
   const forceShare = (options.forceShare ?? false) || node.forceShare;
@@ -106,6 +108,7 @@ async function openSpec(host: Host, spec: ImageSpec, options: OpenOptions): Prom
     ...(cache ? { cache } : {}),
     ...(forRepair ? { forRepair } : {}),
     ...(withoutBacking ? { withoutBacking } : {}),
+    ...(metadataOnly ? { metadataOnly } : {}),
     ...locking,
   });
 }

@@ -6,6 +6,8 @@ export interface ImageSource {
   readonly format?: string;
   /** The operand is an `--image-opts` option string. */
   readonly imageOpts?: boolean;
+  /** Format options to open it with (a new image's creation options that are open options too). */
+  readonly formatOptions?: Readonly<Record<string, string>>;
 }
 
 /** What to open: the resolved location and driver choices. */
