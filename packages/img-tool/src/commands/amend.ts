@@ -1,10 +1,11 @@
 import { optionHelpLines, parseAmendOptions, withSizeOption } from '@tessera/core';
+import { defineObject } from '../cli/objects/index.ts';
 import { ToolError, UsageError, errorMessage } from '../cli/errors.ts';
 import { checkCacheMode } from '../cli/values.ts';
 import { asksForHelp, isValidOptionList, parseKeyValueList } from '../image/key-value.ts';
 import { openImage } from '../image/open.ts';
 import { Progress } from '../image/progress.ts';
-import { HELP, IMAGE_OPTS, OBJECT, formatConflict, objectsUnsupported } from './common.ts';
+import { HELP, IMAGE_OPTS, OBJECT, formatConflict } from './common.ts';
 import type { Command } from './types.ts';
 
 
@@ -47,7 +48,8 @@ export const amendCommand: Command = {
         case 'force':
           break; // no option here needs forcing
         case 'object':
-          throw objectsUnsupported();
+          defineObject(option.value!);
+          break;
       }
     }
     if (optionLists.length === 0) throw new UsageError('Must specify options (-o)');

@@ -1,17 +1,13 @@
 import type { LongOption, ParsedArgs, ParsedOption } from '../cli/getopt.ts';
 import { ToolError } from '../cli/errors.ts';
 import { parseSize } from '../image/size.ts';
+import { defineObject } from '../cli/objects/index.ts';
 
 /** Long options several commands share. */
 export const HELP: LongOption = { name: 'help', hasArg: false, key: 'h' };
 export const OBJECT: LongOption = { name: 'object', hasArg: true };
 export const IMAGE_OPTS: LongOption = { name: 'image-opts', hasArg: false };
 export const FORCE_SHARE: LongOption = { name: 'force-share', hasArg: false, key: 'U' };
-
-/** `--object` defines QEMU objects (secrets, TLS credentials); the tool has none to define. */
-export function objectsUnsupported(exitCode = 1): ToolError {
-  return new ToolError('--object is not supported', exitCode);
-}
 
 export function formatConflict(exitCode = 1): ToolError {
   return new ToolError('--image-opts and --format are mutually exclusive', exitCode);
@@ -33,7 +29,7 @@ export interface ImageCommandOptions {
 /**
  * Go through a command's options in command-line order: help, `--object`, `--image-opts`, `-f`,
  * `-U` and `--output` are handled here (help stops at once, as qemu-img's getopt loop does), every
- * other option is handed to `own`. `objectExitCode`: the exit code for `--object` (compare: 2).
+ * other option is handed to `own`. `objectExitCode`: the exit code for a refused `--object` (compare: 2).
  */
 export function parseImageCommandOptions(args: ParsedArgs, own: (option: ParsedOption) => void, objectExitCode = 1): ImageCommandOptions {
   let format: string | undefined;
@@ -45,7 +41,8 @@ export function parseImageCommandOptions(args: ParsedArgs, own: (option: ParsedO
       case 'h':
         return { help: true, format, imageOpts, output, forceShare };
       case 'object':
-        throw objectsUnsupported(objectExitCode);
+        defineObject(option.value!, objectExitCode);
+        break;
       case 'image-opts':
         imageOpts = true;
         break;

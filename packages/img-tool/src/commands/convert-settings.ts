@@ -1,10 +1,11 @@
 import { SECTOR_SIZE, type SnapshotSelector } from '@tessera/core';
+import { defineObject } from '../cli/objects/index.ts';
 import { ToolError } from '../cli/errors.ts';
 import { parseSnapshotParam } from '../image/snapshot-source.ts';
 import type { ParsedOption } from '../cli/getopt.ts';
 import { parseCInteger, parseSizeArgument } from '../cli/values.ts';
 import { isValidOptionList } from '../image/key-value.ts';
-import { formatConflict, objectsUnsupported } from './common.ts';
+import { formatConflict } from './common.ts';
 import type { CommandContext } from './types.ts';
 
 const DEFAULT_FORMAT = 'raw';
@@ -139,7 +140,8 @@ export function parseSettings(context: CommandContext, options: readonly ParsedO
         settings.salvage = true; // accepted; read errors stop the copy
         break;
       case 'object':
-        throw objectsUnsupported();
+        defineObject(value!);
+        break;
       case 'U':
         settings.forceShare = true; // sources only: they are the read-only images
         break;

@@ -1,13 +1,14 @@
 import { statSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
 import { protocolOf, resolveRelative, type Host } from '@tessera/core';
+import { defineObject } from '../cli/objects/index.ts';
 import { ToolError, UsageError, errorMessage } from '../cli/errors.ts';
 import { parseSizeArgument } from '../cli/values.ts';
 import { CreationUnsupportedError, createImage } from '../image/create.ts';
 import { createOptionsHelp, formattingLine, parseCreateOptions } from '../image/create-options.ts';
 import { formatTraits, type FormatTraits } from '../image/formats.ts';
 import { asksForHelp, isValidOptionList, parseKeyValueList } from '../image/key-value.ts';
-import { HELP, OBJECT, objectsUnsupported } from './common.ts';
+import { HELP, OBJECT } from './common.ts';
 import type { Command } from './types.ts';
 
 const DEFAULT_FORMAT = 'raw';
@@ -47,7 +48,8 @@ export const createCommand: Command = {
         case 'u':
           break; // backing files are not opened anyway
         case 'object':
-          throw objectsUnsupported();
+          defineObject(option.value!);
+          break;
       }
     }
     const entries = parseKeyValueList(optionLists.join(','));

@@ -50,7 +50,7 @@ export const infoCommand: Command = {
       // A file met again: refused once its own backing name is known (which qemu-img would name).
       const again = identity !== undefined && seenStorage.has(identity) ? next.filename : undefined;
       try {
-        info = await describeImage(node);
+        info = await describeImage(node, context.host.block.mapsDirectly(node));
       } finally {
         await node.close();
       }

@@ -2,7 +2,9 @@ import { protocolOf, type BlockNode, type BlockPermissions, type CacheMode, type
 import { ToolError, errorMessage } from '../cli/errors.ts';
 import { protocolNames } from './drivers.ts';
 import { errnoCode } from './errno.ts';
+import { definedObjects } from '../cli/objects/index.ts';
 import { parseImageOpts } from './image-opts.ts';
+import { parseJsonFilename } from './json-filename.ts';
 import type { ImageSource, ImageSpec } from './spec.ts';
 
 export interface OpenOptions {
@@ -57,6 +59,7 @@ export function couldNotOpen(filename: string, error: unknown): string {
 
 function resolveSource(source: ImageSource): ImageSpec {
   if (source.imageOpts) return parseImageOpts(source.filename);
+  if (source.filename.startsWith('json:')) return parseJsonFilename(source.filename);
   return {
     location: source.filename,
     format: source.format,
@@ -68,21 +71,23 @@ function resolveSource(source: ImageSource): ImageSpec {
 }
 
 async function openSpec(host: Host, spec: ImageSpec, { readOnly, cache, forRepair, withoutBacking, permissions, forceShare }: OpenOptions): Promise<BlockNode> {
-  const locking = { ...(permissions ? { permissions } : {}), ...(forceShare ? { forceShare } : {}) };
+  const objects = definedObjects();
+  const locking = { ...(permissions ? { permissions } : {}), ...(forceShare ? { forceShare } : {}), ...(objects ? { objects } : {}) };
   if (spec.format !== undefined && protocolNames(host.list).includes(spec.format)) {
     // The storage itself, no format layer (`driver=file,filename=…`, `-f file`).
     const { filename, url, ...protocolOptions } = spec.formatOptions;
-    const location = spec.location ?? filename ?? url;
-    if (location === undefined) throw new Error(`The '${spec.format}' block driver requires a file name`);
+    // No location: the driver finds the storage in its options (`server.host`, `portal`), or says it needs a file name.
+    const location = spec.location ?? filename ?? url ?? '';
     return host.block.openFile(location, { protocol: spec.format, readOnly, fileOptions: protocolOptions, ...locking });
   }
-  if (spec.location === undefined) throw new Error('A block device must be specified for "file"');
-  const scheme = protocolOf(spec.location);
+  if (spec.location === undefined && spec.protocol === undefined) throw new Error('A block device must be specified for "file"');
+  const location = spec.location ?? '';
+  const scheme = protocolOf(location);
   if (spec.protocol !== undefined && scheme !== 'file' && scheme !== spec.protocol) {
-    throw new Error(`${spec.protocol} driver cannot handle the URL '${spec.location}' (does not start with '${spec.protocol}://')`);
+    throw new Error(`${spec.protocol} driver cannot handle the URL '${location}' (does not start with '${spec.protocol}://')`);
   }
   // The format's options are checked by the block layer against its driver's schema.
-  return host.block.open(spec.location, {
+  return host.block.open(location, {
     format: spec.format,
     readOnly,
     protocol: spec.protocol,

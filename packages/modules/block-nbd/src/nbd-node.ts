@@ -85,12 +85,12 @@ export class NbdNode implements BlockNode {
 
   async blockStatus(offset: number, length: number): Promise<BlockStatus> {
     length = Math.min(length, this.size - offset);
-    if (this.connection.info.contexts.allocation === undefined) return { length, zero: false, data: true, offset, allocated: true };
+    if (this.connection.info.contexts.allocation === undefined) return { length, zero: false, data: true, offset, allocated: true, file: this.filename };
     const extent = this.cachedExtent(offset) ?? (await this.queryStatus(offset, length));
     const run = Math.min(length, extent.length);
     const zero = (extent.flags & C.STATE_ZERO) !== 0;
     const data = (extent.flags & C.STATE_HOLE) === 0;
-    return { length: run, zero, data, offset };
+    return { length: run, zero, data, offset, file: this.filename };
   }
 
   /** The extent holding `offset` in the last reply, trimmed to start there. */

@@ -1,7 +1,11 @@
 import { nbdError } from './errors.ts';
+import { NBD_ADDRESS_OPTIONS } from './nbd-url.ts';
 
-/** The driver options a user can give an nbd node (`--image-opts file.<name>=<value>`). */
-export const NBD_OPTION_NAMES = ['filename', 'connect-timeout', 'timeout'] as const;
+/**
+ * The driver options a user can give an nbd node (`--image-opts file.<name>=<value>`, or
+ * `driver=nbd,<name>=<value>`): a URL (`filename`) or qemu's structured address, TLS, deadlines.
+ */
+export const NBD_OPTION_NAMES = ['filename', ...NBD_ADDRESS_OPTIONS, 'tls-creds', 'tls-hostname', 'connect-timeout', 'timeout'] as const;
 
 export interface NbdOptions {
   /** Connecting and the whole handshake must fit in this (ms). */

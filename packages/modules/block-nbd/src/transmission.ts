@@ -144,7 +144,9 @@ export class Transmission {
         else throw this.protocolError(`a reply with the unknown magic 0x${magic.toString(16)}`);
       }
     } catch (error) {
-      this.breakWith(error as Error);
+      // The TLS layer's failures do not know the URL yet.
+      const e = error as Error & { code?: NbdErrorCode };
+      this.breakWith(e.message.startsWith(this.shownUrl) ? e : nbdError(`${this.shownUrl}: ${e.message}`, e.code ?? 'nbd-disconnected', e));
     }
   }
 
