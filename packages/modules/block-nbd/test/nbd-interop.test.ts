@@ -187,7 +187,7 @@ describe('nbd failures (modular)', () => {
     }
   });
 
-  it('a server that requires TLS: refused in one line (TLS is not implemented)', async () => {
+  it('a server that requires TLS, and no TLS credentials given: refused in one line saying what to give', async () => {
     const keys = join(dir, 'keys.psk');
     writeFileSync(keys, `alice:${'ab'.repeat(32)}\n`, { mode: 0o600 });
     const socket = join(dir, 'tls.sock');
@@ -195,7 +195,10 @@ describe('nbd failures (modular)', () => {
     try {
       const url = `nbd+unix:///?socket=${socket}`;
       const result = await timed(['info', url]);
-      expect([result.code, result.stderr]).toEqual([1, `tessera-img: Could not open '${url}': the server requires TLS, which this client does not offer yet\n`]);
+      expect([result.code, result.stderr]).toEqual([
+        1,
+        `tessera-img: Could not open '${url}': the server requires TLS: give TLS credentials (--object tls-creds-x509,id=tls0,dir=DIR,endpoint=client and the option tls-creds=tls0)\n`,
+      ]);
     } finally {
       await tls.stop();
     }

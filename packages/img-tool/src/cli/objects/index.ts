@@ -17,10 +17,10 @@ const defined = new Map<string, UserObject>();
  * creates it, then kept for the drivers whose options name it. `exitCode`: compare's is 2.
  */
 export function defineObject(text: string, exitCode = 1): void {
-  const fail = (message: string | readonly string[]): never => {
+  const fail = (message: string): never => {
     throw new ToolError(message, exitCode);
   };
-  const entries = text.trimStart().startsWith('{') ? jsonEntries(text, fail) : parseKeyValueList(text).map(({ key, value, flag }, index) => (index === 0 && flag ? ['qom-type', key] : [key, value]));
+  const entries = text.trimStart().startsWith('{') ? jsonEntries(text, fail) : keyValueEntries(text);
   const properties: Record<string, string> = {};
   for (const [key, value] of entries) properties[key!] = value!;
   const { 'qom-type': qomType, id, ...rest } = properties;
@@ -28,7 +28,7 @@ export function defineObject(text: string, exitCode = 1): void {
   const type = OBJECT_TYPES[qomType!];
   if (!type) fail(`Parameter 'qom-type' does not accept value '${qomType}'`);
   if (id === undefined) fail(`Parameter 'id' is missing`);
-  if (!/^[A-Za-z][A-Za-z0-9._-]*$/.test(id!)) fail([`Parameter 'id' expects an identifier`, `Identifiers consist of letters, digits, '-', '.', '_', starting with a letter.`]);
+  if (!/^[A-Za-z][A-Za-z0-9._-]*$/.test(id!)) fail(`Parameter 'id' expects an identifier\nIdentifiers consist of letters, digits, '-', '.', '_', starting with a letter.`);
   for (const key of Object.keys(rest)) if (!type!.properties.includes(key)) fail(`Parameter '${key}' is unexpected`);
   if (defined.has(id!)) fail(`attempt to add duplicate property '${id}' to object (type 'container')`);
   const object: UserObject = { qomType: qomType!, id: id!, properties: rest };
@@ -43,6 +43,14 @@ export function defineObject(text: string, exitCode = 1): void {
 /** The objects defined so far; undefined when none (the open options then carry none). */
 export function definedObjects(): ReadonlyMap<string, UserObject> | undefined {
   return defined.size > 0 ? defined : undefined;
+}
+
+/** `type,id=…,…`: a first element without `=` is the qom-type, taken as written (not as a `no…` flag). */
+function keyValueEntries(text: string): string[][] {
+  const comma = text.indexOf(',');
+  const first = comma < 0 ? text : text.slice(0, comma);
+  if (first.includes('=')) return parseKeyValueList(text).map(({ key, value }) => [key, value]);
+  return [['qom-type', first], ...parseKeyValueList(comma < 0 ? '' : text.slice(comma + 1)).map(({ key, value }) => [key, value])];
 }
 
 function jsonEntries(text: string, fail: (message: string) => never): string[][] {
