@@ -1,16 +1,16 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import { nbdError, type NbdErrorCode } from './errors.ts';
-import { negotiate, type StartTls } from './handshake.ts';
+import { negotiate, type Negotiation } from './handshake.ts';
 import type { NbdTarget } from './nbd-url.ts';
 import { Transmission } from './transmission.ts';
 import { WireReader } from './wire-reader.ts';
 
 /**
  * Connect to the server and negotiate, all within `connectTimeoutMs` (a server that accepts and
- * stays silent fails here, not never). Errors read `Could not open '<url>': <why>`. `startTls`: the
- * TLS handshake, when TLS credentials are configured (handshake.ts asks for NBD_OPT_STARTTLS first).
+ * stays silent fails here, not never). Errors read `Could not open '<url>': <why>`. `negotiation`:
+ * TLS and the metadata context to ask for (handshake.ts).
  */
-export async function openConnection(target: NbdTarget, shownUrl: string, connectTimeoutMs: number, requestTimeoutMs: number, startTls?: StartTls): Promise<Transmission> {
+export async function openConnection(target: NbdTarget, shownUrl: string, connectTimeoutMs: number, requestTimeoutMs: number, negotiation: Negotiation = {}): Promise<Transmission> {
   const fail = (why: string, code: NbdErrorCode = 'nbd-protocol', cause?: unknown): never => {
     throw nbdError(`Could not open '${shownUrl}': ${why}`, code, cause);
   };
@@ -39,7 +39,7 @@ export async function openConnection(target: NbdTarget, shownUrl: string, connec
     socket.destroy();
   }, connectTimeoutMs);
   try {
-    const { info, channel } = await negotiate({ socket, reader }, target.exportName, (why, code) => fail(why, code), startTls);
+    const { info, channel } = await negotiate({ socket, reader }, target.exportName, (why, code) => fail(why, code), negotiation);
     phase = 'transmission';
     return new Transmission(channel.socket, channel.reader, info, shownUrl, requestTimeoutMs);
   } catch (error) {

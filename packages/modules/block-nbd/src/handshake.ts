@@ -12,13 +12,23 @@ export interface Channel {
 /** Runs the TLS handshake once the server has acknowledged NBD_OPT_STARTTLS. */
 export type StartTls = (socket: Socket) => Promise<Channel>;
 
+/** What the client asks for beyond the export: TLS, and the metadata context block status reads. */
+export interface Negotiation {
+  readonly startTls?: StartTls;
+  /**
+   * The context whose extents block status reports, read as base:allocation's flags (qemu's
+   * `x-dirty-bitmap`: `qemu:allocation-depth`, `qemu:dirty-bitmap:NAME`); default base:allocation.
+   */
+  readonly allocationContext?: string;
+}
+
 /** What the server told about the export in the handshake. */
 export interface ExportInfo {
   readonly size: number;
   readonly transmissionFlags: number;
   readonly structuredReplies: boolean;
-  /** Metadata context ids the server gave for the contexts block status uses. */
-  readonly contexts: { readonly allocation?: number; readonly allocationDepth?: number };
+  /** The metadata context id the server gave for the context block status reads (base:allocation, or x-dirty-bitmap's). */
+  readonly contexts: { readonly allocation?: number };
   /** Block size constraints (defaults 1 / 4096 / 32 MiB when the server sends none, as proto.md says). */
   readonly minimumBlock: number;
   readonly preferredBlock: number;
@@ -39,14 +49,14 @@ interface OptionReply {
 /**
  * Fixed newstyle negotiation (proto.md "Handshake"): NO_ZEROES when offered, NBD_OPT_STARTTLS
  * first when TLS is configured (everything after it goes over TLS), structured replies, the
- * `base:allocation` metadata context, then NBD_OPT_GO with NBD_INFO_BLOCK_SIZE. Every field the
+ * `base:allocation` metadata context (or x-dirty-bitmap's), then NBD_OPT_GO with NBD_INFO_BLOCK_SIZE. Every field the
  * server sends is checked. Returns the export and the channel the transmission uses.
  */
 export async function negotiate(
   plain: Channel,
   exportName: string,
   fail: (why: string, code?: Parameters<typeof nbdError>[1]) => never,
-  startTls?: StartTls,
+  { startTls, allocationContext = 'base:allocation' }: Negotiation = {},
 ): Promise<{ readonly info: ExportInfo; readonly channel: Channel }> {
   const { socket, reader } = plain;
   const greeting = await reader.read(18);
@@ -72,7 +82,10 @@ export async function negotiate(
   }
   const options = new OptionChannel(channel.socket, channel.reader, fail);
   const structured = await options.simple(C.OPT_STRUCTURED_REPLY, Buffer.alloc(0));
-  const contexts = structured ? await options.setMetaContexts(exportName, ['base:allocation']) : {};
+  const contexts = structured ? await options.setMetaContexts(exportName, allocationContext) : {};
+  if (allocationContext !== 'base:allocation' && !('unknown' in contexts) && contexts.allocation === undefined) {
+    fail(`the server does not offer the metadata context '${allocationContext}' (x-dirty-bitmap)`, 'unsupported-feature');
+  }
   const go = 'unknown' in contexts ? contexts : await options.go(exportName);
   if (go === 'unsupported') return { info: await options.exportName(exportName, noZeroes, structured, contexts as ExportInfo['contexts']), channel };
   if ('unknown' in go) {
@@ -122,12 +135,14 @@ class OptionChannel {
     return this.optionError(reply);
   }
 
-  async setMetaContexts(exportName: string, queries: readonly string[]): Promise<ExportInfo['contexts'] | { readonly unknown: string }> {
+  /** Select the one context block status reads (its id becomes `allocation`). */
+  async setMetaContexts(exportName: string, query: string): Promise<ExportInfo['contexts'] | { readonly unknown: string }> {
+    const queries = [query];
     const name = Buffer.from(exportName);
     const parts = [u32(name.length), name, u32(queries.length)];
-    for (const query of queries) parts.push(u32(Buffer.byteLength(query)), Buffer.from(query));
+    for (const q of queries) parts.push(u32(Buffer.byteLength(q)), Buffer.from(q));
     this.send(C.OPT_SET_META_CONTEXT, Buffer.concat(parts));
-    const contexts: { allocation?: number; allocationDepth?: number } = {};
+    const contexts: { allocation?: number } = {};
     for (let count = 0; ; count++) {
       const reply = await this.reply(C.OPT_SET_META_CONTEXT);
       if (reply.type === C.REP_ACK) return contexts;
@@ -141,8 +156,7 @@ class OptionChannel {
       }
       const id = reply.data.readUInt32BE(0);
       const context = reply.data.subarray(4).toString();
-      if (context === 'base:allocation') contexts.allocation = id;
-      else if (context === 'qemu:allocation-depth') contexts.allocationDepth = id;
+      if (context === query) contexts.allocation = id;
       else this.fail(`the server selected metadata context '${context.slice(0, 100)}', which was not asked for`, 'nbd-protocol');
     }
   }

@@ -90,7 +90,8 @@ export class NbdNode implements BlockNode {
     const run = Math.min(length, extent.length);
     const zero = (extent.flags & C.STATE_ZERO) !== 0;
     const data = (extent.flags & C.STATE_HOLE) === 0;
-    return { length: run, zero, data, offset, file: this.filename };
+    // A run neither data nor zero (possible with x-dirty-bitmap's contexts) is unallocated: qemu gives it no offset.
+    return { length: run, zero, data, ...(data || zero ? { offset, file: this.filename } : {}) };
   }
 
   /** The extent holding `offset` in the last reply, trimmed to start there. */

@@ -43,7 +43,10 @@ async function openNbdExport(location: string, { readOnly, driverOptions, object
   const shown = filename === '' ? target.canonical : filename;
   const options = parseNbdOptions(shown, driverOptions);
   const credentials = driverOptions['tls-creds'] === undefined ? undefined : tlsCredentials(driverOptions['tls-creds'], objects, tlsHostname(target, driverOptions));
-  const connection = await openConnection(target, shown, options.connectTimeoutMs, options.requestTimeoutMs, credentials && ((socket) => startTls(socket, credentials)));
+  const connection = await openConnection(target, shown, options.connectTimeoutMs, options.requestTimeoutMs, {
+    ...(credentials ? { startTls: (socket) => startTls(socket, credentials) } : {}),
+    ...(options.allocationContext ? { allocationContext: options.allocationContext } : {}),
+  });
   if (!readOnly && connection.info.transmissionFlags & FLAG_READ_ONLY) {
     await connection.disconnect();
     // qemu-img's words for a read-only export opened for writing.

@@ -102,7 +102,7 @@ describe.each(configurations)('nbd images (%s)', (configuration: Configuration) 
     },
   );
 
-  it.runIf(configuration === 'modular')('--image-opts without a filename (server.*, host/port, file.server.*) and json: name the export as qemu-img does', async () => {
+  it.runIf(configuration === 'modular')('--image-opts without a filename (server.*, host/port, file.server.*) and json: name the export as qemu-img does; x-dirty-bitmap reads qemu:allocation-depth as qemu-img does', async () => {
     const socket = urls['qcow2 file served raw, probed as qcow2']!.replace(/^.*socket=/, '');
     const spellings = [
       ['--image-opts', `driver=nbd,server.type=inet,server.host=127.0.0.1,server.port=${rawPort},export=disk`],
@@ -118,6 +118,16 @@ describe.each(configurations)('nbd images (%s)', (configuration: Configuration) 
         expect([ours.code, ours.stderr, ours.stdout]).toEqual([0, '', theirs.stdout]);
       }
     }
+    // qemu's x-dirty-bitmap: block status reads another metadata context (here qemu-nbd -A's allocation depth) as base:allocation.
+    const depthSocket = urls['qemu-nbd qcow2 -A, nbd+unix://']!.replace(/^.*socket=/, '');
+    const depth = ['map', '--output=json', '--image-opts', `driver=nbd,server.type=unix,server.path=${depthSocket},export=disk,x-dirty-bitmap=qemu:allocation-depth`];
+    const ours = await tool(depth);
+    expect([ours.code, ours.stderr, ours.stdout]).toEqual([0, '', qemuImg(depth).stdout]);
+    const notOffered = await tool(['map', '--image-opts', `driver=nbd,server.type=inet,server.host=127.0.0.1,server.port=${rawPort},export=disk,x-dirty-bitmap=qemu:allocation-depth`]);
+    expect([notOffered.code, notOffered.stderr]).toEqual([
+      1,
+      `tessera-img: Could not open 'driver=nbd,server.type=inet,server.host=127.0.0.1,server.port=${rawPort},export=disk,x-dirty-bitmap=qemu:allocation-depth': Could not open 'nbd://127.0.0.1:${rawPort}/disk': the server does not offer the metadata context 'qemu:allocation-depth' (x-dirty-bitmap)\n`,
+    ]);
     for (const wrong of ['driver=nbd,export=disk', `driver=nbd,server.host=127.0.0.1,server.port=${rawPort}`, 'driver=nbd,server.type=unix', `driver=nbd,server.type=inet,server.host=127.0.0.1,host=x`]) {
       const theirs = qemuImg(['info', '--image-opts', wrong]);
       const ours = await tool(['info', '--image-opts', wrong]);
