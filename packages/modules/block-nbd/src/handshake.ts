@@ -9,8 +9,8 @@ export interface Channel {
   readonly reader: WireReader;
 }
 
-/** Runs the TLS handshake once the server has acknowledged NBD_OPT_STARTTLS. */
-export type StartTls = (socket: Socket) => Promise<Channel>;
+/** Runs the TLS handshake on the plain channel once the server has acknowledged NBD_OPT_STARTTLS. */
+export type StartTls = (plain: Channel) => Promise<Channel>;
 
 /** What the client asks for beyond the export: TLS, and the metadata context block status reads. */
 export interface Negotiation {
@@ -78,7 +78,7 @@ export async function negotiate(
     const reply = await starting.reply(C.OPT_STARTTLS);
     if (reply.type === C.REP_ERR_UNSUP || reply.type === C.REP_ERR_POLICY) fail('Server don\'t support STARTTLS option (it is not configured for TLS; leave tls-creds out)', 'nbd-tls');
     if (reply.type !== C.REP_ACK) starting.optionError(reply);
-    channel = await startTls(socket);
+    channel = await startTls(plain);
   }
   const options = new OptionChannel(channel.socket, channel.reader, fail);
   const structured = await options.simple(C.OPT_STRUCTURED_REPLY, Buffer.alloc(0));

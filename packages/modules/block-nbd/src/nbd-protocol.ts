@@ -44,7 +44,7 @@ async function openNbdExport(location: string, { readOnly, driverOptions, object
   const options = parseNbdOptions(shown, driverOptions);
   const credentials = driverOptions['tls-creds'] === undefined ? undefined : tlsCredentials(driverOptions['tls-creds'], objects, tlsHostname(target, driverOptions));
   const connection = await openConnection(target, shown, options.connectTimeoutMs, options.requestTimeoutMs, {
-    ...(credentials ? { startTls: (socket) => startTls(socket, credentials) } : {}),
+    ...(credentials ? { startTls: (plain) => startTls(plain, credentials) } : {}),
     ...(options.allocationContext ? { allocationContext: options.allocationContext } : {}),
   });
   if (!readOnly && connection.info.transmissionFlags & FLAG_READ_ONLY) {

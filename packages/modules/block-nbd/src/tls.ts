@@ -53,7 +53,8 @@ export function tlsCredentials(id: string, objects: ReadonlyMap<string, UserObje
  * the handshake and the transmission go through the returned socket and reader. A certificate the
  * server shows is checked against the CA and the host name; a refusal says why in qemu's words.
  */
-export async function startTls(socket: Socket, credentials: NbdTlsCredentials): Promise<{ socket: TLSSocket; reader: WireReader }> {
+export async function startTls(plain: { readonly socket: Socket; readonly reader: WireReader }, credentials: NbdTlsCredentials): Promise<{ socket: TLSSocket; reader: WireReader }> {
+  const socket = plain.socket;
   const secure = tlsConnect({
     socket,
     ...(credentials.ca ? { ca: credentials.ca } : {}),
@@ -71,10 +72,17 @@ export async function startTls(socket: Socket, credentials: NbdTlsCredentials): 
     failure ??= nbdError(describeTlsError(error, credentials), 'nbd-tls', error);
     reader.fail(failure);
   });
+  // The plain reader gets no bytes now (TLS reads the socket); it only ends, with the caller's
+  // reason (the connect deadline, the connection lost), which then ends the handshake too.
+  const plainEnded = plain.reader.read(1).then(
+    () => undefined,
+    (error: Error) => error,
+  );
   await new Promise<void>((resolve, reject) => {
     secure.once('secureConnect', resolve);
     secure.once('error', () => reject(failure));
-    secure.once('close', () => reject(failure ?? nbdError('the server closed the connection during the TLS handshake', 'nbd-tls')));
+    void plainEnded.then((error) => error && reject(error));
+    secure.once('close', () => setImmediate(() => reject(failure ?? nbdError('the server closed the connection during the TLS handshake', 'nbd-tls'))));
   });
   return { socket: secure, reader };
 }
