@@ -14,11 +14,12 @@
 // Not a test.
 //   node bench/convert-formats.mjs --format vmdk --options subformat=streamOptimized [--size 512] (MiB) [--runs 5] [--data-percent 50] [--keep-env] [--exe path]
 import { spawnSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, rmSync, statSync, writeFileSync, writeSync, ftruncateSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { executableFileName, workspaceRoot } from '../tools/build/paths.mjs';
+import { makeFragmentedImage } from './fragmented-image.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -58,51 +59,10 @@ function run(command) {
   return ms;
 }
 
-/** A small deterministic generator (xorshift32), so every run of the bench measures the same image. */
-function generator(seed) {
-  let state = seed >>> 0 || 1;
-  return () => {
-    state ^= state << 13;
-    state >>>= 0;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    state >>>= 0;
-    return state / 2 ** 32;
-  };
-}
-
-/** Data and zero runs of 4-64 KiB (4 KiB multiples) interleaved; zero runs are written zeroes, as in a used disk. */
-function makeImage(path) {
-  const random = generator(0x5eed);
-  const fd = openSync(path, 'w');
-  const chunk = Buffer.alloc(8 * 2 ** 20);
-  const words = Buffer.from('the quick brown fox jumps over the lazy dog 0123456789 ');
-  let filled = 0;
-  let at = 0;
-  let data = false;
-  while (at < size) {
-    const run = Math.min(size - at, (1 + Math.floor(random() * 16)) * 4096);
-    data = random() < dataShare;
-    if (data) {
-      // Half random bytes (incompressible), half repeated text (compressible).
-      if (random() < 0.5) for (let i = 0; i < run; i += 4) chunk.writeUInt32LE((random() * 2 ** 32) >>> 0, filled + i);
-      else for (let i = 0; i < run; i++) chunk[filled + i] = words[(i + at) % words.length];
-    } else chunk.fill(0, filled, filled + run);
-    filled += run;
-    at += run;
-    if (filled > chunk.length - 65536 || at >= size) {
-      writeSync(fd, chunk, 0, filled, at - filled);
-      filled = 0;
-    }
-  }
-  ftruncateSync(fd, size);
-  closeSync(fd);
-}
-
 try {
   const raw = join(scratch, 'source.raw');
   const image = join(scratch, `source.${format}`);
-  makeImage(raw);
+  makeFragmentedImage(raw, size, dataShare);
   run(['qemu-img', 'convert', '-O', format, ...formatOptions, raw, image]);
   const out = (name) => join(scratch, name);
   const extentsFile = join(scratch, 'extents.json');

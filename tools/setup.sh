@@ -15,7 +15,7 @@ APT_PACKAGES=(
   libnbd-bin   # nbdinfo and nbdcopy: real NBD clients of tessera-nbd's tests and bench (bench/nbd-server.mjs)
   bximage cloop-utils bzip2  # make bochs and cloop test images, and DMG bzip2 chunks (read-only formats, issue 16)
   gdb          # stops qemu-io at a chosen write, leaving a VHDX with a log to replay (block-vhdx tests)
-  openssl      # makes the self-signed CA for the https tests
+  openssl      # makes the self-signed CA for the https tests, and the x509 certificates of the NBD TLS tests
   seabios      # the emulator's default BIOS
   chromium     # the real browser for the web display tests (driven by playwright-core)
   mtools       # reads files out of the guest's FAT disk image in the emulator tests

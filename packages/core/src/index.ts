@@ -52,6 +52,7 @@ export type {
   ResizeOptions,
   SnapshotInfo,
   SnapshotSelector,
+  UserObject,
   WriteZeroesOptions,
 } from './block/types.ts';
 export type { DisplayBackend, DisplaySession, MachineConsole, Screen, UiRegistrar } from './ui/types.ts';

@@ -14,7 +14,7 @@ import { sectorAligned } from './sector-view.ts';
 import { withoutFlushes } from './unsafe-cache.ts';
 import { recordCreation, recordWrites, WriteLog } from './write-log.ts';
 import type { BlockDriverRegistry } from './registry.ts';
-import type { BlockFormatDriver, BlockNode, BlockOptionSpec, BlockPermissions, BlockProtocolDriver, WriteZeroesOptions } from './types.ts';
+import type { BlockFormatDriver, BlockNode, BlockOptionSpec, BlockPermissions, BlockProtocolDriver, UserObject, WriteZeroesOptions } from './types.ts';
 
 export interface OpenImageOptions {
   /** Format name (`-f`); probed from the file's first bytes when absent. */
@@ -26,6 +26,8 @@ export interface OpenImageOptions {
   readonly fileOptions?: Readonly<Record<string, string>>;
   /** Options for the format node. */
   readonly formatOptions?: Readonly<Record<string, string>>;
+  /** The `--object`s defined, by id, given to the drivers of this image (not to its backing files). */
+  readonly objects?: ReadonlyMap<string, UserObject>;
   /** Keep writes in a temporary overlay discarded at close (`snapshot=on`); the image is opened read-only. */
   readonly snapshot?: boolean;
   /**
@@ -196,6 +198,7 @@ export class BlockLayer {
         ...(options.forRepair ? { forRepair: true } : {}),
         ...(options.metadataOnly ? { metadataOnly: true } : {}),
         secrets: this.secrets,
+        ...(options.objects ? { objects: options.objects } : {}),
         driverOptions,
         openRelative: (name, o) =>
           o.protocolOnly
@@ -281,13 +284,21 @@ export class BlockLayer {
   private async openStorage(location: string, options: OpenImageOptions): Promise<BlockNode> {
     const protocol = await this.protocolDriver(options.protocol ?? protocolOf(location));
     const driverOptions = options.fileOptions ?? {};
+    if (location === '' && !protocol.addressedByOptions && driverOptions.filename === undefined) {
+      throw new BlockError(`The '${protocol.name}' block driver requires a file name`, { code: 'invalid-option' });
+    }
     for (const key of Object.keys(driverOptions)) {
       if (!protocol.options?.includes(key)) {
         throw new BlockError(`Block protocol '${protocol.name}' doesn't support the option '${key}'`, { code: 'invalid-option' });
       }
     }
     const permissions = options.permissions ?? defaultPermissions(options.readOnly ?? false);
-    const node = await protocol.open(location, { readOnly: options.readOnly ?? false, driverOptions, permissions: options.forceShare ? sharingAll(permissions) : permissions });
+    const node = await protocol.open(location, {
+      readOnly: options.readOnly ?? false,
+      driverOptions,
+      permissions: options.forceShare ? sharingAll(permissions) : permissions,
+      ...(options.objects ? { objects: options.objects } : {}),
+    });
     return this.writeLog ? recordWrites(node, this.writeLog) : node;
   }
 

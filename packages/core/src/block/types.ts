@@ -199,6 +199,16 @@ export type OpenRelative = (
   options: { readonly format?: string; readonly readOnly: boolean; readonly protocolOnly?: boolean },
 ) => Promise<BlockNode>;
 
+/**
+ * An object the command line defined with `--object qom-type,id=ID,…` (TLS credentials, secrets),
+ * which driver options name by id (`tls-creds=ID`). Properties as given, unparsed.
+ */
+export interface UserObject {
+  readonly qomType: string;
+  readonly id: string;
+  readonly properties: Readonly<Record<string, string>>;
+}
+
 /** Options given to a driver: fixed flags plus the driver-specific `key=value` options. */
 export interface BlockOpenOptions {
   readonly readOnly: boolean;
@@ -206,6 +216,8 @@ export interface BlockOpenOptions {
   readonly permissions?: BlockPermissions;
   /** Driver options (`--image-opts file.sslverify=off`, …), already split from their prefix. */
   readonly driverOptions: Readonly<Record<string, string>>;
+  /** The `--object`s defined, by id, for options that name one. */
+  readonly objects?: ReadonlyMap<string, UserObject>;
   /** Given to format drivers: open an image named relative to this one. */
   readonly openRelative?: OpenRelative;
   /**
@@ -319,6 +331,11 @@ export interface BlockProtocolDriver {
   readonly schemes: readonly string[];
   /** Driver options this protocol understands (others are rejected before opening). */
   readonly options?: readonly string[];
+  /**
+   * Its options alone can name the storage (qemu's `server.host`, `portal`, `path`, …): `open` is
+   * then called with location '' and finds the storage in `driverOptions`.
+   */
+  readonly addressedByOptions?: boolean;
   open(location: string, options: BlockOpenOptions): Promise<BlockNode>;
   /**
    * The identity a node opened from `location` would have (BlockNode.identity), found without

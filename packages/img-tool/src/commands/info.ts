@@ -53,7 +53,7 @@ export const infoCommand: Command = {
       // A file met again: refused once its own backing name is known (which qemu-img would name).
       const again = identity !== undefined && seenStorage.has(identity) ? next.filename : undefined;
       try {
-        info = await describeImage(node);
+        info = await describeImage(node, context.host.block.mapsDirectly(node));
         if (next.imageOpts || isJsonFilename(next.filename)) shownAs = await pseudoFilename(context.host, resolveSource(next), node);
       } finally {
         await node.close();

@@ -21,16 +21,15 @@ export interface ImageInfo {
   readonly formatSpecific?: { readonly type: string; readonly data: Readonly<Record<string, unknown>> };
 }
 
-export async function describeImage(node: BlockNode): Promise<ImageInfo> {
-  const storage = bottomNode(node);
+/** `mapsDirectly`: the image's bytes are its storage's (raw, or storage opened alone; BlockLayer.mapsDirectly). */
+export async function describeImage(node: BlockNode, mapsDirectly: boolean): Promise<ImageInfo> {
   const details = node.describe?.() ?? {};
   return {
-    filename: displayFilename(node),
+    filename: imageName(node),
     format: node.driver,
     virtualSize: node.size,
     actualSize: await node.allocatedSize?.(),
-    // qemu prints the flag where the driver answers get_info: local files and storage that describes itself (rbd).
-    dirtyFlag: (storage.driver === 'file' || storage.describe !== undefined) && !details.noDriverInfo ? (details.dirty ?? false) : undefined,
+    dirtyFlag: details.noDriverInfo ? undefined : mapsDirectly ? storageDirtyFlag(bottomNode(node)) : (details.dirty ?? false),
     clusterSize: details.clusterSize,
     ...(details.encrypted ? { encrypted: true } : {}),
     backingFilename: details.backingFile,
@@ -42,13 +41,24 @@ export async function describeImage(node: BlockNode): Promise<ImageInfo> {
 }
 
 /**
- * A format node over storage that has no plain filename (rbd's `json:{…}`) is named as qemu's
- * bdrv_refresh_filename names it: `json:{"driver": "<format>", "file": {…}}`.
+ * A format node over storage that only a json: pseudo-filename names (an iSCSI LUN) is named as
+ * qemu names it: the format's driver and, as `file`, the storage's options.
  */
-function displayFilename(node: BlockNode): string {
-  const child = node.child;
-  if (!child || node.filename !== child.filename || !child.filename.startsWith('json:{')) return node.filename;
-  return `json:{"driver": ${JSON.stringify(node.driver)}, "file": ${child.filename.slice('json:'.length)}}`;
+function imageName(node: BlockNode): string {
+  const storage = node.child;
+  if (storage && storage.filename === node.filename && storage.filename.startsWith('json:{')) {
+    return `json:{"driver": ${JSON.stringify(node.driver)}, "file": ${storage.filename.slice('json:'.length)}}`;
+  }
+  return node.filename;
+}
+
+/**
+ * qemu-img shows the dirty flag when bdrv_get_info answers: a format with metadata answers itself
+ * (qcow2 over nbd:// or ssh:// too), raw asks its storage, and of the storages only local files
+ * and iSCSI LUNs answer (their nodes' describe() gives `dirty`); nbd, ssh and http do not.
+ */
+function storageDirtyFlag(storage: BlockNode): boolean | undefined {
+  return storage.driver === 'file' ? false : storage.describe?.().dirty;
 }
 
 function bottomNode(node: BlockNode): BlockNode {

@@ -14,10 +14,11 @@ export function parseImageOpts(text: string): ImageSpec {
     // A plain filename given where options were expected.
     throw new Error(`Cannot find device='${text}' nor node-name='${text}'`);
   }
-  return specOf(entries);
+  return imageSpecOf(entries);
 }
 
-function specOf(entries: readonly KeyValue[]): ImageSpec {
+/** Flat `key=value` open options (`file.driver`, `file.server.host`) as what to open. */
+export function imageSpecOf(entries: readonly { readonly key: string; readonly value: string }[]): ImageSpec {
   let format: string | undefined;
   let protocol: string | undefined;
   let location: string | undefined;

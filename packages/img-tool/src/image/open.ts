@@ -2,6 +2,7 @@ import { protocolOf, type BlockNode, type BlockPermissions, type CacheMode, type
 import { ToolError, errorMessage } from '../cli/errors.ts';
 import { protocolNames } from './drivers.ts';
 import { errnoCode } from './errno.ts';
+import { definedObjects } from '../objects/user-objects.ts';
 import { parseImageOpts } from './image-opts.ts';
 import { isJsonFilename, jsonFilenameOptions } from './json-filename.ts';
 import { splitNodeOptions } from './node-options.ts';
@@ -81,21 +82,21 @@ async function openSpec(host: Host, spec: ImageSpec, options: OpenOptions): Prom
   const node = splitNodeOptions(spec, withoutBacking ?? false);
   const readOnly = options.readOnly || node.readOnly;
   const forceShare = (options.forceShare ?? false) || node.forceShare;
-  const locking = { ...(permissions ? { permissions } : {}), ...(forceShare ? { forceShare } : {}) };
+  const objects = definedObjects();
+  const locking = { ...(permissions ? { permissions } : {}), ...(forceShare ? { forceShare } : {}), ...(objects ? { objects } : {}) };
   if (spec.format !== undefined && protocolNames(host.list).includes(spec.format)) {
     // The storage itself, no format layer (`driver=file,filename=…`, `-f file`).
     const { filename, url, ...protocolOptions } = node.formatOptions;
-    // A remote protocol may be given by its fields alone (`driver=rbd,pool=…,image=…`): its driver
-    // then gets an empty location and says what is missing.
-    const location = spec.location ?? filename ?? url ?? (spec.format === 'file' ? undefined : '');
-    if (location === undefined) throw new Error(`The '${spec.format}' block driver requires a file name`);
+    // No location: the driver finds the storage in its options (`server.host`, `portal`, `pool`), or
+    // core says it needs a file name.
+    const location = spec.location ?? filename ?? url ?? '';
     return host.block.openFile(location, { protocol: spec.format, readOnly, fileOptions: protocolOptions, ...locking });
   }
   if (spec.location === undefined && (spec.protocol === undefined || spec.protocol === 'file')) throw new Error('A block device must be specified for "file"');
   const location = spec.location ?? '';
   const scheme = protocolOf(location);
   if (spec.protocol !== undefined && scheme !== 'file' && scheme !== spec.protocol) {
-    throw new Error(`${spec.protocol} driver cannot handle the URL '${spec.location}' (does not start with '${spec.protocol}://')`);
+    throw new Error(`${spec.protocol} driver cannot handle the URL '${location}' (does not start with '${spec.protocol}://')`);
   }
   // The format's options are checked by the block layer against its driver's schema.
   return host.block.open(location, {

@@ -4,11 +4,13 @@ import type { Host } from '@tessera/core';
 import { ToolError } from '../cli/errors.ts';
 import { parseKeyValueList } from '../image/key-value.ts';
 import { defineSecret } from './secret.ts';
+import { defineTlsCredsX509 } from './tls-creds-x509.ts';
 import type { ObjectDefiner } from './types.ts';
 
 /** The qom-types the tool defines (another type is refused as qemu refuses an unknown one). */
 const DEFINERS: Readonly<Record<string, ObjectDefiner>> = {
   secret: defineSecret,
+  'tls-creds-x509': defineTlsCredsX509,
 };
 
 /** qemu's identifier rule for `id`. */

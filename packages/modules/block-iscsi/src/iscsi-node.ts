@@ -1,8 +1,8 @@
-import type { BlockNode, BlockStatus, WriteZeroesOptions } from '@tessera/core';
+import type { BlockNode, BlockStatus, ImageDescription, WriteZeroesOptions } from '@tessera/core';
 import { openSession } from './connect.ts';
 import { iscsiError } from './errors.ts';
 import type { IscsiOptions } from './iscsi-options.ts';
-import type { IscsiLocation } from './iscsi-url.ts';
+import { iscsiImageName, type IscsiLocation } from './iscsi-url.ts';
 import { probeLun, type LunInfo } from './lun-info.ts';
 import * as S from './scsi.ts';
 import type { CommandResult, Session } from './session.ts';
@@ -24,16 +24,17 @@ export class IscsiNode implements BlockNode {
     private readonly location: IscsiLocation,
     private readonly options: IscsiOptions,
     readonly readOnly: boolean,
+    driverOptions: Readonly<Record<string, string>>,
   ) {
     this.size = lun.blocks * lun.blockSize;
-    this.filename = location.shown;
+    this.filename = iscsiImageName(location, driverOptions);
   }
 
-  static async open(location: IscsiLocation, options: IscsiOptions, readOnly: boolean): Promise<IscsiNode> {
+  static async open(location: IscsiLocation, options: IscsiOptions, readOnly: boolean, driverOptions: Readonly<Record<string, string>> = {}): Promise<IscsiNode> {
     const session = await openSession(location, options);
     try {
       const lun = await probeLun((cdb, transfer) => session.command(cdb, transfer), location.given, location.lun);
-      return new IscsiNode(session, lun, location, options, readOnly);
+      return new IscsiNode(session, lun, location, options, readOnly, driverOptions);
     } catch (error) {
       session.fail(error as Error);
       const e = error as Error & { code?: string };
@@ -105,13 +106,18 @@ export class IscsiNode implements BlockNode {
     await this.session.logout(LOGOUT_DEADLINE_MS);
   }
 
+  /** qemu's iscsi driver answers bdrv_get_info, so qemu-img info shows a (clean) dirty flag for raw on a LUN. */
+  describe(): ImageDescription {
+    return { dirty: false };
+  }
+
   async allocatedSize(): Promise<number | undefined> {
     return undefined; // a LUN does not say what it occupies (qemu-img: "disk size: unavailable")
   }
 
   async blockStatus(offset: number, length: number): Promise<BlockStatus> {
     // No GET LBA STATUS: every block is data, as qemu reports a LUN without LBPME.
-    return { length: Math.min(length, this.size - offset), zero: false, data: true, offset, allocated: true };
+    return { length: Math.min(length, this.size - offset), zero: false, data: true, offset, allocated: true, file: this.filename };
   }
 
   /** A read or write as commands of at most maxTransferBlocks, several in flight. */
@@ -125,7 +131,7 @@ export class IscsiNode implements BlockNode {
       parts.push(
         kind === 'read'
           ? this.run('READ(16)', S.read16(lba, part.length / bs), { dataIn: part }).then((result) => {
-              if (result.received !== part.length) throw iscsiError(`${this.filename}: the target returned ${result.received} of ${part.length} bytes read at offset ${offset + done}`, 'iscsi-protocol');
+              if (result.received !== part.length) throw iscsiError(`${this.location.shown}: the target returned ${result.received} of ${part.length} bytes read at offset ${offset + done}`, 'iscsi-protocol');
             })
           : this.run('WRITE(16)', S.write16(lba, part.length / bs), { dataOut: part }).then(() => undefined),
       );
@@ -166,20 +172,20 @@ export class IscsiNode implements BlockNode {
     if (result.status === S.STATUS_GOOD) return;
     const sense = S.decodeSense(result.sense);
     const code = sense?.key === S.SENSE_DATA_PROTECT ? 'EPERM' : 'iscsi-check-condition';
-    throw iscsiError(`${this.filename}: ${name} failed: ${sense ? S.describeSense(sense) : `SCSI status 0x${result.status.toString(16)}`}`, code);
+    throw iscsiError(`${this.location.shown}: ${name} failed: ${sense ? S.describeSense(sense) : `SCSI status 0x${result.status.toString(16)}`}`, code);
   }
 
   private checkRange(what: string, offset: number, length: number): void {
     if (!Number.isSafeInteger(offset) || offset < 0 || offset + length > this.size) {
-      throw iscsiError(`${this.filename}: ${what} of ${length} bytes at offset ${offset} is beyond the end of the LUN (${this.size} bytes)`, 'invalid-option');
+      throw iscsiError(`${this.location.shown}: ${what} of ${length} bytes at offset ${offset} is beyond the end of the LUN (${this.size} bytes)`, 'invalid-option');
     }
   }
 
   private checkWritable(what: string, offset: number, length: number): void {
-    if (this.readOnly) throw iscsiError(`${this.filename}: cannot ${what} ${length} bytes at offset ${offset}: the image is open read-only`, 'EPERM');
+    if (this.readOnly) throw iscsiError(`${this.location.shown}: cannot ${what} ${length} bytes at offset ${offset}: the image is open read-only`, 'EPERM');
     this.checkRange(what, offset, length);
     if (offset % this.lun.blockSize !== 0 || length % this.lun.blockSize !== 0) {
-      throw iscsiError(`${this.filename}: ${what} of ${length} bytes at offset ${offset} is not aligned to the LUN's block size (${this.lun.blockSize})`, 'unsupported-operation');
+      throw iscsiError(`${this.location.shown}: ${what} of ${length} bytes at offset ${offset} is not aligned to the LUN's block size (${this.lun.blockSize})`, 'unsupported-operation');
     }
   }
 }

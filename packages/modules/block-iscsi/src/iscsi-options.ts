@@ -1,7 +1,8 @@
 import { iscsiError } from './errors.ts';
+import { ISCSI_ADDRESS_OPTIONS } from './iscsi-url.ts';
 
 /** Driver options of an iscsi node (`--image-opts file.<name>=<value>`), qemu's names where qemu has them. */
-export const ISCSI_OPTION_NAMES = ['filename', 'user', 'password', 'initiator-name', 'header-digest', 'timeout', 'connect-timeout'] as const;
+export const ISCSI_OPTION_NAMES = ['filename', ...ISCSI_ADDRESS_OPTIONS, 'user', 'password', 'initiator-name', 'header-digest', 'timeout', 'connect-timeout'] as const;
 
 /** qemu's default initiator name (without a VM name or uuid to append). */
 export const DEFAULT_INITIATOR_NAME = 'iqn.2008-11.org.linux-kvm';

@@ -2,13 +2,14 @@ import type { BlockNode, BlockOpenOptions, BlockProtocolDriver } from '@tessera/
 import { iscsiError } from './errors.ts';
 import { IscsiNode } from './iscsi-node.ts';
 import { ISCSI_OPTION_NAMES, parseIscsiOptions } from './iscsi-options.ts';
-import { parseIscsiUrl } from './iscsi-url.ts';
+import { iscsiLocationFromOptions, parseIscsiUrl } from './iscsi-url.ts';
 
 /** iSCSI LUNs (QEMU's iscsi driver): `iscsi://[user[%password]@]host[:port]/target-iqn/lun`. */
 export const iscsiProtocol: BlockProtocolDriver = {
   name: 'iscsi',
   schemes: ['iscsi'],
   options: ISCSI_OPTION_NAMES,
+  addressedByOptions: true,
   open: openIscsiLun,
   create: prepareIscsiLun,
 };
@@ -32,7 +33,8 @@ async function prepareIscsiLun(location: string, size: number): Promise<void> {
 
 async function openIscsiLun(location: string, { readOnly, driverOptions }: BlockOpenOptions): Promise<BlockNode> {
   const filename = location === '' && driverOptions.filename ? driverOptions.filename : location;
-  const target = parseIscsiUrl(filename);
+  // Named by qemu's structured options (transport, portal, target, lun) when there is no URL.
+  const target = filename === '' ? iscsiLocationFromOptions(driverOptions) : parseIscsiUrl(filename);
   const options = parseIscsiOptions(target.given, driverOptions, target);
-  return IscsiNode.open(target, options, readOnly);
+  return IscsiNode.open(target, options, readOnly, driverOptions);
 }

@@ -1,15 +1,16 @@
 import { connectWithDeadline } from '@tessera/module-kit/socket/connect-with-deadline';
 import { socketErrorWords } from '@tessera/module-kit/socket/socket-error-words';
 import { nbdError, type NbdErrorCode } from './errors.ts';
-import { negotiate } from './handshake.ts';
+import { negotiate, type Negotiation } from './handshake.ts';
 import type { NbdTarget } from './nbd-url.ts';
 import { Transmission } from './transmission.ts';
 
 /**
  * Connect to the server and negotiate, all within `connectTimeoutMs` (a server that accepts and
- * stays silent fails here, not never). Errors read `Could not open '<url>': <why>`.
+ * stays silent fails here, not never). Errors read `Could not open '<url>': <why>`. `negotiation`:
+ * TLS and the metadata context to ask for (handshake.ts).
  */
-export async function openConnection(target: NbdTarget, shownUrl: string, connectTimeoutMs: number, requestTimeoutMs: number): Promise<Transmission> {
+export async function openConnection(target: NbdTarget, shownUrl: string, connectTimeoutMs: number, requestTimeoutMs: number, negotiation: Negotiation = {}): Promise<Transmission> {
   const fail = (why: string, code: NbdErrorCode = 'nbd-protocol', cause?: unknown): never => {
     throw nbdError(`Could not open '${shownUrl}': ${why}`, code, cause);
   };
@@ -30,8 +31,8 @@ export async function openConnection(target: NbdTarget, shownUrl: string, connec
           ? nbdError(`Failed to connect to ${where}: no answer within ${seconds} s (connect-timeout=${seconds})`, 'nbd-connect')
           : nbdError(`the server ${where} did not complete the NBD handshake within ${seconds} s (connect-timeout=${seconds})`, 'nbd-timeout'),
       handshake: async (socket, reader) => {
-        const info = await negotiate(socket, reader, target.exportName, (why, code) => fail(why, code));
-        return new Transmission(socket, reader, info, shownUrl, requestTimeoutMs);
+        const { info, channel } = await negotiate({ socket, reader }, target.exportName, (why, code) => fail(why, code), negotiation);
+        return new Transmission(channel.socket, channel.reader, info, shownUrl, requestTimeoutMs);
       },
     });
   } catch (error) {

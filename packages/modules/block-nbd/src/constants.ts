@@ -17,8 +17,8 @@ export const FLAG_C_NO_ZEROES = 1 << 1;
 // Options.
 export const OPT_EXPORT_NAME = 1;
 export const OPT_ABORT = 2;
-export const OPT_STARTTLS = 5;
 export const OPT_LIST = 3;
+export const OPT_STARTTLS = 5;
 export const OPT_INFO = 6;
 export const OPT_GO = 7;
 export const OPT_STRUCTURED_REPLY = 8;

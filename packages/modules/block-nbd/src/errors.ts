@@ -7,7 +7,9 @@ import type { BlockErrorCode } from '@tessera/core';
  * - `nbd-disconnected`: the connection ended (the server went away) with requests outstanding;
  * - `nbd-protocol`: the server broke the protocol (a field out of range, a reply to no request);
  * - `nbd-no-export`: the server has no export of that name;
- * - `nbd-server-error`: the server failed a request or an option with an error of its own.
+ * - `nbd-server-error`: the server failed a request or an option with an error of its own;
+ * - `nbd-tls`: TLS is required and not configured, the server does not offer it, or its handshake
+ *   failed (the server's certificate refused).
  */
 export type NbdErrorCode =
   | BlockErrorCode
@@ -16,7 +18,8 @@ export type NbdErrorCode =
   | 'nbd-disconnected'
   | 'nbd-protocol'
   | 'nbd-no-export'
-  | 'nbd-server-error';
+  | 'nbd-server-error'
+  | 'nbd-tls';
 
 /**
  * A module imports only types from core, so this is a plain Error carrying a `code` (as core's

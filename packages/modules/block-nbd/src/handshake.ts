@@ -3,13 +3,32 @@ import * as C from './constants.ts';
 import { nbdError } from './errors.ts';
 import type { WireReader } from '@tessera/module-kit/socket/wire-reader';
 
+/** The connection the handshake speaks on; after NBD_OPT_STARTTLS, its TLS layer. */
+export interface Channel {
+  readonly socket: Socket;
+  readonly reader: WireReader;
+}
+
+/** Runs the TLS handshake on the plain channel once the server has acknowledged NBD_OPT_STARTTLS. */
+export type StartTls = (plain: Channel) => Promise<Channel>;
+
+/** What the client asks for beyond the export: TLS, and the metadata context block status reads. */
+export interface Negotiation {
+  readonly startTls?: StartTls;
+  /**
+   * The context whose extents block status reports, read as base:allocation's flags (qemu's
+   * `x-dirty-bitmap`: `qemu:allocation-depth`, `qemu:dirty-bitmap:NAME`); default base:allocation.
+   */
+  readonly allocationContext?: string;
+}
+
 /** What the server told about the export in the handshake. */
 export interface ExportInfo {
   readonly size: number;
   readonly transmissionFlags: number;
   readonly structuredReplies: boolean;
-  /** Metadata context ids the server gave for the contexts block status uses. */
-  readonly contexts: { readonly allocation?: number; readonly allocationDepth?: number };
+  /** The metadata context id the server gave for the context block status reads (base:allocation, or x-dirty-bitmap's). */
+  readonly contexts: { readonly allocation?: number };
   /** Block size constraints (defaults 1 / 4096 / 32 MiB when the server sends none, as proto.md says). */
   readonly minimumBlock: number;
   readonly preferredBlock: number;
@@ -28,11 +47,18 @@ interface OptionReply {
 }
 
 /**
- * Fixed newstyle negotiation (proto.md "Handshake"): NO_ZEROES when offered, structured replies,
- * the `base:allocation` (and, where offered, `qemu:allocation-depth`) metadata contexts, then
- * NBD_OPT_GO with NBD_INFO_BLOCK_SIZE. Every field the server sends is checked.
+ * Fixed newstyle negotiation (proto.md "Handshake"): NO_ZEROES when offered, NBD_OPT_STARTTLS
+ * first when TLS is configured (everything after it goes over TLS), structured replies, the
+ * `base:allocation` metadata context (or x-dirty-bitmap's), then NBD_OPT_GO with NBD_INFO_BLOCK_SIZE. Every field the
+ * server sends is checked. Returns the export and the channel the transmission uses.
  */
-export async function negotiate(socket: Socket, reader: WireReader, exportName: string, fail: (why: string, code?: Parameters<typeof nbdError>[1]) => never): Promise<ExportInfo> {
+export async function negotiate(
+  plain: Channel,
+  exportName: string,
+  fail: (why: string, code?: Parameters<typeof nbdError>[1]) => never,
+  { startTls, allocationContext = 'base:allocation' }: Negotiation = {},
+): Promise<{ readonly info: ExportInfo; readonly channel: Channel }> {
+  const { socket, reader } = plain;
   const greeting = await reader.read(18);
   if (greeting.readBigUInt64BE(0) !== C.INIT_PASSWD) fail('the server did not greet as an NBD server (no NBDMAGIC)', 'nbd-protocol');
   const magic = greeting.readBigUInt64BE(8);
@@ -45,11 +71,23 @@ export async function negotiate(socket: Socket, reader: WireReader, exportName: 
   clientFlags.writeUInt32BE(C.FLAG_C_FIXED_NEWSTYLE | (noZeroes ? C.FLAG_C_NO_ZEROES : 0));
   socket.write(clientFlags);
 
-  const options = new OptionChannel(socket, reader, fail);
+  let channel = plain;
+  if (startTls) {
+    const starting = new OptionChannel(socket, reader, fail);
+    starting.send(C.OPT_STARTTLS, Buffer.alloc(0));
+    const reply = await starting.reply(C.OPT_STARTTLS);
+    if (reply.type === C.REP_ERR_UNSUP || reply.type === C.REP_ERR_POLICY) fail('Server don\'t support STARTTLS option (it is not configured for TLS; leave tls-creds out)', 'nbd-tls');
+    if (reply.type !== C.REP_ACK) starting.optionError(reply);
+    channel = await startTls(plain);
+  }
+  const options = new OptionChannel(channel.socket, channel.reader, fail);
   const structured = await options.simple(C.OPT_STRUCTURED_REPLY, Buffer.alloc(0));
-  const contexts = structured ? await options.setMetaContexts(exportName, ['base:allocation']) : {};
+  const contexts = structured ? await options.setMetaContexts(exportName, allocationContext) : {};
+  if (allocationContext !== 'base:allocation' && !('unknown' in contexts) && contexts.allocation === undefined) {
+    fail(`the server does not offer the metadata context '${allocationContext}' (x-dirty-bitmap)`, 'unsupported-feature');
+  }
   const go = 'unknown' in contexts ? contexts : await options.go(exportName);
-  if (go === 'unsupported') return options.exportName(exportName, noZeroes, structured, contexts as ExportInfo['contexts']);
+  if (go === 'unsupported') return { info: await options.exportName(exportName, noZeroes, structured, contexts as ExportInfo['contexts']), channel };
   if ('unknown' in go) {
     // qemu-img says "Requested export not available" and the server's words; the list of what
     // the server has (NBD_OPT_LIST) tells the user what to type instead.
@@ -59,7 +97,7 @@ export async function negotiate(socket: Socket, reader: WireReader, exportName: 
     const reported = go.unknown || `export '${exportName}' not present`;
     fail(`Requested export not available: server reported: ${reported}${has}`, 'nbd-no-export');
   }
-  return { ...go, structuredReplies: structured, contexts: contexts as ExportInfo['contexts'] };
+  return { info: { ...go, structuredReplies: structured, contexts: contexts as ExportInfo['contexts'] }, channel };
 }
 
 /** One option at a time: request, then its replies, each checked against what was asked. */
@@ -97,12 +135,14 @@ class OptionChannel {
     return this.optionError(reply);
   }
 
-  async setMetaContexts(exportName: string, queries: readonly string[]): Promise<ExportInfo['contexts'] | { readonly unknown: string }> {
+  /** Select the one context block status reads (its id becomes `allocation`). */
+  async setMetaContexts(exportName: string, query: string): Promise<ExportInfo['contexts'] | { readonly unknown: string }> {
+    const queries = [query];
     const name = Buffer.from(exportName);
     const parts = [u32(name.length), name, u32(queries.length)];
-    for (const query of queries) parts.push(u32(Buffer.byteLength(query)), Buffer.from(query));
+    for (const q of queries) parts.push(u32(Buffer.byteLength(q)), Buffer.from(q));
     this.send(C.OPT_SET_META_CONTEXT, Buffer.concat(parts));
-    const contexts: { allocation?: number; allocationDepth?: number } = {};
+    const contexts: { allocation?: number } = {};
     for (let count = 0; ; count++) {
       const reply = await this.reply(C.OPT_SET_META_CONTEXT);
       if (reply.type === C.REP_ACK) return contexts;
@@ -116,8 +156,7 @@ class OptionChannel {
       }
       const id = reply.data.readUInt32BE(0);
       const context = reply.data.subarray(4).toString();
-      if (context === 'base:allocation') contexts.allocation = id;
-      else if (context === 'qemu:allocation-depth') contexts.allocationDepth = id;
+      if (context === query) contexts.allocation = id;
       else this.fail(`the server selected metadata context '${context.slice(0, 100)}', which was not asked for`, 'nbd-protocol');
     }
   }
@@ -198,10 +237,10 @@ class OptionChannel {
     return { minimumBlock: minimum, preferredBlock: preferred, maximumBlock: Math.min(maximum, DEFAULT_MAXIMUM_BLOCK) };
   }
 
-  private optionError(reply: OptionReply): never {
+  optionError(reply: OptionReply): never {
     const message = serverMessage(reply);
     const what = OPTION_ERRORS[reply.type] ?? `option reply type ${reply.type}`;
-    return this.fail(message ? `${what}: server reported: ${message}` : what, reply.type === C.REP_ERR_TLS_REQD ? 'unsupported-feature' : 'nbd-server-error');
+    return this.fail(message ? `${what}: server reported: ${message}` : what, reply.type === C.REP_ERR_TLS_REQD ? 'nbd-tls' : 'nbd-server-error');
   }
 }
 
@@ -210,7 +249,7 @@ const OPTION_ERRORS: Readonly<Record<number, string>> = {
   [C.REP_ERR_POLICY]: 'the server refused the request by its policy',
   [C.REP_ERR_INVALID]: 'the server called a request invalid',
   [C.REP_ERR_PLATFORM]: 'the server does not support this on its platform',
-  [C.REP_ERR_TLS_REQD]: 'the server requires TLS, which this client does not offer yet',
+  [C.REP_ERR_TLS_REQD]: 'the server requires TLS: give TLS credentials (--object tls-creds-x509,id=tls0,dir=DIR,endpoint=client and the option tls-creds=tls0)',
   [C.REP_ERR_UNKNOWN]: 'Requested export not available',
   [C.REP_ERR_SHUTDOWN]: 'the server is shutting down',
   [C.REP_ERR_BLOCK_SIZE_REQD]: 'the server requires block size negotiation',

@@ -7,13 +7,18 @@ import type { Extent, Transmission } from './transmission.ts';
 const MAX_TRANSFER = 4 * 1024 * 1024;
 /** Largest range asked about in one block status request (its length field is 32 bits). */
 const MAX_STATUS_QUERY = 1 << 30;
+/**
+ * Block status replies kept: convert's workers (8 by default) each ask about their own chunk, so
+ * one kept reply would be replaced by another worker's before its owner asks again.
+ */
+const KEPT_REPLIES = 16;
 
 /** An NBD export as a byte-addressed node: every operation is one or more NBD requests. */
 export class NbdNode implements BlockNode {
   readonly driver = 'nbd';
   readonly size: number;
-  /** The last block status reply, so `map` and `convert` ask once per reply rather than once per extent. */
-  private extents: { start: number; list: Extent[] } | undefined;
+  /** The last block status replies, newest last, so `map` and `convert` ask once per reply rather than once per extent. */
+  private replies: { start: number; list: Extent[] }[] = [];
 
   constructor(
     private readonly connection: Transmission,
@@ -44,13 +49,13 @@ export class NbdNode implements BlockNode {
 
   async write(offset: number, data: Uint8Array): Promise<void> {
     this.checkWritable('write', offset, data.length);
-    this.extents = undefined;
+    this.replies = [];
     await this.transfer(C.CMD_WRITE, offset, data);
   }
 
   async writeZeroes(offset: number, length: number, options: WriteZeroesOptions): Promise<void> {
     this.checkWritable('write-zeroes', offset, length);
-    this.extents = undefined;
+    this.replies = [];
     if (!(this.flags & C.FLAG_SEND_WRITE_ZEROES) || !this.aligned(offset, length)) {
       const zeroes = new Uint8Array(Math.min(length, MAX_TRANSFER));
       for (let done = 0; done < length; done += zeroes.length) {
@@ -74,7 +79,7 @@ export class NbdNode implements BlockNode {
   }
 
   async close(): Promise<void> {
-    this.extents = undefined;
+    this.replies = [];
     await this.connection.disconnect();
   }
 
@@ -85,21 +90,24 @@ export class NbdNode implements BlockNode {
 
   async blockStatus(offset: number, length: number): Promise<BlockStatus> {
     length = Math.min(length, this.size - offset);
-    if (this.connection.info.contexts.allocation === undefined) return { length, zero: false, data: true, offset, allocated: true };
+    if (this.connection.info.contexts.allocation === undefined) return { length, zero: false, data: true, offset, allocated: true, file: this.filename };
     const extent = this.cachedExtent(offset) ?? (await this.queryStatus(offset, length));
     const run = Math.min(length, extent.length);
     const zero = (extent.flags & C.STATE_ZERO) !== 0;
     const data = (extent.flags & C.STATE_HOLE) === 0;
-    return { length: run, zero, data, offset };
+    // A run neither data nor zero (possible with x-dirty-bitmap's contexts) is unallocated: qemu gives it no offset.
+    return { length: run, zero, data, ...(data || zero ? { offset, file: this.filename } : {}) };
   }
 
-  /** The extent holding `offset` in the last reply, trimmed to start there. */
+  /** The extent holding `offset` in a kept reply (the newest that has it), trimmed to start there. */
   private cachedExtent(offset: number): Extent | undefined {
-    if (!this.extents) return undefined;
-    let at = this.extents.start;
-    for (const extent of this.extents.list) {
-      if (offset >= at && offset < at + extent.length) return { length: at + extent.length - offset, flags: extent.flags };
-      at += extent.length;
+    for (let i = this.replies.length - 1; i >= 0; i--) {
+      const reply = this.replies[i]!;
+      let at = reply.start;
+      for (const extent of reply.list) {
+        if (offset >= at && offset < at + extent.length) return { length: at + extent.length - offset, flags: extent.flags };
+        at += extent.length;
+      }
     }
     return undefined;
   }
@@ -117,7 +125,8 @@ export class NbdNode implements BlockNode {
       list.push({ length: Math.min(extent.length, this.size - at), flags: extent.flags });
       at += extent.length;
     }
-    this.extents = { start, list };
+    this.replies.push({ start, list });
+    if (this.replies.length > KEPT_REPLIES) this.replies.shift();
     const found = this.cachedExtent(offset);
     if (!found) throw nbdError(`${this.filename}: the server's block status at offset ${start} does not reach offset ${offset}`, 'nbd-protocol');
     return found;

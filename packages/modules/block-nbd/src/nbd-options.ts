@@ -1,13 +1,19 @@
 import { nbdError } from './errors.ts';
+import { NBD_ADDRESS_OPTIONS } from './nbd-url.ts';
 
-/** The driver options a user can give an nbd node (`--image-opts file.<name>=<value>`). */
-export const NBD_OPTION_NAMES = ['filename', 'connect-timeout', 'timeout'] as const;
+/**
+ * The driver options a user can give an nbd node (`--image-opts file.<name>=<value>`, or
+ * `driver=nbd,<name>=<value>`): a URL (`filename`) or qemu's structured address, TLS, deadlines.
+ */
+export const NBD_OPTION_NAMES = ['filename', ...NBD_ADDRESS_OPTIONS, 'tls-creds', 'tls-hostname', 'x-dirty-bitmap', 'connect-timeout', 'timeout'] as const;
 
 export interface NbdOptions {
   /** Connecting and the whole handshake must fit in this (ms). */
   readonly connectTimeoutMs: number;
   /** Each request, from sending it to its last reply chunk (ms). */
   readonly requestTimeoutMs: number;
+  /** qemu's `x-dirty-bitmap`: the metadata context block status reads instead of base:allocation. */
+  readonly allocationContext?: string;
 }
 
 // qemu 7.2's nbd client waits for the kernel's TCP connect timeout (minutes) and has no request
@@ -32,5 +38,6 @@ export function parseNbdOptions(shownUrl: string, options: Readonly<Record<strin
   return {
     connectTimeoutMs: seconds('connect-timeout', DEFAULT_CONNECT_TIMEOUT_SECONDS),
     requestTimeoutMs: seconds('timeout', DEFAULT_TIMEOUT_SECONDS),
+    ...(options['x-dirty-bitmap'] ? { allocationContext: options['x-dirty-bitmap'] } : {}),
   };
 }

@@ -4,13 +4,15 @@ import { FLAG_READ_ONLY } from './constants.ts';
 import { nbdError } from './errors.ts';
 import { NbdNode } from './nbd-node.ts';
 import { NBD_OPTION_NAMES, parseNbdOptions } from './nbd-options.ts';
-import { parseNbdLocation } from './nbd-url.ts';
+import { nbdTargetFromOptions, parseNbdLocation, type NbdTarget } from './nbd-url.ts';
+import { startTls, tlsCredentials } from './tls.ts';
 
 /** NBD exports (QEMU's nbd driver): `nbd://`, `nbd+tcp://`, `nbd+unix://` and the `nbd:` spellings. */
 export const nbdProtocol: BlockProtocolDriver = {
   name: 'nbd',
   schemes: ['nbd', 'nbd+tcp', 'nbd+unix'],
   options: NBD_OPTION_NAMES,
+  addressedByOptions: true,
   open: openNbdExport,
   create: prepareNbdExport,
 };
@@ -34,15 +36,26 @@ async function prepareNbdExport(location: string, size: number): Promise<void> {
   }
 }
 
-async function openNbdExport(location: string, { readOnly, driverOptions }: BlockOpenOptions): Promise<BlockNode> {
+async function openNbdExport(location: string, { readOnly, driverOptions, objects }: BlockOpenOptions): Promise<BlockNode> {
   const filename = location === '' && driverOptions.filename ? driverOptions.filename : location;
-  const target = parseNbdLocation(filename);
-  const options = parseNbdOptions(filename, driverOptions);
-  const connection = await openConnection(target, filename, options.connectTimeoutMs, options.requestTimeoutMs);
+  // Without a URL, qemu's structured options (server.type, server.host, …, export) name the export.
+  const target = filename === '' ? nbdTargetFromOptions(driverOptions) : parseNbdLocation(filename);
+  const shown = filename === '' ? target.canonical : filename;
+  const options = parseNbdOptions(shown, driverOptions);
+  const credentials = driverOptions['tls-creds'] === undefined ? undefined : tlsCredentials(driverOptions['tls-creds'], objects, tlsHostname(target, driverOptions));
+  const connection = await openConnection(target, shown, options.connectTimeoutMs, options.requestTimeoutMs, {
+    ...(credentials ? { startTls: (plain) => startTls(plain, credentials) } : {}),
+    ...(options.allocationContext ? { allocationContext: options.allocationContext } : {}),
+  });
   if (!readOnly && connection.info.transmissionFlags & FLAG_READ_ONLY) {
     await connection.disconnect();
     // qemu-img's words for a read-only export opened for writing.
-    throw nbdError(`Could not open '${filename}': Could not open image: Permission denied`, 'EPERM');
+    throw nbdError(`Could not open '${shown}': Could not open image: Permission denied`, 'EPERM');
   }
   return new NbdNode(connection, target.canonical, readOnly);
+}
+
+/** The name the server's certificate must carry: tls-hostname, else the TCP host (qemu checks none over a unix socket). */
+function tlsHostname(target: NbdTarget, options: Readonly<Record<string, string>>): string | undefined {
+  return options['tls-hostname'] ?? (target.address.kind === 'tcp' ? target.address.host : undefined);
 }

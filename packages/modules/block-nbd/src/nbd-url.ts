@@ -95,3 +95,37 @@ function tcpCanonical(host: string, port: number, exportName: string): string {
 function unixCanonical(exportName: string, socket: string): string {
   return `nbd+unix://${exportName === '' ? '' : `/${exportName}`}?socket=${socket}`;
 }
+
+/** The options that name a server and export without a URL, as qemu's nbd driver takes them. */
+export const NBD_ADDRESS_OPTIONS = ['server.type', 'server.host', 'server.port', 'server.path', 'host', 'port', 'path', 'export'] as const;
+
+/**
+ * The export qemu's structured options name: `server.type=inet,server.host=H,server.port=P` or
+ * `server.type=unix,server.path=S` (or the older `host`/`port`/`path`), and `export`. Named as
+ * qemu names it (`nbd://H:P/export`, `nbd+unix:///export?socket=S`); qemu's messages when wrong.
+ */
+export function nbdTargetFromOptions(options: Readonly<Record<string, string>>): NbdTarget {
+  const fail = (why: string): never => {
+    throw nbdError(why, 'invalid-option');
+  };
+  const exportName = checkedExportName(options.export ?? '', fail);
+  const server = Object.keys(options).some((key) => key.startsWith('server.'));
+  const legacy = options.host !== undefined || options.port !== undefined || options.path !== undefined;
+  if (server && legacy) fail('Cannot use \'server\' and path/host/port at the same time');
+  const type = server ? options['server.type'] : options.path !== undefined ? 'unix' : options.host !== undefined ? 'inet' : undefined;
+  const field = (name: string) => (server ? options[`server.${name}`] : options[name]);
+  if (server && type === undefined) fail(`Parameter 'type' is missing`);
+  if (type === undefined) return fail('NBD server address missing');
+  if (type === 'unix') {
+    const path = field('path');
+    if (path === undefined || path === '') return fail(`Parameter 'path' is missing`);
+    return { address: { kind: 'unix', path }, exportName, canonical: unixCanonical(exportName, path) };
+  }
+  if (type !== 'inet') return fail(`Parameter 'type' does not accept value '${type}'`);
+  const host = field('host');
+  if (host === undefined || host === '') return fail(`Parameter 'host' is missing`);
+  const portText = field('port') ?? String(DEFAULT_PORT);
+  if (!/^\d+$/.test(portText)) fail(`Parameter 'port' expects a port number, not '${portText}'`);
+  const port = Number(portText);
+  return { address: { kind: 'tcp', host, port }, exportName, canonical: tcpCanonical(host, port, exportName) };
+}

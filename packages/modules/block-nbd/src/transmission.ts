@@ -4,11 +4,10 @@ import { nbdError, type NbdErrorCode } from './errors.ts';
 import type { ExportInfo } from './handshake.ts';
 import type { WireReader } from '@tessera/module-kit/socket/wire-reader';
 
-/** One extent of block status: `length` bytes with base:allocation `flags` (and allocation depth when negotiated). */
+/** One extent of block status: `length` bytes with base:allocation `flags`. */
 export interface Extent {
   readonly length: number;
   readonly flags: number;
-  readonly depth?: number;
 }
 
 interface Pending {
@@ -20,7 +19,6 @@ interface Pending {
   /** Bytes of a read the chunks covered so far. */
   covered: number;
   allocation?: Extent[];
-  depth?: Extent[];
   /** An error chunk arrived: the request fails when its last chunk does. */
   serverError?: string;
   readonly resolve: () => void;
@@ -59,7 +57,7 @@ export class Transmission {
   }
 
   /** Send one request and wait for its whole reply. */
-  async request(command: number, flags: number, offset: number, length: number, payload?: Uint8Array, into?: Uint8Array): Promise<{ allocation?: Extent[]; depth?: Extent[] }> {
+  async request(command: number, flags: number, offset: number, length: number, payload?: Uint8Array, into?: Uint8Array): Promise<{ allocation?: Extent[] }> {
     await this.slot();
     try {
       if (this.broken) throw this.broken;
@@ -86,7 +84,7 @@ export class Transmission {
       if (payload) this.socket.write(payload);
       this.socket.uncork();
       await done;
-      return { allocation: entry.allocation, depth: entry.depth };
+      return { allocation: entry.allocation };
     } finally {
       this.release();
     }
@@ -144,7 +142,9 @@ export class Transmission {
         else throw this.protocolError(`a reply with the unknown magic 0x${magic.toString(16)}`);
       }
     } catch (error) {
-      this.breakWith(error as Error);
+      // The TLS layer's failures do not know the URL yet.
+      const e = error as Error & { code?: NbdErrorCode };
+      this.breakWith(e.message.startsWith(this.shownUrl) ? e : nbdError(`${this.shownUrl}: ${e.message}`, e.code ?? 'nbd-disconnected', e));
     }
   }
 
@@ -212,7 +212,7 @@ export class Transmission {
     if (entry.command === C.CMD_READ && entry.covered !== entry.length) {
       throw this.protocolError(`the reply to a read of ${entry.length} bytes at offset ${entry.offset} covered ${entry.covered} bytes`);
     }
-    if (entry.command === C.CMD_BLOCK_STATUS && entry.allocation === undefined && entry.depth === undefined) {
+    if (entry.command === C.CMD_BLOCK_STATUS && entry.allocation === undefined) {
       throw this.protocolError(`the reply to a block status request at offset ${entry.offset} carried no status`);
     }
     this.finish(cookie, entry);
@@ -257,7 +257,7 @@ export class Transmission {
 
   private statusChunk(entry: Pending, payload: Buffer): void {
     const id = payload.readUInt32BE(0);
-    const { allocation, allocationDepth } = this.info.contexts;
+    const { allocation } = this.info.contexts;
     const extents: Extent[] = [];
     for (let at = 4; at < payload.length; at += 8) {
       const length = payload.readUInt32BE(at);
@@ -265,7 +265,6 @@ export class Transmission {
       extents.push({ length, flags: payload.readUInt32BE(at + 4) });
     }
     if (id === allocation && entry.allocation === undefined) entry.allocation = extents;
-    else if (id === allocationDepth && entry.depth === undefined) entry.depth = extents;
     else throw this.protocolError(`block status for metadata context ${id}, which was not negotiated (or sent twice)`);
   }
 

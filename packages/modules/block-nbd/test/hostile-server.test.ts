@@ -99,4 +99,16 @@ describe('a hostile NBD server', () => {
     expect(buffers.map((b) => b[0])).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
     await node.close();
   });
+
+  it('TLS credentials and a server without TLS: qemu\'s words; a server that acknowledges STARTTLS and then says nothing: the connect deadline ends it', async () => {
+    const objects = new Map([['tls0', { qomType: 'tls-creds-x509', id: 'tls0', properties: { dir: '/nonexistent', 'verify-peer': 'off' } }]]);
+    const withTls = (url: string) => nbdProtocol.open(url, { readOnly: true, driverOptions: { 'tls-creds': 'tls0', 'connect-timeout': '1' }, objects });
+    const plain = await serve({});
+    await expect(withTls(plain)).rejects.toMatchObject({ code: 'nbd-tls', message: `Could not open '${plain}': Server don't support STARTTLS option (it is not configured for TLS; leave tls-creds out)` });
+    await close?.();
+    const silent = await serve({ silentAfterStartTls: true });
+    const started = Date.now();
+    await expect(withTls(silent)).rejects.toMatchObject({ code: 'nbd-timeout', message: expect.stringMatching(/did not complete the NBD handshake within 1 s/) });
+    expect(Date.now() - started).toBeLessThan(4000);
+  });
 });

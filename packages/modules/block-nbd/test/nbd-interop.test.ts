@@ -43,7 +43,10 @@ beforeAll(async () => {
   rawPort = await freePort();
   const qcowSocket = join(dir, 'qcow.sock');
   const fileSocket = join(dir, 'file.sock');
+  const qcowAsRawSocket = join(dir, 'qcow-as-raw.sock');
   servers.push(
+    // The qcow2 file served as its bytes: the client probes qcow2 over NBD (info shows its dirty flag and format-specific data).
+    await startServer('qemu-nbd', ['-f', 'raw', '-r', '-t', '-x', 'disk', '-k', qcowAsRawSocket, join(dir, 'fragmented.qcow2')], qcowAsRawSocket),
     await startServer('qemu-nbd', ['-f', 'raw', '-r', '-t', '-x', 'disk', '-b', '127.0.0.1', '-p', String(rawPort), raw], rawPort),
     await startServer('qemu-nbd', ['-f', 'qcow2', '-r', '-t', '-A', '-x', 'disk', '-k', qcowSocket, join(dir, 'fragmented.qcow2')], qcowSocket),
     await startServer('nbdkit', ['-f', '-r', '-U', fileSocket, 'file', raw], fileSocket),
@@ -52,6 +55,7 @@ beforeAll(async () => {
   urls['qemu-nbd raw, nbd+tcp://'] = `nbd+tcp://127.0.0.1:${rawPort}/disk`;
   urls['qemu-nbd qcow2 -A, nbd+unix://'] = `nbd+unix:///disk?socket=${qcowSocket}`;
   urls['nbdkit file, nbd+unix://'] = `nbd+unix:///?socket=${fileSocket}`;
+  urls['qcow2 file served raw, probed as qcow2'] = `nbd+unix:///disk?socket=${qcowAsRawSocket}`;
   urls['qemu-nbd raw, nbd:host:port'] = `nbd:127.0.0.1:${rawPort}:exportname=disk`;
   urls['qemu-nbd qcow2 -A, nbd:unix:'] = `nbd:unix:${qcowSocket}:exportname=disk`;
 }, 60_000);
@@ -70,6 +74,7 @@ describe.each(configurations)('nbd images (%s)', (configuration: Configuration) 
     'qemu-nbd raw, nbd+tcp://',
     'qemu-nbd qcow2 -A, nbd+unix://',
     'nbdkit file, nbd+unix://',
+    'qcow2 file served raw, probed as qcow2',
     'qemu-nbd raw, nbd:host:port',
     'qemu-nbd qcow2 -A, nbd:unix:',
   ];
@@ -96,6 +101,39 @@ describe.each(configurations)('nbd images (%s)', (configuration: Configuration) 
       rmSync(theirs);
     },
   );
+
+  it.runIf(configuration === 'modular')('--image-opts without a filename (server.*, host/port, file.server.*) and json: name the export as qemu-img does; x-dirty-bitmap reads qemu:allocation-depth as qemu-img does', async () => {
+    const socket = urls['qcow2 file served raw, probed as qcow2']!.replace(/^.*socket=/, '');
+    const spellings = [
+      ['--image-opts', `driver=nbd,server.type=inet,server.host=127.0.0.1,server.port=${rawPort},export=disk`],
+      ['--image-opts', `driver=nbd,host=127.0.0.1,port=${rawPort},export=disk`],
+      ['--image-opts', `driver=qcow2,file.driver=nbd,file.server.type=unix,file.server.path=${socket},file.export=disk`],
+      [`json:{"driver":"raw","file":{"driver":"nbd","server":{"type":"inet","host":"127.0.0.1","port":${rawPort}},"export":"disk"}}`],
+    ];
+    for (const spelling of spellings) {
+      for (const command of [['info', '--output=json'], ['map', '--output=json']]) {
+        const theirs = qemuImg([...command, ...spelling]);
+        expect([theirs.code, theirs.stderr]).toEqual([0, '']);
+        const ours = await tool([...command, ...spelling]);
+        expect([ours.code, ours.stderr, ours.stdout]).toEqual([0, '', theirs.stdout]);
+      }
+    }
+    // qemu's x-dirty-bitmap: block status reads another metadata context (here qemu-nbd -A's allocation depth) as base:allocation.
+    const depthSocket = urls['qemu-nbd qcow2 -A, nbd+unix://']!.replace(/^.*socket=/, '');
+    const depth = ['map', '--output=json', '--image-opts', `driver=nbd,server.type=unix,server.path=${depthSocket},export=disk,x-dirty-bitmap=qemu:allocation-depth`];
+    const ours = await tool(depth);
+    expect([ours.code, ours.stderr, ours.stdout]).toEqual([0, '', qemuImg(depth).stdout]);
+    const notOffered = await tool(['map', '--image-opts', `driver=nbd,server.type=inet,server.host=127.0.0.1,server.port=${rawPort},export=disk,x-dirty-bitmap=qemu:allocation-depth`]);
+    expect([notOffered.code, notOffered.stderr]).toEqual([
+      1,
+      `tessera-img: Could not open 'driver=nbd,server.type=inet,server.host=127.0.0.1,server.port=${rawPort},export=disk,x-dirty-bitmap=qemu:allocation-depth': Could not open 'nbd://127.0.0.1:${rawPort}/disk': the server does not offer the metadata context 'qemu:allocation-depth' (x-dirty-bitmap)\n`,
+    ]);
+    for (const wrong of ['driver=nbd,export=disk', `driver=nbd,server.host=127.0.0.1,server.port=${rawPort}`, 'driver=nbd,server.type=unix', `driver=nbd,server.type=inet,server.host=127.0.0.1,host=x`]) {
+      const theirs = qemuImg(['info', '--image-opts', wrong]);
+      const ours = await tool(['info', '--image-opts', wrong]);
+      expect([ours.code, ours.stderr]).toEqual([theirs.code, theirs.stderr.replace(/^qemu-img: /, 'tessera-img: ')]);
+    }
+  });
 
   it('compare tells a differing byte as qemu-img does', async () => {
     const other = join(dir, `other-${configuration}.raw`);
@@ -187,7 +225,7 @@ describe('nbd failures (modular)', () => {
     }
   });
 
-  it('a server that requires TLS: refused in one line (TLS is not implemented)', async () => {
+  it('a server that requires TLS, and no TLS credentials given: refused in one line saying what to give', async () => {
     const keys = join(dir, 'keys.psk');
     writeFileSync(keys, `alice:${'ab'.repeat(32)}\n`, { mode: 0o600 });
     const socket = join(dir, 'tls.sock');
@@ -195,7 +233,10 @@ describe('nbd failures (modular)', () => {
     try {
       const url = `nbd+unix:///?socket=${socket}`;
       const result = await timed(['info', url]);
-      expect([result.code, result.stderr]).toEqual([1, `tessera-img: Could not open '${url}': the server requires TLS, which this client does not offer yet\n`]);
+      expect([result.code, result.stderr]).toEqual([
+        1,
+        `tessera-img: Could not open '${url}': the server requires TLS: give TLS credentials (--object tls-creds-x509,id=tls0,dir=DIR,endpoint=client and the option tls-creds=tls0)\n`,
+      ]);
     } finally {
       await tls.stop();
     }

@@ -10,6 +10,7 @@ export const rbdProtocol: BlockProtocolDriver = {
   name: 'rbd',
   schemes: ['rbd'],
   options: RBD_OPTION_NAMES,
+  addressedByOptions: true,
   open: openRbdImage,
   create: createRbdImage,
 };

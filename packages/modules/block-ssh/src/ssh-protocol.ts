@@ -8,6 +8,8 @@ export const sshProtocol: BlockProtocolDriver = {
   name: 'ssh',
   schemes: ['ssh'],
   options: SSH_OPTION_NAMES,
+  // `driver=ssh,server.host=…,server.port=…,path=…` names a file without a URL.
+  addressedByOptions: true,
   open: openSshFile,
   create: createSshFile,
 };

@@ -73,13 +73,19 @@ describe.each(configurations)('ssh images (%s)', (configuration: Configuration) 
     '%s: info, info --output=json and map --output=json are qemu-img\'s; compare and convert -O raw give the image',
     async (file) => {
       const url = pinned(file);
-      // (For qcow2 over ssh qemu-img's json also has "dirty-flag", which tessera-img prints only
-      // for local files: img-tool's describe.ts, not this module; the human form has none.)
-      const forms = file.endsWith('.raw') ? [['info'], ['info', '--output=json'], ['map', '--output=json']] : [['info'], ['map', '--output=json']];
-      for (const args of forms) {
+      // (qcow2 over ssh: qemu-img's json has the qcow2 dirty flag and format-specific data; raw over ssh has no dirty flag.)
+      for (const args of [['info'], ['info', '--output=json'], ['map', '--output=json']]) {
         const ours = await tool([...args, url]);
         expect(ours.stderr).toBe('');
         expect(ours.stdout).toBe(qemuImg([...args, url]).stdout);
+      }
+      if (configuration === 'modular') {
+        // Named by qemu's options alone, no URL (`driver=<format>,file.driver=ssh,file.server.host=…`).
+        const options = `driver=${file.endsWith('.raw') ? 'raw' : 'qcow2'},file.driver=ssh,file.server.host=127.0.0.1,file.server.port=${sshd.port},file.user=${sshd.user},file.path=${join(dir, file)},file.host-key-check.mode=hash,file.host-key-check.type=sha256,file.host-key-check.hash=${sshd.sha256}`;
+        const theirs = qemuImg(['info', '--output=json', '--image-opts', options]);
+        expect([theirs.code, theirs.stderr]).toEqual([0, '']);
+        const ours = await tool(['info', '--output=json', '--image-opts', options]);
+        expect([ours.code, ours.stderr, ours.stdout]).toEqual([0, '', theirs.stdout]);
       }
       const same = await tool(['compare', url, 'fragmented.raw']);
       expect([same.code, same.stdout]).toEqual([0, 'Images are identical.\n']);

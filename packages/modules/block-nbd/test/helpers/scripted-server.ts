@@ -29,6 +29,8 @@ export interface Script {
   readonly flags?: number;
   /** Bytes of an NBD_REP_SERVER reply to NBD_OPT_LIST, when set (else an empty list). */
   readonly listReply?: Buffer;
+  /** Acknowledge NBD_OPT_STARTTLS and then say nothing (a TLS handshake that never comes); else STARTTLS is unsupported. */
+  readonly silentAfterStartTls?: boolean;
   /** What to send for a request (nothing: stay silent). */
   answer?(request: Request): Buffer | undefined;
 }
@@ -97,6 +99,9 @@ async function serve(socket: Socket, script: Script): Promise<void> {
       reply(option, 3, Buffer.concat([u16(0), u64(script.size ?? 1048576n), u16(script.flags ?? 1)]));
       reply(option, 1, Buffer.alloc(0));
       break;
+    } else if (option === 5 && script.silentAfterStartTls) {
+      reply(option, 1, Buffer.alloc(0));
+      return;
     } else if (option === 2) {
       socket.end();
       return;
