@@ -137,8 +137,9 @@ export class RbdNode implements BlockNode {
   }
 
   /** qemu's rbd get_info: the object size is the cluster size; the snapshots are the image's. */
+  // qemu's rbd driver answers bdrv_get_info, so qemu-img shows a dirty flag (never set) for raw on rbd.
   describe(): ImageDescription {
-    return { clusterSize: this.objectSize, snapshots: this.listSnapshots() };
+    return { clusterSize: this.objectSize, snapshots: this.listSnapshots(), dirty: false };
   }
 
   /**
