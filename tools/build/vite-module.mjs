@@ -1,7 +1,7 @@
 // Vite config for a loadable module: one self-contained ESM file with its third-party
 // dependencies bundled in, headed by the module's name and the build stamp, written to the
 // build's own directory (paths.mjs) and copied into the module's package (what npm publishes).
-import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { moduleHeader } from './module-header.mjs';
@@ -45,9 +45,13 @@ function intoPackage(moduleRoot, pkg, fileName) {
       if (bundled.length === 0) return;
       const require = createRequire(join(moduleRoot, 'package.json'));
       const texts = bundled.map((dep) => {
-        const dir = dirname(require.resolve(`${dep}/package.json`));
+        // Found as Node looks for a package, not through its `exports`, which may leave package.json out.
+        const dir = require.resolve.paths(dep).map((d) => join(d, dep)).find((d) => existsSync(join(d, 'package.json')));
         const { version } = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
-        return `${dep} ${version}\n\n${readFileSync(join(dir, 'LICENSE'), 'utf8').trim()}\n`;
+        // A package that ships no licence text has one in the module's licenses/<name, / as +>.txt.
+        const licence = [join(dir, 'LICENSE'), join(moduleRoot, 'licenses', `${dep.replace('/', '+')}.txt`)].find((f) => existsSync(f));
+        if (!licence) throw new Error(`${dep} ships no LICENSE; put its licence text in ${join(moduleRoot, 'licenses')}`);
+        return `${dep} ${version}\n\n${readFileSync(licence, 'utf8').trim()}\n`;
       });
       writeFileSync(
         join(dist, 'THIRD-PARTY-LICENSES.txt'),

@@ -3,6 +3,7 @@
 import { builtinModules } from 'node:module';
 import { esmExternalRequirePlugin } from 'vite';
 import { bundledAddonsStubbed } from './vite-bundled-addons.mjs';
+import { inlinedBytes } from './vite-bytes.mjs';
 
 const builtins = [...builtinModules, ...builtinModules.map((m) => `node:${m}`)];
 
@@ -34,6 +35,7 @@ export function nodeBundleConfig({ root, entry, outDir, fileName, format = 'es',
       esmExternalRequirePlugin({ external: builtins }),
       bundledAddonsStubbed(format),
       requireWithoutFileUrl(),
+      inlinedBytes(),
       ...plugins,
     ],
     build: {

@@ -30,6 +30,7 @@ export {
 export { SECTOR_SIZE } from './block/sector-view.ts';
 export { MAX_SIZE, parseSize, type SizeParse } from './block/size.ts';
 export type {
+  BlockCodec,
   BlockCreateOptions,
   BlockFormatCapabilities,
   BlockFormatDriver,

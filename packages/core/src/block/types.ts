@@ -330,8 +330,29 @@ export interface BlockFormatDriver {
   statusGranularity?(node: BlockNode): number | undefined;
 }
 
+/**
+ * A compression codec a format driver uses for its compressed clusters (qcow2's zstd), provided by
+ * its own module (`block-codec:<name>`) so that it loads only when an image needs it.
+ */
+export interface BlockCodec {
+  readonly name: string;
+  /** `data` compressed as one self-contained stream. */
+  compress(data: Uint8Array): Promise<Uint8Array>;
+  /**
+   * Exactly `size` bytes decompressed from the stream at the start of `data` (bytes after the
+   * stream's end are ignored); throws when the stream is corrupt or holds another length.
+   */
+  decompress(data: Uint8Array, size: number): Promise<Uint8Array>;
+}
+
 /** What the block subsystem hands to a module's block init functions. */
 export interface BlockRegistrar {
   registerProtocol(driver: BlockProtocolDriver): void;
   registerFormat(driver: BlockFormatDriver): void;
+  registerCodec(codec: BlockCodec): void;
+  /**
+   * The codec `name`, loading the module that provides `block-codec:<name>` on first use (a module
+   * that declares it in `dependsOn`); throws a coded error when no module on the list provides it.
+   */
+  codec(name: string): Promise<BlockCodec>;
 }

@@ -1,5 +1,6 @@
 import type { BlockNode, BlockStatus, ImageDescription, InternalSnapshots, ResizeOptions } from '@tessera/core';
 import { ClusterMap } from './cluster/mapping.ts';
+import { compressionTypeName } from './codecs.ts';
 import { decompressCluster } from './compress.ts';
 import { corrupt } from './errors.ts';
 import { COMPAT_LAZY_REFCOUNTS, INCOMPAT_CORRUPT, INCOMPAT_DIRTY, AUTOCLEAR_DATA_FILE_RAW } from './header/features.ts';
@@ -374,7 +375,7 @@ export class Qcow2Image implements BlockNode, Qcow2State, GuardedImage {
         ? { compat: '0.10', 'compression-type': 'zlib', 'refcount-bits': 2 ** h.refcountOrder }
         : {
             compat: '1.1',
-            'compression-type': 'zlib',
+            'compression-type': compressionTypeName(h.compressionType),
             'lazy-refcounts': (h.compatible & COMPAT_LAZY_REFCOUNTS) !== 0n,
             'refcount-bits': 2 ** h.refcountOrder,
             ...(h.extensions.dataFile !== undefined
@@ -410,8 +411,11 @@ export class Qcow2Image implements BlockNode, Qcow2State, GuardedImage {
         await readHost(this.child, extent.hostOffset, compressed);
         let cluster: Uint8Array;
         try {
-          cluster = await decompressCluster(compressed, clusterSize);
+          cluster = await decompressCluster(compressed, clusterSize, this.header.compressionType);
         } catch (error) {
+          // A codec module that cannot be loaded is reported as itself, not as a corrupt cluster.
+          const code = (error as { code?: unknown }).code;
+          if (code !== undefined && code !== 'corrupt-image') throw error;
           throw corrupt(this.filename, `compressed cluster at ${extent.hostOffset}: ${(error as Error).message}`);
         }
         const inCluster = guestOffset % clusterSize;
