@@ -19,6 +19,8 @@ export default defineConfig({
   ssr: { resolve: { conditions } },
   test: {
     testTimeout: 60_000,
+    // Files reached through tools/build/vite-bytes.mjs go through vite, not straight to Node.
+    server: { deps: { inline: [/tessera-bytes:/, /@bokuweb\/zstd-wasm/] } },
     hookTimeout: 120_000,
     projects: [
       project('core', 'packages/core'),

@@ -10,6 +10,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 
 const SUFFIXES = ['?bytes', '?file'];
+const VIRTUAL = '\0tessera-bytes:';
 
 function packageFile(specifier, importer) {
   const parts = specifier.split('/');
@@ -32,11 +33,12 @@ export function inlinedBytes() {
       if (!suffix || !importer) return null;
       const file = packageFile(id.slice(0, -suffix.length), importer);
       if (!file) this.error(`${id}: no such file in the packages installed above ${importer}`);
-      return suffix === '?bytes' ? `${file}${suffix}` : file;
+      // A virtual id (\0…), so that vitest does not hand a file under node_modules to Node to load.
+      return suffix === '?bytes' ? `${VIRTUAL}${file}` : file;
     },
     load(id) {
-      if (!id.endsWith('?bytes')) return null;
-      return `export default ${JSON.stringify(readFileSync(id.slice(0, -'?bytes'.length)).toString('base64'))};`;
+      if (!id.startsWith(VIRTUAL)) return null;
+      return `export default ${JSON.stringify(readFileSync(id.slice(VIRTUAL.length)).toString('base64'))};`;
     },
   };
 }
