@@ -43,7 +43,10 @@ describe('zstd codec', () => {
       bytes.set(base);
       const kind = next() % 3;
       if (kind === 0) for (let n = 1 + (next() % 3); n > 0; n--) bytes[next() % Math.min(bytes.length, 24)] = next() & 0xff; // header
-      else if (kind === 1) bytes[next() % base.length] ^= 1 << (next() % 8); // anywhere
+      else if (kind === 1) {
+        const at = next() % base.length;
+        bytes[at] = bytes[at]! ^ (1 << (next() % 8)); // anywhere
+      }
       const input = kind === 2 ? bytes.subarray(0, next() % base.length) : bytes; // truncated
       try {
         const out = await codec.decompress(input, CLUSTER);

@@ -10,6 +10,7 @@ import { Qcow2Image } from './image.ts';
 import { measureImage } from './measure.ts';
 import { AMEND_OPTIONS, CREATE_OPTIONS } from './options.ts';
 import { readSnapshotTable } from './snapshot/table.ts';
+import { loadBitmaps } from './bitmaps/load.ts';
 
 export const qcow2Format: BlockFormatDriver = {
   name: 'qcow2',
@@ -56,6 +57,7 @@ export const qcow2Format: BlockFormatDriver = {
     const image = new Qcow2Image(file, header, map, backing, dataFile);
     try {
       image.snapshots = await readSnapshotTable(file, header);
+      if (header.extensions.bitmaps) image.bitmaps = await loadBitmaps(file, header);
     } catch (error) {
       await backing?.close();
       await dataFile?.close();

@@ -1,5 +1,7 @@
 import type { BlockNode, BlockStatus, ImageDescription, InternalSnapshots, ResizeOptions } from '@tessera/core';
 import { ClusterMap } from './cluster/mapping.ts';
+import { bitmapInfo } from './bitmaps/info.ts';
+import type { BitmapsState } from './bitmaps/load.ts';
 import { compressionTypeName } from './codecs.ts';
 import { decompressCluster } from './compress.ts';
 import { corrupt } from './errors.ts';
@@ -33,6 +35,8 @@ export class Qcow2Image implements BlockNode, Qcow2State, GuardedImage {
   readonly driver = 'qcow2';
   /** The internal snapshot table, read at open (the snapshot operations keep it current). */
   snapshots: readonly SnapshotEntry[] = [];
+  /** The persistent dirty bitmaps, read at open (bitmaps/load.ts). */
+  bitmaps: BitmapsState = { bitmaps: [], directoryOffset: 0, directorySize: 0 };
   readonly internalSnapshots: InternalSnapshots = afterSettling(
     internalSnapshots(this),
     () => this.settled(),
@@ -377,6 +381,7 @@ export class Qcow2Image implements BlockNode, Qcow2State, GuardedImage {
             compat: '1.1',
             'compression-type': compressionTypeName(h.compressionType),
             'lazy-refcounts': (h.compatible & COMPAT_LAZY_REFCOUNTS) !== 0n,
+            ...(this.bitmaps.bitmaps.length ? { bitmaps: this.bitmaps.bitmaps.map(bitmapInfo) } : {}),
             'refcount-bits': 2 ** h.refcountOrder,
             ...(h.extensions.dataFile !== undefined
               ? { 'data-file': h.extensions.dataFile, 'data-file-raw': (h.autoclear & AUTOCLEAR_DATA_FILE_RAW) !== 0n }
