@@ -30,6 +30,7 @@ export {
 export { SECTOR_SIZE } from './block/sector-view.ts';
 export { MAX_SIZE, parseSize, type SizeParse } from './block/size.ts';
 export type {
+  BitmapOperation,
   BlockCodec,
   BlockCreateOptions,
   BlockFormatCapabilities,
@@ -49,6 +50,7 @@ export type {
   InternalSnapshots,
   MeasureResult,
   OpenRelative,
+  PersistentBitmaps,
   ResizeOptions,
   SnapshotInfo,
   SnapshotSelector,

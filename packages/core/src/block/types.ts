@@ -91,6 +91,8 @@ export interface BlockNode {
   writeCompressed?(offset: number, data: Uint8Array): Promise<void>;
   /** Internal snapshots: create, apply (revert to), delete. */
   readonly internalSnapshots?: InternalSnapshots;
+  /** Persistent dirty bitmaps (qcow2): `qemu-img bitmap`'s operations, one at a time. */
+  readonly persistentBitmaps?: PersistentBitmaps;
   /** Record another backing file (or none) without touching data (`rebase -u`). */
   setBacking?(file: string | undefined, format: string | undefined): Promise<void>;
   /** Drop everything allocated in this node, so it reads through to its backing file (`commit`). */
@@ -216,6 +218,12 @@ export interface BlockOpenOptions {
    * writing what it refuses otherwise, such as an image marked corrupt, as qemu's BDRV_O_CHECK.
    */
   readonly forRepair?: boolean;
+  /**
+   * Given to format drivers: opened to change persistent bitmaps (`bitmap`) and nothing else. A
+   * driver may then open for writing an image it refuses otherwise (one with bitmaps its guest
+   * writes would not keep correct).
+   */
+  readonly forBitmaps?: boolean;
 }
 
 export interface BlockCreateOptions {
@@ -343,6 +351,16 @@ export interface BlockCodec {
    * stream's end are ignored); throws when the stream is corrupt or holds another length.
    */
   decompress(data: Uint8Array, size: number): Promise<Uint8Array>;
+}
+
+/** One operation of `qemu-img bitmap`. */
+export type BitmapOperation =
+  | { readonly kind: 'add'; readonly name: string; readonly granularity?: number; readonly disabled?: boolean }
+  | { readonly kind: 'remove' | 'clear' | 'enable' | 'disable'; readonly name: string };
+
+export interface PersistentBitmaps {
+  /** Apply one operation and store the result (the image stays consistent after each). */
+  change(operation: BitmapOperation): Promise<void>;
 }
 
 /** What the block subsystem hands to a module's block init functions. */

@@ -13,6 +13,8 @@ export interface OpenOptions {
   readonly cache?: CacheMode;
   /** Opened for `check -r` (an image marked corrupt may be opened for writing, to be repaired). */
   readonly forRepair?: boolean;
+  /** Opened for `bitmap` (an image with bitmaps may be opened for writing, to change them). */
+  readonly forBitmaps?: boolean;
   /** Leave the backing file unopened, as `qemu-img info` does. */
   readonly withoutBacking?: boolean;
   /** Image locks: what the command does with the image and forbids others (qemu-img's, per command); default: read (and write), forbid nothing. */
@@ -67,7 +69,7 @@ function resolveSource(source: ImageSource): ImageSpec {
   };
 }
 
-async function openSpec(host: Host, spec: ImageSpec, { readOnly, cache, forRepair, withoutBacking, permissions, forceShare }: OpenOptions): Promise<BlockNode> {
+async function openSpec(host: Host, spec: ImageSpec, { readOnly, cache, forRepair, forBitmaps, withoutBacking, permissions, forceShare }: OpenOptions): Promise<BlockNode> {
   const locking = { ...(permissions ? { permissions } : {}), ...(forceShare ? { forceShare } : {}) };
   if (spec.format !== undefined && protocolNames(host.list).includes(spec.format)) {
     // The storage itself, no format layer (`driver=file,filename=…`, `-f file`).
@@ -90,6 +92,7 @@ async function openSpec(host: Host, spec: ImageSpec, { readOnly, cache, forRepai
     formatOptions: spec.formatOptions,
     ...(cache ? { cache } : {}),
     ...(forRepair ? { forRepair } : {}),
+    ...(forBitmaps ? { forBitmaps } : {}),
     ...(withoutBacking ? { withoutBacking } : {}),
     ...locking,
   });

@@ -21,13 +21,13 @@ export const qcow2Format: BlockFormatDriver = {
   measure: measureImage,
   statusGranularity: l2Reach,
 
-  async open(file, { readOnly, openRelative, cacheUnsafe, forRepair }) {
+  async open(file, { readOnly, openRelative, cacheUnsafe, forRepair, forBitmaps }) {
     const head = await readFirstCluster(file);
     const header = parseHeader(head, file.size, file.filename);
 
     const l1Bytes = new Uint8Array(header.l1Size * 8);
     if (l1Bytes.length) await file.read(header.l1TableOffset, l1Bytes);
-    if (!readOnly) checkWritable(header, file.filename, forRepair ?? false);
+    if (!readOnly) checkWritable(header, file.filename, forRepair ?? false, forBitmaps ?? false);
     const view = new DataView(l1Bytes.buffer);
     const l1 = new BigUint64Array(header.l1Size);
     for (let i = 0; i < header.l1Size; i++) l1[i] = view.getBigUint64(i * 8);
@@ -93,8 +93,9 @@ function l2Reach(node: BlockNode): number | undefined {
  * What the writer does not handle yet is refused up front, before anything is written. An image
  * marked corrupt is written only to be repaired (check -r clears the mark once it is consistent).
  */
-function checkWritable(header: Qcow2Header, filename: string, forRepair: boolean): void {
+function checkWritable(header: Qcow2Header, filename: string, forRepair: boolean, forBitmaps: boolean): void {
   const refuse = (why: string) => new Error(`Could not open '${filename}' for writing: ${why}; open it read-only`);
   if (header.incompatible & INCOMPAT_CORRUPT && !forRepair) throw refuse('the image is marked corrupt (repair it with check -r all)');
-  if (header.extensions.hasBitmaps) throw refuse('writing images with persistent bitmaps is not supported');
+  // Guest writes do not update bitmaps yet: only the bitmap operations may write such an image.
+  if (header.extensions.hasBitmaps && !forBitmaps) throw refuse('writing images with persistent bitmaps is not supported (only tessera-img bitmap changes them)');
 }

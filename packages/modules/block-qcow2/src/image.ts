@@ -1,5 +1,6 @@
-import type { BlockNode, BlockStatus, ImageDescription, InternalSnapshots, ResizeOptions } from '@tessera/core';
+import type { BlockNode, BlockStatus, ImageDescription, InternalSnapshots, PersistentBitmaps, ResizeOptions } from '@tessera/core';
 import { ClusterMap } from './cluster/mapping.ts';
+import { changeBitmaps } from './bitmaps/change.ts';
 import { bitmapInfo } from './bitmaps/info.ts';
 import type { BitmapsState } from './bitmaps/load.ts';
 import { compressionTypeName } from './codecs.ts';
@@ -294,6 +295,14 @@ export class Qcow2Image implements BlockNode, Qcow2State, GuardedImage {
     await this.settled();
     return this.maintained(() => setBackingFile(this, file, format));
   }
+
+  /** qemu-img bitmap (bitmaps/change.ts). */
+  readonly persistentBitmaps: PersistentBitmaps = {
+    change: async (operation) => {
+      await this.settled();
+      return this.maintained(() => changeBitmaps(this, operation));
+    },
+  };
 
   /** qemu-img commit: unallocate every guest cluster (make-empty.ts). */
   async makeEmpty(): Promise<void> {
