@@ -11,6 +11,7 @@ import { measureImage } from './measure.ts';
 import { AMEND_OPTIONS, CREATE_OPTIONS } from './options.ts';
 import { readSnapshotTable } from './snapshot/table.ts';
 import { loadBitmaps } from './bitmaps/load.ts';
+import { BitmapTracker } from './bitmaps/tracker.ts';
 
 export const qcow2Format: BlockFormatDriver = {
   name: 'qcow2',
@@ -66,6 +67,8 @@ export const qcow2Format: BlockFormatDriver = {
     if (!readOnly) {
       try {
         await image.enableWrites();
+        // Enabled bitmaps are kept by guest writes (not while `bitmap` itself changes them).
+        if (image.bitmaps.bitmaps.length && !forBitmaps && !forRepair) image.bitmapTracker = await BitmapTracker.start(image);
       } catch (error) {
         // Opened to be repaired: the check still runs and reports what it finds (as qemu-img's
         // does); it refuses only the repair.
@@ -96,6 +99,6 @@ function l2Reach(node: BlockNode): number | undefined {
 function checkWritable(header: Qcow2Header, filename: string, forRepair: boolean, forBitmaps: boolean): void {
   const refuse = (why: string) => new Error(`Could not open '${filename}' for writing: ${why}; open it read-only`);
   if (header.incompatible & INCOMPAT_CORRUPT && !forRepair) throw refuse('the image is marked corrupt (repair it with check -r all)');
-  // Guest writes do not update bitmaps yet: only the bitmap operations may write such an image.
-  if (header.extensions.hasBitmaps && !forBitmaps) throw refuse('writing images with persistent bitmaps is not supported (only tessera-img bitmap changes them)');
+  // A repair would have to keep the bitmaps' clusters and flags: not done yet.
+  if (header.extensions.hasBitmaps && forRepair && !forBitmaps) throw refuse('repairing images with persistent bitmaps is not supported');
 }

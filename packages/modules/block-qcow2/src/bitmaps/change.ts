@@ -13,7 +13,7 @@ import { BITMAP_AUTO, MAX_BITMAPS, MAX_GRANULARITY_BITS, MAX_NAME_SIZE, encodeBi
 import { withBitmapsExtension } from './header-extension.ts';
 import type { BitmapsState } from './load.ts';
 
-type Image = Qcow2State & { bitmaps: BitmapsState };
+export type Image = Qcow2State & { bitmaps: BitmapsState };
 
 const failed = (message: string) => codedError(message, 'invalid-option');
 
@@ -69,14 +69,23 @@ export async function changeBitmaps(image: Image, op: BitmapOperation): Promise<
     }
   }
   await child.flush();
+  await storeBitmaps(image, next, freed);
+}
 
-  // The new directory, then the header that points at it.
+/**
+ * Point the image at `next` (whose tables are written and synced): a new directory in new
+ * clusters, synced, the header rewritten in one write, then the old directory and the clusters in
+ * `freed` ([first cluster, count]) released.
+ */
+export async function storeBitmaps(image: Image, next: readonly Bitmap[], freed: [number, number][]): Promise<void> {
+  const { header, refcounts, child } = image;
+  if (!refcounts) throw codedError(`${image.filename}: the image is opened read-only`, 'unsupported-operation');
+  const cs = header.clusterSize;
   let place: { count: number; offset: number; size: number } | undefined;
   if (next.length) {
     const directory = encodeBitmapDirectory(next);
-    const clusters = Math.ceil(directory.length / cs);
-    const offset = await refcounts.allocateRun(clusters);
-    await child.write(offset, directory);
+    const offset = await refcounts.allocateRun(Math.ceil(directory.length / cs));
+    await child.write(offset, directory); // as QEMU: the directory's bytes, not its clusters'
     place = { count: next.length, offset, size: directory.length };
   }
   if (image.bitmaps.directorySize) freed.push([image.bitmaps.directoryOffset / cs, Math.ceil(image.bitmaps.directorySize / cs)]);
@@ -93,7 +102,7 @@ export async function changeBitmaps(image: Image, op: BitmapOperation): Promise<
 }
 
 /** The clusters of bitmap data a bitmap's table points to. */
-async function dataClusters(image: Image, b: Bitmap): Promise<number[]> {
+export async function dataClusters(image: Image, b: Bitmap): Promise<number[]> {
   const table = new Uint8Array(b.tableSize * 8);
   await readHost(image.child, b.tableOffset, table);
   const view = new DataView(table.buffer);
