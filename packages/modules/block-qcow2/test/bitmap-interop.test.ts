@@ -78,6 +78,10 @@ describe.each(configurations)('%s', (configuration) => {
     for (const image of [ours, theirs]) qemu('qemu-io', '-c', 'write -P 0x11 1M 192k', '-c', 'write -z 40M 64k', image);
     expect(infoOf(ours)).toEqual(infoOf(theirs));
     expect(qemuImg('check', ours)).toContain('No errors were found on the image.');
+    // measure counts the bitmaps' space as qemu-img does (in the target's clusters).
+    for (const options of [[], ['-o', 'cluster_size=4k']]) {
+      expect((await img('measure', '-O', 'qcow2', ...options, ours)).stdout).toBe(qemuImg('measure', '-O', 'qcow2', ...options, theirs));
+    }
     // The bitmap's contents, as qemu-nbd exports them.
     const ourDirty = dirtyRanges(ours, 'b1', configuration);
     expect(ourDirty).toBe(dirtyRanges(theirs, 'b1', configuration));
