@@ -50,6 +50,7 @@ export type {
   InternalSnapshots,
   MeasureResult,
   OpenRelative,
+  PersistentBitmapInfo,
   PersistentBitmaps,
   ResizeOptions,
   SnapshotInfo,

@@ -358,9 +358,24 @@ export type BitmapOperation =
   | { readonly kind: 'add'; readonly name: string; readonly granularity?: number; readonly disabled?: boolean }
   | { readonly kind: 'remove' | 'clear' | 'enable' | 'disable'; readonly name: string };
 
+export interface PersistentBitmapInfo {
+  readonly name: string;
+  readonly granularity: number;
+  /** Recording writes (qcow2's `auto` flag). */
+  readonly enabled: boolean;
+  /** Not stored consistently (qcow2's `in-use` flag left by a writer that did not close). */
+  readonly inconsistent: boolean;
+}
+
 export interface PersistentBitmaps {
+  /** The image's persistent bitmaps, in the image's order. */
+  list(): readonly PersistentBitmapInfo[];
   /** Apply one operation and store the result (the image stays consistent after each). */
   change(operation: BitmapOperation): Promise<void>;
+  /** A consistent bitmap's bits: bit i (byte i >> 3, bit i & 7) set when granule i is dirty. */
+  read(name: string): Promise<Uint8Array>;
+  /** Set these bits (OR, as qemu's merge) in a bitmap and store it. */
+  merge(name: string, bits: Uint8Array): Promise<void>;
 }
 
 /** What the block subsystem hands to a module's block init functions. */

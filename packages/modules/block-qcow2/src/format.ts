@@ -15,7 +15,7 @@ import { BitmapTracker } from './bitmaps/tracker.ts';
 
 export const qcow2Format: BlockFormatDriver = {
   name: 'qcow2',
-  capabilities: { backingFile: true, compression: true, internalSnapshots: true, bitmaps: false },
+  capabilities: { backingFile: true, compression: true, internalSnapshots: true, bitmaps: true },
   createOptions: CREATE_OPTIONS,
   amendOptions: AMEND_OPTIONS,
   create: createImage,

@@ -1,6 +1,7 @@
 import type { BlockNode, BlockStatus, ImageDescription, InternalSnapshots, PersistentBitmaps, ResizeOptions } from '@tessera/core';
 import { ClusterMap } from './cluster/mapping.ts';
 import { changeBitmaps } from './bitmaps/change.ts';
+import { listBitmaps, mergeIntoBitmap, readBitmap } from './bitmaps/contents.ts';
 import type { BitmapTracker } from './bitmaps/tracker.ts';
 import { bitmapInfo } from './bitmaps/info.ts';
 import type { BitmapsState } from './bitmaps/load.ts';
@@ -321,9 +322,15 @@ export class Qcow2Image implements BlockNode, Qcow2State, GuardedImage {
 
   /** qemu-img bitmap (bitmaps/change.ts). */
   readonly persistentBitmaps: PersistentBitmaps = {
+    list: () => listBitmaps(this),
     change: async (operation) => {
       await this.settled();
       return this.maintained(() => changeBitmaps(this, operation)).finally(() => this.overlap.invalidate());
+    },
+    read: (name) => readBitmap(this, name),
+    merge: async (name, bits) => {
+      await this.settled();
+      return this.maintained(() => mergeIntoBitmap(this, name, bits)).finally(() => this.overlap.invalidate());
     },
   };
 

@@ -38,6 +38,7 @@ describe.each(configurations)('%s', (configuration) => {
     const made = await img('create', '-q', '-f', 'qcow2', '-o', 'compression_type=zstd', `ours-new-${configuration}.qcow2`, '64M');
     expect(made.code).toBe(0);
     expect(readFileSync(join(dir, `ours-new-${configuration}.qcow2`))).toEqual(readFileSync(join(dir, `qemu-new-${configuration}.qcow2`)));
+    if (configuration === 'static') return; // the refusals are the driver's, the same in both builds
     const v2 = await img('create', '-q', '-f', 'qcow2', '-o', 'compression_type=zstd,compat=0.10', 'v2.qcow2', '1M');
     expect(v2.code).toBe(1);
     expect(v2.stderr).toContain('Non-zlib compression type is only supported with compatibility level 1.1 and above (use version=v3 or greater)');

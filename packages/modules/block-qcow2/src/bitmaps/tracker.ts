@@ -60,38 +60,46 @@ export class BitmapTracker {
   /** Store every tracked bitmap and clear its in-use flag (at close). */
   async store(): Promise<void> {
     const { image } = this;
-    const { refcounts, child, header } = image;
+    const { refcounts, child } = image;
     if (!refcounts || !this.marking) return; // nothing was written: the bitmaps on disk are current
     await this.marking;
-    const cs = header.clusterSize;
     const next = [...image.bitmaps.bitmaps];
     const freed: [number, number][] = [];
     for (const { index, bits } of this.tracked) {
-      const old = next[index]!;
-      const table = new Uint8Array(old.tableSize * 8);
-      const view = new DataView(table.buffer);
-      for (let i = 0; i * cs < bits.length; i++) {
-        const chunk = bits.subarray(i * cs, (i + 1) * cs);
-        if (!chunk.some((byte) => byte !== 0)) continue;
-        const [offset] = await refcounts.allocate(1);
-        const data = new Uint8Array(cs);
-        data.set(chunk);
-        await child.write(offset!, data);
-        view.setBigUint64(i * 8, BigInt(offset!));
-      }
-      const tableOffset = await refcounts.allocateRun(Math.ceil(table.length / cs));
-      await child.write(tableOffset, table);
-      freed.push([old.tableOffset / cs, Math.ceil((old.tableSize * 8) / cs)]);
-      for (const offset of await dataClusters(image, old)) freed.push([offset / cs, 1]);
-      next[index] = { ...old, tableOffset, flags: old.flags & ~BITMAP_IN_USE };
+      next[index] = { ...(await writeBits(image, next[index]!, bits, freed)), flags: next[index]!.flags & ~BITMAP_IN_USE };
     }
     await child.flush();
     await storeBitmaps(image, next, freed);
   }
 }
 
+/**
+ * `bits` written as bitmap `old`'s new contents: data clusters only where a bit is set, a new
+ * table; the old table and data clusters are added to `freed`. Returns the entry pointing there.
+ */
+export async function writeBits(image: Image, old: Bitmap, bits: Uint8Array, freed: [number, number][]): Promise<Bitmap> {
+  const { refcounts, child, header } = image;
+  const cs = header.clusterSize;
+  const table = new Uint8Array(old.tableSize * 8);
+  const view = new DataView(table.buffer);
+  for (let i = 0; i * cs < bits.length && i < old.tableSize; i++) {
+    const chunk = bits.subarray(i * cs, (i + 1) * cs);
+    if (!chunk.some((byte) => byte !== 0)) continue;
+    const [offset] = await refcounts!.allocate(1);
+    const data = new Uint8Array(cs);
+    data.set(chunk);
+    await child.write(offset!, data);
+    view.setBigUint64(i * 8, BigInt(offset!));
+  }
+  const tableOffset = await refcounts!.allocateRun(Math.ceil(table.length / cs));
+  await child.write(tableOffset, table);
+  freed.push([old.tableOffset / cs, Math.ceil((old.tableSize * 8) / cs)]);
+  for (const offset of await dataClusters(image, old)) freed.push([offset / cs, 1]);
+  return { ...old, tableOffset };
+}
+
 /** A bitmap's bits as stored, distrusting its table (QEMU's check_table_entry). */
-async function loadBits(image: Image, b: Bitmap): Promise<Uint8Array> {
+export async function loadBits(image: Image, b: Bitmap): Promise<Uint8Array> {
   const { header, child } = image;
   const cs = header.clusterSize;
   const bits = new Uint8Array(Math.ceil(Math.ceil(header.size / 2 ** b.granularityBits) / 8));
