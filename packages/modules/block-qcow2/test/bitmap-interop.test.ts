@@ -115,6 +115,16 @@ describe.each(configurations)('%s', (configuration) => {
     qemuImg(...bench, `w-qemu-${configuration}.qcow2`);
     expect(dirtyRanges(`w-ours-${configuration}.qcow2`, 'on', configuration)).toBe(dirtyRanges(`w-qemu-${configuration}.qcow2`, 'on', configuration));
     expect(qemuImg('check', `w-ours-${configuration}.qcow2`)).toContain('No errors were found on the image.');
+    // --merge, from the image itself and from another image (-b -F), into a new bitmap of each twin.
+    for (const [image, other] of [[`w-ours-${configuration}.qcow2`, `w-qemu-${configuration}.qcow2`], [`w-qemu-${configuration}.qcow2`, `w-ours-${configuration}.qcow2`]] as const) {
+      // (`on` has 256 KiB granules, `merged` 64 KiB: each dirty granule sets four.)
+      const steps = [['--add', '-g', '64k', '--merge', 'off', image, 'merged'], ['--merge', 'on', '-b', other, '-F', 'qcow2', image, 'merged']];
+      for (const step of steps) {
+        if (image.startsWith('w-ours')) expect((await img('bitmap', ...step)).code).toBe(0);
+        else qemuImg('bitmap', ...step);
+      }
+    }
+    expect(dirtyRanges(`w-ours-${configuration}.qcow2`, 'merged', configuration)).toBe(dirtyRanges(`w-qemu-${configuration}.qcow2`, 'merged', configuration));
   });
 
   it('convert --bitmaps copies the bitmaps and their bits as qemu-img does; inconsistent ones refused or skipped in its words', async () => {
