@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { defineConfig } from 'vitest/config';
 import { ofdLockAddon, ofdLockAddonPath } from './tools/build/ofd-lock-addon.mjs';
+import { inlinedBytes } from './tools/build/vite-bytes.mjs';
 
 const conditions = ['tessera-source', 'node', 'import', 'module', 'default'];
 const project = (name: string, root: string) => ({
@@ -12,11 +13,14 @@ const project = (name: string, root: string) => ({
 const ofdLock = existsSync(ofdLockAddonPath) ? ofdLockAddon() : undefined;
 
 export default defineConfig({
+  plugins: [inlinedBytes()],
   define: { __TESSERA_OFD_LOCK__: JSON.stringify(ofdLock && { file: ofdLock.path, bytes: ofdLock.bytes }) },
   resolve: { conditions },
   ssr: { resolve: { conditions } },
   test: {
     testTimeout: 60_000,
+    // Files reached through tools/build/vite-bytes.mjs go through vite, not straight to Node.
+    server: { deps: { inline: [/tessera-bytes:/, /@bokuweb\/zstd-wasm/] } },
     hookTimeout: 120_000,
     projects: [
       project('core', 'packages/core'),
@@ -24,6 +28,7 @@ export default defineConfig({
       project('block-http', 'packages/modules/block-http'),
       project('block-file', 'packages/modules/block-file'),
       project('block-qcow2', 'packages/modules/block-qcow2'),
+      project('block-codec-zstd', 'packages/modules/block-codec-zstd'),
       // The loadable image-format modules, one project each.
       ...['bochs', 'cloop', 'dmg', 'vmdk', 'vdi', 'qed', 'parallels', 'qcow', 'vpc', 'vhdx', 'luks'].map((format) =>
         project(`block-${format}`, `packages/modules/block-${format}`),

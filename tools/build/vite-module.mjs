@@ -52,9 +52,11 @@ function intoPackage(moduleRoot, pkg, fileName) {
       };
       const texts = bundled.map((dep) => {
         const { version } = JSON.parse(readFileSync(join(dirOf(dep), 'package.json'), 'utf8'));
-        // A package that ships no licence file of its own (koffi's per-platform binaries) names,
-        // in the module's `tessera.licenseOf`, the devDependency whose licence covers it.
-        return `${dep} ${version}\n\n${licenseText(dirOf(pkg.tessera.licenseOf?.[dep] ?? dep))}\n`;
+        // A package that ships no licence text has it in the module's licenses/<name, / as +>.txt,
+        // or (koffi's per-platform binaries) names in `tessera.licenseOf` the package whose licence covers it.
+        const own = join(moduleRoot, 'licenses', `${dep.replace('/', '+')}.txt`);
+        const text = existsSync(own) ? readFileSync(own, 'utf8').trim() : licenseText(dirOf(pkg.tessera.licenseOf?.[dep] ?? dep));
+        return `${dep} ${version}\n\n${text}\n`;
       });
       writeFileSync(
         join(dist, 'THIRD-PARTY-LICENSES.txt'),

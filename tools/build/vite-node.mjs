@@ -3,7 +3,7 @@
 import { builtinModules } from 'node:module';
 import { esmExternalRequirePlugin } from 'vite';
 import { bundledAddonsStubbed } from './vite-bundled-addons.mjs';
-import { inlineBytesAsBase64 } from './vite-inline-bytes.mjs';
+import { inlinedBytes } from './vite-bytes.mjs';
 
 const builtins = [...builtinModules, ...builtinModules.map((m) => `node:${m}`)];
 
@@ -34,8 +34,8 @@ export function nodeBundleConfig({ root, entry, outDir, fileName, format = 'es',
       // so the bundle needs no require(), __dirname or file URL of its own.
       esmExternalRequirePlugin({ external: builtins }),
       bundledAddonsStubbed(format),
-      inlineBytesAsBase64(),
       requireWithoutFileUrl(),
+      inlinedBytes(),
       ...plugins,
     ],
     build: {

@@ -54,8 +54,10 @@ export function resolveModuleList(app, manifests, configuration, coreSignatures 
       if (!linkageOf.has(dependency)) {
         fail(`module ${name} depends on ${dependency}, which is not on this executable's list`);
       }
-      if (linkageOf.get(name) === 'builtin' && linkageOf.get(dependency) === 'loadable') {
-        fail(`builtin module ${name} depends on ${dependency}, which is loadable; link ${dependency} builtin too`);
+      // A builtin's loadable dependency loads on demand, through a feature it provides (a
+      // builtin is linked in, never loaded): it must provide one, or nothing could load it.
+      if (linkageOf.get(name) === 'builtin' && linkageOf.get(dependency) === 'loadable' && byName.get(dependency).provides.length === 0) {
+        fail(`builtin module ${name} depends on ${dependency}, which is loadable and provides no feature to load it by; link ${dependency} builtin too`);
       }
     }
   }

@@ -34,7 +34,7 @@ export class Host {
     options: HostOptions,
   ) {
     const requireFeature = (feature: Feature) => this.require(feature);
-    const blockDrivers = new BlockDriverRegistry(list);
+    const blockDrivers = new BlockDriverRegistry(list, requireFeature);
     const env = options.env ?? process.env;
     this.block = new BlockLayer(blockDrivers, requireFeature, {
       warn: (text) => process.stderr.write(text),

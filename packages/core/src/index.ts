@@ -30,6 +30,8 @@ export {
 export { SECTOR_SIZE } from './block/sector-view.ts';
 export { MAX_SIZE, parseSize, type SizeParse } from './block/size.ts';
 export type {
+  BitmapOperation,
+  BlockCodec,
   BlockCreateOptions,
   BlockFormatCapabilities,
   BlockFormatDriver,
@@ -49,6 +51,8 @@ export type {
   InternalSnapshots,
   MeasureResult,
   OpenRelative,
+  PersistentBitmapInfo,
+  PersistentBitmaps,
   ResizeOptions,
   SnapshotInfo,
   SnapshotSelector,

@@ -79,7 +79,8 @@ function appManifest(): { modules: Record<string, string> } {
 function listedDrivers(): string[] {
   const names = Object.keys(appManifest().modules).flatMap((module) => {
     const manifest = JSON.parse(readFileSync(join(workspaceRoot, 'packages/modules', module, 'package.json'), 'utf8')).tessera;
-    return (manifest.provides as string[]).map((feature) => feature.split(':')[1]!.split('+')[0]!);
+    // Formats and protocols are drivers; a codec (block-codec:zstd) is not.
+    return (manifest.provides as string[]).filter((feature) => /^block-(format|protocol):/.test(feature)).map((feature) => feature.split(':')[1]!.split('+')[0]!);
   });
   return [...new Set(names)].sort();
 }

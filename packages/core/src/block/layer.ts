@@ -39,6 +39,8 @@ export interface OpenImageOptions {
   readonly cache?: CacheMode;
   /** Opened for `check -r`: the format may accept for writing an image it refuses otherwise (marked corrupt). */
   readonly forRepair?: boolean;
+  /** Opened for `bitmap`: the format may accept for writing an image whose bitmaps its writes would not keep. */
+  readonly forBitmaps?: boolean;
   /** Leave the backing file unopened (qemu-img info's BDRV_O_NO_BACKING); a data file is opened as usual. */
   readonly withoutBacking?: boolean;
   /** Only metadata is read (qemu-img info's BDRV_O_NO_IO): an encrypted image opens without its key. */
@@ -199,6 +201,7 @@ export class BlockLayer {
         ...(options.metadataOnly ? { metadataOnly: true } : {}),
         secrets: this.secrets,
         ...(options.objects ? { objects: options.objects } : {}),
+        ...(options.forBitmaps ? { forBitmaps: true } : {}),
         driverOptions,
         openRelative: (name, o) =>
           o.protocolOnly

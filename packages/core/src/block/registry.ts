@@ -1,16 +1,22 @@
 import { signatureTable, type SignatureTable } from './probe/signatures.ts';
-import type { ModuleList } from '../module/types.ts';
-import type { BlockFormatDriver, BlockProtocolDriver, BlockRegistrar } from './types.ts';
+import type { Feature, ModuleList } from '../module/types.ts';
+import { BlockError } from './errors.ts';
+import type { BlockCodec, BlockFormatDriver, BlockProtocolDriver, BlockRegistrar } from './types.ts';
 
 /** The block drivers registered so far, by URL scheme (protocols) and by name (formats). */
 export class BlockDriverRegistry implements BlockRegistrar {
   /** Protocols keyed by scheme; the protocol for plain paths is keyed by its name, `file`. */
   private readonly protocols = new Map<string, BlockProtocolDriver>();
   private readonly formats = new Map<string, BlockFormatDriver>();
+  private readonly codecs = new Map<string, BlockCodec>();
 
   private compiledSignatures: SignatureTable | undefined;
 
-  constructor(private readonly list: Pick<ModuleList, 'modules' | 'unlistedSignatures'> = { modules: [] }) {}
+  constructor(
+    private readonly list: Pick<ModuleList, 'modules' | 'unlistedSignatures'> = { modules: [] },
+    /** Loads the modules that provide a feature (the host's); none in a registry of its own. */
+    private readonly requireFeature: (feature: Feature) => Promise<boolean> = async () => false,
+  ) {}
 
   /**
    * The formats' signatures, from the module list (and core's table for formats no module
@@ -33,6 +39,20 @@ export class BlockDriverRegistry implements BlockRegistrar {
   registerFormat(driver: BlockFormatDriver): void {
     if (this.formats.has(driver.name)) throw new Error(`block format ${driver.name} is registered twice`);
     this.formats.set(driver.name, driver);
+  }
+
+  registerCodec(codec: BlockCodec): void {
+    if (this.codecs.has(codec.name)) throw new Error(`block codec ${codec.name} is registered twice`);
+    this.codecs.set(codec.name, codec);
+  }
+
+  async codec(name: string): Promise<BlockCodec> {
+    const registered = this.codecs.get(name);
+    if (registered) return registered;
+    await this.requireFeature(`block-codec:${name}`);
+    const loaded = this.codecs.get(name);
+    if (!loaded) throw new BlockError(`no module of this program provides the ${name} codec`, { code: 'unsupported-feature' });
+    return loaded;
   }
 
   protocol(scheme: string): BlockProtocolDriver | undefined {

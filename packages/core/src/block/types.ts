@@ -91,6 +91,8 @@ export interface BlockNode {
   writeCompressed?(offset: number, data: Uint8Array): Promise<void>;
   /** Internal snapshots: create, apply (revert to), delete. */
   readonly internalSnapshots?: InternalSnapshots;
+  /** Persistent dirty bitmaps (qcow2): `qemu-img bitmap`'s operations, one at a time. */
+  readonly persistentBitmaps?: PersistentBitmaps;
   /** Record another backing file (or none) without touching data (`rebase -u`). */
   setBacking?(file: string | undefined, format: string | undefined): Promise<void>;
   /** Drop everything allocated in this node, so it reads through to its backing file (`commit`). */
@@ -237,6 +239,12 @@ export interface BlockOpenOptions {
   readonly metadataOnly?: boolean;
   /** The user's secrets (`--object secret,id=…`), asked for by id (a LUKS passphrase). */
   readonly secrets?: BlockSecrets;
+  /**
+   * Given to format drivers: opened to change persistent bitmaps (`bitmap`) and nothing else. A
+   * driver may then open for writing an image it refuses otherwise (one with bitmaps its guest
+   * writes would not keep correct).
+   */
+  readonly forBitmaps?: boolean;
 }
 
 /**
@@ -388,8 +396,54 @@ export interface BlockFormatDriver {
   statusGranularity?(node: BlockNode): number | undefined;
 }
 
+/**
+ * A compression codec a format driver uses for its compressed clusters (qcow2's zstd), provided by
+ * its own module (`block-codec:<name>`) so that it loads only when an image needs it.
+ */
+export interface BlockCodec {
+  readonly name: string;
+  /** `data` compressed as one self-contained stream. */
+  compress(data: Uint8Array): Promise<Uint8Array>;
+  /**
+   * Exactly `size` bytes decompressed from the stream at the start of `data` (bytes after the
+   * stream's end are ignored); throws when the stream is corrupt or holds another length.
+   */
+  decompress(data: Uint8Array, size: number): Promise<Uint8Array>;
+}
+
+/** One operation of `qemu-img bitmap`. */
+export type BitmapOperation =
+  | { readonly kind: 'add'; readonly name: string; readonly granularity?: number; readonly disabled?: boolean }
+  | { readonly kind: 'remove' | 'clear' | 'enable' | 'disable'; readonly name: string };
+
+export interface PersistentBitmapInfo {
+  readonly name: string;
+  readonly granularity: number;
+  /** Recording writes (qcow2's `auto` flag). */
+  readonly enabled: boolean;
+  /** Not stored consistently (qcow2's `in-use` flag left by a writer that did not close). */
+  readonly inconsistent: boolean;
+}
+
+export interface PersistentBitmaps {
+  /** The image's persistent bitmaps, in the image's order. */
+  list(): readonly PersistentBitmapInfo[];
+  /** Apply one operation and store the result (the image stays consistent after each). */
+  change(operation: BitmapOperation): Promise<void>;
+  /** A consistent bitmap's bits: bit i (byte i >> 3, bit i & 7) set when granule i is dirty. */
+  read(name: string): Promise<Uint8Array>;
+  /** Set these bits (OR, as qemu's merge) in a bitmap and store it. */
+  merge(name: string, bits: Uint8Array): Promise<void>;
+}
+
 /** What the block subsystem hands to a module's block init functions. */
 export interface BlockRegistrar {
   registerProtocol(driver: BlockProtocolDriver): void;
   registerFormat(driver: BlockFormatDriver): void;
+  registerCodec(codec: BlockCodec): void;
+  /**
+   * The codec `name`, loading the module that provides `block-codec:<name>` on first use (a module
+   * that declares it in `dependsOn`); throws a coded error when no module on the list provides it.
+   */
+  codec(name: string): Promise<BlockCodec>;
 }

@@ -36,13 +36,17 @@ export interface ModuleDefinition {
   readonly inits: readonly ModuleInit[];
 }
 
-/** A feature a module provides, e.g. `block-protocol:http`, `block-format:raw`, `ui-display:web`. */
-export type Feature = `${'block-protocol' | 'block-format' | 'ui-display' | 'net-backend'}:${string}`;
+/** A feature a module provides, e.g. `block-protocol:http`, `block-format:raw`, `block-codec:zstd`, `ui-display:web`. */
+export type Feature = `${'block-protocol' | 'block-format' | 'block-codec' | 'ui-display' | 'net-backend'}:${string}`;
 
 interface ModuleListEntryBase {
   readonly name: string;
   readonly category: ModuleCategory;
-  /** Modules that must be loaded (and initialized) before this one, all on the same list. */
+  /**
+   * Modules that must be loaded (and initialized) before this one, all on the same list. A builtin
+   * module's loadable dependency loads on demand instead, when the builtin first asks for a feature
+   * it provides (a builtin is linked in, never loaded, so there is no earlier moment to load it at).
+   */
   readonly dependsOn: readonly string[];
   readonly provides: readonly Feature[];
   /** The signatures of the image formats it provides (its package.json's `tessera.signatures`): probing matches these without loading it. */

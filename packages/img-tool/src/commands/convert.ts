@@ -15,6 +15,7 @@ import { loadSnapshot } from '../image/snapshot-source.ts';
 import { HELP, IMAGE_OPTS, OBJECT } from './common.ts';
 import { checkCombinations, parseSettings, type ConvertSettings } from './convert-settings.ts';
 import type { Command, CommandContext } from './types.ts';
+import { checkBitmapSources, copyBitmaps } from './convert-bitmaps.ts';
 
 /** `convert`: copy one or more images (concatenated) into a new image, leaving zero blocks unwritten. */
 export const convertCommand: Command = {
@@ -67,12 +68,14 @@ export const convertCommand: Command = {
         opened.push(source);
         sources.push(settings.snapshot ? await loadSnapshot(source, settings.snapshot) : source);
       }
+      if (settings.bitmaps) checkBitmapSources(sources, settings.skipBrokenBitmaps);
       const traits = await formatTraits(context.host, settings.outputFormat);
       checkOutputFormat(settings, traits);
       const totalSize = sources.reduce((sum, source) => sum + source.size, 0);
       const target = await prepareTarget(context.host, settings, traits, entries, output, totalSize);
       try {
         await copy(context, settings, sources, target, totalSize, hasBacking(settings, entries), createsSparse(settings, entries), traits.capabilities.createdNotZero ?? false);
+        if (settings.bitmaps) await copyBitmaps(sources[0]!, target, traits.name, context.console);
       } finally {
         await target.close();
       }
@@ -92,7 +95,7 @@ function checkOutputFormat(settings: ConvertSettings, traits: FormatTraits): voi
   if (settings.backingFormat !== undefined && !traits.capabilities.backingFile) {
     throw new ToolError(`Backing file format not supported for file format '${traits.name}'`);
   }
-  if (settings.bitmaps) throw new ToolError('Source lacks bitmap support');
+  if (settings.bitmaps && !traits.capabilities.bitmaps) throw new ToolError(`Format driver '${traits.name}' does not support bitmaps`);
   if (settings.backingFile !== undefined && settings.backingFormat === undefined && !settings.skipCreate) {
     throw new ToolError('Use of backing file requires explicit backing format');
   }

@@ -131,5 +131,6 @@ function humanFields(value: Readonly<Record<string, unknown>> | readonly unknown
 
 /** JSON as qemu-img prints it: four-space indentation, a final newline. */
 export function formatJson(value: unknown): string {
-  return `${JSON.stringify(value, null, 4)}\n`;
+  // qemu prints an empty list (a bitmap's flags) open and closed on two lines.
+  return `${JSON.stringify(value, null, 4).replace(/^( *)(.*)\[\](,?)$/gm, '$1$2[\n$1]$3')}\n`;
 }

@@ -16,6 +16,8 @@ export interface OpenOptions {
   readonly cache?: CacheMode;
   /** Opened for `check -r` (an image marked corrupt may be opened for writing, to be repaired). */
   readonly forRepair?: boolean;
+  /** Opened for `bitmap` (an image with bitmaps may be opened for writing, to change them). */
+  readonly forBitmaps?: boolean;
   /** Leave the backing file unopened, as `qemu-img info` does. */
   readonly withoutBacking?: boolean;
   /** Only metadata is read (`info`): an encrypted image opens without its key, as qemu-img's BDRV_O_NO_IO. */
@@ -78,7 +80,7 @@ export function resolveSource(source: ImageSource): ImageSpec {
 }
 
 async function openSpec(host: Host, spec: ImageSpec, options: OpenOptions): Promise<BlockNode> {
-  const { cache, forRepair, withoutBacking, metadataOnly, permissions } = options;
+  const { cache, forRepair, forBitmaps, withoutBacking, metadataOnly, permissions } = options;
   const node = splitNodeOptions(spec, withoutBacking ?? false);
   const readOnly = options.readOnly || node.readOnly;
   const forceShare = (options.forceShare ?? false) || node.forceShare;
@@ -108,6 +110,7 @@ async function openSpec(host: Host, spec: ImageSpec, options: OpenOptions): Prom
     ...(node.backing !== undefined ? { backing: node.backing } : {}),
     ...(cache ? { cache } : {}),
     ...(forRepair ? { forRepair } : {}),
+    ...(forBitmaps ? { forBitmaps } : {}),
     ...(withoutBacking ? { withoutBacking } : {}),
     ...(metadataOnly ? { metadataOnly } : {}),
     ...locking,

@@ -86,6 +86,8 @@ export async function amendImage(image: Qcow2State, options: Readonly<Record<str
   }
   if (version === 2 && h.version === 3) {
     if (h.incompatible & INCOMPAT_DATA_FILE) throw new Error('Cannot downgrade an image with a data file');
+    // qemu-img 7.2 downgrades such an image, and its zstd clusters then read as zlib: garbage.
+    if (h.compressionType !== 0) throw new Error('Cannot downgrade an image whose compression type is not zlib: compat=0.10 images have zlib only');
     const features = h.incompatible & ~(INCOMPAT_DIRTY | INCOMPAT_CORRUPT);
     if (features) throw new Error(`Cannot downgrade an image with incompatible features 0x${features.toString(16)} set`);
   }
@@ -210,6 +212,7 @@ async function rewriteHeader(image: Qcow2State, change: { version: 2 | 3; compat
     refcountOrder: next.refcountOrder,
     nbSnapshots: next.nbSnapshots,
     snapshotsOffset: next.snapshotsOffset,
+    ...(next.version === 3 ? { compressionType: h.compressionType } : {}),
     ...(next.backingFile !== undefined ? { backingFile: next.backingFile } : {}),
     ...(next.extensions.backingFormat !== undefined ? { backingFormat: next.extensions.backingFormat } : {}),
     ...(next.extensions.dataFile !== undefined && next.version === 3 ? { dataFile: next.extensions.dataFile } : {}),

@@ -1,4 +1,5 @@
 import type { InputType, ZlibOptions } from 'node:zlib';
+import { COMPRESSION_ZLIB, codecOf } from './codecs.ts';
 
 /**
  * node:zlib, loaded on the first compressed cluster, not at startup of every executable (and
@@ -23,7 +24,8 @@ const IN_PLACE_BYTES = 4096;
  * Inflate one compressed cluster (raw deflate, no zlib header). On the thread pool unless small,
  * so several can run at once. The output is bounded by the cluster size: a corrupt stream cannot balloon.
  */
-export async function decompressCluster(data: Uint8Array, clusterSize: number): Promise<Uint8Array> {
+export async function decompressCluster(data: Uint8Array, clusterSize: number, type = COMPRESSION_ZLIB): Promise<Uint8Array> {
+  if (type !== COMPRESSION_ZLIB) return (await codecOf(type)).decompress(data, clusterSize);
   const options: ZlibOptions = { maxOutputLength: clusterSize, finishFlush: 2 /* Z_SYNC_FLUSH: tolerate trailing bytes */ };
   const out = clusterSize <= IN_PLACE_BYTES ? (await loadZlib()).inflateRawSync(data, options) : await inflate(data, options);
   if (out.length !== clusterSize) throw new Error(`compressed cluster inflates to ${out.length} bytes, not ${clusterSize}`);
@@ -60,9 +62,15 @@ async function withDeflateSlot<T>(body: () => Promise<T>): Promise<T> {
 /**
  * Deflate one cluster as QEMU stores it (raw deflate, default level, a 4 KiB window, memLevel 9),
  * on the thread pool unless it is small. Undefined when it does not come out smaller than the
- * cluster: QEMU stores such a cluster uncompressed.
+ * cluster: QEMU stores such a cluster uncompressed. Other compression types (zstd) go to their
+ * codec module, at most MAX_DEFLATES at once as well.
  */
-export async function compressCluster(data: Uint8Array): Promise<Uint8Array | undefined> {
+export async function compressCluster(data: Uint8Array, type = COMPRESSION_ZLIB): Promise<Uint8Array | undefined> {
+  if (type !== COMPRESSION_ZLIB) {
+    const codec = await codecOf(type);
+    const out = await withDeflateSlot(() => codec.compress(data));
+    return out.length < data.length ? out : undefined;
+  }
   const options: ZlibOptions = { windowBits: 12, memLevel: 9 };
   const out = data.length <= IN_PLACE_BYTES ? (await loadZlib()).deflateRawSync(data, options) : await withDeflateSlot(() => deflate(data, options));
   // Copied out: zlib's result is a view of its 16 KiB output buffer, which thousands of clusters

@@ -4,7 +4,8 @@
 import type { BlockCreateOptions, BlockNode } from '@tessera/core';
 import { codedError } from './errors.ts';
 import { ClusterMap } from './cluster/mapping.ts';
-import { AUTOCLEAR_DATA_FILE_RAW, COMPAT_LAZY_REFCOUNTS, INCOMPAT_DATA_FILE, INCOMPAT_EXTL2 } from './header/features.ts';
+import { AUTOCLEAR_DATA_FILE_RAW, COMPAT_LAZY_REFCOUNTS, INCOMPAT_COMPRESSION, INCOMPAT_DATA_FILE, INCOMPAT_EXTL2 } from './header/features.ts';
+import { COMPRESSION_TYPES, COMPRESSION_ZLIB } from './codecs.ts';
 import { parseHeader } from './header/header.ts';
 import { Qcow2Image } from './image.ts';
 import { preallocate, preallocateFresh, type PreallocationMode } from './preallocate.ts';
@@ -36,6 +37,8 @@ export interface CreateSettings {
   readonly preallocation: 'off' | PreallocationMode;
   readonly dataFile?: string;
   readonly dataFileRaw: boolean;
+  /** 0 zlib, 1 zstd (codecs.ts). */
+  readonly compressionType: number;
 }
 
 /** The settings `-o` asks for, refused with qemu-img's messages. */
@@ -64,8 +67,10 @@ export function createSettings(options: Readonly<Record<string, string>>): Creat
     if (clusterSize < 16384) throw new Error('Extended L2 entries are only supported with cluster sizes of at least 16384 bytes');
   }
   const compression = options.compression_type ?? 'zlib';
-  if (compression !== 'zlib') {
-    throw new Error(compression === 'zstd' ? 'Compression type zstd is not supported' : `Parameter 'compression-type' does not accept value '${compression}'`);
+  const compressionType = COMPRESSION_TYPES.indexOf(compression);
+  if (compressionType < 0) throw new Error(`Parameter 'compression-type' does not accept value '${compression}'`);
+  if (compressionType !== COMPRESSION_ZLIB && version === 2) {
+    throw new Error(`Non-zlib compression type is only supported with compatibility level 1.1 and above (${V3})`);
   }
   // A raw data file must hold every guest cluster at its offset: QEMU preallocates metadata for it.
   const preallocation = options.preallocation ?? (flag(options, 'data_file_raw') ? 'metadata' : 'off');
@@ -84,7 +89,7 @@ export function createSettings(options: Readonly<Record<string, string>>): Creat
   }
   if (dataFileRaw && backingFile !== undefined) throw new Error('Backing file and data-file-raw cannot be used at the same time');
   return {
-    version, clusterBits, refcountOrder, lazyRefcounts, extendedL2, preallocation, dataFileRaw,
+    version, clusterBits, refcountOrder, lazyRefcounts, extendedL2, preallocation, dataFileRaw, compressionType,
     ...(dataFile !== undefined ? { dataFile } : {}),
     ...(backingFile !== undefined ? { backingFile } : {}),
     ...(backingFormat !== undefined ? { backingFormat } : {}),
@@ -139,7 +144,11 @@ export async function createImage(file: BlockNode, { size, formatOptions, create
     l1TableOffset: l1Offset,
     refcountTableOffset: tableOffset,
     refcountTableClusters: tableClusters,
-    incompatible: (settings.extendedL2 ? INCOMPAT_EXTL2 : 0n) | (settings.dataFile !== undefined ? INCOMPAT_DATA_FILE : 0n),
+    incompatible:
+      (settings.extendedL2 ? INCOMPAT_EXTL2 : 0n) |
+      (settings.dataFile !== undefined ? INCOMPAT_DATA_FILE : 0n) |
+      (settings.compressionType !== COMPRESSION_ZLIB ? INCOMPAT_COMPRESSION : 0n),
+    compressionType: settings.compressionType,
     compatible: settings.lazyRefcounts ? COMPAT_LAZY_REFCOUNTS : 0n,
     autoclear: settings.dataFileRaw ? AUTOCLEAR_DATA_FILE_RAW : 0n,
     ...(settings.dataFile !== undefined ? { dataFile: settings.dataFile } : {}),

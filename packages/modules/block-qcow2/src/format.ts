@@ -11,10 +11,12 @@ import { measureImage } from './measure.ts';
 import { AMEND_OPTIONS, CREATE_OPTIONS } from './options.ts';
 import { OPEN_OPTIONS } from './open-options.ts';
 import { readSnapshotTable } from './snapshot/table.ts';
+import { loadBitmaps } from './bitmaps/load.ts';
+import { BitmapTracker } from './bitmaps/tracker.ts';
 
 export const qcow2Format: BlockFormatDriver = {
   name: 'qcow2',
-  capabilities: { backingFile: true, compression: true, internalSnapshots: true, bitmaps: false },
+  capabilities: { backingFile: true, compression: true, internalSnapshots: true, bitmaps: true },
   createOptions: CREATE_OPTIONS,
   amendOptions: AMEND_OPTIONS,
   openOptions: OPEN_OPTIONS,
@@ -22,13 +24,13 @@ export const qcow2Format: BlockFormatDriver = {
   measure: measureImage,
   statusGranularity: l2Reach,
 
-  async open(file, { readOnly, openRelative, cacheUnsafe, forRepair }) {
+  async open(file, { readOnly, openRelative, cacheUnsafe, forRepair, forBitmaps }) {
     const head = await readFirstCluster(file);
     const header = parseHeader(head, file.size, file.filename);
 
     const l1Bytes = new Uint8Array(header.l1Size * 8);
     if (l1Bytes.length) await file.read(header.l1TableOffset, l1Bytes);
-    if (!readOnly) checkWritable(header, file.filename, forRepair ?? false);
+    if (!readOnly) checkWritable(header, file.filename, forRepair ?? false, forBitmaps ?? false);
     const view = new DataView(l1Bytes.buffer);
     const l1 = new BigUint64Array(header.l1Size);
     for (let i = 0; i < header.l1Size; i++) l1[i] = view.getBigUint64(i * 8);
@@ -58,6 +60,7 @@ export const qcow2Format: BlockFormatDriver = {
     const image = new Qcow2Image(file, header, map, backing, dataFile);
     try {
       image.snapshots = await readSnapshotTable(file, header);
+      if (header.extensions.bitmaps) image.bitmaps = await loadBitmaps(file, header);
     } catch (error) {
       await backing?.close();
       await dataFile?.close();
@@ -66,6 +69,8 @@ export const qcow2Format: BlockFormatDriver = {
     if (!readOnly) {
       try {
         await image.enableWrites();
+        // Enabled bitmaps are kept by guest writes (not while `bitmap` itself changes them).
+        if (image.bitmaps.bitmaps.length && !forBitmaps && !forRepair) image.bitmapTracker = await BitmapTracker.start(image);
       } catch (error) {
         // Opened to be repaired: the check still runs and reports what it finds (as qemu-img's
         // does); it refuses only the repair.
@@ -93,8 +98,9 @@ function l2Reach(node: BlockNode): number | undefined {
  * What the writer does not handle yet is refused up front, before anything is written. An image
  * marked corrupt is written only to be repaired (check -r clears the mark once it is consistent).
  */
-function checkWritable(header: Qcow2Header, filename: string, forRepair: boolean): void {
+function checkWritable(header: Qcow2Header, filename: string, forRepair: boolean, forBitmaps: boolean): void {
   const refuse = (why: string) => new Error(`Could not open '${filename}' for writing: ${why}; open it read-only`);
   if (header.incompatible & INCOMPAT_CORRUPT && !forRepair) throw refuse('the image is marked corrupt (repair it with check -r all)');
-  if (header.extensions.hasBitmaps) throw refuse('writing images with persistent bitmaps is not supported');
+  // A repair would have to keep the bitmaps' clusters and flags: not done yet.
+  if (header.extensions.hasBitmaps && forRepair && !forBitmaps) throw refuse('repairing images with persistent bitmaps is not supported');
 }

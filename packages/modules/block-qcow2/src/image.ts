@@ -1,7 +1,13 @@
-import type { BlockNode, BlockStatus, ImageDescription, InternalSnapshots, ResizeOptions } from '@tessera/core';
+import type { BlockNode, BlockStatus, ImageDescription, InternalSnapshots, PersistentBitmaps, ResizeOptions } from '@tessera/core';
 import { ClusterMap } from './cluster/mapping.ts';
+import { changeBitmaps } from './bitmaps/change.ts';
+import { listBitmaps, mergeIntoBitmap, readBitmap } from './bitmaps/contents.ts';
+import type { BitmapTracker } from './bitmaps/tracker.ts';
+import { bitmapInfo } from './bitmaps/info.ts';
+import type { BitmapsState } from './bitmaps/load.ts';
+import { COMPRESSION_ZLIB, codecOf, compressionTypeName } from './codecs.ts';
 import { decompressCluster } from './compress.ts';
-import { corrupt } from './errors.ts';
+import { codedError, corrupt } from './errors.ts';
 import { COMPAT_LAZY_REFCOUNTS, INCOMPAT_CORRUPT, INCOMPAT_DIRTY, AUTOCLEAR_DATA_FILE_RAW } from './header/features.ts';
 import type { Qcow2Header } from './header/header.ts';
 import { writeRefcountTablePlace } from './header/refcount-table-place.ts';
@@ -32,9 +38,13 @@ export class Qcow2Image implements BlockNode, Qcow2State, GuardedImage {
   readonly driver = 'qcow2';
   /** The internal snapshot table, read at open (the snapshot operations keep it current). */
   snapshots: readonly SnapshotEntry[] = [];
+  /** The persistent dirty bitmaps, read at open (bitmaps/load.ts). */
+  bitmaps: BitmapsState = { bitmaps: [], directoryOffset: 0, directorySize: 0 };
+  /** Opened for writing with enabled bitmaps: sets their bits, stores them at close (bitmaps/tracker.ts). */
+  bitmapTracker: BitmapTracker | undefined;
   readonly internalSnapshots: InternalSnapshots = afterSettling(
     internalSnapshots(this),
-    () => this.settled(),
+    () => (this.refuseWithBitmaps('snapshots'), this.settled()),
     () => this.overlap.invalidate(),
   );
   // The parts below are shared with the maintenance operations (snapshot/, check/, …), which run
@@ -184,6 +194,8 @@ export class Qcow2Image implements BlockNode, Qcow2State, GuardedImage {
       throw new Error(`${this.filename}: write of ${data.length} bytes at ${offset} is beyond the end (${this.size})`);
     }
     if (data.length === 0) return;
+    if (this.bitmapTracker) await this.bitmapsReady();
+    this.bitmapTracker?.mark(offset, data.length);
     // A fresh write leaves the lock after allocating, so the next write allocates while its data
     // is written (fresh-writes.ts); what is left of it is awaited here, outside the lock.
     let rest: WriteTail | undefined;
@@ -200,6 +212,8 @@ export class Qcow2Image implements BlockNode, Qcow2State, GuardedImage {
     if (offset < 0 || offset + length > this.size) {
       throw new Error(`${this.filename}: write of ${length} bytes at ${offset} is beyond the end (${this.size})`);
     }
+    if (this.bitmapTracker && length > 0) await this.bitmapsReady();
+    this.bitmapTracker?.mark(offset, length);
     if (length > 0) await this.modify(() => writer.writeZeroes(offset, length, options.mayUnmap));
   }
 
@@ -219,6 +233,18 @@ export class Qcow2Image implements BlockNode, Qcow2State, GuardedImage {
   /** Store a whole guest cluster compressed (convert -c): see CompressedWriter. */
   writeCompressed(offset: number, data: Uint8Array): Promise<void> {
     if (!this.writer) return Promise.reject(new Error(`${this.filename}: the image is opened read-only`));
+    const tracker = this.bitmapTracker;
+    if (tracker) return this.bitmapsReady().then(() => (tracker.mark(offset, data.length), this.storeCompressed(offset, data)));
+    return this.storeCompressed(offset, data);
+  }
+
+  private bitmapsMarked: Promise<void> | undefined;
+  /** The tracked bitmaps marked in use before the first guest write; the overlap guard then re-reads where the directory went. */
+  private bitmapsReady(): Promise<void> {
+    return (this.bitmapsMarked ??= this.bitmapTracker!.ready().then(() => this.overlap.invalidate()));
+  }
+
+  private storeCompressed(offset: number, data: Uint8Array): Promise<void> {
     this.compressedWriter ??= new CompressedWriter(this, (body) => this.modify(body));
     return this.compressedWriter.write(offset, data);
   }
@@ -264,6 +290,7 @@ export class Qcow2Image implements BlockNode, Qcow2State, GuardedImage {
     if (this.writer && !this.overlap.signalled) {
       await this.lock.write(async () => {
         await this.writeBackAndFlush();
+        await this.bitmapTracker?.store();
         if (this.markedDirty) await this.setIncompatible(this.header.incompatible & ~INCOMPAT_DIRTY);
       });
     }
@@ -274,24 +301,52 @@ export class Qcow2Image implements BlockNode, Qcow2State, GuardedImage {
 
   /** qemu-img resize (resize.ts). */
   async resize(size: number, options: ResizeOptions): Promise<void> {
+    this.refuseWithBitmaps('resize');
     await this.settled();
     return this.maintained(() => resizeImage(this, size, options));
   }
 
   /** qemu-img amend (amend.ts). */
   async amend(options: Readonly<Record<string, string>>): Promise<void> {
+    this.refuseWithBitmaps('amend');
     await this.settled();
     return this.maintained(() => amendImage(this, options));
   }
 
   /** qemu-img rebase: record another backing file (backing.ts); the open backing node stays until reopened. */
   async setBacking(file: string | undefined, format: string | undefined): Promise<void> {
+    this.refuseWithBitmaps('rebase');
     await this.settled();
     return this.maintained(() => setBackingFile(this, file, format));
   }
 
+  /** qemu-img bitmap (bitmaps/change.ts). */
+  readonly persistentBitmaps: PersistentBitmaps = {
+    list: () => listBitmaps(this),
+    change: async (operation) => {
+      await this.settled();
+      return this.maintained(() => changeBitmaps(this, operation)).finally(() => this.overlap.invalidate());
+    },
+    read: (name) => readBitmap(this, name),
+    merge: async (name, bits) => {
+      await this.settled();
+      return this.maintained(() => mergeIntoBitmap(this, name, bits)).finally(() => this.overlap.invalidate());
+    },
+  };
+
+  /**
+   * What rewrites the header or the tables would lose or invalidate persistent bitmaps (their
+   * extension, their sizes): refused on an image that has any, until those operations keep them.
+   */
+  private refuseWithBitmaps(operation: string): void {
+    if (this.bitmaps.bitmaps.length) {
+      throw codedError(`${this.filename}: ${operation} of an image with persistent bitmaps is not supported yet; remove them first (tessera-img bitmap --remove)`, 'unsupported-operation');
+    }
+  }
+
   /** qemu-img commit: unallocate every guest cluster (make-empty.ts). */
   async makeEmpty(): Promise<void> {
+    this.refuseWithBitmaps('commit');
     await this.settled();
     return this.maintained(() => makeImageEmpty(this));
   }
@@ -374,8 +429,9 @@ export class Qcow2Image implements BlockNode, Qcow2State, GuardedImage {
         ? { compat: '0.10', 'compression-type': 'zlib', 'refcount-bits': 2 ** h.refcountOrder }
         : {
             compat: '1.1',
-            'compression-type': 'zlib',
+            'compression-type': compressionTypeName(h.compressionType),
             'lazy-refcounts': (h.compatible & COMPAT_LAZY_REFCOUNTS) !== 0n,
+            ...(this.bitmaps.bitmaps.length ? { bitmaps: this.bitmaps.bitmaps.map(bitmapInfo) } : {}),
             'refcount-bits': 2 ** h.refcountOrder,
             ...(h.extensions.dataFile !== undefined
               ? { 'data-file': h.extensions.dataFile, 'data-file-raw': (h.autoclear & AUTOCLEAR_DATA_FILE_RAW) !== 0n }
@@ -408,9 +464,11 @@ export class Qcow2Image implements BlockNode, Qcow2State, GuardedImage {
         if (extent.compressedLength > 2 * clusterSize) throw corrupt(this.filename, 'compressed cluster is larger than two clusters');
         const compressed = new Uint8Array(extent.compressedLength);
         await readHost(this.child, extent.hostOffset, compressed);
+        // The codec module loaded first: one that cannot be loaded is reported as itself, not as a corrupt cluster.
+        if (this.header.compressionType !== COMPRESSION_ZLIB) await codecOf(this.header.compressionType);
         let cluster: Uint8Array;
         try {
-          cluster = await decompressCluster(compressed, clusterSize);
+          cluster = await decompressCluster(compressed, clusterSize, this.header.compressionType);
         } catch (error) {
           throw corrupt(this.filename, `compressed cluster at ${extent.hostOffset}: ${(error as Error).message}`);
         }

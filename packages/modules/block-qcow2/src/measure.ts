@@ -28,10 +28,24 @@ export async function measureImage(size: number, options: Readonly<Record<string
   const fullyAllocated = metadataSize(virtualSize, clusterSize, settings.refcountOrder, settings.extendedL2) + virtualSize;
   const preallocated = settings.preallocation === 'falloc' || settings.preallocation === 'full';
   const data = preallocated ? virtualSize : source ? await allocatedData(source, clusterSize) : 0;
-  // qemu reports the source's persistent bitmaps when both images can hold them (qcow2 v3 over
-  // qcow2); this driver writes none, so they need nothing.
-  const bitmaps = source?.driver === 'qcow2' && settings.version === 3 ? { bitmaps: 0 } : {};
+  // qemu reports the space the source's persistent bitmaps would take when both images can hold
+  // them (qcow2 v3 over qcow2): each bitmap's data wholly allocated, its table, and the directory.
+  const bitmaps = source?.driver === 'qcow2' && settings.version === 3 ? { bitmaps: bitmapsSize(source, clusterSize) } : {};
   return { required: fullyAllocated - virtualSize + data, fullyAllocated, ...bitmaps };
+}
+
+/** qemu's qcow2_measure of the source's bitmaps, in the target's clusters (from the source's `info` list). */
+function bitmapsSize(source: BlockNode, clusterSize: number): number {
+  const listed = (source.describe?.().formatSpecific?.data.bitmaps ?? []) as readonly { name: string; granularity: number }[];
+  if (!listed.length) return 0;
+  let size = 0;
+  let directory = 0;
+  for (const { name, granularity } of listed) {
+    const clusters = Math.ceil(Math.ceil(Math.ceil(source.size / granularity) / 8) / clusterSize);
+    size += clusters * clusterSize + roundUp(clusters * 8, clusterSize);
+    directory += roundUp(24 + new TextEncoder().encode(name).length, 8);
+  }
+  return size + roundUp(directory, clusterSize);
 }
 
 function roundUp(value: number, to: number): number {

@@ -170,11 +170,13 @@ describe('untrusted qcow2 input', () => {
     expect(result.stderr).toContain('refcount block offset 131584 is not cluster aligned');
   });
 
-  it('zstd compression is refused naming it', async () => {
-    const image = patched('zstd', 72, [0, 0, 0, 0, 0, 0, 0, 8], [[104, [1]]]);
-    const result = await run(exe(), ['info', image], { cwd: dir });
+  it('an unknown compression type, or zstd without its incompatible bit, is refused in qemu-img\'s words', async () => {
+    const unknown = patched('compression-2', 72, [0, 0, 0, 0, 0, 0, 0, 8], [[104, [2]]]);
+    const result = await run(exe(), ['info', unknown], { cwd: dir });
     expect(result.code).toBe(1);
-    expect(result.stderr).toContain('qcow2 compression type zstd is not supported');
+    expect(result.stderr).toContain(`Could not open '${unknown}': qcow2: unknown compression type: 2`);
+    const noBit = patched('zstd-no-bit', 104, [1]);
+    expect((await run(exe(), ['info', noBit], { cwd: dir })).stderr).toContain('qcow2: Compression type incompatible feature bit must be set');
   });
 
   it('an encrypted image is refused naming the encryption', async () => {

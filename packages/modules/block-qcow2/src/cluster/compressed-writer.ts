@@ -32,7 +32,7 @@ export class CompressedWriter {
     if (offset % clusterSize !== 0 || data.length !== clusterSize || offset < 0 || offset >= size) {
       return Promise.reject(new Error(`compressed write of ${data.length} bytes at ${offset}: whole clusters only`));
     }
-    const compressed = compressCluster(data); // starts now: clusters compress in parallel
+    const compressed = compressCluster(data, this.image.header.compressionType); // starts now: clusters compress in parallel
     compressed.catch(() => {}); // a failure is reported when its turn comes, not as unhandled before
     const stored = this.queue.then(async () => {
       const bytes = await compressed;

@@ -10,6 +10,17 @@ export interface HeaderExtensions {
   readonly featureNames: readonly FeatureName[];
   readonly hasEncryptionHeader: boolean;
   readonly hasBitmaps: boolean;
+  /** The bitmaps extension's fields, unchecked (bitmaps/extension.ts checks them as QEMU does). */
+  readonly bitmaps?: BitmapsExtensionFields;
+}
+
+export interface BitmapsExtensionFields {
+  /** The extension's data length (24 when valid). */
+  readonly length: number;
+  readonly count: number;
+  readonly reserved: number;
+  readonly directorySize: bigint;
+  readonly directoryOffset: bigint;
 }
 
 const TYPES = ['incompatible', 'compatible', 'autoclear'] as const;
@@ -21,7 +32,7 @@ const TYPES = ['incompatible', 'compatible', 'autoclear'] as const;
 export function parseExtensions(head: Uint8Array, start: number, filename: string): HeaderExtensions {
   const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
   const text = (from: number, length: number) => new TextDecoder().decode(head.subarray(from, from + length));
-  const result: { backingFormat?: string; dataFile?: string; featureNames: FeatureName[]; hasEncryptionHeader: boolean; hasBitmaps: boolean } = {
+  const result: { backingFormat?: string; dataFile?: string; featureNames: FeatureName[]; hasEncryptionHeader: boolean; hasBitmaps: boolean; bitmaps?: BitmapsExtensionFields } = {
     featureNames: [],
     hasEncryptionHeader: false,
     hasBitmaps: false,
@@ -53,6 +64,13 @@ export function parseExtensions(head: Uint8Array, start: number, filename: strin
         break;
       case BITMAPS:
         result.hasBitmaps = true;
+        result.bitmaps = {
+          length,
+          count: length >= 4 ? view.getUint32(data) : 0,
+          reserved: length >= 8 ? view.getUint32(data + 4) : 0,
+          directorySize: length >= 16 ? view.getBigUint64(data + 8) : 0n,
+          directoryOffset: length >= 24 ? view.getBigUint64(data + 16) : 0n,
+        };
         break;
       default:
         break; // unknown extensions are skipped, as the spec requires

@@ -1,6 +1,7 @@
-import { corrupt } from '../errors.ts';
+import { codedError, corrupt } from '../errors.ts';
 import { MAX_BACKING_NAME, MAX_CLUSTER_BITS, MAX_L1_BYTES, MAX_REFCOUNT_TABLE_BYTES, MAX_SNAPSHOTS, MAX_VIRTUAL_SIZE, MIN_CLUSTER_BITS } from '../limits.ts';
 import { parseExtensions, type HeaderExtensions } from './extensions.ts';
+import { COMPRESSION_ZLIB, COMPRESSION_ZSTD } from '../codecs.ts';
 import { INCOMPAT_COMPRESSION, INCOMPAT_EXTL2, unknownIncompatible } from './features.ts';
 import { HEADER_FIELD as F, QCOW2_MAGIC, V2_HEADER_LENGTH, V3_MIN_HEADER_LENGTH, l1EntriesFor } from '../layout.ts';
 
@@ -59,10 +60,16 @@ export function parseHeader(head: Uint8Array, fileSize: number, filename: string
   const autoclear = v3 ? view.getBigUint64(F.autoclearFeatures) : 0n;
   const refcountOrder = v3 ? view.getUint32(F.refcountOrder) : 4;
   if (refcountOrder > 6) throw bad(`Reference count entry width too large; may not exceed 64 bits`);
-  const compressionType = incompatible & INCOMPAT_COMPRESSION ? (headerLength > F.compressionType ? head[F.compressionType]! : -1) : 0;
-  if (compressionType === -1) throw bad('the compression type bit is set but the header has no compression type field');
-  if (incompatible & INCOMPAT_COMPRESSION && compressionType === 0) {
+  // As QEMU: the field is read whenever the header is long enough, and the bit and the type must agree.
+  const compressionType = v3 && headerLength > F.compressionType ? head[F.compressionType]! : 0;
+  if (incompatible & INCOMPAT_COMPRESSION && compressionType === COMPRESSION_ZLIB) {
     throw new Error(`Could not open '${filename}': qcow2: Compression type incompatible feature bit must not be set`);
+  }
+  if (compressionType > COMPRESSION_ZSTD) {
+    throw codedError(`Could not open '${filename}': qcow2: unknown compression type: ${compressionType}`, 'unsupported-feature');
+  }
+  if (compressionType !== COMPRESSION_ZLIB && !(incompatible & INCOMPAT_COMPRESSION)) {
+    throw new Error(`Could not open '${filename}': qcow2: Compression type incompatible feature bit must be set`);
   }
 
   const extensionsStart = headerLength;
@@ -74,9 +81,6 @@ export function parseHeader(head: Uint8Array, fileSize: number, filename: string
   if (cryptMethod !== 0) {
     const kind = cryptMethod === 1 ? 'AES' : cryptMethod === 2 ? 'LUKS' : `method ${cryptMethod}`;
     throw new Error(`Could not open '${filename}': encrypted qcow2 images (${kind}) are not supported`);
-  }
-  if (compressionType !== 0) {
-    throw new Error(`Could not open '${filename}': qcow2 compression type ${compressionType === 1 ? 'zstd' : compressionType} is not supported (only zlib)`);
   }
 
   const size = u64(F.size);

@@ -36,6 +36,8 @@ export interface NewHeader {
   /** An existing image's snapshot table, kept when its header is rewritten (amend). */
   readonly nbSnapshots?: number;
   readonly snapshotsOffset?: number;
+  /** Byte 104: 0 zlib, 1 zstd (a non-zlib type also sets incompatible bit 3, the caller's `incompatible`). */
+  readonly compressionType?: number;
 }
 
 /** The first cluster's bytes; throws when the header, extensions and backing name do not fit. */
@@ -62,7 +64,7 @@ export function buildHeader(h: NewHeader): Uint8Array {
     view.setBigUint64(F.autoclearFeatures, h.autoclear ?? 0n);
     view.setUint32(F.refcountOrder, h.refcountOrder);
     view.setUint32(F.headerLength, V3_HEADER_LENGTH);
-    out[F.compressionType] = 0; // compression type: zlib (bytes 105–111 are padding)
+    out[F.compressionType] = h.compressionType ?? 0; // 0 zlib, 1 zstd (bytes 105–111 are padding)
     at = V3_HEADER_LENGTH;
   }
   const extension = (type: number, data: Uint8Array) => {

@@ -1,5 +1,5 @@
-// `import x from 'file?base64'` (tools/build/vite-inline-bytes.mjs): the file's bytes, base64, compiled into the bundle.
-declare module '*?base64' {
+// `import x from 'pkg/file?bytes'` (tools/build/vite-bytes.mjs): the file's bytes, base64, compiled into the bundle.
+declare module '*?bytes' {
   const base64: string;
   export default base64;
 }

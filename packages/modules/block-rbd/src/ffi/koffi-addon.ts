@@ -10,7 +10,7 @@
 import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import addonBase64 from '@koromix/koffi-linux-x64/linux_x64/koffi.node?base64';
+import addonBase64 from '@koromix/koffi-linux-x64/linux_x64/koffi.node?bytes';
 import { rbdError } from '../errors.ts';
 import type { Koffi } from './koffi-types.ts';
 

@@ -1,0 +1,44 @@
+// Two import suffixes for files inside a dependency that its package.json `exports` does not
+// export (a WebAssembly build's glue and its .wasm):
+// - `import base64 from 'pkg/path/file.wasm?bytes'`: the file's bytes inlined into the bundle as a
+//   base64 string. A module's WebAssembly then travels inside its one verified file (the loader's
+//   sha256 covers it) instead of beside it, where nothing would check it.
+// - `import { x } from 'pkg/path/file.js?file'`: that JavaScript file, bundled like any other.
+// The package is found in the node_modules directories above the importer, as Node looks for it.
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+
+const SUFFIXES = ['?bytes', '?file'];
+const VIRTUAL = '\0tessera-bytes:';
+
+function packageFile(specifier, importer) {
+  const parts = specifier.split('/');
+  const nameParts = specifier.startsWith('@') ? 2 : 1;
+  const name = parts.slice(0, nameParts).join('/');
+  const inside = parts.slice(nameParts).join('/');
+  for (const dir of createRequire(importer).resolve.paths(name) ?? []) {
+    const file = join(dir, name, inside);
+    if (existsSync(file)) return file;
+  }
+  return undefined;
+}
+
+export function inlinedBytes() {
+  return {
+    name: 'tessera-inlined-bytes',
+    enforce: 'pre',
+    resolveId(id, importer) {
+      const suffix = SUFFIXES.find((s) => id.endsWith(s));
+      if (!suffix || !importer) return null;
+      const file = packageFile(id.slice(0, -suffix.length), importer);
+      if (!file) this.error(`${id}: no such file in the packages installed above ${importer}`);
+      // A virtual id (\0…), so that vitest does not hand a file under node_modules to Node to load.
+      return suffix === '?bytes' ? `${VIRTUAL}${file}` : file;
+    },
+    load(id) {
+      if (!id.startsWith(VIRTUAL)) return null;
+      return `export default ${JSON.stringify(readFileSync(id.slice(VIRTUAL.length)).toString('base64'))};`;
+    },
+  };
+}
