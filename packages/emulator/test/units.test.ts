@@ -112,9 +112,15 @@ describe('V86Disk (BlockNode as a v86 disk)', () => {
     expect(queued).toBeUndefined();
     await disk.drain();
     expect(queued?.every((b) => b === 6)).toBe(true);
-    // A read that crosses a window's end goes to the host as asked.
+    // A read across a window's end (a boot loader's 63.5 KiB reads) fetches both windows, then hits.
+    node.bytes.fill(8, 128 * 1024, 129 * 1024);
     const crossing = await new Promise<Uint8Array>((resolve) => disk.get(128 * 1024 - 512, 1024, resolve));
-    expect(crossing.length).toBe(1024);
+    expect([crossing[0], crossing[511], crossing[512], crossing[1023]]).toEqual([0, 0, 8, 8]);
+    expect(hostReads).toBe(2);
+    let across: Uint8Array | undefined;
+    disk.get(127 * 1024, 63 * 1024, (data) => (across = data));
+    expect(across?.length).toBe(63 * 1024);
+    expect(across![1024]).toBe(8);
     expect(hostReads).toBe(2);
   });
 

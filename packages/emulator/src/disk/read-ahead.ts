@@ -16,27 +16,45 @@ export class ReadAhead {
     private readonly maxWindows = 32,
   ) {}
 
-  /** A copy of [offset, offset + length) when one window holds all of it. */
+  /** A copy of [offset, offset + length) when the windows hold all of it. */
   lookup(offset: number, length: number): Uint8Array | undefined {
-    const start = offset - (offset % this.windowSize);
-    const window = this.windows.get(start);
-    if (!window || offset + length > start + window.length) return undefined;
-    this.windows.delete(start);
-    this.windows.set(start, window);
-    return window.slice(offset - start, offset - start + length);
+    const first = offset - (offset % this.windowSize);
+    const parts: Uint8Array[] = [];
+    for (let start = first; start < offset + length; start += this.windowSize) {
+      const window = this.windows.get(start);
+      if (!window) return undefined;
+      parts.push(window);
+      if (window.length < this.windowSize && start + window.length < offset + length) return undefined; // the disk's end
+    }
+    const copy = new Uint8Array(length);
+    parts.forEach((window, i) => {
+      const start = first + i * this.windowSize;
+      const from = Math.max(start, offset);
+      const to = Math.min(start + window.length, offset + length);
+      copy.set(window.subarray(from - start, to - start), from - offset);
+      this.windows.delete(start);
+      this.windows.set(start, window);
+    });
+    return copy;
   }
 
-  /** The aligned span to read for a miss at [offset, offset + length), within a disk of `size` bytes. */
+  /**
+   * The aligned span to read for a miss at [offset, offset + length) within a disk of `size`
+   * bytes: the windows it touches (boot loaders read 63.5 KiB at a time, across window ends).
+   */
   span(offset: number, length: number, size: number): { start: number; end: number } | undefined {
     const start = offset - (offset % this.windowSize);
-    const end = Math.min(start + this.windowSize, size);
-    // A request crossing a window's end (or a bigger one) is read as asked, not cached.
-    return offset + length <= end ? { start, end } : undefined;
+    const end = Math.min(Math.ceil((offset + length) / this.windowSize) * this.windowSize, size);
+    // Bigger requests (or past the disk's end) are read as asked, not kept.
+    return offset + length <= end && end - start <= 2 * this.windowSize ? { start, end } : undefined;
   }
 
+  /** Keep what was read from `start` (a window's start), as windows. */
   store(start: number, data: Uint8Array): void {
-    this.windows.delete(start);
-    this.windows.set(start, data);
+    for (let at = 0; at < data.length; at += this.windowSize) {
+      this.windows.delete(start + at);
+      this.windows.set(start + at, data.subarray(at, at + this.windowSize));
+    }
     while (this.windows.size > this.maxWindows) this.windows.delete(this.windows.keys().next().value!);
   }
 
