@@ -9,7 +9,9 @@
 // and the CPU time (user + sys, all threads) the process used until then, read from
 // /proc/PID/stat just before it is killed. The machine may be shared and loaded: CPU time is far
 // less disturbed by other work than wall time.
-// Not a test: `node bench/boot.mjs [--runs N] [--guest test|netboot|all]`
+// Not a test: `node bench/boot.mjs [--runs N] [--guest test|netboot|all] [--cases NAME,NAME]
+// [--logs DIR]` (--cases: only these columns, e.g. "tessera,bare v86"; --logs: keep each boot's
+// console output in DIR)
 // (needs tools/guest/build.sh, qemu-system-x86 and debian-installer-12-netboot-i386).
 import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
