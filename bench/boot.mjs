@@ -9,10 +9,12 @@
 // and the CPU time (user + sys, all threads) the process used until then, read from
 // /proc/PID/stat just before it is killed. The machine may be shared and loaded: CPU time is far
 // less disturbed by other work than wall time.
-// Not a test: `node bench/boot.mjs [--runs N] [--guest test|netboot|all]`
+// Not a test: `node bench/boot.mjs [--runs N] [--guest test|netboot|all] [--cases NAME,NAME]
+// [--logs DIR]` (--cases: only these columns, e.g. "tessera,bare v86"; --logs: keep each boot's
+// console output in DIR)
 // (needs tools/guest/build.sh, qemu-system-x86 and debian-installer-12-netboot-i386).
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -23,6 +25,10 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '5' },
     timeout: { type: 'string', default: '400' },
     guest: { type: 'string', default: 'all' },
+    // Comma-separated case names to run (e.g. "tessera,bare v86"); default all.
+    cases: { type: 'string' },
+    // Keep each boot's console output in DIR/<guest>-<case>-<run>.log.
+    logs: { type: 'string' },
   },
 });
 const TESSERA = join(workspaceRoot, 'packages/emulator/dist/tessera.mjs');
@@ -96,8 +102,10 @@ function bootOnce(guest, c, run) {
     const start = process.hrtime.bigint();
     const child = spawn(file, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     let seen = '';
+    const log = values.logs ? createWriteStream(join(values.logs, `${guest.marker === '<Tab> moves' ? 'netboot' : 'test'}-${c.name.replace(/\W+/g, '-')}-${run}.log`)) : undefined;
     const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`${guest.name}: ${c.name}: no marker in ${values.timeout} s`)); }, Number(values.timeout) * 1000);
     child[c.stream].setEncoding('utf8').on('data', (text) => {
+      log?.write(text);
       seen = (seen + text).slice(-4096);
       if (timer && seen.includes(guest.marker)) {
         const wall = Number(process.hrtime.bigint() - start) / 1e9;
@@ -105,6 +113,7 @@ function bootOnce(guest, c, run) {
         clearTimeout(timer);
         seen = '';
         child.kill('SIGKILL');
+        log?.end();
         resolve({ wall, cpu });
       }
     });
@@ -114,6 +123,10 @@ function bootOnce(guest, c, run) {
 const guests = [];
 if (values.guest === 'all' || values.guest === 'test') guests.push(testGuest());
 if (values.guest === 'all' || values.guest === 'netboot') guests.push(netboot());
+if (values.cases !== undefined) {
+  const wanted = values.cases.split(',');
+  for (const guest of guests) guest.cases = guest.cases.filter((c) => wanted.includes(c.name));
+}
 const runs = Number(values.runs);
 const results = new Map(guests.map((g) => [g, new Map(g.cases.map((c) => [c.name, []]))]));
 for (let run = 0; run < runs; run++) {
@@ -142,6 +155,7 @@ for (const guest of guests) {
   }
   const m = (name, key) => median(r.get(name).map((t) => t[key]));
   for (const [mine, other, goal] of [['tessera', 'bare v86', ' (goal <= 1.0)'], ['tessera acpi=on', 'bare v86', ' (ACPI + APIC on)'], ['tessera', 'qemu TCG', '']]) {
+    if (!r.get(mine)?.length || !r.get(other)?.length) continue;
     console.log(`  ${mine} / ${other.padEnd(8)} wall ${(m(mine, 'wall') / m(other, 'wall')).toFixed(3)}   cpu ${(m(mine, 'cpu') / m(other, 'cpu')).toFixed(3)}${goal}`);
   }
 }

@@ -1,4 +1,5 @@
 import type { BlockNode } from '@tessera/core';
+import { ReadAhead } from './read-ahead.ts';
 
 /**
  * A BlockNode seen as v86's duck-typed IDE disk (an object with `get`, `set` and `load`).
@@ -17,6 +18,11 @@ export class V86Disk {
   /** Bytes v86 asked to keep (the MBR, read for the disk's geometry), by offset. */
   private readonly cache = new Map<number, Uint8Array>();
   private queue: Promise<unknown> = Promise.resolve();
+  /** Requests queued and not finished: a read is answered from `readAhead` only when none is. */
+  private pending = 0;
+  /** Counts `set` calls: a window read while the guest wrote is not kept (it may miss that write). */
+  private writes = 0;
+  private readonly readAhead = new ReadAhead();
   private failure: Error | undefined;
   /**
    * Set by the IDE device while it hands this disk a DMA write (src/machine/refused-write-ide.ts):
@@ -48,11 +54,14 @@ export class V86Disk {
   }
 
   get(offset: number, length: number, callback: (data: Uint8Array) => void, options?: { signal?: AbortSignal }): void {
-    this.enqueue(async () => {
-      const data = new Uint8Array(length);
-      await this.node.read(offset, data);
-      if (!options?.signal?.aborted) callback(data);
-    });
+    // Synchronous, as v86's in-memory disks answer, when nothing queued could change the bytes.
+    const hit = this.pending === 0 ? this.readAhead.lookup(offset, length) : undefined;
+    if (hit) return callback(hit);
+    const writes = this.writes;
+    this.enqueue(
+      () => this.read(offset, length, writes),
+      (data) => options?.signal?.aborted || callback(data),
+    );
   }
 
   set(offset: number, data: Uint8Array, callback?: () => void): void {
@@ -60,11 +69,14 @@ export class V86Disk {
     // v86 may reuse its buffer as soon as this returns: keep a copy for the deferred write.
     const copy = data.slice();
     this.updateCache(offset, copy);
+    this.writes++;
+    this.readAhead.update(offset, copy);
     this.enqueue(async () => {
       try {
         await this.node.write(offset, copy);
       } catch (error) {
         if ((error as { code?: unknown }).code !== 'EPERM') throw error;
+        this.readAhead.drop(offset, copy.length);
         // The user is told; a DMA write ends with an error the guest sees (ERR/ABRT). A PIO write
         // has already completed for the guest (v86 finishes it before the data lands): dropped.
         this.onWriteRefused(error as Error);
@@ -107,12 +119,50 @@ export class V86Disk {
     return this.failure;
   }
 
-  private enqueue(operation: () => Promise<void>): void {
-    this.queue = this.queue.then(operation).catch((error: unknown) => {
-      const failure = error instanceof Error ? error : new Error(String(error));
-      this.failure ??= failure;
-      this.onError(failure);
+  /** [offset, offset + length) from the read-ahead windows, or from the host (the window around it when one holds it). */
+  private async read(offset: number, length: number, writesWhenAsked: number): Promise<Uint8Array> {
+    const cached = this.readAhead.lookup(offset, length);
+    if (cached) return cached;
+    const span = this.readAhead.span(offset, length, this.node.size);
+    if (!span) {
+      const data = new Uint8Array(length);
+      await this.node.read(offset, data);
+      return data;
+    }
+    const window = new Uint8Array(span.end - span.start);
+    await this.node.read(span.start, window);
+    // A write asked for since this read was queued runs after it: the window would lack it.
+    if (writesWhenAsked === this.writes) this.readAhead.store(span.start, window);
+    return window.slice(offset - span.start, offset - span.start + length);
+  }
+
+  /**
+   * Run `operation` after every request before it; `then` gets its result once it no longer
+   * counts as pending (v86 may ask for more from within `then`, which can then be answered at once).
+   */
+  private enqueue<T>(operation: () => Promise<T>, then?: (result: T) => void): void {
+    this.pending++;
+    this.queue = this.queue.then(async () => {
+      let result: T;
+      try {
+        result = await operation();
+      } catch (error) {
+        this.pending--;
+        return this.fail(error);
+      }
+      this.pending--;
+      try {
+        then?.(result);
+      } catch (error) {
+        this.fail(error);
+      }
     });
+  }
+
+  private fail(error: unknown): void {
+    const failure = error instanceof Error ? error : new Error(String(error));
+    this.failure ??= failure;
+    this.onError(failure);
   }
 
   private updateCache(offset: number, data: Uint8Array): void {
