@@ -53,16 +53,17 @@ async function runScript(client: RawQmp, greeting: Message, screenFile: (format:
   await run('query-name');
   await run('query-block');
   await run('query-chardev');
+  // Let the BIOS reach its text screen (unrecorded screendumps until it has), then stop the machine
+  // so that the PPM and the PNG are of the same screen.
+  await untilBiosText(async (file) => void (await client.send({ execute: 'screendump', arguments: { filename: file } })), screenFile('ppm'));
   await run('stop', undefined, ['STOP']);
   await run('query-status');
-  await run('cont', undefined, ['RESUME']);
-  // Let the BIOS reach its text screen before the screendumps (unrecorded screendumps until it has).
-  await untilBiosText(async (file) => void (await client.send({ execute: 'screendump', arguments: { filename: file } })), screenFile('ppm'));
   await run('screendump', { filename: screenFile('ppm') });
   await run('screendump', { filename: screenFile('png'), format: 'png' });
   await run('screendump', { filename: screenFile('jpg'), format: 'jpg' });
   await run('screendump', { filename: join(dir, 'missing-dir', 'x.ppm') });
   await run('screendump');
+  await run('cont', undefined, ['RESUME']);
   await run('blockdev-change-medium', { device: 'ide1-cd0', filename: cdImage, format: 'raw' }, ['DEVICE_TRAY_MOVED']);
   await run('query-block');
   await run('eject', { device: 'ide1-cd0' }, ['DEVICE_TRAY_MOVED']);

@@ -59,10 +59,23 @@ export function random(length: number): Uint8Array {
   return new Uint8Array(randomBytes(length));
 }
 
-/** Bytes the file occupies on disk. */
+/**
+ * Bytes the file occupies on disk. This counts the file system's own blocks too: ext4 adds an
+ * extent-tree block once a file's data lies in more than four pieces, which depends on what else
+ * was writing the disk at the time. Compare layouts with dataBytes; use this for totals.
+ */
 export async function allocatedBytes(path: string): Promise<number> {
   return (await stat(path)).blocks * 512;
 }
+
+/** The file's data bytes as SEEK_DATA/SEEK_HOLE see them (qemu-img map of it as raw): its layout, not the file system's bookkeeping. */
+export async function dataBytes(path: string): Promise<number> {
+  const map = JSON.parse(execFileSync('qemu-img', ['map', '--output=json', '-f', 'raw', path], { encoding: 'utf8' })) as { length: number; data: boolean }[];
+  return map.filter((entry) => entry.data).reduce((sum, entry) => sum + entry.length, 0);
+}
+
+/** One ext4 extent-tree block: what allocatedBytes may differ by between two files of the same layout. */
+export const EXTENT_TREE_SLACK = 4096;
 
 /** Two copies of a fixture directory, one for each tool, for commands that write files. */
 export async function twinDirs(fixture: string): Promise<{ qemu: string; ours: string }> {

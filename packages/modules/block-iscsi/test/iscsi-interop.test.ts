@@ -2,7 +2,7 @@
 // info, map, compare and bytes as qemu-img on the same URLs, writes through a CHAP target that
 // qemu-img compare accepts, and every failure a one-line error naming the URL in bounded time.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -129,12 +129,16 @@ describe('iscsi failures (modular): one line naming the URL, exit 1, bounded tim
   it('tgtd killed mid-transfer: a one-line error naming the URL within the connect deadline, after one refused reconnect', async () => {
     const own = await startTgtd([{ tid: 1, iqn: BIG, file: join(dir, 'big.raw') }]);
     const url = own.url(BIG);
-    const started = Date.now();
     const converting = tool(['convert', '-O', 'raw', url, join(dir, 'big-out.raw')]);
-    await new Promise((resolve) => setTimeout(resolve, 400));
+    // Killed once the copy has begun: convert creates its target only after the LUN is open.
+    for (const deadline = Date.now() + 30_000; !existsSync(join(dir, 'big-out.raw')); ) {
+      if (Date.now() > deadline) throw new Error('convert did not create its target within 30 s');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const killed = Date.now();
     await own.stop(true);
     const result = await converting;
-    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(Date.now() - killed).toBeLessThan(10_000);
     expect(result.code).toBe(1);
     expect(result.stderr.trimEnd().split('\n')).toHaveLength(1);
     expect(result.stderr).toMatch(new RegExp(`${url.replace(/[.:/]/g, '\\$&')}: .*(closed the connection|Connection reset).*; reconnecting failed: .*Connection refused`));
