@@ -8,11 +8,12 @@
 // Not a test.
 //   node bench/nbd-server.mjs [--size 256] (MiB) [--rounds 5] [--exe path]
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, ftruncateSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { executableFileName, workspaceRoot } from '../tools/build/paths.mjs';
+import { makeFragmentedImage } from './fragmented-image.mjs';
 
 const appRoot = join(workspaceRoot, 'packages/nbd-server');
 const { values } = parseArgs({
@@ -25,43 +26,6 @@ const { values } = parseArgs({
 const size = Number(values.size) * 2 ** 20;
 const rounds = Number(values.rounds);
 const scratch = mkdtempSync(join(tmpdir(), 'tessera-bench-nbd-'));
-
-/** xorshift32, so every run measures the same image. */
-function generator(seed) {
-  let state = seed >>> 0 || 1;
-  return () => {
-    state ^= state << 13;
-    state >>>= 0;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    state >>>= 0;
-    return state / 2 ** 32;
-  };
-}
-
-/** Data and zero runs of 4-64 KiB interleaved, half of it data (half random, half text). */
-function makeImage(path) {
-  const random = generator(0x5eed);
-  const fd = openSync(path, 'w');
-  const chunk = Buffer.alloc(8 * 2 ** 20);
-  const words = Buffer.from('the quick brown fox jumps over the lazy dog 0123456789 ');
-  let filled = 0;
-  for (let at = 0; at < size; ) {
-    const run = Math.min(size - at, (1 + Math.floor(random() * 16)) * 4096);
-    if (random() < 0.5) {
-      if (random() < 0.5) for (let i = 0; i < run; i += 4) chunk.writeUInt32LE((random() * 2 ** 32) >>> 0, filled + i);
-      else for (let i = 0; i < run; i++) chunk[filled + i] = words[(i + at) % words.length];
-    } else chunk.fill(0, filled, filled + run);
-    filled += run;
-    at += run;
-    if (filled > chunk.length - 65536 || at >= size) {
-      writeSync(fd, chunk, 0, filled, at - filled);
-      filled = 0;
-    }
-  }
-  ftruncateSync(fd, size);
-  closeSync(fd);
-}
 
 /** CPU time (user + system, ms) a process has used so far. */
 function cpuMs(pid) {
@@ -88,7 +52,7 @@ const servers = [];
 try {
   const raw = join(scratch, 'source.raw');
   const image = join(scratch, 'source.qcow2');
-  makeImage(raw);
+  makeFragmentedImage(raw, size, 0.5);
   spawnSync('qemu-img', ['convert', '-O', 'qcow2', raw, image]);
   rmSync(raw);
   const sockets = { 'tessera-nbd': join(scratch, 'tessera.sock'), 'qemu-nbd': join(scratch, 'qemu.sock') };
