@@ -11,8 +11,12 @@ import { NetLayer } from './net/layer.ts';
 import { UiLayer } from './ui/layer.ts';
 
 export interface HostOptions {
-  /** `import.meta.url` of the executable: module packages and the distribution directory are found from it. */
-  readonly executableUrl: string;
+  /**
+   * `import.meta.url` of the executable, or a function giving it: module packages and the
+   * distribution directory are found from it, at the first module load (a CommonJS build's
+   * import.meta.url costs a URL conversion, which commands that load no module skip).
+   */
+  readonly executableUrl: string | (() => string);
   readonly env?: Readonly<Record<string, string | undefined>>;
   /** Told of an init function that threw; the program goes on without that module. */
   readonly onInitFailure?: (failure: InitFailure) => void;
@@ -46,7 +50,9 @@ export class Host {
       { block: blockDrivers, ui: this.ui, net: this.net },
       options.onInitFailure ?? reportInitFailure,
     );
-    this.modules = new ModuleLoader(list, moduleSearch(list, options.executableUrl, env), this.inits);
+    const { executableUrl } = options;
+    const search = () => moduleSearch(list, typeof executableUrl === 'string' ? executableUrl : executableUrl(), env);
+    this.modules = new ModuleLoader(list, search, this.inits);
   }
 
   /** Run the init functions of a subsystem's modules (once); executables call this as they start it. */

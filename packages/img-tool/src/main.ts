@@ -9,7 +9,7 @@ import { stopOnSignals } from './cli/stop-signals.ts';
 // No top-level await: the executable is built as CommonJS (package.json `bin`), which starts sooner.
 async function main(): Promise<void> {
   // The thread pool is sized as the command is known (cli/program.ts), before any file operation.
-  const host = new Host(moduleList, { executableUrl: import.meta.url });
+  const host = new Host(moduleList, { executableUrl: () => import.meta.url });
   const terminal = new Console(moduleList.executable);
   const stop = stopOnSignals();
   const exitCode = await runTool(host, process.argv.slice(2), terminal, stop);

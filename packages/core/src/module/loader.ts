@@ -29,20 +29,28 @@ type Found =
 export class ModuleLoader {
   private readonly entries: ReadonlyMap<string, ModuleListEntry>;
   private readonly loads = new Map<string, Promise<void>>();
-  /** The sources searched, in order. */
-  readonly directories: readonly ModuleSource[];
+  private searchFound: ModuleSearch | undefined;
 
+  /** `search` is worked out at the first load or report: a command that loads no module does no path work. */
   constructor(
     private readonly list: ModuleList,
-    private readonly search: ModuleSearch,
+    private readonly searchOf: () => ModuleSearch,
     private readonly inits: InitQueue,
   ) {
-    this.directories = search.sources;
     this.entries = new Map(list.modules.map((entry) => [entry.name, entry]));
     // Builtin modules are linked in: their inits queue at once, in list (dependency) order.
     for (const entry of list.modules) {
       if (entry.linkage === 'builtin') inits.add(entry.name, entry.definition.inits);
     }
+  }
+
+  private get search(): ModuleSearch {
+    return (this.searchFound ??= this.searchOf());
+  }
+
+  /** The sources searched, in order. */
+  get directories(): readonly ModuleSource[] {
+    return this.search.sources;
   }
 
   entry(name: string): ModuleListEntry {
