@@ -155,3 +155,60 @@ describe.each(configurations)('tessera-nbd (%s), read-write export over TCP', (c
     expect((await tool('qemu-img', ['compare', image(), expected()])).stdout).toContain('Images are identical.');
   });
 });
+
+describe('tessera-nbd -B: a qcow2 persistent dirty bitmap as qemu:dirty-bitmap:NAME, as qemu-nbd offers it', () => {
+  const twins = ['ours', 'theirs'] as const;
+  const image = (twin: (typeof twins)[number]) => join(dir, `bitmap-${twin}.qcow2`);
+  const context = 'qemu:dirty-bitmap:b0';
+  const map = (url: string) => tool('nbdinfo', [`--map=${context}`, url]);
+
+  beforeAll(() => {
+    // Writes recorded by b0 (64 KiB granules), some not granule aligned; one more bitmap beside it.
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', image('ours'), String(SIZE)]);
+    execFileSync('qemu-img', ['bitmap', '--add', image('ours'), 'b0']);
+    execFileSync('qemu-img', ['bitmap', '--add', '-g', '512k', image('ours'), 'other']);
+    const writes = ['write -P 0x11 0 64k', 'write -P 0x12 3M 4k', 'write -P 0x13 7340544 512', 'write -z 6M 200k'];
+    execFileSync('qemu-io', ['-f', 'qcow2', ...writes.flatMap((w) => ['-c', w]), image('ours')], { stdio: 'ignore' });
+    copyFileSync(image('ours'), image('theirs'));
+  });
+
+  it('read-only: the same dirty runs as qemu-nbd; then writes through a writable export are recorded as qemu-nbd records them', async () => {
+    const sockets = { ours: join(dir, 'bm-ours.sock'), theirs: join(dir, 'bm-theirs.sock') };
+    const urls = { ours: `nbd+unix:///?socket=${sockets.ours}`, theirs: `nbd+unix:///?socket=${sockets.theirs}` };
+    for (const readOnly of [true, false]) {
+      const args = (twin: (typeof twins)[number]) => ['-f', 'qcow2', ...(readOnly ? ['-r'] : []), '-t', '-B', 'b0', '-k', sockets[twin], image(twin)];
+      const ours = await startTesseraNbd('modular', args('ours'), sockets.ours);
+      const theirs = await startServer('qemu-nbd', args('theirs'), sockets.theirs);
+      try {
+        if (!readOnly) {
+          // Writes into clean and dirty granules, through each server, after a first query (ours
+          // then holds the bits it read: the writes must make it read them again).
+          expect((await map(urls.ours)).stdout).toMatch(/^ +0 +65536 +1 +dirty\n +65536 +3080192 +0 +clean\n/);
+          for (const twin of twins) {
+            const result = await tool('qemu-io', ['-f', 'raw', '-c', 'write -P 0x21 5M 4k', '-c', 'write -z 1M 64k', '-c', 'write -P 0x22 32k 4k', urls[twin]]);
+            expect(result.code, result.stderr).toBe(0);
+          }
+        }
+        const [a, b] = await Promise.all([map(urls.ours), map(urls.theirs)]);
+        expect(a!.stderr).toBe('');
+        expect(a!.stdout).toBe(b!.stdout);
+        expect(a!.stdout).toMatch(readOnly ? /^ +0 +65536 +1 +dirty\n/ : /^ +0 +65536 +1 +dirty\n +65536 +983040 +0 +clean\n +1048576 +65536 +1 +dirty\n/);
+        const list = JSON.parse((await tool('nbdinfo', ['--list', '--json', urls.ours])).stdout) as { exports: { contexts: string[] }[] };
+        expect(list.exports[0]!.contexts).toEqual(['base:allocation', context]);
+      } finally {
+        await ours.stop();
+        await theirs.stop();
+      }
+    }
+    // The bitmap stored by each server on close: the same bits, qemu-img check clean.
+    const info = (twin: (typeof twins)[number]) => JSON.parse(execFileSync('qemu-img', ['info', '--output=json', image(twin)], { encoding: 'utf8' }))['format-specific'].data.bitmaps;
+    expect(info('ours')).toEqual(info('theirs'));
+    expect((await tool('qemu-img', ['check', image('ours')])).code).toBe(0);
+  }, 60_000);
+
+  it("refuses a bitmap the image does not have with qemu-nbd's message", async () => {
+    const result = await tool(process.execPath, [executable('nbd-server', 'modular'), '-r', '-B', 'nope', '-k', join(dir, 'bm-nope.sock'), image('ours')]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe("tessera-nbd: Bitmap 'nope' is not found\n");
+  });
+});

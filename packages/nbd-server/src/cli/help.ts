@@ -27,7 +27,7 @@ Connection properties:
 
 Exposing part of the image:
   -A, --allocation-depth    expose the allocation depth
-  -B, --bitmap=NAME         expose a persistent dirty bitmap (no format here keeps bitmaps: refused)
+  -B, --bitmap=NAME         expose a persistent dirty bitmap (qcow2's)
 
 General purpose options:
   --object tls-creds-x509,id=ID,dir=DIR,endpoint=server[,verify-peer=on|off]

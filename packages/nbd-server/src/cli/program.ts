@@ -3,6 +3,7 @@
 import { unlinkSync, writeFileSync } from 'node:fs';
 import { formatModuleReport, type BlockNode, type Host } from '@tessera/core';
 import { couldNotOpen, openImage } from '../../../img-tool/src/image/open.ts';
+import { DirtyBitmapStatus, exportedBitmap } from '../server/dirty-bitmap.ts';
 import { NbdExport } from '../server/export.ts';
 import { NbdListener } from '../server/listener.ts';
 import { tlsSettings, type TlsServerSettings } from '../server/tls.ts';
@@ -71,10 +72,14 @@ async function serve(host: Host, options: ServerOptions, tls: TlsServerSettings 
     const message = couldNotOpen(options.filename, (error as Error).cause ?? error).replace(`Could not open '${options.filename}': `, '');
     return fail(`Failed to blk_new_open '${options.filename}': ${message}`);
   }
+  let dirtyBitmap: DirtyBitmapStatus | undefined;
   if (options.bitmap !== undefined) {
-    // No format here keeps persistent dirty bitmaps: whatever the image is, the bitmap is not there.
-    await node.close();
-    return fail(`Bitmap '${options.bitmap}' is not found`);
+    try {
+      dirtyBitmap = new DirtyBitmapStatus(node, exportedBitmap(node, options.bitmap));
+    } catch (error) {
+      await node.close();
+      return fail((error as Error).message);
+    }
   }
   const image = new NbdExport(node, {
     name: options.exportName,
@@ -83,6 +88,7 @@ async function serve(host: Host, options: ServerOptions, tls: TlsServerSettings 
     discard: options.discard,
     detectZeroes: options.detectZeroes,
     allocationDepth: options.allocationDepth,
+    ...(dirtyBitmap ? { dirtyBitmap } : {}),
   });
   const listener = new NbdListener(image, { listen: options.listen, shared: options.shared, persistent: options.persistent, tls });
   try {

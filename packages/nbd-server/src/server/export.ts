@@ -2,6 +2,7 @@
 // every request (read-only, discard, detect-zeroes), with qemu-nbd's errno for each refusal.
 import { writeZeroes, type BlockNode } from '@tessera/core';
 import { allocationRuns, type AllocationRun } from './allocation.ts';
+import type { DirtyBitmapStatus } from './dirty-bitmap.ts';
 import {
   FLAG_CAN_MULTI_CONN,
   FLAG_HAS_FLAGS,
@@ -30,6 +31,8 @@ export interface ExportSettings {
   readonly detectZeroes: DetectZeroes;
   /** `-A`: the qemu:allocation-depth context is offered. */
   readonly allocationDepth: boolean;
+  /** `-B NAME`: the qemu:dirty-bitmap:NAME context is offered. */
+  readonly dirtyBitmap?: DirtyBitmapStatus;
 }
 
 /** A request the export refuses: the errno the reply carries. */
@@ -64,7 +67,7 @@ export class NbdExport {
 
   /** Meta contexts this export offers. */
   get contexts(): readonly string[] {
-    return this.settings.allocationDepth ? [BASE_ALLOCATION, ALLOCATION_DEPTH] : [BASE_ALLOCATION];
+    return [BASE_ALLOCATION, ...(this.settings.allocationDepth ? [ALLOCATION_DEPTH] : []), ...(this.settings.dirtyBitmap ? [this.settings.dirtyBitmap.context] : [])];
   }
 
   /** Transmission flags, as qemu-nbd's: multi-conn only read-only, DF once structured replies are on. */
@@ -88,6 +91,7 @@ export class NbdExport {
     } else {
       await this.node.write(offset, data);
     }
+    this.written();
     if (fua) await this.node.flush();
   }
 
@@ -96,6 +100,7 @@ export class NbdExport {
     this.writable();
     if (options.fast && !this.node.writeZeroes) throw new RequestError(NBD_ENOTSUP, 'zeroing would write zeroes');
     await writeZeroes(this.node, offset, length, { mayUnmap: !options.noHole && this.settings.discard === 'unmap' });
+    this.written();
     if (options.fua) await this.node.flush();
   }
 
@@ -107,6 +112,7 @@ export class NbdExport {
     this.writable();
     if (this.settings.discard === 'unmap' && this.node.writeZeroes) {
       await this.node.writeZeroes(offset, length, { mayUnmap: true });
+      this.written();
     }
     if (fua) await this.node.flush();
   }
@@ -117,11 +123,18 @@ export class NbdExport {
 
   /** Status runs of a context for [offset, offset + length). */
   status(context: string, offset: number, length: number, maxRuns: number): Promise<Array<{ length: number; flags: number }>> {
+    const bitmap = this.settings.dirtyBitmap;
+    if (bitmap && context === bitmap.context) return bitmap.runs(offset, length, maxRuns);
     return allocationRuns(this.node, offset, length, context === ALLOCATION_DEPTH ? allocationDepth : allocationFlags, maxRuns);
   }
 
   private writable(): void {
     if (this.settings.readOnly) throw new RequestError(NBD_EPERM, 'the export is read-only');
+  }
+
+  /** After a change: the bitmap offered (an enabled one records writes) is read again. */
+  private written(): void {
+    this.settings.dirtyBitmap?.changed();
   }
 }
 

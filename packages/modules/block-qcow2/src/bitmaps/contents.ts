@@ -4,7 +4,7 @@ import type { PersistentBitmapInfo } from '@tessera/core';
 import { codedError } from '../errors.ts';
 import { storeBitmaps, type Image } from './change.ts';
 import { BITMAP_AUTO, BITMAP_IN_USE, type Bitmap } from './directory.ts';
-import { loadBits, writeBits } from './tracker.ts';
+import { loadBits, writeBits, type BitmapTracker } from './tracker.ts';
 
 export function listBitmaps(image: Image): PersistentBitmapInfo[] {
   return image.bitmaps.bitmaps.map((b) => ({
@@ -23,8 +23,11 @@ function find(image: Image, name: string): [number, Bitmap] {
   return [index, bitmap];
 }
 
-export async function readBitmap(image: Image, name: string): Promise<Uint8Array> {
-  return loadBits(image, find(image, name)[1]);
+export async function readBitmap(image: Image & { readonly bitmapTracker?: BitmapTracker | undefined }, name: string): Promise<Uint8Array> {
+  // A bitmap recording this open's writes is marked in use on disk: its bits are the ones in memory.
+  const index = image.bitmaps.bitmaps.findIndex((b) => b.name === name);
+  const live = index < 0 ? undefined : image.bitmapTracker?.bitsOf(index);
+  return live ?? loadBits(image, find(image, name)[1]);
 }
 
 /** OR `bits` (of a bitmap of the same granularity over a disk of the same size) into bitmap `name`, stored anew. */

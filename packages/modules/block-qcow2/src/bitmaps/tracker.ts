@@ -47,6 +47,12 @@ export class BitmapTracker {
     return this.marking;
   }
 
+  /** The current bits of the bitmap at `index` of the directory (a copy), if it is tracked. */
+  bitsOf(index: number): Uint8Array | undefined {
+    const tracked = this.tracked.find((t) => t.index === index);
+    return tracked && tracked.bits.slice();
+  }
+
   /** A guest write of `length` bytes at `offset`: its granules are dirty. */
   mark(offset: number, length: number): void {
     if (length <= 0) return;
