@@ -119,7 +119,7 @@ export interface BlockLayerSettings {
 export class BlockLayer {
   /** TESSERA_WRITE_LOG: storage writes are logged for the crash tests (write-log.ts). */
   private readonly writeLog = WriteLog.fromEnvironment();
-  /** The user's secrets (`--object secret`), handed to format drivers at open and create. */
+  /** The user's secrets (`--object secret`), handed to drivers at open and create. */
   private readonly secrets = new SecretRegistry();
 
   constructor(
@@ -301,6 +301,7 @@ export class BlockLayer {
       driverOptions,
       permissions: options.forceShare ? sharingAll(permissions) : permissions,
       ...(options.objects ? { objects: options.objects } : {}),
+      secrets: this.secrets,
     });
     return this.writeLog ? recordWrites(node, this.writeLog) : node;
   }

@@ -1,8 +1,9 @@
+import type { BlockSecrets } from '@tessera/core';
 import { iscsiError } from './errors.ts';
 import { ISCSI_ADDRESS_OPTIONS } from './iscsi-url.ts';
 
 /** Driver options of an iscsi node (`--image-opts file.<name>=<value>`), qemu's names where qemu has them. */
-export const ISCSI_OPTION_NAMES = ['filename', ...ISCSI_ADDRESS_OPTIONS, 'user', 'password', 'initiator-name', 'header-digest', 'timeout', 'connect-timeout'] as const;
+export const ISCSI_OPTION_NAMES = ['filename', ...ISCSI_ADDRESS_OPTIONS, 'user', 'password', 'password-secret', 'initiator-name', 'header-digest', 'timeout', 'connect-timeout'] as const;
 
 /** qemu's default initiator name (without a VM name or uuid to append). */
 export const DEFAULT_INITIATOR_NAME = 'iqn.2008-11.org.linux-kvm';
@@ -25,7 +26,13 @@ const DEFAULT_CONNECT_TIMEOUT_SECONDS = 10;
 const DEFAULT_TIMEOUT_SECONDS = 30;
 const MAX_TIMEOUT_SECONDS = 10_000;
 
-export function parseIscsiOptions(shownUrl: string, options: Readonly<Record<string, string>>, fromUrl: { user?: string; password?: string }): IscsiOptions {
+/** `secrets`: the `--object secret`s, for `password-secret` (qemu's CHAP password given by a secret's id). */
+export function parseIscsiOptions(
+  shownUrl: string,
+  options: Readonly<Record<string, string>>,
+  fromUrl: { user?: string; password?: string },
+  secrets?: BlockSecrets,
+): IscsiOptions {
   const seconds = (name: string, fallback: number): number => {
     const value = options[name];
     // qemu's timeout=0 means no deadline; here it means the default (never unbounded).
@@ -45,7 +52,11 @@ export function parseIscsiOptions(shownUrl: string, options: Readonly<Record<str
     throw iscsiError(`Could not open '${shownUrl}': initiator-name must be 1 to 223 bytes long`, 'invalid-option');
   }
   const user = options.user ?? fromUrl.user;
-  const password = options.password ?? fromUrl.password;
+  const secretId = options['password-secret'];
+  if (secretId !== undefined && options.password !== undefined) {
+    throw iscsiError(`Could not open '${shownUrl}': 'password' and 'password-secret' properties are mutually exclusive`, 'invalid-option');
+  }
+  const password = secretId !== undefined ? secretText(shownUrl, secretId, secrets) : (options.password ?? fromUrl.password);
   return {
     initiatorName,
     ...(user !== undefined ? { user } : {}),
@@ -53,4 +64,14 @@ export function parseIscsiOptions(shownUrl: string, options: Readonly<Record<str
     connectTimeoutMs: seconds('connect-timeout', DEFAULT_CONNECT_TIMEOUT_SECONDS),
     commandTimeoutMs: seconds('timeout', DEFAULT_TIMEOUT_SECONDS),
   };
+}
+
+function secretText(shownUrl: string, id: string, secrets: BlockSecrets | undefined): string {
+  try {
+    if (!secrets) throw new Error(`No secret with id '${id}'`);
+    return new TextDecoder('utf-8', { fatal: true }).decode(secrets.secret(id));
+  } catch (error) {
+    const why = error instanceof TypeError ? `Data from secret ${id} is not valid UTF-8` : (error as Error).message;
+    throw iscsiError(`Could not open '${shownUrl}': ${why}`, 'invalid-option', error);
+  }
 }

@@ -31,10 +31,10 @@ async function prepareIscsiLun(location: string, size: number): Promise<void> {
   }
 }
 
-async function openIscsiLun(location: string, { readOnly, driverOptions }: BlockOpenOptions): Promise<BlockNode> {
+async function openIscsiLun(location: string, { readOnly, driverOptions, secrets }: BlockOpenOptions): Promise<BlockNode> {
   const filename = location === '' && driverOptions.filename ? driverOptions.filename : location;
   // Named by qemu's structured options (transport, portal, target, lun) when there is no URL.
   const target = filename === '' ? iscsiLocationFromOptions(driverOptions) : parseIscsiUrl(filename);
-  const options = parseIscsiOptions(target.given, driverOptions, target);
+  const options = parseIscsiOptions(target.given, driverOptions, target, secrets);
   return IscsiNode.open(target, options, readOnly, driverOptions);
 }

@@ -118,6 +118,22 @@ describe('iscsi failures (modular): one line naming the URL, exit 1, bounded tim
     expect(result.stderr).toMatch(cause);
   };
 
+  it('CHAP password from --object secret (password-secret) as qemu-img takes it; its refusals in qemu-img\'s words', async () => {
+    const lun = (extra: string) => ['--image-opts', `driver=iscsi,transport=tcp,portal=127.0.0.1:${tgtd.port},target=${CHAP},lun=1,user=${chap.user},${extra}`];
+    const cases = [
+      ['map', '--output=json', '--object', `secret,id=sec0,data=${chap.password}`, ...lun('password-secret=sec0')],
+      ['map', '--output=json', '--object', `secret,id=sec0,data=${chap.password}`, ...lun('password-secret=sec0,password=x')],
+      ['map', '--output=json', ...lun('password-secret=nosuch')],
+    ];
+    for (const args of cases) {
+      const theirs = qemuImg(args);
+      const ours = await tool(args);
+      expect([ours.code, ours.stdout]).toEqual([theirs.code, theirs.stdout]);
+      if (theirs.code !== 0) expect(ours.stderr.replace(/^tessera-img/, 'qemu-img')).toContain(theirs.stderr.split(': ').at(-1)!.trim());
+    }
+    expect(JSON.parse(qemuImg(cases[0]!).stdout).length).toBeGreaterThan(0);
+  });
+
   it('wrong CHAP password, no credentials for a CHAP target, unknown target, unknown LUN, refused connection', async () => {
     await expectOneLine(tgtd.url(CHAP, 1, `${chap.user}%wrong-password-x`), /authentication failed .*check user and password/);
     await expectOneLine(tgtd.url(CHAP), /authentication failed/);
