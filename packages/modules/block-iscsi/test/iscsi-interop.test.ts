@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configurations, executable, run, type Configuration } from '../../../../tools/test-support/executables.ts';
 import { freePort, startTgtd, type RunningTgtd } from './helpers/tgtd.ts';
+import { qemuImg } from '../../../../tools/test-support/qemu-img.ts';
 
 const MiB = 1024 * 1024;
 const PLAIN = 'iqn.2026-12.org.tessera.test:plain';
@@ -17,14 +18,6 @@ const chap = { user: 'tessera', password: 'chap-secret-16ch' };
 let dir: string;
 let tgtd: RunningTgtd;
 
-function qemuImg(args: string[]): { code: number; stdout: string; stderr: string } {
-  try {
-    return { code: 0, stdout: execFileSync('qemu-img', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }), stderr: '' };
-  } catch (error) {
-    const e = error as { status: number; stdout: string; stderr: string };
-    return { code: e.status, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'tessera-iscsi-'));

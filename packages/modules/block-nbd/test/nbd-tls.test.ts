@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configurations, executable, run, type Configuration } from '../../../../tools/test-support/executables.ts';
 import { makeTlsDirectories, type TlsDirectories } from './helpers/certificates.ts';
 import { freePort, startServer, type RunningServer } from './helpers/servers.ts';
+import { qemuImg } from '../../../../tools/test-support/qemu-img.ts';
 
 const MiB = 1024 * 1024;
 let dir: string;
@@ -18,14 +19,6 @@ let readPort: number;
 let writePort: number;
 const servers: RunningServer[] = [];
 
-function qemuImg(args: string[]): { code: number; stdout: string; stderr: string } {
-  try {
-    return { code: 0, stdout: execFileSync('qemu-img', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }), stderr: '' };
-  } catch (error) {
-    const e = error as { status: number; stdout: string; stderr: string };
-    return { code: e.status, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
 const clientCreds = () => ['--object', `tls-creds-x509,id=tls0,dir=${certs.client},endpoint=client`];
 const exportOpts = (port: number, extra = '') => `driver=nbd,server.type=inet,server.host=127.0.0.1,server.port=${port},export=disk,tls-creds=tls0${extra}`;

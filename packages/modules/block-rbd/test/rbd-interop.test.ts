@@ -9,20 +9,12 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configurations, executable, run, type Configuration } from '../../../../tools/test-support/executables.ts';
 import { startCeph, type RunningCeph } from './helpers/ceph.ts';
+import { qemuImg } from '../../../../tools/test-support/qemu-img.ts';
 
 const MiB = 1024 * 1024;
 let dir: string;
 let ceph: RunningCeph;
 let fragmented: string;
-
-function qemuImg(args: string[]): { code: number; stdout: string; stderr: string } {
-  try {
-    return { code: 0, stdout: execFileSync('qemu-img', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }), stderr: '' };
-  } catch (error) {
-    const e = error as { status: number; stdout: string; stderr: string };
-    return { code: e.status, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'tessera-rbd-'));

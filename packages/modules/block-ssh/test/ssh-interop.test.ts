@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configurations, executable, run, type Configuration } from '../../../../tools/test-support/executables.ts';
 import { freePort, startAgent, startSshd, type Sshd } from './helpers/sshd.ts';
+import { qemuImg as runQemuImg } from '../../../../tools/test-support/qemu-img.ts';
 
 const MiB = 1024 * 1024;
 let dir: string;
@@ -23,15 +24,8 @@ let userKey: string;
 const pinned = (file: string) => `ssh://${sshd.user}@127.0.0.1:${sshd.port}${join(dir, file)}?host_key_check=sha256:${sshd.sha256}`;
 const plain = (file: string) => `ssh://${sshd.user}@127.0.0.1:${sshd.port}${join(dir, file)}`;
 
-function qemuImg(args: string[]): { code: number; stdout: string; stderr: string } {
-  try {
-    const env = { ...process.env, SSH_AUTH_SOCK: agent.socket };
-    return { code: 0, stdout: execFileSync('qemu-img', args, { encoding: 'utf8', env, stdio: ['ignore', 'pipe', 'pipe'] }), stderr: '' };
-  } catch (error) {
-    const e = error as { status: number; stdout: string; stderr: string };
-    return { code: e.status, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+/** qemu-img with the test's ssh-agent. */
+const qemuImg = (args: string[]) => runQemuImg(args, { ...process.env, SSH_AUTH_SOCK: agent.socket });
 
 /** Write `lines` as the test user's known_hosts ($HOME is the test's own). */
 function knownHosts(...lines: string[]): void {
