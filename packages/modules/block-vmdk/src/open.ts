@@ -129,7 +129,8 @@ async function openExtent(line: ExtentLine, where: string, options: BlockOpenOpt
   if (line.type === 'ZERO') return new ZeroExtent(length);
   if (line.access === 'NOACCESS') throw unsupportedFeature(`Could not open '${where}': extent '${line.fileName}' is NOACCESS`);
   if (line.type !== 'FLAT' && line.type !== 'VMFS' && line.type !== 'SPARSE' && line.type !== 'VMFSSPARSE' && line.type !== 'SESPARSE') {
-    throw unsupportedFeature(`Could not open '${where}': ${line.type} extents are not supported`);
+    // VMFSRDM / VMFSRAW: raw device mappings, whose data is on an ESX LUN (qemu skips the line, shifting the extents after it).
+    throw unsupportedFeature(`Could not open '${where}': ${line.type} extents (raw device mappings: the data is on the ESX host's LUN, not in a file) are not supported; copy the LUN's data and name it in a FLAT extent`);
   }
   // qemu has no write support for seSparse: the image cannot be opened for writing (its words).
   if (line.type === 'SESPARSE' && !options.readOnly) throw unsupportedOperation(`Could not open '${where}': No write support for seSparse images available`);

@@ -130,3 +130,18 @@ describe('damaged seSparse headers are refused in qemu-img\'s words', () => {
     expect(result.stderr).toContain(`tessera-img: Could not open 'bad${at}.vmdk': ${message}`);
   });
 });
+
+describe('what is not opened', () => {
+  it('a seSparse extent named on its own (qemu: not a descriptor), and a raw device mapping (qemu skips its line), are refused by name', async () => {
+    const theirs = qemuImg('info', '-f', 'vmdk', 'se-sesparse.vmdk');
+    expect(theirs).toMatchObject({ code: 1, stderr: "qemu-img: Could not open 'se-sesparse.vmdk': invalid VMDK image descriptor\n" });
+    expect(await ours('modular', 'info', '-f', 'vmdk', 'se-sesparse.vmdk')).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: "tessera-img: Could not open 'se-sesparse.vmdk': invalid VMDK image descriptor (this is a seSparse extent: open the descriptor file that names it)\n",
+    });
+    writeFileSync(file('rdm.vmdk'), descriptorText('vmfs', ['RW 2048 VMFSRDM "disk-rdm.vmdk"', 'RW 2048 SPARSE "two-s001.vmdk"']));
+    const rdm = await ours('modular', 'info', 'rdm.vmdk');
+    expect(rdm).toMatchObject({ code: 1, stderr: expect.stringContaining("Could not open 'rdm.vmdk': VMFSRDM extents (raw device mappings") });
+  });
+});
