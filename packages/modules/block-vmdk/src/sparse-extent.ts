@@ -101,7 +101,7 @@ export class SparseExtent implements Extent {
         compressed.push({ at: entry * SECTOR, into: part, inGrain, grain });
       } else {
         const at = entry * SECTOR + inGrain;
-        if (at >= this.file.size) throw corrupt(`${this.file.filename}: grain ${grain} (sector ${entry}) lies outside the file`);
+        if (at + length > this.file.size) throw corrupt(`${this.file.filename}: grain ${grain} (sector ${entry}) lies outside the file`);
         if (run && run.at + run.length === at && run.into + run.length === done) run.length += length;
         else {
           await flushRun();
