@@ -11,6 +11,7 @@ import { checkExtentPath } from './extent-path.ts';
 import { FlatExtent, ZeroExtent } from './flat-extent.ts';
 import { readSparseLayout, type SparseLayout } from './grain-directory.ts';
 import { openSeSparse } from './sesparse-extent.ts';
+import { isSeSparseMagic } from './sesparse-header.ts';
 import { SparseExtent, type BackingRead } from './sparse-extent.ts';
 import { FLAG_COMPRESSED, FLAG_MARKERS, SECTOR, isSparseMagic } from './sparse-header.ts';
 import { StreamExtent } from './stream-extent.ts';
@@ -40,11 +41,6 @@ async function openBareCowd(file: BlockNode, options: BlockOpenOptions): Promise
   const layout = await readCowdLayout(file, file.filename);
   const descriptor = await bareCowdDescriptor(file);
   return { descriptor, extents: [new SparseExtent(file, layout, layout.header.capacity * SECTOR, !options.readOnly, '', undefined)], extentFiles: [] };
-}
-
-/** seSparse's constant header magic, 0xcafebabe as a little-endian u64. */
-function isSeSparseMagic(head: Uint8Array): boolean {
-  return head.length >= 8 && new DataView(head.buffer, head.byteOffset, 8).getBigUint64(0, true) === 0xcafebaben;
 }
 
 async function openMonolithic(file: BlockNode, options: BlockOpenOptions): Promise<OpenedVmdk> {

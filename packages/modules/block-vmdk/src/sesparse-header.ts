@@ -29,6 +29,11 @@ export interface SeSparseHeader {
   readonly grainsOffset: number;
 }
 
+/** The constant header's magic, 0xcafebabe as a little-endian u64. */
+export function isSeSparseMagic(bytes: Uint8Array): boolean {
+  return bytes.length >= 8 && new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true) === CONST_MAGIC;
+}
+
 const hex = (value: bigint) => `0x${value.toString(16).padStart(16, '0')}`;
 
 /** Decode and check the constant header (qemu's checks and messages); `where` names the image. */
