@@ -93,9 +93,9 @@ function parseExtentLine(line: string, where: string): ExtentLine {
   const sectors = Number(count);
   if (!Number.isSafeInteger(sectors) || sectors <= 0 || sectors > Number.MAX_SAFE_INTEGER / 512) throw invalid();
   if (type !== 'ZERO' && fileName === undefined) throw invalid();
-  // A flat extent says where in its file it starts; qemu insists.
-  const flat = type === 'FLAT' || type === 'VMFS' || type === 'VMFSRDM' || type === 'VMFSRAW';
-  if (flat && offset === undefined && type === 'FLAT') throw invalid();
+  // A FLAT extent says where in its file it starts (qemu insists); VMFS and the sparse extents
+  // start at the file's start and name no offset (qemu refuses the line that does).
+  if ((type === 'FLAT') !== (offset !== undefined) && !['ZERO', 'VMFSRDM', 'VMFSRAW'].includes(type!)) throw invalid();
   const start = offset === undefined ? 0 : Number(offset);
   if (!Number.isSafeInteger(start) || start > Number.MAX_SAFE_INTEGER / 512) throw invalid();
   return {
@@ -123,7 +123,7 @@ const cidText = (value: number) => value.toString(16);
 export function formatDescriptor(fields: DescriptorFields): string {
   const extentLines = fields.extents.map((extent) => {
     const name = extent.type === 'ZERO' ? '' : ` "${extent.fileName}"`;
-    const offset = extent.type === 'FLAT' || extent.type === 'VMFS' ? ` ${extent.offset}` : '';
+    const offset = extent.type === 'FLAT' ? ` ${extent.offset}` : '';
     return `${extent.access} ${extent.sectors} ${extent.type}${name}${offset}`;
   });
   return [

@@ -52,7 +52,8 @@ async function readFooter(file: BlockNode, header: SparseHeader, where: string):
   return footer;
 }
 
-async function readDirectory(file: BlockNode, sector: number, entries: number, where: string, what: string): Promise<Uint32Array> {
+/** A grain directory of `entries` u32 entries at `sector`, which must lie inside the file after its first sector. */
+export async function readDirectory(file: BlockNode, sector: number, entries: number, where: string, what: string): Promise<Uint32Array> {
   const start = sector * SECTOR;
   const bytes = entries * 4;
   if (start < SECTOR || start + bytes > file.size) throw corrupt(`Could not open '${where}': the ${what} (sector ${sector}, ${entries} entries) lies outside the file`);

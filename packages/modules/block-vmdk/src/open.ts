@@ -3,12 +3,15 @@
  * streamOptimized), or a descriptor file naming the extents, each opened relative to it.
  */
 import type { BlockNode, BlockOpenOptions } from '@tessera/core';
+import { bareCowdDescriptor, isCowdMagic, readCowdLayout } from './cowd.ts';
 import { DESCRIPTOR_FILE_TYPES, MAX_DESCRIPTOR_BYTES, parseDescriptor, type Descriptor, type ExtentLine } from './descriptor.ts';
-import { corrupt, unsupportedFeature } from './errors.ts';
+import { corrupt, unsupportedFeature, unsupportedOperation } from './errors.ts';
 import type { Extent } from './extent.ts';
 import { checkExtentPath } from './extent-path.ts';
 import { FlatExtent, ZeroExtent } from './flat-extent.ts';
 import { readSparseLayout, type SparseLayout } from './grain-directory.ts';
+import { openSeSparse } from './sesparse-extent.ts';
+import { isSeSparseMagic } from './sesparse-header.ts';
 import { SparseExtent, type BackingRead } from './sparse-extent.ts';
 import { FLAG_COMPRESSED, FLAG_MARKERS, SECTOR, isSparseMagic } from './sparse-header.ts';
 import { StreamExtent } from './stream-extent.ts';
@@ -21,17 +24,23 @@ export interface OpenedVmdk {
   readonly backing?: BlockNode;
 }
 
-const COWD = 0x44574f43; // "COWD" little-endian: VMware ESX 2 / Workstation 3 sparse extents
-
 export async function openVmdk(file: BlockNode, options: BlockOpenOptions): Promise<OpenedVmdk> {
   const where = file.filename;
   const head = new Uint8Array(Math.min(SECTOR, file.size));
   await file.read(0, head);
-  if (head.length >= 4 && new DataView(head.buffer).getUint32(0, true) === COWD) {
-    throw unsupportedFeature(`Could not open '${where}': VMDK3 (COWD) sparse extents are not supported; convert the image with qemu-img`);
-  }
+  if (isCowdMagic(head)) return openBareCowd(file, options);
   if (isSparseMagic(head)) return openMonolithic(file, options);
+  if (isSeSparseMagic(head)) {
+    throw corrupt(`Could not open '${where}': invalid VMDK image descriptor (this is a seSparse extent: open the descriptor file that names it)`);
+  }
   return openDescriptorFile(file, options);
+}
+
+/** A VMDK3 (COWD) disk on its own: no descriptor, no backing file (see bareCowdDescriptor). */
+async function openBareCowd(file: BlockNode, options: BlockOpenOptions): Promise<OpenedVmdk> {
+  const layout = await readCowdLayout(file, file.filename);
+  const descriptor = await bareCowdDescriptor(file);
+  return { descriptor, extents: [new SparseExtent(file, layout, layout.header.capacity * SECTOR, !options.readOnly, '', undefined)], extentFiles: [] };
 }
 
 async function openMonolithic(file: BlockNode, options: BlockOpenOptions): Promise<OpenedVmdk> {
@@ -115,15 +124,24 @@ async function openExtent(line: ExtentLine, where: string, options: BlockOpenOpt
   const length = line.sectors * SECTOR;
   if (line.type === 'ZERO') return new ZeroExtent(length);
   if (line.access === 'NOACCESS') throw unsupportedFeature(`Could not open '${where}': extent '${line.fileName}' is NOACCESS`);
-  if (line.type !== 'FLAT' && line.type !== 'VMFS' && line.type !== 'SPARSE' && line.type !== 'VMFSSPARSE') {
-    throw unsupportedFeature(`Could not open '${where}': ${line.type} extents are not supported`);
+  if (line.type !== 'FLAT' && line.type !== 'VMFS' && line.type !== 'SPARSE' && line.type !== 'VMFSSPARSE' && line.type !== 'SESPARSE') {
+    // VMFSRDM / VMFSRAW: raw device mappings, whose data is on an ESX LUN (qemu skips the line, shifting the extents after it).
+    throw unsupportedFeature(`Could not open '${where}': ${line.type} extents (raw device mappings: the data is on the ESX host's LUN, not in a file) are not supported; copy the LUN's data and name it in a FLAT extent`);
   }
+  // qemu has no write support for seSparse: the image cannot be opened for writing (its words).
+  if (line.type === 'SESPARSE' && !options.readOnly) throw unsupportedOperation(`Could not open '${where}': No write support for seSparse images available`);
   const name = line.fileName!;
   checkExtentPath(name, where);
   const writable = !options.readOnly && line.access === 'RW';
   const file = await options.openRelative!(name, { readOnly: !writable, protocolOnly: true });
   opened.push(file);
   if (line.type === 'FLAT' || line.type === 'VMFS') return new FlatExtent(file, length, line.offset * SECTOR, writable, line.type);
+  const read: BackingRead | undefined = backing ? (offset, into) => readBacking(backing, start + offset, into) : undefined;
+  if (line.type === 'SESPARSE') return openSeSparse(file, length, where, read);
+  // SPARSE and VMFSSPARSE extents are hosted (KDMV) or VMDK3 (COWD) sparse files alike, as qemu reads them.
+  const head = new Uint8Array(Math.min(4, file.size));
+  await file.read(0, head);
+  if (isCowdMagic(head)) return new SparseExtent(file, await readCowdLayout(file, file.filename, line.sectors), length, writable, line.type, read);
   const layout = await readSparseLayout(file, file.filename);
   return sparseExtent(file, layout, length, writable, line.type, backing, start);
 }

@@ -101,7 +101,7 @@ export class SparseExtent implements Extent {
         compressed.push({ at: entry * SECTOR, into: part, inGrain, grain });
       } else {
         const at = entry * SECTOR + inGrain;
-        if (at >= this.file.size) throw corrupt(`${this.file.filename}: grain ${grain} (sector ${entry}) lies outside the file`);
+        if (at + length > this.file.size) throw corrupt(`${this.file.filename}: grain ${grain} (sector ${entry}) lies outside the file`);
         if (run && run.at + run.length === at && run.into + run.length === done) run.length += length;
         else {
           await flushRun();
@@ -160,11 +160,14 @@ export class SparseExtent implements Extent {
     const kind = this.kindOf(entry);
     let end = Math.min(offset + length, (first + 1) * this.grainBytes);
     // Extend over following grains of the same kind (data only where the file offsets continue).
-    for (let grain = first + 1; end < offset + length; grain++) {
-      const next = await this.entry(grain);
+    // A grain table not allocated is one step (a COWD disk of 1-sector grains has billions of grains).
+    for (let grain = first + 1; end < offset + length; ) {
+      const table = await this.table(Math.floor(grain / this.gtEntries));
+      const next = table ? table[grain % this.gtEntries]! : 0;
       if (this.kindOf(next) !== kind) break;
       if (kind === 'data' && next !== entry + (grain - first) * (this.grainBytes / SECTOR)) break;
-      end = Math.min(offset + length, (grain + 1) * this.grainBytes);
+      grain += table ? 1 : this.gtEntries - (grain % this.gtEntries);
+      end = Math.min(offset + length, grain * this.grainBytes);
     }
     const bytes = end - offset;
     switch (kind) {

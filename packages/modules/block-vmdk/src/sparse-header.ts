@@ -56,7 +56,7 @@ export function isSparseMagic(bytes: Uint8Array): boolean {
 
 /** Decode and validate a header; `where` names the file in messages. */
 export function parseSparseHeader(bytes: Uint8Array, where: string): SparseHeader {
-  if (bytes.length < SECTOR || !isSparseMagic(bytes)) throw corrupt(`Could not open '${where}': not a VMDK sparse extent (no KDMV magic)`);
+  if (bytes.length < SECTOR || !isSparseMagic(bytes)) throw corrupt(`Could not open '${where}': not a VMDK sparse extent (neither a KDMV nor a COWD magic)`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, SECTOR);
   const version = view.getUint32(4, true);
   if (version > 3) throw corrupt(`Could not open '${where}': Unsupported VMDK version ${version}`);

@@ -21,3 +21,17 @@ describe('descriptor CIDs', () => {
     expect(parsed.parentCid).toBe(((cid ^ 0x1) >>> 0));
   });
 });
+
+describe('extent lines', () => {
+  const descriptor = (line: string) => ['# Disk DescriptorFile', 'version=1', 'CID=1', 'parentCID=ffffffff', 'createType="vmfs"', line, ''].join('\n');
+  it.each(['RW 16 VMFS "disk-flat.vmdk" 0', 'RW 16 SPARSE "disk-s001.vmdk" 0', 'RW 16 VMFSSPARSE "disk-delta.vmdk" 0', 'RW 16 SESPARSE "disk-sesparse.vmdk" 0', 'RW 16 FLAT "disk-flat.vmdk"'])(
+    'an offset only on a FLAT extent, as qemu reads them: %s is refused',
+    (line) => {
+      expect(() => parseDescriptor(descriptor(line), 'disk.vmdk')).toThrow(expect.objectContaining({ code: 'corrupt-image', message: `Could not open 'disk.vmdk': Invalid extent line: ${line}` }));
+    },
+  );
+  it('the extent types of ESX delta disks are read', () => {
+    const lines = ['RW 16 VMFS "a-flat.vmdk"', 'RW 16 VMFSSPARSE "a-delta.vmdk"', 'RW 16 SESPARSE "a-sesparse.vmdk"', 'RW 16 FLAT "b" 4'];
+    expect(parseDescriptor(descriptor(lines.join('\n')), 'disk.vmdk').extents.map((extent) => [extent.type, extent.offset])).toEqual([['VMFS', 0], ['VMFSSPARSE', 0], ['SESPARSE', 0], ['FLAT', 4]]);
+  });
+});

@@ -6,13 +6,12 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { BlockNode, OpenRelative } from '@tessera/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { vmdkFormat } from '../src/driver.ts';
 import { fragmentedData } from './helpers/data.ts';
+import { CODES, exercise, generator, mutate } from './helpers/fuzz.ts';
 import { MemoryNode } from './helpers/memory-node.ts';
 
-const CODES = ['corrupt-image', 'unsupported-feature', 'invalid-option', 'unsupported-operation'];
 let dir: string;
 const seeds: Record<string, Uint8Array> = {};
 
@@ -40,18 +39,6 @@ beforeAll(async () => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function generator(seed: number) {
-  let state = seed;
-  return () => {
-    state ^= state << 13;
-    state >>>= 0;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    state >>>= 0;
-    return state / 2 ** 32;
-  };
-}
-
 /** Byte ranges worth mutating in each seed image: header, descriptor, directories and tables, a footer. */
 function hotSpots(bytes: Uint8Array): Array<[number, number]> {
   if (bytes[0] === 0x23 /* # */) return [[0, bytes.length]];
@@ -63,43 +50,7 @@ function hotSpots(bytes: Uint8Array): Array<[number, number]> {
   return spots;
 }
 
-function mutate(bytes: Uint8Array, random: () => number): Uint8Array {
-  const copy = bytes.slice();
-  const spots = hotSpots(copy);
-  for (let n = 1 + Math.floor(random() * 4); n > 0; n--) {
-    const [from, to] = spots[Math.floor(random() * spots.length)]!;
-    const at = from + Math.floor(random() * (to - from));
-    const choice = random();
-    if (choice < 0.4) copy[at] = Math.floor(random() * 256);
-    else if (choice < 0.6) copy.fill(0xff, at, Math.min(copy.length, at + 1 + Math.floor(random() * 8)));
-    else if (choice < 0.8) copy.fill(0, at, Math.min(copy.length, at + 1 + Math.floor(random() * 8)));
-    else copy[at] = copy[at]! ^ (1 << Math.floor(random() * 8));
-  }
-  return copy;
-}
-
-/** Open and read what a user would: info, the start, the end and a few places between, block status. */
-async function exercise(file: MemoryNode, extents: Record<string, Uint8Array>): Promise<void> {
-  const openRelative: OpenRelative = async (name) => {
-    const bytes = extents[name];
-    if (!bytes) throw Object.assign(new Error(`Could not open '${name}': No such file or directory`), { code: 'corrupt-image' });
-    return new MemoryNode(name, bytes);
-  };
-  let node: BlockNode | undefined;
-  try {
-    node = await vmdkFormat.open(file, { readOnly: true, driverOptions: {}, openRelative });
-    node.describe?.();
-    const piece = new Uint8Array(64 * 1024);
-    const places = [0, node.size - piece.length, Math.floor(node.size / 3), Math.floor(node.size / 2)];
-    for (const at of places) {
-      if (at < 0 || at + piece.length > node.size) continue;
-      await node.read(at - (at % 512), piece);
-      await node.blockStatus?.(at - (at % 512), piece.length);
-    }
-  } finally {
-    await node?.close();
-  }
-}
+const mutateSeed = (bytes: Uint8Array, random: () => number) => mutate(bytes, hotSpots(bytes), random);
 
 describe('fuzzed VMDK images', () => {
   it.each(['sparse', 'qemuStream', 'stream', 'descriptor'])('%s: 150 mutations, each opened and read or refused with a coded error', async (seedName) => {
@@ -108,8 +59,8 @@ describe('fuzzed VMDK images', () => {
     const outcomes = { opened: 0, refused: 0 };
     for (let i = 0; i < 150; i++) {
       const isDescriptor = seedName === 'descriptor';
-      const bytes = mutate(seeds[seedName]!, random);
-      const extents: Record<string, Uint8Array> = isDescriptor ? { 'flat.bin': new Uint8Array(2 * 2 ** 20), 'sparse.vmdk': mutate(seeds.sparse!, random) } : {};
+      const bytes = mutateSeed(seeds[seedName]!, random);
+      const extents: Record<string, Uint8Array> = isDescriptor ? { 'flat.bin': new Uint8Array(2 * 2 ** 20), 'sparse.vmdk': mutateSeed(seeds.sparse!, random) } : {};
       const started = Date.now();
       try {
         await exercise(new MemoryNode(`${seedName}.vmdk`, bytes), extents);
