@@ -45,7 +45,6 @@ export class Transmission {
   private broken: Error | undefined;
   private inFlight = 0;
   private readonly slots: (() => void)[] = [];
-  private corked = false;
 
   constructor(
     private readonly socket: Socket,
@@ -63,7 +62,7 @@ export class Transmission {
     try {
       if (this.broken) throw this.broken;
       const cookie = this.nextCookie++;
-      const header = Buffer.allocUnsafe(28); // every byte written below
+      const header = Buffer.alloc(28);
       header.writeUInt32BE(C.REQUEST_MAGIC, 0);
       header.writeUInt16BE(flags, 4);
       header.writeUInt16BE(command, 6);
@@ -79,30 +78,16 @@ export class Transmission {
         entry = { command, offset, length, into, covered: 0, resolve, reject, timer };
       });
       this.pending.set(cookie, entry);
-      this.send(header, payload);
+      // Header and payload as two writes (one writev while corked): a 4 MiB payload is not copied.
+      this.socket.cork();
+      this.socket.write(header);
+      if (payload) this.socket.write(payload);
+      this.socket.uncork();
       await done;
       return { allocation: entry.allocation };
     } finally {
       this.release();
     }
-  }
-
-  /**
-   * Header and payload as two writes (a 4 MiB payload is not copied). The socket stays corked
-   * until the current batch of promise jobs has run (process.nextTick runs after them): the
-   * requests convert's workers make together leave in one writev, not one system call each.
-   */
-  private send(header: Buffer, payload?: Uint8Array): void {
-    if (!this.corked) {
-      this.corked = true;
-      this.socket.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        this.socket.uncork();
-      });
-    }
-    this.socket.write(header);
-    if (payload) this.socket.write(payload);
   }
 
   /** Send NBD_CMD_DISC and end the connection (nothing is in flight at close). */

@@ -111,8 +111,6 @@ export async function transmit(reader: SocketReader, socket: () => Duplex, sessi
     }
   } finally {
     await slots.idle();
-    // Replies still corked go out before the connection is ended (or dropped, as after an oversized write).
-    replies.flush();
   }
 }
 
@@ -338,39 +336,23 @@ class Replies {
     return header;
   }
 
-  /**
-   * `sent` runs once everything written so far has left, or the socket is gone (never before).
-   * The socket stays corked until the current batch of promise jobs has run (process.nextTick
-   * runs after them): replies finished together leave in one writev, and a chunk's header and
-   * data are never apart, as nothing else runs between their two writes.
-   */
+  /** `sent` runs once everything written so far has left, or the socket is gone (never before). */
   private send(head: Buffer, data?: Buffer, sent?: () => void): void {
     const socket = this.socket();
     if (socket.destroyed) {
       sent?.();
       return;
     }
-    if (this.corked !== socket) {
-      this.flush();
-      this.corked = socket;
-      socket.cork();
-      process.nextTick(() => this.flush());
-    }
     const done = sent ? () => sent() : undefined;
+    // Two writes in one tick go out back to back: nothing else is written between them; corked,
+    // they leave in one system call.
     if (!data || data.length === 0) {
       socket.write(head, done);
       return;
     }
+    socket.cork();
     socket.write(head);
     socket.write(data, done);
+    socket.uncork();
   }
-
-  /** Send what is corked now. */
-  flush(): void {
-    const corked = this.corked;
-    this.corked = undefined;
-    corked?.uncork();
-  }
-
-  private corked: Duplex | undefined;
 }
