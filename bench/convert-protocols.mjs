@@ -5,7 +5,8 @@
 // protocol: PROTO -> raw (a local file) and raw -> PROTO (`-n`, into existing storage of the same
 // size). As bench/convert-formats.mjs: runs alternate which tool goes first, the page cache is
 // synced before each timed run, medians and their ratio time(tessera-img)/time(qemu-img), CPU
-// time (user+sys) when GNU time is installed, and the load average (above the number of cores,
+// time (user+sys) when GNU time is installed, the client's alone and with the server's (nbd,
+// iscsi: the same server for both tools), and the load average (above the number of cores,
 // wall-clock ratios are noise). The Node floor (node-copy-floor.mjs copying the local raw image's
 // data extents, no protocol) is printed once: what Node's startup and file I/O alone cost here.
 // Not a test. Needs qemu-nbd, tgtd/tgtadm, sshd/ssh-keygen/ssh-agent (tools/setup.sh installs them).
@@ -38,15 +39,31 @@ delete env.NODE_EXTRA_CA_CERTS;
 const gnuTime = spawnSync('/usr/bin/time', ['-f', '%U', 'true']).status === 0;
 const stops = [];
 
+/** Server processes whose CPU time a run is charged with too (the servers each tool talks to: the same for both). */
+const serverPids = [];
+
+/** CPU time (user + system, ms) the server processes have used so far (NaN when a protocol has none listed). */
+function serverCpuMs() {
+  if (serverPids.length === 0) return NaN;
+  let ticks = 0;
+  for (const pid of serverPids) {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    ticks += Number(fields[11]) + Number(fields[12]);
+  }
+  return ticks * 10; // clock ticks of 1/100 s
+}
+
 function timed(command) {
   spawnSync('sync');
   const wrapped = gnuTime ? ['/usr/bin/time', '-f', 'cpu %U %S', ...command] : command;
+  const serverBefore = serverCpuMs();
   const start = process.hrtime.bigint();
   const result = spawnSync(wrapped[0], wrapped.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const ms = Number(process.hrtime.bigint() - start) / 1e6;
+  const server = serverCpuMs() - serverBefore;
   if (result.status !== 0) throw new Error(`${command.join(' ')} failed (${result.status}): ${result.stderr}`);
   const times = /cpu ([\d.]+) ([\d.]+)\s*$/.exec(String(result.stderr));
-  return { ms, cpu: times ? (Number(times[1]) + Number(times[2])) * 1000 : NaN };
+  return { ms, cpu: times ? (Number(times[1]) + Number(times[2])) * 1000 : NaN, server };
 }
 
 async function freePort() {
@@ -83,6 +100,7 @@ async function startNbd(source, target) {
   const [readPort, writePort] = [await freePort(), await freePort()];
   for (const [file, port, readOnly] of [[source, readPort, true], [target, writePort, false]]) {
     const { child, exited } = await serve('qemu-nbd', ['-f', 'raw', ...(readOnly ? ['-r'] : []), '-t', '-e', '4', '-x', 'disk', '-b', '127.0.0.1', '-p', String(port), file], port);
+    serverPids.push(child.pid);
     stops.push(async () => (child.kill('SIGTERM'), await exited));
   }
   return { from: `nbd://127.0.0.1:${readPort}/disk`, to: `nbd://127.0.0.1:${writePort}/disk` };
@@ -92,6 +110,7 @@ async function startIscsi(source, target) {
   const port = await freePort();
   const control = String(1 + (port % 32767));
   const { child, exited } = await serve('tgtd', ['-f', '-C', control, '--iscsi', `portal=127.0.0.1:${port}`], port);
+  serverPids.push(child.pid);
   const admin = (...args) => execFileSync('tgtadm', ['-C', control, '--lld', 'iscsi', ...args], { stdio: 'ignore' });
   const iqns = ['iqn.2026-12.org.tessera.bench:source', 'iqn.2026-12.org.tessera.bench:target'];
   [source, target].forEach((file, i) => {
@@ -157,6 +176,7 @@ try {
   }
   console.log(`  ${'Node floor'.padEnd(14)} ${median(floor).toFixed(0).padStart(11)}            (node-copy-floor.mjs: the local image's data extents copied, no protocol)`);
   for (const protocol of protocols) {
+    serverPids.length = 0; // sshd forks a process per connection: no server CPU for ssh
     const urls = await starters[protocol](source, target);
     const cases = [
       { name: `${protocol} -> raw`, args: ['convert', '-O', 'raw', urls.from, out], result: out, before: () => rmSync(out, { force: true }) },
@@ -176,8 +196,10 @@ try {
       if (same.status !== 0) throw new Error(`${c.name}: the output differs from the source: ${same.stdout}${same.stderr}`);
       const [ours, theirs] = [median(samples['tessera-img'].map((s) => s.ms)), median(samples['qemu-img'].map((s) => s.ms))];
       const [oursCpu, theirsCpu] = [median(samples['tessera-img'].map((s) => s.cpu)), median(samples['qemu-img'].map((s) => s.cpu))];
+      // Client and server together: a client can make its server work more (or less).
+      const [oursAll, theirsAll] = [median(samples['tessera-img'].map((s) => s.cpu + s.server)), median(samples['qemu-img'].map((s) => s.cpu + s.server))];
       console.log(
-        `  ${c.name.padEnd(14)} ${ours.toFixed(0).padStart(11)} ${theirs.toFixed(0).padStart(9)}  ${(ours / theirs).toFixed(2).padEnd(6)}  ${gnuTime ? `${oursCpu.toFixed(0)} / ${theirsCpu.toFixed(0)}, ${(oursCpu / theirsCpu).toFixed(2)}` : ''}`,
+        `  ${c.name.padEnd(14)} ${ours.toFixed(0).padStart(11)} ${theirs.toFixed(0).padStart(9)}  ${(ours / theirs).toFixed(2).padEnd(6)}  ${gnuTime ? `${oursCpu.toFixed(0)} / ${theirsCpu.toFixed(0)}, ${(oursCpu / theirsCpu).toFixed(2)}` : ''}${Number.isNaN(oursAll) ? '' : `; with the server ${oursAll.toFixed(0)} / ${theirsAll.toFixed(0)}, ${(oursAll / theirsAll).toFixed(2)}`}`,
       );
     }
   }

@@ -15,6 +15,11 @@ export interface DeadlineConnectOptions<T> {
   socketFailed(error: NodeJS.ErrnoException, phase: ConnectionPhase): Error;
   /** The deadline passed before the handshake completed. */
   deadlineMissed(phase: 'connecting' | 'handshake'): Error;
+  /**
+   * The socket reads straight into the buffers of `reader.readInto` (WireReader's `onread` mode):
+   * for protocols whose bulk data arrives that way. A TLS socket made over it later reads by itself.
+   */
+  readonly directReads?: boolean;
   /** The protocol's handshake over the connected socket; what it returns is the open connection. */
   handshake(socket: Socket, reader: WireReader): Promise<T>;
 }
@@ -27,10 +32,12 @@ export interface DeadlineConnectOptions<T> {
  * (or as the handshake threw it); the caller adds what its open's error says around it.
  */
 export async function connectWithDeadline<T>(options: DeadlineConnectOptions<T>): Promise<T> {
-  const socket: Socket = connect(options.address);
   let phase: ConnectionPhase = 'connecting';
   let ended: Error | undefined;
-  const reader = new WireReader(socket, () => ended ?? options.closed(phase));
+  const reader = new WireReader(undefined, () => ended ?? options.closed(phase));
+  const direct = options.directReads === true;
+  const socket: Socket = connect(direct ? { ...options.address, onread: reader.onread } : options.address);
+  reader.listen(socket, direct);
   socket.on('error', (error: NodeJS.ErrnoException) => {
     ended ??= options.socketFailed(error, phase);
     reader.fail(ended);

@@ -72,14 +72,13 @@ interface Request {
   readonly cookie: Buffer;
   readonly offset: number;
   readonly length: number;
-  readonly payload?: Buffer;
+  payload?: Buffer;
 }
 
 /** Serve requests until the client disconnects (NBD_CMD_DISC, or its socket closes). */
 export async function transmit(reader: SocketReader, socket: () => Duplex, session: Negotiated): Promise<void> {
   const replies = new Replies(socket, session.structured);
-  const inFlight = new Set<Promise<void>>();
-  let inFlightBytes = 0;
+  const slots = new Slots();
   try {
     for (;;) {
       // A client that sends requests without reading the replies stops being read.
@@ -89,31 +88,71 @@ export async function transmit(reader: SocketReader, socket: () => Duplex, sessi
       const request: Request = {
         flags: header.readUInt16BE(4),
         type: header.readUInt16BE(6),
+        // The client's handle, kept apart from the read buffer it arrived in.
         cookie: Buffer.from(header.subarray(8, 16)),
         offset: Number(header.readBigUInt64BE(16)),
         length: header.readUInt32BE(24),
       };
-      if (request.type === CMD_DISC) break;
-      let payload: Buffer | undefined;
-      if (request.type === CMD_WRITE) {
-        if (request.length > MAX_PAYLOAD) {
+      const { type, length } = request;
+      if (type === CMD_DISC) break;
+      if (type === CMD_WRITE) {
+        if (length > MAX_PAYLOAD) {
           // Its payload cannot be skipped safely: refuse it and end the connection, as the framing is lost.
-          replies.error(request, NBD_EINVAL, `write of ${request.length} bytes is larger than ${MAX_PAYLOAD}`);
+          replies.error(request, NBD_EINVAL, `write of ${length} bytes is larger than ${MAX_PAYLOAD}`);
           throw new ConnectionClosed('oversized write');
         }
-        payload = await reader.read(request.length);
+        request.payload = await reader.read(length);
       }
-      const bytes = request.type === CMD_READ || request.type === CMD_WRITE ? Math.min(request.length, MAX_PAYLOAD) : 0;
-      while (inFlight.size > 0 && (inFlight.size >= MAX_IN_FLIGHT || inFlightBytes + bytes > MAX_IN_FLIGHT_BYTES)) await Promise.race(inFlight);
-      inFlightBytes += bytes;
-      const served = serve(session, replies, { ...request, ...(payload ? { payload } : {}) }).finally(() => {
-        inFlight.delete(served);
-        inFlightBytes -= bytes;
-      });
-      inFlight.add(served);
+      const bytes = type === CMD_READ || type === CMD_WRITE ? Math.min(length, MAX_PAYLOAD) : 0;
+      if (!slots.free(bytes)) await slots.wait(bytes);
+      slots.take(bytes);
+      const done = () => slots.give(bytes);
+      void serve(session, replies, request).then(done, done);
     }
   } finally {
-    await Promise.allSettled(inFlight);
+    await slots.idle();
+  }
+}
+
+/**
+ * Requests being served and the bytes their data may hold: at most MAX_IN_FLIGHT and
+ * MAX_IN_FLIGHT_BYTES (one request is always let in). A counter and one waiter rather than
+ * racing the promises in flight: that attached a handler to each of them per request.
+ */
+class Slots {
+  private count = 0;
+  private bytes = 0;
+  private waiter: { bytes: number; resolve: () => void } | undefined;
+
+  free(bytes: number): boolean {
+    return this.count === 0 || (this.count < MAX_IN_FLIGHT && this.bytes + bytes <= MAX_IN_FLIGHT_BYTES);
+  }
+
+  wait(bytes: number): Promise<void> {
+    return new Promise((resolve) => (this.waiter = { bytes, resolve }));
+  }
+
+  take(bytes: number): void {
+    this.count++;
+    this.bytes += bytes;
+  }
+
+  give(bytes: number): void {
+    this.count--;
+    this.bytes -= bytes;
+    const waiter = this.waiter;
+    if (waiter && this.free(waiter.bytes)) {
+      this.waiter = undefined;
+      waiter.resolve();
+    }
+    if (this.count === 0) this.idled?.();
+  }
+
+  private idled: (() => void) | undefined;
+
+  /** Resolves once nothing is in flight (the request loop has stopped adding). */
+  idle(): Promise<void> {
+    return this.count === 0 ? Promise.resolve() : new Promise((resolve) => (this.idled = resolve));
   }
 }
 
@@ -244,51 +283,57 @@ class Replies {
   }
 
   done(request: Request): void {
-    if (this.structured) this.chunk(request, REPLY_FLAG_DONE, REPLY_TYPE_NONE, Buffer.alloc(0));
+    if (this.structured) this.send(this.chunkHeader(request, REPLY_FLAG_DONE, REPLY_TYPE_NONE, 0, 0));
     else this.simple(request, 0);
   }
 
   error(request: Request, errno: number, message: string): void {
     if (!this.structured) return this.simple(request, errno);
     const text = Buffer.from(message.slice(0, 4096));
-    const payload = Buffer.alloc(6);
-    payload.writeUInt32BE(errno, 0);
-    payload.writeUInt16BE(text.length, 4);
-    this.chunk(request, REPLY_FLAG_DONE, REPLY_TYPE_ERROR, Buffer.concat([payload, text]));
+    const head = this.chunkHeader(request, REPLY_FLAG_DONE, REPLY_TYPE_ERROR, 6 + text.length, 6);
+    head.writeUInt32BE(errno, 20);
+    head.writeUInt16BE(text.length, 24);
+    this.send(head, text);
   }
 
   /** `sent`: called once the data has left (its buffer may be reused). */
   data(request: Request, offset: number, data: Buffer, last: boolean, sent?: () => void): void {
-    const head = Buffer.alloc(8);
-    head.writeBigUInt64BE(BigInt(offset), 0);
-    this.chunk(request, last ? REPLY_FLAG_DONE : 0, REPLY_TYPE_OFFSET_DATA, head, data, sent);
+    const head = this.chunkHeader(request, last ? REPLY_FLAG_DONE : 0, REPLY_TYPE_OFFSET_DATA, 8 + data.length, 8);
+    head.writeBigUInt64BE(BigInt(offset), 20);
+    this.send(head, data, sent);
   }
 
   hole(request: Request, offset: number, length: number, last: boolean, sent?: () => void): void {
-    const payload = Buffer.alloc(12);
-    payload.writeBigUInt64BE(BigInt(offset), 0);
-    payload.writeUInt32BE(length, 8);
-    this.chunk(request, last ? REPLY_FLAG_DONE : 0, REPLY_TYPE_OFFSET_HOLE, payload, undefined, sent);
+    const head = this.chunkHeader(request, last ? REPLY_FLAG_DONE : 0, REPLY_TYPE_OFFSET_HOLE, 12, 12);
+    head.writeBigUInt64BE(BigInt(offset), 20);
+    head.writeUInt32BE(length, 28);
+    this.send(head, undefined, sent);
   }
 
   status(request: Request, contextId: number, runs: ReadonlyArray<{ length: number; flags: number }>, last: boolean): void {
-    const payload = Buffer.alloc(4 + 8 * runs.length);
-    payload.writeUInt32BE(contextId, 0);
+    const payload = 4 + 8 * runs.length;
+    const head = this.chunkHeader(request, last ? REPLY_FLAG_DONE : 0, REPLY_TYPE_BLOCK_STATUS, payload, payload);
+    head.writeUInt32BE(contextId, 20);
     runs.forEach((run, i) => {
-      payload.writeUInt32BE(run.length, 4 + 8 * i);
-      payload.writeUInt32BE(run.flags, 8 + 8 * i);
+      head.writeUInt32BE(run.length, 24 + 8 * i);
+      head.writeUInt32BE(run.flags, 28 + 8 * i);
     });
-    this.chunk(request, last ? REPLY_FLAG_DONE : 0, REPLY_TYPE_BLOCK_STATUS, payload);
+    this.send(head);
   }
 
-  private chunk(request: Request, flags: number, type: number, payload: Buffer, data?: Buffer, sent?: () => void): void {
-    const header = Buffer.alloc(20);
+  /**
+   * A structured chunk's header for a payload of `length` bytes, with room after it for the
+   * first `room` bytes of that payload (the caller fills them): header and small payloads go
+   * out as one buffer, without joining two.
+   */
+  private chunkHeader(request: Request, flags: number, type: number, length: number, room: number): Buffer {
+    const header = Buffer.allocUnsafe(20 + room);
     header.writeUInt32BE(STRUCTURED_REPLY_MAGIC, 0);
     header.writeUInt16BE(flags, 4);
     header.writeUInt16BE(type, 6);
     request.cookie.copy(header, 8);
-    header.writeUInt32BE(payload.length + (data?.length ?? 0), 16);
-    this.send(Buffer.concat([header, payload]), data, sent);
+    header.writeUInt32BE(length, 16);
+    return header;
   }
 
   /** `sent` runs once everything written so far has left, or the socket is gone (never before). */
