@@ -72,6 +72,19 @@ export async function changeBitmaps(image: Image, op: BitmapOperation): Promise<
   await storeBitmaps(image, next, freed);
 }
 
+/** Every bitmap removed, its table and data clusters freed (a downgrade to version 2, which cannot store them). */
+export async function removeAllBitmaps(image: Image): Promise<void> {
+  const bitmaps = image.bitmaps.bitmaps;
+  if (!bitmaps.length) return;
+  const cs = image.header.clusterSize;
+  const freed: [number, number][] = [];
+  for (const b of bitmaps) {
+    freed.push([b.tableOffset / cs, Math.ceil((b.tableSize * 8) / cs)]);
+    for (const offset of await dataClusters(image, b)) freed.push([offset / cs, 1]);
+  }
+  await storeBitmaps(image, [], freed);
+}
+
 /**
  * Point the image at `next` (whose tables are written and synced): a new directory in new
  * clusters, synced, the header rewritten in one write, then the old directory and the clusters in
