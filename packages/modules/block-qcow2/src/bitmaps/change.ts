@@ -103,7 +103,8 @@ export async function storeBitmaps(image: Image, next: readonly Bitmap[], freed:
   }
   if (image.bitmaps.directorySize) freed.push([image.bitmaps.directoryOffset / cs, Math.ceil(image.bitmaps.directorySize / cs)]);
   await child.flush();
-  const head = withBitmapsExtension(await readFirstCluster(child), header.headerLength, place);
+  // Only the first cluster: readFirstCluster reads 64 KiB, and with smaller clusters what follows is other metadata.
+  const head = withBitmapsExtension((await readFirstCluster(child)).subarray(0, cs), header.headerLength, place);
   await child.write(0, head);
   await child.flush();
   image.header = parseHeader(head, child.size, image.filename);
