@@ -3,7 +3,7 @@
 // then both have the same `info --output=json` (bitmaps, sizes, features), the same dirty ranges
 // in every bitmap as qemu-nbd exports them, and ours passes `qemu-img check`. Where qemu-img
 // refuses (snapshot apply, an inconsistent bitmap's resize) the refusal and its message are its,
-// and the file is left as it was. (One configuration: the driver code is the same in both.)
+// and the file is left as it was. `check -r` repairs such an image as qemu-img does. (One configuration: the driver code is the same in both.)
 import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -138,6 +138,21 @@ describe('persistent bitmaps through resize, amend, snapshot, commit and rebase 
     expectSame(t, 'top.qcow2', ['t1', 't2']);
     await both(t, 'rebase', '-u', '-b', 'base.qcow2', '-F', 'qcow2', 'top.qcow2');
     expectSame(t, 'top.qcow2', ['t1', 't2']);
+  });
+
+  it('check -r all repairs a leak in an image with bitmaps as qemu-img does, the bitmaps kept', async () => {
+    const bytes = readFileSync(join(dir, 'start.qcow2'));
+    const cs = 2 ** bytes.readUInt32BE(20);
+    const block = Number(bytes.readBigUInt64BE(Number(bytes.readBigUInt64BE(48))));
+    const leaked = Math.ceil(bytes.length / cs); // a cluster after the file's last, counted as used
+    bytes.writeUInt16BE(1, block + 2 * leaked);
+    writeFileSync(join(dir, 'leaky.qcow2'), Buffer.concat([bytes, Buffer.alloc((leaked + 1) * cs - bytes.length)]));
+    const t = twins('check', ['leaky.qcow2']);
+    const ours = await img(t.ours, 'check', '-r', 'all', 'leaky.qcow2');
+    const theirs = spawnSync('qemu-img', ['check', '-r', 'all', 'leaky.qcow2'], { cwd: t.theirs, encoding: 'utf8' });
+    expect(theirs.stderr).toContain(`Repairing cluster ${leaked} refcount=1 reference=0`);
+    expect(ours).toEqual({ code: theirs.status, stdout: theirs.stdout, stderr: theirs.stderr });
+    expectSame(t, 'leaky.qcow2', ['b1', 'b2']);
   });
 
   it('an inconsistent bitmap (left in use) refuses a resize in qemu-img\'s words, the file unchanged', async () => {
