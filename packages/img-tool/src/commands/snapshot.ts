@@ -57,6 +57,8 @@ async function change(image: BlockNode, { kind, name }: { readonly kind: 'a' | '
   // What qemu-img says when the format has no snapshots, or none by that id or name.
   if (kind === 'c' && !snapshots) throw fail('-95 (Operation not supported)');
   if (kind === 'a' && !snapshots) throw fail('Block driver does not support snapshots');
+  // QEMU's block layer refuses to apply any snapshot (even one that does not exist) under dirty bitmaps.
+  if (kind === 'a' && image.persistentBitmaps?.list().length) throw fail('Device has active dirty bitmaps');
   // Apply finds a snapshot by id or name, delete by name only.
   const listed = image.describe?.().snapshots ?? [];
   if (kind !== 'c' && !listed.some((snapshot) => snapshot.name === name || (kind === 'a' && snapshot.id === name))) {

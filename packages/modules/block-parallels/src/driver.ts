@@ -5,18 +5,21 @@ import { createOptionTable, parseCreateOptions } from './create-options.ts';
 import { createParallels } from './create.ts';
 import { codedError } from '@tessera/module-kit/coded-error';
 import { ParallelsImage } from './image.ts';
-import { HEADER_BYTES, INUSE_MAGIC, batEnd, decodeBat, parseHeader } from './layout.ts';
+import { HEADER_BYTES, INUSE_MAGIC, batEnd, clusterBytes, decodeBat, parseHeader } from './layout.ts';
+import { openOptionTable, parsePreallocation } from './open-options.ts';
 
 export const parallelsFormat: BlockFormatDriver = {
   name: 'parallels',
   createOptions: createOptionTable,
-  async open(file, { readOnly, forRepair }) {
+  openOptions: openOptionTable,
+  async open(file, { readOnly, forRepair, driverOptions }) {
     const head = new Uint8Array(Math.min(file.size, HEADER_BYTES));
     await file.read(0, head);
     const header = parseHeader(head, file.size);
+    const preallocation = parsePreallocation(driverOptions, clusterBytes(header));
     const batBytes = new Uint8Array(batEnd(header) - HEADER_BYTES);
     await file.read(HEADER_BYTES, batBytes);
-    const image = new ParallelsImage(file, header, decodeBat(batBytes));
+    const image = new ParallelsImage(file, header, decodeBat(batBytes), preallocation);
     const writable = !readOnly && !file.readOnly;
     if (writable && header.inUse === INUSE_MAGIC && !forRepair) {
       throw codedError(`parallels: Image was not closed correctly; cannot be opened read/write`, 'corrupt-image');
@@ -34,7 +37,7 @@ class ParallelsNode extends FormatNode<ParallelsImage> {
 
   override async close(): Promise<void> {
     try {
-      if (!this.readOnly) await this.image.setInUse(false);
+      if (!this.readOnly) await this.image.closeForWriting();
     } finally {
       await this.image.file.close();
     }
@@ -44,6 +47,6 @@ class ParallelsNode extends FormatNode<ParallelsImage> {
     return { noDriverInfo: true };
   }
   check(repair: CheckRepair): Promise<CheckResult> {
-    return this.image.check(repair !== 'none' && !this.readOnly);
+    return this.image.check(this.readOnly ? 'none' : repair);
   }
 }

@@ -1,10 +1,13 @@
 // Guest I/O through the BAT: allocated clusters map to the file, others read as zeroes; a write to
 // an unallocated cluster appends a whole cluster at the end of the data and then records it.
-import type { BlockNode, BlockStatus, CheckResult } from '@tessera/core';
+// As qemu's driver, a write that reaches the file's end grows the file by the open option
+// prealloc-size beyond the new cluster, and closing cuts the file back to the end of the data.
+import type { BlockNode, BlockStatus, CheckRepair, CheckResult } from '@tessera/core';
 import { codedError } from '@tessera/module-kit/coded-error';
 import { eachCluster } from '@tessera/module-kit/format/each-cluster';
-import { HEADER_BYTES, INUSE_MAGIC, clusterBytes, encodeHeader, encodeU32, entryUnit, type ParallelsHeader } from './layout.ts';
+import { HEADER_BYTES, INUSE_MAGIC, SECTOR, clusterBytes, encodeHeader, encodeU32, entryUnit, type ParallelsHeader } from './layout.ts';
 import { Serial } from '@tessera/module-kit/serial';
+import type { Preallocation } from './open-options.ts';
 
 export class ParallelsImage {
   private readonly allocating = new Serial();
@@ -15,11 +18,9 @@ export class ParallelsImage {
     readonly file: BlockNode,
     readonly header: ParallelsHeader,
     readonly bat: Uint32Array,
+    private readonly preallocation: Preallocation,
   ) {
-    const cs = clusterBytes(header);
-    let end = header.dataOffset;
-    for (const entry of bat) if (entry !== 0) end = Math.max(end, entry * entryUnit(header) + cs);
-    this.dataEnd = end;
+    this.dataEnd = this.lastClusterEnd();
   }
 
   get clusterSize(): number {
@@ -67,6 +68,7 @@ export class ParallelsImage {
       const unit = entryUnit(this.header);
       if (this.dataEnd % unit !== 0) throw codedError('Parallels image is corrupt: its data end is not aligned to BAT units', 'corrupt-image');
       const host = this.dataEnd;
+      if (host + this.clusterSize > this.file.size) await this.growFile(host + this.clusterSize + this.preallocation.bytes);
       const whole = new Uint8Array(this.clusterSize);
       whole.set(part, within);
       await this.file.write(host, whole);
@@ -93,6 +95,25 @@ export class ParallelsImage {
     return { length: until - offset, zero: false, data: true, allocated: true, offset: host + (offset - first * cs), file: this.file.filename };
   }
 
+  /**
+   * The file grown ahead of the data, reading as zeroes. qemu's `falloc` reserves the blocks with
+   * fallocate; Node has none, and writing the zeroes would double every write: both modes leave a
+   * sparse tail here (which close cuts off again either way).
+   */
+  private async growFile(size: number): Promise<void> {
+    if (!this.file.resize) return; // (storage of a fixed size: the cluster is written at its end as before)
+    await this.file.resize(size, { shrink: false });
+  }
+
+  /** Closing after writes: the in-use mark cleared, then the file cut after the last cluster (the preallocated tail and any leaked space), as qemu does. */
+  async closeForWriting(): Promise<void> {
+    await this.setInUse(false);
+    if (this.file.resize && this.file.size > this.dataEnd) {
+      // qemu ignores a failure here: the image is consistent either way.
+      await this.file.resize(this.dataEnd, { shrink: true }).catch(() => undefined);
+    }
+  }
+
   /** Mark the image in use (opened read-write) or closed, as qemu does. */
   async setInUse(inUse: boolean): Promise<void> {
     this.header.inUse = inUse ? INUSE_MAGIC : 0;
@@ -100,10 +121,20 @@ export class ParallelsImage {
     await this.file.flush();
   }
 
-  /** qemu-img check: BAT entries inside the file, the in-use mark, and qemu's statistics. */
-  async check(repair: boolean): Promise<CheckResult> {
+  /**
+   * qemu-img check as qemu 7.2's parallels driver does it, with its messages: the in-use mark and
+   * BAT entries past the file's end are errors (fixed with `-r all`: the mark cleared at close,
+   * the entries cleared), space after the last cluster is leaked (cut off with `-r leaks`/`all`).
+   * Unlike qemu, an image with no clusters ends at its data offset: qemu counts the BAT of such an
+   * image as leaked whenever it spans more than one cluster.
+   */
+  async check(repair: CheckRepair): Promise<CheckResult> {
+    const fixErrors = repair === 'all';
+    const fixLeaks = repair !== 'none';
     const cs = this.clusterSize;
     const unit = entryUnit(this.header);
+    // (qemu measures the file in whole sectors.)
+    const size = Math.ceil(this.file.size / SECTOR) * SECTOR;
     const messages: string[] = [];
     let corruptions = 0;
     let fixed = 0;
@@ -112,42 +143,64 @@ export class ParallelsImage {
     let previous = 0;
     let end = this.header.dataOffset;
     if (this.header.inUse === INUSE_MAGIC) {
-      messages.push('ERROR image was not closed correctly');
+      messages.push(`${fixErrors ? 'Repairing' : 'ERROR'} image was not closed correctly`);
       corruptions++;
-      if (repair) fixed++;
+      if (fixErrors) fixed++;
     }
     for (let i = 0; i < this.bat.length; i++) {
       const entry = this.bat[i]!;
-      if (entry === 0) continue;
       const offset = entry * unit;
-      if (offset < this.header.dataOffset || offset + cs > this.file.size) {
-        messages.push(`ERROR cluster ${i} offset=${offset} is outside the image`);
+      if (entry === 0) {
+        previous = 0;
+        continue;
+      }
+      if (offset > size) {
+        messages.push(`${fixErrors ? 'Repairing' : 'ERROR'} cluster ${i} is outside image`);
         corruptions++;
-        if (repair) {
+        if (fixErrors) {
           this.bat[i] = 0;
           await this.file.write(HEADER_BYTES + i * 4, encodeU32(0));
           fixed++;
+          previous = 0;
+          continue;
         }
-        continue;
       }
       allocated++;
       if (previous !== 0 && previous + cs !== offset) fragmented++;
       previous = offset;
       end = Math.max(end, offset + cs);
     }
-    if (repair && this.header.inUse === INUSE_MAGIC) await this.setInUse(false);
-    const leaks = this.file.size > end ? Math.ceil((this.file.size - end) / cs) : 0;
+    if (fixErrors && this.header.inUse === INUSE_MAGIC) await this.setInUse(false);
+    let leaks = 0;
+    let leaksFixed = 0;
+    if (size > end) {
+      leaks = Math.ceil((size - end) / cs);
+      messages.push(`${fixLeaks ? 'Repairing' : 'ERROR'} space leaked at the end of the image ${size - end}`);
+      if (fixLeaks && this.file.resize) {
+        await this.file.resize(end, { shrink: true });
+        leaksFixed = leaks;
+      }
+    }
+    this.dataEnd = this.lastClusterEnd();
     return {
       corruptions: corruptions - fixed,
-      leaks,
+      leaks: leaks - leaksFixed,
       checkErrors: 0,
       corruptionsFixed: fixed,
-      leaksFixed: 0,
+      leaksFixed,
       imageEndOffset: end,
       totalClusters: this.bat.length,
       allocatedClusters: allocated,
       fragmentedClusters: fragmented,
       messages,
     };
+  }
+
+  /** End of the last cluster the BAT uses (the data offset when none). */
+  private lastClusterEnd(): number {
+    const unit = entryUnit(this.header);
+    let end = this.header.dataOffset;
+    for (const entry of this.bat) if (entry !== 0) end = Math.max(end, entry * unit + this.clusterSize);
+    return end;
   }
 }

@@ -12,7 +12,9 @@ import type { Qcow2Header } from './header/header.ts';
 import { buildHeader } from './header/write-header.ts';
 import type { Qcow2State } from './state.ts';
 import { entriesPerBlock, maxRefcount, setRefcount } from './refcount/entries.ts';
-import { resizeImage } from './resize.ts';
+import { resizeKeepingBitmaps, type ResizableImage } from './bitmaps/resize.ts';
+import { removeAllBitmaps } from './bitmaps/change.ts';
+import { withBitmapsExtension } from './bitmaps/header-extension.ts';
 import { AMEND_OPTIONS, ENCRYPTION_AMEND_OPTIONS } from './options.ts';
 import { codedError } from './errors.ts';
 import { readSnapshotL1 } from './snapshot/find.ts';
@@ -27,7 +29,7 @@ function flag(value: string, name: string): boolean {
   throw new Error(`Parameter '${name}' expects 'on' or 'off'`);
 }
 
-export async function amendImage(image: Qcow2State, options: Readonly<Record<string, string>>): Promise<void> {
+export async function amendImage(image: ResizableImage & Qcow2State, options: Readonly<Record<string, string>>): Promise<void> {
   if (!image.refcounts) throw new Error(`${image.filename}: the image is opened read-only`);
   for (const key of Object.keys(options)) {
     if (!AMEND_OPTIONS.some((option) => option.name === key)) {
@@ -107,9 +109,12 @@ export async function amendImage(image: Qcow2State, options: Readonly<Record<str
     // (qemu-img's message when a write of the new structure is refused.)
     await image.lock.write(() => inStep((reason) => `Overlap check failed: ${reason}`, () => changeRefcountWidth(image, refcountOrder)));
   }
-  if (size !== undefined && size !== image.header.size) await resizeImage(image, size, { shrink: true });
+  if (size !== undefined && size !== image.header.size) await resizeKeepingBitmaps(image, size, { shrink: true });
   if (version === 2 && h.version === 3) {
     await image.lock.write(async () => {
+      // Version 2 cannot store bitmaps: qemu-img 7.2 drops them too (it leaks their clusters and
+      // leaves their extension, which every later open warns about; here both go).
+      await removeAllBitmaps(image);
       await expandZeroClusters(image);
       await rewriteHeader(image, { version: 2, compatible: 0n });
     });
@@ -176,7 +181,7 @@ async function changeRefcountWidth(image: Qcow2State, order: number): Promise<vo
 }
 
 /** The whole first cluster anew from the header's current values with these changes; then the image follows it. */
-async function rewriteHeader(image: Qcow2State, change: { version: 2 | 3; compatible: bigint; dataFile?: string }): Promise<void> {
+async function rewriteHeader(image: ResizableImage & Qcow2State, change: { version: 2 | 3; compatible: bigint; dataFile?: string }): Promise<void> {
   const h = image.header;
   const onDisk = new Uint8Array(V2_HEADER_LENGTH);
   await image.child.read(0, onDisk);
@@ -217,8 +222,11 @@ async function rewriteHeader(image: Qcow2State, change: { version: 2 | 3; compat
     ...(next.extensions.backingFormat !== undefined ? { backingFormat: next.extensions.backingFormat } : {}),
     ...(next.extensions.dataFile !== undefined && next.version === 3 ? { dataFile: next.extensions.dataFile } : {}),
   });
+  // A version 3 header keeps the image's bitmaps (their extension; the autoclear bit is in `autoclear`).
+  const { bitmaps, directoryOffset, directorySize } = image.bitmaps;
+  const head = change.version === 3 && bitmaps.length ? withBitmapsExtension(bytes, V3_HEADER_LENGTH, { count: bitmaps.length, offset: directoryOffset, size: directorySize }) : bytes;
   await image.child.flush();
-  await image.overlap.write(0, bytes, HEADER);
+  await image.overlap.write(0, head, HEADER);
   await image.child.flush();
   image.replaceTables(next, image.map.l1);
   await image.enableWrites(); // lazy refcounts on or off: the write path follows the header

@@ -30,7 +30,7 @@ export const qcow2Format: BlockFormatDriver = {
 
     const l1Bytes = new Uint8Array(header.l1Size * 8);
     if (l1Bytes.length) await file.read(header.l1TableOffset, l1Bytes);
-    if (!readOnly) checkWritable(header, file.filename, forRepair ?? false, forBitmaps ?? false);
+    if (!readOnly) checkWritable(header, file.filename, forRepair ?? false);
     const view = new DataView(l1Bytes.buffer);
     const l1 = new BigUint64Array(header.l1Size);
     for (let i = 0; i < header.l1Size; i++) l1[i] = view.getBigUint64(i * 8);
@@ -98,9 +98,7 @@ function l2Reach(node: BlockNode): number | undefined {
  * What the writer does not handle yet is refused up front, before anything is written. An image
  * marked corrupt is written only to be repaired (check -r clears the mark once it is consistent).
  */
-function checkWritable(header: Qcow2Header, filename: string, forRepair: boolean, forBitmaps: boolean): void {
+function checkWritable(header: Qcow2Header, filename: string, forRepair: boolean): void {
   const refuse = (why: string) => new Error(`Could not open '${filename}' for writing: ${why}; open it read-only`);
   if (header.incompatible & INCOMPAT_CORRUPT && !forRepair) throw refuse('the image is marked corrupt (repair it with check -r all)');
-  // A repair would have to keep the bitmaps' clusters and flags: not done yet.
-  if (header.extensions.hasBitmaps && forRepair && !forBitmaps) throw refuse('repairing images with persistent bitmaps is not supported');
 }

@@ -7,7 +7,7 @@ import { bitmapInfo } from './bitmaps/info.ts';
 import type { BitmapsState } from './bitmaps/load.ts';
 import { COMPRESSION_ZLIB, codecOf, compressionTypeName } from './codecs.ts';
 import { decompressCluster } from './compress.ts';
-import { codedError, corrupt } from './errors.ts';
+import { corrupt } from './errors.ts';
 import { COMPAT_LAZY_REFCOUNTS, INCOMPAT_CORRUPT, INCOMPAT_DIRTY, AUTOCLEAR_DATA_FILE_RAW } from './header/features.ts';
 import type { Qcow2Header } from './header/header.ts';
 import { writeRefcountTablePlace } from './header/refcount-table-place.ts';
@@ -24,7 +24,7 @@ import type { CheckRepair, CheckResult } from '@tessera/core';
 import { checkImage } from './check/check.ts';
 import { setBackingFile } from './backing.ts';
 import { makeImageEmpty } from './make-empty.ts';
-import { resizeImage } from './resize.ts';
+import { resizeKeepingBitmaps } from './bitmaps/resize.ts';
 import { amendImage } from './amend.ts';
 import { OverlapGuard, type GuardedImage } from './overlap/guard.ts';
 import { incompatibleField } from './header/fields.ts';
@@ -43,8 +43,8 @@ export class Qcow2Image implements BlockNode, Qcow2State, GuardedImage {
   /** Opened for writing with enabled bitmaps: sets their bits, stores them at close (bitmaps/tracker.ts). */
   bitmapTracker: BitmapTracker | undefined;
   readonly internalSnapshots: InternalSnapshots = afterSettling(
-    internalSnapshots(this),
-    () => (this.refuseWithBitmaps('snapshots'), this.settled()),
+    internalSnapshots(this, () => this.bitmaps.bitmaps.length > 0),
+    () => this.settled(),
     () => this.overlap.invalidate(),
   );
   // The parts below are shared with the maintenance operations (snapshot/, check/, …), which run
@@ -301,21 +301,18 @@ export class Qcow2Image implements BlockNode, Qcow2State, GuardedImage {
 
   /** qemu-img resize (resize.ts). */
   async resize(size: number, options: ResizeOptions): Promise<void> {
-    this.refuseWithBitmaps('resize');
     await this.settled();
-    return this.maintained(() => resizeImage(this, size, options));
+    return this.maintained(() => resizeKeepingBitmaps(this, size, options));
   }
 
   /** qemu-img amend (amend.ts). */
   async amend(options: Readonly<Record<string, string>>): Promise<void> {
-    this.refuseWithBitmaps('amend');
     await this.settled();
     return this.maintained(() => amendImage(this, options));
   }
 
   /** qemu-img rebase: record another backing file (backing.ts); the open backing node stays until reopened. */
   async setBacking(file: string | undefined, format: string | undefined): Promise<void> {
-    this.refuseWithBitmaps('rebase');
     await this.settled();
     return this.maintained(() => setBackingFile(this, file, format));
   }
@@ -334,19 +331,8 @@ export class Qcow2Image implements BlockNode, Qcow2State, GuardedImage {
     },
   };
 
-  /**
-   * What rewrites the header or the tables would lose or invalidate persistent bitmaps (their
-   * extension, their sizes): refused on an image that has any, until those operations keep them.
-   */
-  private refuseWithBitmaps(operation: string): void {
-    if (this.bitmaps.bitmaps.length) {
-      throw codedError(`${this.filename}: ${operation} of an image with persistent bitmaps is not supported yet; remove them first (tessera-img bitmap --remove)`, 'unsupported-operation');
-    }
-  }
-
   /** qemu-img commit: unallocate every guest cluster (make-empty.ts). */
   async makeEmpty(): Promise<void> {
-    this.refuseWithBitmaps('commit');
     await this.settled();
     return this.maintained(() => makeImageEmpty(this));
   }

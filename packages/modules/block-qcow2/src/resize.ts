@@ -21,7 +21,8 @@ import { entriesPerBlock, getRefcount } from './refcount/entries.ts';
 import { inStep } from './overlap/guard.ts';
 import { activeL1 } from './overlap/structures.ts';
 
-export async function resizeImage(image: Qcow2State, size: number, options: ResizeOptions): Promise<void> {
+/** `beforeChange` runs once the request is found valid, before anything is written (bitmaps/resize.ts marks the bitmaps in use). */
+export async function resizeImage(image: Qcow2State, size: number, options: ResizeOptions, beforeChange?: () => Promise<void>): Promise<void> {
   if (size % 512 !== 0) throw new Error('The new size must be a multiple of 512');
   const refcounts = image.refcounts;
   if (!refcounts) throw new Error(`${image.filename}: the image is opened read-only`);
@@ -34,11 +35,13 @@ export async function resizeImage(image: Qcow2State, size: number, options: Resi
     if (size < h.size) {
       if (!options.shrink) throw new Error('Use the --shrink option to perform a shrink operation.');
       if (preallocation !== 'off') throw new Error('Preallocation can only be used for growing images');
+      await beforeChange?.();
       await shrink(image, size);
       // An external data file follows the virtual size, as QEMU keeps it.
       if (image.dataFile?.resize) await image.dataFile.resize(size, { shrink: true });
     } else if (size > h.size) {
       const old = h.size;
+      await beforeChange?.();
       await inStep((reason) => `Failed to grow the L1 table: ${reason}`, () => grow(image, size));
       if (image.dataFile?.resize) await image.dataFile.resize(size, { shrink: false });
       // A raw data file has every guest cluster mapped (QEMU preallocates metadata for it).

@@ -72,6 +72,19 @@ export async function changeBitmaps(image: Image, op: BitmapOperation): Promise<
   await storeBitmaps(image, next, freed);
 }
 
+/** Every bitmap removed, its table and data clusters freed (a downgrade to version 2, which cannot store them). */
+export async function removeAllBitmaps(image: Image): Promise<void> {
+  const bitmaps = image.bitmaps.bitmaps;
+  if (!bitmaps.length) return;
+  const cs = image.header.clusterSize;
+  const freed: [number, number][] = [];
+  for (const b of bitmaps) {
+    freed.push([b.tableOffset / cs, Math.ceil((b.tableSize * 8) / cs)]);
+    for (const offset of await dataClusters(image, b)) freed.push([offset / cs, 1]);
+  }
+  await storeBitmaps(image, [], freed);
+}
+
 /**
  * Point the image at `next` (whose tables are written and synced): a new directory in new
  * clusters, synced, the header rewritten in one write, then the old directory and the clusters in
@@ -90,7 +103,8 @@ export async function storeBitmaps(image: Image, next: readonly Bitmap[], freed:
   }
   if (image.bitmaps.directorySize) freed.push([image.bitmaps.directoryOffset / cs, Math.ceil(image.bitmaps.directorySize / cs)]);
   await child.flush();
-  const head = withBitmapsExtension(await readFirstCluster(child), header.headerLength, place);
+  // Only the first cluster: readFirstCluster reads 64 KiB, and with smaller clusters what follows is other metadata.
+  const head = withBitmapsExtension((await readFirstCluster(child)).subarray(0, cs), header.headerLength, place);
   await child.write(0, head);
   await child.flush();
   image.header = parseHeader(head, child.size, image.filename);

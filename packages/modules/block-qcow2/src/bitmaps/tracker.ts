@@ -8,13 +8,13 @@ import { codedError } from '../errors.ts';
 import { readHost } from '../host-read.ts';
 import { BME_ALL_ONES, BME_OFFSET_MASK, BME_RESERVED_MASK } from '../layout.ts';
 import { dataClusters, storeBitmaps, type Image } from './change.ts';
-import { BITMAP_AUTO, BITMAP_IN_USE, type Bitmap } from './directory.ts';
+import { BITMAP_AUTO, BITMAP_IN_USE, tableSizeFor, type Bitmap } from './directory.ts';
 
 interface Tracked {
   readonly index: number;
   readonly granularityBits: number;
-  /** Bit i: granule i is dirty (QEMU's serialization: byte i >> 3, bit i & 7). */
-  readonly bits: Uint8Array;
+  /** Bit i: granule i is dirty (QEMU's serialization: byte i >> 3, bit i & 7). Replaced by a resize. */
+  bits: Uint8Array;
 }
 
 export class BitmapTracker {
@@ -53,6 +53,11 @@ export class BitmapTracker {
     return tracked && tracked.bits.slice();
   }
 
+  /** The disk was resized: each tracked bitmap follows (bitsForSize). */
+  resized(size: number): void {
+    for (const t of this.tracked) t.bits = bitsForSize(t.bits, t.granularityBits, size);
+  }
+
   /** A guest write of `length` bytes at `offset`: its granules are dirty. */
   mark(offset: number, length: number): void {
     if (length <= 0) return;
@@ -81,14 +86,16 @@ export class BitmapTracker {
 
 /**
  * `bits` written as bitmap `old`'s new contents: data clusters only where a bit is set, a new
- * table; the old table and data clusters are added to `freed`. Returns the entry pointing there.
+ * table sized for the disk's current size (as QEMU stores a bitmap from its in-memory size); the
+ * old table and data clusters are added to `freed`. Returns the entry pointing there.
  */
 export async function writeBits(image: Image, old: Bitmap, bits: Uint8Array, freed: [number, number][]): Promise<Bitmap> {
   const { refcounts, child, header } = image;
   const cs = header.clusterSize;
-  const table = new Uint8Array(old.tableSize * 8);
+  const tableSize = tableSizeFor(header.size, old.granularityBits, cs);
+  const table = new Uint8Array(tableSize * 8);
   const view = new DataView(table.buffer);
-  for (let i = 0; i * cs < bits.length && i < old.tableSize; i++) {
+  for (let i = 0; i * cs < bits.length && i < tableSize; i++) {
     const chunk = bits.subarray(i * cs, (i + 1) * cs);
     if (!chunk.some((byte) => byte !== 0)) continue;
     const [offset] = await refcounts!.allocate(1);
@@ -101,7 +108,19 @@ export async function writeBits(image: Image, old: Bitmap, bits: Uint8Array, fre
   await child.write(tableOffset, table);
   freed.push([old.tableOffset / cs, Math.ceil((old.tableSize * 8) / cs)]);
   for (const offset of await dataClusters(image, old)) freed.push([offset / cs, 1]);
-  return { ...old, tableOffset };
+  return { ...old, tableOffset, tableSize };
+}
+
+/**
+ * A bitmap's bits for a disk of `size` bytes, as QEMU truncates one (hbitmap_truncate): the
+ * granules both sizes have keep their bits (a partly kept last granule too), the rest are clean.
+ */
+export function bitsForSize(bits: Uint8Array, granularityBits: number, size: number): Uint8Array {
+  const granules = Math.ceil(size / 2 ** granularityBits);
+  const out = new Uint8Array(Math.ceil(granules / 8));
+  out.set(bits.subarray(0, out.length));
+  if (granules % 8) out[out.length - 1]! &= (1 << (granules % 8)) - 1;
+  return out;
 }
 
 /** A bitmap's bits as stored, distrusting its table (QEMU's check_table_entry). */

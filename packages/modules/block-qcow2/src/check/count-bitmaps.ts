@@ -2,6 +2,7 @@
 // directory, each bitmap's table, and the clusters those tables use. Sizes are bounded as QEMU
 // bounds them; a table is read a cluster at a time.
 import { bitmapDirectory } from '../header/bitmap-directory.ts';
+import { AUTOCLEAR_BITMAPS } from '../header/features.ts';
 import { readHost } from '../host-read.ts';
 import { BME_ALL_ONES, BME_OFFSET_MASK, BME_RESERVED_MASK } from '../layout.ts';
 import type { WalkContext } from './count-tables.ts';
@@ -12,6 +13,9 @@ const MAX_BITMAP_TABLE_ENTRIES = 2 ** 27;
 /** Persistent bitmaps: their directory, each bitmap's table and the clusters the tables use. */
 export async function countBitmaps(context: WalkContext): Promise<void> {
   const { file, header, tally, references } = context;
+  // Without the autoclear bit (cleared by a program that does not know bitmaps, or a version 2
+  // header, as qemu-img 7.2's downgrade leaves one) QEMU ignores the extension: its clusters leak.
+  if ((header.autoclear & AUTOCLEAR_BITMAPS) === 0n) return;
   const where = await bitmapDirectory(file, header);
   if (!where) return;
   references.add(BigInt(where.offset), where.size);
