@@ -98,7 +98,8 @@ export class RbdNode implements BlockNode {
     const lib = librbd();
     if (lib.rbd_write_zeroes) {
       // As qemu: thick (zeroes as data) unless the range may be deallocated.
-      const result = await callAsync(lib.rbd_write_zeroes, this.image, offset, length, options.mayUnmap ? 0 : WRITE_ZEROES_THICK, 0);
+      const flags = options.mayUnmap ? 0 : WRITE_ZEROES_THICK;
+      const result = this.aio?.canWriteZeroes ? await this.aio.writeZeroes(offset, length, flags) : await callAsync(lib.rbd_write_zeroes, this.image, offset, length, flags, 0);
       if (result < 0) throw this.ioError('write-zeroes', offset, length, result);
       return;
     }

@@ -20,6 +20,8 @@ interface AioCalls {
   readonly rbd_aio_release: KoffiFunction;
   readonly rbd_aio_read: KoffiFunction;
   readonly rbd_aio_write: KoffiFunction;
+  /** Since Octopus (15); absent: write-zeroes stays a blocking call on a worker thread. */
+  readonly rbd_aio_write_zeroes?: KoffiFunction;
   readonly pipe2: KoffiFunction;
   readonly close: KoffiFunction;
 }
@@ -35,6 +37,7 @@ const POLL_BATCH = 64;
  * into the buffer after the call returns, so such a request goes through an off-heap copy.
  */
 const ON_HEAP_LIMIT = 64;
+const EMPTY = Buffer.alloc(0);
 
 let calls: AioCalls | null | undefined;
 
@@ -53,6 +56,7 @@ function bind(): AioCalls | null {
       rbd_aio_release: rbd.func('void rbd_aio_release(uint64_t c)'),
       rbd_aio_read: rbd.func('int rbd_aio_read(void *image, uint64_t off, size_t len, _Out_ uint8_t *buf, uint64_t c)'),
       rbd_aio_write: rbd.func('int rbd_aio_write(void *image, uint64_t off, size_t len, const uint8_t *buf, uint64_t c)'),
+      rbd_aio_write_zeroes: optionalFunc(() => rbd.func('int rbd_aio_write_zeroes(void *image, uint64_t off, size_t len, uint64_t c, int zero_flags, int op_flags)')),
       pipe2: libc.func('int pipe2(_Out_ int *fds, int flags)'),
       close: libc.func('int close(int fd)'),
     };
@@ -60,6 +64,14 @@ function bind(): AioCalls | null {
     calls = null;
   }
   return calls;
+}
+
+function optionalFunc(bind: () => KoffiFunction): KoffiFunction | undefined {
+  try {
+    return bind();
+  } catch {
+    return undefined;
+  }
 }
 
 interface Pending {
@@ -119,6 +131,17 @@ export class RbdAio {
     return this.submit(this.lib.rbd_aio_write, offset, data.byteLength > ON_HEAP_LIMIT ? data : Buffer.from(data));
   }
 
+  /** Whether `writeZeroes` is there (librbd since Octopus). */
+  get canWriteZeroes(): boolean {
+    return this.lib.rbd_aio_write_zeroes !== undefined;
+  }
+
+  /** librbd's write-zeroes (`flags`: its zero_flags); resolves with its result (≥ 0, or -errno). */
+  writeZeroes(offset: number, length: number, flags: number): Promise<number> {
+    const fn = this.lib.rbd_aio_write_zeroes!;
+    return this.start((completion) => fn(this.image, offset, length, completion, flags, 0) as number, EMPTY);
+  }
+
   /** After rbd_close (which waits for every request): stop watching, close the pipe. */
   end(): void {
     this.watch.destroy();
@@ -126,12 +149,17 @@ export class RbdAio {
   }
 
   private submit(fn: KoffiFunction, offset: number, buffer: Uint8Array): Promise<number> {
+    return this.start((completion) => fn(this.image, offset, buffer.byteLength, buffer, completion) as number, buffer);
+  }
+
+  /** Make a completion, start the request with it, and resolve with its result when collected. */
+  private start(request: (completion: bigint) => number, buffer: Uint8Array): Promise<number> {
     const lib = this.lib;
     const created = lib.rbd_aio_create_completion(null, null, this.completionOut) as number;
     if (created < 0) return Promise.resolve(created);
     const completion = BigInt(this.completionOut[0]!);
     const result = new Promise<number>((resolve) => this.pending.set(completion, { buffer, resolve }));
-    const started = fn(this.image, offset, buffer.byteLength, buffer, completion) as number;
+    const started = request(completion);
     if (started < 0) {
       this.pending.delete(completion);
       lib.rbd_aio_release(completion);
