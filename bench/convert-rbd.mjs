@@ -8,7 +8,8 @@
 // time(tessera-img)/time(qemu-img), and the load average (above the number of cores, wall-clock
 // ratios are noise). Each tool's output is compared with the source. Both tools run without
 // NODE_EXTRA_CA_CERTS (see convert.mjs). Needs a running cluster with a pool `rbd`: give its
-// ceph.conf (with a keyring), e.g. one the block-rbd tests' helper starts. Not a test.
+// ceph.conf (with a keyring), e.g. one the block-rbd tests' helper starts (its OSD keeps objects in
+// memory, memstore's 1 GiB by default: the source and one target must fit, so --size ≤ 400). Not a test.
 //   node bench/convert-rbd.mjs --conf /path/ceph.conf [--size 256] (MiB) [--runs 5] [--fragmented] [--exe path]
 import { spawnSync } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
