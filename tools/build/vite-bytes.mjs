@@ -3,14 +3,19 @@
 // - `import base64 from 'pkg/path/file.wasm?bytes'`: the file's bytes inlined into the bundle as a
 //   base64 string. A module's WebAssembly then travels inside its one verified file (the loader's
 //   sha256 covers it) instead of beside it, where nothing would check it.
+// - `import base64 from 'pkg/path/file.node?brotli-bytes'`: the same, brotli-compressed first (the
+//   importer decompresses with node:zlib): a large native addon costs every start the parse of
+//   its base64 text, and compressed koffi's 1.1 MB is 0.2 MB.
 // - `import { x } from 'pkg/path/file.js?file'`: that JavaScript file, bundled like any other.
 // The package is found in the node_modules directories above the importer, as Node looks for it.
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import { brotliCompressSync, constants } from 'node:zlib';
 
-const SUFFIXES = ['?bytes', '?file'];
+const SUFFIXES = ['?bytes', '?brotli-bytes', '?file'];
 const VIRTUAL = '\0tessera-bytes:';
+const VIRTUAL_BROTLI = '\0tessera-brotli-bytes:';
 
 function packageFile(specifier, importer) {
   const parts = specifier.split('/');
@@ -34,11 +39,15 @@ export function inlinedBytes() {
       const file = packageFile(id.slice(0, -suffix.length), importer);
       if (!file) this.error(`${id}: no such file in the packages installed above ${importer}`);
       // A virtual id (\0…), so that vitest does not hand a file under node_modules to Node to load.
-      return suffix === '?bytes' ? `${VIRTUAL}${file}` : file;
+      return suffix === '?bytes' ? `${VIRTUAL}${file}` : suffix === '?brotli-bytes' ? `${VIRTUAL_BROTLI}${file}` : file;
     },
     load(id) {
-      if (!id.startsWith(VIRTUAL)) return null;
-      return `export default ${JSON.stringify(readFileSync(id.slice(VIRTUAL.length)).toString('base64'))};`;
+      if (id.startsWith(VIRTUAL)) return `export default ${JSON.stringify(readFileSync(id.slice(VIRTUAL.length)).toString('base64'))};`;
+      if (id.startsWith(VIRTUAL_BROTLI)) {
+        const bytes = brotliCompressSync(readFileSync(id.slice(VIRTUAL_BROTLI.length)), { params: { [constants.BROTLI_PARAM_QUALITY]: 11 } });
+        return `export default ${JSON.stringify(bytes.toString('base64'))};`;
+      }
+      return null;
     },
   };
 }

@@ -90,3 +90,31 @@ export function decodeKeys(data: Buffer): Map<string, string> {
   }
   return keys;
 }
+
+/**
+ * The Data-Out PDUs answering one R2T: `data` in segments of at most `segment` bytes (the target's
+ * MaxRecvDataSegmentLength), F on the last. One allocation holds every header (a 256 KiB burst to
+ * a target taking 8 KiB segments is 32 PDUs); the data is not copied.
+ */
+export function encodeDataOutSequence(lun: Buffer, itt: number, ttt: number, expStatSN: number, offset: number, data: Uint8Array, segment: number): Buffer[] {
+  const count = Math.max(1, Math.ceil(data.length / segment));
+  const headers = Buffer.alloc(BHS_LENGTH * count);
+  const buffers: Buffer[] = [];
+  for (let i = 0; i < count; i++) {
+    const start = i * segment;
+    const length = Math.min(segment, data.length - start);
+    const header = headers.subarray(i * BHS_LENGTH, (i + 1) * BHS_LENGTH);
+    header[0] = OP.DATA_OUT;
+    header[1] = i === count - 1 ? FINAL : 0;
+    header.writeUIntBE(length, 5, 3);
+    lun.copy(header, 8);
+    header.writeUInt32BE(itt >>> 0, 16);
+    header.writeUInt32BE(ttt >>> 0, 20);
+    header.writeUInt32BE(expStatSN >>> 0, 28);
+    header.writeUInt32BE(i, 36); // DataSN
+    header.writeUInt32BE((offset + start) >>> 0, 40); // buffer offset
+    buffers.push(header, Buffer.from(data.buffer, data.byteOffset + start, length));
+    if (length % 4) buffers.push(Buffer.alloc(4 - (length % 4)));
+  }
+  return buffers;
+}

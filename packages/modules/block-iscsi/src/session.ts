@@ -1,7 +1,7 @@
 import { iscsiError, type IscsiErrorCode } from './errors.ts';
 import type { Link } from './link.ts';
 import type { SessionParameters } from './login.ts';
-import { encodeLun, encodePdu, FINAL, IMMEDIATE, OP, RESERVED_TAG, type Pdu } from './pdu.ts';
+import { encodeDataOutSequence, encodeLun, encodePdu, FINAL, IMMEDIATE, OP, RESERVED_TAG, type Pdu } from './pdu.ts';
 
 /** A SCSI command's outcome: status byte, sense data when CHECK CONDITION, bytes read. */
 export interface CommandResult {
@@ -129,7 +129,7 @@ export class Session {
       for (;;) {
         if (this.failure) return;
         const pdu = await this.receiveHeaderAndData();
-        this.handle(pdu);
+        if (pdu) this.handle(pdu);
       }
     } catch (error) {
       if (this.closing) return;
@@ -138,9 +138,28 @@ export class Session {
     }
   }
 
-  /** Data-In goes straight to its task's buffer; everything else through Link.receive. */
-  private async receiveHeaderAndData(): Promise<Pdu> {
-    return this.link.receive();
+  /**
+   * The next PDU. Data-In goes from the socket's chunks straight into its task's buffer (handled
+   * here, undefined returned): no segment-sized buffer per PDU, no second copy.
+   */
+  private async receiveHeaderAndData(): Promise<Pdu | undefined> {
+    const { opcode, header, dataLength, padding } = await this.link.receiveHeader();
+    if (opcode !== OP.DATA_IN) {
+      const data = dataLength + padding ? await this.link.reader.read(dataLength + padding) : Buffer.alloc(0);
+      return { opcode, header, data: data.subarray(0, dataLength) };
+    }
+    const task = this.task(header.readUInt32BE(16));
+    const offset = header.readUInt32BE(40);
+    if (!task.dataIn || offset + dataLength > task.dataIn.length || offset !== task.received) {
+      this.protocolError(`the target sent ${dataLength} bytes of read data at offset ${offset}, outside the ${task.dataIn?.length ?? 0} bytes asked for or out of order`);
+    }
+    await this.link.reader.readInto(task.dataIn.subarray(offset, offset + dataLength));
+    if (padding) await this.link.reader.read(padding);
+    task.received += dataLength;
+    const status = (header[1]! & 0x01) !== 0;
+    this.updateSequence(header, status);
+    if (status) this.finish(task, header[3]!, undefined);
+    return undefined;
   }
 
   private updateSequence(header: Buffer, hasStatSN: boolean): void {
@@ -156,19 +175,6 @@ export class Session {
     const { header } = pdu;
     const itt = header.readUInt32BE(16);
     switch (pdu.opcode) {
-      case OP.DATA_IN: {
-        const task = this.task(itt);
-        const status = (header[1]! & 0x01) !== 0;
-        this.updateSequence(header, status);
-        const offset = header.readUInt32BE(40);
-        if (!task.dataIn || offset + pdu.data.length > task.dataIn.length || offset !== task.received) {
-          this.protocolError(`the target sent ${pdu.data.length} bytes of read data at offset ${offset}, outside the ${task.dataIn?.length ?? 0} bytes asked for or out of order`);
-        }
-        task.dataIn.set(pdu.data, offset);
-        task.received += pdu.data.length;
-        if (status) this.finish(task, header[3]!, undefined);
-        return;
-      }
       case OP.SCSI_RESPONSE: {
         const task = this.task(itt);
         this.updateSequence(header, true);
@@ -224,15 +230,7 @@ export class Session {
   }
 
   private sendDataOut(itt: number, ttt: number, data: Uint8Array, offset: number): void {
-    const step = this.parameters.targetMaxRecv;
-    let dataSN = 0;
-    for (let done = 0; done < data.length; done += step, dataSN++) {
-      const part = data.subarray(done, Math.min(done + step, data.length));
-      const last = done + part.length >= data.length;
-      this.link.send(
-        encodePdu({ opcode: OP.DATA_OUT, flags: last ? FINAL : 0, lun: this.lun, itt, words: { 20: ttt, 28: this.expStatSN, 36: dataSN, 40: offset + done } }, part),
-      );
-    }
+    this.link.send(encodeDataOutSequence(this.lun, itt, ttt, this.expStatSN, offset, data, this.parameters.targetMaxRecv));
   }
 
   private task(itt: number): Task & { dataIn: Uint8Array } {

@@ -2,6 +2,7 @@ import type { BlockNode, BlockStatus, ImageDescription, InternalSnapshots, Resiz
 import { ERANGE, errnoText, rbdError } from './errors.ts';
 import { koffi } from './ffi/koffi-addon.ts';
 import { callAsync, librbd, type Handle } from './ffi/librbd.ts';
+import { RbdAio } from './ffi/rbd-aio.ts';
 import { qemuNodeName, type RbdLocation } from './rbd-location.ts';
 import type { RbdSession } from './rbd-session.ts';
 
@@ -27,6 +28,8 @@ export class RbdNode implements BlockNode {
   private closed = false;
   private growing: Promise<void> = Promise.resolve();
   readonly internalSnapshots: InternalSnapshots;
+  /** Reads and writes as librbd aio (many in flight); undefined: synchronous calls on worker threads. */
+  private readonly aio: RbdAio | undefined;
 
   private constructor(
     private readonly session: RbdSession,
@@ -39,6 +42,7 @@ export class RbdNode implements BlockNode {
     public size: number,
     private readonly objectSize: number,
   ) {
+    this.aio = RbdAio.open(image);
     this.internalSnapshots = {
       create: (name) => this.snapshotCall('create', name),
       apply: (name) => this.snapshotCall('rollback', name),
@@ -70,7 +74,7 @@ export class RbdNode implements BlockNode {
     const parts: Promise<void>[] = [];
     for (let done = 0; done < into.length; done += MAX_TRANSFER) {
       const part = into.subarray(done, Math.min(into.length, done + MAX_TRANSFER));
-      parts.push(this.io('read', librbd().rbd_read, offset + done, part.length, part));
+      parts.push(this.io('read', offset + done, part));
     }
     await settle(parts);
   }
@@ -82,7 +86,7 @@ export class RbdNode implements BlockNode {
     const parts: Promise<void>[] = [];
     for (let done = 0; done < data.length; done += MAX_TRANSFER) {
       const part = data.subarray(done, Math.min(data.length, done + MAX_TRANSFER));
-      parts.push(this.io('write', librbd().rbd_write, offset + done, part.length, part));
+      parts.push(this.io('write', offset + done, part));
     }
     await settle(parts);
   }
@@ -94,7 +98,8 @@ export class RbdNode implements BlockNode {
     const lib = librbd();
     if (lib.rbd_write_zeroes) {
       // As qemu: thick (zeroes as data) unless the range may be deallocated.
-      const result = await callAsync(lib.rbd_write_zeroes, this.image, offset, length, options.mayUnmap ? 0 : WRITE_ZEROES_THICK, 0);
+      const flags = options.mayUnmap ? 0 : WRITE_ZEROES_THICK;
+      const result = this.aio?.canWriteZeroes ? await this.aio.writeZeroes(offset, length, flags) : await callAsync(lib.rbd_write_zeroes, this.image, offset, length, flags, 0);
       if (result < 0) throw this.ioError('write-zeroes', offset, length, result);
       return;
     }
@@ -120,6 +125,7 @@ export class RbdNode implements BlockNode {
     this.closed = true;
     this.extents = undefined;
     const result = await callAsync(librbd().rbd_close, this.image);
+    this.aio?.end();
     await this.session.end();
     if (result < 0) throw rbdError(`${this.shown}: closing the image failed: ${errnoText(result)}`, 'rbd-io');
   }
@@ -232,10 +238,15 @@ export class RbdNode implements BlockNode {
     this.extents = undefined;
   }
 
-  private async io(what: 'read' | 'write', fn: Parameters<typeof callAsync>[0], offset: number, length: number, buffer: Uint8Array): Promise<void> {
-    const result = await callAsync(fn, this.image, offset, length, buffer);
+  private async io(what: 'read' | 'write', offset: number, buffer: Uint8Array): Promise<void> {
+    const length = buffer.length;
+    const lib = librbd();
+    const result = this.aio
+      ? await (what === 'read' ? this.aio.read(offset, buffer) : this.aio.write(offset, buffer))
+      : await callAsync(what === 'read' ? lib.rbd_read : lib.rbd_write, this.image, offset, length, buffer);
     if (result < 0) throw this.ioError(what, offset, length, result);
-    if (result !== length) throw rbdError(`${this.shown}: ${what} of ${length} bytes at offset ${offset} transferred ${result}`, 'rbd-io');
+    // A completed aio write reports 0 (the synchronous call, the length); a read, the bytes read.
+    if (result !== length && !(this.aio && what === 'write')) throw rbdError(`${this.shown}: ${what} of ${length} bytes at offset ${offset} transferred ${result}`, 'rbd-io');
   }
 
   private ioError(what: string, offset: number, length: number, result: number): Error {

@@ -3,3 +3,9 @@ declare module '*?bytes' {
   const base64: string;
   export default base64;
 }
+
+// The same, brotli-compressed before base64 (decompress with node:zlib).
+declare module '*?brotli-bytes' {
+  const base64: string;
+  export default base64;
+}
