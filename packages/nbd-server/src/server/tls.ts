@@ -12,8 +12,8 @@ import { OptionError } from '../cli/options.ts';
 import { authorizer, distinguishedName, type Authorizer } from './tls-authz.ts';
 
 export interface TlsServerSettings {
-  /** The TLSSocket options of one connection; `identity` receives the PSK username a client names. */
-  readonly socketOptions: (identity: (username: string) => void) => TLSSocketOptions;
+  /** The TLSSocket options of one connection; `identity` receives the PSK username a client names, and whether it has a key. */
+  readonly socketOptions: (identity: (username: string, known: boolean) => void) => TLSSocketOptions;
   readonly kind: 'x509' | 'psk' | 'anon';
   /** Clients must present a certificate the CA signed (x509's verify-peer, on by default). */
   readonly verifyPeer: boolean;
@@ -49,10 +49,12 @@ export function tlsSettings(objects: ReadonlyMap<string, UserObject> | undefined
         socketOptions: (identity) => ({
           ciphers: `${DEFAULT_CIPHERS}:PSK`,
           pskCallback: (_socket: TLSSocket, username: string): Buffer | null => {
-            identity(username);
             try {
-              return readPskKeys(dir).get(username) ?? null;
+              const key = readPskKeys(dir).get(username);
+              identity(username, key !== undefined);
+              return key ?? null;
             } catch (error) {
+              identity(username, false);
               report(`option negotiation failed: ${(error as Error).message}`);
               return null;
             }
@@ -92,7 +94,14 @@ function x509Context(dir: string | undefined, verifyPeer: boolean) {
  */
 export async function startServerTls(socket: Socket, settings: TlsServerSettings): Promise<TLSSocket> {
   let username: string | undefined;
-  const secure = new TLSSocket(socket, { isServer: true, ...settings.socketOptions((name) => (username = name)) });
+  let knownUser = false;
+  const secure = new TLSSocket(socket, {
+    isServer: true,
+    ...settings.socketOptions((name, known) => {
+      username = name;
+      knownUser = known;
+    }),
+  });
   try {
     await new Promise<void>((resolve, reject) => {
       secure.once('secure', resolve);
@@ -100,7 +109,7 @@ export async function startServerTls(socket: Socket, settings: TlsServerSettings
       secure.once('close', () => reject(new Error('The TLS connection was non-properly terminated.')));
     });
   } catch (error) {
-    settings.report(`option negotiation failed: TLS handshake failed: ${handshakeWords(error as Error, settings, username)}`);
+    settings.report(`option negotiation failed: TLS handshake failed: ${handshakeWords(error as Error, settings, username, knownUser)}`);
     secure.destroy();
     throw error;
   }
@@ -117,11 +126,12 @@ export async function startServerTls(socket: Socket, settings: TlsServerSettings
 }
 
 /** GnuTLS's words (qemu-nbd's log) for a failed handshake, and what was wrong where we know. */
-function handshakeWords(error: Error, settings: TlsServerSettings, username: string | undefined): string {
+function handshakeWords(error: Error, settings: TlsServerSettings, username: string | undefined, knownUser: boolean): string {
   const code = (error as NodeJS.ErrnoException).code ?? '';
   if (settings.kind === 'psk' && username !== undefined) {
+    // Without a key OpenSSL goes on to certificate authentication, which fails for want of one.
+    if (!knownUser) return `An illegal parameter has been received. (PSK username '${username}' is not in keys.psk)`;
     if (code === 'ERR_SSL_BINDER_DOES_NOT_VERIFY' || code.includes('DECRYPT')) return `An illegal parameter has been received. (the client's key for PSK username '${username}' is not the one in keys.psk)`;
-    if (code === 'ERR_SSL_NO_SUITABLE_SIGNATURE_ALGORITHM' || code === 'ERR_SSL_NO_SHARED_CIPHER') return `An illegal parameter has been received. (PSK username '${username}' is not in keys.psk)`;
   }
   if (code === 'ERR_SSL_NO_SHARED_CIPHER') return 'No supported cipher suites have been found.';
   if (code === 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE') return 'No certificate was found.';
