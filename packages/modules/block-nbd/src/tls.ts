@@ -134,6 +134,7 @@ export async function startTls(plain: { readonly socket: Socket; readonly reader
 
 /** The server ended the handshake without a word: with a PSK, what GnuTLS servers do for a wrong key or an unknown user. */
 function closedWords(credentials: NbdTlsCredentials): string {
+  if (credentials.kind === 'anon') return 'TLS handshake failed: The TLS connection was non-properly terminated. (the server may not take anonymous TLS: it may need tls-creds-x509 or tls-creds-psk)';
   if (credentials.kind !== 'psk') return 'the server closed the connection during the TLS handshake';
   return `TLS handshake failed: The TLS connection was non-properly terminated. (the server refused the pre-shared key: check that it has username '${credentials.username}' with the key in ${join(credentials.dir, 'keys.psk')})`;
 }
@@ -150,6 +151,7 @@ function describeTlsError(error: Error, credentials: NbdTlsCredentials): string 
   if (credentials.kind === 'anon' && (code === 'ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE' || code === 'ERR_SSL_NO_CIPHERS_AVAILABLE')) {
     return 'TLS handshake failed: No supported cipher suites have been found. (the server does not take anonymous TLS: it needs tls-creds-x509 or tls-creds-psk)';
   }
+  if (credentials.kind === 'anon' && code === 'ECONNRESET') return closedWords(credentials);
   switch (code) {
     case 'UNABLE_TO_VERIFY_LEAF_SIGNATURE':
     case 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY':
