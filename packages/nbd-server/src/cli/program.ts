@@ -90,6 +90,10 @@ async function serve(host: Host, options: ServerOptions, tls: TlsServerSettings 
     ...(dirtyBitmap ? { dirtyBitmap } : {}),
   });
   const listener = new NbdListener(image, { listen: options.listen, shared: options.shared, persistent: options.persistent, tls });
+  // Taken before listening: a signal as soon as clients can connect still closes the image and removes the socket.
+  const stopped = new Promise<void>((resolve) => {
+    for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.once(signal, () => resolve());
+  });
   try {
     await listener.listen();
   } catch (error) {
@@ -98,9 +102,6 @@ async function serve(host: Host, options: ServerOptions, tls: TlsServerSettings 
   }
   if (options.pidFile !== undefined) writeFileSync(options.pidFile, `${process.pid}\n`);
   signalReady();
-  const stopped = new Promise<void>((resolve) => {
-    for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.once(signal, () => resolve());
-  });
   await Promise.race([listener.done, stopped]);
   listener.close();
   await node.close();
