@@ -64,6 +64,9 @@ describe('tessera-nbd with tls-creds-psk and tls-creds-anon', () => {
       const converted = await run(executable('img-tool', 'modular'), ['convert', '--object', pskClient('psk-alice', 'alice'), '--image-opts', clientOpts(port), '-O', 'raw', out], { timeoutMs: 20_000 });
       expect([converted.code, converted.stderr]).toEqual([0, '']);
       expect(readFileSync(out).equals(readFileSync(raw))).toBe(true);
+      const ourWrong = await run(executable('img-tool', 'modular'), ['info', '--object', pskClient('psk-wrong', 'alice'), '--image-opts', clientOpts(port)], { timeoutMs: 20_000 });
+      expect([ourWrong.code, ourWrong.stdout]).toEqual([1, '']);
+      expect(ourWrong.stderr).toContain(`TLS handshake failed: A TLS fatal alert has been received. (the server refused the pre-shared key: check that it has username 'alice' with the key in ${join(psk('psk-wrong'), 'keys.psk')})\n`);
 
       const wrong = await qemuRead(port, pskClient('psk-wrong', 'alice'));
       expect(wrong.code).toBe(1);
