@@ -3,14 +3,28 @@
 import type { Host } from '@tessera/core';
 import { ToolError } from '../cli/errors.ts';
 import { parseKeyValueList } from '../image/key-value.ts';
+import { defineAuthzList, defineAuthzSimple, refuseUnbuiltType } from './authz.ts';
 import { defineSecret } from './secret.ts';
+import { defineTlsCredsAnon } from './tls-creds-anon.ts';
+import { defineTlsCredsPsk } from './tls-creds-psk.ts';
 import { defineTlsCredsX509 } from './tls-creds-x509.ts';
 import type { ObjectDefiner } from './types.ts';
 
-/** The qom-types the tool defines (another type is refused as qemu refuses an unknown one). */
+/**
+ * The qom-types the executables define (another type is refused as qemu refuses an unknown one).
+ * One table for tessera-img and tessera-nbd: the authz types are for tessera-nbd's --tls-authz.
+ */
 const DEFINERS: Readonly<Record<string, ObjectDefiner>> = {
   secret: defineSecret,
   'tls-creds-x509': defineTlsCredsX509,
+  'tls-creds-psk': defineTlsCredsPsk,
+  'tls-creds-anon': defineTlsCredsAnon,
+  'authz-simple': defineAuthzSimple,
+  'authz-list': defineAuthzList,
+  'authz-listfile': refuseUnbuiltType('authz-listfile'),
+  'authz-pam': () => {
+    throw new Error('authz-pam (PAM accounts) is not supported; use authz-simple or authz-list');
+  },
 };
 
 /** qemu's identifier rule for `id`. */

@@ -1,13 +1,17 @@
 import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
-import { checkServerIdentity, connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { checkServerIdentity, connect as tlsConnect, DEFAULT_CIPHERS, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import type { UserObject } from '@tessera/core';
+import { DEFAULT_PSK_USERNAME, pskKeyFor } from '@tessera/module-kit/tls/psk-keys';
 import { nbdError } from './errors.ts';
 import { WireReader } from '@tessera/module-kit/socket/wire-reader';
 
-/** What NBD_OPT_STARTTLS's handshake uses: qemu's tls-creds-x509 object, read from its directory. */
-export interface NbdTlsCredentials {
+/** What NBD_OPT_STARTTLS's handshake uses: qemu's tls-creds-x509, -psk or -anon object, read now. */
+export type NbdTlsCredentials = X509Credentials | PskCredentials | AnonCredentials;
+
+interface X509Credentials {
+  readonly kind: 'x509';
   readonly id: string;
   readonly ca?: Buffer;
   readonly cert?: Buffer;
@@ -19,18 +23,42 @@ export interface NbdTlsCredentials {
   readonly hostname?: string;
 }
 
+/** A pre-shared key: the server proves it knows the key (no certificate). */
+interface PskCredentials {
+  readonly kind: 'psk';
+  readonly id: string;
+  readonly username: string;
+  readonly key: Buffer;
+  readonly dir: string;
+}
+
+/** Anonymous Diffie-Hellman: encrypted, nobody authenticated (qemu's tls-creds-anon). */
+interface AnonCredentials {
+  readonly kind: 'anon';
+  readonly id: string;
+}
+
 /**
  * The credentials `tls-creds=ID` names, with qemu's messages when the id names nothing or not a
- * client's x509 credentials. The PEM files are read now, so a missing one fails before connecting.
+ * client's TLS credentials. Files are read now, so a missing one fails before connecting.
  */
 export function tlsCredentials(id: string, objects: ReadonlyMap<string, UserObject> | undefined, hostname: string | undefined): NbdTlsCredentials {
   const object = objects?.get(id);
   if (!object) throw nbdError(`No TLS credentials with id '${id}'`, 'invalid-option');
-  if (!object.qomType.startsWith('tls-creds')) throw nbdError(`Object with id '${id}' is not TLS credentials`, 'invalid-option');
-  if (object.qomType !== 'tls-creds-x509') throw nbdError(`TLS credentials '${id}' are ${object.qomType}; only tls-creds-x509 is supported`, 'unsupported-feature');
+  if (!object.qomType.startsWith('tls-creds-')) throw nbdError(`Object with id '${id}' is not TLS credentials`, 'invalid-option');
   const { dir, endpoint = 'client' } = object.properties;
-  if (endpoint !== 'client') throw nbdError('Expecting TLS credentials with a client endpoint', 'invalid-option');
+  if (endpoint !== 'client') throw nbdError('Expected TLS credentials for a client endpoint', 'invalid-option');
+  if (object.qomType === 'tls-creds-anon') return { kind: 'anon', id };
   if (dir === undefined) throw nbdError(`Missing 'dir' property value`, 'invalid-option');
+  if (object.qomType === 'tls-creds-psk') {
+    const username = object.properties.username ?? DEFAULT_PSK_USERNAME;
+    try {
+      return { kind: 'psk', id, username, key: pskKeyFor(dir, username), dir };
+    } catch (error) {
+      throw nbdError((error as Error).message, 'invalid-option', error);
+    }
+  }
+  if (object.qomType !== 'tls-creds-x509') throw nbdError(`TLS credentials '${id}' are ${object.qomType}, which the nbd client does not take`, 'unsupported-feature');
   const verifyPeer = !['off', 'no', 'false'].includes(object.properties['verify-peer'] ?? 'on');
   const file = (name: string, required: boolean): Buffer | undefined => {
     try {
@@ -45,7 +73,34 @@ export function tlsCredentials(id: string, objects: ReadonlyMap<string, UserObje
   const cert = file('client-cert.pem', false);
   const key = cert ? file('client-key.pem', true) : undefined;
   const crl = file('ca-crl.pem', false);
-  return { id, ...(ca ? { ca } : {}), ...(cert ? { cert, key } : {}), ...(crl ? { crl } : {}), verifyPeer, ...(hostname !== undefined ? { hostname } : {}) };
+  return { kind: 'x509', id, ...(ca ? { ca } : {}), ...(cert ? { cert, key } : {}), ...(crl ? { crl } : {}), verifyPeer, ...(hostname !== undefined ? { hostname } : {}) };
+}
+
+/** node:tls's options for the credentials' kind. */
+function connectOptions(credentials: NbdTlsCredentials): ConnectionOptions {
+  switch (credentials.kind) {
+    case 'psk':
+      // TLS 1.3 PSK (what GnuTLS picks), and TLS 1.2's PSK suites for older peers; no certificate to check.
+      return {
+        ciphers: `${DEFAULT_CIPHERS}:PSK`,
+        pskCallback: () => ({ psk: credentials.key, identity: credentials.username }),
+        checkServerIdentity: () => undefined,
+      };
+    case 'anon':
+      // Anonymous Diffie-Hellman exists up to TLS 1.2 only (GnuTLS's ANON-DH, OpenSSL's ADH).
+      return { ciphers: 'aNULL:!eNULL:@SECLEVEL=0', maxVersion: 'TLSv1.2', rejectUnauthorized: false, checkServerIdentity: () => undefined };
+    case 'x509':
+      return {
+        ...(credentials.ca ? { ca: credentials.ca } : {}),
+        ...(credentials.cert ? { cert: credentials.cert, key: credentials.key } : {}),
+        ...(credentials.crl ? { crl: credentials.crl } : {}),
+        rejectUnauthorized: credentials.verifyPeer,
+        // SNI only for DNS names (an address is no server name).
+        ...(credentials.hostname !== undefined && !/^[\d.]+$|:/.test(credentials.hostname) ? { servername: credentials.hostname } : {}),
+        checkServerIdentity: (_host, certificate) =>
+          credentials.verifyPeer && credentials.hostname !== undefined ? checkServerIdentity(credentials.hostname, certificate) : undefined,
+      };
+  }
 }
 
 /**
@@ -55,17 +110,7 @@ export function tlsCredentials(id: string, objects: ReadonlyMap<string, UserObje
  */
 export async function startTls(plain: { readonly socket: Socket; readonly reader: WireReader }, credentials: NbdTlsCredentials): Promise<{ socket: TLSSocket; reader: WireReader }> {
   const socket = plain.socket;
-  const secure = tlsConnect({
-    socket,
-    ...(credentials.ca ? { ca: credentials.ca } : {}),
-    ...(credentials.cert ? { cert: credentials.cert, key: credentials.key } : {}),
-    ...(credentials.crl ? { crl: credentials.crl } : {}),
-    rejectUnauthorized: credentials.verifyPeer,
-    // SNI only for DNS names (an address is no server name).
-    ...(credentials.hostname !== undefined && !/^[\d.]+$|:/.test(credentials.hostname) ? { servername: credentials.hostname } : {}),
-    checkServerIdentity: (_host, certificate) =>
-      credentials.verifyPeer && credentials.hostname !== undefined ? checkServerIdentity(credentials.hostname, certificate) : undefined,
-  });
+  const secure = tlsConnect({ socket, ...connectOptions(credentials) });
   let failure: Error | undefined;
   const reader = new WireReader(secure, () => failure ?? nbdError('the server closed the TLS connection', 'nbd-disconnected'));
   secure.on('error', (error) => {
@@ -82,21 +127,39 @@ export async function startTls(plain: { readonly socket: Socket; readonly reader
     secure.once('secureConnect', resolve);
     secure.once('error', () => reject(failure));
     void plainEnded.then((error) => error && reject(error));
-    secure.once('close', () => setImmediate(() => reject(failure ?? nbdError('the server closed the connection during the TLS handshake', 'nbd-tls'))));
+    secure.once('close', () => setImmediate(() => reject(failure ?? nbdError(closedWords(credentials), 'nbd-tls'))));
   });
   return { socket: secure, reader };
 }
 
-/** qemu's (GnuTLS's) words for a refused certificate, and what to check. */
+/** The server ended the handshake without a word: with a PSK, what GnuTLS servers do for a wrong key or an unknown user. */
+function closedWords(credentials: NbdTlsCredentials): string {
+  if (credentials.kind === 'anon') return 'TLS handshake failed: The TLS connection was non-properly terminated. (the server may not take anonymous TLS: it may need tls-creds-x509 or tls-creds-psk)';
+  if (credentials.kind !== 'psk') return 'the server closed the connection during the TLS handshake';
+  return `TLS handshake failed: The TLS connection was non-properly terminated. (the server refused the pre-shared key: check that it has username '${credentials.username}' with the key in ${join(credentials.dir, 'keys.psk')})`;
+}
+
+/** qemu's (GnuTLS's) words for a refused certificate or key, and what to check. */
 function describeTlsError(error: Error, credentials: NbdTlsCredentials): string {
-  switch ((error as NodeJS.ErrnoException).code) {
+  const code = (error as NodeJS.ErrnoException).code ?? '';
+  if (credentials.kind === 'psk' && (code === 'ECONNRESET' || code.startsWith('ERR_SSL_'))) {
+    const alert = code.startsWith('ERR_SSL_TLSV1_ALERT') || code.startsWith('ERR_SSL_SSLV3_ALERT');
+    return alert
+      ? `TLS handshake failed: A TLS fatal alert has been received. (the server refused the pre-shared key: check that it has username '${credentials.username}' with the key in ${join(credentials.dir, 'keys.psk')})`
+      : closedWords(credentials);
+  }
+  if (credentials.kind === 'anon' && (code === 'ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE' || code === 'ERR_SSL_NO_CIPHERS_AVAILABLE')) {
+    return 'TLS handshake failed: No supported cipher suites have been found. (the server does not take anonymous TLS: it needs tls-creds-x509 or tls-creds-psk)';
+  }
+  if (credentials.kind === 'anon' && code === 'ECONNRESET') return closedWords(credentials);
+  switch (code) {
     case 'UNABLE_TO_VERIFY_LEAF_SIGNATURE':
     case 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY':
     case 'SELF_SIGNED_CERT_IN_CHAIN':
     case 'DEPTH_ZERO_SELF_SIGNED_CERT':
       return `TLS handshake failed: The certificate hasn't got a known issuer (the CA of TLS credentials '${credentials.id}' did not sign the server's certificate)`;
     case 'ERR_TLS_CERT_ALTNAME_INVALID':
-      return `TLS handshake failed: Certificate does not match the hostname ${credentials.hostname} (set tls-hostname to the name the certificate carries)`;
+      return `TLS handshake failed: Certificate does not match the hostname ${credentials.kind === 'x509' ? credentials.hostname : ''} (set tls-hostname to the name the certificate carries)`;
     case 'CERT_HAS_EXPIRED':
       return 'TLS handshake failed: The certificate has expired';
     case 'CERT_NOT_YET_VALID':

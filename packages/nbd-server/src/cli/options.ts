@@ -45,6 +45,7 @@ export interface ServerOptions {
   readonly pidFile: string | undefined;
   readonly objects: readonly string[];
   readonly tlsCreds: string | undefined;
+  readonly tlsAuthz: string | undefined;
   readonly allocationDepth: boolean;
   readonly bitmap: string | undefined;
   readonly listModulesOutput: string | undefined;
@@ -70,6 +71,9 @@ const OPTIONS = {
   'pid-file': { type: 'string' },
   object: { type: 'string', multiple: true },
   'tls-creds': { type: 'string' },
+  'tls-authz': { type: 'string' },
+  // qemu-nbd takes it for -L (listing another server's exports), which tessera-nbd does not do.
+  'tls-hostname': { type: 'string' },
   'allocation-depth': { type: 'boolean', short: 'A' },
   bitmap: { type: 'string', short: 'B' },
   'image-opts': { type: 'boolean' },
@@ -122,6 +126,7 @@ export function parseServerOptions(argv: readonly string[]): ServerOptions {
   }
   const listen = parseListen(v.socket, v.bind, v.port);
   if (parsed.positionals.length !== 1) throw new UsageError('Invalid number of arguments', true);
+  checkTlsOptions(v['tls-creds'], v['tls-authz'], v['tls-hostname']);
   return {
     action: 'serve',
     filename: parsed.positionals[0]!,
@@ -140,6 +145,7 @@ export function parseServerOptions(argv: readonly string[]): ServerOptions {
     pidFile: v['pid-file'],
     objects: v.object ?? [],
     tlsCreds: v['tls-creds'],
+    tlsAuthz: v['tls-authz'],
     allocationDepth: v['allocation-depth'] ?? false,
     bitmap: v.bitmap,
     listModulesOutput: v.output,
@@ -164,9 +170,20 @@ function defaults(): Omit<ServerOptions, 'action' | 'listModulesOutput'> {
     pidFile: undefined,
     objects: [],
     tlsCreds: undefined,
+    tlsAuthz: undefined,
     allocationDepth: false,
     bitmap: undefined,
   };
+}
+
+/** qemu-nbd's checks of the TLS options beside each other (the objects they name are looked up later). */
+function checkTlsOptions(creds: string | undefined, authz: string | undefined, hostname: string | undefined): void {
+  if (creds !== undefined) {
+    if (hostname !== undefined) throw new OptionError('TLS hostname is only supported with export list');
+  } else {
+    if (authz !== undefined) throw new OptionError('--tls-authz is not permitted without --tls-creds');
+    if (hostname !== undefined) throw new OptionError('--tls-hostname is not permitted without --tls-creds');
+  }
 }
 
 function parseDiscard(value: string | undefined): DiscardMode {

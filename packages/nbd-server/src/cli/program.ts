@@ -2,7 +2,10 @@
 // listener started; it runs until its last client leaves (or for ever with -t) or a signal.
 import { unlinkSync, writeFileSync } from 'node:fs';
 import { formatModuleReport, type BlockNode, type Host } from '@tessera/core';
+import { ToolError } from '../../../img-tool/src/cli/errors.ts';
 import { couldNotOpen, openImage } from '../../../img-tool/src/image/open.ts';
+import { defineObjects } from '../../../img-tool/src/objects/define.ts';
+import { definedObjects } from '../../../img-tool/src/objects/user-objects.ts';
 import { DirtyBitmapStatus, exportedBitmap } from '../server/dirty-bitmap.ts';
 import { NbdExport } from '../server/export.ts';
 import { NbdListener } from '../server/listener.ts';
@@ -10,9 +13,6 @@ import { tlsSettings, type TlsServerSettings } from '../server/tls.ts';
 import { forkServer, signalReady } from './fork.ts';
 import { helpText, versionText } from './help.ts';
 import { OptionError, parseServerOptions, UsageError, type ServerOptions } from './options.ts';
-
-/** Object types `--object` takes: TLS credentials, and secrets (accepted for the command lines that name them). */
-const OBJECT_TYPES = ['tls-creds-x509', 'secret'];
 
 export async function runServer(host: Host, argv: readonly string[]): Promise<number> {
   const program = host.list.executable;
@@ -25,11 +25,10 @@ export async function runServer(host: Host, argv: readonly string[]): Promise<nu
   try {
     options = parseServerOptions(argv);
     if (options.action === 'serve') {
-      for (const object of options.objects) {
-        const type = object.split(',')[0]!;
-        if (!OBJECT_TYPES.includes(type)) throw new OptionError(`Parameter 'qom-type' does not accept value '${type}'`);
-      }
-      tls = options.tlsCreds === undefined ? undefined : tlsSettings(options.objects, options.tlsCreds);
+      // The image tool's --object table: secrets, TLS credentials, authz, with qemu's messages.
+      defineObjects(host, options.objects);
+      const report = (message: string) => process.stderr.write(`${program}: ${message}\n`);
+      tls = options.tlsCreds === undefined ? undefined : tlsSettings(definedObjects(), options.tlsCreds, options.tlsAuthz, report);
     }
   } catch (error) {
     if (error instanceof UsageError) {
@@ -37,7 +36,7 @@ export async function runServer(host: Host, argv: readonly string[]): Promise<nu
       const hint = `Try \`${program} --help' for more information.`;
       return fail(`${error.message}\n${error.message === 'Invalid number of arguments' ? '' : `${program}: `}${hint}`);
     }
-    if (error instanceof OptionError) return fail(error.message);
+    if (error instanceof OptionError || error instanceof ToolError) return fail(error.message);
     throw error;
   }
   switch (options.action) {
@@ -91,6 +90,10 @@ async function serve(host: Host, options: ServerOptions, tls: TlsServerSettings 
     ...(dirtyBitmap ? { dirtyBitmap } : {}),
   });
   const listener = new NbdListener(image, { listen: options.listen, shared: options.shared, persistent: options.persistent, tls });
+  // Taken before listening: a signal as soon as clients can connect still closes the image and removes the socket.
+  const stopped = new Promise<void>((resolve) => {
+    for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.once(signal, () => resolve());
+  });
   try {
     await listener.listen();
   } catch (error) {
@@ -99,9 +102,6 @@ async function serve(host: Host, options: ServerOptions, tls: TlsServerSettings 
   }
   if (options.pidFile !== undefined) writeFileSync(options.pidFile, `${process.pid}\n`);
   signalReady();
-  const stopped = new Promise<void>((resolve) => {
-    for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.once(signal, () => resolve());
-  });
   await Promise.race([listener.done, stopped]);
   listener.close();
   await node.close();

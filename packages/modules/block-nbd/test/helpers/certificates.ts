@@ -6,7 +6,7 @@ import { join } from 'node:path';
 export interface TlsDirectories {
   /** ca-cert.pem, server-cert.pem (for localhost and 127.0.0.1), server-key.pem. */
   readonly server: string;
-  /** ca-cert.pem, client-cert.pem, client-key.pem: the CA that signed the server's certificate. */
+  /** ca-cert.pem, client-cert.pem (subject O=Tessera\, Tests,CN=tessera client,EMAIL=…: a comma to escape), client-key.pem. */
   readonly client: string;
   /** ca-cert.pem of another CA, which signed nothing here. */
   readonly otherCa: string;
@@ -35,7 +35,7 @@ export function makeTlsDirectories(root: string): TlsDirectories {
     const ext = join(work, `${role}.ext`);
     writeFileSync(ext, extensions);
     const out = role === 'server' ? server : client;
-    openssl('req', ...key, '-keyout', join(out, `${role}-key.pem`), '-out', csr, '-subj', `/CN=${role === 'server' ? 'localhost' : 'tessera client'}`);
+    openssl('req', ...key, '-keyout', join(out, `${role}-key.pem`), '-out', csr, '-subj', role === 'server' ? '/CN=localhost' : '/O=Tessera, Tests/CN=tessera client/emailAddress=client@example.test');
     openssl('x509', '-req', '-in', csr, '-CA', join(server, 'ca-cert.pem'), '-CAkey', caKey, '-CAcreateserial', '-out', join(out, `${role}-cert.pem`), '-days', '2', '-extfile', ext);
   };
   sign('server', 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\nkeyUsage=digitalSignature\n');
