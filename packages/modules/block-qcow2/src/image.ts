@@ -461,10 +461,10 @@ export class Qcow2Image implements BlockNode, Qcow2State, GuardedImage {
             'lazy-refcounts': (h.compatible & COMPAT_LAZY_REFCOUNTS) !== 0n,
             ...(this.bitmaps.bitmaps.length ? { bitmaps: this.bitmaps.bitmaps.map(bitmapInfo) } : {}),
             'refcount-bits': 2 ** h.refcountOrder,
-            ...(h.extensions.dataFile !== undefined
-              ? { 'data-file': h.extensions.dataFile, 'data-file-raw': (h.autoclear & AUTOCLEAR_DATA_FILE_RAW) !== 0n }
-              : {}),
+            // qemu-img's order (its dictionary's): data-file, encrypt, data-file-raw.
+            ...(h.extensions.dataFile !== undefined ? { 'data-file': h.extensions.dataFile } : {}),
             ...encrypt,
+            ...(h.extensions.dataFile !== undefined ? { 'data-file-raw': (h.autoclear & AUTOCLEAR_DATA_FILE_RAW) !== 0n } : {}),
             corrupt: (h.incompatible & INCOMPAT_CORRUPT) !== 0n,
             'extended-l2': h.extendedL2,
           };
