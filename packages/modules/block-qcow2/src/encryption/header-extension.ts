@@ -20,13 +20,13 @@ const LUKS_HEADER_BYTES = 592;
 
 /** The method and the extension agree, as qemu requires (its messages). */
 export function checkCryptMethod(method: number, extensions: HeaderExtensions, filename: string): void {
-  if (method > CRYPT_LUKS) throw codedError(`Could not open '${filename}': Unsupported encryption method: ${method}`, 'unsupported-feature');
+  if (method > CRYPT_LUKS) throw codedError(`Could not open '${filename}': Unsupported encryption method ${method}`, 'unsupported-feature');
+  // qemu's words, which say no more than this.
+  const bad = (what: string) => codedError(`Could not open '${filename}': ${what}`, 'corrupt-image');
   const extension = extensions.encryption;
-  if (extension && method !== CRYPT_LUKS) throw corrupt(filename, 'CRYPTO header extension only expected with LUKS encryption method');
-  if (method === CRYPT_LUKS && !extension) throw corrupt(filename, 'LUKS encryption method without its encryption header extension');
-  if (extension && extension.length !== EXTENSION_BYTES) {
-    throw corrupt(filename, `CRYPTO header extension size ${extension.length}, but expected size ${EXTENSION_BYTES}`);
-  }
+  if (extension && method !== CRYPT_LUKS) throw bad('CRYPTO header extension only expected with LUKS encryption method');
+  if (extension && extension.length !== EXTENSION_BYTES) throw bad(`CRYPTO header extension size ${extension.length}, but expected size ${EXTENSION_BYTES}`);
+  if (method === CRYPT_LUKS && !extension) throw bad(`Missing CRYPTO header for crypt method ${method}`);
 }
 
 export interface EncryptionHeaderPlace {
@@ -38,9 +38,12 @@ export interface EncryptionHeaderPlace {
 export function encryptionHeaderPlace(extensions: HeaderExtensions, clusterSize: number, fileSize: number, filename: string): EncryptionHeaderPlace {
   const extension = extensions.encryption!;
   const { offset, size } = extension;
-  if (offset % BigInt(clusterSize) !== 0n) throw corrupt(filename, `Encryption header offset '${offset}' is not a multiple of cluster size '${clusterSize}'`);
+  const bad = (what: string) => codedError(`Could not open '${filename}': ${what}`, 'corrupt-image');
+  if (offset % BigInt(clusterSize) !== 0n) throw bad(`Encryption header offset '${offset}' is not a multiple of cluster size '${clusterSize}'`);
   if (offset === 0n) throw corrupt(filename, 'the encryption header lies on the qcow2 header');
-  if (size < BigInt(LUKS_HEADER_BYTES) || size > BigInt(MAX_HEADER_BYTES)) {
+  // qemu's words when the LUKS header is read beyond the length.
+  if (size < BigInt(LUKS_HEADER_BYTES)) throw bad('Request for data outside of extension header');
+  if (size > BigInt(MAX_HEADER_BYTES)) {
     throw corrupt(filename, `encryption header length ${size} is impossible (a LUKS header takes ${LUKS_HEADER_BYTES} to ${MAX_HEADER_BYTES} bytes)`);
   }
   if (offset + size > BigInt(fileSize)) throw corrupt(filename, `the encryption header (offset ${offset}, ${size} bytes) lies beyond the end of the file`);

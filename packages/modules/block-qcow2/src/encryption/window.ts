@@ -6,7 +6,8 @@ import type { EncryptionHeaderPlace } from './header-extension.ts';
 export function headerWindow(file: BlockNode, place: EncryptionHeaderPlace): BlockNode {
   const inside = (offset: number, length: number) => {
     if (offset < 0 || offset + length > place.length) {
-      throw new Error(`${file.filename}: access of ${length} bytes at ${offset} is outside the encryption header (${place.length} bytes)`);
+      // qemu's words (a LUKS header whose key slots lie beyond the length the extension gives).
+      throw Object.assign(new Error('Request for data outside of extension header'), { code: 'corrupt-image' });
     }
   };
   return {
