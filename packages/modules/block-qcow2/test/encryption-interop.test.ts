@@ -70,7 +70,7 @@ describe('encrypted qcow2 from qemu-img, read here', () => {
 });
 
 describe('encrypted qcow2 written here', () => {
-  it('create lays the image out as qemu-img does; convert into it and over qemu-img\'s images in place: qemu-img checks them clean and compares identical', async () => {
+  it('create lays the image out as qemu-img does; convert into it, over qemu-img\'s images in place and over a snapshot\'s shared clusters: qemu-img checks them clean and compares identical', async () => {
     // The same layout as qemu-img's (header, refcounts, L1, then the LUKS header's clusters).
     const create = ['create', '-q', '-f', 'qcow2', '--object', SECRET, '-o', LUKS, 'made.qcow2', '16M'];
     expect(await s.ours(exe(), ...create)).toEqual({ code: 0, stdout: '', stderr: '' });
@@ -85,6 +85,19 @@ describe('encrypted qcow2 written here', () => {
       expect(await s.ours(exe(), ...overwrite)).toEqual({ code: 0, stdout: '', stderr: '' });
       targets.push([`qemu-${name}.qcow2`, 'other.raw']);
     }
+    // Extended L2 with an internal snapshot: the shared clusters are copied (decrypted from their
+    // old place, encrypted for the new), the snapshot keeps the old content.
+    const ext = ['convert', '--object', SECRET, '-O', 'qcow2', '-o', `${LUKS},extended_l2=on,cluster_size=32k`, 'frag.raw', 'ext.qcow2'];
+    expect(await s.ours(exe(), ...ext)).toEqual({ code: 0, stdout: '', stderr: '' });
+    expect(await s.ours(exe(), 'snapshot', '-c', 's1', '--object', SECRET, '--image-opts', opts('ext.qcow2'))).toEqual({ code: 0, stdout: '', stderr: '' });
+    // A write that ends inside a cluster: its other subclusters keep their (old, re-encrypted) data.
+    const part = 1124 * 1024; // inside a 32k cluster that frag.raw fills with data
+    writeFileSync(s.path('part.raw'), readFileSync(s.path('other.raw')).subarray(0, part));
+    writeFileSync(s.path('ext-expected.raw'), Buffer.concat([readFileSync(s.path('other.raw')).subarray(0, part), readFileSync(s.path('frag.raw')).subarray(part)]));
+    expect(await s.ours(exe(), 'convert', '--object', SECRET, '-n', '--target-image-opts', 'part.raw', opts('ext.qcow2'))).toEqual({ code: 0, stdout: '', stderr: '' });
+    targets.push(['ext.qcow2', 'ext-expected.raw']);
+    s.qemuImg('convert', '--object', SECRET, '-l', 'snapshot.name=s1', '--image-opts', opts('ext.qcow2'), '-O', 'raw', 'ext-s1.raw');
+    expect(readFileSync(s.path('ext-s1.raw')).equals(readFileSync(s.path('frag.raw')))).toBe(true);
     for (const [image, raw] of targets) {
       expect(s.qemuImgResult('check', '--object', SECRET, '--image-opts', opts(image))).toMatchObject({ code: 0, stdout: expect.stringContaining('No errors were found on the image.') });
       expect(s.qemuImg('compare', '--object', SECRET, '--image-opts', opts(image), `driver=raw,file.filename=${raw}`)).toBe('Images are identical.\n');
