@@ -27,11 +27,10 @@ const QEMU_MADE: Record<string, string> = {
 let s: Scratch;
 
 /** qemu-img's LUKS create, retried only on its PBKDF timing flake ("Unable to get accurate CPU usage", see block-luks's test). */
-async function qemuCreate(args: string[]): Promise<void> {
+async function qemuCreate(args: string[]): Promise<string> {
   for (let attempt = 1; ; attempt++) {
     try {
-      await execFileAsync('qemu-img', args, { cwd: s.dir });
-      return;
+      return (await execFileAsync('qemu-img', args, { cwd: s.dir })).stdout;
     } catch (error) {
       if (attempt === 8 || !String((error as { stderr?: string }).stderr).includes('Unable to get accurate CPU usage')) throw error;
     }
@@ -121,6 +120,9 @@ describe('secrets and refusals, in qemu-img\'s words', () => {
       ['create', '-q', '-f', 'qcow2', '--object', SECRET, '-o', 'encrypt.format=aes,encrypt.key-secret=sec0,encrypt.hash-alg=sha1', 'nokey.qcow2', '1M'],
     ];
     for (const args of cases) expect({ args, ...(await s.ours(exe(), ...args)) }).toEqual({ args, ...s.qemuImgResult(...args) });
+    // measure counts the LUKS header's clusters (its size from the suite), as qemu-img's.
+    const measure = ['measure', '--output=json', '--object', SECRET, '-O', 'qcow2', '-o', `${LUKS},encrypt.cipher-alg=aes-128,cluster_size=4k`, 'frag.raw'];
+    expect((await s.ours(exe(), ...measure)).stdout).toBe(await qemuCreate(measure));
     // qemu-img refuses -c before creating; here the driver refuses the first compressed cluster, in its words.
     const compressed = await s.ours(exe(), 'convert', '-c', '--object', SECRET, '-O', 'qcow2', '-o', LUKS, 'frag.raw', 'c.qcow2');
     expect(compressed).toMatchObject({ code: 1, stderr: expect.stringContaining('Compression and encryption not supported at the same time') });

@@ -42,3 +42,14 @@ export async function writeEncryptionHeader(file: BlockNode, encryption: NewEncr
   await encryption.crypto.create(headerWindow(file, place), encryption.settings);
   return place;
 }
+
+/**
+ * Bytes of the encryption header `-o` asks for (`measure`): qemu builds the header to measure it,
+ * and so wants the secret named; its suite decides the key-slot areas' size.
+ */
+export async function measureEncryptionHeader(formatOptions: Readonly<Record<string, string>>): Promise<number> {
+  const request = encryptionRequest(formatOptions);
+  if (!request || request.format !== 'luks') return 0;
+  if (request.options['key-secret'] === undefined) throw codedError(`Parameter '${ENCRYPT_PREFIX}key-secret' is required for cipher`, 'invalid-option');
+  return (await cryptoOf('luks')).headerSize({ options: request.options, prefix: ENCRYPT_PREFIX });
+}
