@@ -32,6 +32,9 @@ export { MAX_SIZE, parseSize, type SizeParse } from './block/size.ts';
 export type {
   BitmapOperation,
   BlockCodec,
+  BlockCrypto,
+  BlockCryptoSettings,
+  BlockCryptoVolume,
   BlockCreateOptions,
   BlockFormatCapabilities,
   BlockFormatDriver,

@@ -1,7 +1,7 @@
 import { signatureTable, type SignatureTable } from './probe/signatures.ts';
 import type { Feature, ModuleList } from '../module/types.ts';
 import { BlockError } from './errors.ts';
-import type { BlockCodec, BlockFormatDriver, BlockProtocolDriver, BlockRegistrar } from './types.ts';
+import type { BlockCodec, BlockCrypto, BlockFormatDriver, BlockProtocolDriver, BlockRegistrar } from './types.ts';
 
 /** The block drivers registered so far, by URL scheme (protocols) and by name (formats). */
 export class BlockDriverRegistry implements BlockRegistrar {
@@ -9,6 +9,7 @@ export class BlockDriverRegistry implements BlockRegistrar {
   private readonly protocols = new Map<string, BlockProtocolDriver>();
   private readonly formats = new Map<string, BlockFormatDriver>();
   private readonly codecs = new Map<string, BlockCodec>();
+  private readonly cryptos = new Map<string, BlockCrypto>();
 
   private compiledSignatures: SignatureTable | undefined;
 
@@ -52,6 +53,20 @@ export class BlockDriverRegistry implements BlockRegistrar {
     await this.requireFeature(`block-codec:${name}`);
     const loaded = this.codecs.get(name);
     if (!loaded) throw new BlockError(`no module of this program provides the ${name} codec`, { code: 'unsupported-feature' });
+    return loaded;
+  }
+
+  registerCrypto(crypto: BlockCrypto): void {
+    if (this.cryptos.has(crypto.name)) throw new Error(`block crypto ${crypto.name} is registered twice`);
+    this.cryptos.set(crypto.name, crypto);
+  }
+
+  async crypto(name: string): Promise<BlockCrypto> {
+    const registered = this.cryptos.get(name);
+    if (registered) return registered;
+    await this.requireFeature(`block-crypto:${name}`);
+    const loaded = this.cryptos.get(name);
+    if (!loaded) throw new BlockError(`no module of this program provides the ${name} encryption`, { code: 'unsupported-feature' });
     return loaded;
   }
 

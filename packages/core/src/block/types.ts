@@ -411,6 +411,41 @@ export interface BlockCodec {
   decompress(data: Uint8Array, size: number): Promise<Uint8Array>;
 }
 
+/**
+ * Encryption a format driver keeps inside its images (qcow2's `encrypt.format=luks`), provided by
+ * its own module (`block-crypto:<name>`) so that it loads only when an encrypted image is opened
+ * or created. Option names are qemu's without the format's prefix (`key-secret`, `cipher-alg`);
+ * the format declares them (prefixed) in its own option tables, so `-o help` loads nothing.
+ */
+export interface BlockCrypto {
+  readonly name: string;
+  /** Refuse create options (a missing or unknown secret, a suite not supported) before anything is written. */
+  checkCreate(settings: BlockCryptoSettings): void;
+  /** Bytes of the header `create` writes for these options (0: none, as qcow2's legacy aes). */
+  headerSize(settings: BlockCryptoSettings): number;
+  /** Write a new header (key slots included) to `header`, storage of `headerSize` bytes. */
+  create(header: BlockNode | undefined, settings: BlockCryptoSettings): Promise<void>;
+  /** Read the header and, unless `metadataOnly`, unlock the key with the secret the options name. */
+  open(header: BlockNode | undefined, settings: BlockCryptoSettings & { readonly metadataOnly?: boolean }): Promise<BlockCryptoVolume>;
+}
+
+export interface BlockCryptoSettings {
+  /** The options given (`key-secret`, …), without the format's prefix. */
+  readonly options: Readonly<Record<string, string>>;
+  readonly secrets?: BlockSecrets;
+  /** The format's prefix of the option names, for messages (`encrypt.`). */
+  readonly prefix: string;
+}
+
+/** An opened encryption header: its sector cipher, and what `info` shows of it. */
+export interface BlockCryptoVolume {
+  /** Encrypt whole 512-byte sectors in place; `sector` numbers the first (the IVs' input). Throws when opened metadataOnly. */
+  encrypt(data: Uint8Array, sector: number): void;
+  decrypt(data: Uint8Array, sector: number): void;
+  /** `info`'s fields of the encryption (qemu's keys and order, `format` included). */
+  describe(): Readonly<Record<string, unknown>>;
+}
+
 /** One operation of `qemu-img bitmap`. */
 export type BitmapOperation =
   | { readonly kind: 'add'; readonly name: string; readonly granularity?: number; readonly disabled?: boolean }
@@ -446,4 +481,7 @@ export interface BlockRegistrar {
    * that declares it in `dependsOn`); throws a coded error when no module on the list provides it.
    */
   codec(name: string): Promise<BlockCodec>;
+  registerCrypto(crypto: BlockCrypto): void;
+  /** The encryption `name`, loading the module that provides `block-crypto:<name>` on first use, as `codec`. */
+  crypto(name: string): Promise<BlockCrypto>;
 }

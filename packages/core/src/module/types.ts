@@ -36,8 +36,8 @@ export interface ModuleDefinition {
   readonly inits: readonly ModuleInit[];
 }
 
-/** A feature a module provides, e.g. `block-protocol:http`, `block-format:raw`, `block-codec:zstd`, `ui-display:web`. */
-export type Feature = `${'block-protocol' | 'block-format' | 'block-codec' | 'ui-display' | 'net-backend'}:${string}`;
+/** A feature a module provides, e.g. `block-protocol:http`, `block-format:raw`, `block-codec:zstd`, `block-crypto:luks`, `ui-display:web`. */
+export type Feature = `${'block-protocol' | 'block-format' | 'block-codec' | 'block-crypto' | 'ui-display' | 'net-backend'}:${string}`;
 
 interface ModuleListEntryBase {
   readonly name: string;

@@ -8,6 +8,7 @@ import { refuseUserNetworking } from './options/network.ts';
 import { parseName } from './options/process.ts';
 import { parseSerial } from './options/serial.ts';
 import { floppyDrive, parseFloppyShorthand } from './options/floppy.ts';
+import { parseSecretObject, type SecretObject } from './options/object.ts';
 
 /** Options that take an argument; every other known option is a flag. */
 const WITH_ARGUMENT = new Set([
@@ -15,7 +16,7 @@ const WITH_ARGUMENT = new Set([
   '-serial', '-display', '-netdev', '-device', '-nic', '-output',
   '-qmp', '-monitor', '-chardev', '-mon',
   // QEMU's everyday options (src/cli/options/)
-  '-fda', '-fdb', '-name', '-pidfile', '-vga', '-machine', '-M', '-cpu', '-smp',
+  '-fda', '-fdb', '-name', '-pidfile', '-vga', '-machine', '-M', '-cpu', '-smp', '-object',
 ]);
 const FLAGS = new Set([
   '-nographic', '-snapshot', '-version', '-help', '-h', '-list-modules',
@@ -26,6 +27,8 @@ const DEFAULT_MEMORY = 128 * 2 ** 20;
 const MAX_MEMORY = 3 * 2 ** 30;
 const NIC_MODELS = ['ne2k_pci'];
 const DRIVE_KEYS = new Set(['file', 'format', 'if', 'media', 'index', 'unit', 'readonly', 'read-only', 'snapshot']);
+/** Format options of -drive that name a secret: an encrypted qcow2's, a luks image's. */
+const DRIVE_FORMAT_KEYS = new Set(['encrypt.key-secret', 'encrypt.format', 'key-secret']);
 
 interface Mutable {
   memoryBytes: number;
@@ -52,13 +55,14 @@ interface Mutable {
   nodefaults: boolean;
   acpi: boolean;
   warnings: string[];
+  secrets: SecretObject[];
 }
 
 /** Parse `tessera`'s command line (QEMU's syntax: single or double dash, `-opt arg`). */
 export function parseCommandLine(argv: readonly string[]): Command {
   const m: Mutable = {
     memoryBytes: DEFAULT_MEMORY, drives: [], nographic: false, snapshot: false, netdevs: [], nics: [], monitors: new MonitorOptions(),
-    daemonize: false, startPaused: false, noReboot: false, noShutdown: false, nodefaults: false, acpi: false, warnings: [],
+    daemonize: false, startPaused: false, noReboot: false, noShutdown: false, nodefaults: false, acpi: false, warnings: [], secrets: [],
   };
   let listModules = false;
   let output: 'human' | 'json' = 'human';
@@ -106,6 +110,7 @@ export function parseCommandLine(argv: readonly string[]): Command {
       case '-hdb': addDrive(m, { file: arg, media: 'disk', index: 1, origin: `-hdb ${arg}` }); break;
       case '-cdrom': addDrive(m, { file: arg, media: 'cdrom', index: 2, origin: `-cdrom ${arg}` }); break;
       case '-drive': m.drives.push(attempt(() => parseDrive(arg, m))); break;
+      case '-object': m.secrets.push(attempt(() => parseSecretObject(arg, m.secrets))); break;
       case '-boot': {
         const order = parseKeyValues(arg, 'order').get('order') ?? '';
         const bad = [...order].find((c) => !'acdn'.includes(c));
@@ -235,8 +240,10 @@ function addDrive(m: Mutable, drive: { file: string; media: 'disk' | 'cdrom'; in
 function parseDrive(argument: string, m: Mutable): DriveConfig {
   const kv = parseKeyValues(argument);
   const fileOptions: Record<string, string> = {};
+  const formatOptions: Record<string, string> = {};
   for (const key of kv.keys()) {
     if (key.startsWith('file.')) fileOptions[key.slice(5)] = kv.get(key)!;
+    else if (DRIVE_FORMAT_KEYS.has(key)) formatOptions[key] = kv.get(key)!;
     else if (!DRIVE_KEYS.has(key)) throw new Error(`Invalid parameter '${key}'`);
   }
   const file = kv.get('file');
@@ -255,7 +262,7 @@ function parseDrive(argument: string, m: Mutable): DriveConfig {
   if (!Number.isInteger(index) || index < 0 || index > 3) throw new Error(`index ${indexText} is out of range (0-3 for IDE)`);
   if (m.drives.some((d) => d.interface === undefined && d.index === index)) throw new Error(`drive with bus=${index >> 1}, unit=${index & 1} (index=${index}) exists`);
   const format = kv.get('format');
-  return { file, ...(format ? { format } : {}), media, index, readOnly, snapshot, fileOptions, origin: `-drive ${argument}` };
+  return { file, ...(format ? { format } : {}), media, index, readOnly, snapshot, fileOptions, formatOptions, origin: `-drive ${argument}` };
 }
 
 function finish(m: Mutable): MachineConfig {
@@ -302,6 +309,7 @@ function finish(m: Mutable): MachineConfig {
     nodefaults: m.nodefaults,
     acpi: m.acpi,
     warnings: m.warnings,
+    secrets: m.secrets,
     process: {
       ...(m.name !== undefined ? { name: m.name } : {}),
       ...(m.processName !== undefined ? { processName: m.processName } : {}),

@@ -57,6 +57,7 @@ export async function openDrives(host: Host, drives: readonly DriveConfig[], onI
           permissions: config.readOnly ? READ_ONLY_DEVICE : WRITABLE_DEVICE,
           snapshot: config.snapshot,
           fileOptions: config.fileOptions,
+          ...(config.formatOptions ? { formatOptions: config.formatOptions } : {}),
         });
       } catch (error) {
         throw new StartupError(`${config.origin}: ${(error as Error).message}`, { cause: error });

@@ -14,6 +14,8 @@ export interface DriveConfig {
   readonly snapshot: boolean;
   /** Driver options (`file.*` keys of -drive), passed to the protocol. */
   readonly fileOptions: Readonly<Record<string, string>>;
+  /** Format options of -drive (the secret an encrypted image names: `encrypt.key-secret`, `key-secret`). */
+  readonly formatOptions?: Readonly<Record<string, string>>;
   /** The option that made it (`-drive file=…`), for error messages. */
   readonly origin: string;
 }
@@ -62,6 +64,8 @@ export interface MachineConfig {
   readonly acpi: boolean;
   /** Notes for stderr before the machine starts (e.g. `-cpu pentium` runs v86's CPU). */
   readonly warnings: readonly string[];
+  /** `-object secret,…`: passphrases of encrypted disks, defined in the block layer before the drives open. */
+  readonly secrets?: readonly { readonly id: string; readonly value: Uint8Array }[];
   /** Process and lifecycle options (-name, -pidfile, -daemonize, -S, -no-reboot, -no-shutdown). */
   readonly process: ProcessConfig;
 }

@@ -50,6 +50,7 @@ export async function runMachine(host: Host, machine: MachineConfig, hooks: Mach
   const ended = new Promise<Ending>((resolve) => (ending = resolve));
   const nics = await openNics(host, machine);
   let drives: OpenDrive[] = [];
+  for (const secret of machine.secrets ?? []) host.block.defineSecret(secret.id, secret.value);
   try {
     drives = await openDrives(host, machine.drives, (error) => ending({ kind: 'error', error: new Error(`disk I/O error: ${error.message}`, { cause: error }) }));
   } catch (error) {

@@ -92,8 +92,9 @@ export function infoHuman(info: ImageInfo): string {
     `file format: ${info.format}`,
     `virtual size: ${formatHumanSize(info.virtualSize)} (${info.virtualSize} bytes)`,
     `disk size: ${diskSize}`,
-    ...(info.clusterSize !== undefined ? [`cluster_size: ${info.clusterSize}`] : []),
+    // qemu-img's order: encrypted before cluster_size (qcow2 with encryption has both).
     ...(info.encrypted ? ['encrypted: yes'] : []),
+    ...(info.clusterSize !== undefined ? [`cluster_size: ${info.clusterSize}`] : []),
     ...(info.backingFilename !== undefined
       ? [
           info.fullBackingFilename === info.backingFilename

@@ -20,8 +20,8 @@ export function payloadOffsetSectors(keyBytes: number): number {
 }
 
 /** What would make creation fail, found before any storage is made: the passphrase and the suite. */
-export function checkCreation(options: LuksCreateOptions, secrets: BlockSecrets | undefined): Uint8Array {
-  const password = passphrase(secrets, options.keySecret);
+export function checkCreation(options: LuksCreateOptions, secrets: BlockSecrets | undefined, prefix = ''): Uint8Array {
+  const password = passphrase(secrets, options.keySecret, prefix);
   const { suite } = options;
   checkRunnable(suite);
   const keyBytes = masterKeyBytes(suite);
@@ -32,8 +32,8 @@ export function checkCreation(options: LuksCreateOptions, secrets: BlockSecrets 
   return password;
 }
 
-export async function createLuks(file: BlockNode, size: number, options: LuksCreateOptions, secrets: BlockSecrets | undefined): Promise<void> {
-  const password = checkCreation(options, secrets);
+export async function createLuks(file: BlockNode, size: number, options: LuksCreateOptions, secrets: BlockSecrets | undefined, prefix = ''): Promise<void> {
+  const password = checkCreation(options, secrets, prefix);
   const { suite } = options;
   const keyBytes = masterKeyBytes(suite);
   const perSecond = iterationsPerSecond(suite.hash);

@@ -1,15 +1,14 @@
 // The adapter to core's driver contract: the format knowledge is in header.ts, algorithms.ts,
 // keyslots.ts, sector-cipher.ts and create.ts.
 import type { BlockFormatDriver, BlockNode, BlockOpenOptions, BlockStatus, ImageDescription, ResizeOptions } from '@tessera/core';
-import { checkRunnable, masterKeyBytes, suiteOfHeader, type CipherSuite } from './algorithms.ts';
+import { masterKeyBytes, type CipherSuite } from './algorithms.ts';
 import { createOptionTable, openOptionTable, parseCreateOptions } from './create-options.ts';
 import { checkCreation, createLuks, payloadOffsetSectors } from './create.ts';
 import { describeLuks } from './describe.ts';
 import { codedError } from './errors.ts';
-import { HEADER_SIZE, SECTOR_SIZE, parseHeader, type LuksHeader } from './header.ts';
-import { unlockMasterKey } from './keyslots.ts';
-import { passphrase } from './passphrase.ts';
-import { SectorCipher } from './sector-cipher.ts';
+import { SECTOR_SIZE, type LuksHeader } from './header.ts';
+import type { SectorCipher } from './sector-cipher.ts';
+import { openVolume } from './volume.ts';
 
 export const luksFormat: BlockFormatDriver = {
   name: 'luks',
@@ -35,21 +34,10 @@ export const luksFormat: BlockFormatDriver = {
 };
 
 async function openLuks(file: BlockNode, options: BlockOpenOptions): Promise<BlockNode> {
-  const bytes = new Uint8Array(HEADER_SIZE);
-  if (file.size < HEADER_SIZE) throw codedError('Volume is not in LUKS format', 'corrupt-image');
-  await file.read(0, bytes);
-  const header = parseHeader(bytes);
-  const suite = suiteOfHeader(header.cipherName, header.cipherMode, header.hashSpec, header.keyBytes);
-  const payloadOffset = header.payloadOffsetSector * SECTOR_SIZE;
-  if (payloadOffset > file.size) {
-    throw codedError(`LUKS payload offset ${payloadOffset} is beyond the end of the file (${file.size} bytes)`, 'corrupt-image');
-  }
   // `info` reads no data: qemu opens the header alone, without the passphrase.
-  if (options.metadataOnly) return new LuksNode(file, header, suite, undefined, true);
-  const password = passphrase(options.secrets, options.driverOptions['key-secret']);
-  checkRunnable(suite);
-  const masterKey = await unlockMasterKey(file, header, suite, password);
-  return new LuksNode(file, header, suite, new SectorCipher(suite, masterKey), options.readOnly || file.readOnly);
+  const metadataOnly = options.metadataOnly ?? false;
+  const { header, suite, cipher } = await openVolume(file, { keySecret: options.driverOptions['key-secret'], secrets: options.secrets, metadataOnly });
+  return new LuksNode(file, header, suite, cipher, metadataOnly || options.readOnly || file.readOnly);
 }
 
 class LuksNode implements BlockNode {

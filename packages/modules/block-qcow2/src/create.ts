@@ -14,6 +14,8 @@ import { MAX_BACKING_NAME, MAX_L1_BYTES, MAX_REFCOUNT_TABLE_BYTES, MAX_VIRTUAL_S
 import { entriesPerBlock, setRefcount } from './refcount/entries.ts';
 import { readFirstCluster } from './header/first-cluster.ts';
 import { l1EntriesFor } from './layout.ts';
+import { newEncryption, writeEncryptionHeader } from './encryption/create.ts';
+import { encodeExtension } from './encryption/header-extension.ts';
 
 const TRUE = ['on', 'yes', 'true'];
 const FALSE = ['off', 'no', 'false'];
@@ -97,25 +99,28 @@ export function createSettings(options: Readonly<Record<string, string>>): Creat
 }
 
 /** Lay out a new image on the empty `file`. */
-export async function createImage(file: BlockNode, { size, formatOptions, createRelative }: BlockCreateOptions): Promise<void> {
+export async function createImage(file: BlockNode, { size, formatOptions, createRelative, secrets }: BlockCreateOptions): Promise<void> {
   // The data file is made first, as QEMU makes it (so also when the options are then refused).
   if (formatOptions.data_file !== undefined) {
     if (!createRelative) throw codedError('Creating an external data file is not possible here', 'unsupported-operation');
     await createRelative(formatOptions.data_file, size);
   }
   const settings = createSettings(formatOptions);
+  const encryption = await newEncryption(formatOptions, secrets);
   if (size > MAX_VIRTUAL_SIZE) throw new Error(`The image size is too large for file format 'qcow2'`);
   const clusterSize = 2 ** settings.clusterBits;
   const l1Size = l1EntriesFor(size, clusterSize, settings.extendedL2);
   if (l1Size * 8 > MAX_L1_BYTES) throw new Error(`The image size is too large for file format 'qcow2' (try using a larger cluster size)`);
   const l1Clusters = Math.max(1, Math.ceil((l1Size * 8) / clusterSize));
+  // The encryption header's clusters follow the L1 table, as qemu-img lays them out.
+  const cryptoClusters = Math.ceil((encryption?.headerBytes ?? 0) / clusterSize);
 
   // Header, refcount table, refcount blocks, L1: enough blocks to count them all.
   const perBlock = entriesPerBlock(clusterSize, settings.refcountOrder);
   let blocks = 1;
   let tableClusters = 1;
   for (;;) {
-    const total = 1 + tableClusters + blocks + l1Clusters;
+    const total = 1 + tableClusters + blocks + l1Clusters + cryptoClusters;
     const neededBlocks = Math.ceil(total / perBlock);
     const neededTable = Math.ceil((neededBlocks * 8) / clusterSize);
     if (neededBlocks <= blocks && neededTable <= tableClusters) break;
@@ -126,7 +131,8 @@ export async function createImage(file: BlockNode, { size, formatOptions, create
   const tableOffset = clusterSize;
   const blocksOffset = tableOffset + tableClusters * clusterSize;
   const l1Offset = blocksOffset + blocks * clusterSize;
-  const total = 1 + tableClusters + blocks + l1Clusters;
+  const total = 1 + tableClusters + blocks + l1Clusters + cryptoClusters;
+  const cryptoOffset = l1Offset + l1Clusters * clusterSize;
 
   const table = new Uint8Array(tableClusters * clusterSize);
   const tableView = new DataView(table.buffer);
@@ -136,6 +142,7 @@ export async function createImage(file: BlockNode, { size, formatOptions, create
     const b = Math.floor(cluster / perBlock);
     setRefcount(blockBytes.subarray(b * clusterSize, (b + 1) * clusterSize), cluster % perBlock, settings.refcountOrder, 1n);
   }
+  const place = encryption && (await writeEncryptionHeader(file, encryption, cryptoOffset, cryptoClusters * clusterSize));
   const header = buildHeader({
     version: settings.version,
     clusterBits: settings.clusterBits,
@@ -153,6 +160,8 @@ export async function createImage(file: BlockNode, { size, formatOptions, create
     autoclear: settings.dataFileRaw ? AUTOCLEAR_DATA_FILE_RAW : 0n,
     ...(settings.dataFile !== undefined ? { dataFile: settings.dataFile } : {}),
     refcountOrder: settings.refcountOrder,
+    ...(encryption ? { cryptMethod: encryption.method } : {}),
+    ...(place ? { encryptionExtension: encodeExtension(place) } : {}),
     ...(settings.backingFile !== undefined ? { backingFile: settings.backingFile } : {}),
     ...(settings.backingFormat !== undefined ? { backingFormat: settings.backingFormat } : {}),
   });

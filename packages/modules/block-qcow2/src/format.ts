@@ -13,6 +13,8 @@ import { OPEN_OPTIONS } from './open-options.ts';
 import { readSnapshotTable } from './snapshot/table.ts';
 import { loadBitmaps } from './bitmaps/load.ts';
 import { BitmapTracker } from './bitmaps/tracker.ts';
+import { openEncryption } from './encryption/open.ts';
+import { checkEncryptionSecret, encryptionRequest } from './encryption/options.ts';
 
 export const qcow2Format: BlockFormatDriver = {
   name: 'qcow2',
@@ -23,10 +25,18 @@ export const qcow2Format: BlockFormatDriver = {
   create: createImage,
   measure: measureImage,
   statusGranularity: l2Reach,
+  // A missing or unknown secret is refused before the file is made (the suite, by block-luks at create).
+  checkCreate({ formatOptions, secrets }) {
+    const request = encryptionRequest(formatOptions);
+    if (request) checkEncryptionSecret(request, secrets);
+  },
 
-  async open(file, { readOnly, openRelative, cacheUnsafe, forRepair, forBitmaps }) {
+  async open(file, options) {
+    const { readOnly, openRelative, cacheUnsafe, forRepair, forBitmaps } = options;
     const head = await readFirstCluster(file);
     const header = parseHeader(head, file.size, file.filename);
+    // Before any other file is opened: a missing or wrong passphrase leaves nothing to close.
+    const encryption = await openEncryption(file, header, options);
 
     const l1Bytes = new Uint8Array(header.l1Size * 8);
     if (l1Bytes.length) await file.read(header.l1TableOffset, l1Bytes);
@@ -58,6 +68,7 @@ export const qcow2Format: BlockFormatDriver = {
     // cache=unsafe: metadata changes stay in memory until flush or close, as in qemu's caches.
     const map = new ClusterMap(header, l1, file, !readOnly && (cacheUnsafe ?? false));
     const image = new Qcow2Image(file, header, map, backing, dataFile);
+    image.encryption = encryption;
     try {
       image.snapshots = await readSnapshotTable(file, header);
       if (header.extensions.bitmaps) image.bitmaps = await loadBitmaps(file, header);

@@ -29,6 +29,8 @@ import { amendImage } from './amend.ts';
 import { OverlapGuard, type GuardedImage } from './overlap/guard.ts';
 import { incompatibleField } from './header/fields.ts';
 import type { Qcow2State } from './state.ts';
+import type { DataCipher } from './encryption/data-cipher.ts';
+import { withoutHostPlace } from './encryption/status.ts';
 
 /**
  * An open qcow2 image: guest reads through the cluster map, backing file and data file; writes
@@ -42,6 +44,8 @@ export class Qcow2Image implements BlockNode, Qcow2State, GuardedImage {
   bitmaps: BitmapsState = { bitmaps: [], directoryOffset: 0, directorySize: 0 };
   /** Opened for writing with enabled bitmaps: sets their bits, stores them at close (bitmaps/tracker.ts). */
   bitmapTracker: BitmapTracker | undefined;
+  /** Encrypted guest data (crypt_method 1 or 2): set at open, before writes are enabled (encryption/). */
+  encryption: DataCipher | undefined;
   readonly internalSnapshots: InternalSnapshots = afterSettling(
     internalSnapshots(this, () => this.bitmaps.bitmaps.length > 0),
     () => this.settled(),
@@ -109,7 +113,7 @@ export class Qcow2Image implements BlockNode, Qcow2State, GuardedImage {
   }
 
   private newWriter(refcounts: Refcounts): ClusterWriter {
-    return new ClusterWriter(this.header, this.map, refcounts, this.child, (offset, into) => this.readClamped(offset, into), this.sync, this.backing !== undefined, this.dataFile, this.overlap);
+    return new ClusterWriter(this.header, this.map, refcounts, this.child, (offset, into) => this.readClamped(offset, into), this.sync, this.backing !== undefined, this.dataFile, this.overlap, this.encryption);
   }
 
   /**
@@ -138,7 +142,9 @@ export class Qcow2Image implements BlockNode, Qcow2State, GuardedImage {
 
   /** A read-only image over other tables (a snapshot's), sharing this one's files. Never closed itself. */
   readOnlyView(header: Qcow2Header, l1: BigUint64Array): Qcow2Image {
-    return new Qcow2Image(this.child, header, new ClusterMap(header, l1, this.child), this.backing, this.dataFile);
+    const view = new Qcow2Image(this.child, header, new ClusterMap(header, l1, this.child), this.backing, this.dataFile);
+    view.encryption = this.encryption;
+    return view;
   }
 
   get filename(): string {
@@ -194,6 +200,8 @@ export class Qcow2Image implements BlockNode, Qcow2State, GuardedImage {
       throw new Error(`${this.filename}: write of ${data.length} bytes at ${offset} is beyond the end (${this.size})`);
     }
     if (data.length === 0) return;
+    // Encryption works in whole sectors: the block layer aligns requests; this is the fallback.
+    if (this.encryption && (offset % 512 !== 0 || data.length % 512 !== 0)) return this.writeSectors(offset, data);
     if (this.bitmapTracker) await this.bitmapsReady();
     this.bitmapTracker?.mark(offset, data.length);
     // A fresh write leaves the lock after allocating, so the next write allocates while its data
@@ -203,6 +211,16 @@ export class Qcow2Image implements BlockNode, Qcow2State, GuardedImage {
       rest = await writer.start(offset, data);
     });
     await rest?.done;
+  }
+
+  /** An unaligned write to an encrypted image: the sectors around it read, patched, written whole. */
+  private async writeSectors(offset: number, data: Uint8Array): Promise<void> {
+    const start = Math.floor(offset / 512) * 512;
+    const end = Math.min(this.size, Math.ceil((offset + data.length) / 512) * 512);
+    const sectors = new Uint8Array(end - start);
+    await this.read(start, sectors);
+    sectors.set(data, offset - start);
+    await this.write(start, sectors);
   }
 
   /** qemu's write-zeroes: zero clusters where whole clusters are covered (ClusterWriter.writeZeroes). */
@@ -232,6 +250,7 @@ export class Qcow2Image implements BlockNode, Qcow2State, GuardedImage {
 
   /** Store a whole guest cluster compressed (convert -c): see CompressedWriter. */
   writeCompressed(offset: number, data: Uint8Array): Promise<void> {
+    if (this.encryption) return Promise.reject(codedError('Compression and encryption not supported at the same time', 'unsupported-operation'));
     if (!this.writer) return Promise.reject(new Error(`${this.filename}: the image is opened read-only`));
     const tracker = this.bitmapTracker;
     if (tracker) return this.bitmapsReady().then(() => (tracker.mark(offset, data.length), this.storeCompressed(offset, data)));
@@ -307,6 +326,8 @@ export class Qcow2Image implements BlockNode, Qcow2State, GuardedImage {
 
   /** qemu-img amend (amend.ts). */
   async amend(options: Readonly<Record<string, string>>): Promise<void> {
+    // amend rewrites the header, which would drop the encryption (and key slots are not amended here yet).
+    if (this.encryption) throw codedError(`${this.filename}: amend of an encrypted image is not supported yet`, 'unsupported-operation');
     await this.settled();
     return this.maintained(() => amendImage(this, options));
   }
@@ -380,6 +401,12 @@ export class Qcow2Image implements BlockNode, Qcow2State, GuardedImage {
   }
 
   async blockStatus(offset: number, length: number): Promise<BlockStatus> {
+    const status = await this.mappedStatus(offset, length);
+    // As qemu: an encrypted cluster's host bytes are not the guest's, so no offset is reported.
+    return this.encryption ? withoutHostPlace(status) : status;
+  }
+
+  private async mappedStatus(offset: number, length: number): Promise<BlockStatus> {
     const extent = await this.lock.read(async () => {
       await this.writer?.settle(offset, length);
       return this.map.lookup(offset, length);
@@ -410,18 +437,20 @@ export class Qcow2Image implements BlockNode, Qcow2State, GuardedImage {
 
   describe(): ImageDescription {
     const h = this.header;
+    const encrypt = this.encryption ? { encrypt: this.encryption.describe() } : {};
     const data: Record<string, unknown> =
       h.version === 2
-        ? { compat: '0.10', 'compression-type': 'zlib', 'refcount-bits': 2 ** h.refcountOrder }
+        ? { compat: '0.10', 'compression-type': 'zlib', 'refcount-bits': 2 ** h.refcountOrder, ...encrypt }
         : {
             compat: '1.1',
             'compression-type': compressionTypeName(h.compressionType),
             'lazy-refcounts': (h.compatible & COMPAT_LAZY_REFCOUNTS) !== 0n,
             ...(this.bitmaps.bitmaps.length ? { bitmaps: this.bitmaps.bitmaps.map(bitmapInfo) } : {}),
             'refcount-bits': 2 ** h.refcountOrder,
-            ...(h.extensions.dataFile !== undefined
-              ? { 'data-file': h.extensions.dataFile, 'data-file-raw': (h.autoclear & AUTOCLEAR_DATA_FILE_RAW) !== 0n }
-              : {}),
+            // qemu-img's order (its dictionary's): data-file, encrypt, data-file-raw.
+            ...(h.extensions.dataFile !== undefined ? { 'data-file': h.extensions.dataFile } : {}),
+            ...encrypt,
+            ...(h.extensions.dataFile !== undefined ? { 'data-file-raw': (h.autoclear & AUTOCLEAR_DATA_FILE_RAW) !== 0n } : {}),
             corrupt: (h.incompatible & INCOMPAT_CORRUPT) !== 0n,
             'extended-l2': h.extendedL2,
           };
@@ -430,6 +459,7 @@ export class Qcow2Image implements BlockNode, Qcow2State, GuardedImage {
       ...(h.backingFile !== undefined ? { backingFile: h.backingFile } : {}),
       ...(h.extensions.backingFormat !== undefined ? { backingFormat: h.extensions.backingFormat } : {}),
       dirty: (h.incompatible & INCOMPAT_DIRTY) !== 0n,
+      ...(this.encryption ? { encrypted: true } : {}),
       ...(this.snapshots.length ? { snapshots: this.snapshots.map(({ l1TableOffset, l1Size, ...info }) => info) } : {}),
       formatSpecific: { type: 'qcow2', data },
     };
@@ -443,8 +473,10 @@ export class Qcow2Image implements BlockNode, Qcow2State, GuardedImage {
       case 'unallocated':
         return this.readBacking(guestOffset, into);
       case 'data':
+        if (this.encryption) return this.encryption.read(this.dataFile ?? this.child, extent.hostPosition!, guestOffset, into);
         return readHost(this.dataFile ?? this.child, extent.hostPosition!, into);
       case 'compressed': {
+        if (this.encryption) throw corrupt(this.filename, 'compressed cluster in an encrypted image');
         if (this.dataFile) throw corrupt(this.filename, 'compressed cluster in an image with an external data file');
         const clusterSize = this.header.clusterSize;
         if (extent.compressedLength > 2 * clusterSize) throw corrupt(this.filename, 'compressed cluster is larger than two clusters');

@@ -8,6 +8,7 @@ import { createSettings } from './create.ts';
 import { MAX_L1_BYTES } from './limits.ts';
 import { l1EntriesFor, l2EntrySize } from './layout.ts';
 import { entriesPerBlock } from './refcount/entries.ts';
+import { measureEncryptionHeader } from './encryption/create.ts';
 
 export async function measureImage(size: number, options: Readonly<Record<string, string>>, source?: BlockNode): Promise<MeasureResult> {
   let settings;
@@ -25,7 +26,9 @@ export async function measureImage(size: number, options: Readonly<Record<string
   if (l1EntriesFor(virtualSize, clusterSize, settings.extendedL2) * 8 > MAX_L1_BYTES) {
     throw new Error('The image size is too large (try using a larger cluster size)');
   }
-  const fullyAllocated = metadataSize(virtualSize, clusterSize, settings.refcountOrder, settings.extendedL2) + virtualSize;
+  // A LUKS header's clusters, as qemu adds them (to both sizes, outside the refcount arithmetic).
+  const encryption = roundUp(await measureEncryptionHeader(options), clusterSize);
+  const fullyAllocated = metadataSize(virtualSize, clusterSize, settings.refcountOrder, settings.extendedL2) + virtualSize + encryption;
   const preallocated = settings.preallocation === 'falloc' || settings.preallocation === 'full';
   const data = preallocated ? virtualSize : source ? await allocatedData(source, clusterSize) : 0;
   // qemu reports the space the source's persistent bitmaps would take when both images can hold

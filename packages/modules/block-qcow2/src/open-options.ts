@@ -1,4 +1,5 @@
 import type { BlockOptionSpec } from '@tessera/core';
+import { ENCRYPT_OPEN_OPTIONS } from './encryption/options.ts';
 
 const OVERLAP_AREAS = [
   ['main-header', 'the main qcow2 header'],
@@ -17,9 +18,11 @@ const OVERLAP_AREAS = [
  * They tune qemu's caches, discard passing and overlap checks: accepted and checked here so that
  * command lines written for qemu-img work; none changes what the image reads as. This driver
  * always checks metadata overlaps and writes refcounts eagerly, which is what the safest values
- * of these options ask for. (`data-file` and `encrypt.*` are not taken yet.)
+ * of these options ask for. (`data-file` is not taken yet.) `encrypt.format` and
+ * `encrypt.key-secret` open an encrypted image (encryption/).
  */
 export const OPEN_OPTIONS: readonly BlockOptionSpec[] = [
+  ...ENCRYPT_OPEN_OPTIONS,
   { name: 'lazy-refcounts', type: 'bool', description: 'Postpone refcount updates' },
   { name: 'pass-discard-request', type: 'bool', description: 'Pass guest discard requests to the layer below' },
   { name: 'pass-discard-snapshot', type: 'bool', description: 'Generate discard requests when snapshot related space is freed' },

@@ -2,6 +2,7 @@
 // qemu-img's "Formatting …" line prints them (the defaults it prints marked), amend's the subset
 // qemu's qcow2 can change in place plus the encryption keys it takes there.
 import type { BlockOptionSpec } from '@tessera/core';
+import { ENCRYPT_CREATE_OPTIONS } from './encryption/options.ts';
 
 const SIZE: BlockOptionSpec = { name: 'size', type: 'size', description: 'Virtual disk size' };
 const COMPAT: BlockOptionSpec = { name: 'compat', type: 'str', description: 'Compatibility level (v2 [0.10] or v3 [1.1])' };
@@ -30,6 +31,7 @@ const REFCOUNT_BITS: BlockOptionSpec = {
 };
 
 export const CREATE_OPTIONS: readonly BlockOptionSpec[] = [
+  ...ENCRYPT_CREATE_OPTIONS,
   { name: 'cluster_size', type: 'size', description: 'qcow2 cluster size', default: 65536, printDefault: true },
   { name: 'extended_l2', type: 'bool', description: 'Extended L2 tables', default: false, printDefault: true },
   { name: 'preallocation', type: 'str', description: 'Preallocation mode (allowed values: off, metadata, falloc, full)', default: 'off' },

@@ -106,6 +106,9 @@ async function countReferences(image: Qcow2State, tally: CheckTally, repairs: Ch
   await countSnapshots(context, image.snapshots);
   references.add(BigInt(header.snapshotsOffset), await snapshotTableBytes(file, header));
   references.add(BigInt(header.refcountTableOffset), header.refcountTableClusters * cs);
+  // The LUKS header's clusters (the open checked its place).
+  const encryption = header.extensions.encryption;
+  if (encryption) references.add(encryption.offset, Number(encryption.size));
   await countBitmaps(context);
   const stored = await StoredRefcounts.read(file, header);
   const growFile = repairs && file.resize ? (size: number) => file.resize!(size, { shrink: false }) : undefined;

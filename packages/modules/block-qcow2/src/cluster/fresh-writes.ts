@@ -14,6 +14,7 @@ import type { Refcounts } from '../refcount/refcounts.ts';
 import type { ClusterMap } from './mapping.ts';
 import type { OverlapGuard } from '../overlap/guard.ts';
 import { setOwnedEntryHalves } from '../layout.ts';
+import type { DataCipher } from '../encryption/data-cipher.ts';
 
 /** What is left of a write once it no longer needs the image lock (wrapped: a promise cannot hold a promise). */
 export interface WriteTail {
@@ -33,6 +34,8 @@ export class FreshWrites {
     private readonly file: BlockNode,
     private readonly sync: () => Promise<void>,
     private readonly guard?: OverlapGuard,
+    /** Encrypted images: each run stored encrypted for its host place (a copy: `data` is the caller's). */
+    private readonly cipher?: DataCipher,
   ) {
     this.clusterSize = header.clusterSize;
     this.l2Entries = map.geometry.l2Entries; // (standard L2 entries only: see applies)
@@ -97,7 +100,8 @@ export class FreshWrites {
     for (let i = 0; i < count; ) {
       let j = i + 1;
       while (j < count && hosts[j] === hosts[j - 1]! + cs) j++;
-      await this.file.write(hosts[i]!, data.subarray(i * cs, j * cs));
+      const run = data.subarray(i * cs, j * cs);
+      await this.file.write(hosts[i]!, this.cipher ? this.cipher.encrypted(hosts[i]!, offset + i * cs, run) : run);
       i = j;
     }
     await this.sync(); // the data is on disk before any entry points to it

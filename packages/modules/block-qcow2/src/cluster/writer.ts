@@ -25,6 +25,7 @@ import { FreshWrites, type WriteTail } from './fresh-writes.ts';
 import type { ClusterMap } from './mapping.ts';
 import type { OverlapGuard } from '../overlap/guard.ts';
 import { writeL1Entry, type ActiveTables } from './tables.ts';
+import type { DataCipher } from '../encryption/data-cipher.ts';
 
 interface Plan {
   /** Index of the entry in its L2 table. */
@@ -68,11 +69,13 @@ export class ClusterWriter {
     private readonly dataFile?: BlockNode,
     /** Refuses writes that would land on metadata (a crafted or damaged image). */
     private readonly guard?: OverlapGuard,
+    /** Encrypted images: data is stored encrypted, each piece for the place it goes to. */
+    private readonly cipher?: DataCipher,
   ) {
     ({ clusterSize: this.clusterSize, l2EntrySize: this.entrySize, l2Entries: this.l2Entries, unitSize: this.unitSize } = map.geometry);
     this.tables = { child: file, header, map, overlap: guard };
     // External data files place clusters at their guest offsets: nothing to allocate early.
-    this.fresh = dataFile ? undefined : new FreshWrites(header, map, refcounts, file, sync, guard);
+    this.fresh = dataFile ? undefined : new FreshWrites(header, map, refcounts, file, sync, guard, cipher);
   }
 
   /**
@@ -304,6 +307,7 @@ export class ClusterWriter {
         // Shared with a snapshot: the host cluster as it is, the written subclusters over it, to a new cluster.
         const whole = new Uint8Array(cs);
         await readHost(this.file, entryOffset, whole);
+        this.cipher?.decrypt(entryOffset, clusterStart, whole); // re-encrypted for its new place
         whole.set(content, unitsStart - clusterStart);
         plans.push({ index, data: whole, inCluster: 0, hostOffset: undefined, bitmap: newBitmap, release: [entryOffset / cs, 1] });
         continue;
@@ -334,6 +338,8 @@ export class ClusterWriter {
     }
     // Data: runs of plans that are contiguous on the host in one write each, all checked first.
     const withData = plans.filter((plan) => plan.zeroEntry === undefined);
+    const tableGuest = (firstCluster - (firstCluster % this.l2Entries)) * cs;
+    const stored = withData.map((plan) => (this.cipher ? this.cipher.encrypted(plan.hostOffset! + plan.inCluster, tableGuest + plan.index * cs + plan.inCluster, plan.data) : plan.data));
     const runs: [number, Uint8Array][] = [];
     for (let i = 0, plans = withData; i < plans.length; ) {
       let j = i + 1;
@@ -346,7 +352,7 @@ export class ClusterWriter {
         length += plans[j]!.data.length;
         j++;
       }
-      runs.push([plans[i]!.hostOffset! + plans[i]!.inCluster, j - i === 1 ? plans[i]!.data : concat(plans.slice(i, j).map((plan) => plan.data), length)]);
+      runs.push([plans[i]!.hostOffset! + plans[i]!.inCluster, j - i === 1 ? stored[i]! : concat(stored.slice(i, j), length)]);
       i = j;
     }
     // (Data file clusters hold guest data only: nothing to guard there, as in QEMU.)

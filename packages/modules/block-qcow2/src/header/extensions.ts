@@ -9,6 +9,8 @@ export interface HeaderExtensions {
   readonly dataFile?: string;
   readonly featureNames: readonly FeatureName[];
   readonly hasEncryptionHeader: boolean;
+  /** The full disk encryption header pointer's fields, unchecked (encryption/header-extension.ts checks them). */
+  readonly encryption?: EncryptionExtensionFields;
   readonly hasBitmaps: boolean;
   /** The bitmaps extension's fields, unchecked (bitmaps/extension.ts checks them as QEMU does). */
   readonly bitmaps?: BitmapsExtensionFields;
@@ -23,6 +25,13 @@ export interface BitmapsExtensionFields {
   readonly directoryOffset: bigint;
 }
 
+export interface EncryptionExtensionFields {
+  /** The extension's data length (16 when valid). */
+  readonly length: number;
+  readonly offset: bigint;
+  readonly size: bigint;
+}
+
 const TYPES = ['incompatible', 'compatible', 'autoclear'] as const;
 
 /**
@@ -32,7 +41,7 @@ const TYPES = ['incompatible', 'compatible', 'autoclear'] as const;
 export function parseExtensions(head: Uint8Array, start: number, filename: string): HeaderExtensions {
   const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
   const text = (from: number, length: number) => new TextDecoder().decode(head.subarray(from, from + length));
-  const result: { backingFormat?: string; dataFile?: string; featureNames: FeatureName[]; hasEncryptionHeader: boolean; hasBitmaps: boolean; bitmaps?: BitmapsExtensionFields } = {
+  const result: { backingFormat?: string; dataFile?: string; featureNames: FeatureName[]; hasEncryptionHeader: boolean; hasBitmaps: boolean; bitmaps?: BitmapsExtensionFields; encryption?: EncryptionExtensionFields } = {
     featureNames: [],
     hasEncryptionHeader: false,
     hasBitmaps: false,
@@ -61,6 +70,11 @@ export function parseExtensions(head: Uint8Array, start: number, filename: strin
         break;
       case ENCRYPTION:
         result.hasEncryptionHeader = true;
+        result.encryption = {
+          length,
+          offset: length >= 8 ? view.getBigUint64(data) : 0n,
+          size: length >= 16 ? view.getBigUint64(data + 8) : 0n,
+        };
         break;
       case BITMAPS:
         result.hasBitmaps = true;

@@ -1,6 +1,7 @@
 import { codedError, corrupt } from '../errors.ts';
 import { MAX_BACKING_NAME, MAX_CLUSTER_BITS, MAX_L1_BYTES, MAX_REFCOUNT_TABLE_BYTES, MAX_SNAPSHOTS, MAX_VIRTUAL_SIZE, MIN_CLUSTER_BITS } from '../limits.ts';
 import { parseExtensions, type HeaderExtensions } from './extensions.ts';
+import { checkCryptMethod } from '../encryption/header-extension.ts';
 import { COMPRESSION_ZLIB, COMPRESSION_ZSTD } from '../codecs.ts';
 import { INCOMPAT_COMPRESSION, INCOMPAT_EXTL2, unknownIncompatible } from './features.ts';
 import { HEADER_FIELD as F, QCOW2_MAGIC, V2_HEADER_LENGTH, V3_MIN_HEADER_LENGTH, l1EntriesFor } from '../layout.ts';
@@ -78,10 +79,7 @@ export function parseHeader(head: Uint8Array, fileSize: number, filename: string
   if (unknown.length) throw new Error(`Could not open '${filename}': Unsupported qcow2 feature(s): ${unknown.join(', ')}`);
 
   const cryptMethod = view.getUint32(F.cryptMethod);
-  if (cryptMethod !== 0) {
-    const kind = cryptMethod === 1 ? 'AES' : cryptMethod === 2 ? 'LUKS' : `method ${cryptMethod}`;
-    throw new Error(`Could not open '${filename}': encrypted qcow2 images (${kind}) are not supported`);
-  }
+  checkCryptMethod(cryptMethod, extensions, filename);
 
   const size = u64(F.size);
   if (size > MAX_VIRTUAL_SIZE) throw bad(`virtual size ${size} is too large`);

@@ -3,7 +3,7 @@
 // the backing file name after them, all inside the first cluster.
 import { FEATURE_NAME_ENTRY, HEADER_EXTENSION, HEADER_FIELD as F, QCOW2_MAGIC, V2_HEADER_LENGTH, V3_HEADER_LENGTH } from '../layout.ts';
 
-const { backingFormat: BACKING_FORMAT, featureNames: FEATURE_NAMES, dataFile: DATA_FILE } = HEADER_EXTENSION;
+const { backingFormat: BACKING_FORMAT, featureNames: FEATURE_NAMES, dataFile: DATA_FILE, encryption: ENCRYPTION } = HEADER_EXTENSION;
 
 /** The feature name table QEMU 7.2 writes into v3 images: [type (0 incompat, 1 compat, 2 autoclear), bit, name]. */
 const FEATURE_TABLE: readonly [number, number, string][] = [
@@ -38,6 +38,10 @@ export interface NewHeader {
   readonly snapshotsOffset?: number;
   /** Byte 104: 0 zlib, 1 zstd (a non-zlib type also sets incompatible bit 3, the caller's `incompatible`). */
   readonly compressionType?: number;
+  /** 0 none, 1 aes, 2 luks (encryption/header-extension.ts). */
+  readonly cryptMethod?: number;
+  /** The full disk encryption header pointer's data (offset and length, 16 bytes): luks. */
+  readonly encryptionExtension?: Uint8Array;
 }
 
 /** The first cluster's bytes; throws when the header, extensions and backing name do not fit. */
@@ -50,7 +54,7 @@ export function buildHeader(h: NewHeader): Uint8Array {
   view.setUint32(F.version, h.version);
   view.setUint32(F.clusterBits, h.clusterBits);
   view.setBigUint64(F.size, BigInt(h.size));
-  view.setUint32(F.cryptMethod, 0); // no encryption
+  view.setUint32(F.cryptMethod, h.cryptMethod ?? 0);
   view.setUint32(F.l1Size, h.l1Size);
   view.setBigUint64(F.l1TableOffset, BigInt(h.l1TableOffset));
   view.setBigUint64(F.refcountTableOffset, BigInt(h.refcountTableOffset));
@@ -77,6 +81,7 @@ export function buildHeader(h: NewHeader): Uint8Array {
   };
   if (h.backingFormat !== undefined) extension(BACKING_FORMAT, encoder.encode(h.backingFormat));
   if (h.dataFile !== undefined) extension(DATA_FILE, encoder.encode(h.dataFile));
+  if (h.encryptionExtension !== undefined) extension(ENCRYPTION, h.encryptionExtension);
   // QEMU 7.2 leaves the table out of images with clusters of 4 KiB and less.
   if (h.version === 3 && clusterSize > 4096) {
     const table = new Uint8Array(FEATURE_TABLE.length * FEATURE_NAME_ENTRY);

@@ -19,6 +19,8 @@ export async function rebuildRefcounts(file: BlockNode, header: Qcow2Header, l1:
   };
   count(0);
   if (header.l1Size > 0) count(header.l1TableOffset, header.l1Size * 8);
+  const encryption = header.extensions.encryption; // the LUKS header's clusters (checked at open)
+  if (encryption) count(Number(encryption.offset), Number(encryption.size));
   for (const offset of refcounts.metadata()) count(offset);
   const entrySize = l2EntrySize(header.extendedL2);
   const table = new Uint8Array(cs);
