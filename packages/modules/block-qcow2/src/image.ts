@@ -7,7 +7,7 @@ import { bitmapInfo } from './bitmaps/info.ts';
 import type { BitmapsState } from './bitmaps/load.ts';
 import { COMPRESSION_ZLIB, codecOf, compressionTypeName } from './codecs.ts';
 import { decompressCluster } from './compress.ts';
-import { corrupt } from './errors.ts';
+import { codedError, corrupt } from './errors.ts';
 import { COMPAT_LAZY_REFCOUNTS, INCOMPAT_CORRUPT, INCOMPAT_DIRTY, AUTOCLEAR_DATA_FILE_RAW } from './header/features.ts';
 import type { Qcow2Header } from './header/header.ts';
 import { writeRefcountTablePlace } from './header/refcount-table-place.ts';
