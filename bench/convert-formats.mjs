@@ -12,14 +12,16 @@
 // the format stores data uncompressed at offsets qemu-img map reports; compressed formats have none.
 // Machine load at the start is printed: above the number of cores, wall-clock ratios are noise.
 // Not a test.
-//   node bench/convert-formats.mjs --format vmdk --options subformat=streamOptimized [--size 512] (MiB) [--runs 5] [--data-percent 50] [--keep-env] [--exe path]
+// --halves measures bench/convert.mjs's image instead: the first half random data, the second half
+// written zeroes (one long data run, one long zero run).
+//   node bench/convert-formats.mjs --format vmdk --options subformat=streamOptimized [--size 512] (MiB) [--runs 5] [--data-percent 50] [--halves] [--keep-env] [--exe path]
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { executableFileName, workspaceRoot } from '../tools/build/paths.mjs';
-import { makeFragmentedImage } from './fragmented-image.mjs';
+import { makeFragmentedImage, makeHalvesImage } from './fragmented-image.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -28,6 +30,7 @@ const { values } = parseArgs({
     size: { type: 'string', default: '512' },
     runs: { type: 'string', default: '5' },
     'data-percent': { type: 'string', default: '50' },
+    halves: { type: 'boolean', default: false },
     'keep-env': { type: 'boolean', default: false },
     exe: { type: 'string', default: join(workspaceRoot, 'packages/img-tool/dist', executableFileName(join(workspaceRoot, 'packages/img-tool'))) },
   },
@@ -62,7 +65,8 @@ function run(command) {
 try {
   const raw = join(scratch, 'source.raw');
   const image = join(scratch, `source.${format}`);
-  makeFragmentedImage(raw, size, dataShare);
+  if (values.halves) makeHalvesImage(raw, size);
+  else makeFragmentedImage(raw, size, dataShare);
   run(['qemu-img', 'convert', '-O', format, ...formatOptions, raw, image]);
   const out = (name) => join(scratch, name);
   const extentsFile = join(scratch, 'extents.json');
@@ -78,7 +82,8 @@ try {
     'tessera-img': (args) => [process.execPath, values.exe, ...args],
     'qemu-img': (args) => ['qemu-img', ...args],
   };
-  console.log(`convert of a ${values.size} MiB image, data and zero runs of 4-64 KiB interleaved (${values['data-percent']}% data), ${format}${values.options ? ` -o ${values.options}` : ''}; median ms`);
+  const shape = values.halves ? 'half random data, half zeroes' : `data and zero runs of 4-64 KiB interleaved (${values['data-percent']}% data)`;
+  console.log(`convert of a ${values.size} MiB image, ${shape}, ${format}${values.options ? ` -o ${values.options}` : ''}; median ms`);
   console.log(`  (load average ${(await import('node:os')).loadavg()[0].toFixed(1)} on ${(await import('node:os')).availableParallelism()} cores)`);
   if (!floorPossible) console.log(`  (no Node floor for ${format} -> raw: its data is not stored at plain offsets, e.g. compressed)`);
   console.log(`  ${'case'.padEnd(18)} ${'tessera-img'.padStart(11)} ${'qemu-img'.padStart(9)}  ratio (goal <= 1.00)  fastest runs' ratio`);

@@ -1,6 +1,7 @@
 // The benches' source image: a used disk, not half data and half zeroes. Data and zero runs of
 // 4-64 KiB interleave finely throughout (random lengths, fixed seed), about `dataShare` of it data,
 // the data itself half random and half text-like (compressible).
+import { randomFillSync } from 'node:crypto';
 import { closeSync, ftruncateSync, openSync, writeSync } from 'node:fs';
 
 /** A small deterministic generator (xorshift32), so every run of the bench measures the same image. */
@@ -40,6 +41,18 @@ export function makeFragmentedImage(path, size, dataShare) {
       filled = 0;
     }
   }
+  ftruncateSync(fd, size);
+  closeSync(fd);
+}
+
+/** bench/convert.mjs's image: the first half random bytes, the second half written zeroes. */
+export function makeHalvesImage(path, size) {
+  const fd = openSync(path, 'w');
+  const chunk = Buffer.alloc(8 * 2 ** 20);
+  const half = Math.floor(size / 2 / 512) * 512;
+  for (let at = 0; at < half; at += chunk.length) writeSync(fd, randomFillSync(chunk), 0, Math.min(chunk.length, half - at), at);
+  chunk.fill(0);
+  for (let at = half; at < size; at += chunk.length) writeSync(fd, chunk, 0, Math.min(chunk.length, size - at), at);
   ftruncateSync(fd, size);
   closeSync(fd);
 }

@@ -142,6 +142,7 @@ class FileNode implements BlockNode {
     }
     await this.tracked(async () => {
       await truncateFile(this.fd, size);
+      this.dataExtent = undefined; // a shrink may have cut it
       this.currentSize = size;
       if (size > old && (preallocation === 'falloc' || preallocation === 'full')) {
         const zeroes = new Uint8Array(Math.min(size - old, ZERO_CHUNK));
@@ -163,13 +164,23 @@ class FileNode implements BlockNode {
   private seeksHoles: boolean;
 
   /**
+   * The last data extent lseek found, `[start, end)`. Data stays data (writes only fill holes;
+   * only a shrink, which forgets it, takes data away), so offsets inside it are answered without
+   * two system calls each: convert asks several times per 2 MiB chunk, and a disk's data is
+   * mostly a few long extents. qemu's file driver keeps the same one-extent cache, of data only:
+   * reporting data where another process has since punched a hole reads right all the same.
+   */
+  private dataExtent: { readonly start: number; readonly end: number } | undefined;
+
+  /**
    * Data or hole from `offset`, as qemu's file driver finds it (file-posix.c's find_allocation):
    * both kinds are allocated at their own offset in this file; a hole reads as zeroes. Where the
    * file system cannot tell (or for a block device), the whole range is data.
    */
   async blockStatus(offset: number, length: number): Promise<BlockStatus> {
     length = Math.min(length, this.currentSize - offset);
-    const extent = this.seeksHoles ? this.extentAt(offset) : undefined;
+    const cached = this.dataExtent;
+    const extent = cached && offset >= cached.start && offset < cached.end ? { data: true, end: cached.end } : this.seeksHoles ? this.extentAt(offset) : undefined;
     const data = extent?.data ?? true;
     const end = extent?.end ?? offset + length;
     return { length: Math.max(0, Math.min(length, end - offset)), zero: !data, data, offset, allocated: true, file: this.filename };
@@ -192,7 +203,9 @@ class FileNode implements BlockNode {
       if (dataAt < offset) return undefined; // not a valid answer: as qemu, learn nothing
       const holeAt = seek(this.fd, offset, SEEK_HOLE);
       // ENXIO here: truncated behind our back; a hole at offset: dug since. Either way, data is safe.
-      return holeAt > offset ? { data: true, end: holeAt } : undefined;
+      if (holeAt <= offset) return undefined;
+      this.dataExtent = { start: offset, end: holeAt };
+      return { data: true, end: holeAt };
     } catch (error) {
       // EINVAL/EOPNOTSUPP: a file system without hole reporting; asked no more.
       const code = (error as { errno?: number }).errno;

@@ -94,4 +94,18 @@ describe('file protocol block status', () => {
       await node.close();
     }
   });
+
+  it('forgets data a shrink cut away: grown back, that range is a hole', async () => {
+    const path = sparseFile('shrunk.raw', 8 * MiB, [[0, 4 * MiB]]);
+    const node = await fileProtocol.open(path, { readOnly: false, driverOptions: {} });
+    try {
+      expect(await node.blockStatus!(MiB, node.size)).toMatchObject({ length: 3 * MiB, data: true });
+      await node.resize!(MiB, { shrink: true });
+      await node.resize!(8 * MiB, { shrink: false });
+      expect(await node.blockStatus!(2 * MiB, node.size)).toMatchObject({ length: 6 * MiB, zero: true, data: false });
+      expect(await statusRuns(node)).toEqual(qemuMap(path));
+    } finally {
+      await node.close();
+    }
+  });
 });

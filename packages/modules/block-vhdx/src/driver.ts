@@ -58,12 +58,16 @@ class VhdxNode implements BlockNode {
     this.checkRange(offset, length);
     await this.image.writeZeroes(offset, length);
   }
-  flush(): Promise<void> {
-    return this.image.file.flush();
+  async flush(): Promise<void> {
+    await this.image.settle();
+    await this.image.file.flush();
   }
   async close(): Promise<void> {
     try {
-      if (!this.readOnly) await this.image.closeLog();
+      if (!this.readOnly) {
+        await this.image.settle();
+        await this.image.closeLog();
+      }
     } finally {
       await this.image.file.close();
       await this.parent?.node.close();

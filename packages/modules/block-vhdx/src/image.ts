@@ -20,12 +20,26 @@ import { clusterPieces } from '@tessera/module-kit/format/each-cluster';
  * An open VHDX disk: reads and writes through the BAT. Blocks that are not fully present read
  * as zeroes (not present, undefined, zero, unmapped); a write into one gets a new block at the
  * end of the file (1 MiB aligned, as qemu places them), written before its BAT entry.
+ *
+ * A new block is reserved (its offset chosen, the file grown over it) and used at once: the
+ * write that added it, and any after it, go to its offset while its BAT entry is logged behind
+ * them (a dozen small writes one after another). Waiting for that before the next write into the
+ * block, as one allocation at a time would, stalled a convert for most of its time on a busy
+ * machine, each small write queued behind the thread pool's 2 MiB reads. What reaches the disk
+ * keeps qemu's order: the adding write's data, a flush, then the entry; `flush` and closing wait
+ * for every entry, so a flushed write is as durable as before.
  */
 export class VhdxImage {
   private allocating: Promise<unknown> = Promise.resolve();
   private headerUpdated = false;
   /** Set up for each metadata update; its GUID is in the headers until the update is applied. */
   private logWriter: LogWriter | undefined;
+  /** Blocks reserved whose BAT entries are not logged yet: block -> file offset. */
+  private readonly reserved = new Map<number, number>();
+  /** BAT entries being logged, one after another. */
+  private committing: Promise<void> = Promise.resolve();
+  /** The first BAT update that failed: the image's metadata is behind its data, so every later write, flush and close fails. */
+  private commitFailure: { error: unknown } | undefined;
 
   constructor(
     readonly file: BlockNode,
@@ -51,7 +65,9 @@ export class VhdxImage {
   private hostOffset(offset: number): number | undefined {
     const block = Math.floor(offset / this.geometry.blockSize);
     const entry = this.bat[payloadIndex(this.geometry, block)]!;
-    return entryState(entry) === PAYLOAD_FULLY_PRESENT ? entryOffset(entry) + (offset % this.geometry.blockSize) : undefined;
+    if (entryState(entry) === PAYLOAD_FULLY_PRESENT) return entryOffset(entry) + (offset % this.geometry.blockSize);
+    const start = this.reserved.get(block);
+    return start === undefined ? undefined : start + (offset % this.geometry.blockSize);
   }
 
   private pieces(offset: number, length: number): Generator<[at: number, length: number]> {
@@ -79,17 +95,18 @@ export class VhdxImage {
   }
 
   async write(offset: number, data: Uint8Array): Promise<void> {
+    this.throwIfCommitFailed();
     await this.markWritten();
     for (const [at, n] of this.pieces(offset, data.length)) {
       const piece = data.subarray(at - offset, at - offset + n);
-      const host = this.hostOffset(at);
+      const host = this.hostOffset(at) ?? (await this.addBlock(at, piece));
       if (host !== undefined) await this.file.write(host, piece);
-      else await this.allocate(at, piece);
     }
   }
 
   /** Zeroes: a block that reads as zeroes stays as it is; a present one gets zeroes written. */
   async writeZeroes(offset: number, length: number): Promise<void> {
+    this.throwIfCommitFailed();
     for (const [at, n] of this.pieces(offset, length)) {
       const host = this.hostOffset(at);
       if (host === undefined) continue;
@@ -98,43 +115,71 @@ export class VhdxImage {
     }
   }
 
-  private allocate(offset: number, piece: Uint8Array): Promise<void> {
-    // One allocation at a time: two writes into one new block must not each add it.
-    const next = this.allocating.then(async () => {
-      const host = this.hostOffset(offset);
-      if (host !== undefined) await this.file.write(host, piece);
-      else await this.addBlock(offset, piece);
-    });
+  /**
+   * Reserve the block holding `offset` and write `piece` into it, then log its BAT entry behind
+   * (commit). Undefined when this call added the block and wrote the piece; the host offset of
+   * `offset` when another write reserved the block meanwhile (the caller writes the piece there).
+   */
+  private async addBlock(offset: number, piece: Uint8Array): Promise<number | undefined> {
+    // One reservation at a time: two writes into one new block must not each add it.
+    const next = this.allocating.then<number | { block: number; start: number }>(() => this.hostOffset(offset) ?? this.reserve(offset));
     this.allocating = next.catch(() => undefined);
-    return next;
+    const reservation = await next;
+    if (typeof reservation === 'number') return reservation;
+    const { block, start } = reservation;
+    const data = this.file.write(start + (offset % this.geometry.blockSize), piece);
+    // The entry after this data (a failed write still leaves a block of zeroes, safe to map).
+    this.committing = this.committing.then(async () => {
+      await data.catch(() => undefined);
+      if (!this.commitFailure) await this.commit(block, start).catch((error: unknown) => void (this.commitFailure = { error }));
+    });
+    await data;
+    return undefined;
   }
 
-  /**
-   * A new block at the 1 MiB aligned end of the file, the file grown over it (so the block lies
-   * inside the file, as qemu-img check wants), the write's data in it, then its BAT entry
-   * through the log, as qemu orders them: a crash between leaves at worst an unreferenced
-   * block, and a mapped block always holds its data.
-   */
-  private async addBlock(offset: number, piece: Uint8Array): Promise<void> {
+  /** A new block at the 1 MiB aligned end of the file, the file grown over it (so the block lies inside the file, as qemu-img check wants). */
+  private async reserve(offset: number): Promise<{ block: number; start: number }> {
+    this.throwIfCommitFailed();
     const { blockSize } = this.geometry;
     const block = Math.floor(offset / blockSize);
     const start = Math.ceil(this.file.size / MiB) * MiB;
     if (!this.file.resize) throw new Error(`${this.file.filename}: the storage cannot grow, so no block can be added`);
     await this.file.resize(start + blockSize, { shrink: false });
-    await this.file.write(start + (offset % blockSize), piece);
+    this.reserved.set(block, start);
+    return { block, start };
+  }
+
+  /**
+   * Log block `block`'s BAT entry (mapping it at `start`), as qemu orders it: the data written
+   * before it flushed first, so a crash between leaves at worst an unreferenced block, and a
+   * mapped block always holds its data.
+   */
+  private async commit(block: number, start: number): Promise<void> {
     await this.file.flush();
     const index = payloadIndex(this.geometry, block);
     const entry = makeEntry(PAYLOAD_FULLY_PRESENT, start);
-    // The BAT's 4 KiB sector holding the entry, as it is on disk, with the entry changed.
-    const sectorOffset = this.regions.bat.offset + Math.floor((index * 8) / 4096) * 4096;
+    // The BAT's 4 KiB sector holding the entry, from the table in memory (what is on disk: every
+    // entry is logged in turn), with the entry changed.
+    const first = Math.floor((index * 8) / 4096) * 512;
     const sector = new Uint8Array(4096);
-    await this.file.read(sectorOffset, sector);
-    new DataView(sector.buffer).setBigUint64((index * 8) % 4096, entry, true);
-    await (await this.openLog()).write([{ fileOffset: sectorOffset, data: sector }]);
+    const view = new DataView(sector.buffer);
+    for (let i = 0; i < 512 && first + i < this.bat.length; i++) view.setBigUint64(i * 8, first + i === index ? entry : this.bat[first + i]!, true);
+    await (await this.openLog()).write([{ fileOffset: this.regions.bat.offset + first * 8, data: sector }]);
     // Applied: the headers name no log again, as qemu leaves them after each update, so that
     // a reader of the image in use (`info -U`) finds nothing to replay.
     await this.closeLog();
     this.bat[index] = entry;
+    this.reserved.delete(block);
+  }
+
+  /** Every BAT entry logged (flush and close wait for them); a failed one is thrown. */
+  async settle(): Promise<void> {
+    await this.committing;
+    this.throwIfCommitFailed();
+  }
+
+  private throwIfCommitFailed(): void {
+    if (this.commitFailure) throw this.commitFailure.error;
   }
 
   /** The log, named in the headers by a new GUID (so a crash from now on leaves it to replay). */

@@ -57,11 +57,16 @@ class VpcNode implements BlockNode {
     else if (this.child.writeZeroes) await this.child.writeZeroes(offset, length, options);
     else for (let at = 0; at < length; at += 1 << 20) await this.child.write(offset + at, new Uint8Array(Math.min(1 << 20, length - at)));
   }
-  flush(): Promise<void> {
-    return this.child.flush();
+  async flush(): Promise<void> {
+    await this.dynamic?.settle();
+    await this.child.flush();
   }
-  close(): Promise<void> {
-    return this.child.close();
+  async close(): Promise<void> {
+    try {
+      if (!this.readOnly) await this.dynamic?.settle();
+    } finally {
+      await this.child.close();
+    }
   }
   async allocatedSize(): Promise<number | undefined> {
     return this.child.allocatedSize?.();
