@@ -8,12 +8,13 @@
 //   node bench/convert-ab.mjs --a TREE-OR-EXECUTABLE [--b ...] [--size 1024] (MiB) [--runs 3] [--case c,qcow2,raw]
 // Cases: c = `-c -O qcow2` (compressed), qcow2 = `-O qcow2`, raw = qcow2 -> raw.
 import { spawnSync } from 'node:child_process';
-import { closeSync, ftruncateSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
-import { randomFillSync } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { executableFileName, workspaceRoot } from '../tools/build/paths.mjs';
+import { workspaceRoot } from '../tools/build/paths.mjs';
+import { imgToolExecutable } from './img-tool-build.mjs';
+import { makeHalvesImage } from './fragmented-image.mjs';
 import { change, quantile, rusageRunner } from './rusage-runner.mjs';
 
 const { values } = parseArgs({
@@ -30,37 +31,18 @@ if (!values.a) {
   process.exit(2);
 }
 
-/** The executable of a tree (its built img-tool) or the executable itself. */
-function executable(path) {
-  if (statSync(path).isFile()) return path;
-  const app = join(path, 'packages/img-tool');
-  return join(app, 'dist', executableFileName(app) ?? JSON.parse(readFileSync(join(app, 'package.json'), 'utf8')).bin['tessera-img']);
-}
-
-const builds = { A: executable(values.a), B: executable(values.b) };
+const builds = { A: imgToolExecutable(values.a), B: imgToolExecutable(values.b) };
 const size = Number(values.size) * 2 ** 20;
 const runs = Number(values.runs);
 const env = { ...process.env };
 delete env.NODE_EXTRA_CA_CERTS;
 const scratch = mkdtempSync(join(tmpdir(), 'tessera-bench-convert-ab-'));
 
-/** Half random bytes, then half written zeroes (as bench/convert.mjs makes it). */
-function makeImage(path) {
-  const fd = openSync(path, 'w');
-  const chunk = Buffer.alloc(8 * 2 ** 20);
-  const half = Math.floor(size / 2 / 512) * 512;
-  for (let at = 0; at < half; at += chunk.length) writeSync(fd, randomFillSync(chunk), 0, Math.min(chunk.length, half - at), at);
-  chunk.fill(0);
-  for (let at = half; at < size; at += chunk.length) writeSync(fd, chunk, 0, Math.min(chunk.length, size - at), at);
-  ftruncateSync(fd, size);
-  closeSync(fd);
-}
-
 const runner = rusageRunner(env);
 try {
   const raw = join(scratch, 'source.raw');
   const qcow2 = join(scratch, 'source.qcow2');
-  makeImage(raw);
+  makeHalvesImage(raw, size);
   spawnSync('qemu-img', ['convert', '-O', 'qcow2', raw, qcow2]);
   const out = (name) => join(scratch, name);
   const allCases = {

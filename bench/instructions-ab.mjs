@@ -13,12 +13,13 @@
 // Cases: raw/qcow2 = `info` of an empty image; convert = raw -> qcow2; c = `-c -O qcow2`, both of
 // a half random, half zero image of --size MiB. Needs valgrind (apt: valgrind). Not a test.
 import { spawnSync } from 'node:child_process';
-import { closeSync, ftruncateSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
-import { randomFillSync } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { executableFileName, workspaceRoot } from '../tools/build/paths.mjs';
+import { workspaceRoot } from '../tools/build/paths.mjs';
+import { imgToolExecutable } from './img-tool-build.mjs';
+import { makeHalvesImage } from './fragmented-image.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -38,14 +39,7 @@ if (spawnSync('valgrind', ['--version']).error) {
   process.exit(2);
 }
 
-/** The executable of a tree (its built img-tool) or the executable itself. */
-function executable(path) {
-  if (statSync(path).isFile()) return path;
-  const app = join(path, 'packages/img-tool');
-  return join(app, 'dist', executableFileName(app) ?? JSON.parse(readFileSync(join(app, 'package.json'), 'utf8')).bin['tessera-img']);
-}
-
-const builds = { A: executable(values.a), B: executable(values.b) };
+const builds = { A: imgToolExecutable(values.a), B: imgToolExecutable(values.b) };
 const runs = Number(values.runs);
 const scratch = mkdtempSync(join(tmpdir(), 'tessera-bench-ir-'));
 process.on('exit', () => rmSync(scratch, { recursive: true, force: true }));
@@ -55,16 +49,9 @@ const qcow2 = join(scratch, 'x.qcow2');
 spawnSync('qemu-img', ['create', '-q', '-f', 'raw', raw, '64M']);
 spawnSync('qemu-img', ['create', '-q', '-f', 'qcow2', qcow2, '64M']);
 
-/** Half random data, half zeroes (as convert.mjs's input), made once. */
+/** Half random data, half written zeroes (as convert.mjs's input), made once. */
 const source = join(scratch, 'source.raw');
-{
-  const bytes = Number(values.size) * 2 ** 20;
-  const fd = openSync(source, 'w');
-  const chunk = Buffer.alloc(2 ** 20);
-  for (let at = 0; at < bytes / 2; at += chunk.length) writeSync(fd, randomFillSync(chunk));
-  ftruncateSync(fd, bytes);
-  closeSync(fd);
-}
+makeHalvesImage(source, Number(values.size) * 2 ** 20);
 const output = join(scratch, 'out.qcow2');
 const allCases = {
   version: ['--version'],

@@ -9,11 +9,12 @@
 //   node bench/startup-ab.mjs --a OTHER-TREE-OR-EXECUTABLE [--b ...] [--runs 100] [--case raw,qcow2,version]
 // A tree is a repository checkout whose img-tool is built (packages/img-tool/dist/<bin>).
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { executableFileName, workspaceRoot } from '../tools/build/paths.mjs';
+import { workspaceRoot } from '../tools/build/paths.mjs';
+import { imgToolExecutable } from './img-tool-build.mjs';
 import { change, quantile, rusageRunner } from './rusage-runner.mjs';
 
 const { values } = parseArgs({
@@ -29,15 +30,7 @@ if (!values.a) {
   process.exit(2);
 }
 
-/** The executable of a tree (its built img-tool) or the executable itself. */
-function executable(path) {
-  if (statSync(path).isFile()) return path;
-  const app = join(path, 'packages/img-tool');
-  const pkg = JSON.parse(readFileSync(join(app, 'package.json'), 'utf8'));
-  return join(app, 'dist', executableFileName(app) ?? pkg.bin['tessera-img']);
-}
-
-const builds = { A: executable(values.a), B: executable(values.b) };
+const builds = { A: imgToolExecutable(values.a), B: imgToolExecutable(values.b) };
 const runs = Number(values.runs);
 const env = { ...process.env };
 delete env.NODE_EXTRA_CA_CERTS;
