@@ -27,7 +27,10 @@ export async function openConnection(target: NbdTarget, shownUrl: string, connec
       socketFailed: (error, phase) =>
         phase === 'connecting'
           ? nbdError(`Failed to connect to ${where}: ${socketErrorWords(error)}`, 'nbd-connect', error)
-          : nbdError(named(phase, `the connection to ${where} failed: ${socketErrorWords(error)}`), 'nbd-disconnected', error),
+          : // A request written after the server went away fails with EPIPE before the reader sees the end: the same event.
+            error.code === 'EPIPE'
+            ? nbdError(named(phase, `the server ${where} closed the connection`), 'nbd-disconnected', error)
+            : nbdError(named(phase, `the connection to ${where} failed: ${socketErrorWords(error)}`), 'nbd-disconnected', error),
       deadlineMissed: (phase) =>
         phase === 'connecting'
           ? nbdError(`Failed to connect to ${where}: no answer within ${seconds} s (connect-timeout=${seconds})`, 'nbd-connect')
