@@ -44,11 +44,18 @@ async function hold(command: string, args: readonly string[], image: string, cwd
   holders.push(child);
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (text: string) => (stderr += text));
-  for (const deadline = Date.now() + 15_000; heldBytes(join(cwd, image)).length === 0; ) {
+  // Held once the set of locked bytes is non-empty and has stayed the same for 4 polls: locks are
+  // taken in steps (the read-only open's, then the writer's), so the first one seen may be partial.
+  let last = '';
+  let same = 0;
+  for (const deadline = Date.now() + 15_000; ; ) {
+    const held = heldBytes(join(cwd, image));
+    same = held.length > 0 && held.join() === last ? same + 1 : 0;
+    last = held.join();
+    if (same >= 4) return child;
     if (child.exitCode !== null || Date.now() > deadline) throw new Error(`${command} ${args.join(' ')} did not hold ${image}: ${stderr}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-  return child;
 }
 
 const qemuIoHolding = (image: string, cwd: string, ...options: string[]) => hold('qemu-io', [...options, '-c', 'sleep 600000', image], image, cwd);
