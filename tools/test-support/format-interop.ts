@@ -1,7 +1,7 @@
 // What the tests of the image-format modules share: a scratch directory with qemu-img/qemu-io, a
 // fragmented raw source, the comparisons against qemu-img (info, map, check, compare), and an
 // in-memory file for fuzzing a driver's parser in-process.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { expect } from 'vitest';
 import type { BlockFormatDriver, BlockNode } from '../../packages/core/src/index.ts';
 import { run, type RunResult } from './executables.ts';
+import { qemuImgOrThrow, qemuImgRun } from './qemu-img.ts';
 
 export interface Scratch {
   readonly dir: string;
@@ -28,10 +29,10 @@ export function scratch(prefix: string): Scratch {
   return {
     dir,
     path: (name) => join(dir, name),
-    qemuImg: (...args) => sh('qemu-img', args),
+    qemuImg: (...args) => qemuImgOrThrow(args, { cwd: dir }),
     qemuImgResult: (...args) => {
-      const result = spawnSync('qemu-img', args, { cwd: dir, encoding: 'utf8' });
-      return { code: result.status, stdout: result.stdout, stderr: result.stderr.replace(/^qemu-img:/gm, 'tessera-img:') };
+      const result = qemuImgRun(args, { cwd: dir });
+      return { code: result.code, stdout: result.stdout, stderr: result.stderr.replace(/^qemu-img:/gm, 'tessera-img:') };
     },
     qemuIo: (image, ...commands) => sh('qemu-io', [...commands.flatMap((c) => ['-c', c]), image]),
     ours: (exe, ...args) => run(exe, args, { cwd: dir }),

@@ -2,11 +2,11 @@
 // qemu-img): `-object secret` gives the passphrase, `-drive …,encrypt.key-secret=` names it. The
 // guest reads its files and writes one; qemu-img then finds the write in the image with the same
 // passphrase. Without the secret the machine does not start, in qemu's words.
-import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { expect, it } from 'vitest';
 import { executable, run } from '../../../tools/test-support/executables.ts';
+import { qemuImgOrThrow } from '../../../tools/test-support/qemu-img.ts';
 import { boot, BOOT_TIMEOUT_MS, markers } from './support/boot.ts';
 import { diskCopy, fatFile, kernelArgs } from './support/guest.ts';
 
@@ -16,7 +16,7 @@ it('boots from a LUKS-encrypted qcow2 through -object secret; the guest\'s write
   const image = join(dir, 'disk.qcow2');
   const secret = 'secret,id=sec0,data=correct horse';
   try {
-    execFileSync('qemu-img', ['convert', '--object', secret, '-O', 'qcow2', '-o', 'encrypt.format=luks,encrypt.key-secret=sec0,encrypt.iter-time=100', raw, image]);
+    qemuImgOrThrow(['convert', '--object', secret, '-O', 'qcow2', '-o', 'encrypt.format=luks,encrypt.key-secret=sec0,encrypt.iter-time=100', raw, image]);
     const drive = `file=${image},format=qcow2,if=ide,encrypt.key-secret=sec0`;
     const refused = await run(executable('emulator', 'modular'), ['-display', 'none', '-drive', drive]);
     expect(refused).toMatchObject({ code: 1, stderr: expect.stringContaining("No secret with id 'sec0'") });
@@ -28,7 +28,7 @@ it('boots from a LUKS-encrypted qcow2 through -object secret; the guest\'s write
     expect(seen).toContain('disk done');
     expect(seen.some((m) => m.startsWith('error'))).toBe(false);
     expect(result.code).toBe(0);
-    execFileSync('qemu-img', ['convert', '--object', secret, '--image-opts', `driver=qcow2,encrypt.key-secret=sec0,file.filename=${image}`, '-O', 'raw', raw]);
+    qemuImgOrThrow(['convert', '--object', secret, '--image-opts', `driver=qcow2,encrypt.key-secret=sec0,file.filename=${image}`, '-O', 'raw', raw]);
     expect(fatFile(raw, 'guest.txt')?.trim()).toBe('tessera-guest-wrote-this');
     console.log(`encrypted qcow2 disk boot to power-off: ${result.seconds.toFixed(1)} s`);
   } finally {
