@@ -9,6 +9,7 @@ import type { BlockNode, BlockStatus } from '@tessera/core';
 import { checkSeSparseVolatileHeader, parseSeSparseHeader, SESPARSE_GRAIN_SECTORS, SESPARSE_GT_ENTRIES, SESPARSE_GT_SECTORS, type SeSparseHeader } from './sesparse-header.ts';
 import { corrupt, unsupportedOperation } from './errors.ts';
 import type { Extent } from './extent.ts';
+import { GrainRuns } from './grain-runs.ts';
 import type { BackingRead } from './sparse-extent.ts';
 import { SECTOR } from './sparse-header.ts';
 
@@ -105,11 +106,7 @@ export class SeSparseExtent implements Extent {
   }
 
   async read(offset: number, into: Uint8Array): Promise<void> {
-    let run: { at: number; into: number; length: number } | undefined;
-    const flushRun = async () => {
-      if (run) await this.file.read(run.at, into.subarray(run.into, run.into + run.length));
-      run = undefined;
-    };
+    const reads = new GrainRuns((at, part) => this.file.read(at, part), into);
     for (let done = 0; done < into.length; ) {
       const position = offset + done;
       const index = Math.floor(position / GRAIN_BYTES);
@@ -119,20 +116,16 @@ export class SeSparseExtent implements Extent {
       if (grain.kind === 'data') {
         const at = grain.offset + inGrain;
         if (at + length > this.file.size) throw corrupt(`${this.file.filename}: seSparse grain ${index} (byte ${grain.offset} of the file) lies outside the file`);
-        if (run && run.at + run.length === at && run.into + run.length === done) run.length += length;
-        else {
-          await flushRun();
-          run = { at, into: done, length };
-        }
+        await reads.add(at, done, length);
       } else {
-        await flushRun();
+        await reads.flush();
         const part = into.subarray(done, done + length);
         if (grain.kind === 'unallocated' && this.backing) await this.backing(position, part);
         else part.fill(0);
       }
       done += length;
     }
-    await flushRun();
+    await reads.flush();
   }
 
   /** Runs of grains of one kind (data only while the file offsets continue), as qemu's map shows them. */

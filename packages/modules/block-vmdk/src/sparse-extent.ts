@@ -5,6 +5,7 @@
  */
 import type { BlockNode, BlockStatus } from '@tessera/core';
 import type { Extent } from './extent.ts';
+import { GrainRuns } from './grain-runs.ts';
 import { corrupt, unsupportedOperation } from './errors.ts';
 import { GRAIN_MARKER_BYTES, inflateGrain, maxCompressedBytes } from './grain-codec.ts';
 import { decodeEntries, encodeEntries, type SparseLayout } from './grain-directory.ts';
@@ -81,11 +82,7 @@ export class SparseExtent implements Extent {
 
   async read(offset: number, into: Uint8Array): Promise<void> {
     const compressed: CompressedPiece[] = [];
-    let run: { at: number; into: number; length: number } | undefined;
-    const flushRun = async () => {
-      if (run) await this.file.read(run.at, into.subarray(run.into, run.into + run.length));
-      run = undefined;
-    };
+    const reads = new GrainRuns((at, part) => this.file.read(at, part), into);
     for (let done = 0; done < into.length; ) {
       const position = offset + done;
       const grain = Math.floor(position / this.grainBytes);
@@ -94,7 +91,7 @@ export class SparseExtent implements Extent {
       const part = into.subarray(done, done + length);
       const entry = await this.entry(grain);
       if (entry === 0 || (entry === GTE_ZEROED && this.zeroGrains)) {
-        await flushRun();
+        await reads.flush();
         if (entry === 0 && this.backing) await this.backing(position, part);
         else part.fill(0);
       } else if (this.compressed) {
@@ -102,15 +99,11 @@ export class SparseExtent implements Extent {
       } else {
         const at = entry * SECTOR + inGrain;
         if (at + length > this.file.size) throw corrupt(`${this.file.filename}: grain ${grain} (sector ${entry}) lies outside the file`);
-        if (run && run.at + run.length === at && run.into + run.length === done) run.length += length;
-        else {
-          await flushRun();
-          run = { at, into: done, length };
-        }
+        await reads.add(at, done, length);
       }
       done += length;
     }
-    await flushRun();
+    await reads.flush();
     if (compressed.length) await this.readCompressed(compressed);
   }
 
@@ -204,11 +197,7 @@ export class SparseExtent implements Extent {
       throw unsupportedOperation(`${this.file.filename}: can't write to allocated cluster for streamOptimized (a streamOptimized image is written once, in order, after its creation)`);
     }
     const changed = new Map<number, { from: number; to: number }>();
-    let run: { at: number; from: number; length: number } | undefined;
-    const flushRun = async () => {
-      if (run) await this.file.write(run.at, data.subarray(run.from, run.from + run.length));
-      run = undefined;
-    };
+    const writes = new GrainRuns((at, part) => this.file.write(at, part), data);
     for (let done = 0; done < data.length; ) {
       const position = offset + done;
       const grain = Math.floor(position / this.grainBytes);
@@ -223,17 +212,13 @@ export class SparseExtent implements Extent {
         const sector = this.nextSector;
         this.nextSector += this.grainBytes / SECTOR;
         if (length < this.grainBytes) {
-          await flushRun();
+          await writes.flush();
           const whole = new Uint8Array(this.grainBytes);
           if (entry === 0 && this.backing) await this.backing(grain * this.grainBytes, whole.subarray(0, Math.min(this.grainBytes, this.length - grain * this.grainBytes)));
           whole.set(data.subarray(done, done + length), inGrain);
           await this.file.write(sector * SECTOR, whole);
         } else {
-          if (run && run.at + run.length === sector * SECTOR && run.from + run.length === done) run.length += length;
-          else {
-            await flushRun();
-            run = { at: sector * SECTOR, from: done, length };
-          }
+          await writes.add(sector * SECTOR, done, length);
         }
         entry = sector;
         table[grain % this.gtEntries] = entry;
@@ -241,16 +226,11 @@ export class SparseExtent implements Extent {
         const slot = grain % this.gtEntries;
         changed.set(tableIndex, { from: Math.min(range?.from ?? slot, slot), to: Math.max(range?.to ?? slot, slot) });
       } else {
-        const at = entry * SECTOR + inGrain;
-        if (run && run.at + run.length === at && run.from + run.length === done) run.length += length;
-        else {
-          await flushRun();
-          run = { at, from: done, length };
-        }
+        await writes.add(entry * SECTOR + inGrain, done, length);
       }
       done += length;
     }
-    await flushRun();
+    await writes.flush();
     await this.storeEntries(changed);
   }
 
