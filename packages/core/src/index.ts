@@ -35,6 +35,7 @@ export type {
   BlockCrypto,
   BlockCryptoSettings,
   BlockCryptoVolume,
+  AmendSettings,
   BlockCreateOptions,
   BlockFormatCapabilities,
   BlockFormatDriver,

@@ -99,8 +99,8 @@ export interface BlockNode {
   makeEmpty?(): Promise<void>;
   /** Check metadata consistency, repairing what `repair` allows (`check`). */
   check?(repair: CheckRepair): Promise<CheckResult>;
-  /** Change format options in place (`amend`): the same `-o` keys as creation. */
-  amend?(options: Readonly<Record<string, string>>): Promise<void>;
+  /** Change format options in place (`amend`): the same `-o` keys as creation (or the driver's `amendOptions`). */
+  amend?(options: Readonly<Record<string, string>>, settings?: AmendSettings): Promise<void>;
   /** Storage that locks (the file protocol): hold the locks for these permissions instead; throws on a conflict. */
   setPermissions?(permissions: BlockPermissions): Promise<void>;
 }
@@ -437,6 +437,12 @@ export interface BlockCryptoSettings {
   readonly prefix: string;
 }
 
+/** How `amend` goes about it. */
+export interface AmendSettings {
+  /** `--force`: do what would otherwise be refused as dangerous (erasing the last key slot, overwriting an active one). */
+  readonly force?: boolean;
+}
+
 /** An opened encryption header: its sector cipher, and what `info` shows of it. */
 export interface BlockCryptoVolume {
   /** Encrypt whole 512-byte sectors in place; `sector` numbers the first (the IVs' input). Throws when opened metadataOnly. */
@@ -444,6 +450,8 @@ export interface BlockCryptoVolume {
   decrypt(data: Uint8Array, sector: number): void;
   /** `info`'s fields of the encryption (qemu's keys and order, `format` included). */
   describe(): Readonly<Record<string, unknown>>;
+  /** Change the key slots (`amend -o encrypt.state=…`: options without the prefix); absent when the encryption has none. */
+  amend?(options: Readonly<Record<string, string>>, settings: AmendSettings): Promise<void>;
 }
 
 /** One operation of `qemu-img bitmap`. */

@@ -20,6 +20,7 @@ export const amendCommand: Command = {
     let progress = false;
     let quiet = false;
     let cache: string | undefined;
+    let force = false;
     const optionLists: string[] = [];
     for (const option of args.options) {
       switch (option.key) {
@@ -45,7 +46,8 @@ export const amendCommand: Command = {
           imageOpts = true;
           break;
         case 'force':
-          break; // no option here needs forcing
+          force = true; // luks key slots: erase the last one, overwrite an active one
+          break;
         case 'object':
           break; // defined before the command runs (objects/define.ts)
       }
@@ -57,6 +59,14 @@ export const amendCommand: Command = {
     if (filename === undefined) throw new ToolError('Expecting one image file name');
     if (imageOpts && format !== undefined) throw formatConflict();
     if (cache !== undefined) checkCacheMode(cache, false);
+    // With the format named, help needs no image (qemu-img prints it before opening).
+    if (format !== undefined && asksForHelp(entries)) {
+      const driver = await context.host.block.formatDriver(format);
+      if (driver.amendOptions) {
+        context.console.out([`Amend options for '${format}':`, ...optionHelpLines(driver.amendOptions), ''].join('\n'));
+        return 0;
+      }
+    }
 
     const image = await openImage(context.host, { filename, format, imageOpts }, { readOnly: false });
     try {
@@ -80,7 +90,7 @@ export const amendCommand: Command = {
       const display = new Progress((text) => context.console.out(text), progress && !quiet);
       display.start();
       try {
-        await image.amend(options);
+        await image.amend(options, { force });
         await image.flush();
       } catch (error) {
         throw new ToolError(errorMessage(error), 1, { cause: error });

@@ -1,14 +1,16 @@
 // The adapter to core's driver contract: the format knowledge is in header.ts, algorithms.ts,
 // keyslots.ts, sector-cipher.ts and create.ts.
-import type { BlockFormatDriver, BlockNode, BlockOpenOptions, BlockStatus, ImageDescription, ResizeOptions } from '@tessera/core';
+import type { AmendSettings, BlockFormatDriver, BlockNode, BlockOpenOptions, BlockSecrets, BlockStatus, ImageDescription, ResizeOptions } from '@tessera/core';
 import { masterKeyBytes, type CipherSuite } from './algorithms.ts';
+import { amendKeySlots } from './amend.ts';
+import { amendOptionTable, parseKeySlotChange } from './amend-options.ts';
 import { createOptionTable, openOptionTable, parseCreateOptions } from './create-options.ts';
 import { checkCreation, createLuks, payloadOffsetSectors } from './create.ts';
 import { describeLuks } from './describe.ts';
 import { codedError } from './errors.ts';
 import { SECTOR_SIZE, type LuksHeader } from './header.ts';
 import type { SectorCipher } from './sector-cipher.ts';
-import { openVolume } from './volume.ts';
+import { openVolume, type LuksVolume } from './volume.ts';
 
 export const luksFormat: BlockFormatDriver = {
   name: 'luks',
@@ -16,6 +18,7 @@ export const luksFormat: BlockFormatDriver = {
   capabilities: { createdNotZero: true },
   createOptions: createOptionTable,
   openOptions: openOptionTable,
+  amendOptions: amendOptionTable,
   open: openLuks,
   checkCreate({ formatOptions, secrets }) {
     checkCreation(parseCreateOptions(formatOptions), secrets);
@@ -36,23 +39,29 @@ export const luksFormat: BlockFormatDriver = {
 async function openLuks(file: BlockNode, options: BlockOpenOptions): Promise<BlockNode> {
   // `info` reads no data: qemu opens the header alone, without the passphrase.
   const metadataOnly = options.metadataOnly ?? false;
-  const { header, suite, cipher } = await openVolume(file, { keySecret: options.driverOptions['key-secret'], secrets: options.secrets, metadataOnly });
-  return new LuksNode(file, header, suite, cipher, metadataOnly || options.readOnly || file.readOnly);
+  const volume = await openVolume(file, { keySecret: options.driverOptions['key-secret'], secrets: options.secrets, metadataOnly });
+  return new LuksNode(file, volume, options.secrets, metadataOnly || options.readOnly || file.readOnly);
 }
 
 class LuksNode implements BlockNode {
   readonly driver = 'luks';
   private readonly payloadOffset: number;
+  private header: LuksHeader;
+  private readonly suite: CipherSuite;
+  /** Absent when opened for metadata only. */
+  private readonly cipher: SectorCipher | undefined;
+  private readonly masterKey: Uint8Array | undefined;
   size: number;
 
   constructor(
     readonly child: BlockNode,
-    private readonly header: LuksHeader,
-    private readonly suite: CipherSuite,
-    /** Absent when opened for metadata only. */
-    private readonly cipher: SectorCipher | undefined,
+    volume: LuksVolume,
+    /** The secrets of the open: amend's new-secret and old-secret name them. */
+    private readonly secrets: BlockSecrets | undefined,
     readonly readOnly: boolean,
   ) {
+    ({ header: this.header, suite: this.suite, cipher: this.cipher, masterKey: this.masterKey } = volume);
+    const header = this.header;
     this.payloadOffset = header.payloadOffsetSector * SECTOR_SIZE;
     this.size = child.size - this.payloadOffset;
   }
@@ -115,6 +124,13 @@ class LuksNode implements BlockNode {
   /** Everything is data, as qemu's crypto driver (no block status of its own) reports it. */
   async blockStatus(offset: number, length: number): Promise<BlockStatus> {
     return { length: Math.max(1, Math.min(length, this.size - offset)), zero: false, data: true, allocated: true };
+  }
+
+  /** qemu-img amend: add or erase key slots (amend.ts). */
+  async amend(options: Readonly<Record<string, string>>, settings: AmendSettings = {}): Promise<void> {
+    const change = parseKeySlotChange(options);
+    if (this.readOnly || !this.masterKey) throw codedError(`${this.filename}: the image is opened read-only`, 'unsupported-operation');
+    this.header = await amendKeySlots({ file: this.child, header: this.header, suite: this.suite, masterKey: this.masterKey }, change, this.secrets, settings);
   }
 
   describe(): ImageDescription {

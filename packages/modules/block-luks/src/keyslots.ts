@@ -1,5 +1,5 @@
 // Key slots: unlocking the master key with a passphrase (every active slot tried, as qemu), and
-// making the one slot qemu-img's create fills.
+// filling a slot (create, amend).
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { BlockNode } from '@tessera/core';
 import { mergeKey, splitKey } from './anti-forensic.ts';
@@ -11,13 +11,20 @@ import { SectorCipher } from './sector-cipher.ts';
 
 /** The master key `password` unlocks, or qemu's "Invalid password, cannot unlock any keyslot". */
 export async function unlockMasterKey(file: BlockNode, header: LuksHeader, suite: CipherSuite, password: Uint8Array, budget = new IterationBudget()): Promise<Uint8Array> {
-  for (const [index, slot] of header.slots.entries()) {
-    if (!slot.active) continue;
-    const candidate = await keyOfSlot(file, header, suite, slot, index, password, budget);
-    const digest = await budget.derive('master key digest', candidate, header.mkDigestSalt, header.mkDigestIterations, DIGEST_SIZE, suite.hash);
-    if (timingSafeEqual(digest, header.mkDigest)) return candidate;
+  for (const index of header.slots.keys()) {
+    const key = await masterKeyOfSlot(file, header, suite, index, password, budget);
+    if (key) return key;
   }
   throw codedError('Invalid password, cannot unlock any keyslot', 'invalid-option');
+}
+
+/** The master key, when slot `index` is active and `password` unlocks it (its key matches the header's digest). */
+export async function masterKeyOfSlot(file: BlockNode, header: LuksHeader, suite: CipherSuite, index: number, password: Uint8Array, budget: IterationBudget): Promise<Uint8Array | undefined> {
+  const slot = header.slots[index]!;
+  if (!slot.active) return undefined;
+  const candidate = await keyOfSlot(file, header, suite, slot, index, password, budget);
+  const digest = await budget.derive('master key digest', candidate, header.mkDigestSalt, header.mkDigestIterations, DIGEST_SIZE, suite.hash);
+  return timingSafeEqual(digest, header.mkDigest) ? candidate : undefined;
 }
 
 async function keyOfSlot(file: BlockNode, header: LuksHeader, suite: CipherSuite, slot: KeySlot, index: number, password: Uint8Array, budget: IterationBudget): Promise<Uint8Array> {

@@ -45,3 +45,15 @@ export function iterationsPerSecond(hash: string): number {
     if (elapsed >= 50 || iterations >= MAX_ITERATIONS) return (iterations * 1000) / Math.max(elapsed, 1);
   }
 }
+
+/** qemu's (and cryptsetup's) floor for a key slot's PBKDF2 count. */
+const MIN_SLOT_ITERATIONS = 1000;
+
+/** A key slot's PBKDF2 count for `iterTime` ms here (create and amend), refused beyond what opening accepts. */
+export function slotIterationCount(hash: string, iterTime: number): number {
+  const iterations = Math.max(MIN_SLOT_ITERATIONS, Math.floor((iterationsPerSecond(hash) * iterTime) / 1000));
+  if (iterations > MAX_ITERATIONS) {
+    throw codedError(`iter-time=${iterTime} needs ${iterations} PBKDF2 iterations here, more than the ${MAX_ITERATIONS} this program accepts when opening; use a smaller iter-time`, 'invalid-option');
+  }
+  return iterations;
+}

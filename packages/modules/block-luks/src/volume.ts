@@ -13,6 +13,8 @@ export interface LuksVolume {
   readonly suite: CipherSuite;
   /** Absent when opened for metadata only. */
   readonly cipher: SectorCipher | undefined;
+  /** The unlocked key (amend fills new key slots with it); absent when opened for metadata only. */
+  readonly masterKey: Uint8Array | undefined;
 }
 
 export interface VolumeOpenOptions {
@@ -35,9 +37,9 @@ export async function openVolume(file: BlockNode, options: VolumeOpenOptions): P
   if (payloadOffset > file.size) {
     throw codedError(`LUKS payload offset ${payloadOffset} is beyond the end of the file (${file.size} bytes)`, 'corrupt-image');
   }
-  if (options.metadataOnly) return { header, suite, cipher: undefined };
+  if (options.metadataOnly) return { header, suite, cipher: undefined, masterKey: undefined };
   const password = passphrase(options.secrets, options.keySecret, options.prefix);
   checkRunnable(suite);
   const masterKey = await unlockMasterKey(file, header, suite, password);
-  return { header, suite, cipher: new SectorCipher(suite, masterKey) };
+  return { header, suite, cipher: new SectorCipher(suite, masterKey), masterKey };
 }

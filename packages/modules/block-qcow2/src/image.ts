@@ -1,4 +1,4 @@
-import type { BlockNode, BlockStatus, ImageDescription, InternalSnapshots, PersistentBitmaps, ResizeOptions } from '@tessera/core';
+import type { AmendSettings, BlockNode, BlockStatus, ImageDescription, InternalSnapshots, PersistentBitmaps, ResizeOptions } from '@tessera/core';
 import { ClusterMap } from './cluster/mapping.ts';
 import { changeBitmaps } from './bitmaps/change.ts';
 import { listBitmaps, mergeIntoBitmap, readBitmap } from './bitmaps/contents.ts';
@@ -26,6 +26,7 @@ import { setBackingFile } from './backing.ts';
 import { makeImageEmpty } from './make-empty.ts';
 import { resizeKeepingBitmaps } from './bitmaps/resize.ts';
 import { amendImage } from './amend.ts';
+import { amendEncrypted } from './encryption/amend.ts';
 import { OverlapGuard, type GuardedImage } from './overlap/guard.ts';
 import { incompatibleField } from './header/fields.ts';
 import type { Qcow2State } from './state.ts';
@@ -325,9 +326,8 @@ export class Qcow2Image implements BlockNode, Qcow2State, GuardedImage {
   }
 
   /** qemu-img amend (amend.ts). */
-  async amend(options: Readonly<Record<string, string>>): Promise<void> {
-    // amend rewrites the header, which would drop the encryption (and key slots are not amended here yet).
-    if (this.encryption) throw codedError(`${this.filename}: amend of an encrypted image is not supported yet`, 'unsupported-operation');
+  async amend(options: Readonly<Record<string, string>>, settings: AmendSettings = {}): Promise<void> {
+    if (this.encryption) return amendEncrypted(this, this.encryption, options, settings);
     await this.settled();
     return this.maintained(() => amendImage(this, options));
   }

@@ -1,7 +1,8 @@
 // Guest data clusters encrypted as qemu encrypts them: whole 512-byte sectors, each numbered for
 // its IV by its host offset (luks: qemu's crypt_physical_offset) or its guest offset (legacy aes).
 // Metadata is never encrypted.
-import type { BlockCryptoVolume, BlockNode } from '@tessera/core';
+import type { AmendSettings, BlockCryptoVolume, BlockNode } from '@tessera/core';
+import { codedError } from '../errors.ts';
 import { readHost } from '../host-read.ts';
 import type { EncryptionHeaderPlace } from './header-extension.ts';
 
@@ -46,6 +47,12 @@ export class DataCipher {
     await readHost(file, host - lead, whole);
     this.decrypt(host - lead, guest - lead, whole);
     into.set(whole.subarray(lead, lead + into.length));
+  }
+
+  /** amend's `encrypt.*` key-slot changes (options without the prefix); qemu amends LUKS headers only. */
+  async amend(options: Readonly<Record<string, string>>, settings: AmendSettings): Promise<void> {
+    if (this.format !== 'luks' || !this.volume.amend) throw codedError('Only LUKS encryption options can be amended', 'invalid-option');
+    await this.volume.amend(options, settings);
   }
 
   /** `info`'s `encrypt` block (qemu's keys and order). */
