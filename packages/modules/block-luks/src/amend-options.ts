@@ -2,17 +2,11 @@
 // the schema (also qcow2's, with its `encrypt.` prefix) and the request it describes, with
 // qemu's messages for the combinations it refuses before anything is read.
 import type { BlockOptionSpec } from '@tessera/core';
+import { luksAmendOptions } from '@tessera/module-kit/crypto/luks-amend-options';
 import { codedError } from './errors.ts';
 import { SLOT_COUNT } from './header.ts';
 
-/** In `-o help`'s order (sorted by name there anyway). */
-export const amendOptionTable: readonly BlockOptionSpec[] = [
-  { name: 'iter-time', type: 'num', description: 'Time to spend in PBKDF in milliseconds' },
-  { name: 'keyslot', type: 'num', description: 'Select a single keyslot to modify explicitly' },
-  { name: 'new-secret', type: 'str', description: 'New secret to set in the matching keyslots. Empty string to erase' },
-  { name: 'old-secret', type: 'str', description: 'Select all keyslots that match this password' },
-  { name: 'state', type: 'str', description: 'Select new state of affected keyslots (active/inactive)' },
-];
+export const amendOptionTable: readonly BlockOptionSpec[] = luksAmendOptions();
 
 /** qemu's default iter-time (ms) for a new key slot, as create's. */
 const DEFAULT_ITER_TIME = 2000;

@@ -1,6 +1,7 @@
 // qcow2's options as its driver declares them to the block layer: create's in the order
 // qemu-img's "Formatting …" line prints them (the defaults it prints marked), amend's the subset
 // qemu's qcow2 can change in place plus the encryption keys it takes there.
+import { luksAmendOptions } from '@tessera/module-kit/crypto/luks-amend-options';
 import type { BlockOptionSpec } from '@tessera/core';
 import { ENCRYPT_CREATE_OPTIONS } from './encryption/options.ts';
 
@@ -53,13 +54,7 @@ export const CREATE_OPTIONS: readonly BlockOptionSpec[] = [
 ];
 
 /** Keys of an encrypted image's key slots: accepted by amend (as qemu's), refused on an image without encryption. */
-export const ENCRYPTION_AMEND_OPTIONS: readonly BlockOptionSpec[] = [
-  { name: 'encrypt.iter-time', type: 'num', description: 'Time to spend in PBKDF in milliseconds' },
-  { name: 'encrypt.keyslot', type: 'num', description: 'Select a single keyslot to modify explicitly' },
-  { name: 'encrypt.new-secret', type: 'str', description: 'New secret to set in the matching keyslots. Empty string to erase' },
-  { name: 'encrypt.old-secret', type: 'str', description: 'Select all keyslots that match this password' },
-  { name: 'encrypt.state', type: 'str', description: 'Select new state of affected keyslots (active/inactive)' },
-];
+export const ENCRYPTION_AMEND_OPTIONS: readonly BlockOptionSpec[] = luksAmendOptions('encrypt.');
 
 export const AMEND_OPTIONS: readonly BlockOptionSpec[] = [
   SIZE,
