@@ -1,6 +1,7 @@
 import { optionHelpLines, parseAmendOptions, withSizeOption } from '@tessera/core';
 import { ToolError, UsageError, errorMessage } from '../cli/errors.ts';
 import { checkCacheMode } from '../cli/values.ts';
+import { formatTraits } from '../image/formats.ts';
 import { asksForHelp, isValidOptionList, parseKeyValueList } from '../image/key-value.ts';
 import { openImage } from '../image/open.ts';
 import { Progress } from '../image/progress.ts';
@@ -54,20 +55,19 @@ export const amendCommand: Command = {
     }
     if (optionLists.length === 0) throw new UsageError('Must specify options (-o)');
     const entries = parseKeyValueList(optionLists.join(','));
-    const filename = args.operands.length === 1 ? args.operands[0] : undefined;
-    if (filename === undefined && !asksForHelp(entries)) throw new ToolError('Expecting one image file name');
-    if (filename === undefined) throw new ToolError('Expecting one image file name');
-    if (imageOpts && format !== undefined) throw formatConflict();
-    if (cache !== undefined) checkCacheMode(cache, false);
-    // With the format named, help needs no image (qemu-img prints it before opening).
+    // With the format named, help needs no image, not even its name (qemu-img prints it before opening).
     if (format !== undefined && asksForHelp(entries)) {
-      const driver = await context.host.block.formatDriver(format);
+      const { driver } = await formatTraits(context.host, format);
       if (driver.amendOptions) {
         context.console.out([`Amend options for '${format}':`, ...optionHelpLines(driver.amendOptions), ''].join('\n'));
         return 0;
       }
     }
 
+    const filename = args.operands.length === 1 ? args.operands[0] : undefined;
+    if (filename === undefined) throw new ToolError('Expecting one image file name');
+    if (imageOpts && format !== undefined) throw formatConflict();
+    if (cache !== undefined) checkCacheMode(cache, false);
     const image = await openImage(context.host, { filename, format, imageOpts }, { readOnly: false });
     try {
       if (!image.amend) throw new ToolError(`Format driver '${image.driver}' does not support option amendment`);

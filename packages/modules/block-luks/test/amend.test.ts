@@ -136,9 +136,11 @@ describe('refusals, in qemu-img\'s words, the image untouched', () => {
     for (let slot = 1; slot < 8; slot++) expect(await s.ours(exe(), ...amend('state=active,new-secret=s1,iter-time=1', 'full.luks'))).toMatchObject({ code: 0 });
     expect(activeSlots('full.luks')).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
     await expectRefusedAlike(s, exe(), 'full.luks', [amend('state=active,new-secret=s2', 'IMAGE')]);
-    // Named format: help without opening (no such file); unnamed: the image is opened first, so its secret is needed.
+    // Named format: help without opening (no such file, or none named); unnamed: the image is opened first, so its secret is needed.
     const helps = [
       ['amend', '-f', 'luks', '-o', 'help', 'missing.luks'],
+      ['amend', '-f', 'luks', '-o', 'help'],
+      ['amend', '-f', 'nosuch', '-o', 'help', 'full.luks'],
       ['amend', ...OBJECTS, '-o', 'help', '--image-opts', opts('full.luks')],
       ['amend', '-o', 'help', 'full.luks'],
     ];
