@@ -1,13 +1,14 @@
 // amend of an encrypted qcow2's LUKS key slots (encrypt.state, encrypt.new-secret, …): slots we
 // add or erase open (or no longer open) in qemu-img, whose check stays clean; qemu-img's open
 // here; refusals (legacy aes, no encryption, creation-only keys, wrong combinations) in its words,
-// the image's bytes unchanged.
+// the image's bytes unchanged; every prefix of an amend's writes opens in qemu-img with the secret that stays.
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, readFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { executable } from '../../../../tools/test-support/executables.ts';
 import { scratch, writeFragmentedRaw, type Scratch } from '../../../../tools/test-support/format-interop.ts';
 import { expectRefusedAlike } from '../../../../tools/test-support/twin-refusals.ts';
+import { readWriteLog } from '../../../../tools/test-support/write-log.ts';
 
 const OBJECTS = ['--object', 'secret,id=s0,data=correct horse', '--object', 'secret,id=s1,data=battery staple'];
 const opts = (image: string, secret = 's0') => `driver=qcow2,file.filename=${image},encrypt.key-secret=${secret}`;
@@ -78,5 +79,32 @@ describe('encrypted qcow2 key slots', () => {
     const mixed = await s.ours(exe(), ...amend('encrypt.state=active,encrypt.new-secret=s1,lazy_refcounts=on', 'mixed.qcow2'));
     expect(mixed).toMatchObject({ code: 1, stderr: expect.stringContaining('lazy_refcounts on an encrypted image is not supported yet') });
     expect(readFileSync(s.path('mixed.qcow2')).equals(readFileSync(s.path('qemu-luks.qcow2')))).toBe(true);
+  });
+
+  it('crash states: after every prefix of an add\'s and an erase\'s writes, qemu-img opens the image with the secret that stays', async () => {
+    const log = s.path('amend.log');
+    /** The states after each write: `staying` opens every one; `changing` opens in those `opensChanging` says (the write order). */
+    const replay = async (image: string, options: string, openSecret: string, staying: string, changing: string, opensChanging: (writes: number) => boolean[]) => {
+      const initial = readFileSync(s.path(image));
+      rmSync(log, { force: true });
+      execFileSync(process.execPath, [exe(), ...amend(options, image, openSecret)], { cwd: s.dir, env: { ...process.env, TESSERA_WRITE_LOG: log }, stdio: 'pipe' });
+      const writes = readWriteLog(log).operations.filter((op) => op.file === image && op.kind === 'write');
+      expect(writes.length).toBeGreaterThanOrEqual(2);
+      let state = Buffer.from(initial);
+      const changed: boolean[] = [];
+      for (const write of writes) {
+        state = Buffer.from(state);
+        if (write.kind === 'write') write.data.copy(state, write.offset);
+        writeFileSync(s.path('state.qcow2'), state);
+        expect(qemuCompare('state.qcow2', staying), `after the write at ${write.kind === 'write' ? write.offset : '?'}`).toEqual(IDENTICAL);
+        changed.push(qemuCompare('state.qcow2', changing).code === 0);
+      }
+      expect(changed).toEqual(opensChanging(writes.length));
+    };
+    copyFileSync(s.path('qemu-luks.qcow2'), s.path('crash.qcow2'));
+    // Adding: the new secret opens only once the last write (the header) landed; erasing: the old one stops at the first (the header).
+    await replay('crash.qcow2', 'encrypt.state=active,encrypt.new-secret=s1,encrypt.iter-time=10', 's0', 's0', 's1', (n) => [...Array(n - 1).fill(false), true]);
+    await replay('crash.qcow2', 'encrypt.state=inactive,encrypt.old-secret=s0', 's1', 's1', 's0', (n) => Array(n).fill(false));
+    expect(activeSlots('crash.qcow2')).toEqual([1]);
   });
 });
