@@ -28,7 +28,7 @@ beforeAll(() => {
 });
 afterAll(() => s.remove());
 
-const compare = (run: (...args: string[]) => unknown, image: string, secret: string) => run('compare', ...OBJECTS, '--image-opts', opts(image, secret), 'driver=raw,file.filename=frag.raw');
+const compare = <T,>(run: (...args: string[]) => T, image: string, secret: string): T => run('compare', ...OBJECTS, '--image-opts', opts(image, secret), 'driver=raw,file.filename=frag.raw');
 const qemuCompare = (image: string, secret: string) => compare((...args) => s.qemuImgResult(...args), image, secret);
 const activeSlots = (image: string) => {
   const info = JSON.parse(s.qemuImg('info', '--output=json', image)) as { 'format-specific': { data: { encrypt: { slots: { active: boolean }[] } } } };
