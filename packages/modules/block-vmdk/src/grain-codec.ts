@@ -1,9 +1,10 @@
 /**
  * Compressed grains (streamOptimized): zlib streams (RFC 1950, as VMware and qemu write them),
- * each behind a grain marker {u64 lba; u32 size} and padded to a sector. Inflating and deflating
- * run on libuv's thread pool, so several grains are (de)compressed at once.
+ * each behind a grain marker {u64 lba; u32 size} and padded to a sector. Deflating runs on
+ * libuv's thread pool, so several grains are compressed at once; inflating is fast enough here.
  */
-import { deflate, deflateSync, inflate, inflateSync, type ZlibOptions } from 'node:zlib';
+import { deflate, deflateSync } from 'node:zlib';
+import type { ReusedInflate } from './reused-inflate.ts';
 import { SECTOR } from './sparse-header.ts';
 import { corrupt } from './errors.ts';
 
@@ -19,31 +20,15 @@ export function maxCompressedBytes(grainBytes: number): number {
   return grainBytes + (grainBytes >>> 8) + 64;
 }
 
-/** Grains inflated on the thread pool at once; beyond that the calling thread inflates (it would only wait). */
-const POOL_INFLATES = 2;
-let inPool = 0;
-
-export function inflateGrain(data: Uint8Array, grainBytes: number, where: string): Promise<Uint8Array> {
-  // One output chunk of a whole grain: no piecing together of 16 KiB chunks (allocations, a copy);
-  // the output limit keeps a hostile stream from inflating beyond one grain.
-  const options = { maxOutputLength: grainBytes, chunkSize: grainBytes + 64 } as ZlibOptions;
-  const failed = (error: Error | null) => corrupt(`${where}: a compressed grain does not inflate to ${grainBytes} bytes${error ? ` (${error.message})` : ''}`);
-  if (inPool >= POOL_INFLATES) {
-    try {
-      const result = inflateSync(data, options);
-      return result.length === grainBytes ? Promise.resolve(result) : Promise.reject(failed(null));
-    } catch (error) {
-      return Promise.reject(failed(error as Error));
-    }
+/**
+ * Inflate one grain's zlib stream into `into` (exactly the grain's bytes), on this thread with
+ * the extent's reused inflate state (see reused-inflate.ts: cheaper than a thread-pool hand-off).
+ */
+export function inflateGrain(inflater: ReusedInflate, data: Uint8Array, into: Uint8Array, where: string): void {
+  const result = inflater.inflate(data, into);
+  if (result !== into.length) {
+    throw corrupt(`${where}: a compressed grain does not inflate to ${into.length} bytes${typeof result === 'string' ? ` (${result})` : ''}`);
   }
-  inPool++;
-  return new Promise((resolve, reject) => {
-    inflate(data, options, (error, result) => {
-      inPool--;
-      if (error || result.length !== grainBytes) reject(failed(error));
-      else resolve(result);
-    });
-  });
 }
 
 /** Level 6, as qemu's compress(); one output chunk of at most the grain's compressed bound. */
