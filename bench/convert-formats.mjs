@@ -105,8 +105,10 @@ async function measure(size) {
     const cpuSamples = { 'tessera-img': [], 'qemu-img': [], floor: [] };
     const command = (tool) => (tool === 'floor' ? [process.execPath, floorScript, ...c.floor] : tools[tool](c.args));
     for (let i = 0; i < runs; i++) {
-      const order = c.floor ? ['tessera-img', 'qemu-img', 'floor'] : ['tessera-img', 'qemu-img'];
+      // The floor first: the last output, checked below, must be a tool's.
+      const order = ['tessera-img', 'qemu-img'];
       if (i % 2 === 1) order.reverse();
+      if (c.floor) order.unshift('floor');
       for (const tool of order) {
         rmSync(c.args.at(-1), { force: true });
         samples[tool].push(run(command(tool)));
