@@ -8,7 +8,7 @@ import type { Extent } from './extent.ts';
 import { GrainRuns } from './grain-runs.ts';
 import { corrupt, unsupportedOperation } from './errors.ts';
 import { GRAIN_MARKER_BYTES, inflateGrain, maxCompressedBytes } from './grain-codec.ts';
-import { ReusedInflate } from './reused-inflate.ts';
+import { ReusedZlib } from './reused-zlib.ts';
 import { decodeEntries, encodeEntries, type SparseLayout } from './grain-directory.ts';
 import { FLAG_COMPRESSED, FLAG_MARKERS, FLAG_ZERO_GRAIN, SECTOR } from './sparse-header.ts';
 
@@ -41,7 +41,7 @@ export class SparseExtent implements Extent {
   private nextSector: number;
   private queue: Promise<unknown> = Promise.resolve();
   /** Compressed grains: the one inflate state, and the last grain read in part (the next read likely wants its rest). */
-  private inflater: ReusedInflate | undefined;
+  private inflater: ReusedZlib | undefined;
   private lastGrain: { index: number; data: Uint8Array } | undefined;
   /** Buffers of compressed reads, free to be reused (a few: one per read in flight). */
   private readonly readBuffers: ArrayBuffer[] = [];
@@ -161,7 +161,7 @@ export class SparseExtent implements Extent {
 
   /** Inflate a piece's grain: a whole grain straight into the caller's buffer, part of one through lastGrain. */
   private inflate(piece: CompressedPiece, data: Uint8Array): void {
-    this.inflater ??= new ReusedInflate();
+    this.inflater ??= new ReusedZlib();
     if (piece.into.length === this.grainBytes) {
       inflateGrain(this.inflater, data, piece.into, this.file.filename);
       return;

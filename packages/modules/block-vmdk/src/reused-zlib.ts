@@ -1,13 +1,14 @@
 /**
- * One zlib inflate state, reset between streams, for the many small zlib streams of a
- * streamOptimized image (one per 64 KiB grain). node:zlib's inflateSync and inflate set up a new
- * zlib object each call (the native state, its 32 KiB window, an output buffer): about 300 µs a
- * grain, more than inflating a grain takes (6 µs for a stored grain, 40 µs for a compressed one),
- * and 2-3 times qemu-img's CPU for a whole convert. node:zlib has no public way to reuse one, so
- * this drives the native handle behind a zlib stream object directly (as inflateSync does inside),
- * and falls back to inflateSync where that handle is not what it expects.
+ * One zlib inflate or deflate state, reset between streams, for the many small zlib streams of a
+ * streamOptimized image (one per 64 KiB grain). node:zlib's inflateSync and deflateSync set up a
+ * new zlib object each call (the native state, its 32 KiB window, an output buffer): about 300 µs
+ * a grain, more than inflating a grain takes (6 µs for a stored grain, 40 µs for a compressed
+ * one), and 2-3 times qemu-img's CPU for a whole convert. node:zlib has no public way to reuse
+ * one, so this drives the native handle behind a zlib stream object directly (as the *Sync
+ * functions do inside), and falls back to them where that handle is not what it expects. A reset
+ * state works as a new one: a deflate's output is the same bytes as deflateSync's.
  */
-import { constants, createInflate, inflateSync } from 'node:zlib';
+import { constants, createDeflate, createInflate, deflateSync, inflateSync } from 'node:zlib';
 
 /** The part of node:zlib's native handle used here. */
 interface NativeZlib {
@@ -16,19 +17,20 @@ interface NativeZlib {
   onerror: (message: string, errno: number) => void;
 }
 
-export class ReusedInflate {
+export class ReusedZlib {
   private handle: NativeZlib | undefined;
   /** The handle's [output bytes left, input bytes left] after each write. */
   private state: Uint32Array | undefined;
   private failure: string | undefined;
   private readonly probe = new Uint8Array(1);
 
-  constructor() {
+  /** `level` given: deflate at that level; absent: inflate. */
+  constructor(private readonly level?: number) {
     this.open();
   }
 
   private open(): void {
-    const stream = createInflate() as unknown as { _handle?: Partial<NativeZlib>; _writeState?: unknown };
+    const stream = (this.level === undefined ? createInflate() : createDeflate({ level: this.level })) as unknown as { _handle?: Partial<NativeZlib>; _writeState?: unknown };
     const handle = stream._handle;
     if (typeof handle?.writeSync === 'function' && typeof handle.reset === 'function' && stream._writeState instanceof Uint32Array) {
       this.handle = handle as NativeZlib;
@@ -38,12 +40,13 @@ export class ReusedInflate {
   }
 
   /**
-   * Inflate the zlib stream `data` into `into`: the bytes it inflated to (`into.length + 1` when
-   * it goes on beyond `into`), or an error message (a damaged or truncated stream).
+   * Inflate the zlib stream `data` (deflate `data` into a zlib stream) into `into`: the bytes
+   * written (`into.length + 1` when there are more than fit), or an error message (a damaged or
+   * truncated stream).
    */
-  inflate(data: Uint8Array, into: Uint8Array): number | string {
+  run(data: Uint8Array, into: Uint8Array): number | string {
     const handle = this.handle;
-    if (!handle) return this.inflateOnce(data, into);
+    if (!handle) return this.runOnce(data, into);
     const state = this.state!;
     this.failure = undefined;
     // Z_FINISH: a stream that does not end in `data` while room is left fails ("unexpected end of file").
@@ -65,9 +68,10 @@ export class ReusedInflate {
     return produced;
   }
 
-  private inflateOnce(data: Uint8Array, into: Uint8Array): number | string {
+  private runOnce(data: Uint8Array, into: Uint8Array): number | string {
     try {
-      const result = inflateSync(data, { maxOutputLength: into.length });
+      const options = { maxOutputLength: into.length };
+      const result = this.level === undefined ? inflateSync(data, options) : deflateSync(data, { ...options, level: this.level });
       into.set(result);
       return result.length;
     } catch (error) {

@@ -4,15 +4,15 @@
 import { randomBytes } from 'node:crypto';
 import { deflateSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { ReusedInflate } from '../src/reused-inflate.ts';
+import { ReusedZlib } from '../src/reused-zlib.ts';
 
 const GRAIN = 64 * 1024;
 const grainOf = (fill: 'random' | 'text', seed: number) =>
   fill === 'random' ? randomBytes(GRAIN) : Buffer.alloc(GRAIN, `grain ${seed} of text-like bytes; `);
 
-describe('ReusedInflate', () => {
+describe('ReusedZlib', () => {
   it('inflates stream after stream into the caller buffer, and recovers after bad ones', () => {
-    const inflater = new ReusedInflate();
+    const inflater = new ReusedZlib();
     const into = new Uint8Array(GRAIN);
     const good = [grainOf('random', 1), grainOf('text', 2), grainOf('random', 3), grainOf('text', 4)];
     const streams = good.map((bytes) => deflateSync(bytes));
@@ -35,7 +35,7 @@ describe('ReusedInflate', () => {
       ['first again', streams[0]!, good[0]!],
     ] as const) {
       into.fill(0xee);
-      const result = inflater.inflate(stream, into);
+      const result = inflater.run(stream, into);
       outcomes.push([name, typeof result === 'string' ? 'error' : result]);
       if (expected) expect(Buffer.from(into).equals(expected), name).toBe(true);
     }
