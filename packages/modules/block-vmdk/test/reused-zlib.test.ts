@@ -1,4 +1,4 @@
-// One inflate state serves grain after grain: each stream inflates to its own bytes whatever came
+// One inflate (deflate) state serves grain after grain: each stream inflates to its own bytes whatever came
 // before it (a damaged stream, one too long, a truncated one), and a stream that does not fit its
 // grain or does not end is told apart from one that does.
 import { randomBytes } from 'node:crypto';
@@ -50,5 +50,16 @@ describe('ReusedZlib', () => {
       ['short', GRAIN - 512],
       ['first again', GRAIN],
     ]);
+  });
+
+  it('deflates grain after grain to the very bytes deflateSync makes at that level', () => {
+    const deflater = new ReusedZlib(6);
+    for (const [fill, seed] of [['text', 1], ['random', 2], ['text', 3], ['random', 4], ['text', 5]] as const) {
+      const bytes = grainOf(fill, seed);
+      const into = new Uint8Array(GRAIN + 1024);
+      const size = deflater.run(bytes, into);
+      expect(typeof size).toBe('number');
+      expect(Buffer.from(into.subarray(0, size as number)).equals(deflateSync(bytes, { level: 6 })), `${fill} ${seed}`).toBe(true);
+    }
   });
 });
