@@ -12,9 +12,13 @@
 // the format stores data uncompressed at offsets qemu-img map reports; compressed formats have none.
 // Machine load at the start is printed: above the number of cores, wall-clock ratios are noise.
 // Not a test.
+// raw -> FMT has a Node floor too: reading the source's data extents (node-copy-floor.mjs writing
+// nothing), what any converter must do before its format's work. A fixed-cost line (`info` of the
+// image, CPU) shows what start-up and opening cost each tool, which decides ratios at small sizes.
 // --halves measures bench/convert.mjs's image instead: the first half random data, the second half
-// written zeroes (one long data run, one long zero run).
-//   node bench/convert-formats.mjs --format vmdk --options subformat=streamOptimized [--size 512] (MiB) [--runs 5] [--data-percent 50] [--halves] [--keep-env] [--exe path]
+// written zeroes (one long data run, one long zero run). --size takes a list (MiB, e.g. 1024,2048):
+// each size is measured in turn, with its own image.
+//   node bench/convert-formats.mjs --format vmdk --options subformat=streamOptimized [--size 512[,2048...]] (MiB) [--runs 5] [--data-percent 50] [--halves] [--keep-env] [--exe path]
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -38,7 +42,7 @@ const { values } = parseArgs({
 if (!values.format) throw new Error('usage: node bench/convert-formats.mjs --format FMT [--options k=v,...] [--size MiB] [--runs N]');
 const format = values.format;
 const formatOptions = values.options ? ['-o', values.options] : [];
-const size = Number(values.size) * 2 ** 20;
+const sizes = values.size.split(',').map((mib) => Number(mib) * 2 ** 20);
 const runs = Number(values.runs);
 const dataShare = Number(values['data-percent']) / 100;
 const scratch = mkdtempSync(join(tmpdir(), 'tessera-bench-formats-'));
@@ -62,38 +66,49 @@ function run(command) {
   return ms;
 }
 
-try {
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const tools = {
+  'tessera-img': (args) => [process.execPath, values.exe, ...args],
+  'qemu-img': (args) => ['qemu-img', ...args],
+};
+const floorScript = join(workspaceRoot, 'bench/node-copy-floor.mjs');
+
+/** Extents of `image` as `qemu-img map` reports them, written to `file`; whether every data extent lies at a known offset of the image file itself. */
+function mapTo(image, file, format) {
+  const map = JSON.parse(spawnSync('qemu-img', ['map', '--output=json', '-f', format, image], { encoding: 'utf8' }).stdout);
+  writeFileSync(file, JSON.stringify(map));
+  return map.every((e) => !e.data || (e.offset !== undefined && (e.filename === undefined || e.filename === image)));
+}
+
+async function measure(size) {
   const raw = join(scratch, 'source.raw');
   const image = join(scratch, `source.${format}`);
+  rmSync(image, { force: true });
   if (values.halves) makeHalvesImage(raw, size);
   else makeFragmentedImage(raw, size, dataShare);
   run(['qemu-img', 'convert', '-O', format, ...formatOptions, raw, image]);
   const out = (name) => join(scratch, name);
-  const extentsFile = join(scratch, 'extents.json');
-  const map = JSON.parse(spawnSync('qemu-img', ['map', '--output=json', image], { encoding: 'utf8' }).stdout);
-  // A floor needs every data extent at a known offset of the image file itself.
-  const floorPossible = map.every((e) => !e.data || (e.offset !== undefined && (e.filename === undefined || e.filename === image)));
-  writeFileSync(extentsFile, JSON.stringify(map));
+  const floorPossible = mapTo(image, out('extents.json'), format);
+  mapTo(raw, out('raw-extents.json'), 'raw');
   const cases = [
-    { name: `raw -> ${format}`, args: ['convert', '-O', format, ...formatOptions, raw, out(`out.${format}`)] },
-    { name: `${format} -> raw`, args: ['convert', '-O', 'raw', image, out('out.raw')], floor: floorPossible ? [image, extentsFile, out('out.raw'), String(size)] : undefined },
+    { name: `raw -> ${format}`, args: ['convert', '-O', format, ...formatOptions, raw, out(`out.${format}`)], floor: [raw, out('raw-extents.json'), '-', String(size)] },
+    { name: `${format} -> raw`, args: ['convert', '-O', 'raw', image, out('out.raw')], floor: floorPossible ? [image, out('extents.json'), out('out.raw'), String(size)] : undefined },
   ];
-  const tools = {
-    'tessera-img': (args) => [process.execPath, values.exe, ...args],
-    'qemu-img': (args) => ['qemu-img', ...args],
-  };
   const shape = values.halves ? 'half random data, half zeroes' : `data and zero runs of 4-64 KiB interleaved (${values['data-percent']}% data)`;
-  console.log(`convert of a ${values.size} MiB image, ${shape}, ${format}${values.options ? ` -o ${values.options}` : ''}; median ms`);
-  console.log(`  (load average ${(await import('node:os')).loadavg()[0].toFixed(1)} on ${(await import('node:os')).availableParallelism()} cores)`);
+  const { loadavg, availableParallelism } = await import('node:os');
+  console.log(`convert of a ${size / 2 ** 20} MiB image, ${shape}, ${format}${values.options ? ` -o ${values.options}` : ''}; median ms`);
+  console.log(`  (load average ${loadavg()[0].toFixed(1)} on ${availableParallelism()} cores)`);
   if (!floorPossible) console.log(`  (no Node floor for ${format} -> raw: its data is not stored at plain offsets, e.g. compressed)`);
   console.log(`  ${'case'.padEnd(18)} ${'tessera-img'.padStart(11)} ${'qemu-img'.padStart(9)}  ratio (goal <= 1.00)  fastest runs' ratio`);
   for (const c of cases) {
     const samples = { 'tessera-img': [], 'qemu-img': [], floor: [] };
     const cpuSamples = { 'tessera-img': [], 'qemu-img': [], floor: [] };
-    const command = (tool) => (tool === 'floor' ? [process.execPath, join(workspaceRoot, 'bench/node-copy-floor.mjs'), ...c.floor] : tools[tool](c.args));
+    const command = (tool) => (tool === 'floor' ? [process.execPath, floorScript, ...c.floor] : tools[tool](c.args));
     for (let i = 0; i < runs; i++) {
-      const order = c.floor ? ['tessera-img', 'qemu-img', 'floor'] : ['tessera-img', 'qemu-img'];
+      // The floor first: the last output, checked below, must be a tool's.
+      const order = ['tessera-img', 'qemu-img'];
       if (i % 2 === 1) order.reverse();
+      if (c.floor) order.unshift('floor');
       for (const tool of order) {
         rmSync(c.args.at(-1), { force: true });
         samples[tool].push(run(command(tool)));
@@ -103,23 +118,38 @@ try {
     // The last output (of whichever tool went last) must hold the source's bytes.
     const same = spawnSync('qemu-img', ['compare', raw, c.args.at(-1)], { encoding: 'utf8' });
     if (same.status !== 0) throw new Error(`${c.name}: the output differs from the source: ${same.stdout}${same.stderr}`);
-    const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
     const ours = median(samples['tessera-img']);
     const theirs = median(samples['qemu-img']);
     const fastest = Math.min(...samples['tessera-img']) / Math.min(...samples['qemu-img']);
     const outSize = statSync(c.args.at(-1)).size;
     console.log(`  ${c.name.padEnd(18)} ${ours.toFixed(0).padStart(11)} ${theirs.toFixed(0).padStart(9)}  ${(ours / theirs).toFixed(2).padEnd(20)}  ${fastest.toFixed(2)}   (last output ${outSize} bytes)`);
-    if (gnuTime) {
-      const oursCpu = median(cpuSamples['tessera-img']);
-      const theirsCpu = median(cpuSamples['qemu-img']);
-      console.log(`  ${'  CPU (user+sys)'.padEnd(18)} ${oursCpu.toFixed(0).padStart(11)} ${theirsCpu.toFixed(0).padStart(9)}  ${(oursCpu / theirsCpu).toFixed(2)}`);
-    }
+    const oursCpu = median(cpuSamples['tessera-img']);
+    const theirsCpu = median(cpuSamples['qemu-img']);
+    if (gnuTime) console.log(`  ${'  CPU (user+sys)'.padEnd(18)} ${oursCpu.toFixed(0).padStart(11)} ${theirsCpu.toFixed(0).padStart(9)}  ${(oursCpu / theirsCpu).toFixed(2)}`);
     if (c.floor) {
       const floor = median(samples.floor);
       const floorFastest = Math.min(...samples.floor) / Math.min(...samples['qemu-img']);
-      console.log(`  ${'  Node floor'.padEnd(18)} ${floor.toFixed(0).padStart(11)} ${theirs.toFixed(0).padStart(9)}  ${(floor / theirs).toFixed(2).padEnd(20)}  ${floorFastest.toFixed(2)}   (node-copy-floor.mjs: copies the data extents, nothing else)`);
+      const what = c.floor[2] === '-' ? 'reads the data extents, writes nothing' : 'copies the data extents, nothing else';
+      console.log(`  ${'  Node floor'.padEnd(18)} ${floor.toFixed(0).padStart(11)} ${theirs.toFixed(0).padStart(9)}  ${(floor / theirs).toFixed(2).padEnd(20)}  ${floorFastest.toFixed(2)}   (node-copy-floor.mjs: ${what})`);
+      if (gnuTime) console.log(`  ${'  floor CPU'.padEnd(18)} ${median(cpuSamples.floor).toFixed(0).padStart(11)} ${theirsCpu.toFixed(0).padStart(9)}  ${(median(cpuSamples.floor) / theirsCpu).toFixed(2)}`);
     }
   }
+  // Fixed cost: start-up and opening the image, no data moved.
+  const info = { 'tessera-img': [], 'qemu-img': [], floor: [] };
+  for (let i = 0; i < runs; i++) {
+    const order = ['tessera-img', 'qemu-img', 'floor'];
+    if (i % 2 === 1) order.reverse();
+    for (const tool of order) {
+      run(tool === 'floor' ? [process.execPath, '-e', ''] : tools[tool](['info', image]));
+      info[tool].push(cpu.at(-1));
+    }
+  }
+  const [oursInfo, theirsInfo, nodeInfo] = ['tessera-img', 'qemu-img', 'floor'].map((tool) => median(info[tool]));
+  console.log(`  ${'info (fixed cost)'.padEnd(18)} ${oursInfo.toFixed(0).padStart(11)} ${theirsInfo.toFixed(0).padStart(9)}  ${(oursInfo / theirsInfo).toFixed(2).padEnd(20)}  CPU ms; \`node -e ''\` alone: ${nodeInfo.toFixed(0)}`);
+}
+
+try {
+  for (const size of sizes) await measure(size);
 } finally {
   rmSync(scratch, { recursive: true, force: true });
 }

@@ -4,8 +4,9 @@
 // buffers and four requests in flight, and nothing else (no header, no tables, no zero
 // detection). bench/convert.mjs times it beside both tools, so its ratio to qemu-img shows what
 // Node's startup and file I/O alone cost on this machine. Not a tool: the extents come from
-// `qemu-img map --output=json` of the source, made before the timing.
-//   node bench/node-copy-floor.mjs source.qcow2 extents.json target.raw size
+// `qemu-img map --output=json` of the source, made before the timing. Target `-` writes nothing:
+// the floor of a convert *to* a format (read the source's data, the format's work left out).
+//   node bench/node-copy-floor.mjs source.qcow2 extents.json target.raw|- size
 import { close, ftruncateSync, openSync, read, readFileSync, write } from 'node:fs';
 
 const [source, extentsFile, target, sizeText] = process.argv.slice(2);
@@ -13,8 +14,8 @@ const CHUNK = 2 * 2 ** 20;
 const DEPTH = 4;
 const extents = JSON.parse(readFileSync(extentsFile, 'utf8')).filter((e) => e.data);
 const input = openSync(source, 'r');
-const output = openSync(target, 'w');
-ftruncateSync(output, Number(sizeText));
+const output = target === '-' ? undefined : openSync(target, 'w');
+if (output !== undefined) ftruncateSync(output, Number(sizeText));
 
 const pieces = [];
 for (const { start, length, offset } of extents) {
@@ -32,8 +33,8 @@ async function worker() {
   while (next < pieces.length) {
     const { guest, host, length } = pieces[next++];
     await io(read, input, buffer, length, host);
-    await io(write, output, buffer, length, guest);
+    if (output !== undefined) await io(write, output, buffer, length, guest);
   }
 }
 await Promise.all(Array.from({ length: DEPTH }, worker));
-await new Promise((resolve) => close(output, resolve));
+if (output !== undefined) await new Promise((resolve) => close(output, resolve));

@@ -16,8 +16,7 @@ export async function verifyModuleBytes(
 ): Promise<ModuleFileRefusal | undefined> {
   const byHeader = headerRefusal(entry, buildStamp, path, bytes, advice);
   if (byHeader) return byHeader;
-  // Loaded here, not at startup: only a run that opens a module file pays for node:crypto.
-  const { createHash } = await import('node:crypto');
+  const { createHash } = await loadCrypto();
   const actual = createHash('sha256').update(bytes).digest('hex');
   if (actual !== entry.sha256) {
     return notThisBuild(
@@ -27,6 +26,18 @@ export async function verifyModuleBytes(
     );
   }
   return undefined;
+}
+
+type Crypto = typeof import('node:crypto');
+
+/**
+ * node:crypto, loaded here, not at startup: only a run that opens a module file pays for it.
+ * process.getBuiltinModule (Node 20.16+) returns it without the ES module loader that a dynamic
+ * import() starts up on its first use (a fixed cost of every run that loads a module).
+ */
+function loadCrypto(): Promise<Crypto> | Crypto {
+  const builtin = (process as { getBuiltinModule?: (name: string) => unknown }).getBuiltinModule;
+  return builtin ? (builtin('node:crypto') as Crypto) : import('node:crypto');
 }
 
 /**

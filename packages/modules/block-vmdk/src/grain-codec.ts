@@ -1,9 +1,10 @@
 /**
  * Compressed grains (streamOptimized): zlib streams (RFC 1950, as VMware and qemu write them),
- * each behind a grain marker {u64 lba; u32 size} and padded to a sector. Inflating and deflating
- * run on libuv's thread pool, so several grains are (de)compressed at once.
+ * each behind a grain marker {u64 lba; u32 size} and padded to a sector. Deflating runs on
+ * libuv's thread pool, so several grains are compressed at once; inflating is fast enough here.
  */
-import { deflate, deflateSync, inflate, inflateSync, type ZlibOptions } from 'node:zlib';
+import { deflate } from 'node:zlib';
+import type { ReusedZlib } from './reused-zlib.ts';
 import { SECTOR } from './sparse-header.ts';
 import { corrupt } from './errors.ts';
 
@@ -19,53 +20,49 @@ export function maxCompressedBytes(grainBytes: number): number {
   return grainBytes + (grainBytes >>> 8) + 64;
 }
 
-/** Grains inflated on the thread pool at once; beyond that the calling thread inflates (it would only wait). */
-const POOL_INFLATES = 2;
-let inPool = 0;
-
-export function inflateGrain(data: Uint8Array, grainBytes: number, where: string): Promise<Uint8Array> {
-  // One output chunk of a whole grain: no piecing together of 16 KiB chunks (allocations, a copy);
-  // the output limit keeps a hostile stream from inflating beyond one grain.
-  const options = { maxOutputLength: grainBytes, chunkSize: grainBytes + 64 } as ZlibOptions;
-  const failed = (error: Error | null) => corrupt(`${where}: a compressed grain does not inflate to ${grainBytes} bytes${error ? ` (${error.message})` : ''}`);
-  if (inPool >= POOL_INFLATES) {
-    try {
-      const result = inflateSync(data, options);
-      return result.length === grainBytes ? Promise.resolve(result) : Promise.reject(failed(null));
-    } catch (error) {
-      return Promise.reject(failed(error as Error));
-    }
+/**
+ * Inflate one grain's zlib stream into `into` (exactly the grain's bytes), on this thread with
+ * the extent's reused inflate state (see reused-zlib.ts: cheaper than a thread-pool hand-off).
+ */
+export function inflateGrain(inflater: ReusedZlib, data: Uint8Array, into: Uint8Array, where: string): void {
+  const result = inflater.run(data, into);
+  if (result !== into.length) {
+    throw corrupt(`${where}: a compressed grain does not inflate to ${into.length} bytes${typeof result === 'string' ? ` (${result})` : ''}`);
   }
-  inPool++;
-  return new Promise((resolve, reject) => {
-    inflate(data, options, (error, result) => {
-      inPool--;
-      if (error || result.length !== grainBytes) reject(failed(error));
-      else resolve(result);
-    });
-  });
 }
 
-/** Level 6, as qemu's compress(); one output chunk of at most the grain's compressed bound. */
-const deflateOptions = (data: Uint8Array) => ({ level: 6, chunkSize: maxCompressedBytes(data.length) });
+/** Level 6, as qemu's compress(). */
+export const DEFLATE_LEVEL = 6;
 
-/** Deflate on the thread pool. */
+/** Deflate on the thread pool; one output chunk of at most the grain's compressed bound. */
 export function deflateGrain(data: Uint8Array): Promise<Buffer> {
-  return new Promise((resolve, reject) => deflate(data, deflateOptions(data), (error, result) => (error ? reject(error) : resolve(result))));
+  const options = { level: DEFLATE_LEVEL, chunkSize: maxCompressedBytes(data.length) };
+  return new Promise((resolve, reject) => deflate(data, options, (error, result) => (error ? reject(error) : resolve(result))));
 }
 
-/** Deflate on this thread (when the pool is busy enough: this thread then helps rather than waits). */
-export function deflateGrainNow(data: Uint8Array): Buffer {
-  return deflateSync(data, deflateOptions(data));
+/**
+ * Deflate on this thread with the reused state `deflater` (when the pool is busy enough: this
+ * thread then helps rather than waits), straight into the grain's record.
+ */
+export function deflateGrainRecord(deflater: ReusedZlib, lba: number, data: Uint8Array): Uint8Array {
+  const record = new Uint8Array(Math.ceil((GRAIN_MARKER_BYTES + maxCompressedBytes(data.length)) / SECTOR) * SECTOR);
+  const size = deflater.run(data, record.subarray(GRAIN_MARKER_BYTES));
+  if (typeof size === 'string') throw new Error(`deflate failed: ${size}`);
+  writeMarker(record, lba, size);
+  return record.subarray(0, Math.ceil((GRAIN_MARKER_BYTES + size) / SECTOR) * SECTOR);
+}
+
+function writeMarker(record: Uint8Array, lba: number, size: number): void {
+  const view = new DataView(record.buffer, record.byteOffset, GRAIN_MARKER_BYTES);
+  view.setBigUint64(0, BigInt(lba), true);
+  view.setUint32(8, size, true);
 }
 
 /** The padded bytes of one grain record: marker then compressed data. */
 export function grainRecord(lba: number, compressed: Uint8Array): Uint8Array {
   const total = Math.ceil((GRAIN_MARKER_BYTES + compressed.length) / SECTOR) * SECTOR;
   const record = new Uint8Array(total);
-  const view = new DataView(record.buffer);
-  view.setBigUint64(0, BigInt(lba), true);
-  view.setUint32(8, compressed.length, true);
+  writeMarker(record, lba, compressed.length);
   record.set(compressed, GRAIN_MARKER_BYTES);
   return record;
 }

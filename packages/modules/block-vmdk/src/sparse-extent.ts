@@ -8,6 +8,7 @@ import type { Extent } from './extent.ts';
 import { GrainRuns } from './grain-runs.ts';
 import { corrupt, unsupportedOperation } from './errors.ts';
 import { GRAIN_MARKER_BYTES, inflateGrain, maxCompressedBytes } from './grain-codec.ts';
+import { ReusedZlib } from './reused-zlib.ts';
 import { decodeEntries, encodeEntries, type SparseLayout } from './grain-directory.ts';
 import { FLAG_COMPRESSED, FLAG_MARKERS, FLAG_ZERO_GRAIN, SECTOR } from './sparse-header.ts';
 
@@ -17,6 +18,8 @@ const GTE_ZEROED = 1;
 const GT_CACHE_LIMIT = 4096;
 /** Compressed grains closer than this in the file are fetched with one read. */
 const READ_GAP = 256 * 1024;
+/** Compressed reads get buffers of at least this size (a 2 MiB read of grains and one record more), so buffers fit most reads. */
+const READ_BUFFER_BYTES = 2 * 1024 * 1024 + 128 * 1024;
 
 /** Reads guest bytes of the backing image at the extent's position (absent: zeroes). */
 export type BackingRead = (extentOffset: number, into: Uint8Array) => Promise<void>;
@@ -37,7 +40,11 @@ export class SparseExtent implements Extent {
   private readonly tables = new Map<number, Uint32Array>();
   private nextSector: number;
   private queue: Promise<unknown> = Promise.resolve();
+  /** Compressed grains: the one inflate state, and the last grain read in part (the next read likely wants its rest). */
+  private inflater: ReusedZlib | undefined;
   private lastGrain: { index: number; data: Uint8Array } | undefined;
+  /** Buffers of compressed reads, free to be reused (a few: one per read in flight). */
+  private readonly readBuffers: ArrayBuffer[] = [];
 
   constructor(
     readonly file: BlockNode,
@@ -107,10 +114,9 @@ export class SparseExtent implements Extent {
     if (compressed.length) await this.readCompressed(compressed);
   }
 
-  /** Fetch neighbouring compressed grains with one read each group, and inflate them in parallel. */
+  /** Fetch neighbouring compressed grains with one read each group, and inflate them. */
   private async readCompressed(pieces: CompressedPiece[]): Promise<void> {
     const maxRecord = GRAIN_MARKER_BYTES + maxCompressedBytes(this.grainBytes);
-    const inflating: Promise<void>[] = [];
     for (let first = 0; first < pieces.length; ) {
       const cached = this.lastGrain;
       if (cached && cached.index === pieces[first]!.grain) {
@@ -123,9 +129,9 @@ export class SparseExtent implements Extent {
       const start = pieces[first]!.at;
       if (start + GRAIN_MARKER_BYTES > this.file.size) throw corrupt(`${this.file.filename}: compressed grain at byte ${start} lies outside the file`);
       const end = Math.min(this.file.size, pieces[last]!.at + maxRecord);
-      const buffer = new Uint8Array(end - start);
+      const buffer = this.readBuffer(end - start);
       await this.file.read(start, buffer);
-      const view = new DataView(buffer.buffer);
+      const view = new DataView(buffer.buffer, buffer.byteOffset, buffer.byteLength);
       for (let i = first; i <= last; i++) {
         const piece = pieces[i]!;
         const at = piece.at - start;
@@ -134,17 +140,39 @@ export class SparseExtent implements Extent {
         if (size === 0 || size > maxRecord - GRAIN_MARKER_BYTES || at + GRAIN_MARKER_BYTES + size > buffer.length) {
           throw corrupt(`${this.file.filename}: compressed grain at byte ${piece.at} has an impossible size (${size} bytes)`);
         }
-        const data = buffer.subarray(at + GRAIN_MARKER_BYTES, at + GRAIN_MARKER_BYTES + size);
-        inflating.push(
-          inflateGrain(data, this.grainBytes, this.file.filename).then((grain) => {
-            piece.into.set(grain.subarray(piece.inGrain, piece.inGrain + piece.into.length));
-            if (piece.inGrain + piece.into.length < this.grainBytes) this.lastGrain = { index: piece.grain, data: grain };
-          }),
-        );
+        this.inflate(piece, buffer.subarray(at + GRAIN_MARKER_BYTES, at + GRAIN_MARKER_BYTES + size));
       }
+      this.readBuffers.push(buffer.buffer as ArrayBuffer);
       first = last + 1;
     }
-    await Promise.all(inflating);
+  }
+
+  /**
+   * A buffer for `length` bytes of compressed grains, from those reads finished with: a new 2 MiB
+   * buffer for every read of a convert made most of its CPU time garbage collection.
+   */
+  private readBuffer(length: number): Uint8Array {
+    while (this.readBuffers.length) {
+      const reused = this.readBuffers.pop()!;
+      if (reused.byteLength >= length) return new Uint8Array(reused, 0, length);
+    }
+    return new Uint8Array(new ArrayBuffer(Math.max(length, READ_BUFFER_BYTES)), 0, length);
+  }
+
+  /** Inflate a piece's grain: a whole grain straight into the caller's buffer, part of one through lastGrain. */
+  private inflate(piece: CompressedPiece, data: Uint8Array): void {
+    this.inflater ??= new ReusedZlib();
+    if (piece.into.length === this.grainBytes) {
+      inflateGrain(this.inflater, data, piece.into, this.file.filename);
+      return;
+    }
+    // The cached grain's buffer is reused (copies from it are taken at once, never across an
+    // await); uncached while overwritten, so a failed inflate leaves no half grain cached.
+    const grain = this.lastGrain?.data ?? new Uint8Array(this.grainBytes);
+    this.lastGrain = undefined;
+    inflateGrain(this.inflater, data, grain, this.file.filename);
+    piece.into.set(grain.subarray(piece.inGrain, piece.inGrain + piece.into.length));
+    this.lastGrain = { index: piece.grain, data: grain };
   }
 
   async status(offset: number, length: number): Promise<BlockStatus> {
@@ -155,7 +183,9 @@ export class SparseExtent implements Extent {
     // Extend over following grains of the same kind (data only where the file offsets continue).
     // A grain table not allocated is one step (a COWD disk of 1-sector grains has billions of grains).
     for (let grain = first + 1; end < offset + length; ) {
-      const table = await this.table(Math.floor(grain / this.gtEntries));
+      // A cached table without an await: a run of compressed grains is walked grain by grain.
+      const tableIndex = Math.floor(grain / this.gtEntries);
+      const table = this.tables.get(tableIndex) ?? (await this.table(tableIndex));
       const next = table ? table[grain % this.gtEntries]! : 0;
       if (this.kindOf(next) !== kind) break;
       if (kind === 'data' && next !== entry + (grain - first) * (this.grainBytes / SECTOR)) break;

@@ -8,7 +8,8 @@
 import type { BlockNode, BlockStatus } from '@tessera/core';
 import type { Extent } from './extent.ts';
 import { unsupportedOperation } from './errors.ts';
-import { MARKER_EOS, MARKER_FOOTER, MARKER_GD, MARKER_GT, deflateGrain, deflateGrainNow, grainRecord, metadataMarker } from './grain-codec.ts';
+import { DEFLATE_LEVEL, MARKER_EOS, MARKER_FOOTER, MARKER_GD, MARKER_GT, deflateGrain, deflateGrainRecord, grainRecord, metadataMarker } from './grain-codec.ts';
+import { ReusedZlib } from './reused-zlib.ts';
 import { encodeEntries } from './grain-directory.ts';
 import { SECTOR, encodeSparseHeader, type SparseHeader } from './sparse-header.ts';
 
@@ -39,7 +40,9 @@ export class StreamExtent implements Extent {
   private position: number; // where the next record goes in the file
   private output: Uint8Array[] = [];
   private outputBytes = 0;
-  private deflating: Array<Promise<{ lba: number; compressed: Uint8Array }>> = [];
+  private deflating: Array<Promise<{ grain: number; record: Uint8Array }>> = [];
+  /** This thread's deflate state, reused grain after grain. */
+  private deflater: ReusedZlib | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private written = false;
   private inPool = 0;
@@ -120,20 +123,24 @@ export class StreamExtent implements Extent {
     if (isZero(data)) return; // an all-zero grain stays unallocated
     const pooled = this.inPool < POOL_DEFLATES;
     if (pooled) this.inPool++;
-    const compressed = pooled ? deflateGrain(data).finally(() => this.inPool--) : Promise.resolve(deflateGrainNow(data));
-    this.deflating.push(compressed.then((bytes) => ({ lba, compressed: bytes })));
+    const grain = this.grain;
+    if (pooled) {
+      this.deflating.push(deflateGrain(data).then((bytes) => ({ grain, record: grainRecord(lba, bytes) })).finally(() => this.inPool--));
+    } else {
+      this.deflater ??= new ReusedZlib(DEFLATE_LEVEL);
+      this.deflating.push(Promise.resolve({ grain, record: deflateGrainRecord(this.deflater, lba, data) }));
+    }
     if (this.deflating.length >= DEFLATE_WINDOW) await this.placeDeflated(DEFLATE_WINDOW / 2);
   }
 
   /** Lay out the oldest deflated grains in order, leaving `keep` under way. */
   private async placeDeflated(keep: number): Promise<void> {
     while (this.deflating.length > keep) {
-      const { lba, compressed } = await this.deflating.shift()!;
-      const grain = lba / (this.grainBytes / SECTOR);
+      const { grain, record } = await this.deflating.shift()!;
       const tableIndex = Math.floor(grain / this.gtEntries);
       if (tableIndex !== this.tableIndex) await this.endTable(tableIndex);
       this.table[grain % this.gtEntries] = this.position / SECTOR;
-      await this.emit(grainRecord(lba, compressed));
+      await this.emit(record);
     }
   }
 
