@@ -1,24 +1,22 @@
 import type { BlockNode, BlockStatus, WriteZeroesOptions } from '@tessera/core';
 import * as C from './constants.ts';
 import { nbdError } from './errors.ts';
+import { StatusCache } from './status-cache.ts';
 import type { Extent, Transmission } from './transmission.ts';
 
 /** Largest read or write sent as one request: big transfers become several, sent together (pipelined). */
 const MAX_TRANSFER = 4 * 1024 * 1024;
 /** Largest range asked about in one block status request (its length field is 32 bits). */
 const MAX_STATUS_QUERY = 1 << 30;
-/**
- * Block status replies kept: convert's workers (8 by default) each ask about their own chunk, so
- * one kept reply would be replaced by another worker's before its owner asks again.
- */
-const KEPT_REPLIES = 16;
 
 /** An NBD export as a byte-addressed node: every operation is one or more NBD requests. */
 export class NbdNode implements BlockNode {
   readonly driver = 'nbd';
   readonly size: number;
-  /** The last block status replies, newest last, so `map` and `convert` ask once per reply rather than once per extent. */
-  private replies: { start: number; list: Extent[] }[] = [];
+  /** What block status replies told, so `map` and `convert` ask once per reply rather than once per extent. */
+  private readonly known = new StatusCache();
+  /** For each block status request in flight, the ranges written meanwhile (its reply may predate them). */
+  private readonly writtenDuringQueries = new Set<Array<[number, number]>>();
 
   constructor(
     private readonly connection: Transmission,
@@ -49,13 +47,13 @@ export class NbdNode implements BlockNode {
 
   async write(offset: number, data: Uint8Array): Promise<void> {
     this.checkWritable('write', offset, data.length);
-    this.replies = [];
+    this.forget(offset, offset + data.length);
     await this.transfer(C.CMD_WRITE, offset, data);
   }
 
   async writeZeroes(offset: number, length: number, options: WriteZeroesOptions): Promise<void> {
     this.checkWritable('write-zeroes', offset, length);
-    this.replies = [];
+    this.forget(offset, offset + length);
     if (!(this.flags & C.FLAG_SEND_WRITE_ZEROES) || !this.aligned(offset, length)) {
       const zeroes = new Uint8Array(Math.min(length, MAX_TRANSFER));
       for (let done = 0; done < length; done += zeroes.length) {
@@ -79,7 +77,7 @@ export class NbdNode implements BlockNode {
   }
 
   async close(): Promise<void> {
-    this.replies = [];
+    this.known.clear();
     await this.connection.disconnect();
   }
 
@@ -91,7 +89,7 @@ export class NbdNode implements BlockNode {
   async blockStatus(offset: number, length: number): Promise<BlockStatus> {
     length = Math.min(length, this.size - offset);
     if (this.connection.info.contexts.allocation === undefined) return { length, zero: false, data: true, offset, allocated: true, file: this.filename };
-    const extent = this.cachedExtent(offset) ?? (await this.queryStatus(offset, length));
+    const extent = this.known.lookup(offset) ?? (await this.queryStatus(offset, length));
     const run = Math.min(length, extent.length);
     const zero = (extent.flags & C.STATE_ZERO) !== 0;
     const data = (extent.flags & C.STATE_HOLE) === 0;
@@ -99,24 +97,13 @@ export class NbdNode implements BlockNode {
     return { length: run, zero, data, ...(data || zero ? { offset, file: this.filename } : {}) };
   }
 
-  /** The extent holding `offset` in a kept reply (the newest that has it), trimmed to start there. */
-  private cachedExtent(offset: number): Extent | undefined {
-    for (let i = this.replies.length - 1; i >= 0; i--) {
-      const reply = this.replies[i]!;
-      let at = reply.start;
-      for (const extent of reply.list) {
-        if (offset >= at && offset < at + extent.length) return { length: at + extent.length - offset, flags: extent.flags };
-        at += extent.length;
-      }
-    }
-    return undefined;
-  }
-
   private async queryStatus(offset: number, length: number): Promise<Extent> {
     const min = this.connection.info.minimumBlock;
     const start = offset - (offset % min);
     const end = Math.min(this.size, Math.ceil((offset + Math.min(length, MAX_STATUS_QUERY)) / min) * min);
-    const reply = await this.connection.request(C.CMD_BLOCK_STATUS, 0, start, end - start);
+    const written: Array<[number, number]> = [];
+    this.writtenDuringQueries.add(written);
+    const reply = await this.connection.request(C.CMD_BLOCK_STATUS, 0, start, end - start).finally(() => this.writtenDuringQueries.delete(written));
     // Extents past the request, or past the end of the export, are dropped: the server may send more than asked.
     const list: Extent[] = [];
     let at = start;
@@ -125,11 +112,18 @@ export class NbdNode implements BlockNode {
       list.push({ length: Math.min(extent.length, this.size - at), flags: extent.flags });
       at += extent.length;
     }
-    this.replies.push({ start, list });
-    if (this.replies.length > KEPT_REPLIES) this.replies.shift();
-    const found = this.cachedExtent(offset);
+    this.known.add(start, list);
+    for (const [from, to] of written) this.known.forget(from, to);
+    // Written while asked about: data (flags 0) is what is safe to say.
+    const found = this.known.lookup(offset) ?? (written.length ? { length: Math.min(length, end - offset), flags: 0 } : undefined);
     if (!found) throw nbdError(`${this.filename}: the server's block status at offset ${start} does not reach offset ${offset}`, 'nbd-protocol');
     return found;
+  }
+
+  /** `[start, end)` is being written: what block status said of it no longer holds. */
+  private forget(start: number, end: number): void {
+    this.known.forget(start, end);
+    for (const written of this.writtenDuringQueries) written.push([start, end]);
   }
 
   /** One operation as requests of at most MAX_TRANSFER bytes, all in flight at once. */
