@@ -17,6 +17,8 @@ export class NbdNode implements BlockNode {
   private readonly known = new StatusCache();
   /** For each block status request in flight, the ranges written meanwhile (its reply may predate them). */
   private readonly writtenDuringQueries = new Set<Array<[number, number]>>();
+  /** Block status requests in flight: convert's workers start together, and one answer serves them all. */
+  private readonly asking = new Set<{ readonly start: number; readonly end: number; readonly reply: Promise<unknown> }>();
 
   constructor(
     private readonly connection: Transmission,
@@ -89,12 +91,22 @@ export class NbdNode implements BlockNode {
   async blockStatus(offset: number, length: number): Promise<BlockStatus> {
     length = Math.min(length, this.size - offset);
     if (this.connection.info.contexts.allocation === undefined) return { length, zero: false, data: true, offset, allocated: true, file: this.filename };
-    const extent = this.known.lookup(offset) ?? (await this.queryStatus(offset, length));
+    // Asked without a pause after looking: workers starting together then find each other's request.
+    const extent =
+      this.known.lookup(offset) ?? (await (this.askedAlready(offset) ?? this.queryStatus(offset, length))) ?? (await this.queryStatus(offset, length));
     const run = Math.min(length, extent.length);
     const zero = (extent.flags & C.STATE_ZERO) !== 0;
     const data = (extent.flags & C.STATE_HOLE) === 0;
     // A run neither data nor zero (possible with x-dirty-bitmap's contexts) is unallocated: qemu gives it no offset.
     return { length: run, zero, data, ...(data || zero ? { offset, file: this.filename } : {}) };
+  }
+
+  /** A request in flight that covers `offset`: what it tells of it, once answered (undefined: it fell short). */
+  private askedAlready(offset: number): Promise<Extent | undefined> | undefined {
+    for (const query of this.asking) {
+      if (offset >= query.start && offset < query.end) return query.reply.then(() => this.known.lookup(offset), () => undefined);
+    }
+    return undefined;
   }
 
   private async queryStatus(offset: number, length: number): Promise<Extent> {
@@ -103,8 +115,23 @@ export class NbdNode implements BlockNode {
     const end = Math.min(this.size, Math.ceil((offset + Math.min(length, MAX_STATUS_QUERY)) / min) * min);
     const written: Array<[number, number]> = [];
     this.writtenDuringQueries.add(written);
-    const reply = await this.connection.request(C.CMD_BLOCK_STATUS, 0, start, end - start).finally(() => this.writtenDuringQueries.delete(written));
-    // Extents past the request, or past the end of the export, are dropped: the server may send more than asked.
+    // Registered before the first pause, and settled once its answer is kept.
+    const query = { start, end, reply: this.keepStatus(start, end, written) };
+    this.asking.add(query);
+    await query.reply.finally(() => {
+      this.writtenDuringQueries.delete(written);
+      this.asking.delete(query);
+    });
+    // Written while asked about: data (flags 0) is what is safe to say.
+    const found = this.known.lookup(offset) ?? (written.length ? { length: Math.min(length, end - offset), flags: 0 } : undefined);
+    if (!found) throw nbdError(`${this.filename}: the server's block status at offset ${start} does not reach offset ${offset}`, 'nbd-protocol');
+    return found;
+  }
+
+  /** Ask the server about `[start, end)` and keep its answer, less what was `written` meanwhile. */
+  private async keepStatus(start: number, end: number, written: ReadonlyArray<[number, number]>): Promise<void> {
+    const reply = await this.connection.request(C.CMD_BLOCK_STATUS, 0, start, end - start);
+    // Extents past the end of the export are dropped: the server may send more than asked.
     const list: Extent[] = [];
     let at = start;
     for (const extent of reply.allocation ?? []) {
@@ -114,10 +141,6 @@ export class NbdNode implements BlockNode {
     }
     this.known.add(start, list);
     for (const [from, to] of written) this.known.forget(from, to);
-    // Written while asked about: data (flags 0) is what is safe to say.
-    const found = this.known.lookup(offset) ?? (written.length ? { length: Math.min(length, end - offset), flags: 0 } : undefined);
-    if (!found) throw nbdError(`${this.filename}: the server's block status at offset ${start} does not reach offset ${offset}`, 'nbd-protocol');
-    return found;
   }
 
   /** `[start, end)` is being written: what block status said of it no longer holds. */
