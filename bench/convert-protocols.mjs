@@ -5,10 +5,12 @@
 // protocol: PROTO -> raw (a local file) and raw -> PROTO (`-n`, into existing storage of the same
 // size). As bench/convert-formats.mjs: runs alternate which tool goes first, the page cache is
 // synced before each timed run, medians and their ratio time(tessera-img)/time(qemu-img), CPU
-// time (user+sys) when GNU time is installed, the client's alone and with the server's (nbd,
-// iscsi: the same server for both tools), and the load average (above the number of cores,
-// wall-clock ratios are noise). The Node floor (node-copy-floor.mjs copying the local raw image's
-// data extents, no protocol) is printed once: what Node's startup and file I/O alone cost here.
+// time (user+sys, from each run's rusage: rusage-runner.mjs), the client's alone and with the
+// server's (nbd, iscsi: the same server for both tools), and the load average (above the number of
+// cores, wall-clock ratios are noise). The Node floor (node-copy-floor.mjs copying the local raw
+// image's data extents, no protocol) is printed once: what Node's startup and file I/O alone cost
+// here; per protocol a fixed-cost line (`info` of the source: start-up and connection, no data)
+// shows what of a ratio is not per byte.
 // Not a test. Needs qemu-nbd, tgtd/tgtadm, sshd/ssh-keygen/ssh-agent (tools/setup.sh installs them).
 //   node bench/convert-protocols.mjs [--size 256] (MiB) [--runs 3] [--data-percent 50] [--only nbd,iscsi,ssh] [--exe path]
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
@@ -20,6 +22,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { executableFileName, workspaceRoot } from '../tools/build/paths.mjs';
 import { makeFragmentedImage } from './fragmented-image.mjs';
+import { rusageRunner } from './rusage-runner.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -36,7 +39,6 @@ const protocols = values.only.split(',');
 const scratch = mkdtempSync(join(tmpdir(), 'tessera-bench-protocols-'));
 const env = { ...process.env };
 delete env.NODE_EXTRA_CA_CERTS;
-const gnuTime = spawnSync('/usr/bin/time', ['-f', '%U', 'true']).status === 0;
 const stops = [];
 
 /** Server processes whose CPU time a run is charged with too (the servers each tool talks to: the same for both). */
@@ -53,17 +55,14 @@ function serverCpuMs() {
   return ticks * 10; // clock ticks of 1/100 s
 }
 
-function timed(command) {
+const runner = rusageRunner(env);
+
+/** One run: wall and CPU ms of the command (its rusage), and the CPU ms its servers used meanwhile. */
+async function timed(command) {
   spawnSync('sync');
-  const wrapped = gnuTime ? ['/usr/bin/time', '-f', 'cpu %U %S', ...command] : command;
   const serverBefore = serverCpuMs();
-  const start = process.hrtime.bigint();
-  const result = spawnSync(wrapped[0], wrapped.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const ms = Number(process.hrtime.bigint() - start) / 1e6;
-  const server = serverCpuMs() - serverBefore;
-  if (result.status !== 0) throw new Error(`${command.join(' ')} failed (${result.status}): ${result.stderr}`);
-  const times = /cpu ([\d.]+) ([\d.]+)\s*$/.exec(String(result.stderr));
-  return { ms, cpu: times ? (Number(times[1]) + Number(times[2])) * 1000 : NaN, server };
+  const { wall, cpu } = await runner.run(command);
+  return { ms: wall, cpu, server: serverCpuMs() - serverBefore };
 }
 
 async function freePort() {
@@ -172,13 +171,14 @@ try {
   const floor = [];
   for (let i = 0; i < runs; i++) {
     rmSync(out, { force: true });
-    floor.push(timed([process.execPath, join(workspaceRoot, 'bench/node-copy-floor.mjs'), source, extents, out, String(size)]).ms);
+    floor.push(await timed([process.execPath, join(workspaceRoot, 'bench/node-copy-floor.mjs'), source, extents, out, String(size)]));
   }
-  console.log(`  ${'Node floor'.padEnd(14)} ${median(floor).toFixed(0).padStart(11)}            (node-copy-floor.mjs: the local image's data extents copied, no protocol)`);
+  console.log(`  ${'Node floor'.padEnd(14)} ${median(floor.map((s) => s.ms)).toFixed(0).padStart(11)}            CPU ${median(floor.map((s) => s.cpu)).toFixed(0)} (node-copy-floor.mjs: the local image's data extents copied, no protocol)`);
   for (const protocol of protocols) {
     serverPids.length = 0; // sshd forks a process per connection: no server CPU for ssh
     const urls = await starters[protocol](source, target);
     const cases = [
+      { name: `${protocol} fixed`, args: ['info', urls.from], result: undefined, before: () => undefined },
       { name: `${protocol} -> raw`, args: ['convert', '-O', 'raw', urls.from, out], result: out, before: () => rmSync(out, { force: true }) },
       // Into existing storage, its old bytes punched out first (the servers keep the file open: its size stays).
       { name: `raw -> ${protocol}`, args: ['convert', '-n', '-O', 'raw', source, urls.to], result: target, before: () => execFileSync('fallocate', ['-p', '-o', '0', '-l', String(size), target]) },
@@ -189,21 +189,22 @@ try {
         const order = i % 2 === 0 ? ['tessera-img', 'qemu-img'] : ['qemu-img', 'tessera-img'];
         for (const tool of order) {
           c.before();
-          samples[tool].push(timed(tool === 'qemu-img' ? ['qemu-img', ...c.args] : [process.execPath, values.exe, ...c.args]));
+          samples[tool].push(await timed(tool === 'qemu-img' ? ['qemu-img', ...c.args] : [process.execPath, values.exe, ...c.args]));
         }
       }
-      const same = spawnSync('qemu-img', ['compare', '-f', 'raw', '-F', 'raw', source, c.result], { encoding: 'utf8' });
+      const same = c.result === undefined ? { status: 0 } : spawnSync('qemu-img', ['compare', '-f', 'raw', '-F', 'raw', source, c.result], { encoding: 'utf8' });
       if (same.status !== 0) throw new Error(`${c.name}: the output differs from the source: ${same.stdout}${same.stderr}`);
       const [ours, theirs] = [median(samples['tessera-img'].map((s) => s.ms)), median(samples['qemu-img'].map((s) => s.ms))];
       const [oursCpu, theirsCpu] = [median(samples['tessera-img'].map((s) => s.cpu)), median(samples['qemu-img'].map((s) => s.cpu))];
       // Client and server together: a client can make its server work more (or less).
       const [oursAll, theirsAll] = [median(samples['tessera-img'].map((s) => s.cpu + s.server)), median(samples['qemu-img'].map((s) => s.cpu + s.server))];
       console.log(
-        `  ${c.name.padEnd(14)} ${ours.toFixed(0).padStart(11)} ${theirs.toFixed(0).padStart(9)}  ${(ours / theirs).toFixed(2).padEnd(6)}  ${gnuTime ? `${oursCpu.toFixed(0)} / ${theirsCpu.toFixed(0)}, ${(oursCpu / theirsCpu).toFixed(2)}` : ''}${Number.isNaN(oursAll) ? '' : `; with the server ${oursAll.toFixed(0)} / ${theirsAll.toFixed(0)}, ${(oursAll / theirsAll).toFixed(2)}`}`,
+        `  ${c.name.padEnd(14)} ${ours.toFixed(0).padStart(11)} ${theirs.toFixed(0).padStart(9)}  ${(ours / theirs).toFixed(2).padEnd(6)}  ${oursCpu.toFixed(0)} / ${theirsCpu.toFixed(0)}, ${(oursCpu / theirsCpu).toFixed(2)}${Number.isNaN(oursAll) ? '' : `; with the server ${oursAll.toFixed(0)} / ${theirsAll.toFixed(0)}, ${(oursAll / theirsAll).toFixed(2)}`}`,
       );
     }
   }
 } finally {
+  runner.close();
   for (const stop of stops.reverse()) await stop().catch(() => undefined);
   rmSync(scratch, { recursive: true, force: true });
 }

@@ -4,16 +4,20 @@
 // makes them, 50% data): wall time of the copy to nbdcopy's `null:` sink (the server's work:
 // handshake, block status, structured reads) and the servers' CPU time during it. One warm-up copy
 // each, then --rounds alternating timed copies; prints medians and the ratio
-// time(tessera-nbd)/time(qemu-nbd), goal <= 1.0, and the servers' CPU ratio (steadier under load).
+// time(tessera-nbd)/time(qemu-nbd), goal <= 1.0, and the servers' CPU ratio (steadier under load),
+// alone and with nbdcopy's (its rusage: rusage-runner.mjs; a server's replies can make its client
+// work more). Also printed: the Node floor (node-copy-floor.mjs copying the qcow2's data extents
+// from the file, no protocol) and a fixed-cost line (nbdinfo --size: a connection and handshake).
 // Not a test.
 //   node bench/nbd-server.mjs [--size 256] (MiB) [--rounds 5] [--exe path]
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { executableFileName, workspaceRoot } from '../tools/build/paths.mjs';
 import { makeFragmentedImage } from './fragmented-image.mjs';
+import { rusageRunner } from './rusage-runner.mjs';
 
 const appRoot = join(workspaceRoot, 'packages/nbd-server');
 const { values } = parseArgs({
@@ -40,12 +44,14 @@ async function startServer(command, args, socket) {
   return child;
 }
 
-function copy(socket) {
+const runner = rusageRunner(process.env);
+
+/** One run of a client command against a server: wall ms, the client's CPU ms, the server's CPU ms meanwhile. */
+async function timed(command, server) {
   spawnSync('sync');
-  const start = process.hrtime.bigint();
-  const result = spawnSync('nbdcopy', [`nbd+unix:///?socket=${socket}`, 'null:'], { stdio: ['ignore', 'ignore', 'pipe'] });
-  if (result.status !== 0) throw new Error(`nbdcopy failed: ${result.stderr}`);
-  return Number(process.hrtime.bigint() - start) / 1e6;
+  const before = cpuMs(server.pid);
+  const { wall, cpu } = await runner.run(command);
+  return { ms: wall, client: cpu, cpu: cpuMs(server.pid) - before };
 }
 
 const servers = [];
@@ -64,24 +70,41 @@ try {
   servers.push(...Object.values(pids));
   console.log(`nbdcopy to null: of a ${values.size} MiB qcow2, data and zero runs of 4-64 KiB interleaved (50% data)`);
   console.log(`  (load average ${loadavg()[0].toFixed(1)} on ${availableParallelism()} cores)`);
-  const samples = { 'tessera-nbd': [], 'qemu-nbd': [] };
-  for (const name of ['tessera-nbd', 'qemu-nbd']) copy(sockets[name]); // warm-up: page cache, JIT
-  // Alternating rounds (which server goes first alternates too): the machine's load drifts.
-  for (let round = 0; round < rounds; round++) {
-    for (const name of round % 2 ? ['qemu-nbd', 'tessera-nbd'] : ['tessera-nbd', 'qemu-nbd']) {
-      const before = cpuMs(pids[name].pid);
-      const ms = copy(sockets[name]);
-      samples[name].push({ ms, cpu: cpuMs(pids[name].pid) - before });
-    }
-  }
   const median = (list) => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)];
-  const results = Object.fromEntries(
-    Object.entries(samples).map(([name, list]) => [name, { ms: median(list.map((s) => s.ms)), cpu: median(list.map((s) => s.cpu)) }]),
-  );
-  for (const [name, r] of Object.entries(results)) console.log(`  ${name.padEnd(12)} ${r.ms.toFixed(0).padStart(6)} ms wall, server CPU ${r.cpu.toFixed(0)} ms (medians of ${rounds})`);
-  const ratio = results['tessera-nbd'].ms / results['qemu-nbd'].ms;
-  console.log(`  ratio (tessera-nbd / qemu-nbd, goal <= 1.00): ${ratio.toFixed(2)}; server CPU ratio ${(results['tessera-nbd'].cpu / results['qemu-nbd'].cpu).toFixed(2)}`);
+  const extents = join(scratch, 'extents.json');
+  writeFileSync(extents, spawnSync('qemu-img', ['map', '--output=json', '-f', 'qcow2', image], { encoding: 'utf8' }).stdout);
+  const floor = [];
+  for (let round = 0; round < rounds; round++) {
+    rmSync(join(scratch, 'floor.raw'), { force: true });
+    floor.push(await runner.run([process.execPath, join(workspaceRoot, 'bench/node-copy-floor.mjs'), image, extents, join(scratch, 'floor.raw'), String(size)]));
+  }
+  rmSync(join(scratch, 'floor.raw'), { force: true });
+  console.log(`  Node floor   ${median(floor.map((s) => s.wall)).toFixed(0).padStart(6)} ms wall, CPU ${median(floor.map((s) => s.cpu)).toFixed(0)} ms (node-copy-floor.mjs: the data extents copied from the file, no protocol)`);
+  const url = (name) => `nbd+unix:///?socket=${sockets[name]}`;
+  const kinds = {
+    fixed: (name) => ['nbdinfo', '--size', url(name)],
+    copy: (name) => ['nbdcopy', url(name), 'null:'],
+  };
+  for (const [kind, command] of Object.entries(kinds)) {
+    const samples = { 'tessera-nbd': [], 'qemu-nbd': [] };
+    if (kind === 'copy') for (const name of ['tessera-nbd', 'qemu-nbd']) await runner.run(command(name)); // warm-up: page cache, JIT
+    // Alternating rounds (which server goes first alternates too): the machine's load drifts.
+    for (let round = 0; round < rounds; round++) {
+      for (const name of round % 2 ? ['qemu-nbd', 'tessera-nbd'] : ['tessera-nbd', 'qemu-nbd']) samples[name].push(await timed(command(name), pids[name]));
+    }
+    const results = Object.fromEntries(
+      Object.entries(samples).map(([name, list]) => [name, { ms: median(list.map((s) => s.ms)), cpu: median(list.map((s) => s.cpu)), all: median(list.map((s) => s.cpu + s.client)) }]),
+    );
+    for (const [name, r] of Object.entries(results)) {
+      console.log(`  ${kind.padEnd(5)} ${name.padEnd(12)} ${r.ms.toFixed(0).padStart(6)} ms wall, server CPU ${r.cpu.toFixed(0)} ms, with nbdcopy's ${r.all.toFixed(0)} ms (medians of ${rounds})`);
+    }
+    const [ours, theirs] = [results['tessera-nbd'], results['qemu-nbd']];
+    console.log(
+      `  ${kind.padEnd(5)} ratio (tessera-nbd / qemu-nbd, goal <= 1.00): ${(ours.ms / theirs.ms).toFixed(2)}; server CPU ratio ${(ours.cpu / theirs.cpu).toFixed(2)}; with the client ${(ours.all / theirs.all).toFixed(2)}`,
+    );
+  }
 } finally {
+  runner.close();
   for (const child of servers) child.kill('SIGTERM');
   rmSync(scratch, { recursive: true, force: true });
 }

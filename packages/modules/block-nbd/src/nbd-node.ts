@@ -1,24 +1,24 @@
 import type { BlockNode, BlockStatus, WriteZeroesOptions } from '@tessera/core';
 import * as C from './constants.ts';
 import { nbdError } from './errors.ts';
+import { StatusCache } from './status-cache.ts';
 import type { Extent, Transmission } from './transmission.ts';
 
 /** Largest read or write sent as one request: big transfers become several, sent together (pipelined). */
 const MAX_TRANSFER = 4 * 1024 * 1024;
 /** Largest range asked about in one block status request (its length field is 32 bits). */
 const MAX_STATUS_QUERY = 1 << 30;
-/**
- * Block status replies kept: convert's workers (8 by default) each ask about their own chunk, so
- * one kept reply would be replaced by another worker's before its owner asks again.
- */
-const KEPT_REPLIES = 16;
 
 /** An NBD export as a byte-addressed node: every operation is one or more NBD requests. */
 export class NbdNode implements BlockNode {
   readonly driver = 'nbd';
   readonly size: number;
-  /** The last block status replies, newest last, so `map` and `convert` ask once per reply rather than once per extent. */
-  private replies: { start: number; list: Extent[] }[] = [];
+  /** What block status replies told, so `map` and `convert` ask once per reply rather than once per extent. */
+  private readonly known = new StatusCache();
+  /** For each block status request in flight, the ranges written meanwhile (its reply may predate them). */
+  private readonly writtenDuringQueries = new Set<Array<[number, number]>>();
+  /** Block status requests in flight: convert's workers start together, and one answer serves them all. */
+  private readonly asking = new Set<{ readonly start: number; readonly end: number; readonly reply: Promise<unknown> }>();
 
   constructor(
     private readonly connection: Transmission,
@@ -49,13 +49,13 @@ export class NbdNode implements BlockNode {
 
   async write(offset: number, data: Uint8Array): Promise<void> {
     this.checkWritable('write', offset, data.length);
-    this.replies = [];
+    this.forget(offset, offset + data.length);
     await this.transfer(C.CMD_WRITE, offset, data);
   }
 
   async writeZeroes(offset: number, length: number, options: WriteZeroesOptions): Promise<void> {
     this.checkWritable('write-zeroes', offset, length);
-    this.replies = [];
+    this.forget(offset, offset + length);
     if (!(this.flags & C.FLAG_SEND_WRITE_ZEROES) || !this.aligned(offset, length)) {
       const zeroes = new Uint8Array(Math.min(length, MAX_TRANSFER));
       for (let done = 0; done < length; done += zeroes.length) {
@@ -79,7 +79,7 @@ export class NbdNode implements BlockNode {
   }
 
   async close(): Promise<void> {
-    this.replies = [];
+    this.known.clear();
     await this.connection.disconnect();
   }
 
@@ -91,7 +91,9 @@ export class NbdNode implements BlockNode {
   async blockStatus(offset: number, length: number): Promise<BlockStatus> {
     length = Math.min(length, this.size - offset);
     if (this.connection.info.contexts.allocation === undefined) return { length, zero: false, data: true, offset, allocated: true, file: this.filename };
-    const extent = this.cachedExtent(offset) ?? (await this.queryStatus(offset, length));
+    // Asked without a pause after looking: workers starting together then find each other's request.
+    const extent =
+      this.known.lookup(offset) ?? (await (this.askedAlready(offset) ?? this.queryStatus(offset, length))) ?? (await this.queryStatus(offset, length));
     const run = Math.min(length, extent.length);
     const zero = (extent.flags & C.STATE_ZERO) !== 0;
     const data = (extent.flags & C.STATE_HOLE) === 0;
@@ -99,15 +101,10 @@ export class NbdNode implements BlockNode {
     return { length: run, zero, data, ...(data || zero ? { offset, file: this.filename } : {}) };
   }
 
-  /** The extent holding `offset` in a kept reply (the newest that has it), trimmed to start there. */
-  private cachedExtent(offset: number): Extent | undefined {
-    for (let i = this.replies.length - 1; i >= 0; i--) {
-      const reply = this.replies[i]!;
-      let at = reply.start;
-      for (const extent of reply.list) {
-        if (offset >= at && offset < at + extent.length) return { length: at + extent.length - offset, flags: extent.flags };
-        at += extent.length;
-      }
+  /** A request in flight that covers `offset`: what it tells of it, once answered (undefined: it fell short). */
+  private askedAlready(offset: number): Promise<Extent | undefined> | undefined {
+    for (const query of this.asking) {
+      if (offset >= query.start && offset < query.end) return query.reply.then(() => this.known.lookup(offset), () => undefined);
     }
     return undefined;
   }
@@ -116,8 +113,25 @@ export class NbdNode implements BlockNode {
     const min = this.connection.info.minimumBlock;
     const start = offset - (offset % min);
     const end = Math.min(this.size, Math.ceil((offset + Math.min(length, MAX_STATUS_QUERY)) / min) * min);
+    const written: Array<[number, number]> = [];
+    this.writtenDuringQueries.add(written);
+    // Registered before the first pause, and settled once its answer is kept.
+    const query = { start, end, reply: this.keepStatus(start, end, written) };
+    this.asking.add(query);
+    await query.reply.finally(() => {
+      this.writtenDuringQueries.delete(written);
+      this.asking.delete(query);
+    });
+    // Written while asked about: data (flags 0) is what is safe to say.
+    const found = this.known.lookup(offset) ?? (written.length ? { length: Math.min(length, end - offset), flags: 0 } : undefined);
+    if (!found) throw nbdError(`${this.filename}: the server's block status at offset ${start} does not reach offset ${offset}`, 'nbd-protocol');
+    return found;
+  }
+
+  /** Ask the server about `[start, end)` and keep its answer, less what was `written` meanwhile. */
+  private async keepStatus(start: number, end: number, written: ReadonlyArray<[number, number]>): Promise<void> {
     const reply = await this.connection.request(C.CMD_BLOCK_STATUS, 0, start, end - start);
-    // Extents past the request, or past the end of the export, are dropped: the server may send more than asked.
+    // Extents past the end of the export are dropped: the server may send more than asked.
     const list: Extent[] = [];
     let at = start;
     for (const extent of reply.allocation ?? []) {
@@ -125,11 +139,14 @@ export class NbdNode implements BlockNode {
       list.push({ length: Math.min(extent.length, this.size - at), flags: extent.flags });
       at += extent.length;
     }
-    this.replies.push({ start, list });
-    if (this.replies.length > KEPT_REPLIES) this.replies.shift();
-    const found = this.cachedExtent(offset);
-    if (!found) throw nbdError(`${this.filename}: the server's block status at offset ${start} does not reach offset ${offset}`, 'nbd-protocol');
-    return found;
+    this.known.add(start, list);
+    for (const [from, to] of written) this.known.forget(from, to);
+  }
+
+  /** `[start, end)` is being written: what block status said of it no longer holds. */
+  private forget(start: number, end: number): void {
+    this.known.forget(start, end);
+    for (const written of this.writtenDuringQueries) written.push([start, end]);
   }
 
   /** One operation as requests of at most MAX_TRANSFER bytes, all in flight at once. */

@@ -3,8 +3,6 @@
 // serve gets an errno; a client that breaks the framing (bad magic, a write payload too big to
 // read) is disconnected; neither stops the server.
 import type { Duplex } from 'node:stream';
-import { allocationAt } from './allocation.ts';
-import { BufferPool } from './buffer-pool.ts';
 import { RequestError, type NbdExport } from './export.ts';
 import type { Negotiated } from './handshake.ts';
 import {
@@ -37,6 +35,7 @@ import {
   SIMPLE_REPLY_MAGIC,
   STRUCTURED_REPLY_MAGIC,
 } from './protocol.ts';
+import { ReadBatcher } from './read-batch.ts';
 import { ConnectionClosed, type SocketReader } from './wire.ts';
 
 /**
@@ -48,8 +47,6 @@ const MAX_IN_FLIGHT_BYTES = 64 * 1024 * 1024;
 /** Block status extents in one reply, as qemu-nbd's bound (1 MiB of descriptors). */
 const MAX_EXTENTS = (1024 * 1024) / 8;
 
-/** Read buffers, shared by every connection of the process. */
-const buffers = new BufferPool();
 
 /** Reply bytes queued for a client before its requests are no longer read. */
 const MAX_UNREAD_REPLIES = 64 * 1024 * 1024;
@@ -78,6 +75,7 @@ interface Request {
 /** Serve requests until the client disconnects (NBD_CMD_DISC, or its socket closes). */
 export async function transmit(reader: SocketReader, socket: () => Duplex, session: Negotiated): Promise<void> {
   const replies = new Replies(socket, session.structured);
+  const reads = new ReadBatcher(session.export, replies);
   const slots = new Slots();
   try {
     for (;;) {
@@ -107,7 +105,7 @@ export async function transmit(reader: SocketReader, socket: () => Duplex, sessi
       if (!slots.free(bytes)) await slots.wait(bytes);
       slots.take(bytes);
       const done = () => slots.give(bytes);
-      void serve(session, replies, request).then(done, done);
+      void serve(session, replies, reads, request).then(done, done);
     }
   } finally {
     await slots.idle();
@@ -163,13 +161,13 @@ function drained(socket: Duplex): Promise<void> {
   });
 }
 
-async function serve(session: Negotiated, replies: Replies, request: Request): Promise<void> {
+async function serve(session: Negotiated, replies: Replies, reads: ReadBatcher<Request>, request: Request): Promise<void> {
   try {
     const image = session.export;
     check(request, image, session.structured);
     switch (request.type) {
       case CMD_READ:
-        return await read(image, replies, request, session.structured && (request.flags & CMD_FLAG_DF) === 0);
+        return await reads.read(request, session.structured && (request.flags & CMD_FLAG_DF) === 0);
       case CMD_WRITE:
         await image.write(request.offset, request.payload!, (request.flags & CMD_FLAG_FUA) !== 0);
         break;
@@ -209,41 +207,6 @@ function check(request: Request, image: NbdExport, structured: boolean): void {
   }
   if (request.type !== CMD_FLUSH && request.offset + request.length > image.size) {
     throw new RequestError(NBD_EINVAL, 'operation past EOF');
-  }
-}
-
-/** READ: simple, or structured with holes sent as holes (qemu-nbd's sparse read) unless the client forbids fragments (DF). */
-async function read(image: NbdExport, replies: Replies, request: Request, sparse: boolean): Promise<void> {
-  const pooled = buffers.take(request.length);
-  const buffer = pooled.bytes;
-  const release = pooled.release;
-  try {
-    if (!sparse || request.length === 0) {
-      await image.read(request.offset, buffer);
-      if (replies.structured) replies.data(request, request.offset, buffer, true, release);
-      else replies.simple(request, 0, buffer, release);
-      return;
-    }
-    const end = request.offset + request.length;
-    const chunks: Array<{ offset: number; length: number; zero: boolean }> = [];
-    for (let at = request.offset; at < end; ) {
-      const run = await allocationAt(image.node, at, end - at);
-      const last = chunks[chunks.length - 1];
-      if (last && last.zero === run.zero) last.length += run.length;
-      else chunks.push({ offset: at, length: run.length, zero: run.zero });
-      at += run.length;
-    }
-    const part = (chunk: { offset: number; length: number }) => buffer.subarray(chunk.offset - request.offset, chunk.offset - request.offset + chunk.length);
-    // Read every data run first: an error then is one error reply, never after data went out.
-    await Promise.all(chunks.map((chunk) => (chunk.zero ? undefined : image.read(chunk.offset, part(chunk)))));
-    chunks.forEach((chunk, i) => {
-      const last = i === chunks.length - 1;
-      if (chunk.zero) replies.hole(request, chunk.offset, chunk.length, last, last ? release : undefined);
-      else replies.data(request, chunk.offset, part(chunk), last, last ? release : undefined);
-    });
-  } catch (error) {
-    release();
-    throw error;
   }
 }
 
