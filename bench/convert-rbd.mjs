@@ -6,14 +6,16 @@
 // every object holds data and the writes are small). Runs alternate who goes first; prints
 // medians of wall and CPU time (user+sys, when GNU time is installed) and
 // time(tessera-img)/time(qemu-img), and the load average (above the number of cores, wall-clock
-// ratios are noise). Each tool's output is compared with the source. Both tools run without
+// ratios are noise), and the Node floor (node-copy-floor.mjs copying the local source's data
+// extents to a local file, no protocol: what Node's startup and file I/O alone cost here). Each tool's output is compared with the source. Both tools run without
 // NODE_EXTRA_CA_CERTS (see convert.mjs). Needs a running cluster with a pool `rbd`: give its
 // ceph.conf (with a keyring), e.g. one the block-rbd tests' helper starts (its OSD keeps objects in
-// memory, memstore's 1 GiB by default: the source and one target must fit, so --size ≤ 400). Not a test.
+// memory, memstore's 1 GiB by default: the source and one target must fit, so --size ≤ 400; for
+// --size 1024 start it with startCeph({ memstoreBytes: 4 * 2 ** 30 })). Not a test.
 //   node bench/convert-rbd.mjs --conf /path/ceph.conf [--size 256] (MiB) [--runs 5] [--fragmented] [--exe path]
 import { spawnSync } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
-import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -100,6 +102,20 @@ const cases = {
 const median = (list) => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)];
 console.log(`convert of ${values.size} MiB (${values.fragmented ? 'fragmented: 4-64 KiB data and zero runs, 50% data' : 'half data, half zero objects'}), ${runs} runs each, medians:`);
 console.log(`  (load average ${loadavg()[0].toFixed(1)} on ${availableParallelism()} cores)`);
+const extents = join(scratch, 'extents.json');
+writeFileSync(extents, spawnSync('qemu-img', ['map', '--output=json', '-f', 'raw', source], { encoding: 'utf8' }).stdout);
+const floor = [];
+for (let i = 0; i < runs; i++) {
+  const out = join(scratch, 'floor.raw');
+  rmSync(out, { force: true });
+  floor.push(run([process.execPath, join(workspaceRoot, 'bench/node-copy-floor.mjs'), source, extents, out, String(size)]));
+}
+console.log(
+  `${'Node floor'.padEnd(12)} ${median(floor.map((t) => t.ms)).toFixed(0).padStart(6)} ms` +
+    (gnuTime ? `   CPU ${median(floor.map((t) => t.cpu)).toFixed(0)} ms` : '') +
+    '   (node-copy-floor.mjs: the source\'s data extents copied locally, no protocol)',
+);
+rmSync(join(scratch, 'floor.raw'), { force: true });
 for (const [name, timed] of Object.entries(cases)) {
   const times = { 'tessera-img': [], 'qemu-img': [] };
   for (let i = 0; i < runs; i++) {

@@ -39,6 +39,8 @@ export class WireReader {
   private scratch: Buffer | undefined;
   /** Where the socket reads next when that is a waiting readInto's destination. */
   private target: Uint8Array | undefined;
+  /** The most a read into the reused buffer takes while no readInto waits (sizeReads), 0 for no limit. */
+  private sized = 0;
 
   /** The `onread` option to make the socket with when the reader is made without one. */
   readonly onread: OnReadOpts = {
@@ -106,6 +108,20 @@ export class WireReader {
     this.takeInto(into);
   }
 
+  /**
+   * When fed by `onread`: until called again (0: stop), a read into the reused buffer while no
+   * readInto waits takes at most `length` bytes. For a protocol whose headers of that length are
+   * followed by payloads that go to readInto: a header read alone leaves the payload to reads
+   * straight into its destination, where a full read of the reused buffer would take up to 64 KiB
+   * of the payload along, copied out and then copied again. (Node asks for the next buffer right
+   * after a read's callback, before the reader of the header has asked for the payload: the read
+   * after a header is short too, and the ones after it land in the destination.) Worth it only
+   * while payloads are due: a short read costs a syscall.
+   */
+  sizeReads(length: number): void {
+    this.sized = length;
+  }
+
   /** End every read with `error` (the first reason given wins). */
   fail(error: Error): void {
     this.failure ??= error;
@@ -124,7 +140,8 @@ export class WireReader {
       return this.target;
     }
     this.target = undefined;
-    return (this.scratch ??= Buffer.allocUnsafe(SCRATCH_SIZE));
+    const scratch = (this.scratch ??= Buffer.allocUnsafe(SCRATCH_SIZE));
+    return this.sized > 0 && !waiting?.into ? scratch.subarray(0, Math.min(this.sized, SCRATCH_SIZE)) : scratch;
   }
 
   /** `length` bytes arrived in `buffer` (nextBuffer's answer). */

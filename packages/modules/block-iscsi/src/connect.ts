@@ -18,6 +18,8 @@ export async function openSession(location: IscsiLocation, options: IscsiOptions
     return await connectWithDeadline({
       address: { host: location.host, port: location.port, noDelay: true },
       deadlineMs: options.connectTimeoutMs,
+      // Data-In payloads are read straight into the read's buffer (see Session's receive loop).
+      directReads: true,
       closed: () => iscsiError(`the target ${where} closed the connection`, 'iscsi-disconnected'),
       socketFailed: (error, phase) =>
         phase === 'connecting'

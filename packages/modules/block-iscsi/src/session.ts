@@ -1,7 +1,7 @@
 import { iscsiError, type IscsiErrorCode } from './errors.ts';
 import type { Link } from './link.ts';
 import type { SessionParameters } from './login.ts';
-import { encodeDataOutSequence, encodeLun, encodePdu, FINAL, IMMEDIATE, OP, RESERVED_TAG, type Pdu } from './pdu.ts';
+import { BHS_LENGTH, encodeDataOutSequence, encodeLun, encodePdu, FINAL, IMMEDIATE, OP, RESERVED_TAG, type Pdu } from './pdu.ts';
 
 /** A SCSI command's outcome: status byte, sense data when CHECK CONDITION, bytes read. */
 export interface CommandResult {
@@ -38,6 +38,8 @@ export class Session {
   private readonly waiting: (() => void)[] = [];
   private failure: Error | undefined;
   private readonly lun: Buffer;
+  /** Commands in flight that read data (their Data-In PDUs carry payloads after the header). */
+  private readsInFlight = 0;
 
   constructor(
     private readonly link: Link,
@@ -78,6 +80,7 @@ export class Session {
       const timer = setTimeout(() => {
         this.fail(iscsiError(`${this.shownUrl}: the target did not complete a SCSI command (opcode 0x${cdb[0]!.toString(16)}) within ${this.commandTimeoutMs / 1000} s (timeout=${this.commandTimeoutMs / 1000})`, 'iscsi-timeout'));
       }, this.commandTimeoutMs);
+      if (transfer.dataIn) this.readsInFlight++;
       this.tasks.set(itt, { itt, ...(transfer.dataIn ? { dataIn: transfer.dataIn } : {}), ...(out ? { dataOut: out } : {}), received: 0, resolve, reject, timer });
     });
     this.link.send(
@@ -112,6 +115,7 @@ export class Session {
       task.reject(this.failure);
     }
     this.tasks.clear();
+    this.readsInFlight = 0;
     for (const wake of this.waiting.splice(0)) wake();
   }
 
@@ -143,6 +147,8 @@ export class Session {
    * here, undefined returned): no segment-sized buffer per PDU, no second copy.
    */
   private async receiveHeaderAndData(): Promise<Pdu | undefined> {
+    // While read data is due, headers are read on their own so that payloads land in their tasks' buffers.
+    this.link.reader.sizeReads(this.readsInFlight > 0 ? BHS_LENGTH : 0);
     const { opcode, header, dataLength, padding } = await this.link.receiveHeader();
     if (opcode !== OP.DATA_IN) {
       const data = dataLength + padding ? await this.link.reader.read(dataLength + padding) : Buffer.alloc(0);
@@ -242,6 +248,7 @@ export class Session {
   private finish(task: Task, status: number, sense: Buffer | undefined): void {
     clearTimeout(task.timer);
     this.tasks.delete(task.itt);
+    if (task.dataIn) this.readsInFlight--;
     task.resolve({ status, ...(sense ? { sense } : {}), received: task.received });
     for (const wake of this.waiting.splice(0)) wake();
   }

@@ -36,7 +36,12 @@ function uuid(): string {
   return readFileSync('/proc/sys/kernel/random/uuid', 'utf8').trim();
 }
 
-export async function startCeph(): Promise<RunningCeph> {
+export interface CephOptions {
+  /** The OSD's memstore size (the objects of every image must fit); memstore's default is 1 GiB. */
+  readonly memstoreBytes?: number;
+}
+
+export async function startCeph(options: CephOptions = {}): Promise<RunningCeph> {
   const dir = mkdtempSync(join(tmpdir(), 'tessera-ceph-'));
   const conf = join(dir, 'ceph.conf');
   const keyring = join(dir, 'keyring');
@@ -77,6 +82,7 @@ export async function startCeph(): Promise<RunningCeph> {
         // Else each pool creation waits about a second for the monitor's next proposal.
         'paxos propose interval = 0.05',
         'osd objectstore = memstore',
+        ...(options.memstoreBytes !== undefined ? [`memstore device bytes = ${options.memstoreBytes}`] : []),
         `run dir = ${dir}/run`,
         `admin socket = ${dir}/$name.asok`,
         `log file = ${dir}/$name.log`,
