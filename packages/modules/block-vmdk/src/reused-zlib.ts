@@ -24,12 +24,19 @@ export class ReusedZlib {
   private failure: string | undefined;
   private readonly probe = new Uint8Array(1);
 
-  /** `level` given: deflate at that level; absent: inflate. */
-  constructor(private readonly level?: number) {
+  /**
+   * `level` given: deflate at that level; absent: inflate. `reuse` false takes the *Sync path
+   * every time (what a Node whose zlib handle differs gets; tests run both).
+   */
+  constructor(
+    private readonly level?: number,
+    private readonly reuse = true,
+  ) {
     this.open();
   }
 
   private open(): void {
+    if (!this.reuse) return;
     const stream = (this.level === undefined ? createInflate() : createDeflate({ level: this.level })) as unknown as { _handle?: Partial<NativeZlib>; _writeState?: unknown };
     const handle = stream._handle;
     if (typeof handle?.writeSync === 'function' && typeof handle.reset === 'function' && stream._writeState instanceof Uint32Array) {
@@ -70,9 +77,10 @@ export class ReusedZlib {
 
   private runOnce(data: Uint8Array, into: Uint8Array): number | string {
     try {
-      const options = { maxOutputLength: into.length };
+      // One byte of room more than `into`, so "more than fits" reads as the reused path's into.length + 1.
+      const options = { maxOutputLength: into.length + 1 };
       const result = this.level === undefined ? inflateSync(data, options) : deflateSync(data, { ...options, level: this.level });
-      into.set(result);
+      into.set(result.subarray(0, into.length));
       return result.length;
     } catch (error) {
       return (error as Error).message;

@@ -10,9 +10,12 @@ const GRAIN = 64 * 1024;
 const grainOf = (fill: 'random' | 'text', seed: number) =>
   fill === 'random' ? randomBytes(GRAIN) : Buffer.alloc(GRAIN, `grain ${seed} of text-like bytes; `);
 
-describe('ReusedZlib', () => {
+describe.each([
+  ['reusing one zlib state', true],
+  ['through the *Sync fallback', false],
+])('ReusedZlib %s', (_path, reuse) => {
   it('inflates stream after stream into the caller buffer, and recovers after bad ones', () => {
-    const inflater = new ReusedZlib();
+    const inflater = new ReusedZlib(undefined, reuse);
     const into = new Uint8Array(GRAIN);
     const good = [grainOf('random', 1), grainOf('text', 2), grainOf('random', 3), grainOf('text', 4)];
     const streams = good.map((bytes) => deflateSync(bytes));
@@ -53,7 +56,7 @@ describe('ReusedZlib', () => {
   });
 
   it('deflates grain after grain to the very bytes deflateSync makes at that level', () => {
-    const deflater = new ReusedZlib(6);
+    const deflater = new ReusedZlib(6, reuse);
     for (const [fill, seed] of [['text', 1], ['random', 2], ['text', 3], ['random', 4], ['text', 5]] as const) {
       const bytes = grainOf(fill, seed);
       const into = new Uint8Array(GRAIN + 1024);
