@@ -11,6 +11,7 @@
 // the Node floor (node-copy-floor.mjs: copy the data extents, nothing else) is printed beside when
 // the format stores data uncompressed at offsets qemu-img map reports; compressed formats have none.
 // Machine load at the start is printed: above the number of cores, wall-clock ratios are noise.
+// Each case starts with one untimed run of each tool (see below).
 // Not a test.
 // raw -> FMT has a Node floor too: reading the source's data extents (node-copy-floor.mjs writing
 // nothing), what any converter must do before its format's work. A fixed-cost line (`info` of the
@@ -104,6 +105,14 @@ async function measure(size) {
     const samples = { 'tessera-img': [], 'qemu-img': [], floor: [] };
     const cpuSamples = { 'tessera-img': [], 'qemu-img': [], floor: [] };
     const command = (tool) => (tool === 'floor' ? [process.execPath, floorScript, ...c.floor] : tools[tool](c.args));
+    // One untimed run of each tool first. In this VM, a run's writes into the page cache were
+    // at times up to 5x slower in the kernel's copy (perf: copy_folio_from_iter_atomic), for
+    // either tool and most often on a case's first run: likely memory the host had taken back
+    // (the guest runs DAMON reclaim, kdamond). The warm-up spares the timed runs the first one.
+    for (const tool of ['tessera-img', 'qemu-img']) {
+      rmSync(c.args.at(-1), { force: true });
+      run(command(tool));
+    }
     for (let i = 0; i < runs; i++) {
       // The floor first: the last output, checked below, must be a tool's.
       const order = ['tessera-img', 'qemu-img'];
