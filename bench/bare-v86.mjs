@@ -18,6 +18,9 @@
 //   --marker TEXT  the serial line that ends a run (default "TESSERA-GUEST: poweroff")
 //   --runs N       boots in a row, each in a fresh emulator (default 1); prints each and the median
 //   --timeout S    per boot (default 180)
+//   --liftoff-guest-code   V8 tiering as tessera sets it (packages/emulator/src/machine/wasm-tiering.ts):
+//                  once v86's CPU module is compiled, later wasm (the guest code v86 compiles) is
+//                  compiled by Liftoff only (--liftoff-only); the CPU module keeps TurboFan
 //   --verbose      copy the guest's serial console to stderr
 //   --json         one JSON object on stdout instead of text
 import { readFileSync, existsSync } from 'node:fs';
@@ -41,12 +44,13 @@ const { values: opt } = parseArgs({
     runs: { type: 'string', default: '1' },
     timeout: { type: 'string', default: '180' },
     verbose: { type: 'boolean', default: false },
+    'liftoff-guest-code': { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 if (opt.help) {
-  const text = readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 20);
+  const text = readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 23);
   console.log(text.map((l) => l.replace(/^\/\/ ?/, '')).join('\n'));
   process.exit(0);
 }
@@ -91,6 +95,13 @@ const memoryMiB = Number(opt.memory);
 const runs = Number(opt.runs);
 const timeoutMs = Number(opt.timeout) * 1000;
 
+// --liftoff-guest-code: v86's CPU compiled with V8's default tiering, everything after it by Liftoff only.
+async function liftoffAfterCpu(imports) {
+  const { instance } = await WebAssembly.instantiate(readFileSync(wasmPath), imports);
+  process.getBuiltinModule('node:v8').setFlagsFromString('--liftoff-only');
+  return instance.exports;
+}
+
 // One boot: resolves with the times (ms since `new V86`) of the markers seen, or rejects.
 function boot() {
   // The guest writes into this buffer: give every boot its own copy of the image.
@@ -103,6 +114,7 @@ function boot() {
     const t0 = performance.now();
     const emulator = new V86({
       wasm_path: wasmPath,
+      ...(opt['liftoff-guest-code'] ? { wasm_fn: liftoffAfterCpu } : {}),
       bios: { buffer: bios },
       vga_bios: { buffer: vgaBios },
       ...(disk ? { hda: { buffer: disk } } : {}),

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Boot-to-marker time of two guests under tessera, bare v86 (bench/bare-v86.mjs) and Debian's
-// qemu-system-i386 (TCG), interleaved in one run:
+// qemu-system-i386 (TCG), interleaved in one run (and bare v86 under the V8 tiering tessera sets,
+// bare-v86.mjs --liftoff-guest-code, to tell tessera's own cost from that setting's gain):
 //   test guest: the test guest's disk image (SeaBIOS -> SYSLINUX -> Linux -> /init's `disk` test),
 //     tessera with the disk served through the block layer, bare v86 with the same disk in memory;
 //   netboot: Debian 12's installer netboot kernel + initrd (debian-installer-12-netboot-i386) with
@@ -33,6 +34,10 @@ const { values } = parseArgs({
 });
 const TESSERA = join(workspaceRoot, 'packages/emulator/dist/tessera.mjs');
 const BARE = join(workspaceRoot, 'bench/bare-v86.mjs');
+// Bare v86 with the V8 tiering tessera sets (guest code compiled by Liftoff only, see
+// packages/emulator/src/machine/wasm-tiering.ts): what of tessera's lead over bare v86 is that
+// setting, and whether tessera costs anything on top.
+const SAME_FLAGS = 'bare v86 (same V8 flags)';
 const NETBOOT = '/usr/lib/debian-installer/images/12/i386/text/debian-installer/i386';
 // Clock ticks per second of /proc/PID/stat's utime and stime.
 const TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
@@ -64,6 +69,7 @@ function testGuest() {
       // -machine acpi=on: v86's ACPI and APIC (off by default in tessera and in bare v86).
       { name: 'tessera acpi=on', stream: 'stdout', command: (run) => [process.execPath, TESSERA, '-m', '128', '-drive', `file=${disk(run)},format=raw`, '-nographic', '-machine', 'pc,acpi=on'] },
       { name: 'bare v86', stream: 'stderr', command: (run) => [process.execPath, BARE, '--image', disk(run), '--verbose', '--timeout', values.timeout] },
+      { name: SAME_FLAGS, stream: 'stderr', command: (run) => [process.execPath, BARE, '--image', disk(run), '--liftoff-guest-code', '--verbose', '--timeout', values.timeout] },
       { name: 'qemu TCG', stream: 'stdout', command: (run) => ['qemu-system-i386', '-m', '128', '-drive', `file=${disk(run)},format=raw`, '-nographic', '-no-reboot'] },
     ],
   };
@@ -84,6 +90,7 @@ function netboot() {
       { name: 'tessera', stream: 'stdout', command: () => [process.execPath, TESSERA, ...direct] },
       { name: 'tessera acpi=on', stream: 'stdout', command: () => [process.execPath, TESSERA, ...direct, '-machine', 'pc,acpi=on'] },
       { name: 'bare v86', stream: 'stderr', command: () => [process.execPath, BARE, '--kernel', kernel, '--initrd', initrd, '--append', append, '--memory', '512', '--marker', marker, '--verbose', '--timeout', values.timeout] },
+      { name: SAME_FLAGS, stream: 'stderr', command: () => [process.execPath, BARE, '--kernel', kernel, '--initrd', initrd, '--append', append, '--memory', '512', '--marker', marker, '--liftoff-guest-code', '--verbose', '--timeout', values.timeout] },
       { name: 'qemu TCG', stream: 'stdout', command: () => ['qemu-system-i386', ...direct, '-no-reboot'] },
     ],
   };
@@ -151,11 +158,11 @@ for (const guest of guests) {
   for (const [name, ts] of r) {
     const wall = ts.map((t) => t.wall);
     const cpu = ts.map((t) => t.cpu);
-    console.log(`  ${name.padEnd(10)} wall ${median(wall).toFixed(1)} (${spread(wall)})   cpu ${median(cpu).toFixed(1)} (${spread(cpu)})`);
+    console.log(`  ${name.padEnd(24)} wall ${median(wall).toFixed(1)} (${spread(wall)})   cpu ${median(cpu).toFixed(1)} (${spread(cpu)})`);
   }
   const m = (name, key) => median(r.get(name).map((t) => t[key]));
-  for (const [mine, other, goal] of [['tessera', 'bare v86', ' (goal <= 1.0)'], ['tessera acpi=on', 'bare v86', ' (ACPI + APIC on)'], ['tessera', 'qemu TCG', '']]) {
+  for (const [mine, other, goal] of [['tessera', 'bare v86', ' (goal <= 1.0)'], ['tessera acpi=on', 'bare v86', ' (ACPI + APIC on)'], ['tessera', SAME_FLAGS, ' (tessera\'s own cost)'], ['tessera', 'qemu TCG', '']]) {
     if (!r.get(mine)?.length || !r.get(other)?.length) continue;
-    console.log(`  ${mine} / ${other.padEnd(8)} wall ${(m(mine, 'wall') / m(other, 'wall')).toFixed(3)}   cpu ${(m(mine, 'cpu') / m(other, 'cpu')).toFixed(3)}${goal}`);
+    console.log(`  ${mine} / ${other.padEnd(24)} wall ${(m(mine, 'wall') / m(other, 'wall')).toFixed(3)}   cpu ${(m(mine, 'cpu') / m(other, 'cpu')).toFixed(3)}${goal}`);
   }
 }

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import type { V86Constructor } from './v86-internals.ts';
 import { patchV86Wasm } from './v86-wasm-patch.ts';
+import { compileGuestCodeWithLiftoff } from './wasm-tiering.ts';
 
 export interface V86Engine {
   readonly V86: V86Constructor;
@@ -42,6 +43,11 @@ export async function loadV86(): Promise<V86Engine> {
   } catch (error) {
     throw new Error(`${wasmPath}: ${(error as Error).message}`, { cause: error });
   }
-  const wasmFn = async (imports: object) => (await WebAssembly.instantiate(wasm, imports)).instance.exports;
+  const wasmFn = async (imports: object) => {
+    const { instance } = await WebAssembly.instantiate(wasm, imports);
+    // The CPU module is compiled: the guest code v86 compiles from here on stays in Liftoff.
+    compileGuestCodeWithLiftoff();
+    return instance.exports;
+  };
   return { V86: module.V86, wasmPath, wasmFn };
 }
