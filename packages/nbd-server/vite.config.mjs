@@ -1,5 +1,4 @@
 import { appViteConfig } from '../../tools/build/vite-app.mjs';
 
-// CommonJS (package.json `bin`), so that main.ts sizes libuv's thread pool before it starts; no
-// code cache: a server starts once (img-tool's start-up tuning).
+// An ES module: a server starts once, so it has no code cache (img-tool's start-up tuning).
 export default ({ mode }) => appViteConfig(import.meta.dirname, mode);

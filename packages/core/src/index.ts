@@ -1,6 +1,5 @@
 // The public API of @tessera/core: the module system and the subsystem interfaces modules plug into.
 export { Host, type HostOptions } from './host.ts';
-export { sizeThreadPool } from './thread-pool.ts';
 export { ModuleError, type ModuleErrorCode, type ModuleFileRefusal, type ModuleRefusalKind } from './module/errors.ts';
 export { formatModuleReport, type ModuleReport, type ModuleReportEntry } from './module/report.ts';
 export type { ModuleState } from './module/loader.ts';

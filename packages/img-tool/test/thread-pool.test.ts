@@ -1,13 +1,40 @@
-// tessera-img sizes its thread pool to the CPUs unless the user has sized it (core's sizeThreadPool):
-// checked on runs of the built executable, whose file I/O threads strace counts.
+// The thread pool is sized to the CPUs unless the user has sized it: checked on the variable libuv
+// reads, and on runs of the built executable, whose file I/O threads strace counts.
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { sizeThreadPool } from '../src/cli/thread-pool.ts';
 import { configurations, MiB, tempDir } from './helpers.ts';
 import { executable, run } from '../../../tools/test-support/executables.ts';
 
 const expectedSize = Math.min(16, Math.max(2, availableParallelism()));
+
+describe('sizeThreadPool', () => {
+  const saved = process.env.UV_THREADPOOL_SIZE;
+  afterEach(() => {
+    if (saved === undefined) delete process.env.UV_THREADPOOL_SIZE;
+    else process.env.UV_THREADPOOL_SIZE = saved;
+  });
+
+  it('asks libuv for as many threads as CPUs, two at least and sixteen at most', () => {
+    delete process.env.UV_THREADPOOL_SIZE;
+    sizeThreadPool();
+    expect(process.env.UV_THREADPOOL_SIZE).toBe(String(expectedSize));
+  });
+
+  it('gives the commands that only read metadata two threads, without asking for the CPUs', () => {
+    delete process.env.UV_THREADPOOL_SIZE;
+    sizeThreadPool(true);
+    expect(process.env.UV_THREADPOOL_SIZE).toBe('2');
+  });
+
+  it('leaves a size the user has set', () => {
+    process.env.UV_THREADPOOL_SIZE = '7';
+    sizeThreadPool();
+    expect(process.env.UV_THREADPOOL_SIZE).toBe('7');
+  });
+});
 
 let dir: string;
 beforeAll(async () => {

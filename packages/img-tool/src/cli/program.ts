@@ -1,4 +1,4 @@
-import { formatModuleReport, sizeThreadPool, type Host } from '@tessera/core';
+import { formatModuleReport, type Host } from '@tessera/core';
 import { commands, findCommand } from '../commands/index.ts';
 import type { CommandContext } from '../commands/types.ts';
 import { formatNames, protocolNames } from '../image/drivers.ts';
@@ -7,6 +7,7 @@ import { ToolError, UsageError } from './errors.ts';
 import { StoppedError, type StopOnSignals } from './stop-signals.ts';
 import { getopt, type OptionSpec } from './getopt.ts';
 import { raiseTierUpBudget } from './jit-tiering.ts';
+import { sizeThreadPool } from './thread-pool.ts';
 import { helpText, versionText } from './help.ts';
 import { parseOutputFormat } from './values.ts';
 import { defineObjects } from '../objects/define.ts';
@@ -24,7 +25,7 @@ const TOP_LEVEL: OptionSpec = {
   ],
 };
 
-/** Commands that only read an image's metadata: a small thread pool (core's sizeThreadPool). */
+/** Commands that only read an image's metadata: a small thread pool (thread-pool.ts). */
 const METADATA_COMMANDS = new Set(['info', 'map', 'measure']);
 
 /** Commands that may write an image: a signal lets them finish their step and close it (stop-signals.ts). */
