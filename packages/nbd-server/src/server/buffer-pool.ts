@@ -4,11 +4,13 @@
  * reads are of every length). Buffers are kept in power-of-two sizes (a request gets the front of
  * one), up to the sizes clients commonly ask for, and as many as a client keeps in flight
  * (nbdcopy: 64 requests): the pool is bounded by the bytes it holds, not by a count per size
- * (a count of 32 made half of nbdcopy's 64 reads allocate, and the collector free, a buffer each).
+ * (a count of 32 made half of nbdcopy's 64 reads allocate, and the collector free, a buffer each),
+ * and grows with the connections open: nbdcopy's four connections hold 64 MiB of reads and a
+ * little more while replies leave, and a bound of 64 MiB for all made a tenth of its reads allocate.
  */
 const SMALLEST = 64 * 1024;
 const LARGEST_KEPT = 4 * 1024 * 1024;
-/** Bytes the free buffers may hold in all (as the transmission's in-flight bound per connection). */
+/** Bytes the free buffers may hold per open connection (as the transmission's in-flight bound per connection), and with none open. */
 const KEPT_BYTES = 64 * 1024 * 1024;
 
 export interface PooledBuffer {
@@ -20,16 +22,39 @@ export interface PooledBuffer {
 export class BufferPool {
   private readonly free = new Map<number, Buffer[]>();
   private keptBytes = 0;
+  private connections = 0;
 
-  constructor(private readonly maxKeptBytes = KEPT_BYTES) {}
+  constructor(private readonly keptPerConnection = KEPT_BYTES) {}
+
+  private get maxKeptBytes(): number {
+    return this.keptPerConnection * Math.max(1, this.connections);
+  }
+
+  /** A connection opens: the pool may keep its share more until the returned function is called. */
+  open(): () => void {
+    this.connections++;
+    let closed = false;
+    return () => {
+      if (closed) return;
+      closed = true;
+      this.connections--;
+      this.trim();
+    };
+  }
+
+  /** Drop free buffers beyond the bound (connections closed). */
+  private trim(): void {
+    for (const [size, list] of this.free) {
+      while (this.keptBytes > this.maxKeptBytes && list.pop()) this.keptBytes -= size;
+    }
+  }
 
   take(length: number): PooledBuffer {
     if (length > LARGEST_KEPT) return { bytes: Buffer.allocUnsafe(length), release: () => undefined };
-    let size = SMALLEST;
-    while (size < length) size *= 2;
-    let whole = this.free.get(size)?.pop();
-    if (whole) this.keptBytes -= size;
-    else whole = Buffer.allocUnsafe(size);
+    let fit = SMALLEST;
+    while (fit < length) fit *= 2;
+    const whole = this.reuse(fit) ?? Buffer.allocUnsafe(fit);
+    const size = whole.length;
     let released = false;
     return {
       bytes: whole.subarray(0, length),
@@ -43,5 +68,21 @@ export class BufferPool {
         this.keptBytes += size;
       },
     };
+  }
+
+  /**
+   * The smallest free buffer of at least `fit` bytes: batched reads leave larger sizes behind, and
+   * a pool full of those made every request of the common size allocate (and the collector free)
+   * its own buffer.
+   */
+  private reuse(fit: number): Buffer | undefined {
+    for (let size = fit; size <= LARGEST_KEPT; size *= 2) {
+      const whole = this.free.get(size)?.pop();
+      if (whole) {
+        this.keptBytes -= size;
+        return whole;
+      }
+    }
+    return undefined;
   }
 }

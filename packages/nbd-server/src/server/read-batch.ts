@@ -41,6 +41,8 @@ interface Run {
 
 export class ReadBatcher<R extends ReadRequest> {
   private queued: Queued<R>[] = [];
+  /** The connection's share of the buffer pool, given back by close(). */
+  readonly close = buffers.open();
 
   constructor(
     private readonly image: NbdExport,

@@ -109,6 +109,7 @@ export async function transmit(reader: SocketReader, socket: () => Duplex, sessi
     }
   } finally {
     await slots.idle();
+    reads.close();
   }
 }
 

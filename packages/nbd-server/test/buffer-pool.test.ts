@@ -1,0 +1,41 @@
+// The read-buffer pool without a connection: which buffers come back (by their memory, as the
+// collector would see them), a request served from a larger free buffer, and the bound that grows
+// with the connections open and shrinks when they close.
+import { describe, expect, it } from 'vitest';
+import { BufferPool } from '../src/server/buffer-pool.ts';
+
+const KiB = 1024;
+
+/** Take `count` buffers of `length` bytes, then give them all back; their memory. */
+function cycle(pool: BufferPool, count: number, length: number): ArrayBufferLike[] {
+  const taken = Array.from({ length: count }, () => pool.take(length));
+  for (const buffer of taken) buffer.release();
+  return taken.map((b) => b.bytes.buffer);
+}
+
+describe('BufferPool', () => {
+  it('serves a request from a larger free buffer rather than allocating one', () => {
+    const pool = new BufferPool(4096 * KiB);
+    const [large] = cycle(pool, 1, 1024 * KiB);
+    const small = pool.take(200 * KiB);
+    expect(small.bytes.length).toBe(200 * KiB);
+    expect(small.bytes.buffer).toBe(large);
+    // Still in use: the next request of that size gets other memory.
+    expect(pool.take(200 * KiB).bytes.buffer).not.toBe(large);
+  });
+
+  it('keeps a share per open connection, and gives the extra back when the connection closes', () => {
+    const pool = new BufferPool(1024 * KiB);
+    const closes = [pool.open(), pool.open()];
+    const first = cycle(pool, 8, 256 * KiB); // 2 MiB: both connections' shares
+    expect(cycle(pool, 8, 256 * KiB).filter((memory) => first.includes(memory))).toHaveLength(8);
+    closes[0]!();
+    closes[0]!(); // twice: counted once
+    const after = cycle(pool, 8, 256 * KiB);
+    expect(after.filter((memory) => first.includes(memory))).toHaveLength(4);
+    // With none open, the pool keeps one share.
+    closes[1]!();
+    const idle = cycle(pool, 8, 256 * KiB);
+    expect(idle.filter((memory) => after.includes(memory))).toHaveLength(4);
+  });
+});
