@@ -3,7 +3,7 @@ import { codedError } from '@tessera/module-kit/coded-error';
 import { closeFile, readAt, statFile, syncData, truncateFile, writeAt } from './fd.ts';
 import { ImageLocks } from './image-locks.ts';
 import { FILE_OPEN_OPTIONS, NO_LOCKS, lockingWanted } from './locking-option.ts';
-import { LockingUnavailableError, ofdLocks, type OfdLocks } from './native-lock.ts';
+import { LockingUnavailableError, loadedOfdLocks, ofdLocks, type OfdLocks } from './native-lock.ts';
 import { createStorage, openStorage, storageIdentity } from './storage.ts';
 
 const READ: BlockPermission[] = ['consistent read'];
@@ -20,7 +20,10 @@ const CREATE_OPTIONS: readonly BlockOptionSpec[] = [
   { name: 'extent_size_hint', type: 'size', description: 'Extent size hint for the image file, 0 to disable' },
 ];
 
-/** Local files through Node's asynchronous file API (libuv's thread pool): guest I/O never blocks. */
+/**
+ * Local files through Node's asynchronous file API (libuv's thread pool): guest I/O never blocks.
+ * Reads take what the page cache holds at once first (readCached).
+ */
 export const fileProtocol: BlockProtocolDriver = {
   name: 'file',
   schemes: [],
@@ -46,6 +49,8 @@ export const fileProtocol: BlockProtocolDriver = {
 };
 
 const ZERO_CHUNK = 2 * 1024 * 1024;
+/** The smallest read for which the addon is loaded (if nothing has yet) to read from the page cache. */
+const LOAD_ADDON_FOR_READ = 64 * 1024;
 const SEEK_DATA = 3;
 const SEEK_HOLE = 4;
 const EINVAL = 22;
@@ -94,14 +99,45 @@ class FileNode implements BlockNode {
     if (offset < 0 || offset + into.length > this.currentSize) {
       throw codedError(`${this.filename}: read of ${into.length} bytes at ${offset} is beyond the end (${this.currentSize})`, 'out-of-range');
     }
+    let done = this.readCached(offset, into);
+    if (done === into.length) return;
     await this.tracked(async () => {
-      let done = 0;
       while (done < into.length) {
         const bytesRead = await readAt(this.fd, into, done, into.length - done, offset + done);
         if (bytesRead === 0) throw new Error(`${this.filename}: file shrank while reading at ${offset + done}`);
         done += bytesRead;
       }
     });
+  }
+
+  /** Whether reads try the page cache first: false once the system said it cannot (or no addon). */
+  private readsCached = true;
+
+  /**
+   * The bytes at the start of `into` read at once from the page cache, without a trip through
+   * libuv's thread pool: two thread hand-offs per read, ~30 us, more than copying a cached 64 KiB.
+   * 0 when none is cached (the caller reads the rest through the pool, which waits for the disk).
+   */
+  private readCached(offset: number, into: Uint8Array): number {
+    if (!this.readsCached) return 0;
+    let addon: OfdLocks | undefined;
+    try {
+      // Not loaded for a small read alone: `info` of a raw image makes a few and takes no lock.
+      addon = into.length >= LOAD_ADDON_FOR_READ ? ofdLocks() : loadedOfdLocks();
+    } catch (error) {
+      if (!(error instanceof LockingUnavailableError)) throw error;
+      this.readsCached = false;
+      return 0;
+    }
+    if (!addon) return 0;
+    try {
+      return Math.max(0, addon.readCached(this.fd, into, 0, into.length, offset));
+    } catch {
+      // Not offered (an old kernel, a file system without RWF_NOWAIT), or a failing file: asked
+      // no more; the thread pool's read reports a real error in its own words.
+      this.readsCached = false;
+      return 0;
+    }
   }
 
   async write(offset: number, data: Uint8Array): Promise<void> {

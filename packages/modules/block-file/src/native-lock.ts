@@ -1,4 +1,4 @@
-// The OFD-lock addon (native/ofd-lock.c), loaded the first time an image takes a lock. The build
+// The OFD-lock addon (native/ofd-lock.c: OFD locks, and the few other system calls Node lacks), loaded the first time an image takes a lock. The build
 // places it next to the executable and compiles in a copy of its bytes (16 KiB); the loader reads
 // the file once through a descriptor, compares it with that copy, and then loads that same open
 // file (/proc/self/fd/N), so the bytes it runs are the bytes it checked. A byte comparison is as
@@ -16,6 +16,12 @@ export interface OfdLocks {
   conflicts(fd: number, byte: number): boolean;
   /** lseek(fd, offset, whence) for SEEK_DATA (3) or SEEK_HOLE (4); -1 where there is none at or past offset (ENXIO). */
   seek(fd: number, offset: number, whence: 3 | 4): number;
+  /**
+   * preadv2(RWF_NOWAIT) of `length` bytes into `into` at `offset`, from file `position`: what the page
+   * cache holds, without waiting for the disk. The bytes read (fewer when only a part is cached), or
+   * -1 when none is cached; throws with `errno` (EOPNOTSUPP, ENOSYS: not offered here).
+   */
+  readCached(fd: number, into: Uint8Array, offset: number, length: number, position: number): number;
   /** A new raw pseudo-terminal: its master (for reading, and a duplicate for writing), one open descriptor of its slave, and the slave's path (/dev/pts/N). */
   openPty(): { readonly master: number; readonly masterWrite: number; readonly slave: number; readonly path: string };
 }
@@ -33,6 +39,11 @@ let loaded: OfdLocks | undefined;
 
 export function ofdLocks(): OfdLocks {
   return (loaded ??= load());
+}
+
+/** The addon if something has loaded it already: for callers for whom loading it (~1 ms) would cost more than it saves. */
+export function loadedOfdLocks(): OfdLocks | undefined {
+  return loaded;
 }
 
 function load(): OfdLocks {
