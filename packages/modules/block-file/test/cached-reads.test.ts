@@ -15,6 +15,9 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const MiB = 1024 * 1024;
 
+// The one piece of the WebAssembly API used here (the project's type libraries leave it out).
+declare const WebAssembly: { Memory: new (descriptor: { initial: number }) => { readonly buffer: ArrayBuffer } };
+
 /** A file of `bytes` written around the page cache; O_DIRECT needs page-aligned memory, as wasm memory is. */
 function uncachedFile(name: string, bytes: Uint8Array): string {
   const path = join(dir, name);
