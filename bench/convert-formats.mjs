@@ -54,6 +54,8 @@ if (!values['keep-env']) delete env.NODE_EXTRA_CA_CERTS;
 // with other work the wall-clock ratio swings with the load, the CPU ratio much less.
 const gnuTime = spawnSync('/usr/bin/time', ['-f', '%U', 'true']).status === 0;
 const cpu = [];
+/** User CPU alone: the tool's own work. System time is mostly the kernel's page-cache copies, the same I/O for both tools, and in a VM that hands freed memory back to its host (free page reporting) it swings several-fold from run to run. */
+const user = [];
 
 function run(command) {
   spawnSync('sync');
@@ -64,6 +66,7 @@ function run(command) {
   if (result.status !== 0) throw new Error(`${command.join(' ')} failed (${result.status}): ${result.stderr}`);
   const times = /cpu ([\d.]+) ([\d.]+)\s*$/.exec(String(result.stderr));
   cpu.push(times ? (Number(times[1]) + Number(times[2])) * 1000 : NaN);
+  user.push(times ? Number(times[1]) * 1000 : NaN);
   return ms;
 }
 
@@ -104,11 +107,15 @@ async function measure(size) {
   for (const c of cases) {
     const samples = { 'tessera-img': [], 'qemu-img': [], floor: [] };
     const cpuSamples = { 'tessera-img': [], 'qemu-img': [], floor: [] };
+    const userSamples = { 'tessera-img': [], 'qemu-img': [], floor: [] };
     const command = (tool) => (tool === 'floor' ? [process.execPath, floorScript, ...c.floor] : tools[tool](c.args));
     // One untimed run of each tool first. In this VM, a run's writes into the page cache were
-    // at times up to 5x slower in the kernel's copy (perf: copy_folio_from_iter_atomic), for
-    // either tool and most often on a case's first run: likely memory the host had taken back
-    // (the guest runs DAMON reclaim, kdamond). The warm-up spares the timed runs the first one.
+    // at times up to 7x slower in the kernel's copy (perf: copy_folio_from_iter_atomic), for
+    // either tool and most often on a case's first run. The cause is the VM's free page
+    // reporting (virtio-balloon, 2 MiB blocks): memory freed (the previous output deleted) is
+    // handed back to the host within seconds, and the next run faults it back in. Writing 4 GiB
+    // took 0.9 s right after freeing and 5-6 s six seconds later, the same program. The
+    // warm-up spares the timed runs the coldest start; the user CPU row shows the tools' own work.
     for (const tool of ['tessera-img', 'qemu-img']) {
       rmSync(c.args.at(-1), { force: true });
       run(command(tool));
@@ -122,6 +129,7 @@ async function measure(size) {
         rmSync(c.args.at(-1), { force: true });
         samples[tool].push(run(command(tool)));
         cpuSamples[tool].push(cpu.at(-1));
+        userSamples[tool].push(user.at(-1));
       }
     }
     // The last output (of whichever tool went last) must hold the source's bytes.
@@ -135,6 +143,12 @@ async function measure(size) {
     const oursCpu = median(cpuSamples['tessera-img']);
     const theirsCpu = median(cpuSamples['qemu-img']);
     if (gnuTime) console.log(`  ${'  CPU (user+sys)'.padEnd(18)} ${oursCpu.toFixed(0).padStart(11)} ${theirsCpu.toFixed(0).padStart(9)}  ${(oursCpu / theirsCpu).toFixed(2)}`);
+    if (gnuTime) {
+      const [oursUser, theirsUser] = ['tessera-img', 'qemu-img'].map((tool) => median(userSamples[tool]));
+      const sys = (tool) => cpuSamples[tool].map((total, i) => total - userSamples[tool][i]);
+      const spread = (tool) => `${Math.min(...sys(tool)).toFixed(0)}-${Math.max(...sys(tool)).toFixed(0)}`;
+      console.log(`  ${'  user CPU'.padEnd(18)} ${oursUser.toFixed(0).padStart(11)} ${theirsUser.toFixed(0).padStart(9)}  ${(oursUser / theirsUser).toFixed(2).padEnd(20)}  (sys ms, fastest-slowest run: ${spread('tessera-img')} / ${spread('qemu-img')})`);
+    }
     if (c.floor) {
       const floor = median(samples.floor);
       const floorFastest = Math.min(...samples.floor) / Math.min(...samples['qemu-img']);
