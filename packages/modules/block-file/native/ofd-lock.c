@@ -81,7 +81,7 @@ static napi_value seek(napi_env env, napi_callback_info info) {
 }
 
 /**
- * Reads (fd, view, offset, length, position) for readCached/writeCached: the typed array's bytes
+ * Reads readCached's arguments (fd, view, offset, length, position): the typed array's bytes
  * [offset, offset + length) and a file position; false with an exception pending when invalid.
  */
 static int io_args(napi_env env, napi_callback_info info, int32_t *fd, struct iovec *iov, int64_t *position) {

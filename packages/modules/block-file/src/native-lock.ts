@@ -1,5 +1,6 @@
-// The OFD-lock addon (native/ofd-lock.c: OFD locks, and the few other system calls Node lacks), loaded the first time an image takes a lock. The build
-// places it next to the executable and compiles in a copy of its bytes (16 KiB); the loader reads
+// The OFD-lock addon (native/ofd-lock.c: OFD locks, and the few other system calls Node lacks),
+// loaded the first time an image takes a lock or makes a large read. The build places it next to
+// the executable and compiles in a copy of its bytes (16 KiB); the loader reads
 // the file once through a descriptor, compares it with that copy, and then loads that same open
 // file (/proc/self/fd/N), so the bytes it runs are the bytes it checked. A byte comparison is as
 // strict as a digest and costs nothing, where node:crypto's first hash costs 2-8 ms of set-up.

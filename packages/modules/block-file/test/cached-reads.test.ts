@@ -3,7 +3,7 @@
 // files start uncached: the addon must then read less than asked (not wait for the disk), and the
 // file protocol must still return every byte, whichever part the cache held.
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, constants, mkdtempSync, openSync, readSync, rmSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -91,6 +91,18 @@ describe('reads from the page cache', () => {
         await node.read(offset, into);
         expect(Buffer.from(into).equals(contents.subarray(offset, offset + length))).toBe(true);
       }
+    } finally {
+      await node.close();
+    }
+  });
+
+  it('fails a read of a file cut short behind its back, naming where, with the cached part read', async () => {
+    const path = join(dir, 'shrinks.raw');
+    writeFileSync(path, randomBytes(2 * MiB));
+    const node = await fileProtocol.open(path, { readOnly: true, driverOptions: {} });
+    try {
+      truncateSync(path, MiB + 4096); // another process cuts it: the node still believes 2 MiB
+      await expect(node.read(MiB, new Uint8Array(MiB))).rejects.toThrow(`${path}: file shrank while reading at ${MiB + 4096}`);
     } finally {
       await node.close();
     }
