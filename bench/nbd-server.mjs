@@ -7,7 +7,9 @@
 // time(tessera-nbd)/time(qemu-nbd), goal <= 1.0, and the servers' CPU ratio (steadier under load),
 // alone and with nbdcopy's (its rusage: rusage-runner.mjs; a server's replies can make its client
 // work more). Also printed: the Node floor (node-copy-floor.mjs copying the qcow2's data extents
-// from the file, no protocol) and a fixed-cost line (nbdinfo --size: a connection and handshake).
+// from the file, no protocol), the NBD floor (nbd-floor-server.mjs: the least a Node server does
+// to serve the same copy, no format or block layer; timed in the same rounds) and a fixed-cost
+// line (nbdinfo --size: a connection and handshake).
 // Not a test.
 //   node bench/nbd-server.mjs [--size 256] (MiB) [--rounds 5] [--exe path]
 import { spawn, spawnSync } from 'node:child_process';
@@ -50,8 +52,8 @@ const runner = rusageRunner(process.env);
 async function timed(command, server) {
   spawnSync('sync');
   const before = cpuMs(server.pid);
-  const { wall, cpu } = await runner.run(command);
-  return { ms: wall, client: cpu, cpu: cpuMs(server.pid) - before };
+  const { wall, cpu, faults } = await runner.run(command);
+  return { ms: wall, client: cpu, faults, cpu: cpuMs(server.pid) - before };
 }
 
 const servers = [];
@@ -61,18 +63,19 @@ try {
   makeFragmentedImage(raw, size, 0.5);
   spawnSync('qemu-img', ['convert', '-O', 'qcow2', raw, image]);
   rmSync(raw);
-  const sockets = { 'tessera-nbd': join(scratch, 'tessera.sock'), 'qemu-nbd': join(scratch, 'qemu.sock') };
+  const sockets = { 'tessera-nbd': join(scratch, 'tessera.sock'), 'qemu-nbd': join(scratch, 'qemu.sock'), 'NBD floor': join(scratch, 'floor.sock') };
   const common = ['-r', '-t', '-e', '16', '-f', 'qcow2'];
+  const extents = join(scratch, 'extents.json');
+  writeFileSync(extents, spawnSync('qemu-img', ['map', '--output=json', '-f', 'qcow2', image], { encoding: 'utf8' }).stdout);
   const pids = {
     'tessera-nbd': await startServer(process.execPath, [values.exe, ...common, '-k', sockets['tessera-nbd'], image], sockets['tessera-nbd']),
     'qemu-nbd': await startServer('qemu-nbd', [...common, '-k', sockets['qemu-nbd'], image], sockets['qemu-nbd']),
+    'NBD floor': await startServer(process.execPath, [join(workspaceRoot, 'bench/nbd-floor-server.mjs'), image, extents, sockets['NBD floor']], sockets['NBD floor']),
   };
   servers.push(...Object.values(pids));
   console.log(`nbdcopy to null: of a ${values.size} MiB qcow2, data and zero runs of 4-64 KiB interleaved (50% data)`);
   console.log(`  (load average ${loadavg()[0].toFixed(1)} on ${availableParallelism()} cores)`);
   const median = (list) => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)];
-  const extents = join(scratch, 'extents.json');
-  writeFileSync(extents, spawnSync('qemu-img', ['map', '--output=json', '-f', 'qcow2', image], { encoding: 'utf8' }).stdout);
   const floor = [];
   for (let round = 0; round < rounds; round++) {
     rmSync(join(scratch, 'floor.raw'), { force: true });
@@ -86,22 +89,30 @@ try {
     copy: (name) => ['nbdcopy', url(name), 'null:'],
   };
   for (const [kind, command] of Object.entries(kinds)) {
-    const samples = { 'tessera-nbd': [], 'qemu-nbd': [] };
-    if (kind === 'copy') for (const name of ['tessera-nbd', 'qemu-nbd']) await runner.run(command(name)); // warm-up: page cache, JIT
-    // Alternating rounds (which server goes first alternates too): the machine's load drifts.
+    const samples = { 'tessera-nbd': [], 'qemu-nbd': [], 'NBD floor': [] };
+    const names = Object.keys(samples);
+    if (kind === 'copy') for (const name of names) await runner.run(command(name)); // warm-up: page cache, JIT
+    // Alternating rounds (the order turns each round): the machine's load drifts.
     for (let round = 0; round < rounds; round++) {
-      for (const name of round % 2 ? ['qemu-nbd', 'tessera-nbd'] : ['tessera-nbd', 'qemu-nbd']) samples[name].push(await timed(command(name), pids[name]));
+      for (let i = 0; i < names.length; i++) {
+        const name = names[(round + i) % names.length];
+        samples[name].push(await timed(command(name), pids[name]));
+      }
     }
     const results = Object.fromEntries(
-      Object.entries(samples).map(([name, list]) => [name, { ms: median(list.map((s) => s.ms)), cpu: median(list.map((s) => s.cpu)), all: median(list.map((s) => s.cpu + s.client)) }]),
+      Object.entries(samples).map(([name, list]) => [
+        name,
+        { ms: median(list.map((s) => s.ms)), cpu: median(list.map((s) => s.cpu)), all: median(list.map((s) => s.cpu + s.client)), faults: median(list.map((s) => s.faults)) },
+      ]),
     );
     for (const [name, r] of Object.entries(results)) {
-      console.log(`  ${kind.padEnd(5)} ${name.padEnd(12)} ${r.ms.toFixed(0).padStart(6)} ms wall, server CPU ${r.cpu.toFixed(0)} ms, with nbdcopy's ${r.all.toFixed(0)} ms (medians of ${rounds})`);
+      console.log(`  ${kind.padEnd(5)} ${name.padEnd(12)} ${r.ms.toFixed(0).padStart(6)} ms wall, server CPU ${r.cpu.toFixed(0)} ms, with nbdcopy's ${r.all.toFixed(0)} ms; nbdcopy's page faults ${r.faults} (medians of ${rounds})`);
     }
-    const [ours, theirs] = [results['tessera-nbd'], results['qemu-nbd']];
+    const [ours, theirs, floor] = [results['tessera-nbd'], results['qemu-nbd'], results['NBD floor']];
     console.log(
       `  ${kind.padEnd(5)} ratio (tessera-nbd / qemu-nbd, goal <= 1.00): ${(ours.ms / theirs.ms).toFixed(2)}; server CPU ratio ${(ours.cpu / theirs.cpu).toFixed(2)}; with the client ${(ours.all / theirs.all).toFixed(2)}`,
     );
+    console.log(`  ${kind.padEnd(5)} NBD floor / qemu-nbd: ${(floor.ms / theirs.ms).toFixed(2)}; server CPU ${(floor.cpu / theirs.cpu).toFixed(2)} (nbd-floor-server.mjs: the least a Node server does)`);
   }
 } finally {
   runner.close();

@@ -14,10 +14,10 @@ for line in sys.stdin:
     pid = os.posix_spawnp(argv[0], argv, env, file_actions=[(os.POSIX_SPAWN_OPEN, 1, '/dev/null', os.O_WRONLY, 0), (os.POSIX_SPAWN_OPEN, 2, '/dev/null', os.O_WRONLY, 0)])
     _, status, usage = os.wait4(pid, 0)
     wall = time.perf_counter() - start
-    print(json.dumps([wall * 1000, (usage.ru_utime + usage.ru_stime) * 1000, os.waitstatus_to_exitcode(status)]), flush=True)
+    print(json.dumps([wall * 1000, (usage.ru_utime + usage.ru_stime) * 1000, os.waitstatus_to_exitcode(status), usage.ru_minflt]), flush=True)
 `;
 
-/** A runner for commands in environment `env`; `run(argv)` resolves to `{ wall, cpu }` in ms, rejects when the command fails. */
+/** A runner for commands in environment `env`; `run(argv)` resolves to `{ wall, cpu, faults }` (ms, ms, minor page faults), rejects when the command fails. */
 export function rusageRunner(env) {
   const helper = spawn('python3', ['-u', '-c', HELPER], { stdio: ['pipe', 'pipe', 'inherit'] });
   const replies = createInterface({ input: helper.stdout })[Symbol.asyncIterator]();
@@ -27,9 +27,9 @@ export function rusageRunner(env) {
       helper.stdin.write(`${JSON.stringify(argv)}\n`);
       const reply = await replies.next();
       if (reply.done) throw new Error('the python3 helper of bench/rusage-runner.mjs ended');
-      const [wall, cpu, status] = JSON.parse(reply.value);
+      const [wall, cpu, status, faults] = JSON.parse(reply.value);
       if (status !== 0) throw new Error(`${argv.join(' ')} failed (exit ${status}); run it by hand to see why`);
-      return { wall, cpu };
+      return { wall, cpu, faults };
     },
     close() {
       helper.stdin.end();
