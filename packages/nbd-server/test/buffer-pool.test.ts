@@ -1,7 +1,7 @@
 // The read-buffer pool without a connection: which buffers come back (by their memory, as the
 // collector would see them), a request served from a larger free buffer, and the bound that grows
-// with the connections open and shrinks when they close.
-import { describe, expect, it } from 'vitest';
+// with the connections open and shrinks a while after they close.
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { BufferPool } from '../src/server/buffer-pool.ts';
 
 const KiB = 1024;
@@ -24,17 +24,31 @@ describe('BufferPool', () => {
     expect(pool.take(200 * KiB).bytes.buffer).not.toBe(large);
   });
 
-  it('keeps a share per open connection, and gives the extra back when the connection closes', () => {
-    const pool = new BufferPool(1024 * KiB);
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('keeps a share per open connection, and gives the extra back a while after the connection closes', () => {
+    vi.useFakeTimers();
+    const pool = new BufferPool(1024 * KiB, 10_000);
     const closes = [pool.open(), pool.open()];
     const first = cycle(pool, 8, 256 * KiB); // 2 MiB: both connections' shares
     expect(cycle(pool, 8, 256 * KiB).filter((memory) => first.includes(memory))).toHaveLength(8);
     closes[0]!();
     closes[0]!(); // twice: counted once
+    // Kept for a client that comes back soon: every buffer is reused.
+    vi.advanceTimersByTime(9_000);
+    expect(cycle(pool, 8, 256 * KiB).filter((memory) => first.includes(memory))).toHaveLength(8);
+    vi.advanceTimersByTime(1_000);
     const after = cycle(pool, 8, 256 * KiB);
     expect(after.filter((memory) => first.includes(memory))).toHaveLength(4);
-    // With none open, the pool keeps one share.
+    // A connection opening meanwhile holds its share again; with none open, the pool keeps one share.
     closes[1]!();
+    const reopened = pool.open();
+    vi.advanceTimersByTime(10_000);
+    expect(cycle(pool, 8, 256 * KiB).filter((memory) => after.includes(memory))).toHaveLength(4);
+    reopened();
+    vi.advanceTimersByTime(10_000);
     const idle = cycle(pool, 8, 256 * KiB);
     expect(idle.filter((memory) => after.includes(memory))).toHaveLength(4);
   });
