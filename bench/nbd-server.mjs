@@ -11,7 +11,8 @@
 // to serve the same copy, no format or block layer; timed in the same rounds) and a fixed-cost
 // line (nbdinfo --size: a connection and handshake).
 // Not a test.
-//   node bench/nbd-server.mjs [--size 256] (MiB) [--rounds 5] [--exe path]
+// --exe-b adds a second tessera-nbd build to the same rounds (an A/B of a change, under one load).
+//   node bench/nbd-server.mjs [--size 256] (MiB) [--rounds 5] [--exe path] [--exe-b path]
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
@@ -27,6 +28,7 @@ const { values } = parseArgs({
     size: { type: 'string', default: '256' },
     rounds: { type: 'string', default: '5' },
     exe: { type: 'string', default: join(appRoot, 'dist', executableFileName(appRoot)) },
+    'exe-b': { type: 'string' },
   },
 });
 const size = Number(values.size) * 2 ** 20;
@@ -63,7 +65,7 @@ try {
   makeFragmentedImage(raw, size, 0.5);
   spawnSync('qemu-img', ['convert', '-O', 'qcow2', raw, image]);
   rmSync(raw);
-  const sockets = { 'tessera-nbd': join(scratch, 'tessera.sock'), 'qemu-nbd': join(scratch, 'qemu.sock'), 'NBD floor': join(scratch, 'floor.sock') };
+  const sockets = { 'tessera-nbd': join(scratch, 'tessera.sock'), 'qemu-nbd': join(scratch, 'qemu.sock'), 'NBD floor': join(scratch, 'floor.sock'), 'tessera-nbd B': join(scratch, 'tessera-b.sock') };
   const common = ['-r', '-t', '-e', '16', '-f', 'qcow2'];
   const extents = join(scratch, 'extents.json');
   writeFileSync(extents, spawnSync('qemu-img', ['map', '--output=json', '-f', 'qcow2', image], { encoding: 'utf8' }).stdout);
@@ -72,6 +74,7 @@ try {
     'qemu-nbd': await startServer('qemu-nbd', [...common, '-k', sockets['qemu-nbd'], image], sockets['qemu-nbd']),
     'NBD floor': await startServer(process.execPath, [join(workspaceRoot, 'bench/nbd-floor-server.mjs'), image, extents, sockets['NBD floor']], sockets['NBD floor']),
   };
+  if (values['exe-b']) pids['tessera-nbd B'] = await startServer(process.execPath, [values['exe-b'], ...common, '-k', sockets['tessera-nbd B'], image], sockets['tessera-nbd B']);
   servers.push(...Object.values(pids));
   console.log(`nbdcopy to null: of a ${values.size} MiB qcow2, data and zero runs of 4-64 KiB interleaved (50% data)`);
   console.log(`  (load average ${loadavg()[0].toFixed(1)} on ${availableParallelism()} cores)`);
@@ -89,7 +92,7 @@ try {
     copy: (name) => ['nbdcopy', url(name), 'null:'],
   };
   for (const [kind, command] of Object.entries(kinds)) {
-    const samples = { 'tessera-nbd': [], 'qemu-nbd': [], 'NBD floor': [] };
+    const samples = Object.fromEntries(Object.keys(pids).map((name) => [name, []]));
     const names = Object.keys(samples);
     if (kind === 'copy') for (const name of names) await runner.run(command(name)); // warm-up: page cache, JIT
     // Alternating rounds (the order turns each round): the machine's load drifts.
@@ -113,6 +116,8 @@ try {
       `  ${kind.padEnd(5)} ratio (tessera-nbd / qemu-nbd, goal <= 1.00): ${(ours.ms / theirs.ms).toFixed(2)}; server CPU ratio ${(ours.cpu / theirs.cpu).toFixed(2)}; with the client ${(ours.all / theirs.all).toFixed(2)}`,
     );
     console.log(`  ${kind.padEnd(5)} NBD floor / qemu-nbd: ${(floor.ms / theirs.ms).toFixed(2)}; server CPU ${(floor.cpu / theirs.cpu).toFixed(2)} (nbd-floor-server.mjs: the least a Node server does)`);
+    const b = results['tessera-nbd B'];
+    if (b) console.log(`  ${kind.padEnd(5)} tessera-nbd B / qemu-nbd: ${(b.ms / theirs.ms).toFixed(2)}; server CPU ${(b.cpu / theirs.cpu).toFixed(2)} (${values['exe-b']})`);
   }
 } finally {
   runner.close();

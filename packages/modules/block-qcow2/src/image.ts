@@ -159,6 +159,9 @@ export class Qcow2Image implements BlockNode, Qcow2State, GuardedImage {
     if (offset < 0 || offset + into.length > this.size) {
       throw new Error(`${this.filename}: read of ${into.length} bytes at ${offset} is beyond the end (${this.size})`);
     }
+    // Opened read-only, nothing changes the tables (no writer, no resize, amend or snapshot
+    // apply): there is no lock to take, and a server's every read skips its promises.
+    if (!this.writer) return this.readUnlocked(offset, into);
     await this.lock.read(async () => {
       await this.writer?.settle(offset, into.length); // writes issued before this read are seen
       await this.readUnlocked(offset, into);
@@ -407,10 +410,13 @@ export class Qcow2Image implements BlockNode, Qcow2State, GuardedImage {
   }
 
   private async mappedStatus(offset: number, length: number): Promise<BlockStatus> {
-    const extent = await this.lock.read(async () => {
-      await this.writer?.settle(offset, length);
-      return this.map.lookup(offset, length);
-    });
+    // Read-only: no lock, as read() (nothing changes the tables).
+    const extent = this.writer
+      ? await this.lock.read(async () => {
+          await this.writer?.settle(offset, length);
+          return this.map.lookup(offset, length);
+        })
+      : await this.map.lookup(offset, length);
     switch (extent.kind) {
       case 'data': {
         const file = (this.dataFile ?? this.child).filename;

@@ -123,9 +123,25 @@ export function ownedEntry(offset: number): bigint {
   return BigInt(offset) | OFLAG_COPIED;
 }
 
-/** A standard L2 entry's host offset from its two halves (no BigInt). */
+/** A standard L2 entry's host offset (or an L1 entry's L2 table offset: the same bits) from its two halves (no BigInt). */
 export function hostOffsetOfHalves(high: number, low: number): number {
   return (high & HIGH_OFFSET_MASK) * 2 ** 32 + ((low & LOW_OFFSET_MASK) >>> 0);
+}
+
+/**
+ * How a standard L2 entry, given as its two halves, maps its cluster: decodeL2Entry's answer
+ * without a BigInt, for the hot paths (a compressed entry is only named: decode it whole).
+ */
+export function standardKindOfHalves(high: number, low: number, hasDataFile: boolean): ClusterMapping['kind'] {
+  if (high & HIGH_COMPRESSED) return 'compressed';
+  if (low & LOW_ZERO) return 'zero';
+  // As decodeL2Entry: offset 0 is unallocated, except in an external data file with COPIED set.
+  return hostOffsetOfHalves(high, low) !== 0 || (hasDataFile && (high & HIGH_COPIED) !== 0) ? 'data' : 'unallocated';
+}
+
+/** The big-endian 32-bit word at byte `at` of a table (an entry's half), read without a DataView. */
+export function wordAt(table: Uint8Array, at: number): number {
+  return ((table[at]! << 24) | (table[at + 1]! << 16) | (table[at + 2]! << 8) | table[at + 3]!) >>> 0;
 }
 
 /** Store ownedEntry(host) at byte `at` of a table, as two halves (no BigInt). */

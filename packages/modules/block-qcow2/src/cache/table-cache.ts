@@ -63,13 +63,19 @@ export class TableCache {
     }
   }
 
-  async get(offset: number, load: () => Promise<Uint8Array>): Promise<Uint8Array> {
+  /** The table at `offset` when it is cached (a use, for recency), without waiting: lookups' fast path. */
+  peek(offset: number): Uint8Array | undefined {
     const hit = this.tables.get(offset);
     if (hit) {
       this.tables.delete(offset); // re-insert: Map order is our recency order
       this.tables.set(offset, hit);
-      return hit;
     }
+    return hit;
+  }
+
+  async get(offset: number, load: () => Promise<Uint8Array>): Promise<Uint8Array> {
+    const hit = this.peek(offset);
+    if (hit) return hit;
     // Callers that miss on the same table together share one read (the copy's workers all start
     // on the first L2 table at once).
     let loading = this.loading.get(offset);

@@ -3,7 +3,7 @@ import { TableCache } from '../cache/table-cache.ts';
 import { corrupt } from '../errors.ts';
 import type { Qcow2Header } from '../header/header.ts';
 import { L2_CACHE_BYTES } from '../limits.ts';
-import { HIGH_COMPRESSED, HIGH_COPIED, LOW_ZERO, decodeL2Entry, geometry, guestPosition, hostOffsetOfHalves, l2TableOffset, type ClusterMapping, type Geometry } from '../layout.ts';
+import { decodeL2Entry, geometry, hostOffsetOfHalves, standardKindOfHalves, wordAt, type ClusterMapping, type Geometry } from '../layout.ts';
 
 export type Extent = ClusterMapping & {
   /** Bytes from the queried guest offset that map this way (within one cluster or subcluster). */
@@ -11,6 +11,11 @@ export type Extent = ClusterMapping & {
   /** For data: where the queried offset itself lies in the data file. */
   readonly hostPosition?: number;
 };
+
+/** Where each half of a 64-bit entry lies in a Uint32Array over a BigUint64Array (the host's byte order). */
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+const HIGH_WORD = LITTLE_ENDIAN ? 1 : 0;
+const LOW_WORD = LITTLE_ENDIAN ? 0 : 1;
 
 /** Guest offsets to host locations through the L1 and L2 tables. */
 export class ClusterMap {
@@ -31,67 +36,84 @@ export class ClusterMap {
   ) {
     this.l2Cache = new TableCache(L2_CACHE_BYTES, (offset, table) => this.storeTable(offset, table));
     this.geometry = geometry(header);
+    this.hasDataFile = header.extensions.dataFile !== undefined;
+    this.l1Halves = new Uint32Array(l1.buffer, l1.byteOffset, l1.length * 2);
   }
+
+  private readonly hasDataFile: boolean;
+  /** The L1 table's entries as 32-bit halves (the same memory: the writer's changes show), read without a BigInt. */
+  private readonly l1Halves: Uint32Array;
 
   /** How the guest byte at `offset` is stored, and for how many bytes (at most `maxLength`) that holds. */
   async lookup(offset: number, maxLength: number): Promise<Extent> {
+    // Called for every read and block status: no BigInt, DataView or intermediate object on the
+    // path of a standard entry in a cached table (they made most of a server's garbage).
     const g = this.geometry;
-    const { clusterSize, clusterBits } = g;
-    const { cluster: clusterIndex, l1Index, l2At: at, inCluster } = guestPosition(g, offset);
+    const { clusterSize } = g;
+    const clusterIndex = Math.floor(offset / clusterSize);
+    const l1Index = Math.floor(clusterIndex / g.l2Entries);
+    const at = (clusterIndex % g.l2Entries) * g.l2EntrySize;
+    const inCluster = offset - clusterIndex * clusterSize;
     const unitEnd = (Math.floor(inCluster / g.unitSize) + 1) * g.unitSize;
     const length = Math.min(maxLength, unitEnd - inCluster);
-    const l1Entry = this.l1[l1Index] ?? 0n;
-    const l2Offset = l2TableOffset(l1Entry);
+    const l2Offset = l1Index < this.l1.length ? hostOffsetOfHalves(this.l1Halves[2 * l1Index + HIGH_WORD]!, this.l1Halves[2 * l1Index + LOW_WORD]!) : 0;
     if (l2Offset === 0) {
       // No L2 table: its whole reach is unallocated.
       const spanEnd = (l1Index + 1) * g.l2Reach;
       return { kind: 'unallocated', length: Math.min(maxLength, spanEnd - offset) };
     }
-    const table = await this.l2Table(l2Offset);
-    const view = new DataView(table.buffer, table.byteOffset, table.byteLength);
-    const entry = view.getBigUint64(at);
-    const mapping = decodeL2Entry(
-      entry,
-      clusterBits,
-      this.header.extensions.dataFile !== undefined,
-      g.extendedL2 ? { bitmap: view.getBigUint64(at + 8), subcluster: Math.floor(inCluster / g.unitSize) } : undefined,
-    );
-    if (mapping.kind === 'compressed') return { ...mapping, length: Math.min(maxLength, clusterSize - inCluster) };
-    if (mapping.hostOffset !== undefined && mapping.hostOffset % clusterSize !== 0) {
-      throw corrupt(this.file.filename, `data cluster offset ${mapping.hostOffset} is not cluster aligned`);
-    }
+    if (l2Offset % clusterSize !== 0) throw corrupt(this.file.filename, `L2 table offset ${l2Offset} is not cluster aligned`);
+    const table = this.l2Cache.peek(l2Offset) ?? (await this.l2Table(l2Offset));
+    const high = wordAt(table, at);
+    const low = wordAt(table, at + 4);
+    const kind = g.extendedL2 ? 'extended' : standardKindOfHalves(high, low, this.hasDataFile);
+    if (kind === 'extended' || kind === 'compressed') return this.decodeWhole(table, at, inCluster, length, maxLength);
+    const hostOffset = hostOffsetOfHalves(high, low);
+    if (hostOffset % clusterSize !== 0) throw corrupt(this.file.filename, `data cluster offset ${hostOffset} is not cluster aligned`);
     // The clusters after this one that map the same way (and, with a host offset, lie right after
     // it on the host) are one extent: a caller reads or reports them in one step.
-    const more = g.extendedL2 || length >= maxLength ? 0 : this.sameAfter(view, clusterIndex, mapping, Math.ceil((maxLength - length) / clusterSize));
+    const more = length >= maxLength ? 0 : this.sameAfter(table, clusterIndex, kind, hostOffset, Math.ceil((maxLength - length) / clusterSize));
     const runLength = Math.min(maxLength, length + more * clusterSize);
-    if (mapping.hostOffset !== undefined) return { ...mapping, length: runLength, hostPosition: mapping.hostOffset + inCluster };
-    return { ...mapping, length: runLength };
+    if (kind === 'data') return { kind, hostOffset, length: runLength, hostPosition: hostOffset + inCluster };
+    if (hostOffset !== 0) return { kind, hostOffset, length: runLength, hostPosition: hostOffset + inCluster };
+    return { kind, length: runLength };
+  }
+
+  /** A compressed entry, or one of extended L2 (its subcluster bitmap), decoded whole: one cluster or subcluster. */
+  private decodeWhole(table: Uint8Array, at: number, inCluster: number, length: number, maxLength: number): Extent {
+    const g = this.geometry;
+    const view = new DataView(table.buffer, table.byteOffset, table.byteLength);
+    const mapping = decodeL2Entry(
+      view.getBigUint64(at),
+      g.clusterBits,
+      this.hasDataFile,
+      g.extendedL2 ? { bitmap: view.getBigUint64(at + 8), subcluster: Math.floor(inCluster / g.unitSize) } : undefined,
+    );
+    if (mapping.kind === 'compressed') return { ...mapping, length: Math.min(maxLength, g.clusterSize - inCluster) };
+    if (mapping.hostOffset !== undefined && mapping.hostOffset % g.clusterSize !== 0) {
+      throw corrupt(this.file.filename, `data cluster offset ${mapping.hostOffset} is not cluster aligned`);
+    }
+    if (mapping.hostOffset !== undefined) return { ...mapping, length, hostPosition: mapping.hostOffset + inCluster };
+    return { ...mapping, length };
   }
 
   /**
    * How many of the (at most `limit`) clusters after `clusterIndex`, in the same L2 table, map
    * like it: the same kind, and host clusters that follow on. Standard L2 entries only.
    */
-  private sameAfter(view: DataView, clusterIndex: number, first: ClusterMapping, limit: number): number {
+  private sameAfter(table: Uint8Array, clusterIndex: number, kind: ClusterMapping['kind'], hostOffset: number, limit: number): number {
     const { clusterSize, l2Entries } = this.geometry;
-    const hasDataFile = this.header.extensions.dataFile !== undefined;
     const start = clusterIndex % l2Entries;
     const end = Math.min(l2Entries, start + 1 + limit);
     let count = 0;
     for (let index = start + 1; index < end; index++) {
-      // The entry as two 32-bit halves: no BigInt on this hot path.
-      const high = view.getUint32(index * 8);
-      const low = view.getUint32(index * 8 + 4);
-      if (high & HIGH_COMPRESSED) break;
-      const hostOffset = hostOffsetOfHalves(high, low);
-      let kind: ClusterMapping['kind'];
-      if (low & LOW_ZERO) kind = 'zero';
-      else if (hostOffset !== 0 || (hasDataFile && high & HIGH_COPIED)) kind = 'data';
-      else kind = 'unallocated';
-      if (kind !== first.kind) break;
-      const expected = first.hostOffset === undefined ? undefined : first.hostOffset + (count + 1) * clusterSize;
-      const actual = kind === 'data' || hostOffset !== 0 ? hostOffset : undefined;
-      if (actual !== expected) break;
+      const high = wordAt(table, index * 8);
+      const low = wordAt(table, index * 8 + 4);
+      if (standardKindOfHalves(high, low, this.hasDataFile) !== kind) break;
+      // A data cluster, or a zero one that keeps its host cluster, must follow on the host; an
+      // unallocated or plain zero one must have none, as the first.
+      const expected = hostOffset === 0 && kind !== 'data' ? 0 : hostOffset + (count + 1) * clusterSize;
+      if (hostOffsetOfHalves(high, low) !== expected) break;
       count++;
     }
     return count;
