@@ -44,7 +44,42 @@ export class NbdNode implements BlockNode {
       into.set(span.subarray(offset - start, offset - start + into.length));
       return;
     }
-    await this.transfer(C.CMD_READ, offset, into);
+    const parts = this.dataParts(offset, into.length);
+    if (!parts) return this.transfer(C.CMD_READ, offset, into);
+    const reads = parts.map(([start, end]) => this.transfer(C.CMD_READ, start, into.subarray(start - offset, end - offset)));
+    let at = offset;
+    for (const [start, end] of parts) {
+      into.fill(0, at - offset, start - offset);
+      at = end;
+    }
+    into.fill(0, at - offset);
+    const results = await Promise.allSettled(reads);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+
+  /**
+   * The parts of `[offset, offset + length)` to ask the server for, when block status (asked
+   * before: convert, compare and map do) said some of it reads as zeroes: those are filled here,
+   * as qemu-img reads only data extents. A server answers a read over zeroes with hole chunks,
+   * but still prepares a buffer for all of it: qemu-nbd serving a qcow2 used 5x the CPU for
+   * convert's 2 MiB reads (a page fault per page of each fresh buffer, in this VM a hypervisor
+   * exit) than for qemu-img's reads of the data alone. Undefined when nothing of it is known to
+   * read as zeroes: one read of all of it.
+   */
+  private dataParts(offset: number, length: number): Array<[number, number]> | undefined {
+    const parts: Array<[number, number]> = [];
+    let zeroes = false;
+    const end = offset + length;
+    for (let at = offset; at < end; ) {
+      const run = this.known.lookup(at);
+      const stop = run ? Math.min(end, at + run.length) : end; // unknown: read the rest
+      if (run && run.flags & C.STATE_ZERO) zeroes = true;
+      else if (parts.length && parts[parts.length - 1]![1] === at) parts[parts.length - 1]![1] = stop;
+      else parts.push([at, stop]);
+      at = stop;
+    }
+    return zeroes ? parts : undefined;
   }
 
   async write(offset: number, data: Uint8Array): Promise<void> {

@@ -216,6 +216,52 @@ describe('convert -n onto an NBD export (modular)', () => {
   });
 });
 
+describe('convert from an NBD export (modular)', () => {
+  const tool = (args: string[]) => run(executable('img-tool', 'modular'), args, { cwd: dir, timeoutMs: 120_000 });
+
+  it('reads only what block status did not say reads as zeroes, as qemu-img, and gets the same bytes', async () => {
+    const size = 16 * MiB;
+    const socket = join(dir, 'sparse-source.sock');
+    const log = join(dir, 'sparse-source.log');
+    const server = await startServer('nbdkit', ['-f', '-U', socket, '--filter=log', 'memory', String(size), `logfile=${log}`], socket);
+    const url = `nbd+unix:///?socket=${socket}`;
+    const out = join(dir, 'from-sparse.raw');
+    try {
+      // Data and holes inside one 2 MiB chunk and across chunks; the rest of the export holes.
+      const writes = [['0x11', 0, 64 * 1024], ['0x22', MiB, 300 * 1024], ['0x33', 4 * MiB, 3 * MiB], ['0x44', 9 * MiB + 4096, 8192]] as const;
+      execFileSync('qemu-io', ['-f', 'raw', ...writes.flatMap(([p, at, n]) => ['-c', `write -P ${p} ${at} ${n}`]), url], { stdio: 'ignore' });
+      const before = readFileSync(log, 'latin1').length;
+      const converted = await tool(['convert', '-O', 'raw', url, out]);
+      expect([converted.code, converted.stderr]).toEqual([0, '']);
+      // The zero runs the server named, and every read asked for after it named them.
+      const lines = readFileSync(log, 'latin1').slice(before).split('\n');
+      expect(qemuImg(['compare', '-f', 'raw', '-F', 'raw', url, out]).stdout).toBe('Images are identical.\n');
+      const zeroRuns: Array<[number, number]> = [];
+      const reads: Array<[number, number]> = [];
+      for (const line of lines) {
+        const extents = /Extents id=\d+ extents=\((.*)\) return=0/.exec(line);
+        if (extents) {
+          for (const [, start, length, kind] of extents[1]!.matchAll(/(0x[0-9a-f]+) (0x[0-9a-f]+) "([^"]*)"/g)) {
+            if (kind!.includes('zero')) zeroRuns.push([Number(start), Number(start) + Number(length)]);
+          }
+        }
+        const read = / Read id=\d+ offset=(0x[0-9a-f]+) count=(0x[0-9a-f]+)/.exec(line);
+        if (read && zeroRuns.length) reads.push([Number(read[1]), Number(read[1]) + Number(read[2])]);
+      }
+      expect(zeroRuns.length).toBeGreaterThan(2);
+      const overlapping = reads.filter(([from, to]) => zeroRuns.some(([start, end]) => from < end && start < to));
+      expect(overlapping).toEqual([]);
+      // Everything else was read, once (the server keeps data in 32 KiB pages, so its data runs are a little longer than the writes).
+      const zeroBytes = [...new Map(zeroRuns.map(([start, end]) => [start, end - start])).values()].reduce((sum, n) => sum + n, 0);
+      expect(reads.reduce((sum, [from, to]) => sum + (to - from), 0)).toBe(size - zeroBytes);
+      expect(size - zeroBytes).toBeLessThan(4 * MiB);
+    } finally {
+      await server.stop();
+      rmSync(out, { force: true });
+    }
+  });
+});
+
 describe('nbd failures (modular)', () => {
   const tool = (args: string[]) => run(executable('img-tool', 'modular'), args, { cwd: dir, timeoutMs: 30_000 });
   const timed = async (args: string[]) => {
