@@ -5,8 +5,9 @@
  * one), up to the sizes clients commonly ask for, and as many as a client keeps in flight
  * (nbdcopy: 64 requests): the pool is bounded by the bytes it holds, not by a count per size
  * (a count of 32 made half of nbdcopy's 64 reads allocate, and the collector free, a buffer each),
- * and grows with the connections open: nbdcopy's four connections hold 64 MiB of reads and a
- * little more while replies leave, and a bound of 64 MiB for all made a tenth of its reads allocate.
+ * and grows with the connections open: nbdcopy's connections (up to four, one per core) hold 64
+ * MiB of reads and a little more while replies leave, and a bound of 64 MiB for all made a tenth
+ * of its reads allocate.
  * What connections no longer need is dropped a while after they close, not at once: a client that
  * reconnects (nbdcopy after nbdcopy, qemu reopening) would otherwise fault fresh memory in for
  * every copy, and in a VM a page fault is a trip to the hypervisor (perf, 1 GiB nbdcopy: faults
