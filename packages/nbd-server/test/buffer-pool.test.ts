@@ -42,7 +42,7 @@ describe('BufferPool', () => {
     vi.advanceTimersByTime(1_000);
     const after = cycle(pool, 8, 256 * KiB);
     expect(after.filter((memory) => first.includes(memory))).toHaveLength(4);
-    // A connection opening meanwhile holds its share again; with none open, the pool keeps one share.
+    // With none open, the pool keeps one share.
     closes[1]!();
     const reopened = pool.open();
     vi.advanceTimersByTime(10_000);
@@ -51,5 +51,19 @@ describe('BufferPool', () => {
     vi.advanceTimersByTime(10_000);
     const idle = cycle(pool, 8, 256 * KiB);
     expect(idle.filter((memory) => after.includes(memory))).toHaveLength(4);
+  });
+
+  it('keeps every share for a client that closes its connections and opens them again soon (nbdcopy after nbdcopy)', () => {
+    vi.useFakeTimers();
+    const pool = new BufferPool(1024 * KiB, 10_000);
+    const first = [pool.open(), pool.open()];
+    const memory = cycle(pool, 8, 256 * KiB);
+    for (const close of first) close();
+    vi.advanceTimersByTime(2_000);
+    const again = [pool.open(), pool.open()];
+    // The trim that the closes scheduled finds two connections open: both shares stay.
+    vi.advanceTimersByTime(10_000);
+    expect(cycle(pool, 8, 256 * KiB).filter((m) => memory.includes(m))).toHaveLength(8);
+    for (const close of again) close();
   });
 });

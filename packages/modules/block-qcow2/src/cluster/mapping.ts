@@ -3,7 +3,7 @@ import { TableCache } from '../cache/table-cache.ts';
 import { corrupt } from '../errors.ts';
 import type { Qcow2Header } from '../header/header.ts';
 import { L2_CACHE_BYTES } from '../limits.ts';
-import { decodeL2Entry, geometry, hostOffsetOfHalves, standardKindOfHalves, wordAt, type ClusterMapping, type Geometry } from '../layout.ts';
+import { decodeL2Entry, geometry, guestPosition, hostOffsetOfHalves, standardKindOfHalves, wordAt, type ClusterMapping, type Geometry } from '../layout.ts';
 
 export type Extent = ClusterMapping & {
   /** Bytes from the queried guest offset that map this way (within one cluster or subcluster). */
@@ -50,10 +50,7 @@ export class ClusterMap {
     // path of a standard entry in a cached table (they made most of a server's garbage).
     const g = this.geometry;
     const { clusterSize } = g;
-    const clusterIndex = Math.floor(offset / clusterSize);
-    const l1Index = Math.floor(clusterIndex / g.l2Entries);
-    const at = (clusterIndex % g.l2Entries) * g.l2EntrySize;
-    const inCluster = offset - clusterIndex * clusterSize;
+    const { cluster: clusterIndex, l1Index, l2At: at, inCluster } = guestPosition(g, offset);
     const unitEnd = (Math.floor(inCluster / g.unitSize) + 1) * g.unitSize;
     const length = Math.min(maxLength, unitEnd - inCluster);
     const l2Offset = l1Index < this.l1.length ? hostOffsetOfHalves(this.l1Halves[2 * l1Index + HIGH_WORD]!, this.l1Halves[2 * l1Index + LOW_WORD]!) : 0;
@@ -62,7 +59,7 @@ export class ClusterMap {
       const spanEnd = (l1Index + 1) * g.l2Reach;
       return { kind: 'unallocated', length: Math.min(maxLength, spanEnd - offset) };
     }
-    if (l2Offset % clusterSize !== 0) throw corrupt(this.file.filename, `L2 table offset ${l2Offset} is not cluster aligned`);
+    // Only aligned tables are cached: a misaligned offset misses, and l2Table() refuses it.
     const table = this.l2Cache.peek(l2Offset) ?? (await this.l2Table(l2Offset));
     const high = wordAt(table, at);
     const low = wordAt(table, at + 4);
