@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 // A/B of tessera-img's startup: two builds (A, e.g. a build of an older commit, and B, by default
-// this tree's) on the quick commands `info x.raw`, `info x.qcow2` and `--version`. Runs are
+// this tree's) on the quick commands `info x.raw`, `info x.qcow2` (builtin drivers), `info x.vhdx`
+// (a loadable module: finding, verifying and running its file) and `--version`. Runs are
 // interleaved (A and B alternate who goes first, every case in every round) so drift in machine
 // load hits both alike; prints the 10th percentile (the least disturbed runs: the best estimate
 // on a shared machine) and the median of each, wall time and CPU time (rusage-runner.mjs), and
 // B's change against A. Every command runs without NODE_EXTRA_CA_CERTS (see startup.mjs). Not a
 // test; needs python3.
-//   node bench/startup-ab.mjs --a OTHER-TREE-OR-EXECUTABLE [--b ...] [--runs 100] [--case raw,qcow2,version]
+//   node bench/startup-ab.mjs --a OTHER-TREE-OR-EXECUTABLE [--b ...] [--runs 100] [--case raw,qcow2,vhdx,version]
 // A tree is a repository checkout whose img-tool is built (packages/img-tool/dist/<bin>).
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -22,11 +23,11 @@ const { values } = parseArgs({
     a: { type: 'string' },
     b: { type: 'string', default: workspaceRoot },
     runs: { type: 'string', default: '100' },
-    case: { type: 'string', default: 'raw,qcow2,version' },
+    case: { type: 'string', default: 'raw,qcow2,vhdx,version' },
   },
 });
 if (!values.a) {
-  process.stderr.write('usage: node bench/startup-ab.mjs --a TREE-OR-EXECUTABLE [--b TREE-OR-EXECUTABLE] [--runs N] [--case raw,qcow2,version]\n');
+  process.stderr.write('usage: node bench/startup-ab.mjs --a TREE-OR-EXECUTABLE [--b TREE-OR-EXECUTABLE] [--runs N] [--case raw,qcow2,vhdx,version]\n');
   process.exit(2);
 }
 
@@ -37,9 +38,9 @@ delete env.NODE_EXTRA_CA_CERTS;
 const scratch = mkdtempSync(join(tmpdir(), 'tessera-bench-ab-'));
 const raw = join(scratch, 'x.raw');
 const qcow2 = join(scratch, 'x.qcow2');
-spawnSync('qemu-img', ['create', '-q', '-f', 'raw', raw, '64M']);
-spawnSync('qemu-img', ['create', '-q', '-f', 'qcow2', qcow2, '64M']);
-const allCases = { raw: ['info', raw], qcow2: ['info', qcow2], version: ['--version'] };
+const vhdx = join(scratch, 'x.vhdx');
+for (const [format, file] of [['raw', raw], ['qcow2', qcow2], ['vhdx', vhdx]]) spawnSync('qemu-img', ['create', '-q', '-f', format, file, '64M']);
+const allCases = { raw: ['info', raw], qcow2: ['info', qcow2], vhdx: ['info', vhdx], version: ['--version'] };
 const cases = values.case.split(',').map((name) => {
   if (!allCases[name]) throw new Error(`no case ${name}; cases: ${Object.keys(allCases).join(', ')}`);
   return { name, args: allCases[name] };

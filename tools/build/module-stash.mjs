@@ -1,7 +1,7 @@
 // A module package's postinstall (the module build copies this file into the package's dist/ as
 // tessera-stash.mjs; npm runs it in the package's directory). It keeps a copy of the package's
 // stamped module file beside the packages, by build stamp:
-//   <node_modules>/.tessera-stash/<stamp>/<name>.mjs
+//   <node_modules>/.tessera-stash/<stamp>/<name>.cjs
 // npm replaces a package's directory on upgrade and runs no script of the old version, so a
 // process of the old build still running would find only the new build's file and could not load
 // its own (QEMU's problem, Ubuntu LP#1847361). With the stash, the loader, seeing its executable
@@ -37,7 +37,7 @@ function stash() {
   if (basename(nodeModules) !== 'node_modules') return;
   const name = JSON.parse(readFileSync(join(packageDir, 'package.json'), 'utf8')).tessera?.name;
   if (typeof name !== 'string' || !/^[a-z0-9-]+$/.test(name)) return;
-  const file = `${name}.mjs`;
+  const file = `${name}.cjs`;
   const source = join(packageDir, 'dist', file);
   const stamp = stampOf(source);
   if (!stamp) return;

@@ -9,7 +9,8 @@ import { computeBuildStamp } from './stamp.mjs';
 
 export const workspaceRoot = fileURLToPath(new URL('../..', import.meta.url));
 export const modulesOutDir = (root = workspaceRoot) => join(root, 'packages/modules/dist');
-export const moduleFileName = (name) => `${name}.mjs`;
+/** CommonJS text, compiled by the loader as a script (core's execute.ts); Node could also require it. */
+export const moduleFileName = (name) => `${name}.cjs`;
 /** The directory of one build's module files (the stamp of the modular configuration names it). */
 export const moduleStampDir = (stamp, root = workspaceRoot) => join(modulesOutDir(root), stamp);
 /** The module directory of the build the tree's sources make now. */

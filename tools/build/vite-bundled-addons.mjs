@@ -2,10 +2,11 @@
 // (ssh2: its sshcrypto.node and cpu-features) inside try/catch, falling back to JavaScript. A
 // bundle is one file and carries no addon: such a require resolves to a stub that throws as a
 // missing addon does. And CommonJS code naming __dirname (ssh2's Pageant path, its emscripten
-// poly1305 loader with inline wasm) gets a harmless "/" in an ES module, which has none.
+// poly1305 loader with inline wasm) gets a harmless "/" in a bundle that has none (an ES
+// executable, or a module, which runs from its verified bytes).
 const stub = '\0tessera-no-bundled-addon';
 
-export function bundledAddonsStubbed(format) {
+export function bundledAddonsStubbed(hasFileIdentity) {
   return {
     name: 'tessera-bundled-addons-stubbed',
     enforce: 'pre',
@@ -16,7 +17,7 @@ export function bundledAddonsStubbed(format) {
       return id === stub ? "throw new Error('native addon not bundled');\nmodule.exports = undefined;\n" : null;
     },
     transform(code, id) {
-      if (format !== 'es' || !/[\\/]node_modules[\\/]/.test(id) || !code.includes('__dirname')) return null;
+      if (hasFileIdentity || !/[\\/]node_modules[\\/]/.test(id) || !code.includes('__dirname')) return null;
       return { code: code.replace(/(?<!typeof )\b__dirname\b/g, '"/"').replace(/\btypeof __filename\b/g, '"undefined"'), map: null };
     },
   };

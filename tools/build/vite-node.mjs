@@ -1,5 +1,5 @@
-// Shared vite settings for one-file bundles that run under Node 20: modules (ESM) and executables
-// (ESM or CommonJS).
+// Shared vite settings for one-file bundles that run under Node 20: modules (CommonJS text the
+// loader compiles as a script) and executables (ESM or CommonJS).
 import { builtinModules } from 'node:module';
 import { esmExternalRequirePlugin } from 'vite';
 import { bundledAddonsStubbed } from './vite-bundled-addons.mjs';
@@ -9,8 +9,8 @@ const builtins = [...builtinModules, ...builtinModules.map((m) => `node:${m}`)];
 
 /**
  * Requires that stay lazy (builtins newer than Node 20, such as node:sqlite, behind a guard) go
- * through createRequire(import.meta.url), which throws when a module runs from a data: URL (as
- * verified modules do). Everything but builtins is bundled, so any base URL resolves them.
+ * through createRequire(import.meta.url), and a verified module runs with no file URL of its own.
+ * Everything but builtins is bundled, so any base URL resolves them.
  */
 function requireWithoutFileUrl() {
   return {
@@ -23,7 +23,12 @@ function requireWithoutFileUrl() {
   };
 }
 
-export function nodeBundleConfig({ root, entry, outDir, fileName, format = 'es', banner, emptyOutDir, plugins = [], external = [] }) {
+/**
+ * `hasFileIdentity`: the bundle runs as a file Node loaded, with a `__dirname` (a CommonJS
+ * executable). An ES executable has none, and neither has a module, which the loader runs from
+ * the bytes it verified.
+ */
+export function nodeBundleConfig({ root, entry, outDir, fileName, format = 'es', hasFileIdentity = format === 'cjs', banner, emptyOutDir, plugins = [], external = [] }) {
   return {
     root,
     logLevel: 'warn',
@@ -33,7 +38,7 @@ export function nodeBundleConfig({ root, entry, outDir, fileName, format = 'es',
       // Bundled CommonJS dependencies call require() for Node builtins; turn those into ESM imports
       // so the bundle needs no require(), __dirname or file URL of its own.
       esmExternalRequirePlugin({ external: builtins }),
-      bundledAddonsStubbed(format),
+      bundledAddonsStubbed(hasFileIdentity),
       requireWithoutFileUrl(),
       inlinedBytes(),
       ...plugins,

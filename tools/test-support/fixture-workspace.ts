@@ -7,7 +7,7 @@ import { pathToFileURL } from 'node:url';
 import { build } from 'vite';
 import type { ModuleList } from '@tessera/core';
 // @ts-expect-error: build tools are plain .mjs
-import { builtModulesDir } from '../build/paths.mjs';
+import { builtModulesDir, moduleFileName } from '../build/paths.mjs';
 // @ts-expect-error: build tools are plain .mjs
 import { moduleViteConfig } from '../build/vite-module.mjs';
 // @ts-expect-error: build tools are plain .mjs
@@ -78,7 +78,7 @@ export class FixtureWorkspace {
   async buildModule(name: string, outDir = this.modulesDir): Promise<string> {
     const config = moduleViteConfig(join(this.root, 'packages/modules', name), { root: this.root, outDir });
     await build({ ...config, configFile: false });
-    return join(outDir, `${name}.mjs`);
+    return join(outDir, (moduleFileName as (name: string) => string)(name));
   }
 
   /** Run the generator for an app; returns the path of the generated list. */

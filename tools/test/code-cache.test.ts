@@ -45,13 +45,19 @@ describe.each(configurations)('the tessera-img launcher (%s)', (configuration) =
     expect(result.stdout).toContain('virtual size: 1 MiB');
   });
 
-  it("imports with Node's import() under the cache: a loadable module loads, deflate runs", async () => {
+  it("runs a loadable module and Node's import() under the cache: vpc info, deflate", async () => {
     const launcher = executable('img-tool', configuration);
     const modules = await run(launcher, ['--list-modules', '--output=json'], { env: report });
     expect(modules.stderr).toBe('code cache: used\n');
-    const http = (JSON.parse(modules.stdout) as { modules: { name: string; state: { status: string } }[] }).modules.find((m) => m.name === 'block-http')!;
-    // Verified module bytes run from a data: URL (import()); the static build has it built in.
-    expect(http.state.status).toBe(configuration === 'static' ? 'builtin' : 'installed');
+    const vpc = (JSON.parse(modules.stdout) as { modules: { name: string; state: { status: string } }[] }).modules.find((m) => m.name === 'block-vpc')!;
+    // Verified module bytes run as a script of their own (core's execute.ts); the static build has it built in.
+    expect(vpc.state.status).toBe(configuration === 'static' ? 'builtin' : 'installed');
+    const vhd = join(scratch, `${configuration}.vhd`);
+    expect(spawnSync('qemu-img', ['create', '-q', '-f', 'vpc', vhd, '8M']).status).toBe(0);
+    const info = await run(launcher, ['info', '--output=json', vhd], { env: report });
+    expect(info).toMatchObject({ code: 0, stderr: 'code cache: used\n' });
+    const theirs = JSON.parse(spawnSync('qemu-img', ['info', '--output=json', vhd], { encoding: 'utf8' }).stdout) as { 'virtual-size': number };
+    expect(JSON.parse(info.stdout)).toMatchObject({ format: 'vpc', 'virtual-size': theirs['virtual-size'] });
     const compressed = join(scratch, `${configuration}.qcow2`);
     const convert = await run(launcher, ['convert', '-c', '-O', 'qcow2', data, compressed], { env: report }); // node:zlib, imported lazily
     expect(convert).toMatchObject({ code: 0, stderr: 'code cache: used\n' });

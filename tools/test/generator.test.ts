@@ -83,12 +83,12 @@ describe('the build fails, naming the module, when', () => {
     expect(generatorCli(w, 'img').stderr).toContain('loadable module block-a has no built file');
     await w.buildModule('block-a');
     expect(generatorCli(w, 'img').code).toBe(0);
-    const built = join(w.modulesDir, 'block-a.mjs');
+    const built = join(w.modulesDir, 'block-a.cjs');
     w.write('packages/modules/block-a/src/index.ts', `${source('block-a')}\n// changed`);
     // A changed tree is another build: its modules go to another stamp directory, not built yet.
     expect(generatorCli(w, 'img').stderr).toContain('loadable module block-a has no built file');
     mkdirSync(w.modulesDir, { recursive: true });
-    copyFileSync(built, join(w.modulesDir, 'block-a.mjs'));
+    copyFileSync(built, join(w.modulesDir, 'block-a.cjs'));
     expect(generatorCli(w, 'img').stderr).toContain("the built file of module block-a");
   });
 });
@@ -163,9 +163,9 @@ describe('the list', () => {
       ['block-top', 'loadable'],
     ]);
     const top = list.modules[2]!;
-    const bytes = readFileSync(join(w.modulesDir, 'block-top.mjs'));
+    const bytes = readFileSync(join(w.modulesDir, 'block-top.cjs'));
     const sha = (await import('node:crypto')).createHash('sha256').update(bytes).digest('hex');
-    expect(top.linkage === 'loadable' && [top.file, top.sha256, top.size]).toEqual(['block-top.mjs', sha, bytes.length]);
+    expect(top.linkage === 'loadable' && [top.file, top.sha256, top.size]).toEqual(['block-top.cjs', sha, bytes.length]);
     expect(bytes.toString('utf8', 0, 200)).toContain(`stamp=${list.stamp}`);
 
     const statics = await w.list('img', 'static');

@@ -33,7 +33,7 @@ function plantHostilePackages(dir: string) {
     }
   };
   plant('v86', ['build/libv86.mjs']);
-  plant('@tessera/block-http', ['index.mjs', 'dist/block-http.mjs']);
+  plant('@tessera/block-http', ['index.mjs', 'dist/block-http.cjs']);
   plant('@tessera/core', ['index.mjs']);
 }
 plantHostilePackages(base);
@@ -58,10 +58,10 @@ describe.sequential('tools/install.mjs', () => {
     const { stamp } = report('tessera-img');
     const stampDir = join(moduleRoot, stamp);
     expect(readdirSync(moduleRoot).filter((n) => !n.startsWith('.'))).toEqual([stamp]);
-    expect(readdirSync(stampDir)).toEqual(['block-http.mjs']);
+    expect(readdirSync(stampDir)).toEqual(['block-http.cjs']);
     expect(readdirSync(join(prefix, 'lib/tessera/parts')).sort()).toEqual(['tessera-img.json', 'tessera-modules-block-http.json', 'tessera.json']);
     const part = JSON.parse(readFileSync(join(prefix, 'lib/tessera/parts/tessera-modules-block-http.json'), 'utf8'));
-    expect(part).toMatchObject({ paths: [`lib/tessera/modules/dist/${stamp}/block-http.mjs`], stamp, depends: ['tessera-img', 'tessera'] });
+    expect(part).toMatchObject({ paths: [`lib/tessera/modules/dist/${stamp}/block-http.cjs`], stamp, depends: ['tessera-img', 'tessera'] });
     const emulatorPart = JSON.parse(readFileSync(join(prefix, 'lib/tessera/parts/tessera.json'), 'utf8'));
     expect(emulatorPart.paths).toEqual(['bin/tessera', 'lib/tessera/emulator']);
     // The emulator's own runtime dependency travels inside its part, with its license.
@@ -69,18 +69,18 @@ describe.sequential('tools/install.mjs', () => {
     for (const bin of ['tessera-img', 'tessera']) {
       const r = report(bin);
       expect(r.directories.map((d) => d.path)).toEqual([stampDir]);
-      expect(r.modules.find((m) => m.name === 'block-http')!.state).toEqual({ status: 'installed', origin: 'distribution', path: join(stampDir, 'block-http.mjs') });
+      expect(r.modules.find((m) => m.name === 'block-http')!.state).toEqual({ status: 'installed', origin: 'distribution', path: join(stampDir, 'block-http.cjs') });
     }
     // A module left out is missing, and the advice is the distribution's (its part), not npm's.
     expect(report('tessera').modules.find((m) => m.name === 'ui-web')!.state).toEqual({
       status: 'missing',
-      searched: [join(stampDir, 'ui-web.mjs')],
+      searched: [join(stampDir, 'ui-web.cjs')],
       install:
         "your distribution's package tessera-modules-ui-web of version 0.1.0, or, from the Tessera 0.1.0 tree this was built from: " +
         `node tools/install.mjs --prefix ${prefix} --modules ui-web`,
     });
     install([]);
-    expect(report('tessera').modules.find((m) => m.name === 'ui-web')!.state).toEqual({ status: 'installed', origin: 'distribution', path: join(stampDir, 'ui-web.mjs') });
+    expect(report('tessera').modules.find((m) => m.name === 'ui-web')!.state).toEqual({ status: 'installed', origin: 'distribution', path: join(stampDir, 'ui-web.cjs') });
     expect(existsSync(marker)).toBe(false);
   });
 
@@ -123,7 +123,7 @@ describe.sequential('tools/install.mjs', () => {
       // (npm replaces a package's files in place on upgrade).
       const flat = join(base, 'flat-modules');
       mkdirSync(flat);
-      cpSync(join(moduleRoot, old.stamp, 'block-http.mjs'), join(flat, 'block-http.mjs'));
+      cpSync(join(moduleRoot, old.stamp, 'block-http.cjs'), join(flat, 'block-http.cjs'));
       const booting = startOldEmulator(join(base, 'a.qmp'), oldArgs);
       const stranded = startOldEmulator(join(base, 'b.qmp'), oldArgs);
       const replaced = startOldEmulator(join(base, 'c.qmp'), oldArgs, { TESSERA_MODULE_DIR: flat });
@@ -161,7 +161,7 @@ describe.sequential('tools/install.mjs', () => {
             class: 'GenericError',
             desc: expect.stringContaining(
               `module block-http cannot be loaded: this tessera (build ${old.stamp.slice(0, 12)}…, 0.1.0) was upgraded while running; ` +
-                `the installed block-http is build ${upgraded.stamp.slice(0, 12)}… (${join(moduleRoot, upgraded.stamp, 'block-http.mjs')}); restart the command`,
+                `the installed block-http is build ${upgraded.stamp.slice(0, 12)}… (${join(moduleRoot, upgraded.stamp, 'block-http.cjs')}); restart the command`,
             ),
           },
         });
@@ -169,13 +169,13 @@ describe.sequential('tools/install.mjs', () => {
         expect((await stranded.exited).code).toBe(0);
 
         // The unversioned directory gets the new build's file, as npm would replace it.
-        cpSync(join(moduleRoot, upgraded.stamp, 'block-http.mjs'), join(flat, 'block-http.mjs'));
+        cpSync(join(moduleRoot, upgraded.stamp, 'block-http.cjs'), join(flat, 'block-http.cjs'));
         expect(await changeMedium(monitors[2]!)).toMatchObject({
           error: {
             class: 'GenericError',
             desc: expect.stringContaining(
               `module block-http cannot be loaded: this tessera (build ${old.stamp.slice(0, 12)}…, 0.1.0) was upgraded while running; ` +
-                `the installed block-http (${join(flat, 'block-http.mjs')}) is of another build; restart the command`,
+                `the installed block-http (${join(flat, 'block-http.cjs')}) is of another build; restart the command`,
             ),
           },
         });

@@ -29,7 +29,7 @@ afterAll(async () => {
 });
 
 const stampOf = (file: string) => /stamp=([0-9a-f]{64})/.exec(readFileSync(file).subarray(0, 200).toString('latin1'))![1]!;
-const installedBlockHttp = () => join(nodeModules, '@tessera/block-http/dist/block-http.mjs');
+const installedBlockHttp = () => join(nodeModules, '@tessera/block-http/dist/block-http.cjs');
 
 /** The installed tessera (through npm's bin link), started paused (-S); `qmp` resolves once it answers, capabilities negotiated. */
 function startOldEmulator(name: string, args: string[]) {
@@ -57,7 +57,7 @@ describe('npm install of a new version under a running tessera', () => {
       const oldStamp = stampOf(installedBlockHttp());
       // The postinstall stashed the file by stamp, byte for byte.
       expect(readdirSync(stash)).toEqual([oldStamp]);
-      expect(readFileSync(join(stash, oldStamp, 'block-http.mjs')).equals(readFileSync(installedBlockHttp()))).toBe(true);
+      expect(readFileSync(join(stash, oldStamp, 'block-http.cjs')).equals(readFileSync(installedBlockHttp()))).toBe(true);
 
       let started = performance.now();
       const tree = buildUpgrade(join(scratch, 'new-build'), '0.2.0');
@@ -107,7 +107,7 @@ describe('npm install of a new version under a running tessera', () => {
       await monitors[1]!.execute('quit');
       expect(await withoutStash.exited).toBe(0);
       expect(server.requests.length).toBe(requestsBefore);
-      expect(existsSync(join(stash, newStamp, 'block-http.mjs'))).toBe(true);
+      expect(existsSync(join(stash, newStamp, 'block-http.cjs'))).toBe(true);
     },
     400_000,
   );

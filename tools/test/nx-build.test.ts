@@ -65,7 +65,7 @@ describe('nx build img-tool', () => {
   });
 
   it('gives byte-identical outputs for two builds of one tree', () => {
-    const outputs = ['packages/img-tool/dist/tessera-img.cjs', join((builtModulesDir as (root: string) => string)(copy), 'block-http.mjs')];
+    const outputs = ['packages/img-tool/dist/tessera-img.cjs', join((builtModulesDir as (root: string) => string)(copy), 'block-http.cjs')];
     expect(nx('build', 'img-tool', '--skip-nx-cache').code).toBe(0);
     const first = outputs.map(sha);
     expect(nx('build', 'img-tool', '--skip-nx-cache').code).toBe(0);

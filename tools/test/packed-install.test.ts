@@ -67,10 +67,10 @@ async function otherBuildTarball(marker: string): Promise<{ tgz: string; moduleF
   const pkgDir = join(dir, 'package');
   const pkg = JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8'));
   writeFileSync(join(pkgDir, 'package.json'), JSON.stringify({ ...pkg, version: '0.2.0' }, null, 2));
-  const moduleFile = join(pkgDir, 'dist/block-http.mjs');
+  const moduleFile = join(pkgDir, 'dist/block-http.cjs');
   const [header, ...body] = readFileSync(moduleFile, 'utf8').split('\n');
   const otherStamp = 'f'.repeat(64);
-  const trap = `import { writeFileSync as leaveMarker } from 'node:fs';\nleaveMarker(${JSON.stringify(marker)}, 'module code ran');`;
+  const trap = `require('node:fs').writeFileSync(${JSON.stringify(marker)}, 'module code ran');`;
   writeFileSync(moduleFile, [header!.replace(/stamp=[0-9a-f]{64}/, `stamp=${otherStamp}`), trap, ...body].join('\n'));
   await execFileAsync('npm', ['pack', '--silent', '--pack-destination', dir], { cwd: pkgDir });
   return { tgz: join(dir, tarballName('@tessera/block-http', '0.2.0')), moduleFile };
@@ -100,10 +100,10 @@ describe('npm pack', () => {
     expect(loadable.size).toBeGreaterThan(3);
     for (const name of loadable) {
       const files = tarballFiles(tarball(`@tessera/${name}`));
-      expect(files).toEqual(expect.arrayContaining(['LICENSE', 'README.md', 'package.json', `dist/${name}.mjs`]));
+      expect(files).toEqual(expect.arrayContaining(['LICENSE', 'README.md', 'package.json', `dist/${name}.cjs`]));
       expect(files.filter((f) => f.startsWith('src/') || f.startsWith('test/'))).toEqual([]);
       // A module file may be megabytes (block-rbd carries its FFI addon): room for the whole file.
-      const head = execFileSync('tar', ['xzOf', tarball(`@tessera/${name}`), `package/dist/${name}.mjs`], { maxBuffer: 64 * 2 ** 20 }).subarray(0, 200).toString();
+      const head = execFileSync('tar', ['xzOf', tarball(`@tessera/${name}`), `package/dist/${name}.cjs`], { maxBuffer: 64 * 2 ** 20 }).subarray(0, 200).toString();
       expect(head).toMatch(new RegExp(`^/\\*! tessera-module name=${name} stamp=[0-9a-f]{64} \\*/`));
       const pkg = tarballJson(tarball(`@tessera/${name}`), 'package.json');
       // Third-party code is bundled into the module file: installing the package fetches nothing more.
@@ -152,14 +152,14 @@ describe('tessera-img installed from its tarball into an empty project', () => {
     expect(report.directories.map((d) => d.origin)).toEqual(['package', 'distribution']);
     expect(report.directories[0]!.path).toBe(nodeModules);
     expect(moduleOf(report, 'block-http').state).toMatchObject({ status: 'missing', install });
-    expect(moduleOf(report, 'block-http').state.searched![0]).toBe(join(nodeModules, '@tessera/block-http/dist/block-http.mjs'));
+    expect(moduleOf(report, 'block-http').state.searched![0]).toBe(join(nodeModules, '@tessera/block-http/dist/block-http.cjs'));
     expect(moduleOf(report, 'block-http').state.searched!.filter((p) => p.startsWith(join(scratch, 'node_modules')))).toEqual([]);
     const human = await runWith(process.execPath, imgTool(nodeModules), ['--list-modules']);
     expect(human.stdout).toMatch(new RegExp(`^block-http +block +loadable +missing: not installed; to install it: ${install.replace(/[.]/g, '\\.')}$`, 'm'));
 
     const info = await runWith(process.execPath, imgTool(nodeModules), ['info', server.url]);
     expect(info.code).toBe(1);
-    expect(info.stderr).toContain(`tessera-img: Could not open '${server.url}': module block-http is not installed: install the package @tessera/block-http ${VERSION} of this build: ${install} (searched ${join(nodeModules, '@tessera/block-http/dist/block-http.mjs')}`);
+    expect(info.stderr).toContain(`tessera-img: Could not open '${server.url}': module block-http is not installed: install the package @tessera/block-http ${VERSION} of this build: ${install} (searched ${join(nodeModules, '@tessera/block-http/dist/block-http.cjs')}`);
     expect(server.requests).toEqual([]);
   });
 
@@ -170,7 +170,7 @@ describe('tessera-img installed from its tarball into an empty project', () => {
     expect(moduleOf(report, 'block-http').state).toEqual({
       status: 'installed',
       origin: 'package',
-      path: join(nodeModules, '@tessera/block-http/dist/block-http.mjs'),
+      path: join(nodeModules, '@tessera/block-http/dist/block-http.cjs'),
     });
     const info = await runWith(process.execPath, imgTool(nodeModules), ['info', '--output=json', server.url]);
     expect(info.code, info.stderr).toBe(0);
@@ -187,7 +187,7 @@ describe('tessera-img installed from its tarball into an empty project', () => {
     rmSync(marker);
 
     await npmInstall(project, [other.tgz]);
-    const path = join(nodeModules, '@tessera/block-http/dist/block-http.mjs');
+    const path = join(nodeModules, '@tessera/block-http/dist/block-http.cjs');
     const fix = `install that one: cd ${project} && npm install @tessera/block-http@${VERSION}`;
     const info = await runWith(process.execPath, imgTool(nodeModules), ['info', server.url]);
     expect(info.code).toBe(1);

@@ -43,7 +43,7 @@ beforeAll(async () => {
   ]);
   for (const m of modules) await workspace.buildModule(m.name);
   list = await workspace.list('app');
-  victimBytes = readFileSync(join(workspace.modulesDir, `${VICTIM}.mjs`));
+  victimBytes = readFileSync(join(workspace.modulesDir, `${VICTIM}.cjs`));
   scratch = mkdtempSync(join(tmpdir(), 'tessera-hostile-'));
 });
 
@@ -58,8 +58,8 @@ afterAll(() => {
 /** A fresh TESSERA_MODULE_DIR holding a good copy of the bystander module and `make`'s victim. */
 async function hostileDir(make: (victimPath: string) => void | Promise<void>): Promise<string> {
   const dir = mkdtempSync(join(scratch, 'dir-'));
-  copyFileSync(join(workspace.modulesDir, 'block-bystander.mjs'), join(dir, 'block-bystander.mjs'));
-  await make(join(dir, `${VICTIM}.mjs`));
+  copyFileSync(join(workspace.modulesDir, 'block-bystander.cjs'), join(dir, 'block-bystander.cjs'));
+  await make(join(dir, `${VICTIM}.cjs`));
   return dir;
 }
 
@@ -111,7 +111,7 @@ const cases: [string, (path: string) => void | Promise<void>, ModuleRefusalKind,
 describe('a hostile file named like a module', () => {
   it.each(cases)('%s is refused at once, naming it and why; the other modules still load', async (_, make, kind, reason) => {
     const dir = await hostileDir(make);
-    const path = join(dir, `${VICTIM}.mjs`);
+    const path = join(dir, `${VICTIM}.cjs`);
     const started = performance.now();
     const rssBefore = process.memoryUsage().rss;
 
@@ -132,7 +132,7 @@ describe('a hostile file named like a module', () => {
     expect(await h.require('block-protocol:bystander')).toBe(true);
     expect(report.modules.find((m) => m.name === 'block-bystander')!.state).toEqual({
       status: 'installed',
-      path: join(dir, 'block-bystander.mjs'),
+      path: join(dir, 'block-bystander.cjs'),
       origin: 'TESSERA_MODULE_DIR',
     });
     expect(performance.now() - started).toBeLessThan(2_000);
@@ -163,11 +163,11 @@ describe('a hostile file named like a module', () => {
   });
 
   it('a symbolic link to the regular module file is followed and loads', async () => {
-    const dir = await hostileDir((p) => symlinkSync(join(workspace.modulesDir, `${VICTIM}.mjs`), p));
+    const dir = await hostileDir((p) => symlinkSync(join(workspace.modulesDir, `${VICTIM}.cjs`), p));
     const h = host(dir);
     expect((await h.listModules()).modules.find((m) => m.name === VICTIM)!.state).toEqual({
       status: 'installed',
-      path: join(dir, `${VICTIM}.mjs`),
+      path: join(dir, `${VICTIM}.cjs`),
       origin: 'TESSERA_MODULE_DIR',
     });
     expect(await h.require('block-protocol:victim')).toBe(true);
@@ -177,7 +177,7 @@ describe('a hostile file named like a module', () => {
     const dir = await hostileDir((p) => symlinkSync(join(scratch, 'nowhere'), p));
     expect((await host(dir).listModules()).modules.find((m) => m.name === VICTIM)!.state).toEqual({
       status: 'installed',
-      path: join(workspace.modulesDir, `${VICTIM}.mjs`),
+      path: join(workspace.modulesDir, `${VICTIM}.cjs`),
       origin: 'distribution',
     });
   });

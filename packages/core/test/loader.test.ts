@@ -47,6 +47,22 @@ const modules: FixtureModule[] = [
       export default { name: 'block-marker', inits: [{ subsystem: 'block', init: (b) => b.registerProtocol({ name: 'marker', schemes: ['marker'], open: async () => { throw new Error('unused'); } }) }] };`,
   },
   { ...logging('block-gone', 'gone') },
+  {
+    name: 'block-requirer',
+    provides: ['block-protocol:requirer'],
+    // What a module's require() gives: the ids come from an array, so the bundler leaves the calls to run time.
+    source: `
+      const ids = ['node:os', 'os', './block-alpha.cjs', '/etc/passwd', 'vitest', 'node:no-such-builtin'];
+      const log = (what) => (globalThis.__tesseraLog ??= []).push(what);
+      for (const id of ids) {
+        try {
+          log(id + ' ' + typeof require(id).platform);
+        } catch (error) {
+          log(id + ' ' + error.code + ': ' + error.message);
+        }
+      }
+      export default { name: 'block-requirer', inits: [] };`,
+  },
 ];
 const app = {
   name: 'app',
@@ -64,8 +80,8 @@ beforeAll(async () => {
   workspace = new FixtureWorkspace(modules, [app]);
   for (const m of modules) await workspace.buildModule(m.name);
   list = await workspace.list('app');
-  pristineMarkerModule = readFileSync(join(workspace.modulesDir, 'block-marker.mjs'));
-  rmSync(join(workspace.modulesDir, 'block-gone.mjs')); // listed, built, then not installed
+  pristineMarkerModule = readFileSync(join(workspace.modulesDir, 'block-marker.cjs'));
+  rmSync(join(workspace.modulesDir, 'block-gone.cjs')); // listed, built, then not installed
   markerDir = mkdtempSync(join(tmpdir(), 'tessera-marker-'));
 });
 
@@ -78,7 +94,7 @@ beforeEach(() => {
   globalThis.__tesseraLog = [];
   marker = join(markerDir, `marker-${Math.random().toString(36).slice(2)}`);
   process.env.TESSERA_TEST_MARKER = marker;
-  writeFileSync(join(workspace.modulesDir, 'block-marker.mjs'), pristineMarkerModule);
+  writeFileSync(join(workspace.modulesDir, 'block-marker.cjs'), pristineMarkerModule);
 });
 
 function host(env: Record<string, string> = {}, failures: InitFailure[] = []): Host {
@@ -103,7 +119,7 @@ describe('loading', () => {
   it('loads dependencies first, runs each init once, in registration order', async () => {
     const h = host();
     expect(await h.require('block-protocol:beta')).toBe(true);
-    // (Top-level code runs once per process: the ESM loader caches a module by its bytes.)
+    // (Top-level code runs each time a host loads the module: counted here are the inits.)
     expect(globalThis.__tesseraLog!.filter((l) => !l.endsWith(':top-level'))).toEqual([
       'block-alpha:block-1',
       'block-alpha:block-2',
@@ -121,6 +137,20 @@ describe('loading', () => {
     expect(inits().slice(4)).toEqual(['block-alpha:ui', 'block-beta:ui']);
   });
 
+  it("gives a module's code Node's builtins through require, and nothing else", async () => {
+    await host().modules.load('block-requirer');
+    const refused = (id: string) =>
+      `${id} refused: module block-requirer refused: it requires '${id}', which is not a Node builtin (a module file carries its own dependencies)`;
+    expect(globalThis.__tesseraLog).toEqual([
+      'node:os function',
+      'os function',
+      refused('./block-alpha.cjs'),
+      refused('/etc/passwd'),
+      refused('vitest'),
+      refused('node:no-such-builtin'),
+    ]);
+  });
+
   it('loads a module once even when asked concurrently', async () => {
     const h = host();
     await Promise.all([h.modules.load('block-alpha'), h.modules.load('block-alpha'), h.require('block-protocol:beta')]);
@@ -130,13 +160,13 @@ describe('loading', () => {
 
   it('finds modules through TESSERA_MODULE_DIR first', async () => {
     const elsewhere = mkdtempSync(join(tmpdir(), 'tessera-moddir-'));
-    copyFileSync(join(workspace.modulesDir, 'block-alpha.mjs'), join(elsewhere, 'block-alpha.mjs'));
+    copyFileSync(join(workspace.modulesDir, 'block-alpha.cjs'), join(elsewhere, 'block-alpha.cjs'));
     const h = host({ TESSERA_MODULE_DIR: elsewhere });
     expect(h.modules.directories.map((d) => d.origin)).toEqual(['TESSERA_MODULE_DIR', 'distribution']);
     const report = await h.listModules();
     expect(report.modules.find((m) => m.name === 'block-alpha')!.state).toEqual({
       status: 'installed',
-      path: join(elsewhere, 'block-alpha.mjs'),
+      path: join(elsewhere, 'block-alpha.cjs'),
       origin: 'TESSERA_MODULE_DIR',
     });
     rmSync(elsewhere, { recursive: true });
@@ -149,7 +179,7 @@ describe('loading', () => {
 
 describe('refusing', () => {
   it('a name not on the list is refused without opening anything', async () => {
-    writeFileSync(join(workspace.modulesDir, 'block-intruder.mjs'), `require('fs').writeFileSync(${JSON.stringify(marker)}, 'x')`);
+    writeFileSync(join(workspace.modulesDir, 'block-intruder.cjs'), `require('fs').writeFileSync(${JSON.stringify(marker)}, 'x')`);
     const error = await rejection(host().modules.load('block-intruder'));
     expect(error.code).toBe('not-listed');
     expect(error.message).toContain('block-intruder');
@@ -165,7 +195,7 @@ describe('refusing', () => {
     const foreign = new FixtureWorkspace(modules, [app], '9.9.9');
     try {
       const foreignFile = await foreign.buildModule('block-marker');
-      copyFileSync(foreignFile, join(workspace.modulesDir, 'block-marker.mjs'));
+      copyFileSync(foreignFile, join(workspace.modulesDir, 'block-marker.cjs'));
       const foreignStamp = /stamp=([0-9a-f]{64})/.exec(readFileSync(foreignFile, 'utf8'))![1]!;
       expect(foreignStamp).not.toBe(list.stamp);
       const error = await rejection(host().require('block-protocol:marker'));
@@ -181,7 +211,7 @@ describe('refusing', () => {
   });
 
   it('a tampered module is refused, naming both hashes, before any of its code runs', async () => {
-    const path = join(workspace.modulesDir, 'block-marker.mjs');
+    const path = join(workspace.modulesDir, 'block-marker.cjs');
     const tampered = pristineMarkerModule.toString('utf8').replace('module code ran', 'module code RAN');
     writeFileSync(path, tampered);
     const error = await rejection(host().require('block-protocol:marker'));
@@ -194,7 +224,7 @@ describe('refusing', () => {
   });
 
   it('a file that is no module at all is refused', async () => {
-    writeFileSync(join(workspace.modulesDir, 'block-marker.mjs'), `import('node:fs').then(f => f.writeFileSync(process.env.TESSERA_TEST_MARKER, 'x'))`);
+    writeFileSync(join(workspace.modulesDir, 'block-marker.cjs'), `import('node:fs').then(f => f.writeFileSync(process.env.TESSERA_TEST_MARKER, 'x'))`);
     const report = await host().listModules();
     const state = report.modules.find((m) => m.name === 'block-marker')!.state;
     expect(state.status).toBe('refused');
@@ -210,8 +240,8 @@ describe('missing and failing modules', () => {
     // The fixture is neither a build tree (no nx.json), a distribution tree nor an npm install.
     expect(report.modules.find((m) => m.name === 'block-gone')!.state).toEqual({
       status: 'missing',
-      searched: [join(workspace.modulesDir, 'block-gone.mjs')],
-      install: `put the file block-gone.mjs of build ${basename(workspace.modulesDir)} in ${workspace.modulesDir}`,
+      searched: [join(workspace.modulesDir, 'block-gone.cjs')],
+      install: `put the file block-gone.cjs of build ${basename(workspace.modulesDir)} in ${workspace.modulesDir}`,
     });
     const error = await rejection(h.require('block-protocol:gone'));
     expect(error.code).toBe('missing');

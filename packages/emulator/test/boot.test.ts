@@ -117,7 +117,7 @@ describe.sequential('tessera boots the test guest', () => {
   it('a tampered ui-web module is refused for -display web; -display none still boots with that module dir', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tessera-modules-'));
     cpSync(modulesDir, dir, { recursive: true });
-    const file = join(dir, 'ui-web.mjs');
+    const file = join(dir, 'ui-web.cjs');
     writeFileSync(file, readFileSync(file, 'utf8') + '\n// tampered\n');
     const env = { TESSERA_MODULE_DIR: dir };
 

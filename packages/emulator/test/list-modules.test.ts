@@ -97,9 +97,9 @@ describe('tessera (modular) with a hostile TESSERA_MODULE_DIR', () => {
   ] as [Record<string, Make>, Record<string, RegExp>][])('case %#: each hostile file is refused promptly with its reason', async (files, reasons) => {
     const dir = join(scratch, `dir-${dirs++}`);
     mkdirSync(dir, { mode: 0o755 });
-    for (const [name, make] of Object.entries(files)) make(join(dir, `${name}.mjs`));
+    for (const [name, make] of Object.entries(files)) make(join(dir, `${name}.cjs`));
     // Every other module of the build is installed as it should be.
-    for (const file of readdirSync(modulesDir)) if (file.endsWith('.mjs') && !(file.slice(0, -4) in files)) copy(join(dir, file));
+    for (const file of readdirSync(modulesDir)) if (file.endsWith('.cjs') && !(file.slice(0, -4) in files)) copy(join(dir, file));
     const rssFile = join(scratch, `rss-${dirs}`);
     const started = performance.now();
     const result = await run(executable('emulator', 'modular'), ['--list-modules', '--output=json'], {
@@ -113,7 +113,7 @@ describe('tessera (modular) with a hostile TESSERA_MODULE_DIR', () => {
     const report = JSON.parse(result.stdout) as Report;
     // The modules planted in the directory (other loadable modules are found where the build put them).
     for (const m of report.modules.filter((m) => m.linkage === 'loadable' && m.name in files)) {
-      const path = join(dir, `${m.name}.mjs`);
+      const path = join(dir, `${m.name}.cjs`);
       if (reasons[m.name]) {
         expect(m.state).toMatchObject({ status: 'refused', path });
         expect(m.state.reason).toMatch(reasons[m.name]!);
@@ -122,6 +122,6 @@ describe('tessera (modular) with a hostile TESSERA_MODULE_DIR', () => {
       }
     }
     const human = await run(executable('emulator', 'modular'), ['--list-modules'], { env: { TESSERA_MODULE_DIR: dir }, wrapper: asUser, timeoutMs: 20_000 });
-    for (const name of Object.keys(reasons)) expect(human.stdout).toMatch(new RegExp(`^${name} .* refused: ${join(dir, name)}\\.mjs \\(from TESSERA_MODULE_DIR\\): it`, 'm'));
+    for (const name of Object.keys(reasons)) expect(human.stdout).toMatch(new RegExp(`^${name} .* refused: ${join(dir, name)}\\.cjs \\(from TESSERA_MODULE_DIR\\): it`, 'm'));
   });
 });

@@ -70,7 +70,7 @@ describe('tessera installed from its tarball with ui-web and net-socket', () => 
     for (const node of [process.execPath, await nodeBinary(22), await nodeBinary(24), await nodeBinary(26)]) {
       const states = Object.fromEntries(listModules(node).modules.map((m) => [m.name, m.state]));
       for (const name of ['ui-web', 'net-socket']) {
-        expect(states[name]).toEqual({ status: 'installed', origin: 'package', path: join(nodeModules, `@tessera/${name}/dist/${name}.mjs`) });
+        expect(states[name]).toEqual({ status: 'installed', origin: 'package', path: join(nodeModules, `@tessera/${name}/dist/${name}.cjs`) });
       }
       expect(states['block-http']).toMatchObject({ status: 'missing', install: `cd ${project} && npm install @tessera/block-http@${VERSION}` });
     }

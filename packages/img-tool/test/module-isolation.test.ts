@@ -36,9 +36,9 @@ beforeAll(async () => {
   mkdirSync(moduleDir);
   const installed: { name: string; category: string }[] = [];
   for (const m of repositoryModules()) {
-    const file = join(modulesDir, `${m.name}.mjs`);
+    const file = join(modulesDir, `${m.name}.cjs`);
     if (!existsSync(file)) throw new Error(`${file} is missing: build every module first (npx nx run-many -t build)`);
-    copyFileSync(file, join(moduleDir, `${m.name}.mjs`));
+    copyFileSync(file, join(moduleDir, `${m.name}.cjs`));
     installed.push(m);
   }
   // Display and network modules made by the real build tools, so that non-block modules are
@@ -52,8 +52,8 @@ beforeAll(async () => {
     installed.push({ name, category: name.split('-')[0]! });
   }
   fixtures.remove();
-  nonBlockFiles = installed.filter((m) => m.category !== 'block').map((m) => `${m.name}.mjs`);
-  blockFiles = installed.filter((m) => m.category === 'block').map((m) => `${m.name}.mjs`);
+  nonBlockFiles = installed.filter((m) => m.category !== 'block').map((m) => `${m.name}.cjs`);
+  blockFiles = installed.filter((m) => m.category === 'block').map((m) => `${m.name}.cjs`);
   execFileSync('qemu-img', ['create', '-q', '-f', 'raw', join(scratch, 'a.raw'), '4M']);
   // One image of each format with a module of its own, and qcow2 (builtin): probing must not load the others.
   execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', join(scratch, 'a.qcow2'), '4M']);
@@ -86,7 +86,7 @@ async function touchedModuleFiles(exe: string, args: string[]): Promise<{ touche
 describe.each(configurations)('tessera-img (%s)', (configuration) => {
   it('the tracing sees module files when they are opened (control)', async () => {
     const { touched } = await touchedModuleFiles(executable('img-tool', configuration), ['--list-modules']);
-    if (configuration === 'modular') expect(touched.has('block-http.mjs')).toBe(true);
+    if (configuration === 'modular') expect(touched.has('block-http.cjs')).toBe(true);
     for (const file of nonBlockFiles) expect(touched.has(file)).toBe(false);
   });
 
@@ -112,27 +112,27 @@ describe.each(configurations)('tessera-img (%s)', (configuration) => {
   ])('info %s: probing by declared signatures opens exactly %s', async (file, module) => {
     const { touched, code } = await touchedModuleFiles(executable('img-tool', configuration), ['info', file]);
     expect(code).toBe(0);
-    expect([...touched]).toEqual(configuration === 'modular' ? [`${module}.mjs`] : []);
+    expect([...touched]).toEqual(configuration === 'modular' ? [`${module}.cjs`] : []);
   });
 
   it('a vmdk image (probed) opens block-vmdk and no other module', async () => {
     execFileSync('qemu-img', ['create', '-q', '-f', 'vmdk', join(scratch, 'a.vmdk'), '4M']);
     const { touched, code } = await touchedModuleFiles(executable('img-tool', configuration), ['info', 'a.vmdk']);
     expect(code).toBe(0);
-    expect([...touched]).toEqual(configuration === 'modular' ? ['block-vmdk.mjs'] : []);
+    expect([...touched]).toEqual(configuration === 'modular' ? ['block-vmdk.cjs'] : []);
   });
 
   it.each(LOADABLE_FORMATS)('a %s image, probed, opens exactly its format module', async (format) => {
     const { touched, code } = await touchedModuleFiles(executable('img-tool', configuration), ['info', `a.${format}`]);
     expect(code).toBe(0);
-    expect([...touched]).toEqual(configuration === 'modular' ? [`block-${format}.mjs`] : []);
+    expect([...touched]).toEqual(configuration === 'modular' ? [`block-${format}.cjs`] : []);
   });
 
   it('an http URL opens block-http and no non-block module', async () => {
     // Port 9 (discard) has no server here: the open fails after the module loaded.
     const { touched, code } = await touchedModuleFiles(executable('img-tool', configuration), ['info', 'http://127.0.0.1:9/x.raw']);
     expect(code).toBe(1);
-    if (configuration === 'modular') expect([...touched]).toEqual(['block-http.mjs']);
+    if (configuration === 'modular') expect([...touched]).toEqual(['block-http.cjs']);
     else expect([...touched]).toEqual([]);
   });
 
@@ -140,37 +140,37 @@ describe.each(configurations)('tessera-img (%s)', (configuration) => {
     // Port 9 (discard) has no server here: the open fails after the module loaded.
     const { touched, code } = await touchedModuleFiles(executable('img-tool', configuration), ['info', 'nbd://127.0.0.1:9/disk']);
     expect(code).toBe(1);
-    expect([...touched]).toEqual(configuration === 'modular' ? ['block-nbd.mjs'] : []);
+    expect([...touched]).toEqual(configuration === 'modular' ? ['block-nbd.cjs'] : []);
   });
 
   it('an ssh URL opens block-ssh and no other module', async () => {
     // Port 9 (discard) has no server here: the open fails after the module loaded.
     const { touched, code } = await touchedModuleFiles(executable('img-tool', configuration), ['info', 'ssh://127.0.0.1:9/x.raw']);
     expect(code).toBe(1);
-    expect([...touched]).toEqual(configuration === 'modular' ? ['block-ssh.mjs'] : []);
+    expect([...touched]).toEqual(configuration === 'modular' ? ['block-ssh.cjs'] : []);
   });
 
   it('an rbd: name opens block-rbd and no other module', async () => {
     // No monitor listens on port 9: connecting fails (within 1 s) after the module loaded.
     const { touched, code } = await touchedModuleFiles(executable('img-tool', configuration), ['info', 'rbd:rbd/x:mon_host=127.0.0.1\\:9:client_mount_timeout=1']);
     expect(code).toBe(1);
-    expect([...touched]).toEqual(configuration === 'modular' ? ['block-rbd.mjs'] : []);
+    expect([...touched]).toEqual(configuration === 'modular' ? ['block-rbd.cjs'] : []);
   });
 
   it('an iscsi URL opens block-iscsi and no other module', async () => {
     // Port 9 (discard) has no target here: the open fails after the module loaded.
     const { touched, code } = await touchedModuleFiles(executable('img-tool', configuration), ['info', 'iscsi://127.0.0.1:9/iqn.2026-12.org.tessera:none/1']);
     expect(code).toBe(1);
-    expect([...touched]).toEqual(configuration === 'modular' ? ['block-iscsi.mjs'] : []);
+    expect([...touched]).toEqual(configuration === 'modular' ? ['block-iscsi.cjs'] : []);
   });
 });
 
-describe('tessera-img (modular) with a FIFO named block-http.mjs in TESSERA_MODULE_DIR', () => {
+describe('tessera-img (modular) with a FIFO named block-http.cjs in TESSERA_MODULE_DIR', () => {
   let hostile: string;
   beforeAll(() => {
     hostile = join(scratch, 'hostile');
     mkdirSync(hostile);
-    execFileSync('mkfifo', [join(hostile, 'block-http.mjs')]);
+    execFileSync('mkfifo', [join(hostile, 'block-http.cjs')]);
   });
 
   it('info of a local image opens no module file; an http URL and --list-modules refuse it at once, naming it', async () => {
@@ -182,9 +182,9 @@ describe('tessera-img (modular) with a FIFO named block-http.mjs in TESSERA_MODU
       wrapper: ['strace', '-f', '-qq', '-e', 'trace=%file', '-o', trace],
     });
     expect(info.code).toBe(0);
-    expect(readFileSync(trace, 'utf8')).not.toContain('block-http.mjs');
+    expect(readFileSync(trace, 'utf8')).not.toContain('block-http.cjs');
 
-    const fifo = join(hostile, 'block-http.mjs');
+    const fifo = join(hostile, 'block-http.cjs');
     const http = await run(exe, ['info', 'http://127.0.0.1:9/x.raw'], { env: { TESSERA_MODULE_DIR: hostile }, timeoutMs: 20_000 });
     expect(http.code).toBe(1);
     expect(http.stderr).toBe(

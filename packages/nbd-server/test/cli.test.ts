@@ -89,7 +89,7 @@ describe('tessera-nbd command line', () => {
     const opened = readFileSync(trace, 'utf8');
     expect(opened).toContain('x.raw');
     expect(opened).not.toContain(modulesDir);
-    expect(opened).not.toMatch(/block-[a-z0-9]+\.mjs/);
+    expect(opened).not.toMatch(/block-[a-z0-9]+\.cjs/);
   }, 60_000);
 
   it('with --tls-creds serves only over TLS: qemu-img and nbdinfo with the CA read it, a plain client is refused', async () => {

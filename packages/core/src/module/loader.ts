@@ -103,7 +103,7 @@ export class ModuleLoader {
       const searched = this.directories.map((s) => s.fileOf(entry)).join(', ');
       throw new ModuleError('missing', entry.name, `module ${entry.name} is not installed: ${advice.action}: ${advice.how} (searched ${searched})`);
     }
-    const definition = await executeModuleBytes(entry.name, found.bytes);
+    const definition = await executeModuleBytes(entry.name, found.bytes, found.path);
     this.inits.add(entry.name, definition.inits);
   }
 

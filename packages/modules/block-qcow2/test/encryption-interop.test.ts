@@ -166,7 +166,7 @@ describe('block-luks loads only for encrypted images (strace, modular build)', (
     const trace = join(s.dir, 'trace');
     const result = await run(exe(), args, { cwd: s.dir, wrapper: ['strace', '-f', '-qq', '-e', 'trace=openat', '-o', trace] });
     expect({ args, code: result.code }).toEqual({ args, code: 0 });
-    const luks = readFileSync(trace, 'utf8').includes('block-luks.mjs');
+    const luks = readFileSync(trace, 'utf8').includes('block-luks.cjs');
     rmSync(trace);
     return luks;
   };

@@ -27,7 +27,7 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const CODEC_FILE = 'block-codec-zstd.mjs';
+const CODEC_FILE = 'block-codec-zstd.cjs';
 
 describe.each(configurations)('%s', (configuration) => {
   const exe = () => executable('img-tool', configuration);

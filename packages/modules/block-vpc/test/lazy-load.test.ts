@@ -1,5 +1,5 @@
 // The format modules load only for their own images (traced with strace): `info` of a VHD opens
-// block-vpc.mjs and no other module file, of a VHDX block-vhdx.mjs only, of a raw image none.
+// block-vpc.cjs and no other module file, of a VHDX block-vhdx.cjs only, of a raw image none.
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -18,13 +18,13 @@ async function moduleFilesOpened(image: string): Promise<string[]> {
   const trace = join(dir, `trace-${image}`);
   const result = await run(executable('img-tool', 'modular'), ['info', image], { cwd: dir, wrapper: ['strace', '-f', '-qq', '-e', 'trace=%file', '-o', trace] });
   expect(result.code).toBe(0);
-  const names = [...readFileSync(trace, 'utf8').matchAll(/"[^"]*\/([a-z0-9-]+\.mjs)"/g)].map((m) => m[1]!);
+  const names = [...readFileSync(trace, 'utf8').matchAll(/"[^"]*\/((?:block|ui|net)-[a-z0-9-]+\.cjs)"/g)].map((m) => m[1]!);
   rmSync(trace);
   return [...new Set(names)].sort();
 }
 
 it('info loads only the module of the image\'s format', async () => {
-  expect(await moduleFilesOpened('a.vpc')).toEqual(['block-vpc.mjs']);
-  expect(await moduleFilesOpened('a.vhdx')).toEqual(['block-vhdx.mjs']);
+  expect(await moduleFilesOpened('a.vpc')).toEqual(['block-vpc.cjs']);
+  expect(await moduleFilesOpened('a.vhdx')).toEqual(['block-vhdx.cjs']);
   expect(await moduleFilesOpened('a.raw')).toEqual([]);
 });

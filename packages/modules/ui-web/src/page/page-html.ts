@@ -1,4 +1,4 @@
-// The page's markup. Embedded in the bundle: a module runs from a data: URL and has no files beside it.
+// The page's markup. Embedded in the bundle: a module runs from the bytes the loader verified and has no files beside it.
 export const PAGE_HTML = `<!doctype html>
 <html lang="en">
 <head>
