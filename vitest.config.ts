@@ -20,7 +20,7 @@ export default defineConfig({
   test: {
     testTimeout: 60_000,
     // Files reached through tools/build/vite-bytes.mjs go through vite, not straight to Node.
-    server: { deps: { inline: [/tessera-bytes:/, /@bokuweb\/zstd-wasm/] } },
+    server: { deps: { inline: [/tessera-(bytes|brotli-bytes|digest):/, /@bokuweb\/zstd-wasm/] } },
     hookTimeout: 120_000,
     projects: [
       project('core', 'packages/core'),

@@ -9,3 +9,9 @@ declare module '*?brotli-bytes' {
   const base64: string;
   export default base64;
 }
+
+// The file's sha256 (hex) and size, to check a copy of it kept outside the bundle.
+declare module '*?digest' {
+  const digest: { readonly sha256: string; readonly size: number };
+  export default digest;
+}
