@@ -4,7 +4,7 @@
 // CommonJS text: the loader compiles the bytes it verified as a script (core's execute.ts),
 // which starts sooner than an ES module imported from a data: URL.
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { createRequire, isBuiltin } from 'node:module';
 import { join } from 'node:path';
 import { moduleHeader } from './module-header.mjs';
 import { moduleFileName, modulesOutDir, moduleStampDir, workspaceRoot } from './paths.mjs';
@@ -24,6 +24,24 @@ function coreTypesOnly(name) {
         );
       }
       return null;
+    },
+  };
+}
+
+/**
+ * A module runs as a script compiled from its verified bytes, where `import()` has nothing to
+ * import with (Node gives a vm.Script no loader). Its lazy imports of Node builtins become
+ * requires of them (the module's require gives builtins only); any other import() fails when
+ * called, as it must: a module file carries all its code.
+ */
+function builtinImportsAsRequires() {
+  return {
+    name: 'tessera-builtin-imports-as-requires',
+    renderChunk(code) {
+      const rewritten = code.replace(/\bimport\((["'])([^"'\n]+)\1\)/g, (call, quote, id) =>
+        isBuiltin(id) ? `Promise.resolve().then(() => require(${quote}${id}${quote}))` : call,
+      );
+      return rewritten === code ? null : { code: rewritten, map: null };
     },
   };
 }
@@ -113,6 +131,7 @@ export function moduleViteConfig(moduleRoot, { root = workspaceRoot, outDir } = 
     emptyOutDir: false,
     plugins: [
       coreTypesOnly(manifest.name),
+      builtinImportsAsRequires(),
       // Only a tree's own build (not a test's build into another directory) keeps its directory
       // clean and fills the module's package.
       ...(buildTree ? [keepOnlyThisBuild(manifest.name, stamp, root), intoPackage(moduleRoot, pkg, moduleFileName(manifest.name))] : []),

@@ -61,6 +61,9 @@ const modules: FixtureModule[] = [
           log(id + ' ' + error.code + ': ' + error.message);
         }
       }
+      // Lazy imports: of a builtin (the build makes it a require), of anything else (fails when called).
+      const sibling = ['./block-alpha', 'cjs'].join('.'); // not a literal: the bundler leaves it to run time
+      globalThis.__tesseraImports = Promise.allSettled([import('node:os'), import(sibling)]);
       export default { name: 'block-requirer', inits: [] };`,
   },
 ];
@@ -137,7 +140,7 @@ describe('loading', () => {
     expect(inits().slice(4)).toEqual(['block-alpha:ui', 'block-beta:ui']);
   });
 
-  it("gives a module's code Node's builtins through require, and nothing else", async () => {
+  it("gives a module's code Node's builtins through require and import(), and nothing else", async () => {
     await host().modules.load('block-requirer');
     const refused = (id: string) =>
       `${id} refused: module block-requirer refused: it requires '${id}', which is not a Node builtin (a module file carries its own dependencies)`;
@@ -149,6 +152,9 @@ describe('loading', () => {
       refused('vitest'),
       refused('node:no-such-builtin'),
     ]);
+    const [builtin, other] = await (globalThis as { __tesseraImports?: Promise<PromiseSettledResult<{ platform?: unknown }>[]> }).__tesseraImports!;
+    expect(builtin).toMatchObject({ status: 'fulfilled', value: { platform: expect.any(Function) } });
+    expect(other).toMatchObject({ status: 'rejected', reason: { code: 'ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING' } });
   });
 
   it('loads a module once even when asked concurrently', async () => {
