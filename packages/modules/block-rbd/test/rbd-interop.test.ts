@@ -3,9 +3,9 @@
 // created, resized and snapshotted here as qemu-img and the rbd command see them; and every
 // failure one line naming the image and the cause, in qemu-img's words, bounded in time.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configurations, executable, run, type Configuration } from '../../../../tools/test-support/executables.ts';
 import { startCeph, type RunningCeph } from './helpers/ceph.ts';
@@ -149,6 +149,23 @@ describe('rbd failures (modular): one line naming the image and the cause, in qe
     expect([ours.code, ours.stderr]).toEqual([1, qemuImg(['info', '--image-opts', noImage]).stderr.replace('qemu-img:', 'tessera-img:')]);
     const write = await tool(['resize', '-f', 'raw', ceph.location('frag@before'), '30M']);
     expect([write.code, write.stderr]).toEqual([1, `tessera-img: Could not open '${ceph.location('frag@before')}': rbd snapshots are read-only\n`]);
+  });
+
+  it("koffi's addon as users meet it: four processes at once on a fresh TMPDIR share one kept copy; a TMPDIR anyone may write to gets none", async () => {
+    const expected = qemuImg(['info', ceph.location('frag')]).stdout;
+    const fresh = mkdtempSync(join(dir, 'tmp-fresh-'));
+    const together = await Promise.all([1, 2, 3, 4].map(() => run(executable('img-tool', 'modular'), ['info', ceph.location('frag')], { cwd: dir, env: { TMPDIR: fresh } })));
+    for (const ours of together) expect([ours.code, ours.stderr, ours.stdout]).toEqual([0, '', expected]);
+    const kept = join(fresh, `tessera-${process.geteuid!()}`);
+    // One copy, renamed into place by whichever finished first; no partial file left behind.
+    expect(readdirSync(kept)).toEqual([expect.stringMatching(/^koffi-[0-9a-f]{64}\.node$/)]);
+    expect(readdirSync(fresh)).toEqual([basename(kept)]);
+    // World-writable and not sticky: others could swap a kept copy, so each run gets a private one, removed after.
+    const open = mkdtempSync(join(dir, 'tmp-open-'));
+    chmodSync(open, 0o777);
+    const ours = await run(executable('img-tool', 'modular'), ['info', ceph.location('frag')], { cwd: dir, env: { TMPDIR: open } });
+    expect([ours.code, ours.stderr, ours.stdout]).toEqual([0, '', expected]);
+    expect(readdirSync(open)).toEqual([]);
   });
 
   it('without librados/librbd (hidden by an empty file mounted over each, in a mount namespace): which Debian package provides them', async () => {
