@@ -148,8 +148,8 @@ export async function copyImages(sources: readonly BlockNode[], target: BlockNod
         if (!options.outOfOrder) {
           await turns.wait(index);
           // Issued in chunk order, at most WRITE_WINDOW chunks' writes at a time (more would only
-          // wait behind the target's earlier writes: a local file runs its writes one at a time,
-          // block-file's oneAtATime). A growing format allocates in call order (under its lock,
+          // wait behind the target's earlier writes: a local file runs its large writes alone,
+          // block-file's change-order.ts). A growing format allocates in call order (under its lock,
           // compressed clusters in their queue), so clusters lie in guest order as qemu-img lays
           // them out; with two under way, the next write is already issued when one finishes.
           // (Compressed clusters are exempt: the driver queues them, and deflating overlaps.)

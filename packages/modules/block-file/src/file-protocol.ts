@@ -1,5 +1,6 @@
 import type { BlockNode, BlockOptionSpec, BlockPermission, BlockPermissions, BlockProtocolDriver, BlockStatus, ResizeOptions } from '@tessera/core';
 import { codedError } from '@tessera/module-kit/coded-error';
+import { ChangeOrder } from './change-order.ts';
 import { closeFile, readAt, statFile, syncData, truncateFile, writeAt } from './fd.ts';
 import { ImageLocks } from './image-locks.ts';
 import { FILE_OPEN_OPTIONS, NO_LOCKS, lockingWanted } from './locking-option.ts';
@@ -143,7 +144,7 @@ class FileNode implements BlockNode {
   async write(offset: number, data: Uint8Array): Promise<void> {
     if (this.readOnly) throw new Error(`${this.filename}: the image is opened read-only`);
     await this.tracked(() =>
-      this.oneAtATime(async () => {
+      this.changes.write(data.length, async () => {
         let done = 0;
         while (done < data.length) done += await writeAt(this.fd, data, done, data.length - done, offset + done);
       }),
@@ -151,22 +152,8 @@ class FileNode implements BlockNode {
     this.currentSize = Math.max(this.currentSize, offset + data.length);
   }
 
-  /** The last change (write, truncate) issued: the next one starts after it. */
-  private lastChange: Promise<unknown> = Promise.resolve();
-
-  /**
-   * Runs the changes of this file one at a time, in call order. A buffered write holds the file's
-   * inode lock while it copies into the page cache, so two at once gain nothing, and the second
-   * does not sleep: it spins on the lock, taking a CPU from the copy it waits for and from the
-   * reads beside it (rwsem_spin_on_owner was 29% of a raw -> vhdx convert's profile on two
-   * CPUs, and the copy itself ran several times slower). qemu's writes reach the kernel one at
-   * a time the same way. Reads are not queued: they take no such lock.
-   */
-  private oneAtATime<T>(change: () => Promise<T>): Promise<T> {
-    const result = this.lastChange.then(change);
-    this.lastChange = result.catch(() => undefined);
-    return result;
-  }
+  /** The order in which this file's writes and truncates reach the kernel (change-order.ts says why). */
+  private readonly changes = new ChangeOrder();
 
   async flush(): Promise<void> {
     if (!this.readOnly) await this.tracked(() => syncData(this.fd));
@@ -196,7 +183,7 @@ class FileNode implements BlockNode {
       return;
     }
     await this.tracked(async () => {
-      await this.oneAtATime(() => truncateFile(this.fd, size));
+      await this.changes.alone(() => truncateFile(this.fd, size));
       this.dataExtent = undefined; // a shrink may have cut it
       this.currentSize = size;
       if (size > old && (preallocation === 'falloc' || preallocation === 'full')) {
