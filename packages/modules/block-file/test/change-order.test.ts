@@ -26,7 +26,7 @@ function change(name: string, log: string[]) {
 const settle = () => new Promise((resolve) => setImmediate(resolve));
 
 describe('ChangeOrder', () => {
-  it('starts small writes at once, beside each other', async () => {
+  it('starts small writes at once, beside each other', () => {
     const order = new ChangeOrder();
     const log: string[] = [];
     const [a, b] = [change('a', log), change('b', log)];
