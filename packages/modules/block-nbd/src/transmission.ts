@@ -32,6 +32,9 @@ const MAX_IN_FLIGHT = 16;
 const MAX_ERROR_CHUNK = 6 + C.MAX_STRING + 8;
 /** Extents in one block status chunk accepted at most (a 32 MiB request at 256-byte granularity). */
 const MAX_EXTENTS = 1 << 17;
+/** What comes before a read's data: a structured data chunk's magic, header and offset; a simple reply's magic and header. */
+const STRUCTURED_DATA_PREFIX = 4 + 16 + 8;
+const SIMPLE_REPLY_PREFIX = 4 + 12;
 
 /**
  * The transmission phase: requests are sent as they come (several in flight, each with its own
@@ -44,6 +47,9 @@ export class Transmission {
   private nextCookie = 1n;
   private broken: Error | undefined;
   private inFlight = 0;
+  /** Reads in flight: while there are, replies' headers are read on their own (WireReader.sizeReads). */
+  private readsInFlight = 0;
+  private corked = false;
   private readonly slots: (() => void)[] = [];
 
   constructor(
@@ -78,11 +84,12 @@ export class Transmission {
         entry = { command, offset, length, into, covered: 0, resolve, reject, timer };
       });
       this.pending.set(cookie, entry);
-      // Header and payload as two writes (one writev while corked): a 4 MiB payload is not copied.
-      this.socket.cork();
+      if (command === C.CMD_READ) this.readsInFlight++;
+      // Header and payload as two writes, corked: a payload is not copied, and the requests made
+      // in one turn of the event loop (the parts of one large read or write) leave in one writev.
+      this.corkUntilNextTick();
       this.socket.write(header);
       if (payload) this.socket.write(payload);
-      this.socket.uncork();
       await done;
       return { allocation: entry.allocation };
     } finally {
@@ -115,6 +122,16 @@ export class Transmission {
     this.socket.destroy();
   }
 
+  private corkUntilNextTick(): void {
+    if (this.corked) return;
+    this.corked = true;
+    this.socket.cork();
+    process.nextTick(() => {
+      this.corked = false;
+      this.socket.uncork();
+    });
+  }
+
   private async slot(): Promise<void> {
     if (this.inFlight < MAX_IN_FLIGHT) {
       this.inFlight++;
@@ -136,6 +153,9 @@ export class Transmission {
   private async replyLoop(): Promise<void> {
     try {
       for (;;) {
+        // While read data is due, a reply's header is read alone, so that its payload lands in the
+        // read's buffer rather than in the reused one, to be copied out and then copied again.
+        this.reader.sizeReads(this.readsInFlight === 0 ? 0 : this.info.structuredReplies ? STRUCTURED_DATA_PREFIX : SIMPLE_REPLY_PREFIX);
         const magic = (await this.reader.read(4)).readUInt32BE(0);
         if (magic === C.SIMPLE_REPLY_MAGIC) await this.simpleReply();
         else if (magic === C.STRUCTURED_REPLY_MAGIC && this.info.structuredReplies) await this.structuredChunk();
@@ -156,6 +176,7 @@ export class Transmission {
 
   private finish(cookie: bigint, entry: Pending, error?: Error): void {
     this.pending.delete(cookie);
+    if (entry.command === C.CMD_READ) this.readsInFlight--;
     clearTimeout(entry.timer);
     if (error) entry.reject(error);
     else entry.resolve();
