@@ -12,7 +12,8 @@
 // here; per protocol a fixed-cost line (`info` of the source: start-up and connection, no data)
 // shows what of a ratio is not per byte.
 // Not a test. Needs qemu-nbd, tgtd/tgtadm, sshd/ssh-keygen/ssh-agent (tools/setup.sh installs them).
-//   node bench/convert-protocols.mjs [--size 256] (MiB) [--runs 3] [--data-percent 50] [--only nbd,iscsi,ssh] [--exe path]
+// Each nbd and iscsi run gets a server started afresh (--shared-servers: one for all runs).
+//   node bench/convert-protocols.mjs [--size 256] (MiB) [--runs 3] [--data-percent 50] [--only nbd,iscsi,ssh] [--shared-servers] [--exe path]
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -30,6 +31,7 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '3' },
     'data-percent': { type: 'string', default: '50' },
     only: { type: 'string', default: 'nbd,iscsi,ssh' },
+    'shared-servers': { type: 'boolean', default: false },
     exe: { type: 'string', default: join(workspaceRoot, 'packages/img-tool/dist', executableFileName(join(workspaceRoot, 'packages/img-tool'))) },
   },
 });
@@ -95,7 +97,7 @@ async function serve(command, args, port) {
   return { child, exited };
 }
 
-async function startNbd(source, target) {
+async function startNbd(source, target, stops) {
   const [readPort, writePort] = [await freePort(), await freePort()];
   for (const [file, port, readOnly] of [[source, readPort, true], [target, writePort, false]]) {
     const { child, exited } = await serve('qemu-nbd', ['-f', 'raw', ...(readOnly ? ['-r'] : []), '-t', '-e', '4', '-x', 'disk', '-b', '127.0.0.1', '-p', String(port), file], port);
@@ -105,7 +107,7 @@ async function startNbd(source, target) {
   return { from: `nbd://127.0.0.1:${readPort}/disk`, to: `nbd://127.0.0.1:${writePort}/disk` };
 }
 
-async function startIscsi(source, target) {
+async function startIscsi(source, target, stops) {
   const port = await freePort();
   const control = String(1 + (port % 32767));
   const { child, exited } = await serve('tgtd', ['-f', '-C', control, '--iscsi', `portal=127.0.0.1:${port}`], port);
@@ -132,7 +134,7 @@ async function startIscsi(source, target) {
 }
 
 /** sshd with its own host key and the bench's user key; qemu-img authenticates through ssh-agent only, so both tools use the agent. */
-async function startSsh(source, target) {
+async function startSsh(source, target, stops) {
   const dir = join(scratch, 'ssh');
   mkdirSync(dir);
   const port = await freePort();
@@ -154,6 +156,9 @@ async function startSsh(source, target) {
   return { from: url(source), to: url(target) };
 }
 
+/** Stops the servers of the protocol being measured, while they run. */
+let running;
+
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 try {
@@ -174,22 +179,40 @@ try {
     floor.push(await timed([process.execPath, join(workspaceRoot, 'bench/node-copy-floor.mjs'), source, extents, out, String(size)]));
   }
   console.log(`  ${'Node floor'.padEnd(14)} ${median(floor.map((s) => s.ms)).toFixed(0).padStart(11)}            CPU ${median(floor.map((s) => s.cpu)).toFixed(0)} (node-copy-floor.mjs: the local image's data extents copied, no protocol)`);
-  for (const protocol of protocols) {
+  // A server's own state carries from one client to the next (qemu-nbd's and tgtd's allocators
+  // keep or return the pages of earlier requests' buffers), so by default each run of nbd and
+  // iscsi gets a server of its own, started afresh, as `qemu-nbd ...; qemu-img convert` does.
+  // sshd starts a process per connection anyway. --shared-servers: one server for all runs.
+  const fresh = (protocol) => !values['shared-servers'] && protocol !== 'ssh';
+  const start = async (protocol) => {
+    const own = [];
     serverPids.length = 0; // sshd forks a process per connection: no server CPU for ssh
-    const urls = await starters[protocol](source, target);
+    const urls = await starters[protocol](source, target, own);
+    running = async () => {
+      running = undefined;
+      for (const stop of own.reverse()) await stop().catch(() => undefined);
+    };
+    return urls;
+  };
+  if (values['shared-servers']) console.log('  (one server per protocol for all runs of both tools)');
+  for (const protocol of protocols) {
+    let urls = await start(protocol);
     const cases = [
-      { name: `${protocol} fixed`, args: ['info', urls.from], result: undefined, before: () => undefined },
-      { name: `${protocol} -> raw`, args: ['convert', '-O', 'raw', urls.from, out], result: out, before: () => rmSync(out, { force: true }) },
+      { name: `${protocol} fixed`, args: () => ['info', urls.from], result: undefined, before: () => undefined },
+      { name: `${protocol} -> raw`, args: () => ['convert', '-O', 'raw', urls.from, out], result: out, before: () => rmSync(out, { force: true }) },
       // Into existing storage, its old bytes punched out first (the servers keep the file open: its size stays).
-      { name: `raw -> ${protocol}`, args: ['convert', '-n', '-O', 'raw', source, urls.to], result: target, before: () => execFileSync('fallocate', ['-p', '-o', '0', '-l', String(size), target]) },
+      { name: `raw -> ${protocol}`, args: () => ['convert', '-n', '-O', 'raw', source, urls.to], result: target, before: () => execFileSync('fallocate', ['-p', '-o', '0', '-l', String(size), target]) },
     ];
     for (const c of cases) {
       const samples = { 'tessera-img': [], 'qemu-img': [] };
       for (let i = 0; i < runs; i++) {
         const order = i % 2 === 0 ? ['tessera-img', 'qemu-img'] : ['qemu-img', 'tessera-img'];
         for (const tool of order) {
+          if (fresh(protocol) && running === undefined) urls = await start(protocol);
           c.before();
-          samples[tool].push(await timed(tool === 'qemu-img' ? ['qemu-img', ...c.args] : [process.execPath, values.exe, ...c.args]));
+          const args = c.args();
+          samples[tool].push(await timed(tool === 'qemu-img' ? ['qemu-img', ...args] : [process.execPath, values.exe, ...args]));
+          if (fresh(protocol)) await running();
         }
       }
       const same = c.result === undefined ? { status: 0 } : spawnSync('qemu-img', ['compare', '-f', 'raw', '-F', 'raw', source, c.result], { encoding: 'utf8' });
@@ -202,9 +225,11 @@ try {
         `  ${c.name.padEnd(14)} ${ours.toFixed(0).padStart(11)} ${theirs.toFixed(0).padStart(9)}  ${(ours / theirs).toFixed(2).padEnd(6)}  ${oursCpu.toFixed(0)} / ${theirsCpu.toFixed(0)}, ${(oursCpu / theirsCpu).toFixed(2)}${Number.isNaN(oursAll) ? '' : `; with the server ${oursAll.toFixed(0)} / ${theirsAll.toFixed(0)}, ${(oursAll / theirsAll).toFixed(2)}`}`,
       );
     }
+    await running?.();
   }
 } finally {
   runner.close();
+  await running?.();
   for (const stop of stops.reverse()) await stop().catch(() => undefined);
   rmSync(scratch, { recursive: true, force: true });
 }
