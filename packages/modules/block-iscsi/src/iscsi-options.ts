@@ -20,8 +20,8 @@ export interface IscsiOptions {
 
 // qemu 7.2's iscsi client (libiscsi) reconnects for ever when the target goes away, and has no
 // command deadline unless `timeout` is set. A tool must not hang: login gets 10 s (a login takes
-// milliseconds on a LAN) and each command 30 s (a command is at most 1 MiB: 30 s allows links of
-// ~35 KiB/s), as block-nbd's deadlines.
+// milliseconds on a LAN) and each command 30 s (a command is at most 2 MiB: 30 s allows links of
+// ~70 KiB/s), as block-nbd's deadlines.
 const DEFAULT_CONNECT_TIMEOUT_SECONDS = 10;
 const DEFAULT_TIMEOUT_SECONDS = 30;
 const MAX_TIMEOUT_SECONDS = 10_000;

@@ -44,7 +44,7 @@ export class Link {
 
   /**
    * Queue a PDU's buffers. Everything sent in one turn of the event loop leaves in one writev:
-   * a 1 MiB WRITE to a target taking 8 KiB segments (tgtd's default) is 256 buffers, not 256 syscalls.
+   * a 2 MiB WRITE to a target taking 8 KiB segments (tgtd's default) is 512 buffers, not 512 syscalls.
    */
   send(buffers: Buffer[]): void {
     if (!this.corked) {

@@ -16,8 +16,12 @@ export interface LunInfo {
 
 type Run = (cdb: Uint8Array, transfer?: { dataIn?: Uint8Array; dataOut?: Uint8Array }) => Promise<CommandResult>;
 
-/** Our own cap on one command's transfer, whatever the target allows. */
-const MAX_TRANSFER_BYTES = 1024 * 1024;
+/**
+ * Our own cap on one command's transfer, whatever the target allows: a convert's whole 2 MiB
+ * chunk in one command, as qemu-img sends it. tgtd serving 1 GiB in 1 MiB commands took 17,000-40,000
+ * page faults and 0.63-1.04 s of system time; in 2 MiB ones (6 in flight: session.ts) none and 0.39-0.43 s.
+ */
+const MAX_TRANSFER_BYTES = 2 * 1024 * 1024;
 
 /**
  * TEST UNIT READY (unit attentions after login are expected and retried a few times), INQUIRY

@@ -2,7 +2,8 @@
 // info, map, compare and bytes as qemu-img on the same URLs, writes through a CHAP target that
 // qemu-img compare accepts, and every failure a one-line error naming the URL in bounded time.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -159,3 +160,59 @@ describe('iscsi failures (modular): one line naming the URL, exit 1, bounded tim
   });
 });
 
+
+describe('iscsi commands on the wire (modular)', () => {
+  it('a convert reads the LUN as 2 MiB READ(16) commands, at most 6 in flight (decoded from the PDUs it sends, under strace)', async () => {
+    // tgtd gives each command a buffer of its own: smaller commands, or more at once, made it
+    // return pages and fault them in again (lun-info.ts, session.ts). Random bytes, so a Data-In
+    // landing in the wrong command's buffer shows in the comparison.
+    const size = 32 * MiB;
+    const file = join(dir, 'wire.raw');
+    writeFileSync(file, randomBytes(size));
+    const own = await startTgtd([{ tid: 1, iqn: PLAIN, file }]);
+    const trace = join(dir, 'wire.strace');
+    const out = join(dir, 'wire-out.raw');
+    try {
+      const result = await run(executable('img-tool', 'modular'), ['convert', '-O', 'raw', own.url(PLAIN), out], {
+        cwd: dir,
+        wrapper: ['strace', '-f', '-qq', '-e', 'trace=write,writev', '-e', 'write=all', '-o', trace],
+      });
+      expect([result.code, result.stderr]).toEqual([0, '']);
+      expect(readFileSync(out).equals(readFileSync(file))).toBe(true);
+      const commands = scsiCommands(readFileSync(trace, 'latin1'));
+      const reads = commands.filter((command) => command.opcode === 0x88);
+      // Every chunk as one command (the zero-tail scout reads the last chunks once more); besides them only the probe's small reads.
+      expect(reads.filter((read) => read.length === 2 * MiB).length * 2 * MiB).toBeGreaterThanOrEqual(size);
+      expect(reads.filter((read) => read.length !== 2 * MiB).every((read) => read.length <= 4096)).toBe(true);
+      // In flight when a command leaves: the commands sent so far, this one too (CmdSN), less the
+      // statuses received (the ExpStatSN it carries), both counted from the first command.
+      const [first] = commands;
+      const inFlight = commands.map((command) => command.cmdSN - first!.cmdSN + 1 - (command.expStatSN - first!.expStatSN));
+      expect(Math.max(...inFlight)).toBe(6);
+    } finally {
+      await own.stop();
+      rmSync(out, { force: true });
+    }
+  });
+});
+
+/** SCSI Command PDUs (opcode 0x01) among the buffers strace dumped: CDB opcode, expected transfer length, CmdSN, ExpStatSN. */
+function scsiCommands(trace: string): Array<{ opcode: number; length: number; cmdSN: number; expStatSN: number }> {
+  const commands: Array<{ opcode: number; length: number; cmdSN: number; expStatSN: number }> = [];
+  let bytes: number[] = [];
+  const flush = () => {
+    if (bytes.length === 48 && (bytes[0]! & 0x3f) === 0x01) {
+      const header = Buffer.from(bytes);
+      commands.push({ opcode: header[32]!, length: header.readUInt32BE(20), cmdSN: header.readUInt32BE(24), expStatSN: header.readUInt32BE(28) });
+    }
+    bytes = [];
+  };
+  for (const line of trace.split('\n')) {
+    // A dump line: ` | 00000  01 c1 00 00 ...  text |`, 16 bytes in a 49-column hex field;
+    // anything else ends the buffer being read.
+    if (/^ \| [0-9a-f]{5}  /.test(line)) bytes.push(...line.slice(10, 59).trim().split(/ +/).map((hex) => parseInt(hex, 16)));
+    else flush();
+  }
+  flush();
+  return commands;
+}
