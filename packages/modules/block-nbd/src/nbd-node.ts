@@ -6,11 +6,11 @@ import type { Extent, Transmission } from './transmission.ts';
 
 /**
  * Largest read or write sent as one request: big transfers become several, sent together
- * (pipelined, one writev). Not larger: qemu-nbd gives each request a buffer of its own, and for
- * 1 MiB and larger ones glibc hands it fresh pages, a page fault for every 4 KiB served. Copying
- * 1 GiB from a fresh qemu-nbd, its faults and CPU by request size: 2 MiB 262,000 and 3.4-3.9 s,
- * 1 MiB 122,000 and 1.9 s, 512 KiB 14,000-33,000 and 0.5-0.7 s (256 KiB: fewer still, but our
- * client's CPU per byte rises). nbdcopy's default is 256 KiB.
+ * (pipelined, one writev). Not larger: qemu-nbd gives each request a buffer of its own, and a
+ * fresh qemu-nbd took a page fault for every 4 KiB it served in 2 MiB requests. Copying 1 GiB
+ * from one, its faults and CPU by request size: 2 MiB 262,000 and 3.4-3.9 s, 1 MiB 122,000 and
+ * 1.9 s, 512 KiB 14,000-33,000 and 0.5-0.7 s (256 KiB: fewer still, but our client's CPU per byte
+ * rises). nbdcopy's default is 256 KiB.
  */
 const MAX_TRANSFER = 512 * 1024;
 /** Largest range asked about in one block status request (its length field is 32 bits). */
