@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import { BHS_LENGTH, type Pdu } from './pdu.ts';
+import { corkForTick } from '@tessera/module-kit/socket/cork-for-tick';
 import type { WireReader } from '@tessera/module-kit/socket/wire-reader';
 
 /** The largest data segment this initiator accepts (declared as its MaxRecvDataSegmentLength). */
@@ -17,8 +18,6 @@ export interface PduHeader {
 
 /** PDUs over one TCP connection: `receive` reads the next one, checking every length against our limits. */
 export class Link {
-  private corked = false;
-
   constructor(
     readonly socket: Socket,
     readonly reader: WireReader,
@@ -47,14 +46,7 @@ export class Link {
    * a 2 MiB WRITE to a target taking 8 KiB segments (tgtd's default) is 512 buffers, not 512 syscalls.
    */
   send(buffers: Buffer[]): void {
-    if (!this.corked) {
-      this.corked = true;
-      this.socket.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        this.socket.uncork();
-      });
-    }
+    corkForTick(this.socket);
     for (const buffer of buffers) this.socket.write(buffer);
   }
 }

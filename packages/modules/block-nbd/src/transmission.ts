@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import * as C from './constants.ts';
 import { nbdError, type NbdErrorCode } from './errors.ts';
 import type { ExportInfo } from './handshake.ts';
+import { corkForTick } from '@tessera/module-kit/socket/cork-for-tick';
 import type { WireReader } from '@tessera/module-kit/socket/wire-reader';
 
 /** One extent of block status: `length` bytes with base:allocation `flags`. */
@@ -49,7 +50,6 @@ export class Transmission {
   private inFlight = 0;
   /** Reads in flight: while there are, replies' headers are read on their own (WireReader.sizeReads). */
   private readsInFlight = 0;
-  private corked = false;
   private readonly slots: (() => void)[] = [];
 
   constructor(
@@ -87,7 +87,7 @@ export class Transmission {
       if (command === C.CMD_READ) this.readsInFlight++;
       // Header and payload as two writes, corked: a payload is not copied, and the requests made
       // in one turn of the event loop (the parts of one large read or write) leave in one writev.
-      this.corkUntilNextTick();
+      corkForTick(this.socket);
       this.socket.write(header);
       if (payload) this.socket.write(payload);
       await done;
@@ -120,16 +120,6 @@ export class Transmission {
       this.pending.delete(cookie);
     }
     this.socket.destroy();
-  }
-
-  private corkUntilNextTick(): void {
-    if (this.corked) return;
-    this.corked = true;
-    this.socket.cork();
-    process.nextTick(() => {
-      this.corked = false;
-      this.socket.uncork();
-    });
   }
 
   private async slot(): Promise<void> {
