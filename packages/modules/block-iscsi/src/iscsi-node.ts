@@ -120,10 +120,10 @@ export class IscsiNode implements BlockNode {
     return { length: Math.min(length, this.size - offset), zero: false, data: true, offset, allocated: true, file: this.filename };
   }
 
-  /** A read or write as commands of at most maxTransferBlocks, several in flight. */
+  /** A read or write as commands of at most maxReadBlocks or maxTransferBlocks, several in flight. */
   private async transfer(kind: 'read' | 'write', offset: number, buffer: Uint8Array): Promise<void> {
     const bs = this.lun.blockSize;
-    const step = this.lun.maxTransferBlocks * bs;
+    const step = (kind === 'read' ? this.lun.maxReadBlocks : this.lun.maxTransferBlocks) * bs;
     const parts: Promise<void>[] = [];
     for (let done = 0; done < buffer.length; done += step) {
       const part = buffer.subarray(done, Math.min(done + step, buffer.length));

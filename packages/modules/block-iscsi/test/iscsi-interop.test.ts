@@ -12,6 +12,7 @@ import { freePort, startTgtd, type RunningTgtd } from './helpers/tgtd.ts';
 import { qemuImg } from '../../../../tools/test-support/qemu-img.ts';
 
 const MiB = 1024 * 1024;
+const KiB = 1024;
 const PLAIN = 'iqn.2026-12.org.tessera.test:plain';
 const CHAP = 'iqn.2026-12.org.tessera.test:chap';
 const BIG = 'iqn.2026-12.org.tessera.test:big';
@@ -162,10 +163,10 @@ describe('iscsi failures (modular): one line naming the URL, exit 1, bounded tim
 
 
 describe('iscsi commands on the wire (modular)', () => {
-  it('a convert reads the LUN as 2 MiB READ(16) commands, at most 6 in flight (decoded from the PDUs it sends, under strace)', async () => {
-    // tgtd gives each command a buffer of its own: smaller commands, or more at once, made it
-    // return pages and fault them in again (lun-info.ts, session.ts). Random bytes, so a Data-In
-    // landing in the wrong command's buffer shows in the comparison.
+  it('a convert reads the LUN in READ(16) commands of at most 120 KiB, at most 8 in flight (decoded from the PDUs it sends, under strace)', async () => {
+    // tgtd gives each command a buffer of its own: larger commands, or more at once, made it
+    // fault its pages in afresh (lun-info.ts, session.ts). Random bytes, so a Data-In landing in
+    // the wrong command's buffer shows in the comparison.
     const size = 32 * MiB;
     const file = join(dir, 'wire.raw');
     writeFileSync(file, randomBytes(size));
@@ -181,14 +182,19 @@ describe('iscsi commands on the wire (modular)', () => {
       expect(readFileSync(out).equals(readFileSync(file))).toBe(true);
       const commands = scsiCommands(readFileSync(trace, 'latin1'));
       const reads = commands.filter((command) => command.opcode === 0x88);
-      // Every chunk as one command (the zero-tail scout reads the last chunks once more); besides them only the probe's small reads.
-      expect(reads.filter((read) => read.length === 2 * MiB).length * 2 * MiB).toBeGreaterThanOrEqual(size);
-      expect(reads.filter((read) => read.length !== 2 * MiB).every((read) => read.length <= 4096)).toBe(true);
+      // Each 2 MiB chunk as 17 commands of 120 KiB and one of the 8 KiB left (the zero-tail scout
+      // reads the last chunks once more); besides them only the probe's reads of 4 KiB or less.
+      const sizes = new Map<number, number>();
+      for (const read of reads) sizes.set(read.length, (sizes.get(read.length) ?? 0) + 1);
+      const chunks = size / (2 * MiB);
+      expect(sizes.get(120 * KiB)).toBeGreaterThanOrEqual(17 * chunks);
+      expect(sizes.get(8 * KiB)).toBeGreaterThanOrEqual(chunks);
+      expect([...sizes.keys()].filter((length) => length !== 120 * KiB && length !== 8 * KiB).every((length) => length <= 4096)).toBe(true);
       // In flight when a command leaves: the commands sent so far, this one too (CmdSN), less the
       // statuses received (the ExpStatSN it carries), both counted from the first command.
       const [first] = commands;
       const inFlight = commands.map((command) => command.cmdSN - first!.cmdSN + 1 - (command.expStatSN - first!.expStatSN));
-      expect(Math.max(...inFlight)).toBe(6);
+      expect(Math.max(...inFlight)).toBe(8);
     } finally {
       await own.stop();
       rmSync(out, { force: true });
