@@ -140,9 +140,9 @@ export class Session {
   }
 
   /**
-   * Wake as many waiters, first come first, as there are free slots in flight and in the window:
-   * waking them all at every reply made each reply cost a turn of every waiting command (with
-   * 64 KiB commands, 2.7 s of CPU per GiB).
+   * Wake as many waiters, first come first, as there are free slots in flight and in the window.
+   * Waking them all at every reply made each reply cost a turn of every waiting command: a 1 GiB
+   * copy in 64 KiB commands, 16 in flight, took 2.8 s of user CPU, 1.5 s with this.
    */
   private wake(): void {
     while (this.waiting.length > 0 && (this.failure || this.mayStart(this.woken))) {
