@@ -288,7 +288,8 @@ function issueWrites(
       continue;
     }
     if (clusterSize === undefined) {
-      writes.push(guarded(offset + start, target.write(offset + start, data.subarray(start, end))));
+      // A failure names the chunk, as qemu-img names the start of the piece it was writing.
+      writes.push(guarded(offset, target.write(offset + start, data.subarray(start, end))));
       continue;
     }
     for (let at = start; at < end; at += clusterSize) {
