@@ -1,9 +1,11 @@
 // Open file description (OFD) byte-range locks for Node, which has no fcntl: the two calls QEMU's
 // file driver makes for image locking; and lseek(SEEK_DATA/SEEK_HOLE), which Node lacks too, for
-// finding a sparse file's holes; and a raw pseudo-terminal for the emulator's `-serial pty`, which
-// Node cannot open either. Node-API only, so one build serves every Node version.
+// finding a sparse file's holes; several writes in one thread-pool job, where Node's fs.write
+// makes one job of each; and a raw pseudo-terminal for the emulator's `-serial pty`, which Node
+// cannot open either. Node-API only, so one build serves every Node version.
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/uio.h>
@@ -170,6 +172,103 @@ static napi_value open_pty(napi_env env, napi_callback_info info) {
   return result;
 }
 
+
+/**
+ * writeBatch(fd, views, positions): pwrite each view at its position, one after the other, in a
+ * single thread-pool job; a promise of each write's errno (0: written whole). Every write is
+ * tried, whatever the others gave. Through fs.write each write costs two thread hand-offs.
+ */
+typedef struct {
+  char *data;
+  size_t length;
+  int64_t position;
+  int error;
+} batch_write;
+
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  napi_ref views; /* keeps the views' buffers alive while the job runs */
+  int fd;
+  uint32_t count;
+  batch_write writes[];
+} write_batch;
+
+static void batch_execute(napi_env env, void *data) {
+  (void)env;
+  write_batch *batch = data;
+  for (uint32_t i = 0; i < batch->count; i++) {
+    batch_write *w = &batch->writes[i];
+    size_t done = 0;
+    while (done < w->length) {
+      ssize_t n = pwrite(batch->fd, w->data + done, w->length - done, (off_t)(w->position + (int64_t)done));
+      if (n > 0) done += (size_t)n;
+      else if (n == -1 && errno == EINTR) continue;
+      else {
+        w->error = n == 0 ? EIO : errno;
+        break;
+      }
+    }
+  }
+}
+
+static void batch_complete(napi_env env, napi_status status, void *data) {
+  write_batch *batch = data;
+  napi_value result, value;
+  napi_create_array_with_length(env, batch->count, &result);
+  for (uint32_t i = 0; i < batch->count; i++) {
+    napi_create_int32(env, status == napi_ok ? batch->writes[i].error : ECANCELED, &value);
+    napi_set_element(env, result, i, value);
+  }
+  napi_resolve_deferred(env, batch->deferred, result);
+  napi_delete_reference(env, batch->views);
+  napi_delete_async_work(env, batch->work);
+  free(batch);
+}
+
+#define MAX_BATCH 4096
+
+static napi_value write_batch_start(napi_env env, napi_callback_info info) {
+  napi_value args[3], promise, name;
+  size_t argc = 3;
+  int32_t fd;
+  uint32_t count, positions_count;
+  bool views_array, positions_array;
+  if (napi_get_cb_info(env, info, &argc, args, NULL, NULL) != napi_ok || argc < 3 || napi_get_value_int32(env, args[0], &fd) != napi_ok ||
+      napi_is_array(env, args[1], &views_array) != napi_ok || !views_array || napi_is_array(env, args[2], &positions_array) != napi_ok ||
+      !positions_array || napi_get_array_length(env, args[1], &count) != napi_ok || napi_get_array_length(env, args[2], &positions_count) != napi_ok ||
+      positions_count != count || count == 0 || count > MAX_BATCH) {
+    napi_throw_type_error(env, NULL, "expected (fd, Uint8Array[], number[]) of equal lengths, 1 to 4096 writes");
+    return NULL;
+  }
+  write_batch *batch = calloc(1, sizeof(write_batch) + count * sizeof(batch_write));
+  if (!batch) return throw_errno(env, "writeBatch", ENOMEM);
+  batch->fd = fd;
+  batch->count = count;
+  for (uint32_t i = 0; i < count; i++) {
+    napi_value view, position, arraybuffer;
+    napi_typedarray_type type;
+    size_t length, byte_offset;
+    void *bytes;
+    if (napi_get_element(env, args[1], i, &view) != napi_ok ||
+        napi_get_typedarray_info(env, view, &type, &length, &bytes, &arraybuffer, &byte_offset) != napi_ok || type != napi_uint8_array ||
+        napi_get_element(env, args[2], i, &position) != napi_ok || napi_get_value_int64(env, position, &batch->writes[i].position) != napi_ok ||
+        batch->writes[i].position < 0 || (uint64_t)batch->writes[i].position > (uint64_t)INT64_MAX - length) {
+      free(batch);
+      napi_throw_type_error(env, NULL, "expected Uint8Array views and positions from 0");
+      return NULL;
+    }
+    batch->writes[i].data = bytes;
+    batch->writes[i].length = length;
+  }
+  napi_create_reference(env, args[1], 1, &batch->views);
+  napi_create_promise(env, &batch->deferred, &promise);
+  napi_create_string_utf8(env, "tessera.writeBatch", NAPI_AUTO_LENGTH, &name);
+  napi_create_async_work(env, NULL, name, batch_execute, batch_complete, batch, &batch->work);
+  napi_queue_async_work(env, batch->work);
+  return promise;
+}
+
 NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   napi_property_descriptor functions[] = {
     { "lock", NULL, lock, NULL, NULL, NULL, napi_enumerable, NULL },
@@ -177,7 +276,8 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
     { "seek", NULL, seek, NULL, NULL, NULL, napi_enumerable, NULL },
     { "openPty", NULL, open_pty, NULL, NULL, NULL, napi_enumerable, NULL },
     { "readCached", NULL, read_cached, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "writeBatch", NULL, write_batch_start, NULL, NULL, NULL, napi_enumerable, NULL },
   };
-  napi_define_properties(env, exports, 5, functions);
+  napi_define_properties(env, exports, 6, functions);
   return exports;
 }

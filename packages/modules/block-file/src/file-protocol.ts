@@ -1,7 +1,8 @@
 import type { BlockNode, BlockOptionSpec, BlockPermission, BlockPermissions, BlockProtocolDriver, BlockStatus, ResizeOptions } from '@tessera/core';
 import { codedError } from '@tessera/module-kit/coded-error';
 import { ChangeOrder } from './change-order.ts';
-import { closeFile, readAt, statFile, syncData, truncateFile, writeAt } from './fd.ts';
+import { WriteBatch } from './write-batch.ts';
+import { closeFile, readAt, statFile, syncData, truncateFile } from './fd.ts';
 import { ImageLocks } from './image-locks.ts';
 import { FILE_OPEN_OPTIONS, NO_LOCKS, lockingWanted } from './locking-option.ts';
 import { LockingUnavailableError, loadedOfdLocks, ofdLocks, type OfdLocks } from './native-lock.ts';
@@ -75,6 +76,7 @@ class FileNode implements BlockNode {
   ) {
     // A block device's "holes" are not the file's: reported as data, as before.
     this.seeksHoles = !device;
+    this.writes = new WriteBatch(fd, loadedOfdLocks);
   }
 
   /** Change the image locks held (the format on top decided what it needs); throws, keeping the old ones, on a conflict. */
@@ -144,16 +146,15 @@ class FileNode implements BlockNode {
   async write(offset: number, data: Uint8Array): Promise<void> {
     if (this.readOnly) throw new Error(`${this.filename}: the image is opened read-only`);
     await this.tracked(() =>
-      this.changes.write(data.length, async () => {
-        let done = 0;
-        while (done < data.length) done += await writeAt(this.fd, data, done, data.length - done, offset + done);
-      }),
+      this.changes.write(data.length, () => this.writes.write(data, offset)),
     );
     this.currentSize = Math.max(this.currentSize, offset + data.length);
   }
 
   /** The order in which this file's writes and truncates reach the kernel (change-order.ts says why). */
   private readonly changes = new ChangeOrder();
+  /** The writes of one turn of the event loop, made by one thread-pool job (write-batch.ts). */
+  private readonly writes: WriteBatch;
 
   async flush(): Promise<void> {
     if (!this.readOnly) await this.tracked(() => syncData(this.fd));

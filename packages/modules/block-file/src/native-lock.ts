@@ -23,6 +23,11 @@ export interface OfdLocks {
    * -1 when none is cached; throws with `errno` (EOPNOTSUPP, ENOSYS: not offered here).
    */
   readCached(fd: number, into: Uint8Array, offset: number, length: number, position: number): number;
+  /**
+   * pwrite each view at its position, one after the other, in a single thread-pool job: each
+   * write's errno (0: written whole), in order. Every write is tried, whatever the others gave.
+   */
+  writeBatch(fd: number, views: readonly Uint8Array[], positions: readonly number[]): Promise<number[]>;
   /** A new raw pseudo-terminal: its master (for reading, and a duplicate for writing), one open descriptor of its slave, and the slave's path (/dev/pts/N). */
   openPty(): { readonly master: number; readonly masterWrite: number; readonly slave: number; readonly path: string };
 }
