@@ -73,7 +73,8 @@ export class Session {
       await new Promise<void>((resolve) => this.waiting.push(resolve));
       this.woken--;
       while (!this.failure && !this.mayStart(0)) {
-        // The window closed again meanwhile (a target may move MaxCmdSN back): first in line again.
+        // Not expected (wake counts the slots it hands out, and later commands queue behind the
+        // woken), but never more than the slots and the window allow: first in line again.
         await new Promise<void>((resolve) => this.waiting.unshift(resolve));
         this.woken--;
       }
