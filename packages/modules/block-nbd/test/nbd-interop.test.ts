@@ -96,6 +96,23 @@ describe.each(configurations)('nbd images (%s)', (configuration: Configuration) 
     },
   );
 
+  // Modular only: the static build links every module in, and block-ssh's SSH library loads
+  // node:tls (and https, zlib) as the program starts, whatever it opens.
+  it.runIf(configuration === 'modular')('a plain connection does not load node:tls (OpenSSL\'s set-up costs every open 10-15 ms)', async () => {
+    // A preload that writes, as the process exits, which of Node's own modules it loaded.
+    const preload = join(dir, 'loaded-modules.cjs');
+    const list = join(dir, `loaded-${configuration}.json`);
+    writeFileSync(preload, "process.on('exit', () => require('node:fs').writeFileSync(process.env.LOADED_LIST, JSON.stringify(process.moduleLoadList)));\n");
+    const result = await run(executable('img-tool', configuration), ['info', urls['qemu-nbd raw, nbd://']!], {
+      cwd: dir,
+      env: { NODE_OPTIONS: `--require ${preload}`, LOADED_LIST: list },
+    });
+    expect([result.code, result.stderr]).toEqual([0, '']);
+    const loaded = JSON.parse(readFileSync(list, 'utf8')) as string[];
+    expect(loaded).toContain('NativeModule net');
+    expect(loaded.filter((name) => /^NativeModule (tls|_tls_wrap|_tls_common)$/.test(name))).toEqual([]);
+  });
+
   it.runIf(configuration === 'modular')('--image-opts without a filename (server.*, host/port, file.server.*) and json: name the export as qemu-img does; x-dirty-bitmap reads qemu:allocation-depth as qemu-img does', async () => {
     const socket = urls['qcow2 file served raw, probed as qcow2']!.replace(/^.*socket=/, '');
     const spellings = [
