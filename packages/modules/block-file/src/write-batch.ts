@@ -42,14 +42,25 @@ export class WriteBatch {
       writeWhole(this.fd, only!.data, only!.position).then(only!.resolve, only!.reject);
       return;
     }
-    this.addon()!
-      .writeBatch(this.fd, queued.map((write) => write.data), queued.map((write) => write.position))
-      .then(
-        (errors) => queued.forEach((write, i) => (errors[i] === 0 ? write.resolve() : write.reject(systemError(errors[i]!)))),
-        (error: Error) => queued.forEach((write) => write.reject(error)),
-      );
+    for (let at = 0; at < queued.length; at += MAX_BATCH) this.job(queued.slice(at, at + MAX_BATCH));
+  }
+
+  private job(writes: readonly Queued[]): void {
+    let done: Promise<number[]>;
+    try {
+      done = this.addon()!.writeBatch(this.fd, writes.map((write) => write.data), writes.map((write) => write.position));
+    } catch (error) {
+      done = Promise.reject(error as Error);
+    }
+    done.then(
+      (errors) => writes.forEach((write, i) => (errors[i] === 0 ? write.resolve() : write.reject(systemError(errors[i]!)))),
+      (error: Error) => writes.forEach((write) => write.reject(error)),
+    );
   }
 }
+
+/** The most writes one job takes (the addon's limit): a turn with more makes several jobs. */
+const MAX_BATCH = 4096;
 
 async function writeWhole(fd: number, data: Uint8Array, position: number): Promise<void> {
   for (let done = 0; done < data.length; ) done += await writeAt(fd, data, done, data.length - done, position + done);
