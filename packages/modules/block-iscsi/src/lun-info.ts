@@ -31,7 +31,7 @@ const MAX_TRANSFER_BYTES = 2 * 1024 * 1024;
  * which malloc maps each buffer afresh. tgtd allocates a buffer for each command; a fresh one
  * serving 1 GiB in reads of 128 KiB to 2 MiB (qemu-img's are 2 MiB) took a page fault for every
  * page it sent, 263,000, and 3.6-4.3 s of CPU. In 120 KiB reads, 8 in flight (session.ts):
- * 0-2,400 faults and 0.7-0.9 s, and the copy took 1.8-2.2 s where qemu-img's took 3.1-3.9 s.
+ * 0-2,400 faults and 0.7-0.9 s, and the copy took 1.8-2.5 s where qemu-img's took 3.1-3.9 s.
  */
 const MAX_READ_BYTES = 120 * 1024;
 

@@ -70,14 +70,10 @@ export class Session {
   /** Run one CDB; `dataIn` receives read data, `dataOut` is sent (immediate data, then on R2T). */
   async command(cdb: Uint8Array, transfer: { dataIn?: Uint8Array; dataOut?: Uint8Array } = {}): Promise<CommandResult> {
     if (this.waiting.length > 0 || this.woken > 0 || !this.mayStart(0)) {
+      // Woken with a slot of its own: wake counts the slots it hands out, and commands made
+      // meanwhile queue behind the woken (MaxCmdSN only moves forward).
       await new Promise<void>((resolve) => this.waiting.push(resolve));
       this.woken--;
-      while (!this.failure && !this.mayStart(0)) {
-        // Not expected (wake counts the slots it hands out, and later commands queue behind the
-        // woken), but never more than the slots and the window allow: first in line again.
-        await new Promise<void>((resolve) => this.waiting.unshift(resolve));
-        this.woken--;
-      }
     }
     if (this.failure) throw this.failure;
     const itt = this.nextItt;
