@@ -140,7 +140,9 @@ describe('iscsi failures (modular): one line naming the URL, exit 1, bounded tim
   it('tgtd killed mid-transfer: a one-line error naming the URL within the connect deadline, after one refused reconnect', async () => {
     const own = await startTgtd([{ tid: 1, iqn: BIG, file: join(dir, 'big.raw') }]);
     const url = own.url(BIG);
-    const converting = tool(['convert', '-O', 'raw', url, join(dir, 'big-out.raw')]);
+    // Rate-limited (-r, 32 MiB/s: 8 s for the 256 MiB LUN) so that the copy is still under way
+    // when tgtd is killed: unlimited, it can finish first.
+    const converting = tool(['convert', '-r', '32M', '-O', 'raw', url, join(dir, 'big-out.raw')]);
     // Killed once the copy has begun: convert creates its target only after the LUN is open.
     for (const deadline = Date.now() + 30_000; !existsSync(join(dir, 'big-out.raw')); ) {
       if (Date.now() > deadline) throw new Error('convert did not create its target within 30 s');
