@@ -94,6 +94,11 @@ export class RawClient {
     return Promise.race([this.closed.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms))]);
   }
 
+  /** Stop taking bytes from the socket (replies pile up in the server) until the next read. */
+  pause(): void {
+    this.socket.pause();
+  }
+
   close(): void {
     this.socket.destroy();
   }

@@ -3,7 +3,8 @@
 // depth and bytes; writes that leave a qcow2 qemu-img check accepts; qemu's image locks; hostile
 // clients answered with errors, never a crash. One server per group, set up once.
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -154,6 +155,48 @@ describe.each(configurations)('tessera-nbd (%s), read-write export over TCP', (c
     execFileSync('qemu-io', ['-f', 'qcow2', '-c', 'write -z 2M 64k', expected()], { stdio: 'ignore' });
     expect((await tool('qemu-img', ['compare', image(), expected()])).stdout).toContain('Images are identical.');
   });
+});
+
+describe('tessera-nbd paces its reads by what the client takes', () => {
+  let server: RunningServer;
+  let data: Buffer;
+  const socket = () => join(dir, 'paced.sock');
+
+  beforeAll(async () => {
+    data = randomBytes(16 * MiB);
+    writeFileSync(join(dir, 'paced.raw'), data);
+    server = await startTesseraNbd('modular', ['-f', 'raw', '-r', '-t', '-x', 'disk', '-k', socket(), join(dir, 'paced.raw')], socket());
+  }, 30_000);
+  afterAll(async () => server?.stop());
+
+  /** Bytes the server process has read so far (files and sockets). */
+  const bytesRead = () => Number(/rchar: (\d+)/.exec(readFileSync(`/proc/${server.process.pid}/io`, 'utf8'))![1]);
+
+  it('reads under 2 MiB ahead of a client that takes no replies, not all 8 MiB it asked for; then answers every request', async () => {
+    const client = await RawClient.open(socket());
+    expect(await client.go('disk')).toBe(1);
+    client.pause();
+    // 64 reads of 128 KiB, none next to another (each read on its own), as many as the server takes at once.
+    const offsets = Array.from({ length: 64 }, (_, i) => i * 256 * 1024);
+    const before = bytesRead();
+    for (const offset of offsets) client.request(0, offset, 128 * 1024);
+    let read = 0;
+    for (let still = 0, last = -1; still < 4; await new Promise((r) => setTimeout(r, 50))) {
+      read = bytesRead() - before;
+      still = read === last ? still + 1 : 0;
+      last = read;
+    }
+    // Half a MiB ahead and what the socket took (650-790 KiB in all, measured); unpaced it read all 8 MiB.
+    expect(read).toBeGreaterThan(256 * 1024);
+    expect(read).toBeLessThan(2 * MiB);
+    for (const offset of offsets) {
+      const reply = await client.reply(128 * 1024);
+      expect(reply.errno).toBe(0);
+      expect(reply.data.equals(data.subarray(offset, offset + 128 * 1024))).toBe(true);
+    }
+    expect(bytesRead() - before).toBeGreaterThanOrEqual(8 * MiB);
+    client.close();
+  }, 30_000);
 });
 
 describe('tessera-nbd -B: a qcow2 persistent dirty bitmap as qemu:dirty-bitmap:NAME, as qemu-nbd offers it', () => {

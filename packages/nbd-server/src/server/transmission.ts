@@ -238,6 +238,31 @@ class Replies {
     readonly structured: boolean,
   ) {}
 
+  /** Bytes of replies waiting for the socket to take them: 0 while it takes writes, or once it is gone. */
+  backlog(): number {
+    const socket = this.socket();
+    // Counted only while a 'drain' is due (a write found the buffer full), so a wait for drained() always ends.
+    return socket.destroyed || !socket.writableNeedDrain ? 0 : socket.writableLength;
+  }
+
+  private draining: Promise<void> | undefined;
+
+  /** Resolves once the socket takes writes again (at once when it takes them, or is gone). */
+  drained(): Promise<void> {
+    const socket = this.socket();
+    if (socket.destroyed || !socket.writableNeedDrain) return Promise.resolve();
+    return (this.draining ??= new Promise((resolve) => {
+      const done = () => {
+        socket.off('drain', done);
+        socket.off('close', done);
+        this.draining = undefined;
+        resolve();
+      };
+      socket.on('drain', done);
+      socket.on('close', done);
+    }));
+  }
+
   simple(request: Request, errno: number, data?: Buffer, sent?: () => void): void {
     const header = Buffer.alloc(16);
     header.writeUInt32BE(SIMPLE_REPLY_MAGIC, 0);
