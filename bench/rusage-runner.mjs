@@ -7,9 +7,8 @@ import { createInterface } from 'node:readline';
 
 const HELPER = `
 import json, os, sys, time
-env = json.loads(sys.stdin.readline())
 for line in sys.stdin:
-    argv = json.loads(line)
+    argv, env = json.loads(line)
     start = time.perf_counter()
     pid = os.posix_spawnp(argv[0], argv, env, file_actions=[(os.POSIX_SPAWN_OPEN, 1, '/dev/null', os.O_WRONLY, 0), (os.POSIX_SPAWN_OPEN, 2, '/dev/null', os.O_WRONLY, 0)])
     _, status, usage = os.wait4(pid, 0)
@@ -17,14 +16,17 @@ for line in sys.stdin:
     print(json.dumps([wall * 1000, (usage.ru_utime + usage.ru_stime) * 1000, os.waitstatus_to_exitcode(status), usage.ru_minflt]), flush=True)
 `;
 
-/** A runner for commands in environment `env`; `run(argv)` resolves to `{ wall, cpu, faults }` (ms, ms, minor page faults), rejects when the command fails. */
+/**
+ * A runner for commands in environment `env` (as it is at each run: a bench may add to it after
+ * making the runner, as convert-protocols.mjs adds its ssh-agent); `run(argv)` resolves to
+ * `{ wall, cpu, faults }` (ms, ms, minor page faults), rejects when the command fails.
+ */
 export function rusageRunner(env) {
   const helper = spawn('python3', ['-u', '-c', HELPER], { stdio: ['pipe', 'pipe', 'inherit'] });
   const replies = createInterface({ input: helper.stdout })[Symbol.asyncIterator]();
-  helper.stdin.write(`${JSON.stringify(env)}\n`);
   return {
     async run(argv) {
-      helper.stdin.write(`${JSON.stringify(argv)}\n`);
+      helper.stdin.write(`${JSON.stringify([argv, env])}\n`);
       const reply = await replies.next();
       if (reply.done) throw new Error('the python3 helper of bench/rusage-runner.mjs ended');
       const [wall, cpu, status, faults] = JSON.parse(reply.value);
