@@ -41,8 +41,13 @@ const rbdName = (image) => `rbd:rbd/${image}:conf=${values.conf}`;
 
 const gnuTime = spawnSync('/usr/bin/time', ['-f', '%U', 'true']).status === 0;
 
-/** Wall and CPU (user+sys) milliseconds of one command. */
+/**
+ * Wall and CPU (user+sys) milliseconds of one command. The page cache is synced first: an
+ * rbd -> raw run leaves its output's data dirty, and the next run, of either tool, would be
+ * slowed by its writeback.
+ */
 function run(command) {
+  spawnSync('sync');
   const wrapped = gnuTime ? ['/usr/bin/time', '-f', 'cpu %U %S', ...command] : command;
   const start = process.hrtime.bigint();
   const result = spawnSync(wrapped[0], wrapped.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'] });
