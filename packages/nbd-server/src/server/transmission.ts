@@ -80,7 +80,7 @@ export async function transmit(reader: SocketReader, socket: () => Duplex, sessi
   try {
     for (;;) {
       // A client that sends requests without reading the replies stops being read.
-      if (socket().writableLength > MAX_UNREAD_REPLIES) await drained(socket());
+      if (replies.backlog() > MAX_UNREAD_REPLIES) await replies.drained();
       const header = await reader.read(28);
       if (header.readUInt32BE(0) !== REQUEST_MAGIC) throw new ConnectionClosed('bad request magic');
       const request: Request = {
@@ -153,13 +153,6 @@ class Slots {
   idle(): Promise<void> {
     return this.count === 0 ? Promise.resolve() : new Promise((resolve) => (this.idled = resolve));
   }
-}
-
-function drained(socket: Duplex): Promise<void> {
-  return new Promise((resolve) => {
-    socket.once('drain', resolve);
-    socket.once('close', resolve);
-  });
 }
 
 async function serve(session: Negotiated, replies: Replies, reads: ReadBatcher<Request>, request: Request): Promise<void> {
